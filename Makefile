@@ -1,0 +1,102 @@
+# ctgi — build, test, bench, run.
+#
+#   make            build build/ctgi (release flags)
+#   make test       install test deps, build, run every test (TAP; "N passed, N failed")
+#   make test-asan  the same suite built with AddressSanitizer + UBSan (build-asan/)
+#   make bench      engine benchmarks (printed tables)
+#   make run        install deps, build, run ctgi's main job on stories260K
+#
+# OpenBLAS is pinned to one variant at link time (see docs/ARCHITECTURE.md and
+# ../shared/reference/runtime-notes.md §2.5): the engine owns its thread pool and
+# calls BLAS single-threaded, so the variant's own threads must never start.
+
+BUILD      ?= build
+CC         ?= gcc
+MA         := $(shell $(CC) -print-multiarch)
+BLAS_V     ?= pthread
+BLAS_INC   := /usr/include/$(MA)/openblas-$(BLAS_V)
+BLAS_LIB   := /usr/lib/$(MA)/openblas-$(BLAS_V)
+ARCH_FLAGS ?= -march=native
+OPT        ?= -O2
+SAN        ?=
+SHARED_DIR ?= $(abspath ../shared)
+CTGI_MODELS ?= $(SHARED_DIR)/models
+export CTGI_MODELS
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS  := -std=c17 $(OPT) -g $(ARCH_FLAGS) $(WARN) -D_GNU_SOURCE -pthread \
+           -I. -Iengine -Iproto -Iserver -I$(BLAS_INC) $(SAN) $(EXTRA_CFLAGS)
+LDFLAGS := -pthread -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -Wl,--disable-new-dtags $(SAN)
+LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -luv -lcurl -lm
+
+ENGINE_SRC := $(wildcard engine/*.c)
+PROTO_SRC  := $(wildcard proto/*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(PROTO_SRC) $(SERVER_SRC))
+MAIN_OBJ   := $(BUILD)/server/main.o
+
+TEST_SRC   := $(wildcard tests/engine/*_test.c tests/server/*_test.c tests/proto/*_test.c)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT_SRC))
+TEST_BIN   := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
+
+TOOL_SRC   := $(wildcard scripts/*.c)
+TOOL_BIN   := $(patsubst scripts/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
+.PHONY: all deps test-deps test test-asan bench run clean tests tools
+
+all: $(BUILD)/ctgi
+
+$(BUILD)/ctgi: $(MAIN_OBJ) $(BUILD)/libctgi.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libctgi.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libctgi.a $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libctgi.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/support/%.o: tests/support/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -MMD -MP -c -o $@ $<
+
+$(BUILD)/tools/%: scripts/%.c $(BUILD)/libctgi.a $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libctgi.a $(LDFLAGS) $(LDLIBS)
+
+tests: $(BUILD)/ctgi $(TEST_BIN) $(TOOL_BIN)
+tools: $(TOOL_BIN)
+
+deps:
+	scripts/install-deps.sh
+
+test-deps:
+	scripts/install-deps.sh --test
+
+# The README's test command.  Installs what is missing, builds, runs all.
+test: test-deps
+	$(MAKE) tests
+	BUILD=$(BUILD) tests/run.sh
+
+test-asan: test-deps
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests
+	BUILD=build-asan CTGI_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
+
+bench: deps
+	$(MAKE) all tools
+	BUILD=$(BUILD) scripts/bench.sh
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/ctgi generate --model $(CTGI_MODELS)/stories260K.gguf --prompt "Once upon a time" --max-new-tokens 200
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,277 @@
+/*
+ * model.c — loading a model, independent of the file format: dispatch on
+ * the path, sanity limits on the hyper-parameters, shape checks, conversion
+ * of every weight to row-major f32 (zero-copy for f32 tensors that need no
+ * reordering), the RoPE frequency table, and freeing.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dtype.h"
+#include "gguf.h"
+#include "model_load.h"
+#include "safetensors.h"
+
+/* ---- ownership ---------------------------------------------------------- */
+
+void *model_own(model *m, void *buf) {
+    if (!buf) return NULL;
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        void **n = realloc(m->owned, (size_t)cap * sizeof *n);
+        if (!n) { free(buf); return NULL; }
+        m->owned = n;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = buf;
+    return buf;
+}
+
+void model_free(model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    free(m->rope_inv_freq);
+    tok_free(m->tok);
+    free(m->eos_ids);
+    free(m->chat_template);
+    free(m->name);
+    free(m->path);
+    free(m->format);
+    free(m->dtype);
+    if (m->gguf) gguf_close(m->gguf);
+    if (m->st) st_close(m->st);
+    free(m);
+}
+
+/* ---- hyper-parameters ---------------------------------------------------- */
+
+/* Limits far above any real model; they exist so that a corrupt file fails
+ * here with a clear message instead of asking malloc for exabytes. */
+bool model_check_config(const model_config *c, char *err) {
+    struct { const char *name; long v, lo, hi; } lim[] = {
+        {"hidden size", c->dim, 1, 1 << 16},
+        {"layer count", c->n_layers, 1, 1024},
+        {"attention head count", c->n_heads, 1, 1024},
+        {"key/value head count", c->n_kv_heads, 1, 1024},
+        {"head dimension", c->head_dim, 2, 1024},
+        {"feed-forward size", c->ffn_dim, 1, 1 << 20},
+        {"vocabulary size", c->vocab, 1, 1 << 22},
+        {"context length", c->ctx_len, 1, 1 << 24},
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+        if (lim[i].v < lim[i].lo || lim[i].v > lim[i].hi)
+            return ct_err(err, "%s %ld is out of range [%ld, %ld]", lim[i].name, lim[i].v,
+                          lim[i].lo, lim[i].hi);
+    if (c->n_heads % c->n_kv_heads != 0)
+        return ct_err(err, "attention head count %d is not a multiple of key/value head count %d",
+                      c->n_heads, c->n_kv_heads);
+    if (c->head_dim % 2 != 0) return ct_err(err, "head dimension %d is odd", c->head_dim);
+    if (!(c->norm_eps > 0 && c->norm_eps < 1))
+        return ct_err(err, "RMSNorm epsilon %g is out of range", (double)c->norm_eps);
+    if (!(c->rope_theta > 0 && isfinite(c->rope_theta)))
+        return ct_err(err, "RoPE theta %g is invalid", (double)c->rope_theta);
+    return true;
+}
+
+/* inv_freq[i] = theta^(-2i/d), then the scaling rule:
+ *   linear: every frequency divided by the factor (positions interpolated);
+ *   llama3: long wavelengths divided by the factor, short ones kept, a
+ *           smooth blend between (Llama 3.1's published rule);
+ *   freq_factors (GGUF rope_freqs.weight): per-frequency divisors. */
+void model_init_rope(model *m, const float *freq_factors) {
+    const model_config *c = &m->cfg;
+    int half = c->head_dim / 2;
+    m->rope_inv_freq = malloc((size_t)half * sizeof(float));
+    if (!m->rope_inv_freq) return;
+    for (int i = 0; i < half; i++) {
+        double f = pow((double)c->rope_theta, -2.0 * i / c->head_dim);
+        if (freq_factors) {
+            f /= freq_factors[i];
+        } else if (c->rope_scaling == ROPE_SCALING_LINEAR) {
+            f /= c->rope_factor;
+        } else if (c->rope_scaling == ROPE_SCALING_LLAMA3) {
+            double low_wavelen = c->rope_orig_ctx / c->rope_low_freq_factor;
+            double high_wavelen = c->rope_orig_ctx / c->rope_high_freq_factor;
+            double wavelen = 2 * M_PI / f;
+            if (wavelen > low_wavelen) {
+                f /= c->rope_factor;
+            } else if (wavelen >= high_wavelen) {
+                double smooth = (c->rope_orig_ctx / wavelen - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        m->rope_inv_freq[i] = (float)f;
+    }
+}
+
+/* ---- weights ------------------------------------------------------------- */
+
+/* Undo GGUF's interleaved-RoPE row order for one head-major matrix:
+ * file row 2j+t of a head holds Hugging Face row t*(hd/2)+j. */
+static void unpermute_rows(const float *in, float *out, int n_heads, int head_dim, int cols) {
+    int half = head_dim / 2;
+    for (int h = 0; h < n_heads; h++)
+        for (int j = 0; j < half; j++)
+            for (int t = 0; t < 2; t++) {
+                const float *src = in + ((size_t)h * head_dim + 2 * j + t) * cols;
+                float *dst = out + ((size_t)h * head_dim + t * half + j) * cols;
+                memcpy(dst, src, (size_t)cols * sizeof(float));
+            }
+}
+
+typedef struct {
+    model *m;
+    const weight_source *src;
+    char *err;
+} loader;
+
+/* Fetch tensor `name` of shape (rows, cols) — rows = 0 for a vector — as f32.
+ * permute_heads > 0: q/k matrix or bias to un-permute (that many heads). */
+static float *load_tensor(loader *L, const char *name, uint64_t rows, uint64_t cols,
+                          bool optional, int permute_heads, bool *present) {
+    wsrc w;
+    if (present) *present = false;
+    if (!L->src->find(L->src->ctx, name, &w)) {
+        if (!optional) ct_err(L->err, "missing tensor '%s'", name);
+        return NULL;
+    }
+    if (present) *present = true;
+    uint64_t want_n = rows ? rows * cols : cols;
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < w.n_dims; i++) n *= w.ne[i];
+    bool shape_ok = rows ? (w.n_dims == 2 && w.ne[0] == cols && w.ne[1] == rows)
+                         : (n == cols && w.ne[0] == cols);
+    if (!shape_ok || n != want_n) {
+        ct_err(L->err, "tensor '%s' has shape [%llu, %llu], expected [%llu, %llu]", w.name,
+               (unsigned long long)(w.n_dims > 1 ? w.ne[1] : 1), (unsigned long long)w.ne[0],
+               (unsigned long long)(rows ? rows : 1), (unsigned long long)cols);
+        return NULL;
+    }
+    if (!dt_convertible(w.type)) {
+        ct_err(L->err, "tensor '%s' has unsupported type %s (supported: F32 F16 BF16 Q8_0 Q4_0 "
+               "Q4_K Q6_K)", w.name, dt_name(w.type));
+        return NULL;
+    }
+    bool need_perm = permute_heads > 0 && L->src->qk_interleaved;
+    if (w.type == DT_F32 && !need_perm && ((uintptr_t)w.data % sizeof(float)) == 0)
+        return (float *)w.data; /* zero-copy from the mapping */
+    float *buf = malloc(n * sizeof(float));
+    if (!buf) { ct_err(L->err, "out of memory converting '%s'", w.name); return NULL; }
+    if (!dt_to_f32(w.type, w.data, buf, n)) {
+        free(buf);
+        ct_err(L->err, "tensor '%s': conversion from %s failed", w.name, dt_name(w.type));
+        return NULL;
+    }
+    if (need_perm) {
+        uint64_t c = rows ? cols : 1;
+        uint64_t hd = (rows ? rows : cols) / (uint64_t)permute_heads;
+        float *out = malloc(n * sizeof(float));
+        if (!out) { free(buf); ct_err(L->err, "out of memory"); return NULL; }
+        unpermute_rows(buf, out, permute_heads, (int)hd, (int)c);
+        free(buf);
+        buf = out;
+    }
+    if (!model_own(L->m, buf)) { ct_err(L->err, "out of memory"); return NULL; }
+    L->m->n_params += n;
+    return buf;
+}
+
+static bool load_layer(loader *L, int l, layer_weights *w) {
+    const model_config *c = &L->m->cfg;
+    bool bias = arch_get(c->arch)->qkv_bias;
+    uint64_t q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;
+    /* rows = 0: a vector of `cols`; perm: heads to un-permute for RoPE */
+    const struct { float **dst; const char *suffix; uint64_t rows, cols; int perm; bool want; } t[] = {
+        {&w->attn_norm, "attn_norm.weight", 0, c->dim, 0, true},
+        {&w->wq, "attn_q.weight", q, c->dim, c->n_heads, true},
+        {&w->wk, "attn_k.weight", kv, c->dim, c->n_kv_heads, true},
+        {&w->wv, "attn_v.weight", kv, c->dim, 0, true},
+        {&w->wo, "attn_output.weight", c->dim, q, 0, true},
+        {&w->ffn_norm, "ffn_norm.weight", 0, c->dim, 0, true},
+        {&w->w_gate, "ffn_gate.weight", c->ffn_dim, c->dim, 0, true},
+        {&w->w_up, "ffn_up.weight", c->ffn_dim, c->dim, 0, true},
+        {&w->w_down, "ffn_down.weight", c->dim, c->ffn_dim, 0, true},
+        {&w->bq, "attn_q.bias", 0, q, c->n_heads, bias},
+        {&w->bk, "attn_k.bias", 0, kv, c->n_kv_heads, bias},
+        {&w->bv, "attn_v.bias", 0, kv, 0, bias},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (!t[i].want) continue;
+        char name[96];
+        snprintf(name, sizeof name, "blk.%d.%s", l, t[i].suffix);
+        *t[i].dst = load_tensor(L, name, t[i].rows, t[i].cols, false, t[i].perm, NULL);
+        if (!*t[i].dst) return false;
+    }
+    return true;
+}
+
+bool model_assemble(model *m, const weight_source *src, char *err) {
+    model_config *c = &m->cfg;
+    loader L = {m, src, err};
+    if (!(m->tok_embd = load_tensor(&L, "token_embd.weight", c->vocab, c->dim, false, 0, NULL)))
+        return false;
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return ct_err(err, "out of memory");
+    for (int l = 0; l < c->n_layers; l++)
+        if (!load_layer(&L, l, &m->layers[l])) return false;
+    if (!(m->out_norm = load_tensor(&L, "output_norm.weight", 0, c->dim, false, 0, NULL)))
+        return false;
+    bool present = false;
+    m->output = c->tied_output ? NULL
+                               : load_tensor(&L, "output.weight", c->vocab, c->dim, true, 0, &present);
+    if (present && !m->output) return false;
+    if (!m->output) {
+        m->output = m->tok_embd; /* tied (declared, or no separate head stored) */
+        c->tied_output = true;
+    }
+    return true;
+}
+
+/* ---- entry points --------------------------------------------------------- */
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+model *model_load(const char *path, char *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        ct_err(err, "%s: no such file or directory", path);
+        return NULL;
+    }
+    model *m = calloc(1, sizeof *m);
+    if (!m) { ct_err(err, "out of memory"); return NULL; }
+    m->path = strdup(path);
+    bool ok = is_dir(path) ? model_open_hf(m, path, err) : model_open_gguf(m, path, err);
+    if (ok && !m->rope_inv_freq) model_init_rope(m, NULL);
+    if (ok && !m->rope_inv_freq) ok = ct_err(err, "out of memory");
+    if (!ok) {
+        model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+tokenizer *model_load_tokenizer(const char *path, char *err) {
+    if (is_dir(path)) return tok_load_hf(path, err);
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return tok_load_hf(path, err);
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return NULL;
+    tokenizer *t = tok_load_gguf(f, err);
+    gguf_close(f);
+    return t;
+}
+
+bool model_is_eos(const model *m, int32_t id) {
+    for (int i = 0; i < m->n_eos; i++)
+        if (m->eos_ids[i] == id) return true;
+    return false;
+}

@@ -1,0 +1,40 @@
+/*
+ * model_load.h — internal contract between model.c (format-independent
+ * weight assembly) and the two file formats (model_gguf.c, model_hf.c).
+ *
+ * A format fills model->cfg and provides `find`: look a tensor up by its
+ * GGUF-style name ("blk.3.attn_q.weight") and describe it in ggml order
+ * (ne[0] = row length).  model.c checks shapes, converts to f32, undoes the
+ * q/k permutation of interleaved-RoPE files and assembles layer_weights.
+ */
+#ifndef CTGI_MODEL_LOAD_H
+#define CTGI_MODEL_LOAD_H
+
+#include "model.h"
+
+typedef struct {
+    char name[256];   /* the file's own name for it, for error messages */
+    uint32_t type;    /* dt_type */
+    uint32_t n_dims;
+    uint64_t ne[4];   /* ggml order */
+    const void *data;
+} wsrc;
+
+typedef struct {
+    void *ctx;
+    /* false if the tensor is absent */
+    bool (*find)(void *ctx, const char *gguf_name, wsrc *out);
+    bool qk_interleaved; /* q/k rows stored for interleaved RoPE: undo */
+} weight_source;
+
+/* model.c */
+bool model_assemble(model *m, const weight_source *src, char *err);
+bool model_check_config(const model_config *c, char *err);
+void model_init_rope(model *m, const float *freq_factors /* (head_dim/2) or NULL */);
+void *model_own(model *m, void *buf); /* record an owned buffer; NULL-safe */
+
+/* model_gguf.c / model_hf.c: fill cfg, name, tok, eos, source; keep files open in m */
+bool model_open_gguf(model *m, const char *path, char *err);
+bool model_open_hf(model *m, const char *dir, char *err);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * cli.h — the `ctgi` command line: subcommands and a tiny option reader
+ * shared by them.  Each subcommand lives in its own cli_<name>.c and returns
+ * the process exit status (0 ok, 1 runtime error, 2 usage error).
+ */
+#ifndef CTGI_CLI_H
+#define CTGI_CLI_H
+
+#include <stdbool.h>
+
+int cli_generate(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_perplexity(int argc, char **argv);
+
+/* Option reader: walks argv[1..]; options are "--name value" or "--name=value"
+ * or flags "--name"; anything else is positional. */
+typedef struct {
+    int argc;
+    char **argv;
+    int i;
+    const char *name;   /* current option name without dashes, or NULL for positional */
+    const char *value;  /* inline "=value" if given */
+    const char *cmd;    /* subcommand name, for messages */
+    bool error;
+} cli_opts;
+
+void cli_opts_init(cli_opts *o, const char *cmd, int argc, char **argv);
+/* Advance; false at the end. */
+bool cli_next(cli_opts *o);
+bool cli_is(const cli_opts *o, const char *name);
+/* The option's value (inline or the next argument); NULL + message if missing. */
+const char *cli_value(cli_opts *o);
+bool cli_int(cli_opts *o, long lo, long hi, long *out);
+bool cli_float(cli_opts *o, double lo, double hi, double *out);
+void cli_unknown(cli_opts *o);
+/* Print "ctgi <cmd>: <message>" to stderr, set error. */
+void cli_fail(cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * cli_perplexity.c — `ctgi perplexity`: the evaluation metric over a text
+ * file, computed the way llama.cpp's llama-perplexity does (perplexity.h).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "perplexity.h"
+
+static const char USAGE[] =
+    "usage: ctgi perplexity --model PATH --file F [--ctx N] [--threads N] [--json]\n"
+    "  Tokenizes F (one trailing newline removed, BOS per the vocab), splits it\n"
+    "  into chunks of N tokens (default 512, capped at the model's context),\n"
+    "  scores the second half of each chunk and prints the mean cross-entropy\n"
+    "  (nats per token) and the perplexity.\n";
+
+static void progress(void *ud, int chunk, int n_chunks, double running) {
+    if (!*(bool *)ud) fprintf(stderr, "[%d/%d] %.4f\n", chunk + 1, n_chunks, running);
+}
+
+int cli_perplexity(int argc, char **argv) {
+    const char *model_path = NULL, *file = NULL;
+    long ctx = 0, threads = 0;
+    bool json = false;
+    cli_opts o;
+    cli_opts_init(&o, "perplexity", argc, argv);
+    while (cli_next(&o)) {
+        if (cli_is(&o, "help")) { fputs(USAGE, stdout); return 0; }
+        else if (cli_is(&o, "model")) model_path = cli_value(&o);
+        else if (cli_is(&o, "file")) file = cli_value(&o);
+        else if (cli_is(&o, "ctx")) cli_int(&o, 4, 1 << 20, &ctx);
+        else if (cli_is(&o, "threads")) cli_int(&o, 1, 1024, &threads);
+        else if (cli_is(&o, "json")) json = true;
+        else cli_unknown(&o);
+    }
+    if (o.error) return 2;
+    if (!model_path || !file) { fputs(USAGE, stderr); return 2; }
+
+    char err[CT_ERRLEN];
+    size_t len;
+    char *text = ct_read_file(file, &len, err);
+    if (!text) { fprintf(stderr, "ctgi perplexity: %s\n", err); return 1; }
+    if (len > 0 && text[len - 1] == '\n') text[--len] = '\0';
+    model *m = model_load(model_path, err);
+    if (!m) { fprintf(stderr, "ctgi perplexity: %s\n", err); free(text); return 1; }
+    if (ctx == 0) ctx = m->cfg.ctx_len < 512 ? m->cfg.ctx_len : 512;
+    int32_t *ids = NULL;
+    int n = tok_encode(m->tok, text, len, true, false, &ids, err);
+    int rc = 1;
+    pool *p = pool_create(threads ? (int)threads : 2, 0);
+    ppl_result r;
+    if (n < 0) {
+        fprintf(stderr, "ctgi perplexity: %s\n", err);
+    } else if (!ppl_compute(m, p, ids, n, (int)ctx, tok_add_bos(m->tok) ? tok_bos(m->tok) : -1, &r,
+                            progress, &json, err)) {
+        fprintf(stderr, "ctgi perplexity: %s\n", err);
+    } else {
+        rc = 0;
+        if (json)
+            printf("{\"tokens\":%d,\"ctx\":%ld,\"chunks\":%d,\"scored\":%d,\"mean_nll\":%.9f,"
+                   "\"ppl\":%.9e,\"seconds\":%.3f}\n",
+                   r.n_tokens, ctx, r.n_chunks, r.n_scored, r.mean_nll, r.ppl, r.seconds);
+        else
+            printf("tokens %d, ctx %ld, chunks %d, scored %d\nmean cross-entropy %.6f nats/token\n"
+                   "Final estimate: PPL = %.4f\n", r.n_tokens, ctx, r.n_chunks, r.n_scored, r.mean_nll, r.ppl);
+    }
+    pool_free(p);
+    free(ids);
+    model_free(m);
+    free(text);
+    return rc;
+}

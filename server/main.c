@@ -1,0 +1,31 @@
+/*
+ * main.c — process entry: dispatch `ctgi <command>` to its subcommand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: ctgi <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  generate     generate text from a prompt (ctgi generate --help)\n"
+    "  tokenize     show a model's tokenization of a text\n"
+    "  perplexity   mean cross-entropy / perplexity of a model over a text file\n"
+    "\n"
+    "models: a GGUF file, or a Hugging Face directory (config.json, model.safetensors\n"
+    "or model.safetensors.index.json, tokenizer.json).\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "generate") == 0) return cli_generate(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0) return cli_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "perplexity") == 0) return cli_perplexity(argc - 1, argv + 1);
+    fprintf(stderr, "ctgi: unknown command '%s'\n%s", cmd, USAGE);
+    return 2;
+}

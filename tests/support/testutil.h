@@ -1,0 +1,26 @@
+/*
+ * testutil.h — helpers shared by the C tests: where the shared model data
+ * lives (env CTGI_MODELS, default ../shared/models next to the checkout),
+ * scratch directories, and running the ctgi binary.
+ */
+#ifndef CTGI_TESTUTIL_H
+#define CTGI_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Directory of the shared models (no trailing slash). */
+const char *tu_models_dir(void);
+/* malloc'd "<models_dir>/<rel>". */
+char *tu_model_path(const char *rel);
+/* A fresh scratch directory under $TMPDIR (malloc'd path); removed by tu_rmrf. */
+char *tu_mkdtemp(void);
+void tu_rmrf(const char *path);
+/* Path of the built ctgi binary (env CTGI_BIN, default build/ctgi). */
+const char *tu_ctgi_bin(void);
+/* Run a shell command, capture stdout (malloc'd) and exit status. */
+char *tu_run(const char *cmd, int *status);
+/* Copy a file. */
+bool tu_copy(const char *from, const char *to);
+
+#endif
