@@ -5,8 +5,10 @@
  * header, every metadata key/value (all 13 value types, nested arrays are
  * rejected), tensor infos (name, rank <= 4, dims > 0, element count without
  * overflow, known type, row size a multiple of the block size), alignment
- * (general.alignment, default 32, power of two), and that every tensor's
- * data lies inside the file.  After a successful open every accessor is
+ * (general.alignment, default 32, power of two; every tensor offset a
+ * multiple of it), that every tensor's data lies inside the file, and that
+ * no key or tensor name appears twice.  v1 and big-endian files are
+ * rejected with a message saying so.  After a successful open every accessor is
  * safe: pointers point into the mapping and stay valid until gguf_close().
  * Strings in the file are not NUL-terminated; accessors return (ptr, len).
  */

@@ -6,7 +6,12 @@
  * names, maps them and validates each header: 8-byte little-endian header
  * length within the file, JSON header, per tensor dtype/shape/data_offsets
  * with begin <= end <= data size and end - begin == elements * dtype size.
- * Tensors are looked up by their Hugging Face name.
+ * Tensors are looked up by their Hugging Face name.  Supported dtypes are
+ * those with a dt_type (F32 F16 BF16 F64 I8 I16 I32 I64); any other (U8,
+ * BOOL, FP8, unsigned) fails the open with a message naming tensor and
+ * dtype.  A sharded index opens each distinct shard once and every
+ * weight_map entry must be found in the shard it names.  st_tensor_at
+ * order: shards by file name, then by data offset.
  */
 #ifndef CTGI_SAFETENSORS_H
 #define CTGI_SAFETENSORS_H
