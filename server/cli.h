@@ -7,6 +7,7 @@
 #define CTGI_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 int cli_generate(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
@@ -32,6 +33,7 @@ bool cli_is(const cli_opts *o, const char *name);
 const char *cli_value(cli_opts *o);
 bool cli_int(cli_opts *o, long lo, long hi, long *out);
 bool cli_float(cli_opts *o, double lo, double hi, double *out);
+bool cli_u64(cli_opts *o, uint64_t *out);
 void cli_unknown(cli_opts *o);
 /* Print "ctgi <cmd>: <message>" to stderr, set error. */
 void cli_fail(cli_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -67,7 +67,7 @@ static void parse_sampling(cli_opts *o, gen_args *a) {
     else if (cli_is(o, "repetition-penalty") && cli_float(o, 0, 100, &d)) sp->repetition_penalty = (float)d;
     else if (cli_is(o, "frequency-penalty") && cli_float(o, -2, 2, &d)) sp->frequency_penalty = (float)d;
     else if (cli_is(o, "presence-penalty") && cli_float(o, -2, 2, &d)) sp->presence_penalty = (float)d;
-    else if (cli_is(o, "seed") && cli_float(o, 0, 1.8446744073709552e19, &d)) { sp->seed = (uint64_t)d; a->seed_given = true; }
+    else if (cli_is(o, "seed")) a->seed_given = cli_u64(o, &sp->seed);
     else if (cli_is(o, "top-n") && cli_int(o, 0, SAMPLER_MAX_TOP_N, &l)) sp->top_n = (int)l;
     else if (cli_is(o, "logit-bias")) parse_bias(o, a);
     else if (!o->error) cli_unknown(o);

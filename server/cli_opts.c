@@ -80,6 +80,20 @@ bool cli_float(cli_opts *o, double lo, double hi, double *out) {
     return true;
 }
 
+bool cli_u64(cli_opts *o, uint64_t *out) {
+    const char *name = o->name, *v = cli_value(o);
+    if (!v) return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || end == v || v[0] == '-') {
+        cli_fail(o, "--%.*s: '%s' is not an unsigned 64-bit integer", (int)strcspn(name, "="), name, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
 void cli_unknown(cli_opts *o) {
     if (o->name) cli_fail(o, "unknown option --%s (see ctgi %s --help)", o->name, o->cmd);
     else cli_fail(o, "unexpected argument '%s'", o->argv[o->i]);

@@ -1,0 +1,91 @@
+/*
+ * perplexity_test.c — ctgi's perplexity against ../shared/models/reference/
+ * perplexity.json (float64 reference forward pass; llama.cpp agrees to
+ * ~2e-7).  For each model: the text tokenizes to the reference token count
+ * and first ids, and the perplexity matches within 0.5% (compared as
+ * ln PPL = mean NLL, since the random models' PPLs are ~1e21).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perplexity.h"
+#include "support/testutil.h"
+
+static void check_model(json_t *ref) {
+    const char *rel = json_string_value(json_object_get(ref, "model"));
+    char *path = tu_model_path(rel), *txt_path = tu_model_path("reference/perplexity.txt");
+    char err[CT_ERRLEN];
+    size_t len;
+    char *text = ct_read_file(txt_path, &len, err);
+    assert_non_null(text);
+    if (len && text[len - 1] == '\n') text[--len] = '\0'; /* as llama.cpp's -f does */
+    model *m = model_load(path, err);
+    if (!m) fail_msg("%s: %s", path, err);
+
+    int32_t *ids = NULL;
+    int n = tok_encode(m->tok, text, len, true, false, &ids, err);
+    if (n < 0) fail_msg("tokenize: %s", err);
+    int want_n = (int)json_integer_value(json_object_get(ref, "n_tokens"));
+    json_t *first = json_object_get(ref, "first_tokens");
+    if (n != want_n) fail_msg("%s: %d tokens, reference %d", rel, n, want_n);
+    for (size_t i = 0; i < json_array_size(first); i++)
+        if (ids[i] != json_integer_value(json_array_get(first, i)))
+            fail_msg("%s: token %zu is %d, reference %lld", rel, i, ids[i],
+                     (long long)json_integer_value(json_array_get(first, i)));
+
+    pool *p = pool_create(2, 0);
+    ppl_result r;
+    int ctx = (int)json_integer_value(json_object_get(ref, "n_ctx"));
+    json_t *bos = json_object_get(ref, "bos_id");
+    bool add_bos = json_is_true(json_object_get(ref, "add_bos"));
+    assert_true(ppl_compute(m, p, ids, n, ctx, add_bos ? (int32_t)json_integer_value(bos) : -1, &r,
+                            NULL, NULL, err));
+    json_t *rf = json_object_get(ref, "ref_forward");
+    double want_nll = json_number_value(json_object_get(rf, "mean_nll"));
+    assert_int_equal(r.n_chunks, json_integer_value(json_object_get(ref, "n_chunk")));
+    assert_int_equal(r.n_scored, json_integer_value(json_object_get(ref, "scored_tokens")));
+    printf("# %s: mean NLL %.7f, reference %.7f (|diff| %.2e, PPL rel diff %.2e)\n", rel, r.mean_nll,
+           want_nll, fabs(r.mean_nll - want_nll), fabs(expm1(r.mean_nll - want_nll)));
+    assert_true(fabs(expm1(r.mean_nll - want_nll)) < 0.005); /* PPL within 0.5% */
+
+    pool_free(p);
+    free(ids);
+    model_free(m);
+    free(text);
+    free(path);
+    free(txt_path);
+}
+
+static void run_index(int idx) {
+    char *path = tu_model_path("reference/perplexity.json");
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) fail_msg("%s: %s", path, je.text);
+    json_t *ref = json_array_get(json_object_get(j, "models"), idx);
+    assert_non_null(ref);
+    check_model(ref);
+    json_decref(j);
+    free(path);
+}
+
+static void test_llama_spm(void **s) { (void)s; run_index(0); }
+static void test_qwen2_bpe(void **s) { (void)s; run_index(1); }
+static void test_stories260k(void **s) { (void)s; run_index(2); }
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_llama_spm),
+        cmocka_unit_test(test_qwen2_bpe),
+        cmocka_unit_test(test_stories260k),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
