@@ -38,9 +38,15 @@ bool tok_add_bos(const tokenizer *t);
 bool tok_add_eos(const tokenizer *t);
 
 /* Encode len bytes of UTF-8 text.  add_special: add BOS/EOS per the
- * tokenizer's rules.  parse_special: recognise special/added-token text
- * (e.g. "<|endoftext|>") as those tokens.  Returns the number of ids and a
- * malloc'd array in *ids (caller frees), or -1 with err filled. */
+ * tokenizer's rules (GGUF add_bos/add_eos; tokenizer.json post-processor).
+ * parse_special: recognise special-token text (e.g. "<|endoftext|>") as
+ * those tokens.  Non-special added tokens (GGUF USER_DEFINED, tokenizer.json
+ * added_tokens with special=false) are always recognised, as llama.cpp and
+ * HF tokenizers do.  Invalid UTF-8 never fails: GGUF vocabularies treat it
+ * as llama.cpp does (SentencePiece: byte tokens; byte-level: U+FFFD per bad
+ * byte), tokenizer.json ones see U+FFFD per maximal invalid subsequence.
+ * Returns the number of ids and a malloc'd array in *ids (caller frees), or
+ * -1 with err filled (out of memory, regex engine failure). */
 int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_special,
                bool parse_special, int32_t **ids, char *err);
 
@@ -66,11 +72,14 @@ char *tok_decode(const tokenizer *t, const int32_t *ids, size_t n, bool skip_spe
  * complete UTF-8 sequences; bytes of a character split across tokens are
  * held until the character is complete (or proven invalid -> U+FFFD).
  * The concatenation of all outputs plus tok_stream_flush() equals
- * tok_decode() of the whole sequence. */
+ * tok_decode() of the whole sequence.  To decode a continuation (tokens
+ * generated after a prompt) set `first = false` after tok_stream_init: the
+ * SentencePiece space that starts a word is then kept, as llama-server and
+ * TGI output it. */
 typedef struct {
     const tokenizer *t;
     bool skip_special;
-    bool first;        /* no text emitted yet (SentencePiece leading space rule) */
+    bool first;        /* at the start of the text: drop the encode-time space */
     char pending[8];   /* bytes of an incomplete UTF-8 character */
     size_t n_pending;
 } tok_stream;
