@@ -1,0 +1,128 @@
+/*
+ * sampler.h — per-request choice of the next token from a logits vector.
+ *
+ * Owns: the sampling parameters of one request, its penalty history (which
+ * ids the prompt and the generated text contain, and how often each was
+ * generated), its private random number generator, and the logprobs /
+ * top-n alternatives reported for every chosen token.
+ *
+ * Processing order (the HF/TGI logits-processor chain, min_p appended last):
+ *
+ *   1. repetition_penalty (multiplicative, HF/TGI/CTRL): for every distinct
+ *      id present in prompt + generated so far,
+ *          l = l > 0 ? l / rp : l * rp
+ *   2. frequency_penalty / presence_penalty (additive, OpenAI/vLLM), counted
+ *      over GENERATED tokens only:  l -= count*fp + (count > 0)*pp
+ *   3. logit_bias: l[id] += bias  (bias may be -inf to ban a token)
+ *   4. greedy decision: if !do_sample or temperature < SAMPLER_GREEDY_EPS,
+ *      pick argmax (lowest id on ties) and skip everything below;
+ *      otherwise temperature: l /= T
+ *   --- logprobs are taken here (see below) ---
+ *   5. top_k   (0 = off): keep exactly the k best; ties at the k-th logit are
+ *      broken towards the lower id (HF keeps every tie — we keep exactly k
+ *      so that top_k = 1 is the same as greedy).
+ *   6. top_p   (1 = off): keep the smallest prefix of the descending order
+ *      (ties: lower id first) whose cumulative probability is >= top_p.
+ *   7. typical_p (1 = off, HF TypicalLogitsWarper): with H the entropy of
+ *      the surviving distribution and s_i = |-log p_i - H|, sort by s
+ *      ascending, find the first index j whose cumulative probability
+ *      reaches typical_p, and keep every token with s_i <= s_j.
+ *   8. min_p   (0 = off): keep tokens with p_i >= min_p * max_j p_j.
+ *   9. draw one token from the survivors, renormalised.
+ *   Each warper (5-8) sees the distribution left by the previous ones,
+ *   renormalised, exactly as chained HF warpers do.
+ *
+ * Logprobs: sample_result.logprob and the top-n alternatives are
+ *   log_softmax(l) of the logits after steps 1-4 (penalties, bias and, when
+ *   sampling, temperature) and BEFORE the truncation warpers 5-8, over the
+ *   whole vocabulary.  So a greedy request reports log_softmax of the
+ *   penalised logits, and every alternative has a finite logprob even when
+ *   top_k/top_p would have cut it.  (TGI takes them after its warpers, which
+ *   makes cut tokens -inf, unrepresentable in JSON.)  Tokens whose processed
+ *   logit is -inf are never listed as alternatives.
+ *
+ * NaN logits are treated as banned (-inf); a logit that is or overflows to
+ * +inf saturates at FLT_MAX.  Same seed + same logits => same tokens: the generator is
+ * xoshiro256** seeded through splitmix64, one per sampler, no global state.
+ * A sampler is used by one thread at a time; different samplers share
+ * nothing.
+ */
+#ifndef CTGI_SAMPLER_H
+#define CTGI_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+
+/* Most alternatives a request may ask for (OpenAI's top_logprobs maximum). */
+#define SAMPLER_MAX_TOP_N 20
+/* A temperature below this is greedy decoding (dividing by it would
+ * overflow the logits to inf). */
+#define SAMPLER_GREEDY_EPS 1e-5f
+
+typedef struct {
+    int32_t id;
+    float bias; /* added to the logit; finite or -INFINITY */
+} sampler_bias;
+
+typedef struct {
+    bool do_sample;           /* false => greedy argmax, warpers ignored */
+    float temperature;        /* >= 0; < SAMPLER_GREEDY_EPS => greedy */
+    int32_t top_k;            /* >= 0; 0 = off */
+    float top_p;              /* (0, 1]; 1 = off */
+    float typical_p;          /* (0, 1]; 1 = off */
+    float min_p;              /* [0, 1]; 0 = off */
+    float repetition_penalty; /* > 0; 1 = off */
+    float frequency_penalty;  /* [-2, 2]; 0 = off */
+    float presence_penalty;   /* [-2, 2]; 0 = off */
+    const sampler_bias *logit_bias; /* borrowed; sampler_create copies it */
+    int n_logit_bias;
+    uint64_t seed;
+    int top_n;                /* alternatives to report, 0..SAMPLER_MAX_TOP_N */
+} sampler_params;
+
+typedef struct {
+    int32_t id;
+    float logprob;
+} sampler_token;
+
+typedef struct {
+    int32_t id;      /* the chosen token, -1 if no token was possible */
+    float logprob;   /* its logprob (see "Logprobs" above) */
+    int n_top;       /* <= top_n (fewer if fewer tokens have finite logits) */
+    sampler_token top[SAMPLER_MAX_TOP_N]; /* by logprob descending, ties by id */
+} sample_result;
+
+typedef struct sampler sampler;
+
+/* Greedy and neutral: do_sample false, temperature 1, top_k 0, top_p 1,
+ * typical_p 1, min_p 0, repetition_penalty 1, no additive penalties, no
+ * bias, seed 0, top_n 0. */
+sampler_params sampler_params_default(void);
+
+/* Check every field against the ranges above; on failure write a
+ * TGI-style message naming the field ("`top_p` must be > 0.0 and <= 1.0")
+ * into err and return false. */
+bool sampler_params_validate(const sampler_params *p, int n_vocab, char *err);
+
+/* A sampler for one request.  prompt (n_prompt ids, may be NULL when 0)
+ * seeds the repetition-penalty history and is not retained.  Returns NULL
+ * if the params do not validate (call sampler_params_validate for the
+ * message), a prompt id is outside [0, n_vocab), or memory runs out. */
+sampler *sampler_create(const sampler_params *p, int n_vocab, const int32_t *prompt,
+                        int n_prompt);
+void sampler_free(sampler *s);
+
+/* Record a generated token in the penalty history (sampler_sample does not
+ * do this itself, so the caller may also record forced tokens).  Returns
+ * false for an id outside [0, n_vocab) or on allocation failure. */
+bool sampler_accept(sampler *s, int32_t id);
+
+/* Choose the next token.  logits[n_vocab] is modified in place: on return
+ * it holds the processed logits of steps 1-4 (NaN as -inf, +inf as FLT_MAX).
+ * out may be NULL, which skips computing logprobs and alternatives.
+ * Returns the token id, or -1 if every logit is -inf/NaN (all banned). */
+int32_t sampler_sample(sampler *s, float *logits, sample_result *out);
+
+#endif
