@@ -75,6 +75,16 @@ bool model_check_config(const model_config *c, char *err) {
         return ct_err(err, "RMSNorm epsilon %g is out of range", (double)c->norm_eps);
     if (!(c->rope_theta > 0 && isfinite(c->rope_theta)))
         return ct_err(err, "RoPE theta %g is invalid", (double)c->rope_theta);
+    /* A zero or NaN factor would turn every rotated position into NaN. */
+    if (c->rope_scaling != ROPE_SCALING_NONE && !(c->rope_factor > 0 && isfinite(c->rope_factor)))
+        return ct_err(err, "RoPE scaling factor %g is invalid (must be a positive number)",
+                      (double)c->rope_factor);
+    if (c->rope_scaling == ROPE_SCALING_LLAMA3 &&
+        !(c->rope_orig_ctx > 0 && c->rope_low_freq_factor > 0 &&
+          c->rope_high_freq_factor > c->rope_low_freq_factor))
+        return ct_err(err, "Llama-3 RoPE scaling needs original context > 0 and "
+                      "0 < low_freq_factor < high_freq_factor (got %d, %g, %g)", c->rope_orig_ctx,
+                      (double)c->rope_low_freq_factor, (double)c->rope_high_freq_factor);
     return true;
 }
 
@@ -135,10 +145,12 @@ typedef struct {
  * permute_heads > 0: q/k matrix or bias to un-permute (that many heads). */
 static float *load_tensor(loader *L, const char *name, uint64_t rows, uint64_t cols,
                           bool optional, int permute_heads, bool *present) {
-    wsrc w;
+    wsrc w = {0};
     if (present) *present = false;
     if (!L->src->find(L->src->ctx, name, &w)) {
-        if (!optional) ct_err(L->err, "missing tensor '%s'", name);
+        /* the source names the tensor in its own convention when it can */
+        if (!optional)
+            ct_err(L->err, "%s: missing tensor '%s'", L->m->path, w.name[0] ? w.name : name);
         return NULL;
     }
     if (present) *present = true;
@@ -159,6 +171,7 @@ static float *load_tensor(loader *L, const char *name, uint64_t rows, uint64_t c
         return NULL;
     }
     bool need_perm = permute_heads > 0 && L->src->qk_interleaved;
+    L->m->n_params += n;
     if (w.type == DT_F32 && !need_perm && ((uintptr_t)w.data % sizeof(float)) == 0)
         return (float *)w.data; /* zero-copy from the mapping */
     float *buf = malloc(n * sizeof(float));
@@ -178,7 +191,6 @@ static float *load_tensor(loader *L, const char *name, uint64_t rows, uint64_t c
         buf = out;
     }
     if (!model_own(L->m, buf)) { ct_err(L->err, "out of memory"); return NULL; }
-    L->m->n_params += n;
     return buf;
 }
 
@@ -252,6 +264,11 @@ model *model_load(const char *path, char *err) {
     bool ok = is_dir(path) ? model_open_hf(m, path, err) : model_open_gguf(m, path, err);
     if (ok && !m->rope_inv_freq) model_init_rope(m, NULL);
     if (ok && !m->rope_inv_freq) ok = ct_err(err, "out of memory");
+    /* Ids past the embedding rows would read outside the weights. (Fewer
+     * tokens than rows is normal: vocabularies are padded to a multiple.) */
+    if (ok && tok_n_vocab(m->tok) > m->cfg.vocab)
+        ok = ct_err(err, "%s: the tokenizer has %d tokens, more than the model's vocabulary of %d "
+                    "(embedding rows)", path, tok_n_vocab(m->tok), m->cfg.vocab);
     if (!ok) {
         model_free(m);
         return NULL;

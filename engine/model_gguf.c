@@ -3,6 +3,7 @@
  * `<arch>.*` keys, the tokenizer from `tokenizer.ggml.*`, tensors by their
  * GGUF names (already the canonical names model.c asks for).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,12 @@ static bool read_rope_freqs(model *m, const gguf_file *f, char *err) {
     if (t->type != DT_F32 || t->n_elems != (uint64_t)m->cfg.head_dim / 2)
         return ct_err(err, "%s: tensor 'rope_freqs.weight' must be F32 with %d elements",
                       gguf_path(f), m->cfg.head_dim / 2);
-    model_init_rope(m, t->data);
+    const float *ff = t->data;
+    for (uint64_t i = 0; i < t->n_elems; i++)
+        if (!(ff[i] > 0 && isfinite(ff[i])))
+            return ct_err(err, "%s: tensor 'rope_freqs.weight' element %llu is %g (must be a "
+                          "positive number)", gguf_path(f), (unsigned long long)i, (double)ff[i]);
+    model_init_rope(m, ff);
     return m->rope_inv_freq ? true : ct_err(err, "out of memory");
 }
 

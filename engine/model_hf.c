@@ -7,6 +7,7 @@
  */
 #include <jansson.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ static bool hf_find_weight(void *ctx, const char *name, wsrc *out) {
         snprintf(hf, sizeof hf, NAME_MAP[i].hf, layer);
         break;
     }
+    snprintf(out->name, sizeof out->name, "%s", hf);
     const st_tensor *t = hf[0] ? st_find(ctx, hf) : NULL;
     if (!t || t->n_dims > 4) return false;
     snprintf(out->name, sizeof out->name, "%s", t->name);
@@ -55,10 +57,13 @@ static bool hf_find_weight(void *ctx, const char *name, wsrc *out) {
     return true;
 }
 
+/* An absent (or null) key takes the default; a present integer is kept even
+ * when absurd (clamped into int) so that model_check_config names it. */
 static int json_int(json_t *o, const char *key, int dflt) {
     json_t *v = json_object_get(o, key);
-    return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= (1 << 30)
-               ? (int)json_integer_value(v) : dflt;
+    if (!json_is_integer(v)) return dflt;
+    json_int_t x = json_integer_value(v);
+    return x > INT_MAX ? INT_MAX : x < 0 ? -1 : (int)x;
 }
 
 static float json_num(json_t *o, const char *key, float dflt) {

@@ -1,7 +1,7 @@
 /*
  * golden_test.c — the whole model against independent references.
  *
- * For every model of ../shared/models/reference/*.json (float64 numpy
+ * For every model of ../shared/models/reference (every *.json there) (float64 numpy
  * forward passes, cross-checked with llama.cpp): the top-10 logits at every
  * prompt position and every greedy step must be within the stated tolerance,
  * the 48 greedy ids must match, and the text cases must tokenize to the

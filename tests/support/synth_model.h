@@ -16,6 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "common.h"
 
 typedef struct {
@@ -37,13 +39,54 @@ typedef struct {
     /* For HF directories: tokenizer.json (+ tokenizer_config.json beside
      * it, if present) to copy, e.g. $CTGI_MODELS/synth/llama-spm-hf/tokenizer.json. */
     const char *tokenizer_json;
+    /* HF only: 0 or 1 = one model.safetensors; n > 1 = n shards
+     * model-0000i-of-0000n.safetensors + model.safetensors.index.json. */
+    int hf_shards;
 } synth_config;
 
 /* Defaults: llama, dim 64, 2 layers, 4 heads, 2 kv heads, head_dim 16,
  * ffn 128, ctx 512, theta 10000, eps 1e-5, untied, F32, seed 1. */
 synth_config synth_default(void);
 
+/* Tensors are generated and written one at a time (never the whole model
+ * in memory).  A row length that is not a multiple of weight_type's block
+ * size (e.g. 64 for Q4_K/Q6_K, which need 256) fails with a message naming
+ * the tensor.  synth_write_hf creates dir if needed; tokenizer_json NULL
+ * writes no tokenizer files. */
 bool synth_write_gguf(const synth_config *c, const char *path, char *err);
 bool synth_write_hf(const synth_config *c, const char *dir, char *err);
+
+/* Encode n f32 values as type (F32 F16 BF16 Q8_0 Q4_0 Q4_K Q6_K) into dst
+ * (dt_bytes(type, n) bytes); false for another type or n not a multiple of
+ * the block size.  Simple absmax / min-max quantizers (synth_quant.c). */
+bool synth_quantize(uint32_t type, const float *src, void *dst, size_t n);
+
+/* Append metadata entry i of src (any type, arrays included) to a GGUF
+ * writer, for copying tokenizers and rewriting files in tests. */
+struct gw_writer;
+struct gguf_file;
+bool synth_gguf_copy_kv(struct gw_writer *w, const struct gguf_file *src, uint64_t i, char *err);
+
+/* dst = a copy of GGUF file src with one edit, for building broken files
+ * (fields left zero change nothing; the tensor edits apply to `tensor`). */
+typedef struct {
+    const char *drop_kv;          /* omit this key */
+    const char *u32_key;          /* replace this key's value by u32 `u32` */
+    uint32_t u32;
+    const char *f32_key;          /* ... by f32 `f32` */
+    float f32;
+    const char *str_key, *str;    /* ... by a string */
+    const char *tensor;           /* the tensor to change: */
+    bool drop;                    /*   omit it */
+    bool retype;                  /*   type `type` (data: zeros of the new size) */
+    uint32_t type;
+    uint32_t n_dims;              /*   > 0: shape ne (data: zeros of the new size) */
+    uint64_t ne[4];
+    bool raw;                     /*   only its info, with data offset `offset` */
+    uint64_t offset;
+    bool to_f32;                  /* every tensor dequantized to F32 (dt_to_f32) */
+} synth_gguf_edit;
+
+bool synth_gguf_rewrite(const char *src, const char *dst, const synth_gguf_edit *e, char *err);
 
 #endif
