@@ -24,7 +24,7 @@ CTGI_MODELS ?= $(SHARED_DIR)/models
 export CTGI_MODELS
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS  := -std=c17 $(OPT) -g $(ARCH_FLAGS) $(WARN) -D_GNU_SOURCE -pthread \
+CFLAGS  := -std=c17 $(OPT) -g $(ARCH_FLAGS) -fopenmp-simd $(WARN) -D_GNU_SOURCE -pthread \
            -I. -Iengine -Iproto -Iserver -I$(BLAS_INC) $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -Wl,--disable-new-dtags $(SAN)
 LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -luv -lcurl -lm

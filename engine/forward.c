@@ -180,6 +180,9 @@ static void attend(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, int layer, int 
     for (int p = 0; p <= P; p++) {
         const float *k = kv_k(kv, seq, layer, p) + g * hd;
         float d = 0;
+        /* an explicit simd reduction: without it the compiler may not
+         * reorder the float sum, and the loop runs scalar */
+#pragma omp simd reduction(+ : d)
         for (int i = 0; i < hd; i++) d += q[i] * k[i];
         score[p] = d * scale;
         if (score[p] > mx) mx = score[p];
@@ -194,6 +197,7 @@ static void attend(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, int layer, int 
     for (int p = 0; p <= P; p++) {
         const float *v = kv_v(kv, seq, layer, p) + g * hd;
         float w = score[p] * inv;
+#pragma omp simd
         for (int i = 0; i < hd; i++) out[i] += w * v[i];
     }
 }

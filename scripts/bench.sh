@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# bench.sh — the `make bench` driver: runs build/tools/bench_engine, which
+# generates (once) the seeded random bench models, measures the machine's
+# limits (memory bandwidth, sgemm/sgemv on the models' shapes) and the
+# engine's prefill and decode, and prints the tables.  Nothing is asserted.
+#
+#   BUILD=build scripts/bench.sh [bench_engine options...]
+#   CTGI_BENCH_ARGS="--quick --models small" make bench
+#
+# Environment:
+#   CTGI_BENCH_MODELS  model cache (default: bench-models/ at the repo root, gitignored)
+#   CTGI_BENCH_ARGS    extra options for bench_engine (--threads N, --models
+#                      small|large|all, --quick, --no-micro)
+#   CTGI_MODELS        shared models (the llama vocab is read from here)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+TOOL=$BUILD/tools/bench_engine
+CACHE=${CTGI_BENCH_MODELS:-$PWD/bench-models}
+export CTGI_MODELS=${CTGI_MODELS:-$(cd .. && pwd)/shared/models}
+# The engine's pool owns the cores and calls BLAS single-threaded; set before
+# the process starts so OpenBLAS does not even create its worker threads.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+
+if [ ! -x "$TOOL" ]; then
+    echo "bench.sh: $TOOL not built (run: make bench)" >&2
+    exit 1
+fi
+
+mkdir -p "$CACHE"
+need_kb=$((6 * 1024 * 1024)) # the two F32 models take ~5 GB
+if ! ls "$CACHE"/*.gguf >/dev/null 2>&1; then
+    avail_kb=$(df -Pk "$CACHE" | awk 'NR == 2 { print $4 }')
+    if [ -n "$avail_kb" ] && [ "$avail_kb" -lt "$need_kb" ]; then
+        echo "bench.sh: warning: only $((avail_kb / 1024)) MiB free under $CACHE; the bench models need ~5 GB" >&2
+    fi
+fi
+
+echo "bench: model cache $CACHE (generated once; delete the directory to regenerate)"
+echo "bench: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB RAM", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck disable=SC2086 # CTGI_BENCH_ARGS is a list of options
+"$TOOL" --cache-dir "$CACHE" ${CTGI_BENCH_ARGS:-} "$@"
+echo
+echo "bench: models cached in $CACHE"

@@ -1,0 +1,843 @@
+/*
+ * bench_engine.c — engine benchmarks against the machine's own limits
+ * (built as build/tools/bench_engine; driven by scripts/bench.sh / `make bench`).
+ *
+ *   bench_engine [--threads N] [--models small|large|all] [--quick]
+ *                [--cache-dir DIR] [--gen-only] [--no-micro]
+ *
+ * It generates each bench model (a seeded random Llama, F32 GGUF, written by
+ * tests/support/synth_model) into the cache directory (default bench-models/,
+ * relative to the current directory) unless a file with the same config
+ * stamp is there, then:
+ *   1. machine: memory bandwidth as a multi-threaded read of a buffer far
+ *      larger than the last-level cache, on the engine's pool;
+ *   2. per model: the read rate over the model's own weights; cblas_sgemv at
+ *      M=1 and cblas_sgemm at M=512 on the model's real weights, split over
+ *      the pool by output columns exactly as forward.c does (same grouping:
+ *      q|k|v, o, gate|up, down, output head);
+ *   3. the engine through model_load/fwd_eval: prefill = one fwd_eval over a
+ *      512-token prompt (logits for the last row), best of a few runs, each
+ *      preceded by one sgemm sweep; decode = tokens one at a time after a
+ *      16-token prompt, in rounds of DECODE_ROUND with a bandwidth sample
+ *      between rounds.  The host's bandwidth (and to a lesser degree its
+ *      compute) drifts by tens of percent, so every ceiling is sampled in the
+ *      same time window as the engine number it is compared with;
+ *   4. the tables: decode against bandwidth / bytes read per token, prefill
+ *      against the sgemm rate, plus how much CPU other processes used.
+ *
+ * Nothing here asserts a time: the tables are for people.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "dtype.h"
+#include "forward.h"
+#include "kv.h"
+#include "model.h"
+#include "pool.h"
+#include "support/synth_model.h"
+#include "support/testutil.h"
+
+/* ---- configuration ------------------------------------------------------------ */
+
+typedef struct {
+    const char *key;   /* --models selector */
+    const char *file;  /* file name in the cache directory */
+    const char *label;
+    int dim, n_layers, n_heads, n_kv_heads, ffn_dim;
+} bench_spec;
+
+static const bench_spec SPECS[] = {
+    {"small", "ctgi-bench-110m-f32.gguf", "110M", 768, 12, 12, 12, 2048},
+    {"large", "ctgi-bench-1.1b-f32.gguf", "1.1B", 2048, 22, 32, 4, 5632},
+};
+#define N_SPECS ((int)(sizeof SPECS / sizeof SPECS[0]))
+
+#define BENCH_SEED 0x5eed2024u
+#define BENCH_CTX 2048
+#define BENCH_VOCAB_REL "vocab/ggml-vocab-llama-spm.gguf"
+#define PREFILL_T 512
+#define DECODE_PROMPT 16
+
+typedef struct {
+    int threads;
+    bool want[N_SPECS];
+    bool quick;
+    bool gen_only;
+    bool micro; /* sgemm/sgemv microbenchmarks */
+    const char *cache_dir;
+} options;
+
+/* ---- small helpers -------------------------------------------------------------- */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench_engine: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static bool mkdir_p(const char *dir) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return false;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+static char *read_small_file(const char *path) {
+    char err[CT_ERRLEN];
+    size_t len;
+    return ct_read_file(path, &len, err);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rng_next(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static float rng_float(void) { return (float)((rng_next() >> 40) * (1.0 / (1 << 24))) * 2.0f - 1.0f; }
+
+static void *xaligned(size_t bytes) {
+    size_t al = 2u << 20;
+    void *p = aligned_alloc(al, (bytes + al - 1) / al * al);
+    if (!p) die("out of memory (%zu bytes)", bytes);
+    return p;
+}
+
+/* ---- 1. model generation ------------------------------------------------------ */
+
+static synth_config spec_config(const bench_spec *s, const char *vocab) {
+    synth_config c = synth_default();
+    c.arch = "llama";
+    c.dim = s->dim;
+    c.n_layers = s->n_layers;
+    c.n_heads = s->n_heads;
+    c.n_kv_heads = s->n_kv_heads;
+    c.head_dim = s->dim / s->n_heads;
+    c.ffn_dim = s->ffn_dim;
+    c.ctx_len = BENCH_CTX;
+    c.rope_theta = 10000.0f;
+    c.norm_eps = 1e-5f;
+    c.tied = false;
+    c.rope_scaling = NULL;
+    c.weight_type = DT_F32;
+    c.seed = BENCH_SEED;
+    c.vocab_gguf = vocab;
+    c.tokenizer_json = NULL;
+    return c;
+}
+
+/* One line describing everything the file depends on; the vocab file is named
+ * by base name and size so a moved model directory does not force a rebuild. */
+static void config_stamp(const synth_config *c, char *out, size_t cap) {
+    struct stat st;
+    long long vsize = stat(c->vocab_gguf, &st) == 0 ? (long long)st.st_size : -1;
+    const char *base = strrchr(c->vocab_gguf, '/');
+    base = base ? base + 1 : c->vocab_gguf;
+    snprintf(out, cap,
+             "ctgi-bench-model v1 arch=%s dim=%d layers=%d heads=%d kv_heads=%d head_dim=%d ffn=%d ctx=%d "
+             "theta=%g eps=%g tied=%d type=%s seed=%llu vocab=%s:%lld\n",
+             c->arch, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->ctx_len,
+             (double)c->rope_theta, (double)c->norm_eps, (int)c->tied, dt_name(c->weight_type),
+             (unsigned long long)c->seed, base, vsize);
+}
+
+/* Path of the model file (malloc'd), generated if missing or stale. */
+static char *ensure_model(const bench_spec *s, const options *o) {
+    char *vocab = tu_model_path(BENCH_VOCAB_REL);
+    if (access(vocab, R_OK) != 0) die("vocab file %s not readable (set CTGI_MODELS)", vocab);
+    synth_config c = spec_config(s, vocab);
+    char stamp[1024];
+    config_stamp(&c, stamp, sizeof stamp);
+
+    char *path = NULL, *stamp_path = NULL, *tmp = NULL;
+    if (asprintf(&path, "%s/%s", o->cache_dir, s->file) < 0 ||
+        asprintf(&stamp_path, "%s/%s.config", o->cache_dir, s->file) < 0 ||
+        asprintf(&tmp, "%s/%s.tmp", o->cache_dir, s->file) < 0)
+        die("out of memory");
+
+    char *have = read_small_file(stamp_path);
+    bool fresh = have && strcmp(have, stamp) == 0 && access(path, R_OK) == 0;
+    free(have);
+    if (fresh) {
+        printf("  %s: cached %s\n", s->label, path);
+    } else {
+        if (!mkdir_p(o->cache_dir)) die("cannot create %s: %s", o->cache_dir, strerror(errno));
+        printf("  %s: generating %s (dim %d, %d layers, %d/%d heads, ffn %d, F32, seed %#x) ...\n", s->label, path,
+               s->dim, s->n_layers, s->n_heads, s->n_kv_heads, s->ffn_dim, BENCH_SEED);
+        fflush(stdout);
+        unlink(stamp_path);
+        double t0 = ct_now();
+        char err[CT_ERRLEN] = "";
+        if (!synth_write_gguf(&c, tmp, err)) {
+            unlink(tmp);
+            die("synth_write_gguf %s: %s", tmp, err);
+        }
+        if (rename(tmp, path) != 0) die("rename %s: %s", tmp, strerror(errno));
+        FILE *f = fopen(stamp_path, "w");
+        if (!f || fputs(stamp, f) < 0 || fclose(f) != 0) die("cannot write %s", stamp_path);
+        struct stat st = {0};
+        stat(path, &st);
+        printf("  %s: wrote %.2f GB in %.1f s\n", s->label, st.st_size / 1e9, ct_now() - t0);
+    }
+    free(vocab);
+    free(stamp_path);
+    free(tmp);
+    return path;
+}
+
+/* ---- 2. memory bandwidth ------------------------------------------------------ */
+
+typedef float vf16 __attribute__((vector_size(64)));
+
+typedef struct {
+    const float *p;
+    size_t n;              /* floats; a multiple of 64 is read, the tail ignored */
+    double sink[64 * 8];   /* per-thread results, a cache line apart */
+} read_job;
+
+/* Sum this thread's share of the buffer with 4 independent 64-byte lanes. */
+static void read_task(void *arg, int ith, int nth) {
+    read_job *j = arg;
+    size_t blocks = j->n / 64, per = blocks / (size_t)nth, rem = blocks % (size_t)nth;
+    size_t b = (size_t)ith * per + ((size_t)ith < rem ? (size_t)ith : rem);
+    size_t e = b + per + ((size_t)ith < rem ? 1 : 0);
+    vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (size_t i = b; i < e; i++) {
+        const float *q = j->p + i * 64;
+        vf16 x0, x1, x2, x3;
+        memcpy(&x0, q, 64);
+        memcpy(&x1, q + 16, 64);
+        memcpy(&x2, q + 32, 64);
+        memcpy(&x3, q + 48, 64);
+        a0 += x0;
+        a1 += x1;
+        a2 += x2;
+        a3 += x3;
+    }
+    vf16 a = a0 + a1 + a2 + a3;
+    double s = 0;
+    for (int k = 0; k < 16; k++) s += a[k];
+    j->sink[(ith % 64) * 8] = s;
+}
+
+/* Pseudo-random contents: no two pages alike, so nothing below the guest
+ * (page merging, compression) can shortcut the reads. */
+static void fill_task(void *arg, int ith, int nth) {
+    read_job *j = arg;
+    size_t per = j->n / (size_t)nth, b = (size_t)ith * per, e = ith == nth - 1 ? j->n : b + per;
+    uint32_t *p = (uint32_t *)j->p;
+    uint64_t x = 0x243F6A8885A308D3ull ^ ((uint64_t)ith << 32) ^ b;
+    for (size_t i = b; i < e; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (uint32_t)(x >> 41) | 0x3c000000u; /* small positive floats */
+    }
+}
+
+/* A read buffer far larger than the last-level cache, kept for the whole run:
+ * sampled at start (median and best of a few passes) and again between decode
+ * rounds, because on a shared host the bandwidth moves with the neighbours. */
+typedef struct {
+    read_job *j;
+    size_t bytes;
+} bw_buffer;
+
+static bw_buffer bw_create(pool *p, size_t bytes) {
+    bw_buffer b = {calloc(1, sizeof(read_job)), bytes};
+    if (!b.j) die("out of memory");
+    b.j->n = bytes / sizeof(float);
+    b.j->p = xaligned(bytes);
+    pool_run(p, fill_task, b.j); /* fault the pages in, spread over the threads */
+    return b;
+}
+
+static void bw_free(bw_buffer *b) {
+    free((void *)b->j->p);
+    free(b->j);
+}
+
+/* One timed pass: GB/s with all pool threads (single: the caller alone). */
+static double bw_sample(pool *p, bw_buffer *b, bool single) {
+    double t0 = ct_now();
+    if (single)
+        read_task(b->j, 0, 1);
+    else
+        pool_run(p, read_task, b->j);
+    return b->bytes / (ct_now() - t0) / 1e9;
+}
+
+/* passes timed passes: the median and the best GB/s. */
+static void bw_stats(pool *p, bw_buffer *b, bool single, int passes, double *median, double *best) {
+    double g[32];
+    if (passes > 32) passes = 32;
+    for (int i = 0; i < passes; i++) g[i] = bw_sample(p, b, single);
+    for (int i = 1; i < passes; i++) /* insertion sort, tiny n */
+        for (int k = i; k > 0 && g[k] < g[k - 1]; k--) {
+            double t = g[k];
+            g[k] = g[k - 1];
+            g[k - 1] = t;
+        }
+    *median = g[passes / 2];
+    *best = g[passes - 1];
+}
+
+/* ---- machine noise: CPU used by other processes and stolen by the host --------- */
+
+typedef struct {
+    unsigned long long busy, total, steal; /* jiffies, all CPUs */
+    double own;                            /* seconds of this process's CPU */
+} cpu_snap;
+
+static cpu_snap cpu_now(void) {
+    cpu_snap s = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[10] = {0};
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7], &v[8], &v[9]) >= 8) {
+            s.total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+            s.busy = s.total - v[3] - v[4];
+            s.steal = v[7];
+        }
+        fclose(f);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    s.own = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+    return s;
+}
+
+/* Share of the machine's CPU time used by others (and stolen) since `a`. */
+static void cpu_noise(cpu_snap a, double *other_pct, double *steal_pct) {
+    cpu_snap b = cpu_now();
+    double hz = (double)sysconf(_SC_CLK_TCK), total = (double)(b.total - a.total);
+    *other_pct = *steal_pct = 0;
+    if (total <= 0) return;
+    double other = (double)(b.busy - a.busy) - (b.own - a.own) * hz - (double)(b.steal - a.steal);
+    *other_pct = other > 0 ? 100 * other / total : 0;
+    *steal_pct = 100 * (double)(b.steal - a.steal) / total;
+}
+
+/* ---- the model's weights, grouped as forward.c multiplies them ----------------- */
+
+typedef struct {
+    const float *w; /* (N, K) */
+    int N, K;
+} wmat;
+
+enum { G_QKV, G_O, G_GATE_UP, G_DOWN, G_OUT, N_GROUPS };
+static const char *GROUP_NAME[N_GROUPS] = {"q|k|v", "o", "gate|up", "down", "output"};
+
+typedef struct {
+    int group;
+    int n;
+    wmat m[3];
+} wstep;
+
+typedef struct {
+    wstep *steps;
+    int n_steps;
+    double matmul_params_layers; /* all layers' matmul weights */
+    double bytes_per_token;      /* decode weight bytes (no KV) */
+} wplan;
+
+static wplan make_plan(const model *m) {
+    const model_config *c = &m->cfg;
+    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    wplan pl = {0};
+    pl.steps = calloc((size_t)c->n_layers * 4 + 1, sizeof(wstep));
+    if (!pl.steps) die("out of memory");
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        pl.steps[pl.n_steps++] =
+            (wstep){G_QKV, 3, {{w->wq, qd, c->dim}, {w->wk, kvd, c->dim}, {w->wv, kvd, c->dim}}};
+        pl.steps[pl.n_steps++] = (wstep){G_O, 1, {{w->wo, c->dim, qd}}};
+        pl.steps[pl.n_steps++] =
+            (wstep){G_GATE_UP, 2, {{w->w_gate, c->ffn_dim, c->dim}, {w->w_up, c->ffn_dim, c->dim}}};
+        pl.steps[pl.n_steps++] = (wstep){G_DOWN, 1, {{w->w_down, c->dim, c->ffn_dim}}};
+    }
+    pl.steps[pl.n_steps++] = (wstep){G_OUT, 1, {{m->output, c->vocab, c->dim}}};
+    double per_layer = (double)qd * c->dim * 2 + 2.0 * kvd * c->dim + 3.0 * c->ffn_dim * c->dim;
+    pl.matmul_params_layers = per_layer * c->n_layers;
+    /* decode reads: every matrix, the two norms per layer, final norm, output
+     * head, one embedding row (biases: none in llama) */
+    pl.bytes_per_token = 4.0 * (pl.matmul_params_layers + 2.0 * c->dim * c->n_layers + c->dim +
+                                (double)c->vocab * c->dim + c->dim);
+    return pl;
+}
+
+/* ---- 3. sgemm / sgemv on the model's shapes, split like forward.c --------------- */
+
+/* forward.c's rule: rows at or below this go through sgemv per row. */
+#define GEMV_MAX_ROWS 2
+
+typedef struct {
+    const wstep *s;
+    const float *in; /* (T, K) */
+    float *out;      /* (T, N) of matrix i at out + i * out_stride */
+    size_t out_stride;
+    int T;
+} mm_job;
+
+static void mm_task(void *arg, int ith, int nth) {
+    const mm_job *j = arg;
+    for (int i = 0; i < j->s->n; i++) {
+        const wmat *m = &j->s->m[i];
+        float *out = j->out + (size_t)i * j->out_stride;
+        int b, e;
+        pool_range(m->N, ith, nth, &b, &e);
+        if (b >= e) continue;
+        const float *w = m->w + (size_t)b * m->K;
+        if (j->T <= GEMV_MAX_ROWS) {
+            for (int t = 0; t < j->T; t++)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, e - b, m->K, 1.0f, w, m->K, j->in + (size_t)t * m->K, 1,
+                            0.0f, out + (size_t)t * m->N + b, 1);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, e - b, m->K, 1.0f, j->in, m->K, w, m->K, 0.0f,
+                        out + b, m->N);
+        }
+    }
+}
+
+typedef struct {
+    double t[N_GROUPS];     /* seconds per full sweep, by group */
+    double flops[N_GROUPS];
+    double bytes[N_GROUPS];
+    double total;           /* seconds, all groups */
+} mm_result;
+
+/* Sweeps every step of the plan `reps` times at T rows (the output head at
+ * out_T rows); keeps the best sweep. */
+static mm_result measure_matmuls(pool *p, const wplan *pl, int T, int out_T, int reps) {
+    int maxK = 0;
+    size_t stride = 0; /* the largest output of one product */
+    for (int i = 0; i < pl->n_steps; i++)
+        for (int k = 0; k < pl->steps[i].n; k++) {
+            size_t rows = pl->steps[i].group == G_OUT ? (size_t)out_T : (size_t)T;
+            if (pl->steps[i].m[k].K > maxK) maxK = pl->steps[i].m[k].K;
+            if (rows * pl->steps[i].m[k].N > stride) stride = rows * pl->steps[i].m[k].N;
+        }
+    float *in = xaligned((size_t)T * maxK * sizeof(float));
+    float *out = xaligned(3 * stride * sizeof(float));
+    for (size_t i = 0; i < (size_t)T * maxK; i++) in[i] = rng_float();
+    memset(out, 0, 3 * stride * sizeof(float));
+
+    mm_result best = {.total = 1e30};
+    for (int r = 0; r < reps; r++) {
+        mm_result cur = {0};
+        for (int i = 0; i < pl->n_steps; i++) {
+            const wstep *s = &pl->steps[i];
+            int rows = s->group == G_OUT ? out_T : T;
+            mm_job j = {s, in, out, stride, rows};
+            double t0 = ct_now();
+            pool_run(p, mm_task, &j);
+            double t = ct_now() - t0;
+            cur.t[s->group] += t;
+            cur.total += t;
+            for (int k = 0; k < s->n; k++) {
+                cur.flops[s->group] += 2.0 * rows * s->m[k].N * (double)s->m[k].K;
+                cur.bytes[s->group] += 4.0 * s->m[k].N * (double)s->m[k].K;
+            }
+        }
+        if (cur.total < best.total) best = cur;
+    }
+    free(in);
+    free(out);
+    return best;
+}
+
+/* Read bandwidth over the model's weight matrices (as they sit in memory:
+ * file-backed pages for mapped F32 tensors). */
+static double measure_weight_read(pool *p, const wplan *pl, int reps) {
+    double best = 1e30, bytes = 0;
+    read_job *j = calloc(1, sizeof *j);
+    if (!j) die("out of memory");
+    for (int r = 0; r < reps; r++) {
+        double t0 = ct_now();
+        bytes = 0;
+        for (int i = 0; i < pl->n_steps; i++)
+            for (int k = 0; k < pl->steps[i].n; k++) {
+                j->p = pl->steps[i].m[k].w;
+                j->n = (size_t)pl->steps[i].m[k].N * pl->steps[i].m[k].K;
+                pool_run(p, read_task, j);
+                bytes += 4.0 * (double)j->n;
+            }
+        double t = ct_now() - t0;
+        if (t < best) best = t;
+    }
+    free(j);
+    return bytes / best / 1e9;
+}
+
+/* ---- 4. prefill and decode through the engine ----------------------------------- */
+
+#define DECODE_ROUND 8 /* decode tokens between two bandwidth samples */
+
+typedef struct {
+    double prefill_s;      /* best fwd_eval of PREFILL_T tokens */
+    double prefill_worst;
+    int prefill_runs;
+    double decode_s;       /* all decode steps of all runs */
+    int decode_tokens;
+    double decode_step_median;
+    double bw_median, bw_min, bw_max; /* bandwidth samples taken between decode rounds */
+    int bw_samples;
+} engine_result;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int32_t argmax(const float *v, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+static void eval_or_die(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, float *logits, const char *what) {
+    if (!fwd_eval(f, kv, b, logits)) die("fwd_eval failed (%s)", what);
+}
+
+/* Prefill: PREFILL_T tokens in one call (logits for the last row), best of
+ * prefill_runs, each run preceded by before_prefill (if any: the sgemm sweep,
+ * so the ceiling is sampled in the same time window as the engine).
+ * Decode: decode_runs x (a DECODE_PROMPT-token prompt, then decode_steps
+ * greedy tokens one call each), in rounds of DECODE_ROUND tokens with a
+ * bandwidth sample before the first round and after every round. */
+static engine_result run_engine(const model *m, pool *p, bw_buffer *bw, int prefill_runs, int decode_steps,
+                                int decode_runs, void (*before_prefill)(void *), void *hook_arg) {
+    const model_config *c = &m->cfg;
+    engine_result r = {.prefill_s = 1e30, .prefill_runs = prefill_runs};
+    int cap = PREFILL_T > DECODE_PROMPT + decode_steps ? PREFILL_T : DECODE_PROMPT + decode_steps;
+    kv_cache *kv = kv_create(c->n_layers, c->n_kv_heads * c->head_dim, cap, 1);
+    fwd_ctx *f = fwd_create(m, p, PREFILL_T);
+    if (!kv || !f) die("out of memory creating the kv cache / forward context");
+    float *logits = malloc((size_t)c->vocab * sizeof(float));
+    int32_t *tok = malloc(PREFILL_T * sizeof(int32_t));
+    int *pos = malloc(PREFILL_T * sizeof(int)), *seq = calloc(PREFILL_T, sizeof(int));
+    bool *want = calloc(PREFILL_T, sizeof(bool));
+    double *steps = malloc((size_t)decode_steps * decode_runs * sizeof(double));
+    double *bws = malloc(((size_t)decode_steps / DECODE_ROUND + 2) * decode_runs * sizeof(double));
+    if (!bws || !logits || !tok || !pos || !seq || !want || !steps) die("out of memory");
+    for (int t = 0; t < PREFILL_T; t++) {
+        tok[t] = 3 + (int32_t)(rng_next() % (uint64_t)(c->vocab - 3));
+        pos[t] = t;
+    }
+
+    want[PREFILL_T - 1] = true;
+    fwd_batch b = {tok, pos, seq, PREFILL_T, want};
+    for (int i = 0; i < prefill_runs; i++) {
+        if (before_prefill) before_prefill(hook_arg);
+        double t0 = ct_now();
+        eval_or_die(f, kv, &b, logits, "prefill");
+        double t = ct_now() - t0;
+        if (t < r.prefill_s) r.prefill_s = t;
+        if (t > r.prefill_worst) r.prefill_worst = t;
+    }
+
+    for (int run = 0; run < decode_runs; run++) {
+        memset(want, 0, PREFILL_T * sizeof(bool));
+        want[DECODE_PROMPT - 1] = true;
+        fwd_batch pb = {tok, pos, seq, DECODE_PROMPT, want};
+        eval_or_die(f, kv, &pb, logits, "decode prompt");
+        for (int s = 0; s < decode_steps; s++) {
+            if (s % DECODE_ROUND == 0) bws[r.bw_samples++] = bw_sample(p, bw, false);
+            int32_t next = argmax(logits, c->vocab);
+            int ps = DECODE_PROMPT + s, sq = 0;
+            fwd_batch db = {&next, &ps, &sq, 1, NULL};
+            double t0 = ct_now();
+            eval_or_die(f, kv, &db, logits, "decode");
+            double t = ct_now() - t0;
+            r.decode_s += t;
+            steps[r.decode_tokens++] = t;
+        }
+    }
+    bws[r.bw_samples++] = bw_sample(p, bw, false);
+    qsort(bws, (size_t)r.bw_samples, sizeof(double), cmp_double);
+    r.bw_min = bws[0];
+    r.bw_max = bws[r.bw_samples - 1];
+    r.bw_median = bws[r.bw_samples / 2];
+    qsort(steps, (size_t)r.decode_tokens, sizeof(double), cmp_double);
+    r.decode_step_median = steps[r.decode_tokens / 2];
+
+    free(steps);
+    free(bws);
+    free(logits);
+    free(tok);
+    free(pos);
+    free(seq);
+    free(want);
+    fwd_free(f);
+    kv_free(kv);
+    return r;
+}
+
+/* ---- 5. report -------------------------------------------------------------------- */
+
+typedef struct {
+    const bench_spec *spec;
+    double params, bytes_tok, kv_bytes_tok, weight_read_gbs;
+    engine_result er;
+    double decode_tps, decode_roof;
+    double prefill_tps, prefill_ceiling;
+    double sgemm_gflops, attn_flops_tok, mm_flops_tok;
+    double sgemv_tps;      /* tok/s if a token cost only the M=1 matmul sweep */
+    mm_result gemm, gemv;
+    bool micro;
+    double other_pct, steal_pct;
+} model_report;
+
+static void print_group_table(const model_report *r) {
+    printf("  matmul microbenchmark (the model's weights, split by N over the pool as forward.c does;\n"
+           "  M=512: best sweep, one before each prefill run; M=1: best of a few sweeps):\n");
+    printf("    %-8s | %10s %9s | %9s %8s\n", "group", "M=512 ms", "GFLOP/s", "M=1 ms", "GB/s");
+    for (int g = 0; g < N_GROUPS; g++) {
+        if (g == G_OUT)
+            printf("    %-8s | %10s %9s | %9.2f %8.1f   (prefill wants logits of 1 row)\n", GROUP_NAME[g], "(M=1)", "",
+                   r->gemv.t[g] * 1e3, r->gemv.bytes[g] / r->gemv.t[g] / 1e9);
+        else
+            printf("    %-8s | %10.1f %9.1f | %9.2f %8.1f\n", GROUP_NAME[g], r->gemm.t[g] * 1e3,
+                   r->gemm.flops[g] / r->gemm.t[g] / 1e9, r->gemv.t[g] * 1e3, r->gemv.bytes[g] / r->gemv.t[g] / 1e9);
+    }
+    printf("    %-8s | %10.1f %9.1f | %9.2f %8.1f\n", "all", r->gemm.total * 1e3, r->sgemm_gflops, r->gemv.total * 1e3,
+           r->bytes_tok / r->gemv.total / 1e9);
+}
+
+typedef struct {
+    model_report *r;
+    pool *p;
+    const wplan *pl;
+} gemm_hook;
+
+/* One M=PREFILL_T sweep of the model's products; keeps the fastest. */
+static void gemm_sweep(void *arg) {
+    gemm_hook *h = arg;
+    mm_result cur = measure_matmuls(h->p, h->pl, PREFILL_T, 1, 1);
+    if (h->r->gemm.total == 0 || cur.total < h->r->gemm.total) h->r->gemm = cur;
+}
+
+static void bench_model(model_report *r, const bench_spec *spec, const char *path, pool *p, bw_buffer *bw,
+                        const options *o) {
+    r->spec = spec;
+    r->micro = o->micro;
+    printf("\n== %s: %s\n", spec->label, path);
+    cpu_snap snap = cpu_now();
+    char err[CT_ERRLEN] = "";
+    double t0 = ct_now();
+    model *m = model_load(path, err);
+    if (!m) die("model_load: %s", err);
+    const model_config *c = &m->cfg;
+    printf("  loaded in %.2f s: dim %d, %d layers, %d heads, %d kv heads, head_dim %d, ffn %d, vocab %d\n",
+           ct_now() - t0, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab);
+    wplan pl = make_plan(m);
+    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    /* counted from the shapes (model->n_params counts converted tensors only) */
+    r->params = pl.matmul_params_layers + (c->tied_output ? 1.0 : 2.0) * c->vocab * c->dim +
+                (2.0 * c->n_layers + 1) * c->dim;
+    r->bytes_tok = pl.bytes_per_token;
+
+    /* first touch of the mapped weights, then their read rate */
+    measure_weight_read(p, &pl, 1);
+    r->weight_read_gbs = measure_weight_read(p, &pl, o->quick ? 2 : 3);
+    printf("  weight read  %.1f GB/s over the model's %.2f GB of matrices (pages as loaded)\n", r->weight_read_gbs,
+           (pl.matmul_params_layers + (double)c->vocab * c->dim) * 4 / 1e9);
+
+    /* matmul FLOPs per prefill token: every layer matrix, plus the output
+     * head once per prompt (only the last row wants logits) */
+    r->mm_flops_tok = 2.0 * pl.matmul_params_layers + 2.0 * c->vocab * c->dim / PREFILL_T;
+    /* causal attention: the token at position p does q.k and w.v over p+1
+     * positions per head, 4 * qd * (p+1) FLOPs per layer; mean p+1 = (T+1)/2 */
+    r->attn_flops_tok = 2.0 * qd * (PREFILL_T + 1) * c->n_layers;
+
+    if (o->micro) r->gemv = measure_matmuls(p, &pl, 1, 1, o->quick ? 2 : 4);
+    int dsteps = o->quick ? 16 : 64, druns = o->quick ? 1 : 2;
+    gemm_hook hook = {r, p, &pl};
+    r->er = run_engine(m, p, bw, o->quick ? 1 : 3, dsteps, druns, o->micro ? gemm_sweep : NULL, &hook);
+    if (o->micro) {
+        double layer_f = 0;
+        for (int g = 0; g < G_OUT; g++) layer_f += r->gemm.flops[g];
+        r->sgemm_gflops = layer_f / (r->gemm.total - r->gemm.t[G_OUT]) / 1e9;
+        r->prefill_ceiling = r->sgemm_gflops * 1e9 / (r->mm_flops_tok + r->attn_flops_tok);
+        r->sgemv_tps = 1.0 / r->gemv.total;
+        print_group_table(r);
+    }
+    const engine_result *er = &r->er;
+    r->prefill_tps = PREFILL_T / er->prefill_s;
+    r->decode_tps = er->decode_tokens / er->decode_s;
+    /* KV read per decode token: k and v rows of positions 0..pos in every
+     * layer, mean over the steps (positions DECODE_PROMPT .. +dsteps-1) */
+    r->kv_bytes_tok = 2.0 * 4.0 * kvd * c->n_layers * (DECODE_PROMPT + (dsteps + 1) / 2.0);
+    r->decode_roof = er->bw_median * 1e9 / (r->bytes_tok + r->kv_bytes_tok);
+    printf("  prefill      %d tokens in one call: best %.0f ms, worst %.0f ms of %d\n", PREFILL_T, er->prefill_s * 1e3,
+           er->prefill_worst * 1e3, er->prefill_runs);
+    printf("  decode       %d x %d tokens after a %d-token prompt: %.1f ms/token mean, %.1f median; bandwidth "
+           "between rounds %.1f GB/s median (%.1f-%.1f, %d samples)\n",
+           druns, dsteps, DECODE_PROMPT, er->decode_s * 1e3 / er->decode_tokens, er->decode_step_median * 1e3,
+           er->bw_median, er->bw_min, er->bw_max, er->bw_samples);
+    cpu_noise(snap, &r->other_pct, &r->steal_pct);
+    printf("  noise        other processes used %.1f%% of the CPUs, host steal %.1f%%%s\n", r->other_pct, r->steal_pct,
+           r->other_pct + r->steal_pct > 5 ? "  (WARNING: numbers disturbed)" : "");
+    free(pl.steps);
+    model_free(m);
+}
+
+static void print_tables(const model_report *rep, int threads) {
+    printf("\n== decode, single stream, threads=%d: roofline = bandwidth / bytes read per token (target >= 85%%)\n",
+           threads);
+    printf("%-5s %7s %11s %8s %9s | %8s %10s %7s | %10s %7s\n", "model", "params", "weights/tk", "KV/tk", "BW GB/s",
+           "tok/s", "roof tok/s", "% roof", "sgemv-only", "% sgemv");
+    for (int s = 0; s < N_SPECS; s++) {
+        const model_report *r = &rep[s];
+        if (!r->spec) continue;
+        char gv[32] = "-", gvp[32] = "-";
+        if (r->micro) {
+            snprintf(gv, sizeof gv, "%.2f", r->sgemv_tps);
+            snprintf(gvp, sizeof gvp, "%.0f%%", 100 * r->decode_tps / r->sgemv_tps);
+        }
+        printf("%-5s %6.0fM %8.1f MB %5.2f MB %9.1f | %8.2f %10.2f %6.1f%% | %10s %7s\n", r->spec->label,
+               r->params / 1e6, r->bytes_tok / 1e6, r->kv_bytes_tok / 1e6, r->er.bw_median, r->decode_tps,
+               r->decode_roof, 100 * r->decode_tps / r->decode_roof, gv, gvp);
+    }
+    printf("  weights/tk: every matrix incl. output head, the embedding row and norms (F32); KV/tk: mean k+v read.\n"
+           "  BW: median of read-bandwidth samples taken between decode rounds (the host's bandwidth drifts).\n"
+           "  sgemv-only: tok/s if a token cost only the split M=1 matmul sweep over the same weights.\n");
+
+    printf("\n== prefill, %d-token prompt in one fwd_eval, threads=%d: ceiling from the sgemm rate (target >= 70%%)\n",
+           PREFILL_T, threads);
+    printf("%-5s %9s %8s %10s | %8s %10s %7s | %10s %9s\n", "model", "GFLOP/tk", "attn/tk", "sgemm GF/s", "tok/s",
+           "ceil tok/s", "% ceil", "matmul ms", "other ms");
+    for (int s = 0; s < N_SPECS; s++) {
+        const model_report *r = &rep[s];
+        if (!r->spec) continue;
+        if (r->micro)
+            printf("%-5s %9.3f %8.4f %10.1f | %8.1f %10.1f %6.1f%% | %10.0f %9.0f\n", r->spec->label,
+                   r->mm_flops_tok / 1e9, r->attn_flops_tok / 1e9, r->sgemm_gflops, r->prefill_tps, r->prefill_ceiling,
+                   100 * r->prefill_tps / r->prefill_ceiling, r->gemm.total * 1e3,
+                   r->er.prefill_s * 1e3 - r->gemm.total * 1e3);
+        else
+            printf("%-5s %9.3f %8.4f %10s | %8.1f %10s %7s | %10s %9s\n", r->spec->label, r->mm_flops_tok / 1e9,
+                   r->attn_flops_tok / 1e9, "-", r->prefill_tps, "-", "-", "-", "-");
+    }
+    printf("  GFLOP/tk: 2 x layer matmul params + output head / %d; attn/tk: causal q.k and w.v, mean over the\n"
+           "  prompt.\n"
+           "  ceiling = sgemm GFLOP/s (M=%d on the model's shapes, engine split) / (GFLOP/tk + attn/tk).\n"
+           "  matmul ms: the prefill's products alone (microbenchmark); other ms = prefill - matmul ms\n"
+           "  (attention, norms, RoPE, SwiGLU, pool hand-offs).\n",
+           PREFILL_T, PREFILL_T);
+    printf("\n  for orientation, llama.cpp (F32 TinyLlama shape, 2 cores ~27 GB/s): prefill ~78 tok/s, "
+           "decode ~6.5 tok/s\n");
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: bench_engine [--threads N] [--models small|large|all] [--quick]\n"
+            "                    [--cache-dir DIR] [--gen-only] [--no-micro]\n"
+            "  --threads N    pool threads (default: all online cores)\n"
+            "  --models M     small (110M), large (1.1B TinyLlama shape) or all (default)\n"
+            "  --quick        fewer repetitions, smaller bandwidth buffer, 16 decode steps\n"
+            "  --cache-dir D  where generated models are kept (default bench-models)\n"
+            "  --gen-only     only generate the models\n"
+            "  --no-micro     skip the sgemm/sgemv microbenchmarks (no ceilings)\n");
+    exit(2);
+}
+
+static options parse(int argc, char **argv) {
+    options o = {0};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = ncpu > 0 ? (int)ncpu : 1;
+    o.cache_dir = "bench-models";
+    o.micro = true;
+    for (int i = 0; i < N_SPECS; i++) o.want[i] = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--threads") && i + 1 < argc) {
+            o.threads = atoi(argv[++i]);
+            if (o.threads < 1) usage();
+        } else if (!strcmp(a, "--models") && i + 1 < argc) {
+            const char *v = argv[++i];
+            bool all = !strcmp(v, "all"), any = all;
+            for (int s = 0; s < N_SPECS; s++) {
+                o.want[s] = all || !strcmp(v, SPECS[s].key);
+                any |= o.want[s];
+            }
+            if (!any) usage();
+        } else if (!strcmp(a, "--quick")) {
+            o.quick = true;
+        } else if (!strcmp(a, "--cache-dir") && i + 1 < argc) {
+            o.cache_dir = argv[++i];
+        } else if (!strcmp(a, "--gen-only")) {
+            o.gen_only = true;
+        } else if (!strcmp(a, "--no-micro")) {
+            o.micro = false;
+        } else {
+            usage();
+        }
+    }
+    return o;
+}
+
+int main(int argc, char **argv) {
+    options o = parse(argc, argv);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* the pool owns the cores: BLAS runs single-threaded inside pool tasks */
+    openblas_set_num_threads(1);
+
+    printf("== models (cache: %s)\n", o.cache_dir);
+    char *paths[N_SPECS] = {0};
+    for (int s = 0; s < N_SPECS; s++)
+        if (o.want[s]) paths[s] = ensure_model(&SPECS[s], &o);
+    if (o.gen_only) return 0;
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("\n== machine\n");
+    printf("  threads      %d (online cores %ld)%s\n", o.threads, ncpu,
+           o.threads > ncpu ? "  WARNING: more threads than cores" : "");
+    printf("  openblas     core %s; %s; parallel=%d (0 serial, 1 pthreads, 2 openmp), called 1-threaded\n",
+           openblas_get_corename(), openblas_get_config(), openblas_get_parallel());
+    pool *p = pool_create(o.threads, 0);
+    if (!p) die("pool_create failed");
+
+    size_t bw_bytes = (o.quick ? (size_t)512 : (size_t)1024) << 20;
+    int passes = o.quick ? 3 : 6;
+    bw_buffer bw = bw_create(p, bw_bytes);
+    double all_med, all_best, one_med, one_best;
+    bw_stats(p, &bw, false, passes, &all_med, &all_best);
+    bw_stats(p, &bw, true, (passes + 1) / 2, &one_med, &one_best);
+    printf("  bandwidth    %.1f GB/s with %d threads (best %.1f), %.1f GB/s with 1 (best %.1f): median of %d reads of "
+           "a %zu MiB buffer;\n               the decode rooflines use samples taken between decode rounds instead\n",
+           all_med, pool_size(p), all_best, one_med, one_best, passes, bw_bytes >> 20);
+
+    model_report rep[N_SPECS];
+    memset(rep, 0, sizeof rep);
+    for (int s = 0; s < N_SPECS; s++)
+        if (o.want[s]) bench_model(&rep[s], &SPECS[s], paths[s], p, &bw, &o);
+    print_tables(rep, pool_size(p));
+
+    for (int s = 0; s < N_SPECS; s++) free(paths[s]);
+    bw_free(&bw);
+    pool_free(p);
+    return 0;
+}
