@@ -2,9 +2,10 @@
  * forward.h — the transformer forward pass over a batch of tokens.
  *
  * One call processes n tokens (any mix of sequences and positions) in one
- * pass: every weight product is a single BLAS call over all n rows
- * (cblas_sgemv per row when n is tiny), split across the pool's threads by
- * output columns; attention runs per (token, head) in parallel, reading the
+ * pass: every weight product is one product over all n rows (by default
+ * the batch-invariant kernel of matmul.h; see fwd_set_matmul), split across
+ * the pool's threads by output columns; attention runs per (token, head) in
+ * parallel, reading the
  * KV cache through kv.h.  Activations are f32.
  */
 #ifndef CTGI_FORWARD_H
@@ -24,10 +25,19 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens);
 void fwd_free(fwd_ctx *c);
 int fwd_max_tokens(const fwd_ctx *c);
 
+/* How the weight products are computed.  INVARIANT (the default): the
+ * engine's own kernel (matmul.h), one fixed summation order per output, so
+ * a token's logits are bit-identical whether it is evaluated alone or in
+ * any batch, at any row.  BLAS: OpenBLAS sgemm (sgemv per row for <= 2
+ * rows), whose rounding depends on the batch's shape; for comparison. */
+typedef enum { FWD_MM_INVARIANT = 0, FWD_MM_BLAS } fwd_matmul;
+void fwd_set_matmul(fwd_ctx *c, fwd_matmul mode);
+
 typedef struct {
     const int32_t *tokens; /* (n) */
     const int *pos;        /* (n) position of each token in its sequence */
-    const int *seq;        /* (n) sequence slot in the kv cache */
+    const int *seq;        /* (n) index into seqs */
+    const kv_seq *const *seqs; /* the sequences' block tables */
     int n;                 /* <= fwd_max_tokens */
     /* which rows want logits: NULL = every row; else a (n) mask */
     const bool *want_logits;
@@ -35,9 +45,11 @@ typedef struct {
 
 /* Runs the batch; writes logits (n_out, vocab) for the rows that want them,
  * in batch order.  Tokens of one sequence must appear in position order and
- * positions must be < kv->capacity; a token attends to positions <= its own
- * of its sequence (earlier ones from the cache or from this batch).
- * Returns false if n is out of range or scratch memory cannot grow. */
-bool fwd_eval(fwd_ctx *c, kv_cache *kv, const fwd_batch *b, float *logits);
+ * each sequence must already hold blocks for its positions
+ * (kv_seq_reserve); a token attends to positions <= its own of its
+ * sequence (earlier ones from the cache or from this batch).
+ * Returns false if n is out of range, a position has no block in its
+ * sequence's table, or scratch memory cannot grow. */
+bool fwd_eval(fwd_ctx *c, const kv_store *kv, const fwd_batch *b, float *logits);
 
 #endif

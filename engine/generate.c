@@ -11,6 +11,7 @@
 #include "stop.h"
 
 #define GEN_PREFILL_CHUNK 512
+#define GEN_KV_BLOCK 16 /* positions per KV block */
 
 const char *gen_finish_name(gen_finish f) {
     switch (f) {
@@ -30,7 +31,9 @@ void gen_result_free(gen_result *r) {
 /* Everything one run owns, released in one place. */
 typedef struct {
     fwd_ctx *fwd;
-    kv_cache *kv;
+    kv_pool *kv;   /* blocks for the whole context; no prefix caching (one request) */
+    kv_seq kseq;
+    int32_t *ids;  /* (n_prompt + max_new_tokens) prompt, then generated tokens */
     sampler *smp;
     stop_matcher *stop;
     float *logits;
@@ -39,7 +42,9 @@ typedef struct {
 
 static void state_free(gen_state *s) {
     fwd_free(s->fwd);
-    kv_free(s->kv);
+    if (s->kv) kv_seq_release(s->kv, &s->kseq);
+    kv_pool_free(s->kv);
+    free(s->ids);
     sampler_free(s->smp);
     stop_free(s->stop);
     free(s->logits);
@@ -47,20 +52,28 @@ static void state_free(gen_state *s) {
     free(s->seq);
 }
 
-/* Feed prompt[0..n) through the model; logits of the last token remain. */
-static bool prefill(const model *m, gen_state *s, const int32_t *prompt, int n) {
+/* Evaluate ids[start, start+len) at positions start.. of the one sequence:
+ * blocks first, the pass, then the positions count as computed. */
+static bool eval_span(gen_state *s, int start, int len, const bool *want) {
+    const kv_seq *seqs[1] = {&s->kseq};
+    for (int i = 0; i < len; i++) s->pos[i] = start + i;
+    fwd_batch b = {.tokens = s->ids + start, .pos = s->pos, .seq = s->seq, .seqs = seqs, .n = len,
+                   .want_logits = want};
+    if (!kv_seq_reserve(s->kv, &s->kseq, start + len) || !fwd_eval(s->fwd, kv_pool_store(s->kv), &b, s->logits))
+        return false;
+    kv_seq_commit(s->kv, &s->kseq, s->ids, start + len);
+    return true;
+}
+
+/* Feed the prompt s->ids[0..n) through the model; logits of the last token remain. */
+static bool prefill(gen_state *s, int n) {
     int chunk = fwd_max_tokens(s->fwd);
     bool want[GEN_PREFILL_CHUNK];
     for (int start = 0; start < n; start += chunk) {
         int len = n - start < chunk ? n - start : chunk;
-        for (int i = 0; i < len; i++) {
-            s->pos[i] = start + i;
-            want[i] = start + i == n - 1;
-        }
-        fwd_batch b = {prompt + start, s->pos, s->seq, len, want};
-        if (!fwd_eval(s->fwd, s->kv, &b, s->logits)) return false;
+        for (int i = 0; i < len; i++) want[i] = start + i == n - 1;
+        if (!eval_span(s, start, len, want)) return false;
     }
-    (void)m;
     return true;
 }
 
@@ -128,8 +141,8 @@ static bool decode_loop(const model *m, gen_state *s, int n_prompt, const gen_pa
         if (on_token) on_token(ud, &r->tokens[r->n_tokens - 1]);
         if (done) break;
         int pos = n_prompt + r->n_tokens - 1;
-        fwd_batch b = {&id, &pos, s->seq, 1, NULL};
-        if (!fwd_eval(s->fwd, s->kv, &b, s->logits)) return ct_err(err, "forward pass failed");
+        s->ids[pos] = id;
+        if (!eval_span(s, pos, 1, NULL)) return ct_err(err, "forward pass failed");
     }
     if (!r->text && !(r->text = calloc(1, 1))) return ct_err(err, "out of memory");
     return true;
@@ -150,10 +163,12 @@ bool gen_run(const model *m, pool *p, const int32_t *prompt, int n_prompt, const
 
     gen_params g = *gp;
     if (g.max_new_tokens > c->ctx_len - n_prompt) g.max_new_tokens = c->ctx_len - n_prompt;
-    int chunk = n_prompt < GEN_PREFILL_CHUNK ? n_prompt : GEN_PREFILL_CHUNK;
+    int chunk = n_prompt < GEN_PREFILL_CHUNK ? n_prompt : GEN_PREFILL_CHUNK, n_ctx = n_prompt + g.max_new_tokens;
     gen_state s = {
         .fwd = fwd_create(m, p, chunk),
-        .kv = kv_create(c->n_layers, c->n_kv_heads * c->head_dim, n_prompt + g.max_new_tokens, 1),
+        .kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, GEN_KV_BLOCK,
+                             (n_ctx + GEN_KV_BLOCK - 1) / GEN_KV_BLOCK, false),
+        .ids = malloc((size_t)n_ctx * sizeof(int32_t)),
         .smp = sampler_create(&g.sp, c->vocab, prompt, n_prompt),
         .stop = stop_create(g.stops, g.n_stops),
         .logits = malloc((size_t)c->vocab * sizeof(float)),
@@ -162,10 +177,12 @@ bool gen_run(const model *m, pool *p, const int32_t *prompt, int n_prompt, const
     };
     out->tokens = calloc((size_t)g.max_new_tokens + 1, sizeof(gen_token));
     out->n_prompt = n_prompt;
-    bool ok = s.fwd && s.kv && s.smp && s.stop && s.logits && s.pos && s.seq && out->tokens;
-    if (!ok) ct_err(err, "out of memory (context of %d tokens)", n_prompt + g.max_new_tokens);
+    kv_seq_init(&s.kseq);
+    bool ok = s.fwd && s.kv && s.ids && s.smp && s.stop && s.logits && s.pos && s.seq && out->tokens;
+    if (!ok) ct_err(err, "out of memory (context of %d tokens)", n_ctx);
+    else memcpy(s.ids, prompt, (size_t)n_prompt * sizeof(int32_t));
     double t0 = ct_now();
-    if (ok && !(ok = prefill(m, &s, prompt, n_prompt))) ct_err(err, "forward pass failed");
+    if (ok && !(ok = prefill(&s, n_prompt))) ct_err(err, "forward pass failed");
     double t1 = ct_now();
     if (ok) ok = decode_loop(m, &s, n_prompt, &g, on_token, ud, out, err);
     out->prefill_seconds = t1 - t0;

@@ -26,7 +26,11 @@ bool ppl_compute(const model *m, pool *p, const int32_t *tokens, int n_tokens, i
     if (n_chunks < 1)
         return ct_err(err, "need at least %d tokens for one chunk, the text has %d", n_ctx, n_tokens);
     fwd_ctx *f = fwd_create(m, p, n_ctx);
-    kv_cache *kv = kv_create(m->cfg.n_layers, m->cfg.n_kv_heads * m->cfg.head_dim, n_ctx, 1);
+    /* one sequence per chunk, blocks of 16 positions, no prefix caching */
+    kv_pool *kv = kv_pool_create(m->cfg.n_layers, m->cfg.n_kv_heads * m->cfg.head_dim, 16, (n_ctx + 15) / 16, false);
+    kv_seq ks;
+    kv_seq_init(&ks);
+    const kv_seq *seqs[1] = {&ks};
     float *logits = malloc((size_t)n_ctx * vocab * sizeof(float));
     int32_t *chunk = malloc((size_t)n_ctx * sizeof(int32_t));
     int *pos = malloc((size_t)n_ctx * sizeof(int)), *seq = calloc((size_t)n_ctx, sizeof(int));
@@ -40,8 +44,13 @@ bool ppl_compute(const model *m, pool *p, const int32_t *tokens, int n_tokens, i
             pos[i] = i;
         }
         if (bos >= 0) chunk[0] = bos;
-        fwd_batch b = {chunk, pos, seq, n_ctx, NULL};
-        if (!fwd_eval(f, kv, &b, logits)) { ok = ct_err(err, "forward pass failed"); break; }
+        fwd_batch b = {.tokens = chunk, .pos = pos, .seq = seq, .seqs = seqs, .n = n_ctx};
+        if (!kv_seq_reserve(kv, &ks, n_ctx) || !fwd_eval(f, kv_pool_store(kv), &b, logits)) {
+            ok = ct_err(err, "forward pass failed");
+            break;
+        }
+        kv_seq_commit(kv, &ks, chunk, n_ctx);
+        kv_seq_release(kv, &ks); /* the next chunk starts over at position 0 */
         for (int i = first; i < n_ctx - 1; i++) {
             nll += token_nll(logits + (size_t)i * vocab, vocab, chunk[i + 1]);
             scored++;
@@ -53,7 +62,8 @@ bool ppl_compute(const model *m, pool *p, const int32_t *tokens, int n_tokens, i
                             ct_now() - t0};
     }
     fwd_free(f);
-    kv_free(kv);
+    if (kv) kv_seq_release(kv, &ks);
+    kv_pool_free(kv);
     free(logits);
     free(chunk);
     free(pos);

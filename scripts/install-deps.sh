@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libopenblas-pthread-dev
-      libuv1-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev)
+      libuv1-dev libpcre2-dev libutf8proc-dev libxxhash-dev libcurl4-openssl-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev curl)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)

@@ -27,11 +27,13 @@ typedef struct {
     model *m;
     pool *pool;
     fwd_ctx *fwd;
-    kv_cache *kv;
+    kv_pool *kv;   /* 512 positions in blocks of 16, no prefix caching */
+    kv_seq seq;    /* the one sequence; restarted by eval() at position 0 */
+    int32_t ids[512]; /* its tokens so far */
     float *logits; /* (max_tokens, vocab) */
 } runner;
 
-enum { MAX_TOKENS = 256 };
+enum { MAX_TOKENS = 256, KV_BLOCK = 16, KV_POSITIONS = 512 };
 
 static bool runner_open(runner *r, const char *path) {
     char err[CT_ERRLEN];
@@ -43,25 +45,37 @@ static bool runner_open(runner *r, const char *path) {
     }
     r->pool = pool_create(2, 0);
     r->fwd = fwd_create(r->m, r->pool, MAX_TOKENS);
-    r->kv = kv_create(r->m->cfg.n_layers, r->m->cfg.n_kv_heads * r->m->cfg.head_dim, 512, 1);
+    r->kv = kv_pool_create(r->m->cfg.n_layers, r->m->cfg.n_kv_heads * r->m->cfg.head_dim, KV_BLOCK,
+                           KV_POSITIONS / KV_BLOCK, false);
+    kv_seq_init(&r->seq);
     r->logits = malloc((size_t)MAX_TOKENS * r->m->cfg.vocab * sizeof(float));
     return r->pool && r->fwd && r->kv && r->logits;
 }
 
 static void runner_close(runner *r) {
     free(r->logits);
-    kv_free(r->kv);
+    if (r->kv) kv_seq_release(r->kv, &r->seq);
+    kv_pool_free(r->kv);
     fwd_free(r->fwd);
     pool_free(r->pool);
     model_free(r->m);
 }
 
-/* Evaluate ids[0..n) at positions start..; all logits into r->logits. */
+/* Evaluate ids[0..n) at positions start..; all logits into r->logits.
+ * start 0 begins a new sequence. */
 static void eval(runner *r, const int32_t *ids, int n, int start) {
     int pos[MAX_TOKENS], seq[MAX_TOKENS] = {0};
-    for (int i = 0; i < n; i++) pos[i] = start + i;
-    fwd_batch b = {ids, pos, seq, n, NULL};
-    assert_true(fwd_eval(r->fwd, r->kv, &b, r->logits));
+    const kv_seq *seqs[1] = {&r->seq};
+    assert_true(start + n <= KV_POSITIONS);
+    if (start == 0) kv_seq_release(r->kv, &r->seq);
+    for (int i = 0; i < n; i++) {
+        pos[i] = start + i;
+        r->ids[start + i] = ids[i];
+    }
+    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n};
+    assert_true(kv_seq_reserve(r->kv, &r->seq, start + n));
+    assert_true(fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits));
+    kv_seq_commit(r->kv, &r->seq, r->ids, start + n);
 }
 
 static int32_t argmax(const float *x, int n) {

@@ -82,7 +82,10 @@ static void run_model(const char *path, run_out *o) {
     const model_config *c = &m->cfg;
     pool *p = pool_create(2, 0);
     fwd_ctx *f = fwd_create(m, p, N_PROMPT);
-    kv_cache *kv = kv_create(c->n_layers, c->n_kv_heads * c->head_dim, N_PROMPT, 1);
+    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 16, (N_PROMPT + 15) / 16, false);
+    kv_seq ks;
+    kv_seq_init(&ks);
+    const kv_seq *seqs[1] = {&ks};
     o->vocab = c->vocab;
     o->half = c->head_dim / 2;
     o->n_params = m->n_params;
@@ -93,9 +96,12 @@ static void run_model(const char *path, run_out *o) {
     int pos[N_PROMPT], seq[N_PROMPT] = {0};
     prompt_ids(c->vocab, ids);
     for (int i = 0; i < N_PROMPT; i++) pos[i] = i;
-    fwd_batch b = {ids, pos, seq, N_PROMPT, NULL};
-    assert_true(fwd_eval(f, kv, &b, o->logits));
-    kv_free(kv);
+    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = N_PROMPT};
+    assert_true(kv_seq_reserve(kv, &ks, N_PROMPT));
+    assert_true(fwd_eval(f, kv_pool_store(kv), &b, o->logits));
+    kv_seq_commit(kv, &ks, ids, N_PROMPT);
+    kv_seq_release(kv, &ks);
+    kv_pool_free(kv);
     fwd_free(f);
     pool_free(p);
     model_free(m);
