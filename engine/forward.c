@@ -5,9 +5,12 @@
  *
  * All n tokens of a call go through each weight product together: one
  * matrix product (T, K) x (N, K)^T per weight, split by output columns over
- * the pool's threads, each thread calling single-threaded BLAS on its slice
- * (sgemm, or sgemv per row when T is tiny: for one row sgemv streams the
- * weights ~2x faster — runtime-notes.md §2.6).  Attention runs per
+ * the pool's threads.  By default each thread runs mm_rows (matmul.h) on its
+ * slice: every output has one fixed summation order, so a token's logits
+ * are the same bits whatever batch it is computed in.  FWD_MM_BLAS instead
+ * calls single-threaded BLAS (sgemm, or sgemv per row when T is tiny: for
+ * one row sgemv streams the weights ~2x faster than sgemm — runtime-notes.md
+ * §2.6), which is not batch-invariant.  Attention runs per
  * (token, head) pair in parallel.  Weights are in rotate-half RoPE layout
  * (model.h), so one RoPE kernel serves every file format.
  */
@@ -18,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "matmul.h"
+#include "vmath.h"
+
 /* Rows at or below this use sgemv per row instead of one sgemm. */
 #define FWD_GEMV_MAX_ROWS 2
 
@@ -25,6 +31,7 @@ struct fwd_ctx {
     const model *m;
     pool *pool;
     int max_tokens;
+    fwd_matmul mm_mode; /* FWD_MM_INVARIANT (0, calloc's default) or FWD_MM_BLAS */
     float *x;     /* (T, dim) residual stream */
     float *xb;    /* (T, dim) normed input of a block */
     float *q;     /* (T, n_heads*head_dim) */
@@ -70,6 +77,8 @@ void fwd_free(fwd_ctx *f) {
 
 int fwd_max_tokens(const fwd_ctx *f) { return f->max_tokens; }
 
+void fwd_set_matmul(fwd_ctx *f, fwd_matmul mode) { f->mm_mode = mode; }
+
 /* ---- matrix products -------------------------------------------------------- */
 
 typedef struct {
@@ -81,10 +90,14 @@ typedef struct {
 } matmul_job;
 
 /* out[:, cols] = in @ w[cols]^T (+ bias) for this thread's share of columns. */
-static void matmul_slice(const matmul_job *j, int ith, int nth) {
+static void matmul_slice(const matmul_job *j, fwd_matmul mode, int ith, int nth) {
     int b, e;
     pool_range(j->N, ith, nth, &b, &e);
     if (b >= e) return;
+    if (mode == FWD_MM_INVARIANT) { /* same bits for a row whatever T, its row index or the split */
+        mm_rows(j->in, j->T, j->K, j->w, b, e, j->bias, j->out, j->N);
+        return;
+    }
     const float *w = j->w + (size_t)b * j->K;
     if (j->T <= FWD_GEMV_MAX_ROWS) {
         for (int t = 0; t < j->T; t++)
@@ -104,13 +117,21 @@ typedef struct {
     int n_jobs;
 } matmul_batch;
 
+typedef struct {
+    const matmul_batch *mb;
+    fwd_matmul mode;
+} matmul_run;
+
 static void matmul_task(void *arg, int ith, int nth) {
-    const matmul_batch *mb = arg;
-    for (int i = 0; i < mb->n_jobs; i++) matmul_slice(&mb->jobs[i], ith, nth);
+    const matmul_run *r = arg;
+    for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->mode, ith, nth);
 }
 
 /* Up to three products over the same input in one pool round trip. */
-static void matmul(fwd_ctx *f, matmul_batch *mb) { pool_run(f->pool, matmul_task, mb); }
+static void matmul(fwd_ctx *f, matmul_batch *mb) {
+    matmul_run r = {mb, f->mm_mode};
+    pool_run(f->pool, matmul_task, &r);
+}
 
 static matmul_job job(const float *in, const float *w, const float *bias, float *out, int T, int K, int N) {
     return (matmul_job){in, w, bias, out, T, K, N};
@@ -138,7 +159,7 @@ static void rope_head(float *v, const float *cs, int half) {
 
 typedef struct {
     fwd_ctx *f;
-    kv_cache *kv;
+    const kv_store *kv;
     const fwd_batch *b;
     const float *norm_w; /* for norm_task */
     int layer;
@@ -153,7 +174,8 @@ static void norm_task(void *arg, int ith, int nth) {
         rmsnorm(a->f->xb + (size_t)t * c->dim, a->f->x + (size_t)t * c->dim, a->norm_w, c->dim, c->norm_eps);
 }
 
-/* RoPE on q and k, then k and v stored into the cache at (seq, pos). */
+/* RoPE on q and k, then k and v stored into the cache at (seq, pos): the
+ * sequence's table already holds a block for pos (kv_seq_reserve). */
 static void rope_store_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
     fwd_ctx *f = a->f;
@@ -165,27 +187,34 @@ static void rope_store_task(void *arg, int ith, int nth) {
         const float *cs = f->rope + (size_t)t * c->head_dim;
         for (int h = 0; h < c->n_heads; h++) rope_head(f->q + (size_t)t * qd + h * c->head_dim, cs, half);
         for (int h = 0; h < c->n_kv_heads; h++) rope_head(f->k + (size_t)t * kvd + h * c->head_dim, cs, half);
-        memcpy(kv_k(a->kv, a->b->seq[t], a->layer, a->b->pos[t]), f->k + (size_t)t * kvd, kvd * sizeof(float));
-        memcpy(kv_v(a->kv, a->b->seq[t], a->layer, a->b->pos[t]), f->v + (size_t)t * kvd, kvd * sizeof(float));
+        const kv_seq *sq = a->b->seqs[a->b->seq[t]];
+        memcpy(kv_k(a->kv, sq, a->layer, a->b->pos[t]), f->k + (size_t)t * kvd, kvd * sizeof(float));
+        memcpy(kv_v(a->kv, sq, a->layer, a->b->pos[t]), f->v + (size_t)t * kvd, kvd * sizeof(float));
     }
 }
 
 /* Causal attention for one (token, head): softmax(q.k / sqrt(hd)) . v over
- * positions 0..pos of the token's sequence. */
-static void attend(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, int layer, int t, int h, float *score) {
+ * positions 0..pos of the token's sequence.  Positions go block by block:
+ * one table lookup per block, then the block's rows at stride kv_dim. */
+static void attend(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int layer, int t, int h, float *score) {
     const model_config *c = &f->m->cfg;
-    int hd = c->head_dim, g = h / (c->n_heads / c->n_kv_heads), seq = b->seq[t], P = b->pos[t];
+    const kv_seq *sq = b->seqs[b->seq[t]];
+    int hd = c->head_dim, g = h / (c->n_heads / c->n_kv_heads), P = b->pos[t], bs = kv->block_size;
+    size_t kvd = (size_t)kv->kv_dim;
     const float *q = f->q + ((size_t)t * c->n_heads + h) * hd;
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
-    for (int p = 0; p <= P; p++) {
-        const float *k = kv_k(kv, seq, layer, p) + g * hd;
-        float d = 0;
-        /* an explicit simd reduction: without it the compiler may not
-         * reorder the float sum, and the loop runs scalar */
+    for (int p0 = 0; p0 <= P; p0 += bs) {
+        const float *k = kv_k(kv, sq, layer, p0) + g * hd;
+        int n = P - p0 < bs ? P - p0 + 1 : bs;
+        for (int j = 0; j < n; j++, k += kvd) {
+            float d = 0;
+            /* an explicit simd reduction: without it the compiler may not
+             * reorder the float sum, and the loop runs scalar */
 #pragma omp simd reduction(+ : d)
-        for (int i = 0; i < hd; i++) d += q[i] * k[i];
-        score[p] = d * scale;
-        if (score[p] > mx) mx = score[p];
+            for (int i = 0; i < hd; i++) d += q[i] * k[i];
+            score[p0 + j] = d * scale;
+            if (score[p0 + j] > mx) mx = score[p0 + j];
+        }
     }
     float sum = 0;
     for (int p = 0; p <= P; p++) {
@@ -194,11 +223,14 @@ static void attend(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, int layer, int 
     }
     float *out = f->att + ((size_t)t * c->n_heads + h) * hd, inv = 1.0f / sum;
     memset(out, 0, hd * sizeof(float));
-    for (int p = 0; p <= P; p++) {
-        const float *v = kv_v(kv, seq, layer, p) + g * hd;
-        float w = score[p] * inv;
+    for (int p0 = 0; p0 <= P; p0 += bs) {
+        const float *v = kv_v(kv, sq, layer, p0) + g * hd;
+        int n = P - p0 < bs ? P - p0 + 1 : bs;
+        for (int j = 0; j < n; j++, v += kvd) {
+            float w = score[p0 + j] * inv;
 #pragma omp simd
-        for (int i = 0; i < hd; i++) out[i] += w * v[i];
+            for (int i = 0; i < hd; i++) out[i] += w * v[i];
+        }
     }
 }
 
@@ -232,10 +264,9 @@ static void swiglu_task(void *arg, int ith, int nth) {
     size_t n = (size_t)a->b->n * f->m->cfg.ffn_dim;
     int s, e;
     pool_range((int)n, ith, nth, &s, &e);
-    for (int i = s; i < e; i++) {
-        float g = f->gate[i];
-        f->gate[i] = g / (1.0f + expf(-g)) * f->up[i];
-    }
+    /* vectorized exp (libm's expf is a call per element); an element gets
+     * the same bits in any lane, so this stays batch-invariant */
+    if (s < e) vm_swiglu(f->gate + s, f->up + s, (size_t)(e - s));
 }
 
 /* ---- the pass ------------------------------------------------------------------- */
@@ -266,7 +297,7 @@ static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
     }
 }
 
-static void layer_forward(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, int l) {
+static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int l) {
     const model_config *c = &f->m->cfg;
     const layer_weights *w = &f->m->layers[l];
     int T = b->n, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
@@ -294,10 +325,19 @@ static void layer_forward(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, int l) {
     pool_run(f->pool, residual_task, &a);
 }
 
-bool fwd_eval(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, float *logits) {
+/* Every token's position has a block in its sequence's table: a missing
+ * kv_seq_reserve is refused here instead of writing outside the pool. */
+static bool positions_held(const kv_store *kv, const fwd_batch *b) {
+    for (int t = 0; t < b->n; t++)
+        if (b->pos[t] < 0 || b->pos[t] >= b->seqs[b->seq[t]]->n_table * kv->block_size) return false;
+    return true;
+}
+
+bool fwd_eval(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, float *logits) {
     const model *m = f->m;
     int dim = m->cfg.dim;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
+    if (!positions_held(kv, b)) return false;
     if (!ensure_score(f, b)) return false;
     embed_and_rope_tables(f, b);
     layer_task_arg a = {f, kv, b, m->layers[0].attn_norm, 0};
