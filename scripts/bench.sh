@@ -2,7 +2,10 @@
 # bench.sh — the `make bench` driver: runs build/tools/bench_engine, which
 # generates (once) the seeded random bench models, measures the machine's
 # limits (memory bandwidth, sgemm/sgemv on the models' shapes) and the
-# engine's prefill and decode, and prints the tables.  Nothing is asserted.
+# engine's prefill and decode, then build/tools/bench_serving: the engine
+# API under 1/4/16/64 concurrent requests (throughput, time to first token,
+# inter-token latency, KV memory) and a shared-system-prompt workload with
+# prefix caching on and off.  Prints the tables.  Nothing is asserted.
 #
 #   BUILD=build scripts/bench.sh [bench_engine options...]
 #   CTGI_BENCH_ARGS="--quick --models small" make bench
@@ -11,22 +14,28 @@
 #   CTGI_BENCH_MODELS  model cache (default: bench-models/ at the repo root, gitignored)
 #   CTGI_BENCH_ARGS    extra options for bench_engine (--threads N, --models
 #                      small|large|all, --quick, --no-micro)
+#   CTGI_BENCH_SERVING_ARGS  extra options for bench_serving (--threads N,
+#                      --quick, --all-requests, --concurrency 1,4,16,64, ...);
+#                      CTGI_BENCH_SERVING=0 skips it
 #   CTGI_MODELS        shared models (the llama vocab is read from here)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 TOOL=$BUILD/tools/bench_engine
+SERVING=$BUILD/tools/bench_serving
 CACHE=${CTGI_BENCH_MODELS:-$PWD/bench-models}
 export CTGI_MODELS=${CTGI_MODELS:-$(cd .. && pwd)/shared/models}
 # The engine's pool owns the cores and calls BLAS single-threaded; set before
 # the process starts so OpenBLAS does not even create its worker threads.
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
-if [ ! -x "$TOOL" ]; then
-    echo "bench.sh: $TOOL not built (run: make bench)" >&2
-    exit 1
-fi
+for t in "$TOOL" "$SERVING"; do
+    if [ ! -x "$t" ]; then
+        echo "bench.sh: $t not built (run: make bench)" >&2
+        exit 1
+    fi
+done
 
 mkdir -p "$CACHE"
 need_kb=$((6 * 1024 * 1024)) # the two F32 models take ~5 GB
@@ -41,5 +50,10 @@ echo "bench: model cache $CACHE (generated once; delete the directory to regener
 echo "bench: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB RAM", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086 # CTGI_BENCH_ARGS is a list of options
 "$TOOL" --cache-dir "$CACHE" ${CTGI_BENCH_ARGS:-} "$@"
+if [ "${CTGI_BENCH_SERVING:-1}" != 0 ]; then
+    echo
+    # shellcheck disable=SC2086 # CTGI_BENCH_SERVING_ARGS is a list of options
+    "$SERVING" --cache-dir "$CACHE" ${CTGI_BENCH_SERVING_ARGS:-}
+fi
 echo
 echo "bench: models cached in $CACHE"

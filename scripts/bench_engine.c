@@ -11,19 +11,24 @@
  * stamp is there, then:
  *   1. machine: memory bandwidth as a multi-threaded read of a buffer far
  *      larger than the last-level cache, on the engine's pool;
- *   2. per model: the read rate over the model's own weights; cblas_sgemv at
- *      M=1 and cblas_sgemm at M=512 on the model's real weights, split over
- *      the pool by output columns exactly as forward.c does (same grouping:
- *      q|k|v, o, gate|up, down, output head);
- *   3. the engine through model_load/fwd_eval: prefill = one fwd_eval over a
+ *   2. per model: the read rate over the model's own weights; the weight
+ *      products at M=1 and M=512 on the model's real weights, split over the
+ *      pool by output columns exactly as forward.c does (same grouping:
+ *      q|k|v, o, gate|up, down, output head), with both of forward.c's
+ *      kernels: the batch-invariant mm_rows (matmul.h) and BLAS (sgemv at
+ *      M=1, sgemm at M=512);
+ *   3. the engine through model_load/fwd_eval, once per matmul mode
+ *      (FWD_MM_INVARIANT, FWD_MM_BLAS): prefill = one fwd_eval over a
  *      512-token prompt (logits for the last row), best of a few runs, each
- *      preceded by one sgemm sweep; decode = tokens one at a time after a
+ *      preceded by one M=512 sweep of the mode's kernel (and of sgemm, the
+ *      ceiling); decode = tokens one at a time after a
  *      16-token prompt, in rounds of DECODE_ROUND with a bandwidth sample
  *      between rounds.  The host's bandwidth (and to a lesser degree its
  *      compute) drifts by tens of percent, so every ceiling is sampled in the
  *      same time window as the engine number it is compared with;
- *   4. the tables: decode against bandwidth / bytes read per token, prefill
- *      against the sgemm rate, plus how much CPU other processes used.
+ *   4. the tables, one row per model and mode: decode against bandwidth /
+ *      bytes read per token, prefill against the sgemm rate, plus how much
+ *      CPU other processes used.
  *
  * Nothing here asserts a time: the tables are for people.
  */
@@ -41,35 +46,22 @@
 #include "dtype.h"
 #include "forward.h"
 #include "kv.h"
+#include "matmul.h"
 #include "model.h"
 #include "pool.h"
+#include "support/bench_models.h"
 #include "support/synth_model.h"
 #include "support/testutil.h"
 
 /* ---- configuration ------------------------------------------------------------ */
 
-typedef struct {
-    const char *key;   /* --models selector */
-    const char *file;  /* file name in the cache directory */
-    const char *label;
-    int dim, n_layers, n_heads, n_kv_heads, ffn_dim;
-} bench_spec;
-
-static const bench_spec SPECS[] = {
-    {"small", "ctgi-bench-110m-f32.gguf", "110M", 768, 12, 12, 12, 2048},
-    {"large", "ctgi-bench-1.1b-f32.gguf", "1.1B", 2048, 22, 32, 4, 5632},
-};
-#define N_SPECS ((int)(sizeof SPECS / sizeof SPECS[0]))
-
-#define BENCH_SEED 0x5eed2024u
-#define BENCH_CTX 2048
-#define BENCH_VOCAB_REL "vocab/ggml-vocab-llama-spm.gguf"
+/* the models: tests/support/bench_models.h */
 #define PREFILL_T 512
 #define DECODE_PROMPT 16
 
 typedef struct {
     int threads;
-    bool want[N_SPECS];
+    bool want[BENCH_N_SPECS];
     bool quick;
     bool gen_only;
     bool micro; /* sgemm/sgemv microbenchmarks */
@@ -89,24 +81,6 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-static bool mkdir_p(const char *dir) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return false;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
-}
-
-static char *read_small_file(const char *path) {
-    char err[CT_ERRLEN];
-    size_t len;
-    return ct_read_file(path, &len, err);
-}
-
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rng_next(void) {
     rng_state ^= rng_state << 13;
@@ -123,85 +97,12 @@ static void *xaligned(size_t bytes) {
     return p;
 }
 
-/* ---- 1. model generation ------------------------------------------------------ */
+/* ---- 1. model generation (tests/support/bench_models.c) ------------------------ */
 
-static synth_config spec_config(const bench_spec *s, const char *vocab) {
-    synth_config c = synth_default();
-    c.arch = "llama";
-    c.dim = s->dim;
-    c.n_layers = s->n_layers;
-    c.n_heads = s->n_heads;
-    c.n_kv_heads = s->n_kv_heads;
-    c.head_dim = s->dim / s->n_heads;
-    c.ffn_dim = s->ffn_dim;
-    c.ctx_len = BENCH_CTX;
-    c.rope_theta = 10000.0f;
-    c.norm_eps = 1e-5f;
-    c.tied = false;
-    c.rope_scaling = NULL;
-    c.weight_type = DT_F32;
-    c.seed = BENCH_SEED;
-    c.vocab_gguf = vocab;
-    c.tokenizer_json = NULL;
-    return c;
-}
-
-/* One line describing everything the file depends on; the vocab file is named
- * by base name and size so a moved model directory does not force a rebuild. */
-static void config_stamp(const synth_config *c, char *out, size_t cap) {
-    struct stat st;
-    long long vsize = stat(c->vocab_gguf, &st) == 0 ? (long long)st.st_size : -1;
-    const char *base = strrchr(c->vocab_gguf, '/');
-    base = base ? base + 1 : c->vocab_gguf;
-    snprintf(out, cap,
-             "ctgi-bench-model v1 arch=%s dim=%d layers=%d heads=%d kv_heads=%d head_dim=%d ffn=%d ctx=%d "
-             "theta=%g eps=%g tied=%d type=%s seed=%llu vocab=%s:%lld\n",
-             c->arch, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->ctx_len,
-             (double)c->rope_theta, (double)c->norm_eps, (int)c->tied, dt_name(c->weight_type),
-             (unsigned long long)c->seed, base, vsize);
-}
-
-/* Path of the model file (malloc'd), generated if missing or stale. */
 static char *ensure_model(const bench_spec *s, const options *o) {
-    char *vocab = tu_model_path(BENCH_VOCAB_REL);
-    if (access(vocab, R_OK) != 0) die("vocab file %s not readable (set CTGI_MODELS)", vocab);
-    synth_config c = spec_config(s, vocab);
-    char stamp[1024];
-    config_stamp(&c, stamp, sizeof stamp);
-
-    char *path = NULL, *stamp_path = NULL, *tmp = NULL;
-    if (asprintf(&path, "%s/%s", o->cache_dir, s->file) < 0 ||
-        asprintf(&stamp_path, "%s/%s.config", o->cache_dir, s->file) < 0 ||
-        asprintf(&tmp, "%s/%s.tmp", o->cache_dir, s->file) < 0)
-        die("out of memory");
-
-    char *have = read_small_file(stamp_path);
-    bool fresh = have && strcmp(have, stamp) == 0 && access(path, R_OK) == 0;
-    free(have);
-    if (fresh) {
-        printf("  %s: cached %s\n", s->label, path);
-    } else {
-        if (!mkdir_p(o->cache_dir)) die("cannot create %s: %s", o->cache_dir, strerror(errno));
-        printf("  %s: generating %s (dim %d, %d layers, %d/%d heads, ffn %d, F32, seed %#x) ...\n", s->label, path,
-               s->dim, s->n_layers, s->n_heads, s->n_kv_heads, s->ffn_dim, BENCH_SEED);
-        fflush(stdout);
-        unlink(stamp_path);
-        double t0 = ct_now();
-        char err[CT_ERRLEN] = "";
-        if (!synth_write_gguf(&c, tmp, err)) {
-            unlink(tmp);
-            die("synth_write_gguf %s: %s", tmp, err);
-        }
-        if (rename(tmp, path) != 0) die("rename %s: %s", tmp, strerror(errno));
-        FILE *f = fopen(stamp_path, "w");
-        if (!f || fputs(stamp, f) < 0 || fclose(f) != 0) die("cannot write %s", stamp_path);
-        struct stat st = {0};
-        stat(path, &st);
-        printf("  %s: wrote %.2f GB in %.1f s\n", s->label, st.st_size / 1e9, ct_now() - t0);
-    }
-    free(vocab);
-    free(stamp_path);
-    free(tmp);
+    char err[CT_ERRLEN] = "";
+    char *path = bench_model_ensure(s, o->cache_dir, err);
+    if (!path) die("%s", err);
     return path;
 }
 
@@ -387,7 +288,7 @@ static wplan make_plan(const model *m) {
     return pl;
 }
 
-/* ---- 3. sgemm / sgemv on the model's shapes, split like forward.c --------------- */
+/* ---- 3. the weight products on the model's shapes, split like forward.c --------- */
 
 /* forward.c's rule: rows at or below this go through sgemv per row. */
 #define GEMV_MAX_ROWS 2
@@ -398,6 +299,7 @@ typedef struct {
     float *out;      /* (T, N) of matrix i at out + i * out_stride */
     size_t out_stride;
     int T;
+    fwd_matmul mode; /* mm_rows, or BLAS as forward.c calls it */
 } mm_job;
 
 static void mm_task(void *arg, int ith, int nth) {
@@ -408,6 +310,10 @@ static void mm_task(void *arg, int ith, int nth) {
         int b, e;
         pool_range(m->N, ith, nth, &b, &e);
         if (b >= e) continue;
+        if (j->mode == FWD_MM_INVARIANT) {
+            mm_rows(j->in, j->T, m->K, m->w, b, e, NULL, out, m->N);
+            continue;
+        }
         const float *w = m->w + (size_t)b * m->K;
         if (j->T <= GEMV_MAX_ROWS) {
             for (int t = 0; t < j->T; t++)
@@ -428,8 +334,8 @@ typedef struct {
 } mm_result;
 
 /* Sweeps every step of the plan `reps` times at T rows (the output head at
- * out_T rows); keeps the best sweep. */
-static mm_result measure_matmuls(pool *p, const wplan *pl, int T, int out_T, int reps) {
+ * out_T rows) with the mode's kernel; keeps the best sweep. */
+static mm_result measure_matmuls(pool *p, const wplan *pl, int T, int out_T, int reps, fwd_matmul mode) {
     int maxK = 0;
     size_t stride = 0; /* the largest output of one product */
     for (int i = 0; i < pl->n_steps; i++)
@@ -449,7 +355,7 @@ static mm_result measure_matmuls(pool *p, const wplan *pl, int T, int out_T, int
         for (int i = 0; i < pl->n_steps; i++) {
             const wstep *s = &pl->steps[i];
             int rows = s->group == G_OUT ? out_T : T;
-            mm_job j = {s, in, out, stride, rows};
+            mm_job j = {s, in, out, stride, rows, mode};
             double t0 = ct_now();
             pool_run(p, mm_task, &j);
             double t = ct_now() - t0;
@@ -517,8 +423,16 @@ static int32_t argmax(const float *v, int n) {
     return best;
 }
 
-static void eval_or_die(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, float *logits, const char *what) {
-    if (!fwd_eval(f, kv, b, logits)) die("fwd_eval failed (%s)", what);
+/* One sequence's batch b (positions ascending) through the paged cache:
+ * reserve its blocks, run, mark computed.  ids = the sequence's tokens. */
+static void eval_or_die(fwd_ctx *f, kv_pool *kv, kv_seq *s, const int32_t *ids, fwd_batch *b, float *logits,
+                        const char *what) {
+    const kv_seq *seqs[1] = {s};
+    int end = b->pos[b->n - 1] + 1;
+    b->seqs = seqs;
+    if (!kv_seq_reserve(kv, s, end) || !fwd_eval(f, kv_pool_store(kv), b, logits)) die("fwd_eval failed (%s)", what);
+    kv_seq_commit(kv, s, ids, end);
+    b->seqs = NULL;
 }
 
 /* Prefill: PREFILL_T tokens in one call (logits for the last row), best of
@@ -527,16 +441,20 @@ static void eval_or_die(fwd_ctx *f, kv_cache *kv, const fwd_batch *b, float *log
  * Decode: decode_runs x (a DECODE_PROMPT-token prompt, then decode_steps
  * greedy tokens one call each), in rounds of DECODE_ROUND tokens with a
  * bandwidth sample before the first round and after every round. */
-static engine_result run_engine(const model *m, pool *p, bw_buffer *bw, int prefill_runs, int decode_steps,
-                                int decode_runs, void (*before_prefill)(void *), void *hook_arg) {
+static engine_result run_engine(const model *m, fwd_matmul mode, pool *p, bw_buffer *bw, int prefill_runs,
+                                int decode_steps, int decode_runs, void (*before_prefill)(void *), void *hook_arg) {
     const model_config *c = &m->cfg;
     engine_result r = {.prefill_s = 1e30, .prefill_runs = prefill_runs};
     int cap = PREFILL_T > DECODE_PROMPT + decode_steps ? PREFILL_T : DECODE_PROMPT + decode_steps;
-    kv_cache *kv = kv_create(c->n_layers, c->n_kv_heads * c->head_dim, cap, 1);
+    /* blocks of 16 positions for one sequence of cap positions, no prefix caching */
+    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 16, (cap + 15) / 16, false);
+    kv_seq ks;
+    kv_seq_init(&ks);
     fwd_ctx *f = fwd_create(m, p, PREFILL_T);
     if (!kv || !f) die("out of memory creating the kv cache / forward context");
+    fwd_set_matmul(f, mode);
     float *logits = malloc((size_t)c->vocab * sizeof(float));
-    int32_t *tok = malloc(PREFILL_T * sizeof(int32_t));
+    int32_t *tok = malloc((size_t)cap * sizeof(int32_t));
     int *pos = malloc(PREFILL_T * sizeof(int)), *seq = calloc(PREFILL_T, sizeof(int));
     bool *want = calloc(PREFILL_T, sizeof(bool));
     double *steps = malloc((size_t)decode_steps * decode_runs * sizeof(double));
@@ -548,11 +466,11 @@ static engine_result run_engine(const model *m, pool *p, bw_buffer *bw, int pref
     }
 
     want[PREFILL_T - 1] = true;
-    fwd_batch b = {tok, pos, seq, PREFILL_T, want};
+    fwd_batch b = {.tokens = tok, .pos = pos, .seq = seq, .n = PREFILL_T, .want_logits = want};
     for (int i = 0; i < prefill_runs; i++) {
         if (before_prefill) before_prefill(hook_arg);
         double t0 = ct_now();
-        eval_or_die(f, kv, &b, logits, "prefill");
+        eval_or_die(f, kv, &ks, tok, &b, logits, "prefill");
         double t = ct_now() - t0;
         if (t < r.prefill_s) r.prefill_s = t;
         if (t > r.prefill_worst) r.prefill_worst = t;
@@ -561,15 +479,16 @@ static engine_result run_engine(const model *m, pool *p, bw_buffer *bw, int pref
     for (int run = 0; run < decode_runs; run++) {
         memset(want, 0, PREFILL_T * sizeof(bool));
         want[DECODE_PROMPT - 1] = true;
-        fwd_batch pb = {tok, pos, seq, DECODE_PROMPT, want};
-        eval_or_die(f, kv, &pb, logits, "decode prompt");
+        fwd_batch pb = {.tokens = tok, .pos = pos, .seq = seq, .n = DECODE_PROMPT, .want_logits = want};
+        eval_or_die(f, kv, &ks, tok, &pb, logits, "decode prompt");
         for (int s = 0; s < decode_steps; s++) {
             if (s % DECODE_ROUND == 0) bws[r.bw_samples++] = bw_sample(p, bw, false);
             int32_t next = argmax(logits, c->vocab);
             int ps = DECODE_PROMPT + s, sq = 0;
-            fwd_batch db = {&next, &ps, &sq, 1, NULL};
+            tok[ps] = next; /* past the decode prompt: the prefill tokens are not reused */
+            fwd_batch db = {.tokens = &next, .pos = &ps, .seq = &sq, .n = 1};
             double t0 = ct_now();
-            eval_or_die(f, kv, &db, logits, "decode");
+            eval_or_die(f, kv, &ks, tok, &db, logits, "decode");
             double t = ct_now() - t0;
             r.decode_s += t;
             steps[r.decode_tokens++] = t;
@@ -591,52 +510,101 @@ static engine_result run_engine(const model *m, pool *p, bw_buffer *bw, int pref
     free(seq);
     free(want);
     fwd_free(f);
-    kv_free(kv);
+    kv_seq_release(kv, &ks);
+    kv_pool_free(kv);
     return r;
 }
 
 /* ---- 5. report -------------------------------------------------------------------- */
 
+/* Both of forward.c's matmul modes, indexed by fwd_matmul. */
+enum { N_MODES = 2 };
+static const char *MODE_NAME[N_MODES] = {"inv", "blas"};
+
+typedef struct {
+    engine_result er;
+    double decode_tps, decode_roof, prefill_tps;
+    mm_result m512, m1;   /* best M=512 / M=1 sweeps of the mode's kernel */
+    double kernel_gflops; /* the M=512 sweep's layer products */
+    double kernel_tps;    /* tok/s if a token cost only the M=1 sweep */
+} mode_report;
+
 typedef struct {
     const bench_spec *spec;
     double params, bytes_tok, kv_bytes_tok, weight_read_gbs;
-    engine_result er;
-    double decode_tps, decode_roof;
-    double prefill_tps, prefill_ceiling;
-    double sgemm_gflops, attn_flops_tok, mm_flops_tok;
-    double sgemv_tps;      /* tok/s if a token cost only the M=1 matmul sweep */
-    mm_result gemm, gemv;
+    double attn_flops_tok, mm_flops_tok;
+    double prefill_ceiling; /* from sgemm's rate: mode[FWD_MM_BLAS].kernel_gflops */
+    mode_report mode[N_MODES];
     bool micro;
     double other_pct, steal_pct;
 } model_report;
 
 static void print_group_table(const model_report *r) {
+    const mode_report *iv = &r->mode[FWD_MM_INVARIANT], *bl = &r->mode[FWD_MM_BLAS];
     printf("  matmul microbenchmark (the model's weights, split by N over the pool as forward.c does;\n"
-           "  M=512: best sweep, one before each prefill run; M=1: best of a few sweeps):\n");
-    printf("    %-8s | %10s %9s | %9s %8s\n", "group", "M=512 ms", "GFLOP/s", "M=1 ms", "GB/s");
+           "  M=512: best sweep, one before each prefill run of the mode; M=1: best of a few sweeps;\n"
+           "  inv = mm_rows, blas = sgemm at M=512 / sgemv at M=1):\n");
+    printf("    %-8s | %8s %7s %8s %7s | %7s %6s %7s %6s\n", "group", "inv ms", "GF/s", "blas ms", "GF/s", "inv ms",
+           "GB/s", "blas ms", "GB/s");
+    printf("    %-8s | %8s %7s %8s %7s | %7s %6s %7s %6s\n", "", "M=512", "", "M=512", "", "M=1", "", "M=1", "");
     for (int g = 0; g < N_GROUPS; g++) {
-        if (g == G_OUT)
-            printf("    %-8s | %10s %9s | %9.2f %8.1f   (prefill wants logits of 1 row)\n", GROUP_NAME[g], "(M=1)", "",
-                   r->gemv.t[g] * 1e3, r->gemv.bytes[g] / r->gemv.t[g] / 1e9);
-        else
-            printf("    %-8s | %10.1f %9.1f | %9.2f %8.1f\n", GROUP_NAME[g], r->gemm.t[g] * 1e3,
-                   r->gemm.flops[g] / r->gemm.t[g] / 1e9, r->gemv.t[g] * 1e3, r->gemv.bytes[g] / r->gemv.t[g] / 1e9);
+        char big[64] = "   (M=1: prefill wants one row)";
+        if (g != G_OUT)
+            snprintf(big, sizeof big, "%8.1f %7.1f %8.1f %7.1f", iv->m512.t[g] * 1e3,
+                     iv->m512.flops[g] / iv->m512.t[g] / 1e9, bl->m512.t[g] * 1e3,
+                     bl->m512.flops[g] / bl->m512.t[g] / 1e9);
+        printf("    %-8s | %-33s | %7.2f %6.1f %7.2f %6.1f\n", GROUP_NAME[g], big, iv->m1.t[g] * 1e3,
+               iv->m1.bytes[g] / iv->m1.t[g] / 1e9, bl->m1.t[g] * 1e3, bl->m1.bytes[g] / bl->m1.t[g] / 1e9);
     }
-    printf("    %-8s | %10.1f %9.1f | %9.2f %8.1f\n", "all", r->gemm.total * 1e3, r->sgemm_gflops, r->gemv.total * 1e3,
-           r->bytes_tok / r->gemv.total / 1e9);
+    printf("    %-8s | %8.1f %7.1f %8.1f %7.1f | %7.2f %6.1f %7.2f %6.1f\n", "all", iv->m512.total * 1e3,
+           iv->kernel_gflops, bl->m512.total * 1e3, bl->kernel_gflops, iv->m1.total * 1e3,
+           r->bytes_tok / iv->m1.total / 1e9, bl->m1.total * 1e3, r->bytes_tok / bl->m1.total / 1e9);
 }
 
 typedef struct {
-    model_report *r;
+    mode_report *mr;
     pool *p;
     const wplan *pl;
+    fwd_matmul mode;
 } gemm_hook;
 
-/* One M=PREFILL_T sweep of the model's products; keeps the fastest. */
+/* One M=PREFILL_T sweep of the model's products with the mode's kernel;
+ * keeps the fastest. */
 static void gemm_sweep(void *arg) {
     gemm_hook *h = arg;
-    mm_result cur = measure_matmuls(h->p, h->pl, PREFILL_T, 1, 1);
-    if (h->r->gemm.total == 0 || cur.total < h->r->gemm.total) h->r->gemm = cur;
+    mm_result cur = measure_matmuls(h->p, h->pl, PREFILL_T, 1, 1, h->mode);
+    if (h->mr->m512.total == 0 || cur.total < h->mr->m512.total) h->mr->m512 = cur;
+}
+
+/* The engine in one matmul mode: kernel sweeps, prefill, decode, and the
+ * numbers derived from them. */
+static void bench_mode(model_report *r, const model *m, const wplan *pl, fwd_matmul mode, pool *p, bw_buffer *bw,
+                       const options *o) {
+    const model_config *c = &m->cfg;
+    mode_report *mr = &r->mode[mode];
+    if (o->micro) mr->m1 = measure_matmuls(p, pl, 1, 1, o->quick ? 2 : 4, mode);
+    int dsteps = o->quick ? 16 : 64, druns = o->quick ? 1 : 2;
+    gemm_hook hook = {mr, p, pl, mode};
+    mr->er = run_engine(m, mode, p, bw, o->quick ? 1 : 3, dsteps, druns, o->micro ? gemm_sweep : NULL, &hook);
+    if (o->micro) {
+        double layer_f = 0;
+        for (int g = 0; g < G_OUT; g++) layer_f += mr->m512.flops[g];
+        mr->kernel_gflops = layer_f / (mr->m512.total - mr->m512.t[G_OUT]) / 1e9;
+        mr->kernel_tps = 1.0 / mr->m1.total;
+    }
+    const engine_result *er = &mr->er;
+    mr->prefill_tps = PREFILL_T / er->prefill_s;
+    mr->decode_tps = er->decode_tokens / er->decode_s;
+    /* KV read per decode token: k and v rows of positions 0..pos in every
+     * layer, mean over the steps (positions DECODE_PROMPT .. +dsteps-1) */
+    r->kv_bytes_tok = 2.0 * 4.0 * c->n_kv_heads * c->head_dim * c->n_layers * (DECODE_PROMPT + (dsteps + 1) / 2.0);
+    mr->decode_roof = er->bw_median * 1e9 / (r->bytes_tok + r->kv_bytes_tok);
+    printf("  %-4s prefill %d tokens in one call: best %.0f ms, worst %.0f ms of %d\n", MODE_NAME[mode], PREFILL_T,
+           er->prefill_s * 1e3, er->prefill_worst * 1e3, er->prefill_runs);
+    printf("  %-4s decode  %d x %d tokens after a %d-token prompt: %.1f ms/token mean, %.1f median; bandwidth "
+           "between rounds %.1f GB/s median (%.1f-%.1f, %d samples)\n",
+           MODE_NAME[mode], druns, dsteps, DECODE_PROMPT, er->decode_s * 1e3 / er->decode_tokens,
+           er->decode_step_median * 1e3, er->bw_median, er->bw_min, er->bw_max, er->bw_samples);
 }
 
 static void bench_model(model_report *r, const bench_spec *spec, const char *path, pool *p, bw_buffer *bw,
@@ -653,7 +621,7 @@ static void bench_model(model_report *r, const bench_spec *spec, const char *pat
     printf("  loaded in %.2f s: dim %d, %d layers, %d heads, %d kv heads, head_dim %d, ffn %d, vocab %d\n",
            ct_now() - t0, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab);
     wplan pl = make_plan(m);
-    int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    int qd = c->n_heads * c->head_dim;
     /* counted from the shapes (model->n_params counts converted tensors only) */
     r->params = pl.matmul_params_layers + (c->tied_output ? 1.0 : 2.0) * c->vocab * c->dim +
                 (2.0 * c->n_layers + 1) * c->dim;
@@ -672,31 +640,12 @@ static void bench_model(model_report *r, const bench_spec *spec, const char *pat
      * positions per head, 4 * qd * (p+1) FLOPs per layer; mean p+1 = (T+1)/2 */
     r->attn_flops_tok = 2.0 * qd * (PREFILL_T + 1) * c->n_layers;
 
-    if (o->micro) r->gemv = measure_matmuls(p, &pl, 1, 1, o->quick ? 2 : 4);
-    int dsteps = o->quick ? 16 : 64, druns = o->quick ? 1 : 2;
-    gemm_hook hook = {r, p, &pl};
-    r->er = run_engine(m, p, bw, o->quick ? 1 : 3, dsteps, druns, o->micro ? gemm_sweep : NULL, &hook);
+    bench_mode(r, m, &pl, FWD_MM_INVARIANT, p, bw, o);
+    bench_mode(r, m, &pl, FWD_MM_BLAS, p, bw, o);
     if (o->micro) {
-        double layer_f = 0;
-        for (int g = 0; g < G_OUT; g++) layer_f += r->gemm.flops[g];
-        r->sgemm_gflops = layer_f / (r->gemm.total - r->gemm.t[G_OUT]) / 1e9;
-        r->prefill_ceiling = r->sgemm_gflops * 1e9 / (r->mm_flops_tok + r->attn_flops_tok);
-        r->sgemv_tps = 1.0 / r->gemv.total;
+        r->prefill_ceiling = r->mode[FWD_MM_BLAS].kernel_gflops * 1e9 / (r->mm_flops_tok + r->attn_flops_tok);
         print_group_table(r);
     }
-    const engine_result *er = &r->er;
-    r->prefill_tps = PREFILL_T / er->prefill_s;
-    r->decode_tps = er->decode_tokens / er->decode_s;
-    /* KV read per decode token: k and v rows of positions 0..pos in every
-     * layer, mean over the steps (positions DECODE_PROMPT .. +dsteps-1) */
-    r->kv_bytes_tok = 2.0 * 4.0 * kvd * c->n_layers * (DECODE_PROMPT + (dsteps + 1) / 2.0);
-    r->decode_roof = er->bw_median * 1e9 / (r->bytes_tok + r->kv_bytes_tok);
-    printf("  prefill      %d tokens in one call: best %.0f ms, worst %.0f ms of %d\n", PREFILL_T, er->prefill_s * 1e3,
-           er->prefill_worst * 1e3, er->prefill_runs);
-    printf("  decode       %d x %d tokens after a %d-token prompt: %.1f ms/token mean, %.1f median; bandwidth "
-           "between rounds %.1f GB/s median (%.1f-%.1f, %d samples)\n",
-           druns, dsteps, DECODE_PROMPT, er->decode_s * 1e3 / er->decode_tokens, er->decode_step_median * 1e3,
-           er->bw_median, er->bw_min, er->bw_max, er->bw_samples);
     cpu_noise(snap, &r->other_pct, &r->steal_pct);
     printf("  noise        other processes used %.1f%% of the CPUs, host steal %.1f%%%s\n", r->other_pct, r->steal_pct,
            r->other_pct + r->steal_pct > 5 ? "  (WARNING: numbers disturbed)" : "");
@@ -704,49 +653,67 @@ static void bench_model(model_report *r, const bench_spec *spec, const char *pat
     model_free(m);
 }
 
-static void print_tables(const model_report *rep, int threads) {
+static void print_decode_table(const model_report *rep, int threads) {
     printf("\n== decode, single stream, threads=%d: roofline = bandwidth / bytes read per token (target >= 85%%)\n",
            threads);
-    printf("%-5s %7s %11s %8s %9s | %8s %10s %7s | %10s %7s\n", "model", "params", "weights/tk", "KV/tk", "BW GB/s",
-           "tok/s", "roof tok/s", "% roof", "sgemv-only", "% sgemv");
-    for (int s = 0; s < N_SPECS; s++) {
+    printf("%-10s %7s %11s %8s | %8s %8s %10s %7s | %11s %7s\n", "model", "params", "weights/tk", "KV/tk", "BW GB/s",
+           "tok/s", "roof tok/s", "% roof", "kernel-only", "% kern");
+    for (int s = 0; s < BENCH_N_SPECS; s++) {
         const model_report *r = &rep[s];
         if (!r->spec) continue;
-        char gv[32] = "-", gvp[32] = "-";
-        if (r->micro) {
-            snprintf(gv, sizeof gv, "%.2f", r->sgemv_tps);
-            snprintf(gvp, sizeof gvp, "%.0f%%", 100 * r->decode_tps / r->sgemv_tps);
+        for (int md = 0; md < N_MODES; md++) {
+            const mode_report *mr = &r->mode[md];
+            char label[32], kv[32] = "-", kvp[32] = "-";
+            snprintf(label, sizeof label, "%s %s", r->spec->label, MODE_NAME[md]);
+            if (r->micro) {
+                snprintf(kv, sizeof kv, "%.2f", mr->kernel_tps);
+                snprintf(kvp, sizeof kvp, "%.0f%%", 100 * mr->decode_tps / mr->kernel_tps);
+            }
+            printf("%-10s %6.0fM %8.1f MB %5.2f MB | %8.1f %8.2f %10.2f %6.1f%% | %11s %7s\n", label, r->params / 1e6,
+                   r->bytes_tok / 1e6, r->kv_bytes_tok / 1e6, mr->er.bw_median, mr->decode_tps, mr->decode_roof,
+                   100 * mr->decode_tps / mr->decode_roof, kv, kvp);
         }
-        printf("%-5s %6.0fM %8.1f MB %5.2f MB %9.1f | %8.2f %10.2f %6.1f%% | %10s %7s\n", r->spec->label,
-               r->params / 1e6, r->bytes_tok / 1e6, r->kv_bytes_tok / 1e6, r->er.bw_median, r->decode_tps,
-               r->decode_roof, 100 * r->decode_tps / r->decode_roof, gv, gvp);
     }
-    printf("  weights/tk: every matrix incl. output head, the embedding row and norms (F32); KV/tk: mean k+v read.\n"
-           "  BW: median of read-bandwidth samples taken between decode rounds (the host's bandwidth drifts).\n"
-           "  sgemv-only: tok/s if a token cost only the split M=1 matmul sweep over the same weights.\n");
+    printf("  inv: FWD_MM_INVARIANT (mm_rows, batch-invariant); blas: FWD_MM_BLAS (sgemv per row).\n"
+           "  weights/tk: every matrix incl. output head, the embedding row and norms (F32); KV/tk: mean k+v read.\n"
+           "  BW: median of read-bandwidth samples taken between that mode's decode rounds (the host drifts).\n"
+           "  kernel-only: tok/s if a token cost only the mode's split M=1 matmul sweep over the same weights.\n");
+}
 
+static void print_prefill_table(const model_report *rep, int threads) {
     printf("\n== prefill, %d-token prompt in one fwd_eval, threads=%d: ceiling from the sgemm rate (target >= 70%%)\n",
            PREFILL_T, threads);
-    printf("%-5s %9s %8s %10s | %8s %10s %7s | %10s %9s\n", "model", "GFLOP/tk", "attn/tk", "sgemm GF/s", "tok/s",
-           "ceil tok/s", "% ceil", "matmul ms", "other ms");
-    for (int s = 0; s < N_SPECS; s++) {
+    printf("%-10s %9s %8s | %11s %10s | %8s %10s %7s | %10s %9s\n", "model", "GFLOP/tk", "attn/tk", "kernel GF/s",
+           "sgemm GF/s", "tok/s", "ceil tok/s", "% ceil", "matmul ms", "other ms");
+    for (int s = 0; s < BENCH_N_SPECS; s++) {
         const model_report *r = &rep[s];
         if (!r->spec) continue;
-        if (r->micro)
-            printf("%-5s %9.3f %8.4f %10.1f | %8.1f %10.1f %6.1f%% | %10.0f %9.0f\n", r->spec->label,
-                   r->mm_flops_tok / 1e9, r->attn_flops_tok / 1e9, r->sgemm_gflops, r->prefill_tps, r->prefill_ceiling,
-                   100 * r->prefill_tps / r->prefill_ceiling, r->gemm.total * 1e3,
-                   r->er.prefill_s * 1e3 - r->gemm.total * 1e3);
-        else
-            printf("%-5s %9.3f %8.4f %10s | %8.1f %10s %7s | %10s %9s\n", r->spec->label, r->mm_flops_tok / 1e9,
-                   r->attn_flops_tok / 1e9, "-", r->prefill_tps, "-", "-", "-", "-");
+        for (int md = 0; md < N_MODES; md++) {
+            const mode_report *mr = &r->mode[md];
+            char label[32];
+            snprintf(label, sizeof label, "%s %s", r->spec->label, MODE_NAME[md]);
+            if (r->micro)
+                printf("%-10s %9.3f %8.4f | %11.1f %10.1f | %8.1f %10.1f %6.1f%% | %10.0f %9.0f\n", label,
+                       r->mm_flops_tok / 1e9, r->attn_flops_tok / 1e9, mr->kernel_gflops,
+                       r->mode[FWD_MM_BLAS].kernel_gflops, mr->prefill_tps, r->prefill_ceiling,
+                       100 * mr->prefill_tps / r->prefill_ceiling, mr->m512.total * 1e3,
+                       mr->er.prefill_s * 1e3 - mr->m512.total * 1e3);
+            else
+                printf("%-10s %9.3f %8.4f | %11s %10s | %8.1f %10s %7s | %10s %9s\n", label, r->mm_flops_tok / 1e9,
+                       r->attn_flops_tok / 1e9, "-", "-", mr->prefill_tps, "-", "-", "-", "-");
+        }
     }
     printf("  GFLOP/tk: 2 x layer matmul params + output head / %d; attn/tk: causal q.k and w.v, mean over the\n"
-           "  prompt.\n"
-           "  ceiling = sgemm GFLOP/s (M=%d on the model's shapes, engine split) / (GFLOP/tk + attn/tk).\n"
-           "  matmul ms: the prefill's products alone (microbenchmark); other ms = prefill - matmul ms\n"
-           "  (attention, norms, RoPE, SwiGLU, pool hand-offs).\n",
+           "  prompt.  kernel GF/s: the mode's M=%d sweep (mm_rows or sgemm) on the model's shapes, engine split.\n"
+           "  ceiling = sgemm GFLOP/s / (GFLOP/tk + attn/tk), for both modes.\n"
+           "  matmul ms: the prefill's products alone with the mode's kernel (microbenchmark); other ms =\n"
+           "  prefill - matmul ms (attention, norms, RoPE, SwiGLU, pool hand-offs).\n",
            PREFILL_T, PREFILL_T);
+}
+
+static void print_tables(const model_report *rep, int threads) {
+    print_decode_table(rep, threads);
+    print_prefill_table(rep, threads);
     printf("\n  for orientation, llama.cpp (F32 TinyLlama shape, 2 cores ~27 GB/s): prefill ~78 tok/s, "
            "decode ~6.5 tok/s\n");
 }
@@ -770,7 +737,7 @@ static options parse(int argc, char **argv) {
     o.threads = ncpu > 0 ? (int)ncpu : 1;
     o.cache_dir = "bench-models";
     o.micro = true;
-    for (int i = 0; i < N_SPECS; i++) o.want[i] = true;
+    for (int i = 0; i < BENCH_N_SPECS; i++) o.want[i] = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--threads") && i + 1 < argc) {
@@ -779,8 +746,8 @@ static options parse(int argc, char **argv) {
         } else if (!strcmp(a, "--models") && i + 1 < argc) {
             const char *v = argv[++i];
             bool all = !strcmp(v, "all"), any = all;
-            for (int s = 0; s < N_SPECS; s++) {
-                o.want[s] = all || !strcmp(v, SPECS[s].key);
+            for (int s = 0; s < BENCH_N_SPECS; s++) {
+                o.want[s] = all || !strcmp(v, bench_specs[s].key);
                 any |= o.want[s];
             }
             if (!any) usage();
@@ -806,9 +773,9 @@ int main(int argc, char **argv) {
     openblas_set_num_threads(1);
 
     printf("== models (cache: %s)\n", o.cache_dir);
-    char *paths[N_SPECS] = {0};
-    for (int s = 0; s < N_SPECS; s++)
-        if (o.want[s]) paths[s] = ensure_model(&SPECS[s], &o);
+    char *paths[BENCH_N_SPECS] = {0};
+    for (int s = 0; s < BENCH_N_SPECS; s++)
+        if (o.want[s]) paths[s] = ensure_model(&bench_specs[s], &o);
     if (o.gen_only) return 0;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -830,13 +797,13 @@ int main(int argc, char **argv) {
            "a %zu MiB buffer;\n               the decode rooflines use samples taken between decode rounds instead\n",
            all_med, pool_size(p), all_best, one_med, one_best, passes, bw_bytes >> 20);
 
-    model_report rep[N_SPECS];
+    model_report rep[BENCH_N_SPECS];
     memset(rep, 0, sizeof rep);
-    for (int s = 0; s < N_SPECS; s++)
-        if (o.want[s]) bench_model(&rep[s], &SPECS[s], paths[s], p, &bw, &o);
+    for (int s = 0; s < BENCH_N_SPECS; s++)
+        if (o.want[s]) bench_model(&rep[s], &bench_specs[s], paths[s], p, &bw, &o);
     print_tables(rep, pool_size(p));
 
-    for (int s = 0; s < N_SPECS; s++) free(paths[s]);
+    for (int s = 0; s < BENCH_N_SPECS; s++) free(paths[s]);
     bw_free(&bw);
     pool_free(p);
     return 0;

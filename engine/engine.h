@@ -1,0 +1,193 @@
+/*
+ * engine.h — the seam between the HTTP server and the model: submit a
+ * request, pull its events, cancel it, read statistics.
+ *
+ * An engine owns one model's serving machinery: ONE engine thread, the
+ * thread pool it computes with (pool.h), the forward-pass scratch
+ * (forward.h), the paged KV cache with its prefix cache (kv.h), and the
+ * continuous-batching scheduler (scheduler.h).  The caller's threads never run
+ * model code: engine_submit validates and copies the request, queues it
+ * (mutex + condition variable) and returns a handle at once; the engine
+ * thread takes it at its next step.
+ *
+ * Events.  Every request produces, in order:
+ *     TOKEN*  then exactly one of  FINAL | ERROR
+ * and nothing after the FINAL/ERROR.  Events wait in the request's outbox
+ * (under the request's own lock) until the caller pulls them with
+ * engine_next_event; a `notify` callback, if given, is called on the
+ * engine thread each time new events are queued, so an event loop can wake
+ * up (the HTTP server calls uv_async_send in it).
+ *
+ * Cancellation.  engine_cancel may be called from any thread at any time;
+ * it takes effect at the engine's next step: the sequence leaves the batch,
+ * its KV blocks go back to the pool (full blocks to the prefix cache) and
+ * an ERROR event with `cancelled` set and message "cancelled" ends the
+ * stream.  (ERROR rather than FINAL: the finish reasons stay exactly TGI's
+ * three.)  A request that finished before the cancel was seen keeps its
+ * FINAL.
+ *
+ * Lifetimes.  A handle has two owners: the caller, until engine_release,
+ * and the engine, until it has queued the FINAL/ERROR and dropped the
+ * sequence.  The memory goes when both are done.  After engine_release the
+ * caller must not touch the handle, and `notify` is never called again
+ * (the release and the notify call are serialised by the request's lock).
+ * engine_free ends every unfinished request with an ERROR "engine shut
+ * down"; handles stay valid until the caller releases them.
+ *
+ * Determinism.  A request's tokens depend only on the request (its prompt,
+ * parameters and seed), never on what else runs beside it, the step token
+ * budget, a preemption or a prefix-cache hit: every row of the forward pass
+ * is computed the same way whatever the batch (fixed reduction order), and
+ * the per-request sampler draws random numbers only when it samples.
+ */
+#ifndef CTGI_ENGINE_H
+#define CTGI_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "model.h"
+#include "sampler.h"
+
+/* ---- configuration ---------------------------------------------------------- */
+
+typedef struct {
+    int n_threads;                /* pool threads, the engine thread included; 0 = online cores */
+    int block_size;               /* KV positions per block (default 16) */
+    /* KV cache capacity in tokens, rounded up to whole blocks.  0 = from
+     * kv_cache_bytes; both 0 = the smaller of 16 x the model's context and
+     * what fits in 25% of physical memory (never less than one block). */
+    int max_batch_total_tokens;
+    size_t kv_cache_bytes;
+    /* Tokens fed to the model per step: decode tokens of running sequences
+     * first, prompt chunks in what remains (default 4096). */
+    int max_batch_prefill_tokens;
+    int max_batch_size;           /* sequences admitted at once (default 64) */
+    bool prefix_caching;          /* reuse cached prompt prefixes (default true) */
+} engine_config;
+
+engine_config engine_config_default(void);
+
+/* ---- requests --------------------------------------------------------------- */
+
+typedef struct {
+    const int32_t *prompt;        /* (n_prompt) token ids, copied; n_prompt >= 1 */
+    int n_prompt;
+    sampler_params sampling;      /* copied, logit_bias included; sampling.top_n =
+                                     alternatives reported per token */
+    int max_new_tokens;           /* >= 1 */
+    bool ignore_eos;              /* keep generating past EOS ids */
+    const char *const *stops;     /* (n_stops) stop strings, copied */
+    int n_stops;
+    /* Called on the engine thread, with the request's lock held, whenever
+     * events were queued for this request.  It must only wake someone up
+     * (e.g. uv_async_send) and never call engine functions.  May be NULL. */
+    void (*notify)(void *ud);
+    void *ud;
+} engine_request;
+
+/* Neutral request: greedy sampling_params_default(), max_new_tokens 100,
+ * no stops, no notify; the caller fills the prompt. */
+engine_request engine_request_default(void);
+
+typedef enum { ENGINE_FINISH_LENGTH = 0, ENGINE_FINISH_EOS, ENGINE_FINISH_STOP } engine_finish;
+
+/* "length" | "eos_token" | "stop_sequence" (TGI's names) */
+const char *engine_finish_name(engine_finish f);
+
+typedef enum { ENGINE_EVENT_TOKEN = 0, ENGINE_EVENT_FINAL, ENGINE_EVENT_ERROR } engine_event_kind;
+
+typedef struct {
+    int32_t id;
+    char *text;                   /* owned; the UTF-8-complete text this token released (may be
+                                     ""); a matched stop string is kept, text after it cut */
+    size_t text_len;
+    float logprob;                /* see sampler.h "Logprobs" */
+    bool special;                 /* a control token (its text is not shown) */
+    int n_top;
+    sampler_token top[SAMPLER_MAX_TOP_N];
+} engine_token;
+
+typedef struct {
+    engine_finish reason;
+    int n_prompt;                 /* prompt tokens */
+    int n_generated;              /* tokens generated (TOKEN events sent) */
+    int n_cached_prompt;          /* prompt tokens taken from the prefix cache at admission */
+    double queue_seconds;         /* submit -> first admission into the batch */
+    double prefill_seconds;       /* admission -> first token */
+    double decode_seconds;        /* first token -> last token */
+    char *text;                   /* owned; the whole generated text (concatenated pieces) */
+    size_t text_len;
+} engine_final;
+
+typedef struct {
+    engine_event_kind kind;
+    engine_token token;           /* kind == TOKEN */
+    engine_final final;           /* kind == FINAL */
+    struct {
+        bool cancelled;           /* ended by engine_cancel / engine_release */
+        char message[160];
+    } error;                      /* kind == ERROR */
+} engine_event;
+
+/* Free the owned parts of an event (texts); safe on a zeroed event. */
+void engine_event_clear(engine_event *ev);
+
+/* ---- the engine ------------------------------------------------------------- */
+
+typedef struct engine engine;
+typedef struct engine_req engine_req;
+
+/* Starts the engine thread.  m must outlive the engine.  NULL + err (the
+ * offending setting and its value, or the allocation that failed). */
+engine *engine_create(const model *m, const engine_config *c, char *err);
+/* Ends every request (ERROR "engine shut down"), joins the thread, frees
+ * everything but the handles the caller still holds. */
+void engine_free(engine *e);
+/* The configuration in effect (defaults resolved, KV capacity in whole
+ * blocks). */
+engine_config engine_get_config(const engine *e);
+
+/* Validate and queue a request.  NULL + err when it can never run: empty
+ * prompt, a token id outside the vocabulary, invalid sampling parameters or
+ * stop strings, max_new_tokens < 1, prompt + max_new_tokens above the
+ * model's context or above the whole KV cache (the message names the
+ * numbers), or out of memory. */
+engine_req *engine_submit(engine *e, const engine_request *r, char *err);
+
+/* Take the next event.  block: wait until one arrives.  Returns false when
+ * no event is available now (block false) or the stream has ended (its
+ * FINAL/ERROR was already taken).  The caller owns *ev's parts:
+ * engine_event_clear. */
+bool engine_next_event(engine_req *h, engine_event *ev, bool block);
+
+/* Ask the engine to stop this request (any thread; idempotent). */
+void engine_cancel(engine_req *h);
+/* The caller is done with h (cancels it if unfinished). */
+void engine_release(engine_req *h);
+
+typedef struct {
+    int waiting;                  /* submitted, not admitted (preempted ones included) */
+    int running;                  /* admitted: holding KV blocks */
+    int block_size;
+    int kv_blocks_total, kv_blocks_used, kv_blocks_free, kv_blocks_cached;
+    int kv_blocks_used_peak;      /* most blocks held by sequences at once */
+    size_t kv_block_bytes;        /* K+V bytes of one block */
+    uint64_t prefix_hit_blocks, prefix_miss_blocks, kv_evictions;
+    uint64_t preemptions;
+    uint64_t steps;
+    uint64_t tokens_prefilled;    /* prompt (and recompute) tokens fed */
+    uint64_t tokens_decoded;      /* decode tokens fed */
+    uint64_t tokens_generated;    /* tokens sampled */
+    uint64_t requests_finished;   /* FINAL sent */
+    uint64_t requests_failed;     /* ERROR sent (cancelled included) */
+    double last_step_seconds, mean_step_seconds;
+} engine_stats;
+
+/* A consistent snapshot taken after the engine's last step (thread-safe).
+ * waiting includes requests submitted since. */
+engine_stats engine_get_stats(engine *e);
+
+#endif

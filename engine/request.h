@@ -1,0 +1,90 @@
+/*
+ * request.h — one request inside the engine (internal to engine/).
+ *
+ * Owns: the validated copy of what the caller submitted, the request's
+ * outbox of events, the two-owner reference count, and the per-sequence
+ * generation state (token list, sampler, stop matcher, incremental
+ * decoder, KV block table).
+ *
+ * Two halves with different rules:
+ *   - the outbox half (outbox, ended, released, refs, notify) is shared by
+ *     the caller and the engine thread and is touched only under `mu`;
+ *     `cancel` is an atomic flag any thread may set;
+ *   - the sequence half is touched only by the engine thread.
+ */
+#ifndef CTGI_REQUEST_H
+#define CTGI_REQUEST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine.h"
+#include "kv.h"
+#include "stop.h"
+#include "tokenizer.h"
+
+typedef struct req_node {
+    struct req_node *next;
+    engine_event ev;
+} req_node;
+
+struct engine_req {
+    /* ---- shared: under mu ---- */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* signalled when an event is queued */
+    req_node *head, *tail;    /* events not yet taken */
+    req_node *terminal;       /* allocated at submit so FINAL/ERROR can never fail */
+    bool ended;               /* FINAL/ERROR queued: nothing follows */
+    bool released;            /* the caller let go: no more notify */
+    int refs;                 /* caller + engine */
+    void (*notify)(void *ud);
+    void *ud;
+    atomic_bool cancel;
+
+    /* ---- engine thread only ---- */
+    int max_new_tokens;
+    bool ignore_eos;
+    int32_t *tokens;          /* prompt then generated; capacity n_prompt + max_new_tokens */
+    int n_tokens;
+    int n_prompt;
+    int n_generated;
+    sampler *smp;
+    stop_matcher *stop;
+    tok_stream ts;
+    char *text;               /* all generated text */
+    size_t text_len, text_cap;
+    kv_seq kv;                /* kv.n_computed = tokens whose K/V are in the cache */
+    uint64_t admit_order;     /* larger = admitted more recently */
+    bool admitted_once;
+    int n_cached_prompt;
+    double t_submit, t_admit, t_first, t_last;
+};
+
+/* Validate r against the model and a KV capacity of kv_positions positions,
+ * then copy it.  refs = 2 (caller + engine).  NULL + err otherwise. */
+engine_req *req_create(const model *m, const engine_request *r, int kv_positions, char *err);
+/* Drop one reference; the last one frees everything. */
+void req_unref(engine_req *h);
+
+/* ---- caller side ---- */
+bool req_next_event(engine_req *h, engine_event *ev, bool block);
+void req_release(engine_req *h);
+
+/* ---- engine side ---- */
+
+/* Tokens still to feed before the next sample. */
+static inline int req_pending(const engine_req *h) { return h->n_tokens - h->kv.n_computed; }
+/* True for a sequence whose only pending token is its last sampled one. */
+static inline bool req_is_decoding(const engine_req *h) {
+    return h->n_generated > 0 && req_pending(h) == 1;
+}
+
+/* The model's next-token logits for h arrived: sample, queue the TOKEN
+ * event, apply the stop rules.  *done when the request finished (its FINAL
+ * is queued).  false + err when it must fail (every token banned, out of
+ * memory); the caller then ends it with req_fail. */
+bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, char *err);
+/* Queue the ERROR event that ends h (no-op if it already ended). */
+void req_fail(engine_req *h, const char *message, bool cancelled);
+
+#endif

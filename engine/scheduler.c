@@ -1,0 +1,435 @@
+/*
+ * scheduler.c — one scheduler step: cancellations, decode reservations with
+ * preemption, chunked prefill and admission with prefix attach, the fused
+ * forward pass, and per-sequence sampling and finishing.  See scheduler.h.
+ */
+#include "scheduler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One sequence's share of a step. */
+typedef struct {
+    engine_req *h;
+    int chunk;   /* tokens fed this step, from h->kv.n_computed on */
+    bool decode; /* a decode token (else prompt / recompute chunk) */
+    bool want;   /* the chunk reaches the end of h's tokens: sample after it */
+} sched_slot;
+
+struct sched {
+    const model *m;
+    sched_config cfg;
+    kv_pool *kv;
+    fwd_ctx *fwd;
+    int max_step_tokens;
+
+    engine_req **waiting; /* FIFO; index 0 is the head */
+    int n_waiting, cap_waiting;
+    engine_req **running; /* admission order: the newest last (cap max_batch_size) */
+    int n_running;
+    uint64_t admit_counter;
+
+    /* the step being composed, and the forward pass's inputs */
+    sched_slot *slots; /* (max_batch_size) */
+    int n_slots, n_step_tokens;
+    int32_t *b_tok;
+    int *b_pos, *b_seq;
+    bool *b_want;
+    const kv_seq **b_seqs;
+    float *logits; /* (max_batch_size, vocab) */
+
+    uint64_t preemptions, steps, prefilled, decoded, generated, finished, failed;
+    int used_peak;
+    double last_step, total_step;
+};
+
+/* ---- setup ------------------------------------------------------------------- */
+
+sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
+    if (c->block_size < 1 || c->n_blocks < 1 || c->max_prefill_tokens < 1 || c->max_batch_size < 1) {
+        ct_err(err, "bad scheduler config: block_size %d, blocks %d, max_batch_prefill_tokens %d, max_batch_size %d",
+               c->block_size, c->n_blocks, c->max_prefill_tokens, c->max_batch_size);
+        return NULL;
+    }
+    sched *s = calloc(1, sizeof *s);
+    if (!s) {
+        ct_err(err, "out of memory");
+        return NULL;
+    }
+    const model_config *mc = &m->cfg;
+    s->m = m;
+    s->cfg = *c;
+    /* decode tokens (one per running sequence) may exceed the budget */
+    s->max_step_tokens = c->max_prefill_tokens > c->max_batch_size ? c->max_prefill_tokens : c->max_batch_size;
+    size_t T = (size_t)s->max_step_tokens, B = (size_t)c->max_batch_size;
+    s->kv = kv_pool_create(mc->n_layers, mc->n_kv_heads * mc->head_dim, c->block_size, c->n_blocks, c->prefix_caching);
+    s->fwd = fwd_create(m, p, s->max_step_tokens);
+    s->running = calloc(B, sizeof *s->running);
+    s->slots = calloc(B, sizeof *s->slots);
+    s->b_tok = malloc(T * sizeof *s->b_tok);
+    s->b_pos = malloc(T * sizeof *s->b_pos);
+    s->b_seq = malloc(T * sizeof *s->b_seq);
+    s->b_want = malloc(T * sizeof *s->b_want);
+    s->b_seqs = malloc(B * sizeof *s->b_seqs);
+    s->logits = malloc(B * (size_t)mc->vocab * sizeof(float));
+    if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want ||
+        !s->b_seqs || !s->logits) {
+        ct_err(err, "out of memory (KV cache of %d blocks x %d positions, %d tokens per step)", c->n_blocks,
+               c->block_size, s->max_step_tokens);
+        sched_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* h leaves the scheduler: its blocks go back, the engine's reference goes. */
+static void drop(sched *s, engine_req *h) {
+    kv_seq_release(s->kv, &h->kv);
+    req_unref(h);
+}
+
+void sched_free(sched *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n_running; i++) {
+        req_fail(s->running[i], "engine shut down", false);
+        drop(s, s->running[i]);
+    }
+    for (int i = 0; i < s->n_waiting; i++) {
+        req_fail(s->waiting[i], "engine shut down", false);
+        drop(s, s->waiting[i]);
+    }
+    kv_pool_free(s->kv);
+    fwd_free(s->fwd);
+    free(s->waiting);
+    free(s->running);
+    free(s->slots);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->b_want);
+    free(s->b_seqs);
+    free(s->logits);
+    free(s);
+}
+
+int sched_kv_positions(const sched *s) { return s->cfg.n_blocks * s->cfg.block_size; }
+
+bool sched_has_work(const sched *s) { return s->n_waiting > 0 || s->n_running > 0; }
+
+/* ---- queues -------------------------------------------------------------------- */
+
+/* The waiting array always has room for every sequence the scheduler
+ * holds, so moving a running one back (preemption) never allocates. */
+static bool waiting_room(sched *s, int need) {
+    if (need <= s->cap_waiting) return true;
+    int cap = s->cap_waiting ? s->cap_waiting : 64;
+    while (cap < need) cap *= 2;
+    engine_req **w = realloc(s->waiting, (size_t)cap * sizeof *w);
+    if (!w) return false;
+    s->waiting = w;
+    s->cap_waiting = cap;
+    return true;
+}
+
+void sched_add(sched *s, engine_req *h) {
+    if (!waiting_room(s, s->n_waiting + s->n_running + 1)) {
+        req_fail(h, "out of memory (waiting queue)", false);
+        s->failed++;
+        drop(s, h);
+        return;
+    }
+    s->waiting[s->n_waiting++] = h;
+}
+
+static void waiting_remove(sched *s, int i) {
+    memmove(s->waiting + i, s->waiting + i + 1, (size_t)(s->n_waiting - i - 1) * sizeof *s->waiting);
+    s->n_waiting--;
+}
+
+static void running_remove(sched *s, int i) {
+    memmove(s->running + i, s->running + i + 1, (size_t)(s->n_running - i - 1) * sizeof *s->running);
+    s->n_running--;
+}
+
+/* h leaves the running set and the scheduler (it has ended). */
+static void retire(sched *s, engine_req *h) {
+    for (int i = 0; i < s->n_running; i++)
+        if (s->running[i] == h) {
+            running_remove(s, i);
+            break;
+        }
+    drop(s, h);
+}
+
+/* The newest running sequence gives its blocks back and goes to the head of
+ * the waiting queue; it keeps its tokens and sampler, so it will re-feed
+ * prompt + generated tokens and continue where it stopped (waiting_room
+ * guarantees the queue has room). */
+static bool preempt_newest(sched *s) {
+    if (s->n_running == 0) return false;
+    engine_req *h = s->running[--s->n_running];
+    kv_seq_release(s->kv, &h->kv);
+    memmove(s->waiting + 1, s->waiting, (size_t)s->n_waiting * sizeof *s->waiting);
+    s->waiting[0] = h;
+    s->n_waiting++;
+    s->preemptions++;
+    return true;
+}
+
+static void take_cancellations(sched *s) {
+    for (int i = s->n_running - 1; i >= 0; i--) {
+        engine_req *h = s->running[i];
+        if (!atomic_load(&h->cancel)) continue;
+        running_remove(s, i);
+        req_fail(h, "cancelled", true);
+        s->failed++;
+        drop(s, h);
+    }
+    for (int i = s->n_waiting - 1; i >= 0; i--) {
+        engine_req *h = s->waiting[i];
+        if (!atomic_load(&h->cancel)) continue;
+        waiting_remove(s, i);
+        req_fail(h, "cancelled", true);
+        s->failed++;
+        drop(s, h);
+    }
+}
+
+/* ---- composing a step ------------------------------------------------------------ */
+
+static void add_slot(sched *s, engine_req *h, int chunk, bool decode) {
+    s->slots[s->n_slots++] = (sched_slot){h, chunk, decode, chunk == req_pending(h)};
+    s->n_step_tokens += chunk;
+}
+
+/* Reserve blocks for the next n tokens of h, or for as many as the pool can
+ * give now.  Returns the tokens covered (0: none, nothing reserved). */
+static int fit_chunk(sched *s, engine_req *h, int n) {
+    int start = h->kv.n_computed;
+    if (kv_seq_reserve(s->kv, &h->kv, start + n)) return n;
+    int can = (h->kv.n_table + kv_available(s->kv)) * s->cfg.block_size - start;
+    if (can <= 0) return 0;
+    if (can < n) n = can;
+    return kv_seq_reserve(s->kv, &h->kv, start + n) ? n : 0;
+}
+
+/* Step 2: one token for every decoding sequence, oldest first; preempt the
+ * newest while the pool cannot supply a needed block.  Victims are always
+ * newer than the sequence being served (or that sequence itself), so no
+ * planned slot is ever taken away. */
+static void plan_decodes(sched *s) {
+    for (int i = 0; i < s->n_running; i++) {
+        engine_req *h = s->running[i];
+        if (!req_is_decoding(h)) continue;
+        for (;;) {
+            if (kv_seq_reserve(s->kv, &h->kv, h->n_tokens)) {
+                add_slot(s, h, 1, true);
+                break;
+            }
+            bool self = s->running[s->n_running - 1] == h;
+            if (!preempt_newest(s) || self) break;
+        }
+    }
+}
+
+/* Step 3a: partially fed running sequences, oldest first. */
+static void plan_partials(sched *s, int *budget) {
+    for (int i = 0; i < s->n_running && *budget > 0; i++) {
+        engine_req *h = s->running[i];
+        if (req_is_decoding(h)) continue;
+        int pending = req_pending(h);
+        int chunk = fit_chunk(s, h, pending < *budget ? pending : *budget);
+        if (chunk == 0) continue;
+        add_slot(s, h, chunk, false);
+        *budget -= chunk;
+    }
+}
+
+/* True when a running sequence is still computing full blocks that h's
+ * tokens share with it (a common system prompt, say).  Admitting h now
+ * would compute them a second time in the same step; a step later they are
+ * in the prefix cache and h attaches them.  Only full blocks count, and
+ * only those h would attach (its first n_tokens - 1 tokens). */
+static bool prefix_in_flight(const sched *s, const engine_req *h) {
+    if (!s->cfg.prefix_caching) return false;
+    for (int i = 0; i < s->n_running; i++) {
+        const engine_req *r = s->running[i];
+        int lim = h->n_tokens - 1 < r->n_tokens ? h->n_tokens - 1 : r->n_tokens, common = 0;
+        while (common < lim && h->tokens[common] == r->tokens[common]) common++;
+        int shared = common / s->cfg.block_size * s->cfg.block_size;
+        if (shared > r->kv.n_computed) return true;
+    }
+    return false;
+}
+
+/* Step 3b: admit from the head of the queue while budget, slots and blocks
+ * last. */
+static void plan_admissions(sched *s, int *budget) {
+    while (*budget > 0 && s->n_waiting > 0 && s->n_running < s->cfg.max_batch_size) {
+        engine_req *h = s->waiting[0];
+        if (prefix_in_flight(s, h)) return; /* nothing overtakes the head */
+        /* share the longest cached run of full blocks; at least one token is
+         * left to feed, so the sequence gets fresh logits */
+        int cached = kv_seq_attach_prefix(s->kv, &h->kv, h->tokens, h->n_tokens - 1);
+        int pending = req_pending(h);
+        int chunk = fit_chunk(s, h, pending < *budget ? pending : *budget);
+        if (chunk == 0) {
+            kv_seq_release(s->kv, &h->kv); /* wait for blocks; nothing overtakes the head */
+            return;
+        }
+        waiting_remove(s, 0);
+        s->running[s->n_running++] = h;
+        h->admit_order = ++s->admit_counter;
+        if (!h->admitted_once) {
+            h->admitted_once = true;
+            h->t_admit = ct_now();
+            h->n_cached_prompt = cached < h->n_prompt ? cached : h->n_prompt;
+        }
+        add_slot(s, h, chunk, false);
+        *budget -= chunk;
+    }
+}
+
+static void compose(sched *s) {
+    for (;;) {
+        s->n_slots = s->n_step_tokens = 0;
+        plan_decodes(s);
+        int budget = s->cfg.max_prefill_tokens - s->n_step_tokens;
+        plan_partials(s, &budget);
+        plan_admissions(s, &budget);
+        if (s->n_slots > 0 || s->n_running == 0) return;
+        /* the running sequences' blocks starve each other and nothing can
+         * move: free the newest and try again (one sequence alone fits) */
+        if (!preempt_newest(s)) return;
+    }
+}
+
+/* ---- running a step ---------------------------------------------------------------- */
+
+/* The slots' tokens in one batch; logits for rows ending a sequence's list. */
+static bool forward(sched *s) {
+    int n = 0;
+    for (int j = 0; j < s->n_slots; j++) {
+        const sched_slot *sl = &s->slots[j];
+        int start = sl->h->kv.n_computed;
+        for (int k = 0; k < sl->chunk; k++, n++) {
+            s->b_tok[n] = sl->h->tokens[start + k];
+            s->b_pos[n] = start + k;
+            s->b_seq[n] = j;
+            s->b_want[n] = sl->want && k == sl->chunk - 1;
+        }
+        s->b_seqs[j] = &sl->h->kv;
+    }
+    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, s->b_want};
+    return fwd_eval(s->fwd, kv_pool_store(s->kv), &b, s->logits);
+}
+
+/* Step 5 for one slot; row: its logits row if it wants one. */
+static void finish_slot(sched *s, const sched_slot *sl, const float *row) {
+    engine_req *h = sl->h;
+    kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
+    if (sl->decode)
+        s->decoded++;
+    else
+        s->prefilled += (uint64_t)sl->chunk;
+    if (!row) return;
+    char err[CT_ERRLEN];
+    bool done;
+    if (!req_on_logits(h, s->m, (float *)row, &done, err)) {
+        req_fail(h, err, false);
+        s->failed++;
+        retire(s, h);
+        return;
+    }
+    s->generated++;
+    if (done) {
+        s->finished++;
+        retire(s, h);
+    }
+}
+
+void sched_step(sched *s) {
+    double t0 = ct_now();
+    take_cancellations(s);
+    compose(s);
+    if (s->n_slots == 0) {
+        /* unreachable for requests validated at submit; never spin on one */
+        if (s->n_waiting > 0 && s->n_running == 0) {
+            engine_req *h = s->waiting[0];
+            waiting_remove(s, 0);
+            req_fail(h, "the request does not fit the KV cache", false);
+            s->failed++;
+            drop(s, h);
+        }
+        return;
+    }
+    kv_stats ks = kv_pool_stats(s->kv);
+    if (ks.used > s->used_peak) s->used_peak = ks.used;
+    if (!forward(s)) {
+        for (int j = 0; j < s->n_slots; j++) {
+            req_fail(s->slots[j].h, "forward pass failed (out of memory)", false);
+            s->failed++;
+            retire(s, s->slots[j].h);
+        }
+    } else {
+        int row = 0;
+        size_t vocab = (size_t)s->m->cfg.vocab;
+        for (int j = 0; j < s->n_slots; j++) {
+            const sched_slot *sl = &s->slots[j];
+            finish_slot(s, sl, sl->want ? s->logits + (size_t)row++ * vocab : NULL);
+        }
+    }
+    s->steps++;
+    s->last_step = ct_now() - t0;
+    s->total_step += s->last_step;
+}
+
+void sched_stats(const sched *s, engine_stats *o) {
+    kv_stats k = kv_pool_stats(s->kv);
+    o->waiting = s->n_waiting;
+    o->running = s->n_running;
+    o->block_size = s->cfg.block_size;
+    o->kv_blocks_total = k.total;
+    o->kv_blocks_used = k.used;
+    o->kv_blocks_free = k.free;
+    o->kv_blocks_cached = k.cached;
+    o->kv_blocks_used_peak = s->used_peak;
+    o->kv_block_bytes = kv_pool_bytes(s->kv) / (size_t)s->cfg.n_blocks;
+    o->prefix_hit_blocks = k.prefix_hit_blocks;
+    o->prefix_miss_blocks = k.prefix_miss_blocks;
+    o->kv_evictions = k.evictions;
+    o->preemptions = s->preemptions;
+    o->steps = s->steps;
+    o->tokens_prefilled = s->prefilled;
+    o->tokens_decoded = s->decoded;
+    o->tokens_generated = s->generated;
+    o->requests_finished = s->finished;
+    o->requests_failed = s->failed;
+    o->last_step_seconds = s->last_step;
+    o->mean_step_seconds = s->steps ? s->total_step / (double)s->steps : 0;
+}
+
+bool sched_check(const sched *s) {
+    if (!kv_pool_check(s->kv) || s->n_running > s->cfg.max_batch_size) return false;
+    for (int i = 0; i < s->n_waiting; i++)
+        if (s->waiting[i]->kv.n_table != 0) return false;
+    /* a block shared by k running sequences counts k times in their tables */
+    long refs = 0;
+    for (int i = 0; i < s->n_running; i++) {
+        const engine_req *h = s->running[i];
+        if (req_pending(h) < 1) return false;
+        for (int b = 0; b < h->kv.n_table; b++) {
+            int rc;
+            if (kv_pool_block(s->kv, h->kv.table[b], &rc) != KV_BLOCK_USED || rc < 1) return false;
+        }
+        refs += h->kv.n_table;
+    }
+    long total_rc = 0;
+    kv_stats k = kv_pool_stats(s->kv);
+    for (int b = 0; b < k.total; b++) {
+        int rc;
+        kv_pool_block(s->kv, b, &rc);
+        total_rc += rc;
+    }
+    return refs == total_rc;
+}

@@ -1,0 +1,77 @@
+/*
+ * scheduler.h — the continuous-batching scheduler: one step at a time, on the
+ * engine thread (internal to engine/; engine.c drives it, tests may too).
+ *
+ * Owns: the waiting queue, the running set (in admission order), the paged
+ * KV pool (kv.h) and the forward-pass context.  Every step:
+ *
+ *   1. cancellations: a cancelled sequence leaves (blocks back, ERROR);
+ *   2. decode first: every running sequence whose only pending token is its
+ *      last sampled one gets that token in the batch, reserving a block
+ *      when it crosses a block boundary.  If the pool is dry, the most
+ *      recently admitted running sequence is preempted (blocks released,
+ *      back to the HEAD of the waiting queue, its generated tokens, sampler
+ *      and stop state kept: it will re-feed prompt + generated tokens and
+ *      carry on, so its client only sees a pause), repeated until the
+ *      decode fits;
+ *   3. prefill: the rest of the step's token budget (max_prefill_tokens
+ *      minus the decode tokens) goes first come first served to partially
+ *      fed running sequences, then to waiting ones (chunked prefill), while
+ *      fewer than max_batch_size sequences run.  Admission attaches the
+ *      longest cached prefix of the sequence's tokens and reserves blocks
+ *      for the chunk (a shorter chunk if the pool is short).  The head of
+ *      the queue that cannot get a block waits; nothing overtakes it;
+ *   4. one forward pass over every token of the step; logits only for the
+ *      last token of each sequence that reaches its end;
+ *   5. per sequence: commit the new K/V rows (full blocks go to the prefix
+ *      cache), sample, detokenize, stop rules, events; finished sequences
+ *      release their blocks.
+ *
+ * No deadlock: if a step could feed nothing while sequences run (their
+ * blocks starve each other), the newest is preempted until one can move; a
+ * sequence alone always fits, because a request that could not fit the
+ * whole cache was refused at submit.  A sequence only samples when its
+ * whole token list has been fed, so re-feeding after a preemption never
+ * advances its random generator.
+ */
+#ifndef CTGI_SCHEDULER_H
+#define CTGI_SCHEDULER_H
+
+#include "engine.h"
+#include "forward.h"
+#include "pool.h"
+#include "request.h"
+
+typedef struct {
+    int block_size;
+    int n_blocks;           /* KV pool size */
+    int max_prefill_tokens; /* tokens per step (decode tokens first) */
+    int max_batch_size;     /* sequences admitted at once */
+    bool prefix_caching;
+} sched_config;
+
+typedef struct sched sched;
+
+/* Uses (does not own) m and p.  NULL + err on bad config or out of memory. */
+sched *sched_create(const model *m, pool *p, const sched_config *c, char *err);
+/* Ends every sequence still held (ERROR "engine shut down") and frees. */
+void sched_free(sched *s);
+
+/* Positions the whole KV pool holds (the submit-time limit). */
+int sched_kv_positions(const sched *s);
+/* Append h to the waiting queue; the scheduler takes over the engine's
+ * reference and drops it when h has ended. */
+void sched_add(sched *s, engine_req *h);
+/* Anything waiting or running? */
+bool sched_has_work(const sched *s);
+/* One step (see above). */
+void sched_step(sched *s);
+/* Counters and the KV pool's state (waiting/running of this scheduler). */
+void sched_stats(const sched *s, engine_stats *out);
+/* For tests: the KV pool's own consistency walk (kv_pool_check), plus the
+ * scheduler's invariants: waiting sequences hold no blocks, at most
+ * max_batch_size run, every running sequence has a token to feed, and the
+ * blocks held by running sequences account for every used block. */
+bool sched_check(const sched *s);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * engine_test.c — the engine through its public API (engine.h), with its
+ * own thread, fed from another thread at random step moments:
+ *   - random arrival schedules (120 requests, prompts 1..300 tokens, greedy
+ *     and seeded sampling) with a tiny (7) and a normal token budget give
+ *     each request exactly the tokens it gives alone;
+ *   - a tiny KV pool forces preemptions; everything still completes alike;
+ *   - two requests sharing a 200-token prefix: the second prefills only its
+ *     new tokens, and its output equals the output with prefix caching off;
+ *   - cancelling half of 100 requests at random moments returns every
+ *     block and leaves the others' tokens alone;
+ *   - refusal at submit (the numbers named), invalid parameters;
+ *   - events on a real model (stories260K): texts, stop strings, top-n.
+ * The block accounting (free + used + cached == total) is checked on every
+ * stats snapshot the submitting thread takes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "support/synth_model.h"
+#include "support/testutil.h"
+
+typedef struct {
+    model *m;       /* seeded random llama, dim 64, 2 layers, 512-token vocab */
+    model *stories; /* stories260K: real text */
+} fixture;
+
+static int setup(void **state) {
+    fixture *fx = calloc(1, sizeof *fx);
+    char err[CT_ERRLEN] = "";
+    char *dir = tu_mkdtemp(), *path = NULL, *stories = tu_model_path("stories260K.gguf");
+    synth_config c = synth_default();
+    c.seed = 44;
+    c.vocab_gguf = stories;
+    if (asprintf(&path, "%s/tiny.gguf", dir) < 0) return -1;
+    bool ok = synth_write_gguf(&c, path, err) && (fx->m = model_load(path, err)) != NULL &&
+              (fx->stories = model_load(stories, err)) != NULL;
+    if (!ok) print_error("%s\n", err);
+    tu_rmrf(dir);
+    free(dir);
+    free(path);
+    free(stories);
+    *state = fx;
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    fixture *fx = *state;
+    model_free(fx->m);
+    model_free(fx->stories);
+    free(fx);
+    return 0;
+}
+
+/* ---- requests and what they produce -------------------------------------------------- */
+
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+static int rnd_in(uint64_t *s, int lo, int hi) { return lo + (int)(rnd(s) % (uint64_t)(hi - lo + 1)); }
+
+typedef struct {
+    int32_t prompt[320];
+    engine_request r;
+    int submit_step; /* submitted once the engine has run this many steps */
+    int cancel_step; /* -1: never cancelled */
+} job;
+
+typedef struct {
+    int32_t ids[160];
+    float logprob[160];
+    int n;
+    char text[4096];
+    size_t text_len;
+    bool failed, cancelled;
+    engine_final fin; /* text not kept */
+} outcome;
+
+static void make_job(job *j, uint64_t *r, int max_prompt, int min_new, int max_new) {
+    memset(j, 0, sizeof *j);
+    j->r = engine_request_default();
+    j->r.n_prompt = rnd_in(r, 1, max_prompt);
+    for (int i = 0; i < j->r.n_prompt; i++) j->prompt[i] = (int32_t)(3 + rnd(r) % 509);
+    j->r.prompt = j->prompt;
+    j->r.max_new_tokens = rnd_in(r, min_new, max_new);
+    j->r.sampling.top_n = 2;
+    if (rnd(r) % 2) { /* seeded sampling */
+        j->r.sampling.do_sample = true;
+        j->r.sampling.temperature = 0.8f;
+        j->r.sampling.top_k = 50;
+        j->r.sampling.top_p = 0.9f;
+        j->r.sampling.seed = rnd(r);
+    }
+    j->cancel_step = -1;
+}
+
+/* Read h's events to the end into o, checking their order and contents. */
+static void collect(engine_req *h, outcome *o) {
+    memset(o, 0, sizeof *o);
+    engine_event ev;
+    bool ended = false;
+    while (engine_next_event(h, &ev, true)) {
+        assert_false(ended);
+        if (ev.kind == ENGINE_EVENT_TOKEN) {
+            assert_true(o->n < 160);
+            assert_true(o->text_len + ev.token.text_len < sizeof o->text);
+            assert_int_equal(ev.token.text[ev.token.text_len], '\0'); /* may hold NUL bytes (<0x00>) */
+            memcpy(o->text + o->text_len, ev.token.text, ev.token.text_len);
+            o->text_len += ev.token.text_len;
+            o->logprob[o->n] = ev.token.logprob;
+            o->ids[o->n++] = ev.token.id;
+        } else if (ev.kind == ENGINE_EVENT_FINAL) {
+            ended = true;
+            assert_int_equal(ev.final.n_generated, o->n);
+            assert_int_equal(ev.final.text_len, o->text_len);
+            assert_memory_equal(ev.final.text, o->text, o->text_len);
+            assert_true(ev.final.queue_seconds >= 0 && ev.final.prefill_seconds >= 0 && ev.final.decode_seconds >= 0);
+            o->fin = ev.final;
+            o->fin.text = NULL;
+        } else {
+            ended = o->failed = true;
+            o->cancelled = ev.error.cancelled;
+        }
+        engine_event_clear(&ev);
+    }
+    assert_true(ended);
+}
+
+static void assert_same(const outcome *a, const outcome *b, int i) {
+    if (a->n != b->n || memcmp(a->ids, b->ids, (size_t)a->n * sizeof a->ids[0]) != 0) {
+        int k = 0;
+        while (k < a->n && k < b->n && a->ids[k] == b->ids[k]) k++;
+        fail_msg("request %d: %d vs %d tokens, first difference at token %d", i, a->n, b->n, k);
+    }
+    for (int k = 0; k < a->n; k++)
+        if (memcmp(&a->logprob[k], &b->logprob[k], sizeof(float)) != 0)
+            fail_msg("request %d token %d: logprob %.9g vs %.9g", i, k, (double)a->logprob[k], (double)b->logprob[k]);
+    assert_int_equal(a->text_len, b->text_len);
+    assert_memory_equal(a->text, b->text, a->text_len);
+    assert_int_equal(a->fin.reason, b->fin.reason);
+}
+
+static engine_config small_config(int budget, int batch, int kv_tokens, bool prefix) {
+    engine_config c = engine_config_default();
+    c.n_threads = 1; /* the suite shares 2 cores with other tests: a pool barrier under load is slow */
+    c.max_batch_prefill_tokens = budget;
+    c.max_batch_size = batch;
+    c.max_batch_total_tokens = kv_tokens;
+    c.prefix_caching = prefix;
+    return c;
+}
+
+static engine *make_engine(const model *m, const engine_config *c) {
+    char err[CT_ERRLEN] = "";
+    engine *e = engine_create(m, c, err);
+    if (!e) fail_msg("engine_create: %s", err);
+    return e;
+}
+
+static engine_req *submit(engine *e, const engine_request *r) {
+    char err[CT_ERRLEN] = "";
+    engine_req *h = engine_submit(e, r, err);
+    if (!h) fail_msg("engine_submit: %s", err);
+    return h;
+}
+
+/* Every job alone, one after the other, without prefix caching. */
+static void run_alone(const model *m, const job *jobs, int n, outcome *out) {
+    engine_config c = small_config(512, 8, 4096, false);
+    engine *e = make_engine(m, &c);
+    for (int i = 0; i < n; i++) {
+        engine_req *h = submit(e, &jobs[i].r);
+        collect(h, &out[i]);
+        engine_release(h);
+    }
+    engine_free(e);
+}
+
+/* ---- a schedule played from another thread ----------------------------------------------- */
+
+typedef struct {
+    engine *e;
+    const job *jobs;
+    int n;
+    engine_req **h;
+    atomic_bool books_ok; /* free + used + cached == total in every snapshot */
+} player;
+
+static bool check_books(player *p, engine_stats *st) {
+    *st = engine_get_stats(p->e);
+    if (st->kv_blocks_free + st->kv_blocks_used + st->kv_blocks_cached != st->kv_blocks_total)
+        atomic_store(&p->books_ok, false);
+    return st->waiting == 0 && st->running == 0;
+}
+
+/* The stats once the engine has gone idle (a snapshot is published after
+ * each step, so it can trail the events by one step). */
+static engine_stats settle(engine *e) {
+    engine_stats st;
+    for (int i = 0; i < 200000; i++) {
+        st = engine_get_stats(e);
+        if (st.waiting == 0 && st.running == 0) break;
+        usleep(50);
+    }
+    return st;
+}
+
+/* Until the engine has run `step` steps (or has nothing to do). */
+static void wait_step(player *p, int step) {
+    engine_stats st;
+    while (!check_books(p, &st) && st.steps < (uint64_t)step) usleep(50);
+}
+
+typedef struct {
+    int step, job;
+    bool cancel;
+} action;
+
+static int cmp_action(const void *a, const void *b) {
+    const action *x = a, *y = b;
+    if (x->step != y->step) return x->step - y->step;
+    return (int)x->cancel - (int)y->cancel; /* submit before cancel */
+}
+
+static void *play(void *arg) {
+    player *p = arg;
+    action *acts = calloc((size_t)p->n * 2, sizeof *acts);
+    int n = 0;
+    for (int i = 0; i < p->n; i++) {
+        acts[n++] = (action){p->jobs[i].submit_step, i, false};
+        if (p->jobs[i].cancel_step >= 0) acts[n++] = (action){p->jobs[i].cancel_step, i, true};
+    }
+    qsort(acts, (size_t)n, sizeof *acts, cmp_action);
+    for (int k = 0; k < n; k++) {
+        wait_step(p, acts[k].step);
+        if (acts[k].cancel) {
+            engine_cancel(p->h[acts[k].job]);
+        } else {
+            char err[CT_ERRLEN] = "";
+            p->h[acts[k].job] = engine_submit(p->e, &p->jobs[acts[k].job].r, err);
+            if (!p->h[acts[k].job]) fprintf(stderr, "engine_submit: %s\n", err);
+        }
+    }
+    free(acts);
+    return NULL;
+}
+
+/* Play jobs on a fresh engine with config c; out[i] = what job i got. */
+static engine_stats run_schedule(const model *m, const engine_config *c, const job *jobs, int n, outcome *out) {
+    player p = {make_engine(m, c), jobs, n, calloc((size_t)n, sizeof(engine_req *)), true};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, play, &p), 0);
+    pthread_join(t, NULL);
+    for (int i = 0; i < n; i++) {
+        assert_non_null(p.h[i]);
+        collect(p.h[i], &out[i]);
+        engine_release(p.h[i]);
+    }
+    engine_stats st = settle(p.e);
+    assert_true(atomic_load(&p.books_ok));
+    assert_int_equal(st.kv_blocks_used, 0);
+    assert_int_equal(st.kv_blocks_free + st.kv_blocks_cached, st.kv_blocks_total);
+    engine_free(p.e);
+    free(p.h);
+    return st;
+}
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_random_arrivals(void **state) {
+    const fixture *fx = *state;
+    enum { N = 120 };
+    job *jobs = calloc(N, sizeof *jobs);
+    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    uint64_t r = 2024;
+    int step = 0;
+    for (int i = 0; i < N; i++) {
+        make_job(&jobs[i], &r, 300, 1, 24);
+        jobs[i].submit_step = step += rnd_in(&r, 0, 3);
+    }
+    run_alone(fx->m, jobs, N, alone);
+    int budgets[] = {7, 256}, batches[] = {64, 16};
+    for (int b = 0; b < 2; b++) {
+        engine_config c = small_config(budgets[b], batches[b], 8192, true);
+        engine_stats st = run_schedule(fx->m, &c, jobs, N, got);
+        for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+        assert_int_equal(st.requests_finished, N);
+        print_message("# budget %d: %llu steps, peak %d blocks used, %llu prefix hit blocks, %llu preemptions\n",
+                      budgets[b], (unsigned long long)st.steps, st.kv_blocks_used_peak,
+                      (unsigned long long)st.prefix_hit_blocks, (unsigned long long)st.preemptions);
+    }
+    free(jobs);
+    free(alone);
+    free(got);
+}
+
+static void test_preemption_tiny_pool(void **state) {
+    const fixture *fx = *state;
+    enum { N = 40 };
+    job *jobs = calloc(N, sizeof *jobs);
+    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    uint64_t r = 99;
+    for (int i = 0; i < N; i++) {
+        make_job(&jobs[i], &r, 120, 30, 60);
+        jobs[i].submit_step = 0; /* one burst: the pool is oversubscribed whatever the timing */
+    }
+    run_alone(fx->m, jobs, N, alone);
+    engine_config c = small_config(64, 32, 320, true); /* 20 blocks of 16 */
+    engine_stats st = run_schedule(fx->m, &c, jobs, N, got);
+    for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+    assert_true(st.preemptions > 0);
+    assert_int_equal(st.requests_finished, N);
+    assert_int_equal(st.kv_blocks_total, 20);
+    free(jobs);
+    free(alone);
+    free(got);
+}
+
+/* Also the one test whose engine runs a pool of two threads. */
+static void test_shared_prefix(void **state) {
+    const fixture *fx = *state;
+    job a, b;
+    uint64_t r = 7;
+    make_job(&a, &r, 1, 20, 20);
+    make_job(&b, &r, 1, 20, 20);
+    a.r.n_prompt = b.r.n_prompt = 210;
+    for (int i = 0; i < 210; i++) a.prompt[i] = b.prompt[i] = (int32_t)(3 + rnd(&r) % 509);
+    for (int i = 200; i < 210; i++) b.prompt[i] = (int32_t)(3 + (a.prompt[i] + 1) % 509);
+
+    outcome alone_b, got_a, got_b;
+    run_alone(fx->m, &b, 1, &alone_b);
+    engine_config c = small_config(4096, 64, 4096, true);
+    c.n_threads = 2;
+    engine *e = make_engine(fx->m, &c);
+    engine_req *h = submit(e, &a.r);
+    collect(h, &got_a);
+    engine_release(h);
+    engine_stats s1 = settle(e);
+    assert_int_equal(s1.tokens_prefilled, 210);
+    assert_int_equal(s1.prefix_hit_blocks, 0);
+    h = submit(e, &b.r);
+    collect(h, &got_b);
+    engine_release(h);
+    engine_stats s2 = settle(e);
+    /* 200 shared tokens = 12 full blocks of 16 (192 tokens); block 12 differs */
+    assert_int_equal(s2.prefix_hit_blocks, 12);
+    assert_int_equal(s2.tokens_prefilled - s1.tokens_prefilled, 210 - 192);
+    assert_int_equal(got_b.fin.n_cached_prompt, 192);
+    assert_int_equal(got_a.fin.n_cached_prompt, 0);
+    assert_same(&alone_b, &got_b, 1);
+    engine_free(e);
+}
+
+static void test_cancel_half(void **state) {
+    const fixture *fx = *state;
+    enum { N = 100 };
+    job *jobs = calloc(N, sizeof *jobs);
+    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    uint64_t r = 31337;
+    for (int i = 0; i < N; i++) {
+        make_job(&jobs[i], &r, 150, 40, 80);
+        jobs[i].submit_step = rnd_in(&r, 0, 40);
+        if (i % 2) jobs[i].cancel_step = jobs[i].submit_step + rnd_in(&r, 0, 60);
+    }
+    run_alone(fx->m, jobs, N, alone);
+    engine_config c = small_config(128, 64, 2048, true);
+    engine_stats st = run_schedule(fx->m, &c, jobs, N, got);
+    int cancelled = 0;
+    for (int i = 0; i < N; i++) {
+        if (jobs[i].cancel_step < 0 || !got[i].failed) {
+            assert_false(got[i].failed);
+            assert_same(&alone[i], &got[i], i);
+            continue;
+        }
+        cancelled++;
+        assert_true(got[i].cancelled);
+        /* what it got before the cancel is the start of its tokens alone */
+        assert_true(got[i].n <= alone[i].n);
+        assert_memory_equal(got[i].ids, alone[i].ids, (size_t)got[i].n * sizeof got[i].ids[0]);
+    }
+    assert_true(cancelled > 5); /* most, unless this thread was starved of CPU for long */
+    assert_int_equal(st.requests_failed, cancelled);
+    assert_int_equal(st.requests_finished, N - cancelled);
+    free(jobs);
+    free(alone);
+    free(got);
+}
+
+static void expect_refusal(engine *e, const engine_request *r, const char *const *needles) {
+    char err[CT_ERRLEN] = "";
+    engine_req *h = engine_submit(e, r, err);
+    if (h) fail_msg("accepted a request that should be refused");
+    for (; *needles; needles++)
+        if (!strstr(err, *needles)) fail_msg("message \"%s\" lacks \"%s\"", err, *needles);
+}
+
+static void test_refusals(void **state) {
+    const fixture *fx = *state;
+    engine_config c = small_config(64, 8, 64, true); /* 4 blocks of 16 */
+    engine *e = make_engine(fx->m, &c);
+    assert_int_equal(engine_get_config(e).max_batch_total_tokens, 64);
+    int32_t prompt[600];
+    for (int i = 0; i < 600; i++) prompt[i] = 5 + i % 400;
+    engine_request r = engine_request_default();
+    r.prompt = prompt;
+    r.n_prompt = 60;
+    r.max_new_tokens = 10; /* 69 KV positions > 64 */
+    expect_refusal(e, &r, (const char *const[]){"60", "10", "69", "64", NULL});
+    r.n_prompt = 500;
+    r.max_new_tokens = 20; /* context 512 */
+    expect_refusal(e, &r, (const char *const[]){"500", "20", "512", NULL});
+    r.n_prompt = 4;
+    r.max_new_tokens = 0;
+    expect_refusal(e, &r, (const char *const[]){"max_new_tokens", NULL});
+    r.max_new_tokens = 4;
+    r.n_prompt = 0;
+    expect_refusal(e, &r, (const char *const[]){"empty", NULL});
+    r.n_prompt = 4;
+    prompt[2] = 512;
+    expect_refusal(e, &r, (const char *const[]){"512", "vocabulary", NULL});
+    prompt[2] = 7;
+    r.sampling.top_p = 0.0f;
+    expect_refusal(e, &r, (const char *const[]){"top_p", NULL});
+    r.sampling = sampler_params_default();
+    r.sampling.temperature = -1.0f;
+    expect_refusal(e, &r, (const char *const[]){"temperature", NULL});
+    r.sampling = sampler_params_default();
+    r.stops = (const char *const[]){"ok", ""};
+    r.n_stops = 2;
+    expect_refusal(e, &r, (const char *const[]){"stop", NULL});
+    r.n_stops = 0;
+    /* what fits exactly is accepted: 60 + 5 - 1 = 64 positions */
+    r.n_prompt = 60;
+    r.max_new_tokens = 5;
+    engine_req *h = submit(e, &r);
+    outcome o;
+    collect(h, &o);
+    engine_release(h);
+    assert_false(o.failed);
+    engine_free(e);
+
+    engine_config bad = small_config(64, 8, 64, true);
+    bad.block_size = -1;
+    char err[CT_ERRLEN] = "";
+    assert_null(engine_create(fx->m, &bad, err));
+    assert_non_null(strstr(err, "block_size -1"));
+}
+
+/* Real text: TGI stop semantics, UTF-8 pieces, top-n alternatives. */
+static void test_events_on_stories(void **state) {
+    const fixture *fx = *state;
+    const char *text = "Once upon a time";
+    int32_t *ids = NULL;
+    char err[CT_ERRLEN] = "";
+    int n = tok_encode(fx->stories->tok, text, strlen(text), true, false, &ids, err);
+    assert_true(n > 0);
+    engine_config c = small_config(64, 8, 1024, true);
+    engine *e = make_engine(fx->stories, &c);
+    engine_request r = engine_request_default();
+    r.prompt = ids;
+    r.n_prompt = n;
+    r.max_new_tokens = 60;
+    r.sampling.top_n = 3;
+    r.stops = (const char *const[]){"Lily"};
+    r.n_stops = 1;
+    engine_req *h = submit(e, &r);
+    engine_event ev;
+    int tokens = 0;
+    while (engine_next_event(h, &ev, true)) {
+        if (ev.kind == ENGINE_EVENT_TOKEN) {
+            tokens++;
+            assert_int_equal(ev.token.n_top, 3);
+            assert_int_equal(ev.token.top[0].id, ev.token.id); /* greedy: the best one */
+            assert_true(ev.token.top[0].logprob >= ev.token.top[1].logprob);
+        } else {
+            assert_int_equal(ev.kind, ENGINE_EVENT_FINAL);
+            assert_int_equal(ev.final.reason, ENGINE_FINISH_STOP);
+            assert_string_equal(engine_finish_name(ev.final.reason), "stop_sequence");
+            assert_int_equal(ev.final.n_generated, tokens);
+            assert_int_equal(ev.final.n_prompt, n);
+            /* "Once upon a time, there was a little girl named Lily" */
+            assert_string_equal(ev.final.text, ", there was a little girl named Lily");
+        }
+        engine_event_clear(&ev);
+    }
+    engine_release(h);
+    /* a handle released unread, and one never finished: no leak, no hang */
+    r.n_stops = 0;
+    engine_release(submit(e, &r));
+    r.max_new_tokens = 400;
+    r.ignore_eos = true;
+    h = submit(e, &r);
+    engine_free(e); /* ends h: tokens, then ERROR "engine shut down" (or FINAL) */
+    engine_event last = {0};
+    while (engine_next_event(h, &ev, true)) {
+        engine_event_clear(&last);
+        last = ev;
+    }
+    assert_true(last.kind != ENGINE_EVENT_TOKEN);
+    if (last.kind == ENGINE_EVENT_ERROR) assert_string_equal(last.error.message, "engine shut down");
+    engine_event_clear(&last);
+    engine_release(h);
+    free(ids);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_arrivals),
+        cmocka_unit_test(test_preemption_tiny_pool),
+        cmocka_unit_test(test_shared_prefix),
+        cmocka_unit_test(test_cancel_half),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_events_on_stories),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,425 @@
+/*
+ * sched_test.c — the scheduler driven step by step on the test's thread
+ * (no engine thread, so every schedule is exactly reproducible):
+ *   - block accounting (free + used + cached == total, and the KV pool's
+ *     and scheduler's own consistency walks) after every one of > 10,000
+ *     random submit / step / cancel / release operations, several seeds;
+ *   - the same requests give the same tokens alone, packed with a tiny or a
+ *     normal token budget, in a pool so small that sequences get preempted,
+ *     with prefix sharing;
+ *   - a step never feeds more than its budget (decode tokens aside);
+ *   - cancelled sequences give every block back and end with ERROR.
+ * The model: seeded random llama, dim 64, 2 layers, stories260K's 512-token
+ * vocabulary.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+#include "scheduler.h"
+#include "support/synth_model.h"
+#include "support/testutil.h"
+
+typedef struct {
+    model *m;
+    pool *p;
+} fixture;
+
+static int setup(void **state) {
+    fixture *fx = calloc(1, sizeof *fx);
+    char err[CT_ERRLEN] = "";
+    char *dir = tu_mkdtemp(), *path = NULL;
+    synth_config c = synth_default();
+    c.seed = 33;
+    c.vocab_gguf = tu_model_path("stories260K.gguf");
+    if (asprintf(&path, "%s/tiny.gguf", dir) < 0) return -1;
+    bool ok = synth_write_gguf(&c, path, err) && (fx->m = model_load(path, err)) != NULL;
+    if (!ok) print_error("%s\n", err);
+    tu_rmrf(dir);
+    free(dir);
+    free(path);
+    free((char *)c.vocab_gguf);
+    fx->p = pool_create(1, 0);
+    *state = fx;
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    fixture *fx = *state;
+    pool_free(fx->p);
+    model_free(fx->m);
+    free(fx);
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+static int rnd_in(uint64_t *s, int lo, int hi) { return lo + (int)(rnd(s) % (uint64_t)(hi - lo + 1)); }
+
+/* What a request produced. */
+typedef struct {
+    int32_t ids[128];
+    float logprob[128];
+    int n;
+    bool ended, failed, cancelled;
+    engine_finish reason;
+} outcome;
+
+/* Take every queued event of h into o. */
+static void drain(engine_req *h, outcome *o) {
+    engine_event ev;
+    while (req_next_event(h, &ev, false)) {
+        if (ev.kind == ENGINE_EVENT_TOKEN) {
+            assert_false(o->ended);
+            assert_true(o->n < 128);
+            o->logprob[o->n] = ev.token.logprob;
+            o->ids[o->n++] = ev.token.id;
+        } else if (ev.kind == ENGINE_EVENT_FINAL) {
+            assert_int_equal(ev.final.n_generated, o->n);
+            o->ended = true;
+            o->reason = ev.final.reason;
+        } else {
+            o->ended = o->failed = true;
+            o->cancelled = ev.error.cancelled;
+        }
+        engine_event_clear(&ev);
+    }
+}
+
+/* A request: prompt from a seed (share > 0: its first `share` tokens come
+ * from a common stream, so prompts share prefixes), sampled or greedy. */
+typedef struct {
+    int32_t prompt[320];
+    int n_prompt;
+    int max_new;
+    bool sample;
+    uint64_t seed;
+} spec;
+
+static void make_spec(spec *sp, uint64_t *r, int max_prompt, int max_new, int share) {
+    sp->n_prompt = rnd_in(r, 1, max_prompt);
+    uint64_t common = 0x1234567;
+    for (int i = 0; i < sp->n_prompt; i++)
+        sp->prompt[i] = i < share ? (int32_t)(3 + rnd(&common) % 509) : (int32_t)(3 + rnd(r) % 509);
+    sp->max_new = rnd_in(r, 1, max_new);
+    sp->sample = rnd(r) % 2;
+    sp->seed = rnd(r);
+}
+
+static engine_req *make_req(const fixture *fx, const spec *sp, int kv_positions) {
+    engine_request r = engine_request_default();
+    r.prompt = sp->prompt;
+    r.n_prompt = sp->n_prompt;
+    r.max_new_tokens = sp->max_new;
+    r.ignore_eos = true;
+    if (sp->sample) {
+        r.sampling.do_sample = true;
+        r.sampling.temperature = 0.9f;
+        r.sampling.top_k = 40;
+        r.sampling.top_p = 0.95f;
+        r.sampling.seed = sp->seed;
+    }
+    char err[CT_ERRLEN] = "";
+    engine_req *h = req_create(fx->m, &r, kv_positions, err);
+    if (!h) fail_msg("req_create: %s", err);
+    return h;
+}
+
+static sched *make_sched(const fixture *fx, int block, int n_blocks, int budget, int batch, bool prefix) {
+    sched_config c = {block, n_blocks, budget, batch, prefix};
+    char err[CT_ERRLEN] = "";
+    sched *s = sched_create(fx->m, fx->p, &c, err);
+    if (!s) fail_msg("sched_create: %s", err);
+    return s;
+}
+
+static void check_accounting(const sched *s) {
+    engine_stats st;
+    sched_stats(s, &st);
+    assert_int_equal(st.kv_blocks_free + st.kv_blocks_used + st.kv_blocks_cached, st.kv_blocks_total);
+    assert_true(sched_check(s));
+}
+
+/* Run specs[0..n) through s: all submitted at once, stepped to the end. */
+static void run_all(sched *s, const fixture *fx, const spec *specs, int n, outcome *out) {
+    engine_req **h = calloc((size_t)n, sizeof *h);
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        h[i] = make_req(fx, &specs[i], sched_kv_positions(s));
+        sched_add(s, h[i]);
+    }
+    for (int guard = 0; sched_has_work(s); guard++) {
+        assert_true(guard < 100000);
+        sched_step(s);
+        check_accounting(s);
+    }
+    for (int i = 0; i < n; i++) {
+        drain(h[i], &out[i]);
+        assert_true(out[i].ended && !out[i].failed);
+        req_release(h[i]);
+    }
+    free(h);
+}
+
+/* Each spec alone in a roomy scheduler without prefix caching. */
+static void run_alone(const fixture *fx, const spec *specs, int n, outcome *out) {
+    sched *s = make_sched(fx, 16, 64, 512, 4, false);
+    for (int i = 0; i < n; i++) run_all(s, fx, &specs[i], 1, &out[i]);
+    sched_free(s);
+}
+
+/* Same tokens and bit-identical logprobs (every row is computed the same
+ * way whatever the batch). */
+static void assert_same(const outcome *a, const outcome *b, int i) {
+    if (a->n != b->n || memcmp(a->ids, b->ids, (size_t)a->n * sizeof a->ids[0]) != 0) {
+        int k = 0;
+        while (k < a->n && k < b->n && a->ids[k] == b->ids[k]) k++;
+        fail_msg("request %d: %d vs %d tokens, first difference at token %d", i, a->n, b->n, k);
+    }
+    for (int k = 0; k < a->n; k++)
+        if (memcmp(&a->logprob[k], &b->logprob[k], sizeof(float)) != 0)
+            fail_msg("request %d token %d: logprob %.9g vs %.9g", i, k, (double)a->logprob[k], (double)b->logprob[k]);
+    assert_int_equal(a->reason, b->reason);
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+/* > 10,000 random operations over 3 seeds; the books balance after each. */
+static void test_block_accounting_random_ops(void **state) {
+    const fixture *fx = *state;
+    enum { OPS = 3500, LIVE = 64 };
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        uint64_t r = seed * 0x9E3779B97F4A7C15ull;
+        int budgets[] = {3, 16, 64};
+        sched *s = make_sched(fx, 4, 24, budgets[seed - 1], 6, true);
+        engine_req *live[LIVE];
+        outcome outs[LIVE];
+        int n_live = 0, n_ops = 0;
+        uint64_t ended = 0;
+        for (; n_ops < OPS; n_ops++) {
+            int op = rnd_in(&r, 0, 99);
+            if (op < 30 && n_live < LIVE) {
+                spec sp;
+                make_spec(&sp, &r, 40, 20, rnd_in(&r, 0, 40));
+                live[n_live] = make_req(fx, &sp, sched_kv_positions(s));
+                memset(&outs[n_live], 0, sizeof outs[0]);
+                sched_add(s, live[n_live++]);
+            } else if (op < 85) {
+                sched_step(s);
+            } else if (op < 95 && n_live > 0) {
+                atomic_store(&live[rnd_in(&r, 0, n_live - 1)]->cancel, true);
+            } else if (n_live > 0) { /* the caller walks away */
+                int i = rnd_in(&r, 0, n_live - 1);
+                req_release(live[i]);
+                live[i] = live[--n_live];
+                outs[i] = outs[n_live];
+            }
+            check_accounting(s);
+            for (int i = 0; i < n_live; i++) { /* finished ones are released */
+                drain(live[i], &outs[i]);
+                if (!outs[i].ended) continue;
+                ended++;
+                req_release(live[i]);
+                live[i] = live[--n_live];
+                outs[i] = outs[n_live];
+                i--;
+            }
+        }
+        for (int i = 0; i < n_live; i++) req_release(live[i]);
+        for (int guard = 0; sched_has_work(s); guard++) {
+            assert_true(guard < 1000);
+            sched_step(s);
+            check_accounting(s);
+        }
+        engine_stats st;
+        sched_stats(s, &st);
+        assert_int_equal(st.kv_blocks_used, 0);
+        assert_true(ended > 50);
+        assert_true(st.preemptions > 0);
+        assert_true(st.prefix_hit_blocks > 0);
+        sched_free(s);
+    }
+}
+
+/* The same 40 requests alone, then together under several configurations. */
+static void test_tokens_independent_of_schedule(void **state) {
+    const fixture *fx = *state;
+    enum { N = 40 };
+    spec *specs = calloc(N, sizeof *specs);
+    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    uint64_t r = 77;
+    for (int i = 0; i < N; i++) make_spec(&specs[i], &r, 120, 40, i % 3 == 0 ? 100 : 0);
+    run_alone(fx, specs, N, alone);
+    struct {
+        int block, n_blocks, budget, batch;
+        bool prefix;
+        bool want_preempt;
+    } cfgs[] = {
+        {16, 64, 4096, 64, true, false}, /* everything at once */
+        {16, 64, 7, 64, true, false},    /* tiny budget: prompts in 7-token chunks */
+        {4, 48, 40, 16, true, true},     /* 192 positions: preemptions */
+        {16, 12, 13, 8, false, true},    /* no prefix cache, preemptions */
+    };
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        sched *s = make_sched(fx, cfgs[c].block, cfgs[c].n_blocks, cfgs[c].budget, cfgs[c].batch, cfgs[c].prefix);
+        run_all(s, fx, specs, N, got);
+        for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+        engine_stats st;
+        sched_stats(s, &st);
+        if (cfgs[c].want_preempt) assert_true(st.preemptions > 0);
+        assert_int_equal(st.kv_blocks_used, 0);
+        assert_int_equal(st.requests_finished, N);
+        sched_free(s);
+    }
+    free(specs);
+    free(alone);
+    free(got);
+}
+
+/* A step feeds at most max(budget, decode tokens) tokens. */
+static void test_budget_respected(void **state) {
+    const fixture *fx = *state;
+    enum { N = 12, BUDGET = 9 };
+    sched *s = make_sched(fx, 16, 64, BUDGET, 8, true);
+    spec specs[N];
+    engine_req *h[N];
+    uint64_t r = 5;
+    for (int i = 0; i < N; i++) {
+        make_spec(&specs[i], &r, 60, 12, 0);
+        h[i] = make_req(fx, &specs[i], sched_kv_positions(s));
+        sched_add(s, h[i]);
+    }
+    engine_stats prev;
+    sched_stats(s, &prev);
+    bool chunked = false;
+    while (sched_has_work(s)) {
+        sched_step(s);
+        engine_stats st;
+        sched_stats(s, &st);
+        uint64_t fed = st.tokens_prefilled - prev.tokens_prefilled + st.tokens_decoded - prev.tokens_decoded;
+        uint64_t decodes = st.tokens_decoded - prev.tokens_decoded;
+        assert_true(fed <= (decodes > BUDGET ? decodes : BUDGET));
+        assert_true(decodes <= 8);
+        chunked |= st.tokens_prefilled - prev.tokens_prefilled > 0 && decodes > 0;
+        prev = st;
+    }
+    assert_true(chunked); /* prompt chunks rode along with decode tokens */
+    for (int i = 0; i < N; i++) {
+        outcome o = {0};
+        drain(h[i], &o);
+        assert_true(o.ended && !o.failed);
+        req_release(h[i]);
+    }
+    sched_free(s);
+}
+
+/* Cancel everything mid-flight: ERROR "cancelled", all blocks back. */
+static void test_cancel_returns_blocks(void **state) {
+    const fixture *fx = *state;
+    enum { N = 10 };
+    sched *s = make_sched(fx, 8, 64, 32, 8, true);
+    engine_req *h[N];
+    uint64_t r = 9;
+    for (int i = 0; i < N; i++) {
+        spec sp;
+        make_spec(&sp, &r, 100, 40, 50);
+        sp.max_new = 40;
+        h[i] = make_req(fx, &sp, sched_kv_positions(s));
+        sched_add(s, h[i]);
+    }
+    for (int k = 0; k < 6; k++) sched_step(s);
+    engine_stats st;
+    sched_stats(s, &st);
+    assert_true(st.kv_blocks_used > 0);
+    for (int i = 0; i < N; i++) atomic_store(&h[i]->cancel, true);
+    sched_step(s);
+    assert_false(sched_has_work(s));
+    sched_stats(s, &st);
+    assert_int_equal(st.kv_blocks_used, 0);
+    assert_int_equal(st.kv_blocks_free + st.kv_blocks_cached, st.kv_blocks_total);
+    assert_true(st.kv_blocks_cached > 0); /* full blocks stay reusable */
+    assert_int_equal(st.requests_failed, N);
+    for (int i = 0; i < N; i++) {
+        outcome o = {0};
+        drain(h[i], &o);
+        assert_true(o.ended && o.failed && o.cancelled);
+        assert_false(req_next_event(h[i], &(engine_event){0}, true)); /* the stream is over */
+        req_release(h[i]);
+    }
+    sched_free(s);
+}
+
+/* A preempted sequence's client sees its tokens once each, in order, and
+ * the same tokens as without the preemption. */
+static void test_preempted_stream_continues(void **state) {
+    const fixture *fx = *state;
+    spec specs[2] = {0};
+    uint64_t r = 11;
+    for (int i = 0; i < 2; i++) {
+        make_spec(&specs[i], &r, 10, 10, 0);
+        specs[i].n_prompt = 30;
+        specs[i].max_new = 60;
+    }
+    outcome alone[2], got[2];
+    run_alone(fx, specs, 2, alone);
+    /* 12 blocks of 8 = 96 positions: both prompts fit, not both lives (89 each) */
+    sched *s = make_sched(fx, 8, 12, 64, 4, true);
+    run_all(s, fx, specs, 2, got);
+    engine_stats st;
+    sched_stats(s, &st);
+    assert_true(st.preemptions > 0);
+    for (int i = 0; i < 2; i++) assert_same(&alone[i], &got[i], i);
+    sched_free(s);
+}
+
+/* Requests sharing a prefix, submitted together: the later ones wait one
+ * step for the first to compute the shared blocks, then attach them rather
+ * than compute them again in the same step. */
+static void test_shared_prefix_same_step(void **state) {
+    const fixture *fx = *state;
+    enum { N = 4, SHARED = 70, OWN = 6 };
+    spec specs[N];
+    uint64_t r = 21;
+    for (int i = 0; i < N; i++) {
+        make_spec(&specs[i], &r, 10, 10, 0);
+        specs[i].n_prompt = SHARED + OWN;
+        for (int k = 0; k < SHARED + OWN; k++)
+            specs[i].prompt[k] = (int32_t)(3 + (k < SHARED ? k * 7 : i * 31 + k) % 509);
+    }
+    outcome alone[N], got[N];
+    run_alone(fx, specs, N, alone);
+    sched *s = make_sched(fx, 16, 64, 4096, 8, true);
+    run_all(s, fx, specs, N, got);
+    engine_stats st;
+    sched_stats(s, &st);
+    /* 70 shared tokens = 4 full blocks of 16, attached by the 3 later ones */
+    assert_int_equal(st.prefix_hit_blocks, 4 * (N - 1));
+    assert_int_equal(st.tokens_prefilled, (SHARED + OWN) + (N - 1) * (SHARED + OWN - 64));
+    for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+    sched_free(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block_accounting_random_ops),
+        cmocka_unit_test(test_tokens_independent_of_schedule),
+        cmocka_unit_test(test_budget_respected),
+        cmocka_unit_test(test_cancel_returns_blocks),
+        cmocka_unit_test(test_preempted_stream_continues),
+        cmocka_unit_test(test_shared_prefix_same_step),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
