@@ -27,7 +27,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS  := -std=c17 $(OPT) -g $(ARCH_FLAGS) -fopenmp-simd $(WARN) -D_GNU_SOURCE -pthread \
            -I. -Iengine -Iproto -Iserver -I$(BLAS_INC) $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -Wl,--disable-new-dtags $(SAN)
-LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lmicrohttpd -luv -lcurl -lm
+LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lxxhash -lmicrohttpd -luv -lcurl -lm
 
 ENGINE_SRC := $(wildcard engine/*.c)
 PROTO_SRC  := $(wildcard proto/*.c)
@@ -36,7 +36,7 @@ LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(PROTO_SRC) $(SERVER_SR
 MAIN_OBJ   := $(BUILD)/server/main.o
 
 TEST_SRC   := $(wildcard tests/engine/*_test.c tests/server/*_test.c tests/proto/*_test.c)
-TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c) tests/server/serve_util.c
 TEST_SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT_SRC))
 TEST_BIN   := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
 
@@ -57,6 +57,9 @@ $(BUILD)/libctgi.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# proto/openapi.c embeds this file with .incbin (the compiler's .d cannot see it)
+$(BUILD)/proto/openapi.o: proto/openapi.json
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libctgi.a $(TEST_SUPPORT_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,39 @@
+/*
+ * serve_config.h — the resolved settings of `ctgi serve` (flags, their
+ * environment variables, defaults) and their parser / --help text.
+ */
+#ifndef CTGI_SERVE_CONFIG_H
+#define CTGI_SERVE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "proto.h"
+
+typedef struct {
+    const char *model_id;
+    const char *hostname;
+    int port;
+    proto_limits limits;          /* token limits 0 = derive from the model */
+    int max_batch_prefill_tokens; /* 0 = engine default */
+    int max_batch_total_tokens;   /* 0 = engine default */
+    int max_batch_size;           /* 0 = engine default */
+    size_t payload_limit;
+    const char *api_key;          /* NULL = no auth */
+    const char *cors_allow_origin; /* comma-separated origins; NULL = any */
+    int threads;                  /* 0 = all cores */
+    bool json_output;
+    double graceful_termination_timeout; /* seconds */
+    double sse_keep_alive;        /* seconds of silence before a ":" comment */
+    double idle_timeout;          /* seconds an idle keep-alive connection is kept */
+    int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
+    const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
+} serve_config;
+
+/* Defaults, then the environment, then argv (argv[0] = "serve").
+ * 0 = run; 1 = --help printed (exit 0); 2 = usage error (message printed). */
+int serve_config_parse(int argc, char **argv, serve_config *c);
+void serve_config_help(FILE *f);
+
+#endif

@@ -1,0 +1,264 @@
+/*
+ * server.h — the state of `ctgi serve` shared by the server's files: the
+ * resolved configuration, the server (srv: one per process, owned by
+ * cli_serve's frame), and one HTTP request in flight (conn).
+ *
+ * Threads.  Everything here is touched only by the libuv loop thread, with
+ * two exceptions, both named where they are declared: the ready list (the
+ * engine thread's notify callback pushes onto it under ready_mu) and the
+ * fields a validation worker (uv_queue_work) fills while the connection is
+ * parked (conn "work" fields: the loop does not touch them until
+ * after_work runs).
+ *
+ * Ownership.  A conn has loop-thread reference counts: MHD's (dropped at
+ * NOTIFY_COMPLETED), the validation work's, the SSE response's (its free
+ * callback) and the disconnect watcher's (its close callback).  Engine
+ * handles are the conn's and are released at NOTIFY_COMPLETED, after which
+ * the engine never calls notify for them again.
+ */
+#ifndef CTGI_SERVER_H
+#define CTGI_SERVER_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "engine.h"
+#include "metrics.h"
+#include "model.h"
+#include "proto.h"
+#include "serve_config.h"
+#include "tgi.h"
+
+#define CTGI_VERSION "0.1.0"
+
+/* ---- one request -------------------------------------------------------------------- */
+
+typedef enum {
+    RT_NONE = 0,
+    RT_COMPAT,          /* POST / */
+    RT_GENERATE,        /* POST /generate */
+    RT_GENERATE_STREAM, /* POST /generate_stream */
+    RT_TOKENIZE,        /* POST /tokenize */
+    RT_INFO,            /* GET /info */
+    RT_HEALTH,          /* GET /health */
+    RT_METRICS,         /* GET /metrics */
+    RT_OPENAPI,         /* GET /openapi.json */
+} route_id;
+
+/* A generated token as the wire shows it (texts owned). */
+typedef struct {
+    tgi_generated g;   /* g.token.text → text; g.top → tops */
+    char *text;
+    tgi_token *tops;
+    char *top_text;    /* the tops' texts, back to back */
+} gen_tok;
+
+/* One sequence of a generation (best_of > 1 runs several). */
+typedef struct {
+    engine_req *h;
+    uint64_t seed;
+    gen_tok *toks;     /* non-streaming: every token */
+    int n_toks, cap_toks;
+    bool ended, failed, cancelled;
+    engine_final fin;  /* valid when ended && !failed (fin.text owned) */
+    char error[160];
+    double t_first, t_last; /* loop arrival of first/last token */
+} gen_seq;
+
+typedef struct conn conn;
+typedef struct srv srv;
+
+struct conn {
+    srv *s;
+    struct MHD_Connection *mc;
+    int refs;
+    route_id route;
+    char method[8];
+    char path[64];         /* for the log (truncated) */
+    double t_start;
+
+    /* body */
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+
+    /* connection state */
+    bool started;          /* the final handler call happened */
+    bool suspended;        /* MHD_suspend_connection in effect */
+    bool gone;             /* the client went away (or we drop it) */
+    bool completed;        /* NOTIFY_COMPLETED seen */
+    bool queued;           /* a response was queued */
+    int status;            /* the status answered (log) */
+    uv_poll_t *watch;      /* disconnect watcher while suspended (lazy) */
+    bool watching;
+    struct MHD_Response *pending; /* built off the handler; queued at its next call */
+    int pending_status;
+
+    /* generation: filled by the validation worker, then the loop */
+    bool permit;           /* counts against --max-concurrent-requests */
+    bool in_active;
+    conn *prev_active, *next_active;
+    uv_work_t work;
+    tgi_route troute;
+    tgi_request req;
+    proto_error err;
+    bool work_failed;
+    int32_t *prompt;       /* after truncation */
+    int n_prompt;
+    tgi_lengths lens;
+    char *tok_json;        /* /tokenize answer */
+    size_t tok_json_len;
+    double t_validated;    /* submitted to the engine */
+    bool stream, sampling, full_text;
+    gen_seq *seqs;
+    int n_seqs, n_ended;
+    bool finished;         /* the answer (or the stream's end) was produced */
+    const char *outcome;   /* log: "ok", "cancelled", "error", ... */
+
+    /* streaming (sse.c) */
+    char *out;
+    size_t out_len, out_pos, out_cap;
+    bool stream_done;
+    uint32_t index;
+    gen_tok held;          /* a token that may be the last one */
+    bool has_held;
+    char *text;            /* generated text so far (stop-string look-behind) */
+    size_t text_len, text_cap;
+    double last_write;
+
+    /* ready list (under srv.ready_mu) */
+    conn *next_ready;
+    bool in_ready;
+};
+
+/* ---- the server --------------------------------------------------------------------- */
+
+typedef enum { SRV_LOADING = 0, SRV_READY, SRV_DRAINING, SRV_STOPPING } srv_state;
+
+struct srv {
+    serve_config cfg;
+    uv_loop_t loop;
+    struct MHD_Daemon *d;
+    int port;                  /* bound */
+    uv_poll_t mhd_poll;
+    uv_timer_t mhd_timer;
+    uv_async_t wake;           /* engine events */
+    uv_async_t loaded;         /* the load thread finished */
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain_timer;
+    uv_timer_t keepalive_timer;
+    bool handles_open;
+    int exit_code;
+
+    srv_state state;
+    pthread_t load_thread;
+    bool load_thread_running;
+    model *m;                  /* set by the load thread, read after `loaded` */
+    bool engine_ready;         /* loop thread: m, e, ecfg may be read (the load thread was joined) */
+    engine *e;
+    char load_err[CT_ERRLEN];
+    proto_limits limits;       /* resolved */
+    engine_config ecfg;        /* resolved */
+    double t_ready;
+
+    pthread_mutex_t ready_mu;  /* guards ready and every conn's next_ready/in_ready */
+    conn *ready;
+
+    conn *active;              /* conns in a generation / tokenize lifecycle (may park) */
+    int n_permits;             /* of them, holding a --max-concurrent-requests permit */
+    int n_conns;               /* conns alive (open connections with a request) */
+    conn **drain;              /* scratch for the wake callback (loop thread) */
+    int cap_drain;
+    bool cancel_sent;          /* the drain deadline passed */
+
+    metrics *met;
+    uint64_t rng;              /* seeds for requests that bring none */
+};
+
+/* ---- http_loop.c -------------------------------------------------------------------- */
+
+bool http_start(srv *s, char *err);
+/* Run MHD once and re-arm its timer (never from inside an MHD callback). */
+void http_drive(srv *s);
+/* Stop accepting new connections (shutdown). */
+void http_stop_accepting(srv *s);
+/* Resume every suspended connection (marked gone unless finished), run MHD,
+ * stop the daemon, close the loop's handles. */
+void http_close(srv *s);
+/* Park c (inside the access handler or the content reader only) and watch
+ * its socket for a disconnect. */
+void conn_suspend(conn *c);
+/* Un-park c (loop thread, outside MHD callbacks); the caller runs http_drive. */
+void conn_resume(conn *c);
+/* Close the watcher for good (NOTIFY_COMPLETED, while the fd is still open). */
+void conn_watch_close(conn *c);
+/* The engine's notify callback (engine thread): put the conn on the ready
+ * list and wake the loop. */
+void http_engine_notify(void *ud);
+
+/* ---- serve.c ------------------------------------------------------------------------ */
+
+/* A permit was returned: if draining and none is left, finish (soon, from
+ * a timer: this may run inside MHD_run). */
+void serve_check_drained(srv *s);
+/* A seed below 2^53 (JavaScript clients can replay it exactly). */
+uint64_t serve_seed(srv *s);
+
+/* ---- routes.c ----------------------------------------------------------------------- */
+
+enum MHD_Result routes_access(void *cls, struct MHD_Connection *mc, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls);
+void routes_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                      enum MHD_RequestTerminationCode toe);
+/* Build (not queue) a response with the CORS headers for c. */
+struct MHD_Response *resp_buffer(conn *c, const char *body, size_t len, const char *ctype);
+struct MHD_Response *resp_error(conn *c, const proto_error *e);
+/* Access-Control-Allow-Origin per --cors-allow-origin and the request's Origin. */
+void resp_add_cors(conn *c, struct MHD_Response *r);
+/* Keep r for the handler's next call and resume c (the caller drives MHD). */
+void conn_answer_later(conn *c, struct MHD_Response *r, int status);
+void conn_unref(conn *c);
+
+/* ---- gen.c -------------------------------------------------------------------------- */
+
+/* Start validating (and tokenizing) a generation or /tokenize request on a
+ * worker; c is suspended until there is an answer. */
+enum MHD_Result gen_start(conn *c);
+/* Take the engine events of c (loop thread, from the wake callback). */
+void gen_drain(conn *c);
+/* Cancel c's sequences (disconnect, shutdown). */
+void gen_cancel(conn *c, bool client_gone);
+/* NOTIFY_COMPLETED: release the engine handles, count and log. */
+void gen_completed(conn *c, bool error);
+void gen_free(conn *c);
+/* A token event as the wire shows it; ev's texts are taken. */
+bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out);
+void gen_tok_free(gen_tok *t);
+/* The text a client sees (prompt first when return_full_text), malloc'd. */
+char *gen_full_text(const conn *c, const engine_final *f, size_t *len);
+tgi_finish gen_finish(const conn *c, const gen_seq *q);
+/* Code points of `inputs` (x-compute-characters). */
+size_t gen_compute_characters(const conn *c);
+/* Count a finished generation in the metrics; *mr gets its timings. */
+void gen_success(conn *c, const gen_seq *q, metrics_req *mr);
+/* Seconds since an arbitrary epoch (monotonic). */
+double srv_now(void);
+
+/* ---- sse.c -------------------------------------------------------------------------- */
+
+/* The SSE response for c (after its sequences were submitted). */
+struct MHD_Response *sse_response(conn *c);
+/* A token / the end / an error of c's single sequence, as SSE bytes. */
+void sse_token(conn *c, gen_tok *t);
+void sse_final(conn *c);
+void sse_error(conn *c, const proto_error *e);
+/* Keep-alive comments for streams silent for --sse-keep-alive seconds. */
+void sse_keepalive(srv *s);
+void sse_free(conn *c);
+
+#endif
