@@ -5,7 +5,9 @@
 # engine's prefill and decode, then build/tools/bench_serving: the engine
 # API under 1/4/16/64 concurrent requests (throughput, time to first token,
 # inter-token latency, KV memory) and a shared-system-prompt workload with
-# prefix caching on and off.  Prints the tables.  Nothing is asserted.
+# prefix caching on and off, then build/tools/bench_http: `ctgi serve` over
+# HTTP/SSE at the same concurrencies beside the engine alone on the same
+# prompts.  Prints the tables.  Nothing is asserted.
 #
 #   BUILD=build scripts/bench.sh [bench_engine options...]
 #   CTGI_BENCH_ARGS="--quick --models small" make bench
@@ -18,6 +20,9 @@
 #                      --quick, --all-requests, --concurrency 1,4,16,64, ...);
 #                      CTGI_BENCH_SERVING=0 skips it
 #   CTGI_MODELS        shared models (the llama vocab is read from here)
+#   CTGI_BENCH_HTTP_ARGS  options for bench_http (`ctgi serve` over HTTP/SSE beside the
+#                      engine alone: --concurrency 1,4,16,64, --quick, --no-engine, ...);
+#                      CTGI_BENCH_HTTP=0 skips it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +59,13 @@ if [ "${CTGI_BENCH_SERVING:-1}" != 0 ]; then
     echo
     # shellcheck disable=SC2086 # CTGI_BENCH_SERVING_ARGS is a list of options
     "$SERVING" --cache-dir "$CACHE" ${CTGI_BENCH_SERVING_ARGS:-}
+fi
+
+# HTTP serving: `ctgi serve` driven over SSE at several concurrencies, beside the
+# engine alone on the same prompts (scripts/bench_http.c).
+if [ "${CTGI_BENCH_HTTP:-1}" != 0 ] && [ -x "$BUILD/tools/bench_http" ]; then
+    # shellcheck disable=SC2086 # CTGI_BENCH_HTTP_ARGS is a list of options
+    CTGI_BIN="$PWD/$BUILD/ctgi" "$BUILD/tools/bench_http" --cache-dir "$CACHE" ${CTGI_BENCH_HTTP_ARGS:-}
 fi
 echo
 echo "bench: models cached in $CACHE"
