@@ -14,7 +14,8 @@
  *   - http: `ctgi serve` started on a free port, POST /generate_stream from
  *     one libcurl multi handle; each SSE event is stamped when its bytes
  *     arrive.
- * Printed per level: aggregate generated tokens/s, time to first token and
+ * The two run level by level (engine, then HTTP), so that a change in the
+ * machine's load affects both sides alike.  Printed per level: aggregate generated tokens/s, time to first token and
  * inter-token latency at p50/p95/p99, http/engine throughput, and the CPU
  * the server's event-loop thread used (the HTTP layer's own cost).
  * Nothing is asserted.
@@ -357,14 +358,14 @@ static result run_http(const server *sv, const options *o, char **prompts, int n
 static void usage(void) {
     fprintf(stderr, "usage: bench_http [--threads N] [--cache-dir DIR] [--model small|large] [--requests N]\n"
                     "                  [--prompt N] [--gen N] [--concurrency 1,4,16,64] [--quick] [--no-engine]\n"
-                    "  defaults: all cores, bench-models, small (110M), 256 requests, 128/128 tokens,\n"
+                    "  defaults: all cores, bench-models, small (110M), at most 128 requests a level, 128/128 tokens,\n"
                     "  concurrency 1,4,16,64 (level c runs max(8, 4c) requests); --quick: 64/32 tokens\n");
     exit(2);
 }
 
 static options parse(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    options o = {ncpu > 0 ? (int)ncpu : 1, 256, 128, 128, {1, 4, 16, 64}, 4, "bench-models", "small", true};
+    options o = {ncpu > 0 ? (int)ncpu : 1, 128, 128, 128, {1, 4, 16, 64}, 4, "bench-models", "small", true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) { o.prompt = 64; o.gen = 32; continue; }
@@ -405,15 +406,24 @@ int main(int argc, char **argv) {
     if (!m) die("%s", err);
     char **prompts = make_prompts(m, o.requests, o.prompt);
     result eng[8] = {0}, web[8] = {0};
-    if (o.engine)
-        for (int k = 0; k < o.n_conc; k++) eng[k] = run_engine(m, &o, prompts, level_requests(&o, o.conc[k]), o.conc[k]);
-    model_free(m); /* the server loads its own */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     server sv;
     server_start(&sv, path, o.threads);
-    for (int k = 0; k < o.n_conc; k++) web[k] = run_http(&sv, &o, prompts, level_requests(&o, o.conc[k]), o.conc[k]);
+    /* warm-up (page cache, first-touch faults, thread start-up), not measured */
+    options warm = o;
+    warm.gen = 8;
+    if (o.engine) run_engine(m, &warm, prompts, 2, 2);
+    run_http(&sv, &warm, prompts, 2, 2);
+    /* level by level, engine then HTTP, so a change in the machine's load hits both */
+    for (int k = 0; k < o.n_conc; k++) {
+        int n = level_requests(&o, o.conc[k]);
+        if (o.engine) eng[k] = run_engine(m, &o, prompts, n, o.conc[k]);
+        web[k] = run_http(&sv, &o, prompts, n, o.conc[k]);
+        fprintf(stderr, "bench_http: concurrency %d done\n", o.conc[k]);
+    }
     server_stop(&sv);
     curl_global_cleanup();
+    model_free(m);
 
     printf("\n== HTTP serving (%s, %s): ~%d-token prompts, %d new tokens, greedy, threads=%d\n", spec->label, path,
            o.prompt, o.gen, o.threads);

@@ -114,6 +114,7 @@ static enum MHD_Result answer_413(conn *c) {
 }
 
 void conn_answer_later(conn *c, struct MHD_Response *r, int status) {
+    if (!r) c->gone = true; /* out of memory: close rather than leave it parked */
     if (c->pending) MHD_destroy_response(c->pending);
     c->pending = r;
     c->pending_status = status;

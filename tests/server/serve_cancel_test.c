@@ -8,7 +8,8 @@
  *     (ctgi_request_cancelled by phase, tgi_request_failure{err="dropped"})
  *     and the KV blocks return;
  *   - beyond --max-concurrent-requests: 429 with Retry-After;
- *   - SIGTERM: no new connections, the in-flight stream finishes, exit 0;
+ *   - SIGTERM: no new connections, /health 503 on a kept-alive connection,
+ *     the in-flight stream finishes, exit 0;
  *     past --graceful-termination-timeout the stream ends with an error
  *     event, exit 0.
  */
@@ -190,6 +191,8 @@ static void test_429_over_the_limit(void **st) {
 
 /* ---- shutdown ---------------------------------------------------------------------------- */
 
+static size_t sink(char *p, size_t sz, size_t n, void *ud) { return sz * n; }
+
 static bool can_connect(const su_server *s) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
@@ -203,16 +206,31 @@ static void test_sigterm_drains(void **st) {
     su_server d;
     assert_true(su_start(&d, MODEL, "--threads 1", NULL, true));
     client c;
-    client_start(&c, &d, "/generate_stream", "{\"inputs\":\"Hello\",\"parameters\":{\"max_new_tokens\":120}}");
+    client_start(&c, &d, "/generate_stream", "{\"inputs\":\"Hello\",\"parameters\":{\"max_new_tokens\":300}}");
     assert_true(client_run(&c, 20, "\"index\":1,"));
+    char url[96];
+    snprintf(url, sizeof url, "%s/health", d.url);
+    CURL *health = curl_easy_init(); /* a keep-alive connection opened before the signal */
+    curl_easy_setopt(health, CURLOPT_URL, url);
+    curl_easy_setopt(health, CURLOPT_WRITEFUNCTION, sink);
+    long code = 0, connects = 0;
+    assert_int_equal(curl_easy_perform(health), CURLE_OK);
+    curl_easy_getinfo(health, CURLINFO_RESPONSE_CODE, &code);
+    assert_int_equal(code, 200);
     kill(d.pid, SIGTERM);
     double t0 = su_now();
     while (can_connect(&d) && su_now() - t0 < 5) su_sleep(0.01);
     assert_false(can_connect(&d)); /* no new connections */
+    assert_int_equal(curl_easy_perform(health), CURLE_OK);
+    curl_easy_getinfo(health, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(health, CURLINFO_NUM_CONNECTS, &connects);
+    assert_int_equal(connects, 0); /* the same connection */
+    assert_int_equal(code, 503);   /* /health flipped */
+    curl_easy_cleanup(health);
     assert_true(client_run(&c, 30, NULL));
     json_t *ev = su_sse_events(c.body, c.len, NULL);
-    assert_int_equal(json_array_size(ev), 120); /* the stream finished */
-    assert_true(json_is_string(json_object_get(json_array_get(ev, 119), "generated_text")));
+    assert_int_equal(json_array_size(ev), 300); /* the stream finished */
+    assert_true(json_is_string(json_object_get(json_array_get(ev, 299), "generated_text")));
     json_decref(ev);
     client_drop(&c);
     assert_int_equal(su_stop(&d, 0, 10), 0);
