@@ -15,8 +15,8 @@
  * always takes the same path; the result would be the same on any path):
  *   - one x row (decode): stream_rows() walks 4 w rows at a time with
  *     software prefetch, so the weights stream at memory bandwidth;
- *   - 2..4 rows (a few sequences decoding together): few_rows() streams w
- *     once, in register tiles of all the rows by 3 w rows, with prefetch;
+ *   - 2..32 rows (sequences decoding together): few_rows() streams w once,
+ *     3 rows at a time with prefetch, each tile serving all the x rows;
  *   - more rows (prefill, big batches): panel_rows().  w is cut into panels
  *     of 48 rows, x into blocks of 64 rows, K into blocks of 512; in each K
  *     block every group of 4 x rows is copied together (in L1) and runs
@@ -74,6 +74,11 @@ float mm_dot_ref(const float *x, const float *w, int K) {
 #define MM_KBLOCK 512
 /* How far ahead (floats) the one-row kernel prefetches each w row. */
 #define MM_PREFETCH 2048
+/* Up to this many rows, w is streamed once in tiles that every row group
+ * uses while they are in cache (few_rows); more rows take the blocked path.
+ * Measured on the 2048 x 5632 and 5632 x 2048 shapes: streaming wins up to
+ * 32 rows, the blocked path from 64. */
+#define MM_FEW_ROWS 32
 
 /* Totals of four 8-lane accumulators, each by the tree of lanes_sum():
  * hadd pairs lanes (0+1, 2+3 | 4+5, 6+7), the second hadd adds those pairs,
@@ -233,19 +238,11 @@ static void row_block(const float *x, int m0, int m1, int K, const float *w, int
     float xp[MM_TILE_R * MM_KBLOCK];
     for (int k0 = 0; k0 < K; k0 += MM_KBLOCK) {
         int len = K - k0 < MM_KBLOCK ? K - k0 : MM_KBLOCK;
-#ifdef PFNEXT
-        tile_args t = {xp, NULL, MM_KBLOCK, (size_t)K, len, k0 == 0, k0 + len == K, MM_TILE_C * K, NULL, bias, 0, NULL, ldy};
-#else
         tile_args t = {xp, NULL, MM_KBLOCK, (size_t)K, len, k0 == 0, k0 + len == K, 0, NULL, bias, 0, NULL, ldy};
-#endif
         for (int m = m0; m < m1; m += MM_TILE_R) {
             int R = m1 - m < MM_TILE_R ? m1 - m : MM_TILE_R;
-#ifdef NOPACK
-            t.x = x + (size_t)m * K + k0; t.ldx = K;
-#else
             for (int r = 0; r < R; r++)
                 memcpy(xp + r * MM_KBLOCK, x + (size_t)(m + r) * K + k0, (size_t)len * sizeof(float));
-#endif
             /* the next group's x slice comes in MM_PREFETCH_X lines per tile */
             int next = m + MM_TILE_R < m1 ? m1 - m - MM_TILE_R : 0, line = 0;
             if (next > MM_TILE_R) next = MM_TILE_R;
@@ -326,17 +323,22 @@ static void stream_rows(const float *x, int K, const float *w, int n0, int n1, c
     }
 }
 
-/* 2..4 rows of x (a few sequences decoding together): w is streamed once,
- * in tiles of all M rows by 3 w rows over the whole K, with prefetch; x
- * (at most 4 rows) stays in cache by itself, so no panels or K blocks. */
+/* 2..MM_FEW_ROWS rows of x (sequences decoding together): w is streamed
+ * once, 3 rows at a time over the whole K with prefetch, and each such tile
+ * serves every group of 4 x rows while it is in L1/L2; x (at most 32 rows)
+ * stays in cache by itself, so no panels or K blocks. */
 static void few_rows(const float *x, int M, int K, const float *w, int n0, int n1, const float *bias, float *y,
                      int ldy) {
     tile_args t = {x, NULL, (size_t)K, (size_t)K, K, 1, 1, MM_PREFETCH, NULL, bias, 0, NULL, ldy};
     for (int n = n0; n < n1; n += MM_TILE_C) {
         t.w = w + (size_t)n * K;
         t.n0 = n;
-        t.y = y + n;
-        tile_rows(M, n1 - n < MM_TILE_C ? n1 - n : MM_TILE_C, &t);
+        for (int m = 0; m < M; m += MM_TILE_R) {
+            t.x = x + (size_t)m * K;
+            t.y = y + (size_t)m * ldy + n;
+            t.prefetch = m == 0 ? MM_PREFETCH : 0; /* later groups find w in cache */
+            tile_rows(M - m < MM_TILE_R ? M - m : MM_TILE_R, n1 - n < MM_TILE_C ? n1 - n : MM_TILE_C, &t);
+        }
     }
 }
 
@@ -344,7 +346,7 @@ void mm_rows(const float *x, int M, int K, const float *w, int n0, int n1, const
     if (M <= 0 || n0 >= n1) return;
     if (M == 1)
         stream_rows(x, K, w, n0, n1, bias, y);
-    else if (M <= MM_TILE_R)
+    else if (M <= MM_FEW_ROWS)
         few_rows(x, M, K, w, n0, n1, bias, y, ldy);
     else
         panel_rows(x, M, K, w, n0, n1, bias, y, ldy);
