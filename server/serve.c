@@ -100,6 +100,9 @@ static engine_config engine_cfg(const serve_config *c) {
     if (c->max_batch_prefill_tokens) ec.max_batch_prefill_tokens = c->max_batch_prefill_tokens;
     if (c->max_batch_total_tokens) ec.max_batch_total_tokens = c->max_batch_total_tokens;
     if (c->max_batch_size) ec.max_batch_size = c->max_batch_size;
+    if (c->kv_cache_memory) ec.kv_cache_bytes = c->kv_cache_memory;
+    if (c->block_size) ec.block_size = c->block_size;
+    ec.prefix_caching = !c->no_prefix_caching;
     return ec;
 }
 

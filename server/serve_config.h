@@ -19,6 +19,9 @@ typedef struct {
     int max_batch_prefill_tokens; /* 0 = engine default */
     int max_batch_total_tokens;   /* 0 = engine default */
     int max_batch_size;           /* 0 = engine default */
+    size_t kv_cache_memory;       /* KV-cache bytes when max_batch_total_tokens is 0; 0 = default */
+    int block_size;               /* KV positions per block; 0 = engine default (16) */
+    bool no_prefix_caching;       /* turn the prefix cache off */
     size_t payload_limit;
     const char *api_key;          /* NULL = no auth */
     const char *cors_allow_origin; /* comma-separated origins; NULL = any */

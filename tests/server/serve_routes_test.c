@@ -349,6 +349,38 @@ static void test_openapi_matches_router(void **st) {
     su_resp_free(&r);
 }
 
+/* The KV-cache flags reach the engine: --kv-cache-memory and --block-size
+ * size the pool (stories260K: 5 layers x 4 kv heads x 8 dims, K and V in
+ * f32 = 1280 bytes a position, so 1,024,000 bytes = 100 blocks of 8), and
+ * the same long prompt twice hits the prefix cache unless
+ * --no-prefix-caching. */
+static void run_twice_and_count_hits(const char *args, double want_blocks, bool want_hits) {
+    su_server x;
+    char *model = tu_model_path("stories260K.gguf");
+    assert_true(su_start(&x, model, args, NULL, true));
+    free(model);
+    assert_true(su_metric(&x, "ctgi_kv_cache_blocks_total") == want_blocks);
+    const char *body = "{\"inputs\":\"Once upon a time, there was a little girl named Lily. She loved to play "
+                       "outside in the park with her friends.\",\"parameters\":{\"max_new_tokens\":4}}";
+    for (int i = 0; i < 2; i++) {
+        su_resp r = su_req(&x, "POST", "/generate", body, NULL);
+        assert_int_equal(r.status, 200);
+        su_resp_free(&r);
+    }
+    double hits = su_wait_metric(&x, "ctgi_prefix_cache_hit_blocks", want_hits ? 1 : 0, 5);
+    if (want_hits)
+        assert_true(hits >= 1);
+    else
+        assert_true(hits == 0);
+    assert_int_equal(su_stop(&x, SIGTERM, 10), 0);
+}
+
+static void test_kv_cache_flags(void **st) {
+    run_twice_and_count_hits("--threads 1 --kv-cache-memory 1024000 --block-size 8", 100, true);
+    run_twice_and_count_hits("--threads 1 --kv-cache-memory 1024000 --block-size 8 --no-prefix-caching", 100,
+                             false);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -358,7 +390,7 @@ int main(void) {
         cmocka_unit_test(test_compat_stream),      cmocka_unit_test(test_stream_equals_nonstream),
         cmocka_unit_test(test_stop_sequence),      cmocka_unit_test(test_best_of),
         cmocka_unit_test(test_tokenize),           cmocka_unit_test(test_metrics_names),
-        cmocka_unit_test(test_openapi_matches_router),
+        cmocka_unit_test(test_openapi_matches_router), cmocka_unit_test(test_kv_cache_flags),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
