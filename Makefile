@@ -4,7 +4,7 @@
 #   make test       install test deps, build, run every test (TAP; "N passed, N failed")
 #   make test-asan  the same suite built with AddressSanitizer + UBSan (build-asan/)
 #   make bench      engine benchmarks (printed tables)
-#   make run        install deps, build, run ctgi's main job on stories260K
+#   make run        install deps, build, serve stories260K on http://127.0.0.1:8080
 #
 # OpenBLAS is pinned to one variant at link time (see docs/ARCHITECTURE.md and
 # ../shared/reference/runtime-notes.md §2.5): the engine owns its thread pool and
@@ -97,7 +97,7 @@ bench: deps
 
 run: deps
 	$(MAKE) all
-	$(BUILD)/ctgi generate --model $(CTGI_MODELS)/stories260K.gguf --prompt "Once upon a time" --max-new-tokens 200
+	$(BUILD)/ctgi serve --model-id $(CTGI_MODELS)/stories260K.gguf --hostname 127.0.0.1 --port 8080
 
 clean:
 	rm -rf build build-asan
