@@ -65,14 +65,6 @@ static int teardown(void **state) {
 
 /* ---- requests and what they produce -------------------------------------------------- */
 
-static uint64_t rnd(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-static int rnd_in(uint64_t *s, int lo, int hi) { return lo + (int)(rnd(s) % (uint64_t)(hi - lo + 1)); }
-
 typedef struct {
     int32_t prompt[320];
     engine_request r;
@@ -93,17 +85,17 @@ typedef struct {
 static void make_job(job *j, uint64_t *r, int max_prompt, int min_new, int max_new) {
     memset(j, 0, sizeof *j);
     j->r = engine_request_default();
-    j->r.n_prompt = rnd_in(r, 1, max_prompt);
-    for (int i = 0; i < j->r.n_prompt; i++) j->prompt[i] = (int32_t)(3 + rnd(r) % 509);
+    j->r.n_prompt = tu_rnd_in(r, 1, max_prompt);
+    for (int i = 0; i < j->r.n_prompt; i++) j->prompt[i] = (int32_t)(3 + tu_rnd(r) % 509);
     j->r.prompt = j->prompt;
-    j->r.max_new_tokens = rnd_in(r, min_new, max_new);
+    j->r.max_new_tokens = tu_rnd_in(r, min_new, max_new);
     j->r.sampling.top_n = 2;
-    if (rnd(r) % 2) { /* seeded sampling */
+    if (tu_rnd(r) % 2) { /* seeded sampling */
         j->r.sampling.do_sample = true;
         j->r.sampling.temperature = 0.8f;
         j->r.sampling.top_k = 50;
         j->r.sampling.top_p = 0.9f;
-        j->r.sampling.seed = rnd(r);
+        j->r.sampling.seed = tu_rnd(r);
     }
     j->cancel_step = -1;
 }
@@ -290,7 +282,7 @@ static void test_random_arrivals(void **state) {
     int step = 0;
     for (int i = 0; i < N; i++) {
         make_job(&jobs[i], &r, 300, 1, 24);
-        jobs[i].submit_step = step += rnd_in(&r, 0, 3);
+        jobs[i].submit_step = step += tu_rnd_in(&r, 0, 3);
     }
     run_alone(fx->m, jobs, N, alone);
     int budgets[] = {7, 256}, batches[] = {64, 16};
@@ -338,7 +330,7 @@ static void test_shared_prefix(void **state) {
     make_job(&a, &r, 1, 20, 20);
     make_job(&b, &r, 1, 20, 20);
     a.r.n_prompt = b.r.n_prompt = 210;
-    for (int i = 0; i < 210; i++) a.prompt[i] = b.prompt[i] = (int32_t)(3 + rnd(&r) % 509);
+    for (int i = 0; i < 210; i++) a.prompt[i] = b.prompt[i] = (int32_t)(3 + tu_rnd(&r) % 509);
     for (int i = 200; i < 210; i++) b.prompt[i] = (int32_t)(3 + (a.prompt[i] + 1) % 509);
 
     outcome alone_b, got_a, got_b;
@@ -373,8 +365,8 @@ static void test_cancel_half(void **state) {
     uint64_t r = 31337;
     for (int i = 0; i < N; i++) {
         make_job(&jobs[i], &r, 150, 40, 80);
-        jobs[i].submit_step = rnd_in(&r, 0, 40);
-        if (i % 2) jobs[i].cancel_step = jobs[i].submit_step + rnd_in(&r, 0, 60);
+        jobs[i].submit_step = tu_rnd_in(&r, 0, 40);
+        if (i % 2) jobs[i].cancel_step = jobs[i].submit_step + tu_rnd_in(&r, 0, 60);
     }
     run_alone(fx->m, jobs, N, alone);
     engine_config c = small_config(128, 64, 2048, true);

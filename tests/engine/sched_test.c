@@ -61,14 +61,6 @@ static int teardown(void **state) {
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static uint64_t rnd(uint64_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-static int rnd_in(uint64_t *s, int lo, int hi) { return lo + (int)(rnd(s) % (uint64_t)(hi - lo + 1)); }
-
 /* What a request produced. */
 typedef struct {
     int32_t ids[128];
@@ -110,13 +102,13 @@ typedef struct {
 } spec;
 
 static void make_spec(spec *sp, uint64_t *r, int max_prompt, int max_new, int share) {
-    sp->n_prompt = rnd_in(r, 1, max_prompt);
+    sp->n_prompt = tu_rnd_in(r, 1, max_prompt);
     uint64_t common = 0x1234567;
     for (int i = 0; i < sp->n_prompt; i++)
-        sp->prompt[i] = i < share ? (int32_t)(3 + rnd(&common) % 509) : (int32_t)(3 + rnd(r) % 509);
-    sp->max_new = rnd_in(r, 1, max_new);
-    sp->sample = rnd(r) % 2;
-    sp->seed = rnd(r);
+        sp->prompt[i] = i < share ? (int32_t)(3 + tu_rnd(&common) % 509) : (int32_t)(3 + tu_rnd(r) % 509);
+    sp->max_new = tu_rnd_in(r, 1, max_new);
+    sp->sample = tu_rnd(r) % 2;
+    sp->seed = tu_rnd(r);
 }
 
 static engine_req *make_req(const fixture *fx, const spec *sp, int kv_positions) {
@@ -210,19 +202,19 @@ static void test_block_accounting_random_ops(void **state) {
         int n_live = 0, n_ops = 0;
         uint64_t ended = 0;
         for (; n_ops < OPS; n_ops++) {
-            int op = rnd_in(&r, 0, 99);
+            int op = tu_rnd_in(&r, 0, 99);
             if (op < 30 && n_live < LIVE) {
                 spec sp;
-                make_spec(&sp, &r, 40, 20, rnd_in(&r, 0, 40));
+                make_spec(&sp, &r, 40, 20, tu_rnd_in(&r, 0, 40));
                 live[n_live] = make_req(fx, &sp, sched_kv_positions(s));
                 memset(&outs[n_live], 0, sizeof outs[0]);
                 sched_add(s, live[n_live++]);
             } else if (op < 85) {
                 sched_step(s);
             } else if (op < 95 && n_live > 0) {
-                atomic_store(&live[rnd_in(&r, 0, n_live - 1)]->cancel, true);
+                atomic_store(&live[tu_rnd_in(&r, 0, n_live - 1)]->cancel, true);
             } else if (n_live > 0) { /* the caller walks away */
-                int i = rnd_in(&r, 0, n_live - 1);
+                int i = tu_rnd_in(&r, 0, n_live - 1);
                 req_release(live[i]);
                 live[i] = live[--n_live];
                 outs[i] = outs[n_live];

@@ -74,3 +74,12 @@ bool tu_copy(const char *from, const char *to) {
     if (out && fclose(out) != 0) ok = false;
     return ok;
 }
+
+uint64_t tu_rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+int tu_rnd_in(uint64_t *s, int lo, int hi) { return lo + (int)(tu_rnd(s) % (uint64_t)(hi - lo + 1)); }

@@ -7,6 +7,7 @@
 #define CTGI_TESTUTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 /* Directory of the shared models (no trailing slash). */
@@ -22,5 +23,11 @@ const char *tu_ctgi_bin(void);
 char *tu_run(const char *cmd, int *status);
 /* Copy a file. */
 bool tu_copy(const char *from, const char *to);
+
+/* A seeded xorshift64 stream for randomized tests (state must be non-zero):
+ * the same seed gives the same schedule on every machine. */
+uint64_t tu_rnd(uint64_t *state);
+/* Uniform-ish integer in [lo, hi] from tu_rnd. */
+int tu_rnd_in(uint64_t *state, int lo, int hi);
 
 #endif
