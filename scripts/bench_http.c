@@ -35,6 +35,7 @@
 #include "engine.h"
 #include "model.h"
 #include "support/bench_models.h"
+#include "support/bench_util.h"
 
 typedef struct {
     int threads, requests, prompt, gen, conc[8], n_conc;
@@ -58,16 +59,10 @@ static void die(const char *fmt, ...) {
     exit(1);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* p50, p95, p99 of v (sorted in place). */
 static void pcts(double *v, long n, double out[3]) {
     static const double P[3] = {0.50, 0.95, 0.99};
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    for (int i = 0; i < 3; i++) out[i] = n ? v[(long)(P[i] * (double)(n - 1) + 0.5)] : 0;
+    for (int i = 0; i < 3; i++) out[i] = bench_percentile(v, n, P[i]);
 }
 
 typedef struct {
@@ -120,27 +115,13 @@ static char **make_prompts(const model *m, int n, int tokens) {
 /* ---- engine alone ------------------------------------------------------------------------ */
 
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool pending;
-} waker;
-
-static void wake(void *ud) {
-    waker *w = ud;
-    pthread_mutex_lock(&w->mu);
-    w->pending = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-typedef struct {
     engine_req *h;
     double t0, t_last;
     int n;
     bool done;
 } eclient;
 
-static void engine_submit_one(engine *e, const model *m, const char *text, int gen, eclient *c, waker *w) {
+static void engine_submit_one(engine *e, const model *m, const char *text, int gen, eclient *c, bench_waker *w) {
     char err[CT_ERRLEN];
     int32_t *ids = NULL;
     int n = tok_encode(m->tok, text, strlen(text), true, true, &ids, err);
@@ -149,7 +130,7 @@ static void engine_submit_one(engine *e, const model *m, const char *text, int g
     r.prompt = ids;
     r.n_prompt = n;
     r.max_new_tokens = gen;
-    r.notify = wake;
+    r.notify = bench_wake;
     r.ud = w;
     memset(c, 0, sizeof *c);
     c->t0 = ct_now();
@@ -180,17 +161,14 @@ static result run_engine(const model *m, const options *o, char **prompts, int n
     cfg.n_threads = o->threads;
     engine *e = engine_create(m, &cfg, err);
     if (!e) die("engine_create: %s", err);
-    waker w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    bench_waker w = BENCH_WAKER_INIT;
     eclient *cs = calloc((size_t)n, sizeof *cs);
     samples s = samples_new(n, o->gen);
     int next = 0, active = 0, done = 0;
     double t0 = ct_now();
     while (done < n) {
         for (; active < conc && next < n; next++, active++) engine_submit_one(e, m, prompts[next], o->gen, &cs[next], &w);
-        pthread_mutex_lock(&w.mu);
-        while (!w.pending) pthread_cond_wait(&w.cv, &w.mu);
-        w.pending = false;
-        pthread_mutex_unlock(&w.mu);
+        bench_wait(&w);
         for (int i = 0; i < next; i++) {
             if (cs[i].done) continue;
             engine_drain(&cs[i], &s);

@@ -36,6 +36,7 @@
 #include "engine.h"
 #include "model.h"
 #include "support/bench_models.h"
+#include "support/bench_util.h"
 
 typedef struct {
     int threads;
@@ -60,21 +61,6 @@ static void die(const char *fmt, ...) {
 
 /* ---- the client --------------------------------------------------------------------- */
 
-/* Set by the engine thread (notify), waited on by the client. */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool pending;
-} waker;
-
-static void wake(void *ud) {
-    waker *w = ud;
-    pthread_mutex_lock(&w->mu);
-    w->pending = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
 typedef struct {
     int32_t *prompt;
     int n_prompt, max_new;
@@ -93,17 +79,6 @@ typedef struct {
     engine_stats st;
 } run_result;
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double pct(double *v, long n, double p) {
-    if (n == 0) return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    long i = (long)(p * (double)(n - 1) + 0.5);
-    return v[i];
-}
 
 /* Drain c's events; stamp arrivals; true when it has ended. */
 static bool drain(client *c, double *gaps, long *n_gaps) {
@@ -126,13 +101,13 @@ static bool drain(client *c, double *gaps, long *n_gaps) {
 }
 
 /* Submit the i-th work item as a greedy request that ignores EOS. */
-static void submit(engine *e, const work *w, client *c, waker *wk) {
+static void submit(engine *e, const work *w, client *c, bench_waker *wk) {
     engine_request r = engine_request_default();
     r.prompt = w->prompt;
     r.n_prompt = w->n_prompt;
     r.max_new_tokens = w->max_new;
     r.ignore_eos = true;
-    r.notify = wake;
+    r.notify = bench_wake;
     r.ud = wk;
     char err[CT_ERRLEN] = "";
     memset(c, 0, sizeof *c);
@@ -145,7 +120,7 @@ static run_result run(const model *m, const engine_config *cfg, const work *ws, 
     char err[CT_ERRLEN] = "";
     engine *e = engine_create(m, cfg, err);
     if (!e) die("engine_create: %s", err);
-    waker wk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+    bench_waker wk = BENCH_WAKER_INIT;
     client *cs = calloc((size_t)n, sizeof *cs);
     long max_gaps = 0;
     for (int i = 0; i < n; i++) max_gaps += ws[i].max_new;
@@ -158,10 +133,7 @@ static run_result run(const model *m, const engine_config *cfg, const work *ws, 
             submit(e, &ws[next], &cs[next], &wk);
             next++, active++;
         }
-        pthread_mutex_lock(&wk.mu);
-        while (!wk.pending) pthread_cond_wait(&wk.cv, &wk.mu);
-        wk.pending = false;
-        pthread_mutex_unlock(&wk.mu);
+        bench_wait(&wk);
         for (int i = 0; i < next; i++) {
             if (cs[i].done || !drain(&cs[i], gaps, &n_gaps)) continue;
             engine_release(cs[i].h);
@@ -176,10 +148,10 @@ static run_result run(const model *m, const engine_config *cfg, const work *ws, 
         r.generated += cs[i].n_tokens;
     }
     r.ttft_mean = sum / n;
-    r.ttft_p50 = pct(ttft, n, 0.5);
-    r.ttft_p95 = pct(ttft, n, 0.95);
-    r.itl_p50 = pct(gaps, n_gaps, 0.5);
-    r.itl_p95 = pct(gaps, n_gaps, 0.95);
+    r.ttft_p50 = bench_percentile(ttft, n, 0.5);
+    r.ttft_p95 = bench_percentile(ttft, n, 0.95);
+    r.itl_p50 = bench_percentile(gaps, n_gaps, 0.5);
+    r.itl_p95 = bench_percentile(gaps, n_gaps, 0.95);
     r.st = engine_get_stats(e);
     engine_free(e);
     free(cs);
