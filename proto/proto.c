@@ -18,6 +18,8 @@ bool proto_vfail(proto_error *e, int status, const char *error_type, const char 
     if (!e) return false;
     e->status = status;
     e->error_type = error_type;
+    e->param = NULL;
+    e->code = NULL;
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     return false;
 }
@@ -104,6 +106,7 @@ proto_limits proto_limits_default(void) {
         .max_top_n_tokens = 5,
         .max_input_tokens = 1023,
         .max_total_tokens = 1024,
+        .max_n = 16,
     };
 }
 
@@ -112,6 +115,7 @@ bool proto_limits_check(const proto_limits *l, char *err) {
     char buf[PROTO_ERRLEN];
     if (l->max_concurrent_requests == 0) msg = "`--max-concurrent-requests` must be at least 1";
     else if (l->max_best_of == 0) msg = "`--max-best-of` must be at least 1";
+    else if (l->max_n == 0) msg = "`--max-n` must be at least 1";
     else if (l->max_input_tokens == 0) msg = "`--max-input-tokens` must be at least 1";
     else if (l->max_input_tokens >= l->max_total_tokens) {
         /* the launcher's rule: a prompt must leave room for one new token */

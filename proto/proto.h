@@ -34,11 +34,16 @@ proto_str proto_cstr(const char *s); /* NULL → {NULL, 0} */
 /* What went wrong, in the form the HTTP layer answers it.  error_type is a
  * static string (TGI's names: "validation", "overloaded", "generation",
  * "incomplete_generation", "incomplete_generation_stream", "healthcheck",
- * plus ctgi's "invalid_json" for bodies that are not JSON at all). */
+ * plus ctgi's "invalid_json" for bodies that are not JSON at all).
+ * param and code are static strings for OpenAI's envelope (openai.h): the
+ * request field at fault and a machine-readable code; NULL (written as
+ * null) unless an OpenAI check sets them.  proto_fail resets both. */
 typedef struct {
     int status;
     const char *error_type;
     char message[PROTO_ERRLEN];
+    const char *param;
+    const char *code;
 } proto_error;
 
 /* Fill e (if not NULL); always returns false, so `return proto_fail(...)`. */
@@ -75,15 +80,16 @@ typedef struct {
     uint32_t max_top_n_tokens;
     uint32_t max_input_tokens;
     uint32_t max_total_tokens;
+    uint32_t max_n; /* OpenAI `n` / `best_of` per prompt (default 16) */
 } proto_limits;
 
-/* TGI's defaults (128, 2, 4, 5) with max_input_tokens 1023 and
- * max_total_tokens 1024; the server overrides the token limits from the
+/* TGI's defaults (128, 2, 4, 5) with max_input_tokens 1023,
+ * max_total_tokens 1024 and max_n 16; the server overrides the token limits from the
  * model's context length and its flags. */
 proto_limits proto_limits_default(void);
 
 /* The launcher's start-up checks: 0 < max_input_tokens < max_total_tokens,
- * max_best_of >= 1, max_top_n_tokens within what the sampler can report.
+ * max_best_of >= 1, max_n >= 1, max_top_n_tokens within what the sampler can report.
  * Writes a message naming the flag into err (PROTO_ERRLEN bytes). */
 bool proto_limits_check(const proto_limits *l, char *err);
 

@@ -211,6 +211,8 @@ typedef struct {
 } tgi_simple_token;
 
 char *tgi_encode_tokenize(const tgi_simple_token *t, int n, size_t *len);
+/* POST /chat_tokenize: {"tokenize_response":[…as above…],"templated_text":"…"} */
+char *tgi_encode_chat_tokenize(const tgi_simple_token *t, int n, proto_str templated, size_t *len);
 
 /* /info.  NULL strings are written as null.  TGI's fields come first in
  * TGI's order; ctgi's additions (dtype, device, architecture, batching
@@ -232,6 +234,7 @@ typedef struct {
     uint64_t max_batch_prefill_tokens;
     uint64_t max_batch_total_tokens;
     uint32_t max_batch_size; /* 0 → null (no cap) */
+    const char *chat_template;     /* where the chat template came from ("fallback" = none shipped); NULL = omitted */
 } tgi_info;
 
 char *tgi_encode_info(const tgi_info *info, size_t *len);

@@ -157,23 +157,39 @@ char *tgi_encode_stream_event(const tgi_stream_event *e, size_t *len) {
     return jw_finish(&w, len);
 }
 
+static void write_simple_tokens(jw *w, const tgi_simple_token *t, int n) {
+    jw_arr_begin(w);
+    for (int i = 0; i < n; i++) {
+        jw_obj_begin(w);
+        jw_key(w, "id");
+        jw_i64(w, t[i].id);
+        jw_key(w, "text");
+        jw_str(w, t[i].text.s, t[i].text.len);
+        jw_key(w, "start");
+        jw_u64(w, t[i].start);
+        jw_key(w, "stop");
+        jw_u64(w, t[i].stop);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
 char *tgi_encode_tokenize(const tgi_simple_token *t, int n, size_t *len) {
     jw w;
     jw_init(&w);
-    jw_arr_begin(&w);
-    for (int i = 0; i < n; i++) {
-        jw_obj_begin(&w);
-        jw_key(&w, "id");
-        jw_i64(&w, t[i].id);
-        jw_key(&w, "text");
-        jw_str(&w, t[i].text.s, t[i].text.len);
-        jw_key(&w, "start");
-        jw_u64(&w, t[i].start);
-        jw_key(&w, "stop");
-        jw_u64(&w, t[i].stop);
-        jw_obj_end(&w);
-    }
-    jw_arr_end(&w);
+    write_simple_tokens(&w, t, n);
+    return jw_finish(&w, len);
+}
+
+char *tgi_encode_chat_tokenize(const tgi_simple_token *t, int n, proto_str templated, size_t *len) {
+    jw w;
+    jw_init(&w);
+    jw_obj_begin(&w);
+    jw_key(&w, "tokenize_response");
+    write_simple_tokens(&w, t, n);
+    jw_key(&w, "templated_text");
+    jw_str(&w, templated.s, templated.len);
+    jw_obj_end(&w);
     return jw_finish(&w, len);
 }
 
@@ -217,6 +233,7 @@ char *tgi_encode_info(const tgi_info *in, size_t *len) {
     jw_key(&w, "max_batch_size");
     if (in->max_batch_size) jw_u64(&w, in->max_batch_size);
     else jw_null(&w);
+    if (in->chat_template) kv_str(&w, "chat_template", in->chat_template);
     jw_obj_end(&w);
     return jw_finish(&w, len);
 }

@@ -1,8 +1,9 @@
 /*
  * openapi_test.c — proto/openapi: the embedded document is the file
- * proto/openapi.json, valid JSON, OpenAPI 3.x, lists exactly the TGI routes
- * ctgi serves with their methods, every $ref resolves, and operation ids
- * are unique.  (The server's tests compare the same list with its router.)
+ * proto/openapi.json, valid JSON, OpenAPI 3.x, lists exactly the TGI and
+ * OpenAI routes ctgi serves with their methods, every $ref resolves,
+ * operation ids are unique, and the OpenAI error examples have OpenAI's
+ * envelope and the statuses proto/openai.h gives them.  (The server's tests compare the same list with its router.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,10 +18,11 @@
 
 #include "openapi.h"
 
-/* The routes of issue 4 §3, "METHOD path", sorted. */
+/* The routes of issue 4 §3 and the OpenAI issue, "METHOD path", sorted. */
 static const char *const ROUTES[] = {
-    "GET /health", "GET /info", "GET /metrics", "GET /openapi.json",
-    "POST /",      "POST /generate", "POST /generate_stream", "POST /tokenize",
+    "GET /health", "GET /info",      "GET /metrics",          "GET /openapi.json",
+    "GET /v1/models", "POST /",      "POST /chat_tokenize",   "POST /generate",
+    "POST /generate_stream", "POST /tokenize", "POST /v1/chat/completions", "POST /v1/completions",
 };
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -153,6 +155,44 @@ static void test_operation_ids_unique(void **st) {
     json_decref(root);
 }
 
+/* Each OpenAI error response's example is {"error":{message,type,param,code}}
+ * with the type oai_error_type gives its status (see openai.h). */
+static void test_openai_error_examples(void **st) {
+    static const struct {
+        const char *name, *type;
+    } R[] = {{"OaiBadRequest", "invalid_request_error"},
+             {"OaiUnsupported", "invalid_request_error"},
+             {"OaiOverloaded", "requests"},
+             {"OaiServerError", "server_error"}};
+    json_t *root = load();
+    json_t *resps = json_object_get(json_object_get(root, "components"), "responses");
+    for (size_t i = 0; i < sizeof R / sizeof R[0]; i++) {
+        json_t *ex = json_object_get(
+            json_object_get(json_object_get(json_object_get(resps, R[i].name), "content"),
+                            "application/json"),
+            "example");
+        json_t *e = json_object_get(ex, "error");
+        assert_int_equal(json_object_size(ex), 1);
+        assert_int_equal(json_object_size(e), 4);
+        assert_true(json_is_string(json_object_get(e, "message")));
+        assert_string_equal(json_string_value(json_object_get(e, "type")), R[i].type);
+        assert_non_null(json_object_get(e, "param"));
+        assert_non_null(json_object_get(e, "code"));
+    }
+    /* each POST /v1 route documents 400 and 422 with those responses */
+    const char *paths[] = {"/v1/chat/completions", "/v1/completions"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = json_object_get(
+            json_object_get(json_object_get(json_object_get(root, "paths"), paths[i]), "post"),
+            "responses");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(r, "400"), "$ref")),
+                            "#/components/responses/OaiBadRequest");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(r, "422"), "$ref")),
+                            "#/components/responses/OaiUnsupported");
+    }
+    json_decref(root);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedded_matches_file),
@@ -160,6 +200,7 @@ int main(void) {
         cmocka_unit_test(test_exact_routes),
         cmocka_unit_test(test_refs_resolve),
         cmocka_unit_test(test_operation_ids_unique),
+        cmocka_unit_test(test_openai_error_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
