@@ -64,6 +64,7 @@ const char *engine_finish_name(engine_finish f) {
 void engine_event_clear(engine_event *ev) {
     free(ev->token.text);
     free(ev->final.text);
+    free(ev->final.prompt);
     memset(ev, 0, sizeof *ev);
 }
 

@@ -39,6 +39,8 @@
  * budget, a preemption or a prefix-cache hit: every row of the forward pass
  * is computed the same way whatever the batch (fixed reduction order), and
  * the per-request sampler draws random numbers only when it samples.
+ * The same holds for prompt logprobs: a prompt row's logits are computed
+ * the same way in any batch, whichever rows share its output-head tile.
  */
 #ifndef CTGI_ENGINE_H
 #define CTGI_ENGINE_H
@@ -81,6 +83,30 @@ typedef struct {
     bool ignore_eos;              /* keep generating past EOS ids */
     const char *const *stops;     /* (n_stops) stop strings, copied */
     int n_stops;
+    /* vLLM's stop_token_ids: generating one of these ids (each in the
+     * vocabulary) ends the request with reason EOS, even with ignore_eos;
+     * the id is sent as the last TOKEN, text included, like EOS.  Copied. */
+    const int32_t *stop_ids;
+    int n_stop_ids;
+    /* vLLM's min_tokens (0 = off, <= max_new_tokens): while fewer tokens
+     * than this were generated, the EOS ids (unless ignore_eos) and
+     * stop_ids get logit -inf before sampling (like a logit_bias of -inf:
+     * they get no probability mass and are not listed as alternatives),
+     * and stop strings are not matched: the matcher is fed from token
+     * number min_new_tokens on (1-based), so a stop string lying wholly or
+     * partly in the text of earlier tokens is not found. */
+    int min_new_tokens;
+    /* TGI's decoder_input_details / OpenAI echo + logprobs: the FINAL
+     * carries a logprob (and sampling.top_n alternatives) for every prompt
+     * token; see engine_prompt_token.  Such a request never attaches
+     * prefix-cache blocks whose logits it still needs (n_cached_prompt is
+     * 0), but offers its own full blocks to the cache as usual. */
+    bool prompt_logprobs;
+    /* OpenAI's stop semantics instead of TGI's: a matched stop string and
+     * everything after it are left out of the text, and text that may
+     * still turn out to begin a stop string is held back (a later token's
+     * text releases it; the last token releases whatever remains). */
+    bool stop_exclude;
     /* Called on the engine thread, with the request's lock held, whenever
      * events were queued for this request.  It must only wake someone up
      * (e.g. uv_async_send) and never call engine functions.  May be NULL. */
@@ -89,7 +115,9 @@ typedef struct {
 } engine_request;
 
 /* Neutral request: greedy sampling_params_default(), max_new_tokens 100,
- * no stops, no notify; the caller fills the prompt. */
+ * no stops, no stop ids, min_new_tokens 0, no prompt logprobs, no notify;
+ * the caller fills the prompt.  (A zeroed request has the same
+ * new-feature fields off.) */
 engine_request engine_request_default(void);
 
 typedef enum { ENGINE_FINISH_LENGTH = 0, ENGINE_FINISH_EOS, ENGINE_FINISH_STOP } engine_finish;
@@ -110,8 +138,20 @@ typedef struct {
     sampler_token top[SAMPLER_MAX_TOP_N];
 } engine_token;
 
+/* One prompt position of a prompt_logprobs request.  Position i (>= 1):
+ * log p(prompt[i] | prompt[<i]) = log_softmax of the model's raw logits at
+ * position i - 1 (no penalties, bias or temperature), and the top
+ * sampling.top_n tokens of that same distribution (by logprob descending,
+ * ties by lower id).  Position 0 has no context: logprob NAN, n_top 0. */
+typedef struct {
+    float logprob;
+    int n_top;
+    sampler_token top[SAMPLER_MAX_TOP_N];
+} engine_prompt_token;
+
 typedef struct {
     engine_finish reason;
+    int32_t stop_token_id;        /* the stop_ids entry that ended it (reason EOS), else -1 */
     int n_prompt;                 /* prompt tokens */
     int n_generated;              /* tokens generated (TOKEN events sent) */
     int n_cached_prompt;          /* prompt tokens taken from the prefix cache at admission */
@@ -120,6 +160,7 @@ typedef struct {
     double decode_seconds;        /* first token -> last token */
     char *text;                   /* owned; the whole generated text (concatenated pieces) */
     size_t text_len;
+    engine_prompt_token *prompt;  /* owned; (n_prompt) if prompt_logprobs was asked, else NULL */
 } engine_final;
 
 typedef struct {
@@ -132,7 +173,8 @@ typedef struct {
     } error;                      /* kind == ERROR */
 } engine_event;
 
-/* Free the owned parts of an event (texts); safe on a zeroed event. */
+/* Free the owned parts of an event (texts, prompt logprobs); safe on a
+ * zeroed event. */
 void engine_event_clear(engine_event *ev);
 
 /* ---- the engine ------------------------------------------------------------- */
@@ -152,7 +194,8 @@ engine_config engine_get_config(const engine *e);
 
 /* Validate and queue a request.  NULL + err when it can never run: empty
  * prompt, a token id outside the vocabulary, invalid sampling parameters or
- * stop strings, max_new_tokens < 1, prompt + max_new_tokens above the
+ * stop strings, a stop id outside the vocabulary, min_new_tokens < 0 or
+ * above max_new_tokens, max_new_tokens < 1, prompt + max_new_tokens above the
  * model's context or above the whole KV cache (the message names the
  * numbers), or out of memory. */
 engine_req *engine_submit(engine *e, const engine_request *r, char *err);

@@ -44,6 +44,8 @@ struct fwd_ctx {
     float *rope;  /* (T, head_dim) cos | sin per token: [0,half) cos, [half,hd) sin */
     float *score; /* (n_threads, score_cap) attention scores per thread */
     int score_cap;
+    int *rows;    /* (T) fwd_eval's wanted rows */
+    int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
 };
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -63,6 +65,7 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
         *bufs[i] = malloc(T * sizes[i] * sizeof(float));
         if (!*bufs[i]) { fwd_free(f); return NULL; }
     }
+    if (!(f->rows = malloc(T * sizeof *f->rows))) { fwd_free(f); return NULL; }
     /* BLAS must not start threads of its own: the pool owns the cores. */
     openblas_set_num_threads(1);
     return f;
@@ -72,6 +75,7 @@ void fwd_free(fwd_ctx *f) {
     if (!f) return;
     float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->proj, f->gate, f->up, f->rope, f->score};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(f->rows);
     free(f);
 }
 
@@ -344,9 +348,9 @@ static bool positions_held(const kv_store *kv, const fwd_batch *b) {
     return true;
 }
 
-bool fwd_eval(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, float *logits) {
+bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     const model *m = f->m;
-    int dim = m->cfg.dim;
+    f->n_hidden = 0;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
     if (!positions_held(kv, b)) return false;
     if (!ensure_score(f, b)) return false;
@@ -354,16 +358,28 @@ bool fwd_eval(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, float *logits)
     layer_task_arg a = {f, kv, b, m->layers[0].attn_norm, 0};
     pool_run(f->pool, norm_task, &a);
     for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(f, kv, b, l);
+    f->n_hidden = b->n; /* xb now holds the final-normed rows */
+    return true;
+}
 
-    /* xb now holds the final-normed rows; keep those that want logits */
-    int n_out = 0;
-    for (int t = 0; t < b->n; t++) {
-        if (b->want_logits && !b->want_logits[t]) continue;
-        if (n_out != t) memcpy(f->xb + (size_t)n_out * dim, f->xb + (size_t)t * dim, dim * sizeof(float));
-        n_out++;
+/* The rows are gathered into proj (free once the layers are done), so xb
+ * stays intact for the next call. */
+bool fwd_logits(fwd_ctx *f, const int *rows, int n_rows, float *logits) {
+    int dim = f->m->cfg.dim;
+    if (n_rows <= 0) return n_rows == 0;
+    for (int i = 0; i < n_rows; i++) {
+        if (rows[i] < 0 || rows[i] >= f->n_hidden) return false;
+        memcpy(f->proj + (size_t)i * dim, f->xb + (size_t)rows[i] * dim, dim * sizeof(float));
     }
-    if (n_out == 0) return true;
-    matmul_batch out = {{job(f->xb, m->output, NULL, logits, n_out, dim, m->cfg.vocab)}, 1};
+    matmul_batch out = {{job(f->proj, f->m->output, NULL, logits, n_rows, dim, f->m->cfg.vocab)}, 1};
     matmul(f, &out);
     return true;
+}
+
+bool fwd_eval(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, float *logits) {
+    if (!fwd_run(f, kv, b)) return false;
+    int n_out = 0; /* the wanted rows, in batch order */
+    for (int t = 0; t < b->n; t++)
+        if (!b->want_logits || b->want_logits[t]) f->rows[n_out++] = t;
+    return fwd_logits(f, f->rows, n_out, logits);
 }

@@ -49,7 +49,21 @@ typedef struct {
  * (kv_seq_reserve); a token attends to positions <= its own of its
  * sequence (earlier ones from the cache or from this batch).
  * Returns false if n is out of range, a position has no block in its
- * sequence's table, or scratch memory cannot grow. */
+ * sequence's table, or scratch memory cannot grow.
+ * = fwd_run, then fwd_logits of the wanted rows. */
 bool fwd_eval(fwd_ctx *c, const kv_store *kv, const fwd_batch *b, float *logits);
+
+/* The two halves of fwd_eval, for a caller that wants the output head in
+ * pieces (the scheduler computes a prompt's logits a tile of rows at a
+ * time, so its memory is bounded by the tile, not the batch):
+ * fwd_run runs every layer over the batch (want_logits is ignored) and
+ * keeps each row's final hidden state until the next fwd_run; fwd_logits
+ * writes logits (n_rows, vocab) for rows[0, n_rows) of that batch (batch
+ * indices, any order, n_rows <= the batch's n), and may be called any
+ * number of times.  A row's logits are the same bits whichever rows are
+ * computed with it (FWD_MM_INVARIANT).  fwd_logits returns false if no
+ * batch was run or a row is out of range. */
+bool fwd_run(fwd_ctx *c, const kv_store *kv, const fwd_batch *b);
+bool fwd_logits(fwd_ctx *c, const int *rows, int n_rows, float *logits);
 
 #endif

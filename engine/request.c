@@ -1,10 +1,13 @@
 /*
  * request.c — validation and copy of a submitted request, its outbox of
  * events, its reference count, and what happens when logits arrive for it
- * (sample, detokenize, stop rules, events).  See request.h.
+ * (ban what min_new_tokens forbids, sample, detokenize, stop rules, events;
+ * log_softmax of its prompt rows for prompt logprobs).  See request.h.
  */
 #include "request.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,14 @@ static bool validate(const model *m, const engine_request *r, int kv_positions, 
                       "the prompt has %d tokens and max_new_tokens is %d: the sequence needs %ld KV positions, "
                       "more than the whole KV cache holds (%d = max_batch_total_tokens)",
                       r->n_prompt, r->max_new_tokens, total - 1, kv_positions);
+    if (r->min_new_tokens < 0 || r->min_new_tokens > r->max_new_tokens)
+        return ct_err(err, "`min_tokens` must be >= 0 and <= max_new_tokens (%d), got %d", r->max_new_tokens,
+                      r->min_new_tokens);
+    if (r->n_stop_ids < 0 || (r->n_stop_ids > 0 && !r->stop_ids))
+        return ct_err(err, "bad stop token list (%d ids)", r->n_stop_ids);
+    for (int i = 0; i < r->n_stop_ids; i++)
+        if (r->stop_ids[i] < 0 || r->stop_ids[i] >= c->vocab)
+            return ct_err(err, "stop token id %d is outside the vocabulary [0, %d)", r->stop_ids[i], c->vocab);
     if (!sampler_params_validate(&r->sampling, c->vocab, err)) return false;
     return stop_validate(r->stops, r->n_stops, err);
 }
@@ -50,6 +61,8 @@ static void req_free(engine_req *h) {
     stop_free(h->stop);
     free(h->text);
     free(h->kv.table);
+    free(h->stop_ids);
+    free(h->plp);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);
@@ -69,7 +82,11 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     h->ud = r->ud;
     atomic_init(&h->cancel, false);
     h->max_new_tokens = r->max_new_tokens;
+    h->min_new_tokens = r->min_new_tokens;
     h->ignore_eos = r->ignore_eos;
+    h->stop_exclude = r->stop_exclude;
+    h->top_n = r->sampling.top_n;
+    h->n_stop_ids = r->n_stop_ids;
     h->n_prompt = h->n_tokens = r->n_prompt;
     h->tokens = malloc(((size_t)r->n_prompt + r->max_new_tokens) * sizeof(int32_t));
     h->terminal = calloc(1, sizeof *h->terminal);
@@ -77,12 +94,17 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     h->text = malloc(h->text_cap);
     h->smp = sampler_create(&r->sampling, m->cfg.vocab, r->prompt, r->n_prompt);
     h->stop = stop_create(r->stops, r->n_stops);
-    if (!h->tokens || !h->terminal || !h->text || !h->smp || !h->stop) {
+    if (r->n_stop_ids > 0) h->stop_ids = malloc((size_t)r->n_stop_ids * sizeof(int32_t));
+    if (r->prompt_logprobs) h->plp = calloc((size_t)r->n_prompt, sizeof *h->plp);
+    if (!h->tokens || !h->terminal || !h->text || !h->smp || !h->stop || (r->n_stop_ids > 0 && !h->stop_ids) ||
+        (r->prompt_logprobs && !h->plp)) {
         req_free(h);
         ct_err(err, "out of memory (request of %d prompt tokens)", r->n_prompt);
         return NULL;
     }
     memcpy(h->tokens, r->prompt, (size_t)r->n_prompt * sizeof(int32_t));
+    if (r->n_stop_ids > 0) memcpy(h->stop_ids, r->stop_ids, (size_t)r->n_stop_ids * sizeof(int32_t));
+    if (h->plp) h->plp[0].logprob = NAN; /* the first token has no context */
     h->text[0] = '\0';
     tok_stream_init(&h->ts, m->tok, true);
     h->ts.first = false; /* a continuation: keep the generated text's leading space */
@@ -163,12 +185,13 @@ void req_fail(engine_req *h, const char *message, bool cancelled) {
     push(h, n, true);
 }
 
-static void finish(engine_req *h, engine_finish reason) {
+static void finish(engine_req *h, engine_finish reason, int32_t stop_id) {
     req_node *n = take_terminal(h);
     if (!n) return;
     engine_final *f = &n->ev.final;
     n->ev.kind = ENGINE_EVENT_FINAL;
     f->reason = reason;
+    f->stop_token_id = stop_id;
     f->n_prompt = h->n_prompt;
     f->n_generated = h->n_generated;
     f->n_cached_prompt = h->n_cached_prompt;
@@ -179,6 +202,8 @@ static void finish(engine_req *h, engine_finish reason) {
     f->text_len = h->text_len;
     h->text = NULL;
     h->text_len = h->text_cap = 0;
+    f->prompt = h->plp; /* likewise */
+    h->plp = NULL;
     push(h, n, true);
 }
 
@@ -198,26 +223,61 @@ static bool append_text(engine_req *h, const char *s, size_t len) {
     return true;
 }
 
+static bool is_stop_id(const engine_req *h, int32_t id) {
+    for (int i = 0; i < h->n_stop_ids; i++)
+        if (h->stop_ids[i] == id) return true;
+    return false;
+}
+
+/* stop_exclude: replace t's text by the text that can no longer turn out
+ * to be (part of) a stop string: everything before a match, everything at
+ * the end, else all but the held-back tail.  A matched stop string (and
+ * what the token had after it) leaves the request's text too. */
+static bool release_text(engine_req *h, engine_token *t, bool finished, bool matched, const stop_result *sr) {
+    size_t end = matched ? h->stop_base + sr->match_start : finished ? h->text_len : h->text_len - sr->hold;
+    if (end < h->n_released) end = h->n_released; /* cannot happen: held bytes cover any match's start */
+    char *out = malloc(end - h->n_released + 1);
+    if (!out) return false;
+    memcpy(out, h->text + h->n_released, end - h->n_released);
+    out[end - h->n_released] = '\0';
+    free(t->text);
+    t->text = out;
+    t->text_len = end - h->n_released;
+    h->n_released = end;
+    if (matched) {
+        h->text_len = end;
+        h->text[end] = '\0';
+    }
+    return true;
+}
+
 /* Decode id's text into t and decide whether generation ends (generate.c's
- * rules: EOS unless ignored, the token limit, stop strings with TGI
- * semantics — the matched stop string stays in the text, what follows it
- * is cut). */
-static bool token_text(engine_req *h, const model *m, engine_token *t, bool *finished, engine_finish *reason) {
-    bool eos = !h->ignore_eos && model_is_eos(m, t->id);
+ * rules: EOS unless ignored, a stop id, the token limit, stop strings with
+ * TGI semantics — the matched stop string stays in the text, what follows
+ * it is cut).  Stop strings are matched from token number min_new_tokens
+ * on: the matcher only sees text from stop_base.  With stop_exclude the
+ * token's text becomes what release_text lets out. */
+static bool token_text(engine_req *h, const model *m, engine_token *t, bool *finished, engine_finish *reason,
+                       int32_t *stop_id) {
+    bool eos = !h->ignore_eos && model_is_eos(m, t->id), by_id = is_stop_id(h, t->id);
     bool last = h->n_generated == h->max_new_tokens;
     char *txt = NULL;
     size_t len = 0;
     tok_stream_push(&h->ts, t->id, &txt, &len);
-    if (eos || last) tok_stream_flush(&h->ts, &txt, &len);
+    if (eos || by_id || last) tok_stream_flush(&h->ts, &txt, &len);
     if (!txt && !(txt = calloc(1, 1))) return false;
-    stop_result sr;
+    stop_result sr = {0};
+    bool check = h->n_generated >= h->min_new_tokens;
+    if (h->n_generated == h->min_new_tokens) h->stop_base = h->text_len; /* the first piece fed */
     *finished = true;
-    if (stop_feed(h->stop, txt, len, &sr)) {
-        len = sr.match_end - h->text_len;
+    *stop_id = -1;
+    if (check && stop_feed(h->stop, txt, len, &sr)) {
+        len = h->stop_base + sr.match_end - h->text_len;
         txt[len] = '\0';
         *reason = ENGINE_FINISH_STOP;
-    } else if (eos) {
+    } else if (eos || by_id) {
         *reason = ENGINE_FINISH_EOS;
+        if (!eos) *stop_id = t->id;
     } else if (last) {
         *reason = ENGINE_FINISH_LENGTH;
     } else {
@@ -225,14 +285,25 @@ static bool token_text(engine_req *h, const model *m, engine_token *t, bool *fin
     }
     t->text = txt;
     t->text_len = len;
-    return append_text(h, txt, len);
+    if (!append_text(h, txt, len)) return false;
+    return h->stop_exclude ? release_text(h, t, *finished, *reason == ENGINE_FINISH_STOP, &sr) : true;
+}
+
+/* min_new_tokens: until that many tokens exist, the ids that would end the
+ * request cannot be drawn. */
+static void ban_enders(const engine_req *h, const model *m, float *logits) {
+    if (h->n_generated >= h->min_new_tokens) return;
+    if (!h->ignore_eos)
+        for (int i = 0; i < m->n_eos; i++) logits[m->eos_ids[i]] = -INFINITY;
+    for (int i = 0; i < h->n_stop_ids; i++) logits[h->stop_ids[i]] = -INFINITY;
 }
 
 bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, char *err) {
     *done = false;
+    ban_enders(h, m, logits);
     sample_result res;
     int32_t id = sampler_sample(h->smp, logits, &res);
-    if (id < 0) return ct_err(err, "every token is banned (logit bias / penalties leave no candidate)");
+    if (id < 0) return ct_err(err, "every token is banned (logit bias / penalties / min_tokens leave no candidate)");
     req_node *n = calloc(1, sizeof *n);
     if (!n || !sampler_accept(h->smp, id)) {
         free(n);
@@ -252,13 +323,38 @@ bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, cha
     memcpy(t->top, res.top, sizeof t->top);
     bool finished;
     engine_finish reason = ENGINE_FINISH_LENGTH;
-    if (!token_text(h, m, t, &finished, &reason)) {
+    int32_t stop_id;
+    if (!token_text(h, m, t, &finished, &reason, &stop_id)) {
         engine_event_clear(&n->ev);
         free(n);
         return ct_err(err, "out of memory");
     }
     push(h, n, false);
-    if (finished) finish(h, reason);
+    if (finished) finish(h, reason, stop_id);
     *done = finished;
     return true;
+}
+
+/* ---- prompt logprobs -------------------------------------------------------------- */
+
+void req_on_prompt_logits(engine_req *h, int pos, float *row, int vocab) {
+    /* log_softmax in double around the max, as perplexity.c does */
+    float mx = -INFINITY;
+    for (int i = 0; i < vocab; i++) {
+        if (isnan(row[i])) row[i] = -INFINITY;
+        else if (row[i] == INFINITY) row[i] = FLT_MAX;
+        if (row[i] > mx) mx = row[i];
+    }
+    engine_prompt_token *e = &h->plp[pos + 1];
+    h->n_plp = pos + 1;
+    if (mx == -INFINITY) { /* no finite logit: nothing is possible */
+        e->logprob = -INFINITY;
+        e->n_top = 0;
+        return;
+    }
+    double z = 0;
+    for (int i = 0; i < vocab; i++) z += exp((double)row[i] - mx);
+    double lse = (double)mx + log(z);
+    e->logprob = (float)((double)row[h->tokens[pos + 1]] - lse);
+    e->n_top = sampler_top_logprobs(row, vocab, lse, h->top_n, e->top);
 }

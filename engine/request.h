@@ -3,8 +3,9 @@
  *
  * Owns: the validated copy of what the caller submitted, the request's
  * outbox of events, the two-owner reference count, and the per-sequence
- * generation state (token list, sampler, stop matcher, incremental
- * decoder, KV block table).
+ * generation state (token list, sampler, stop matcher, stop ids,
+ * incremental decoder, KV block table, the prompt logprobs recorded so
+ * far).
  *
  * Two halves with different rules:
  *   - the outbox half (outbox, ended, released, refs, notify) is shared by
@@ -43,7 +44,16 @@ struct engine_req {
 
     /* ---- engine thread only ---- */
     int max_new_tokens;
+    int min_new_tokens;
     bool ignore_eos;
+    int32_t *stop_ids;        /* (n_stop_ids) copied */
+    int n_stop_ids;
+    int top_n;                /* sampling.top_n: alternatives per prompt position too */
+    engine_prompt_token *plp; /* (n_prompt) prompt logprobs, NULL unless asked; moves to the FINAL */
+    int n_plp;                /* prompt rows [0, n_plp) had their logits recorded (entries 1..n_plp) */
+    size_t stop_base;         /* text_len when the stop matcher was first fed (min_new_tokens) */
+    bool stop_exclude;        /* OpenAI stop semantics (engine_request.stop_exclude) */
+    size_t n_released;        /* stop_exclude: bytes of text handed out in TOKEN events */
     int32_t *tokens;          /* prompt then generated; capacity n_prompt + max_new_tokens */
     int n_tokens;
     int n_prompt;
@@ -78,6 +88,26 @@ static inline int req_pending(const engine_req *h) { return h->n_tokens - h->kv.
 static inline bool req_is_decoding(const engine_req *h) {
     return h->n_generated > 0 && req_pending(h) == 1;
 }
+
+/* Prompt logprobs: the rows of h's prompt whose logits are still wanted
+ * are [h->n_plp, req_plp_end(h)) (none unless prompt_logprobs): the row at
+ * position p gives the entry of prompt token p + 1; the last prompt row
+ * is the first sample's, not a prompt entry. */
+static inline int req_plp_end(const engine_req *h) { return h->plp ? h->n_prompt - 1 : 0; }
+/* How many leading tokens of h may come from the prefix cache: at least
+ * one token is left to feed, so the sequence gets fresh logits, and rows
+ * whose prompt logits are still wanted must be computed.  After a
+ * preemption the rows already recorded may be attached (their logits are
+ * never computed twice). */
+static inline int req_attach_limit(const engine_req *h) {
+    int lim = h->n_tokens - 1;
+    if (h->plp && h->n_plp < req_plp_end(h) && h->n_plp < lim) lim = h->n_plp;
+    return lim;
+}
+/* The raw logits of h's row at prompt position pos (== h->n_plp, in
+ * order) arrived: record the log_softmax entry of prompt token pos + 1.
+ * row is scratch: NaN becomes -inf, +inf FLT_MAX (as the sampler does). */
+void req_on_prompt_logits(engine_req *h, int pos, float *row, int vocab);
 
 /* The model's next-token logits for h arrived: sample, queue the TOKEN
  * event, apply the stop rules.  *done when the request finished (its FINAL

@@ -515,14 +515,10 @@ static double log_sum_exp(const float *l, int n, float mx) {
     return (double)mx + log(z);
 }
 
-/* Chosen token's logprob and the top_n alternatives, one pass with a small
- * insertion-sorted buffer (top_n <= 20).  Scanning ids ascending with a
- * strict comparison keeps equal logits in ascending id order. */
-static void fill_result(const sampler *s, const float *logits, int32_t id, double lse,
-                        sample_result *out) {
-    int k = s->p.top_n, n = 0;
-    sampler_token *top = out->top; /* .logprob holds the raw logit until the end */
-    for (int i = 0; i < s->n_vocab && k > 0; i++) {
+int sampler_top_logprobs(const float *logits, int n_vocab, double lse, int k, sampler_token *top) {
+    int n = 0; /* top[].logprob holds the raw logit until the end */
+    if (k > SAMPLER_MAX_TOP_N) k = SAMPLER_MAX_TOP_N;
+    for (int i = 0; i < n_vocab && k > 0; i++) {
         float l = logits[i];
         if (!(l > -INFINITY) || (n == k && !(l > top[k - 1].logprob))) continue;
         int j = n < k ? n++ : k - 1;
@@ -533,7 +529,13 @@ static void fill_result(const sampler *s, const float *logits, int32_t id, doubl
         top[j] = (sampler_token){.id = i, .logprob = l};
     }
     for (int j = 0; j < n; j++) top[j].logprob = (float)((double)top[j].logprob - lse);
-    out->n_top = n;
+    return n;
+}
+
+/* Chosen token's logprob and the top_n alternatives. */
+static void fill_result(const sampler *s, const float *logits, int32_t id, double lse,
+                        sample_result *out) {
+    out->n_top = sampler_top_logprobs(logits, s->n_vocab, lse, s->p.top_n, out->top);
     out->id = id;
     out->logprob = (float)((double)logits[id] - lse);
 }

@@ -125,4 +125,11 @@ bool sampler_accept(sampler *s, int32_t id);
  * Returns the token id, or -1 if every logit is -inf/NaN (all banned). */
 int32_t sampler_sample(sampler *s, float *logits, sample_result *out);
 
+/* The k (capped at SAMPLER_MAX_TOP_N) largest logits[0, n_vocab) as
+ * logprobs logit - lse, by logprob descending, ties by lower id (one pass
+ * with a small insertion-sorted buffer; scanning ids ascending with a
+ * strict comparison keeps equal logits in ascending id order).  -inf and
+ * NaN logits are never listed.  Returns how many were written to top. */
+int sampler_top_logprobs(const float *logits, int n_vocab, double lse, int k, sampler_token *top);
+
 #endif

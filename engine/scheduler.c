@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Rows per output-head tile for prompt logprobs (at least max_batch_size:
+ * the tile buffer is also the sampling rows' logits buffer). */
+#define SCHED_PROMPT_TILE 32
+
 /* One sequence's share of a step. */
 typedef struct {
     engine_req *h;
@@ -34,9 +38,14 @@ struct sched {
     int n_slots, n_step_tokens;
     int32_t *b_tok;
     int *b_pos, *b_seq;
-    bool *b_want;
     const kv_seq **b_seqs;
-    float *logits; /* (max_batch_size, vocab) */
+    /* the output head runs over tiles of at most logit_rows rows: the
+     * sampling rows (<= max_batch_size), or prompt rows of prompt_logprobs
+     * requests; memory is bounded by the tile, not by the prompt */
+    int logit_rows;
+    int *tile_row;  /* (logit_rows) batch row of each tile row */
+    int *tile_slot; /* (logit_rows) its slot */
+    float *logits;  /* (logit_rows, vocab) */
 
     uint64_t preemptions, steps, prefilled, decoded, generated, finished, failed;
     int used_peak;
@@ -62,6 +71,9 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     /* decode tokens (one per running sequence) may exceed the budget */
     s->max_step_tokens = c->max_prefill_tokens > c->max_batch_size ? c->max_prefill_tokens : c->max_batch_size;
     size_t T = (size_t)s->max_step_tokens, B = (size_t)c->max_batch_size;
+    s->logit_rows = c->max_batch_size > SCHED_PROMPT_TILE ? c->max_batch_size : SCHED_PROMPT_TILE;
+    if (s->logit_rows > s->max_step_tokens) s->logit_rows = s->max_step_tokens;
+    size_t L = (size_t)s->logit_rows;
     s->kv = kv_pool_create(mc->n_layers, mc->n_kv_heads * mc->head_dim, c->block_size, c->n_blocks, c->prefix_caching);
     s->fwd = fwd_create(m, p, s->max_step_tokens);
     s->running = calloc(B, sizeof *s->running);
@@ -69,11 +81,12 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     s->b_tok = malloc(T * sizeof *s->b_tok);
     s->b_pos = malloc(T * sizeof *s->b_pos);
     s->b_seq = malloc(T * sizeof *s->b_seq);
-    s->b_want = malloc(T * sizeof *s->b_want);
     s->b_seqs = malloc(B * sizeof *s->b_seqs);
-    s->logits = malloc(B * (size_t)mc->vocab * sizeof(float));
-    if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want ||
-        !s->b_seqs || !s->logits) {
+    s->tile_row = malloc(L * sizeof *s->tile_row);
+    s->tile_slot = malloc(L * sizeof *s->tile_slot);
+    s->logits = malloc(L * (size_t)mc->vocab * sizeof(float));
+    if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_seqs ||
+        !s->tile_row || !s->tile_slot || !s->logits) {
         ct_err(err, "out of memory (KV cache of %d blocks x %d positions, %d tokens per step)", c->n_blocks,
                c->block_size, s->max_step_tokens);
         sched_free(s);
@@ -106,8 +119,9 @@ void sched_free(sched *s) {
     free(s->b_tok);
     free(s->b_pos);
     free(s->b_seq);
-    free(s->b_want);
     free(s->b_seqs);
+    free(s->tile_row);
+    free(s->tile_slot);
     free(s->logits);
     free(s);
 }
@@ -249,12 +263,13 @@ static void plan_partials(sched *s, int *budget) {
  * tokens share with it (a common system prompt, say).  Admitting h now
  * would compute them a second time in the same step; a step later they are
  * in the prefix cache and h attaches them.  Only full blocks count, and
- * only those h would attach (its first n_tokens - 1 tokens). */
+ * only those h would attach (req_attach_limit). */
 static bool prefix_in_flight(const sched *s, const engine_req *h) {
     if (!s->cfg.prefix_caching) return false;
+    int attach = req_attach_limit(h);
     for (int i = 0; i < s->n_running; i++) {
         const engine_req *r = s->running[i];
-        int lim = h->n_tokens - 1 < r->n_tokens ? h->n_tokens - 1 : r->n_tokens, common = 0;
+        int lim = attach < r->n_tokens ? attach : r->n_tokens, common = 0;
         while (common < lim && h->tokens[common] == r->tokens[common]) common++;
         int shared = common / s->cfg.block_size * s->cfg.block_size;
         if (shared > r->kv.n_computed) return true;
@@ -269,8 +284,9 @@ static void plan_admissions(sched *s, int *budget) {
         engine_req *h = s->waiting[0];
         if (prefix_in_flight(s, h)) return; /* nothing overtakes the head */
         /* share the longest cached run of full blocks; at least one token is
-         * left to feed, so the sequence gets fresh logits */
-        int cached = kv_seq_attach_prefix(s->kv, &h->kv, h->tokens, h->n_tokens - 1);
+         * left to feed, so the sequence gets fresh logits (and a
+         * prompt_logprobs request computes the rows it still needs) */
+        int cached = kv_seq_attach_prefix(s->kv, &h->kv, h->tokens, req_attach_limit(h));
         int pending = req_pending(h);
         int chunk = fit_chunk(s, h, pending < *budget ? pending : *budget);
         if (chunk == 0) {
@@ -306,7 +322,8 @@ static void compose(sched *s) {
 
 /* ---- running a step ---------------------------------------------------------------- */
 
-/* The slots' tokens in one batch; logits for rows ending a sequence's list. */
+/* The slots' tokens in one batch, through every layer (the output head
+ * comes after, in tiles). */
 static bool forward(sched *s) {
     int n = 0;
     for (int j = 0; j < s->n_slots; j++) {
@@ -316,12 +333,56 @@ static bool forward(sched *s) {
             s->b_tok[n] = sl->h->tokens[start + k];
             s->b_pos[n] = start + k;
             s->b_seq[n] = j;
-            s->b_want[n] = sl->want && k == sl->chunk - 1;
         }
         s->b_seqs[j] = &sl->h->kv;
     }
-    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, s->b_want};
-    return fwd_eval(s->fwd, kv_pool_store(s->kv), &b, s->logits);
+    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, NULL};
+    return fwd_run(s->fwd, kv_pool_store(s->kv), &b);
+}
+
+/* Output head for the n rows of the tile, then each row's log_softmax into
+ * its request. */
+static bool prompt_tile(sched *s, int n) {
+    if (n == 0) return true;
+    if (!fwd_logits(s->fwd, s->tile_row, n, s->logits)) return false;
+    int vocab = s->m->cfg.vocab;
+    for (int i = 0; i < n; i++)
+        req_on_prompt_logits(s->slots[s->tile_slot[i]].h, s->b_pos[s->tile_row[i]],
+                             s->logits + (size_t)i * vocab, vocab);
+    return true;
+}
+
+/* Prompt logprobs: every row of the step whose prompt logits are still
+ * wanted.  A recomputed row (after a preemption) was recorded before and
+ * is skipped: nothing is computed or recorded twice. */
+static bool prompt_rows(sched *s) {
+    int n = 0, row0 = 0;
+    for (int j = 0; j < s->n_slots; j++) {
+        const sched_slot *sl = &s->slots[j];
+        const engine_req *h = sl->h;
+        int start = h->kv.n_computed, end = req_plp_end(h);
+        int lo = start > h->n_plp ? start : h->n_plp, hi = start + sl->chunk < end ? start + sl->chunk : end;
+        for (int p = lo; p < hi; p++) {
+            s->tile_row[n] = row0 + p - start;
+            s->tile_slot[n++] = j;
+            if (n == s->logit_rows) {
+                if (!prompt_tile(s, n)) return false;
+                n = 0;
+            }
+        }
+        row0 += sl->chunk;
+    }
+    return prompt_tile(s, n);
+}
+
+/* The sampling rows' logits into s->logits, in slot order. */
+static bool sample_rows(sched *s) {
+    int n = 0, row0 = 0;
+    for (int j = 0; j < s->n_slots; j++) {
+        row0 += s->slots[j].chunk;
+        if (s->slots[j].want) s->tile_row[n++] = row0 - 1;
+    }
+    return fwd_logits(s->fwd, s->tile_row, n, s->logits);
 }
 
 /* Step 5 for one slot; row: its logits row if it wants one. */
@@ -365,7 +426,8 @@ void sched_step(sched *s) {
     }
     kv_stats ks = kv_pool_stats(s->kv);
     if (ks.used > s->used_peak) s->used_peak = ks.used;
-    if (!forward(s)) {
+    /* prompt tiles first: they reuse the logits buffer the samples need */
+    if (!forward(s) || !prompt_rows(s) || !sample_rows(s)) {
         for (int j = 0; j < s->n_slots; j++) {
             req_fail(s->slots[j].h, "forward pass failed (out of memory)", false);
             s->failed++;

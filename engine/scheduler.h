@@ -19,10 +19,15 @@
  *      fed running sequences, then to waiting ones (chunked prefill), while
  *      fewer than max_batch_size sequences run.  Admission attaches the
  *      longest cached prefix of the sequence's tokens and reserves blocks
- *      for the chunk (a shorter chunk if the pool is short).  The head of
+ *      for the chunk (a shorter chunk if the pool is short) — a
+ *      prompt_logprobs request attaches only rows whose logits it already
+ *      recorded (none at first; after a preemption, those).  The head of
  *      the queue that cannot get a block waits; nothing overtakes it;
  *   4. one forward pass over every token of the step; logits only for the
- *      last token of each sequence that reaches its end;
+ *      last token of each sequence that reaches its end, and for the prompt
+ *      rows a prompt_logprobs request still wants (the output head runs a
+ *      tile of rows at a time and each row's log_softmax is recorded at
+ *      once, so memory is bounded by the tile, not by the prompt);
  *   5. per sequence: commit the new K/V rows (full blocks go to the prefix
  *      cache), sample, detokenize, stop rules, events; finished sequences
  *      release their blocks.
@@ -32,7 +37,8 @@
  * sequence alone always fits, because a request that could not fit the
  * whole cache was refused at submit.  A sequence only samples when its
  * whole token list has been fed, so re-feeding after a preemption never
- * advances its random generator.
+ * advances its random generator; and re-fed prompt rows whose logprobs
+ * were recorded skip the output head, so nothing is recorded twice.
  */
 #ifndef CTGI_SCHEDULER_H
 #define CTGI_SCHEDULER_H

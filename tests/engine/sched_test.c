@@ -8,7 +8,10 @@
  *     normal token budget, in a pool so small that sequences get preempted,
  *     with prefix sharing;
  *   - a step never feeds more than its budget (decode tokens aside);
- *   - cancelled sequences give every block back and end with ERROR.
+ *   - cancelled sequences give every block back and end with ERROR;
+ *   - the random operations and the schedule comparison also carry prompt
+ *     logprobs, min_new_tokens and stop ids (prompt logprobs compared bit
+ *     for bit too).
  * The model: seeded random llama, dim 64, 2 layers, stories260K's 512-token
  * vocabulary.
  */
@@ -68,6 +71,8 @@ typedef struct {
     int n;
     bool ended, failed, cancelled;
     engine_finish reason;
+    int n_prompt;
+    float prompt_lp[320]; /* prompt logprobs, if asked (n_prompt of them) */
 } outcome;
 
 /* Take every queued event of h into o. */
@@ -83,6 +88,10 @@ static void drain(engine_req *h, outcome *o) {
             assert_int_equal(ev.final.n_generated, o->n);
             o->ended = true;
             o->reason = ev.final.reason;
+            if (ev.final.prompt) {
+                o->n_prompt = ev.final.n_prompt;
+                for (int k = 0; k < o->n_prompt; k++) o->prompt_lp[k] = ev.final.prompt[k].logprob;
+            }
         } else {
             o->ended = o->failed = true;
             o->cancelled = ev.error.cancelled;
@@ -99,6 +108,9 @@ typedef struct {
     int max_new;
     bool sample;
     uint64_t seed;
+    bool prompt_logprobs;
+    int min_new;
+    int32_t stop_id; /* -1: none */
 } spec;
 
 static void make_spec(spec *sp, uint64_t *r, int max_prompt, int max_new, int share) {
@@ -109,6 +121,18 @@ static void make_spec(spec *sp, uint64_t *r, int max_prompt, int max_new, int sh
     sp->max_new = tu_rnd_in(r, 1, max_new);
     sp->sample = tu_rnd(r) % 2;
     sp->seed = tu_rnd(r);
+    sp->prompt_logprobs = false;
+    sp->min_new = 0;
+    sp->stop_id = -1;
+}
+
+/* The request options, drawn from the spec's own seed (so the schedules
+ * of the tests that use them stay what they were). */
+static void spec_options(spec *sp) {
+    uint64_t x = sp->seed | 1;
+    sp->prompt_logprobs = tu_rnd(&x) % 3 == 0;
+    sp->min_new = tu_rnd(&x) % 2 ? tu_rnd_in(&x, 0, sp->max_new) : 0;
+    sp->stop_id = tu_rnd(&x) % 4 == 0 ? (int32_t)(3 + tu_rnd(&x) % 509) : -1;
 }
 
 static engine_req *make_req(const fixture *fx, const spec *sp, int kv_positions) {
@@ -117,6 +141,10 @@ static engine_req *make_req(const fixture *fx, const spec *sp, int kv_positions)
     r.n_prompt = sp->n_prompt;
     r.max_new_tokens = sp->max_new;
     r.ignore_eos = true;
+    r.prompt_logprobs = sp->prompt_logprobs;
+    r.min_new_tokens = sp->min_new;
+    r.stop_ids = &sp->stop_id;
+    r.n_stop_ids = sp->stop_id >= 0;
     if (sp->sample) {
         r.sampling.do_sample = true;
         r.sampling.temperature = 0.9f;
@@ -185,6 +213,9 @@ static void assert_same(const outcome *a, const outcome *b, int i) {
         if (memcmp(&a->logprob[k], &b->logprob[k], sizeof(float)) != 0)
             fail_msg("request %d token %d: logprob %.9g vs %.9g", i, k, (double)a->logprob[k], (double)b->logprob[k]);
     assert_int_equal(a->reason, b->reason);
+    assert_int_equal(a->n_prompt, b->n_prompt);
+    if (memcmp(a->prompt_lp, b->prompt_lp, (size_t)a->n_prompt * sizeof a->prompt_lp[0]) != 0)
+        fail_msg("request %d: prompt logprobs differ", i);
 }
 
 /* ---- tests ------------------------------------------------------------------------- */
@@ -206,6 +237,7 @@ static void test_block_accounting_random_ops(void **state) {
             if (op < 30 && n_live < LIVE) {
                 spec sp;
                 make_spec(&sp, &r, 40, 20, tu_rnd_in(&r, 0, 40));
+                spec_options(&sp);
                 live[n_live] = make_req(fx, &sp, sched_kv_positions(s));
                 memset(&outs[n_live], 0, sizeof outs[0]);
                 sched_add(s, live[n_live++]);
@@ -253,7 +285,10 @@ static void test_tokens_independent_of_schedule(void **state) {
     spec *specs = calloc(N, sizeof *specs);
     outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
     uint64_t r = 77;
-    for (int i = 0; i < N; i++) make_spec(&specs[i], &r, 120, 40, i % 3 == 0 ? 100 : 0);
+    for (int i = 0; i < N; i++) {
+        make_spec(&specs[i], &r, 120, 40, i % 3 == 0 ? 100 : 0);
+        spec_options(&specs[i]);
+    }
     run_alone(fx, specs, N, alone);
     struct {
         int block, n_blocks, budget, batch;
