@@ -90,6 +90,7 @@ typedef struct {
     int32_t *eos_ids;  /* ids that end generation (EOS + generation_config), n_eos */
     int n_eos;
     char *chat_template; /* raw template text or NULL */
+    const char *chat_template_origin; /* static: which file it came from (model_hf.c); NULL = the format's own */
     uint64_t n_params;
     /* ownership: the mapped files weights may point into, and the buffers
      * converted at load time (freed by model_free) */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_template.h"
 #include "dtype.h"
 #include "model_load.h"
 #include "safetensors.h"
@@ -150,23 +151,28 @@ static bool read_eos(model *m, json_t *gen, json_t *cfg) {
     return true;
 }
 
-/* chat_template.jinja wins over tokenizer_config.json's chat_template. */
+/* The chat template, first found of: chat_template.jinja (the text),
+ * chat_template.json ({"chat_template": ...}), tokenizer_config.json's
+ * chat_template (a string, or a list of {name, template}: "default", else
+ * the first).  The origin is recorded for chat_template.c and /info. */
 static void read_chat_template(model *m, const char *dir, json_t *tcfg) {
     char path[4096];
     snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
     m->chat_template = ct_read_file(path, NULL, NULL);
-    if (m->chat_template || !tcfg) return;
-    json_t *t = json_object_get(tcfg, "chat_template");
-    if (json_is_array(t)) { /* [{name, template}, ...]: take "default" or the first */
-        json_t *pick = NULL, *it;
-        size_t i;
-        json_array_foreach(t, i, it) {
-            json_t *nm = json_object_get(it, "name");
-            if (!pick || (json_is_string(nm) && strcmp(json_string_value(nm), "default") == 0)) pick = it;
-        }
-        t = pick ? json_object_get(pick, "template") : NULL;
+    if (m->chat_template) {
+        m->chat_template_origin = "chat_template.jinja";
+        return;
     }
-    if (json_is_string(t)) m->chat_template = strdup(json_string_value(t));
+    json_t *cj = load_json(dir, "chat_template.json", false, NULL);
+    const char *t = chat_template_from_json(json_object_get(cj, "chat_template"));
+    m->chat_template_origin = "chat_template.json";
+    if (!t) {
+        t = chat_template_from_json(json_object_get(tcfg, "chat_template"));
+        m->chat_template_origin = "tokenizer_config.json";
+    }
+    m->chat_template = t ? strdup(t) : NULL;
+    if (!m->chat_template) m->chat_template_origin = NULL;
+    json_decref(cj);
 }
 
 static char *dir_name(const char *dir) {

@@ -14,6 +14,7 @@ static const char USAGE[] =
     "  tokenize     show a model's tokenization of a text\n"
     "  perplexity   mean cross-entropy / perplexity of a model over a text file\n"
     "  serve        serve a model over HTTP with TGI's API (ctgi serve --help)\n"
+    "  chat-template render a chat template over messages (ctgi chat-template --help)\n"
     "\n"
     "models: a GGUF file, or a Hugging Face directory (config.json, model.safetensors\n"
     "or model.safetensors.index.json, tokenizer.json).\n";
@@ -28,6 +29,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tokenize") == 0) return cli_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "perplexity") == 0) return cli_perplexity(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "chat-template") == 0) return cli_chat_template(argc - 1, argv + 1);
     fprintf(stderr, "ctgi: unknown command '%s'\n%s", cmd, USAGE);
     return 2;
 }

@@ -535,6 +535,8 @@ bool synth_gguf_rewrite(const char *src, const char *dst, const synth_gguf_edit 
     gw_writer *w = gw_new();
     bool ok = w != NULL;
     for (uint64_t i = 0; ok && i < gguf_n_kv(f); i++) ok = copy_edited_kv(w, f, i, e, err);
+    if (ok && e->add_key && !gw_add_str(w, e->add_key, e->add_str ? e->add_str : ""))
+        ok = ct_err(err, "synth: cannot add metadata entry '%s'", e->add_key);
     for (uint64_t i = 0; ok && i < gguf_n_tensors(f); i++) {
         ok = copy_edited_tensor(w, gguf_tensor_at(f, i), e);
         if (!ok) ct_err(err, "synth: cannot copy tensor '%s'", gguf_tensor_at(f, i)->name);

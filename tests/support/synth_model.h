@@ -76,6 +76,7 @@ typedef struct {
     const char *f32_key;          /* ... by f32 `f32` */
     float f32;
     const char *str_key, *str;    /* ... by a string */
+    const char *add_key, *add_str; /* append a string entry (after the copied ones) */
     const char *tensor;           /* the tensor to change: */
     bool drop;                    /*   omit it */
     bool retype;                  /*   type `type` (data: zeros of the new size) */

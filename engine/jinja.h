@@ -1,0 +1,65 @@
+/*
+ * jinja.h — a sandboxed Jinja2 interpreter, as large as real chat
+ * templates need.
+ *
+ * Owns: parsing a template source into a tree (jinja_template), and
+ * rendering it against a context of plain data (a JSON object whose
+ * members become the template's top-level variables).  Semantics follow
+ * Python Jinja2 3.1 as Hugging Face transformers configures it for chat
+ * templates (ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks,
+ * the loopcontrols extension, `raise_exception`, `strftime_now`, and a
+ * `tojson` that writes json.dumps(ensure_ascii=False) spacing); the test
+ * oracle is @huggingface/jinja, which renders byte-identically.
+ *
+ * Templates are untrusted input (they come inside model files): rendering
+ * never touches files, the environment or the network, and is bounded by
+ * jinja_limits (call depth, loop iterations / evaluation steps, output
+ * size).  Exceeding a limit is an ordinary error, never a crash.
+ *
+ * Errors: jinja_parse and jinja_render write one line into err
+ * (CT_ERRLEN bytes) naming the problem and, for parse errors, the line
+ * number; raise_exception(msg) renders as an error whose message is msg.
+ */
+#ifndef CTGI_JINJA_H
+#define CTGI_JINJA_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common.h"
+
+typedef struct jinja_template jinja_template;
+
+typedef struct {
+    bool trim_blocks;   /* drop the first newline after a block tag (transformers: true) */
+    bool lstrip_blocks; /* strip whitespace before a block tag on its line (transformers: true) */
+} jinja_options;
+
+/* transformers' chat-template settings: trim_blocks and lstrip_blocks on. */
+jinja_options jinja_options_chat(void);
+
+typedef struct {
+    int max_depth;          /* nesting of macro calls / includes of expressions (default 64) */
+    uint64_t max_steps;     /* loop iterations + macro calls + filter calls (default 1,000,000) */
+    size_t max_output;      /* bytes of rendered output (default 4 MiB) */
+    time_t now;             /* strftime_now's clock; 0 = the current time */
+    size_t max_memory;      /* bytes of values one render may create (default 256 MiB;
+                               0 = the default) */
+} jinja_limits;
+
+jinja_limits jinja_limits_default(void);
+
+/* Parse src[0, len).  NULL + err on a syntax error (with its line). */
+jinja_template *jinja_parse(const char *src, size_t len, const jinja_options *opt, char *err);
+void jinja_free(jinja_template *t);
+
+/* Render t with the members of the JSON object ctx as variables (ctx is
+ * only read; it may be NULL).  Returns the malloc'd NUL-terminated output
+ * (*out_len its length, may be NULL), or NULL + err. */
+char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_limits *lim,
+                   size_t *out_len, char *err);
+
+#endif
