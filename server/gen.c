@@ -10,6 +10,7 @@
  * worker between uv_queue_work and after_work; the loop reads them only
  * after.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,10 @@ double srv_now(void) {
 }
 
 static bool is_generation(route_id r) {
-    return r == RT_COMPAT || r == RT_GENERATE || r == RT_GENERATE_STREAM;
+    return r == RT_COMPAT || r == RT_GENERATE || r == RT_GENERATE_STREAM || r == RT_CHAT || r == RT_COMPLETIONS;
 }
+
+static bool is_tokenize(route_id r) { return r == RT_TOKENIZE || r == RT_CHAT_TOKENIZE; }
 
 static tgi_route tgi_route_of(route_id r) {
     switch (r) {
@@ -126,6 +129,10 @@ fail:
 static void work_cb(uv_work_t *w) {
     conn *c = w->data;
     srv *s = c->s;
+    if (c->api == API_OAI) {
+        oai_work(c);
+        return;
+    }
     if (!tgi_parse(c->body, c->body_len, c->troute, &c->req, &c->err)) {
         c->work_failed = true;
         return;
@@ -144,6 +151,7 @@ static void work_cb(uv_work_t *w) {
 /* ---- submission -------------------------------------------------------------------------- */
 
 static bool submit(conn *c) {
+    if (c->api == API_OAI) return oai_submit(c);
     srv *s = c->s;
     const tgi_parameters *p = &c->req.p;
     int n = p->has_best_of && p->best_of > 1 ? (int)p->best_of : 1;
@@ -160,6 +168,7 @@ static bool submit(conn *c) {
         er.max_new_tokens = (int)c->lens.max_new_tokens;
         er.stops = (const char *const *)p->stop;
         er.n_stops = p->n_stop;
+        er.prompt_logprobs = p->decoder_input_details;
         er.notify = http_engine_notify;
         er.ud = c;
         char err[CT_ERRLEN];
@@ -181,16 +190,17 @@ static void after_work(uv_work_t *w, int status) {
         conn_unref(c);
         return;
     }
-    if (!c->work_failed && c->troute == TGI_ROUTE_TOKENIZE) {
+    if (!c->work_failed && is_tokenize(c->route)) {
         conn_answer_later(c, resp_buffer(c, c->tok_json, c->tok_json_len, "application/json"), 200);
     } else if (c->work_failed || s->state == SRV_STOPPING || !submit(c)) {
         if (!c->work_failed && s->state == SRV_STOPPING) proto_fail(&c->err, 503, "unhealthy", "Server is shutting down");
         if (is_generation(c->route)) metrics_fail(s->met, c->err.status == 503 ? MF_UNHEALTHY : MF_VALIDATION);
         c->outcome = c->err.status == 503 ? "unavailable" : "invalid";
         c->finished = true;
-        conn_answer_later(c, resp_error(c, &c->err), c->err.status);
+        conn_answer_later(c, resp_error(c, &c->err), resp_status(c, &c->err));
     } else if (c->stream) {
         conn_answer_later(c, sse_response(c), 200);
+        if (c->api == API_OAI) oai_stream_begin(c);
     }
     conn_unref(c);
     http_drive(s);
@@ -259,9 +269,18 @@ tgi_finish gen_finish(const conn *c, const gen_seq *q) {
     return (tgi_finish){finish_of(q->fin.reason), (uint32_t)q->fin.n_generated, c->sampling, q->seed};
 }
 
+/* Code points, as Rust's chars().count(). */
+static size_t chars(const char *s, size_t len) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 size_t gen_compute_characters(const conn *c) {
-    size_t n = 0; /* code points, as Rust's chars().count() */
-    for (size_t i = 0; i < c->req.inputs_len; i++) n += ((unsigned char)c->req.inputs[i] & 0xC0) != 0x80;
+    if (c->api == API_TGI) return chars(c->req.inputs, c->req.inputs_len);
+    if (c->oai.text) return chars(c->oai.text, c->oai.text_len); /* the rendered chat prompt */
+    size_t n = 0;
+    for (int p = 0; p < c->oai.req.n_prompts; p++) n += chars(c->oai.req.prompts[p].text, c->oai.req.prompts[p].text_len);
     return n;
 }
 
@@ -274,14 +293,58 @@ void gen_success(conn *c, const gen_seq *q, metrics_req *mr) {
     metrics_success(c->s->met, mr);
 }
 
-/* Sequence q as tgi_sequence (arrays malloc'd into *gens / *text). */
-static bool fill_sequence(const conn *c, const gen_seq *q, tgi_sequence *out, tgi_generated **gens, char **text) {
+/* decoder_input_details: the prompt's tokens with their logprobs (the
+ * first has none: null), texts back to back in *buf. */
+static bool fill_prefill(const conn *c, const gen_seq *q, tgi_token **out, char **buf) {
+    const model *m = c->s->m;
+    size_t used = 0, cap = 256;
+    size_t *off = calloc((size_t)c->n_prompt + 1, sizeof *off);
+    *out = calloc((size_t)c->n_prompt + 1, sizeof **out);
+    *buf = malloc(cap);
+    bool ok = off && *out && *buf;
+    for (int i = 0; ok && i < c->n_prompt; i++) {
+        size_t n = tok_token_bytes(m->tok, c->prompt[i], false, NULL, 0);
+        if (used + n + 1 > cap) {
+            while (used + n + 1 > cap) cap *= 2;
+            char *nb = realloc(*buf, cap);
+            if (!(ok = nb != NULL)) break;
+            *buf = nb;
+        }
+        tok_token_bytes(m->tok, c->prompt[i], false, *buf + used, n);
+        off[i + 1] = used += n;
+    }
+    for (int i = 0; ok && i < c->n_prompt; i++)
+        (*out)[i] = (tgi_token){c->prompt[i], {*buf + off[i], off[i + 1] - off[i]},
+                                i == 0 ? NAN : q->fin.prompt[i].logprob, false};
+    free(off);
+    return ok;
+}
+
+/* The malloc'd parts of one tgi_sequence. */
+typedef struct {
+    tgi_generated *gens;
+    char *text;
+    tgi_token *prefill;
+    char *prefill_text;
+} seq_parts;
+
+static void seq_parts_free(seq_parts *p) {
+    free(p->gens);
+    free(p->text);
+    free(p->prefill);
+    free(p->prefill_text);
+}
+
+/* Sequence q as tgi_sequence (its arrays malloc'd into *p). */
+static bool fill_sequence(const conn *c, const gen_seq *q, tgi_sequence *out, seq_parts *p) {
     size_t len = 0;
-    *gens = malloc(((size_t)q->n_toks + 1) * sizeof **gens);
-    *text = gen_full_text(c, &q->fin, &len);
-    if (!*gens || !*text) return false;
-    for (int i = 0; i < q->n_toks; i++) (*gens)[i] = q->toks[i].g;
-    *out = (tgi_sequence){.generated_text = {*text, len}, .finish = gen_finish(c, q), .tokens = *gens,
+    p->gens = malloc(((size_t)q->n_toks + 1) * sizeof *p->gens);
+    p->text = gen_full_text(c, &q->fin, &len);
+    if (!p->gens || !p->text) return false;
+    if (q->fin.prompt && !fill_prefill(c, q, &p->prefill, &p->prefill_text)) return false;
+    for (int i = 0; i < q->n_toks; i++) p->gens[i] = q->toks[i].g;
+    *out = (tgi_sequence){.generated_text = {p->text, len}, .finish = gen_finish(c, q),
+                          .prefill = p->prefill, .n_prefill = p->prefill ? c->n_prompt : 0, .tokens = p->gens,
                           .n_tokens = q->n_toks, .top_tokens = c->req.p.has_top_n_tokens && c->req.p.top_n_tokens > 0};
     return true;
 }
@@ -294,7 +357,7 @@ static void add_header_num(struct MHD_Response *r, const char *name, double v, b
 }
 
 /* TGI's timing headers: seconds in x-compute-time, whole ms elsewhere. */
-static void timing_headers(conn *c, struct MHD_Response *r, const metrics_req *mr) {
+void gen_timing_headers(conn *c, struct MHD_Response *r, const metrics_req *mr) {
     MHD_add_response_header(r, "x-compute-type", c->s->cfg.compute_type);
     add_header_num(r, "x-compute-time", mr->total, false);
     add_header_num(r, "x-compute-characters", (double)gen_compute_characters(c), true);
@@ -314,12 +377,11 @@ static void answer_generation(conn *c) {
     for (int i = 1; i < n; i++)
         if (mean_logprob(&c->seqs[i]) > mean_logprob(&c->seqs[best])) best = i;
     tgi_sequence *seqs = calloc((size_t)n, sizeof *seqs);
-    tgi_generated **gens = calloc((size_t)n, sizeof *gens);
-    char **texts = calloc((size_t)n, sizeof *texts);
-    bool ok = seqs && gens && texts;
+    seq_parts *parts = calloc((size_t)n, sizeof *parts);
+    bool ok = seqs && parts;
     for (int i = 0; ok && i < n; i++) {
         int j = i == 0 ? best : (i - 1 < best ? i - 1 : i); /* the others, in order */
-        ok = fill_sequence(c, &c->seqs[j], &seqs[i], &gens[i], &texts[i]);
+        ok = fill_sequence(c, &c->seqs[j], &seqs[i], &parts[i]);
     }
     size_t len = 0;
     char *body = NULL;
@@ -331,15 +393,11 @@ static void answer_generation(conn *c) {
     if (r) {
         metrics_req mr;
         gen_success(c, &c->seqs[best], &mr);
-        timing_headers(c, r, &mr);
+        gen_timing_headers(c, r, &mr);
     }
-    for (int i = 0; i < n && gens && texts; i++) {
-        free(gens[i]);
-        free(texts[i]);
-    }
+    for (int i = 0; i < n && parts; i++) seq_parts_free(&parts[i]);
     free(seqs);
-    free(gens);
-    free(texts);
+    free(parts);
     free(body);
     c->finished = true;
     conn_answer_later(c, r, 200);
@@ -356,6 +414,10 @@ static void on_token(conn *c, gen_seq *q, engine_token *et) {
         metrics_itl(c->s->met, now - q->t_last);
     }
     q->t_last = now;
+    if (c->api == API_OAI) {
+        oai_on_token(c, q, et);
+        return;
+    }
     gen_tok t;
     if (!gen_tok_from_event(c->s->m, et, &t)) {
         gen_tok_free(&t);
@@ -401,11 +463,13 @@ static void on_end(conn *c, gen_seq *q, engine_event *ev) {
             sse_error(c, &e);
         } else {
             c->finished = true;
-            conn_answer_later(c, resp_error(c, &e), e.status);
+            conn_answer_later(c, resp_error(c, &e), resp_status(c, &e));
         }
         return;
     }
-    if (c->stream) {
+    if (c->api == API_OAI) {
+        oai_on_final(c, q);
+    } else if (c->stream) {
         sse_final(c);
     } else if (c->n_ended == c->n_seqs) {
         answer_generation(c);
@@ -442,7 +506,7 @@ static void log_generation(conn *c) {
     const gen_seq *q = c->n_seqs ? &c->seqs[0] : NULL;
     bool fin = q && q->ended && !q->failed;
     log_request l = {c->method, c->path, c->queued ? c->status : 0, c->outcome,
-                     c->troute == TGI_ROUTE_TOKENIZE ? -1 : c->n_prompt,
+                     is_tokenize(c->route) ? -1 : c->n_prompt,
                      q ? (fin ? q->fin.n_generated : q->n_toks) : 0,
                      fin ? engine_finish_name(q->fin.reason) : NULL,
                      fin ? q->fin.queue_seconds : 0,
@@ -484,10 +548,11 @@ void gen_completed(conn *c, bool error) {
 }
 
 void gen_free(conn *c) {
+    oai_free(c); /* a zeroed conn_oai for TGI requests */
     for (int i = 0; i < c->n_seqs; i++) {
         gen_seq *q = &c->seqs[i];
         if (q->h) engine_release(q->h);
-        for (int k = 0; k < q->n_toks && !c->stream; k++) gen_tok_free(&q->toks[k]);
+        for (int k = 0; q->toks && k < q->n_toks && !c->stream; k++) gen_tok_free(&q->toks[k]);
         free(q->toks);
         free(q->fin.text);
     }

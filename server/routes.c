@@ -32,17 +32,33 @@ static const route_def ROUTES[] = {
     {"/generate", "POST", RT_GENERATE, true},
     {"/generate_stream", "POST", RT_GENERATE_STREAM, true},
     {"/tokenize", "POST", RT_TOKENIZE, true},
+    {"/v1/chat/completions", "POST", RT_CHAT, true},
+    {"/v1/completions", "POST", RT_COMPLETIONS, true},
+    {"/chat_tokenize", "POST", RT_CHAT_TOKENIZE, false},
+    {"/v1/models", "GET", RT_MODELS, false},
     {"/info", "GET", RT_INFO, false},
     {"/health", "GET", RT_HEALTH, false},
+    {"/", "GET", RT_HEALTH, false},     /* TGI's health aliases */
+    {"/ping", "GET", RT_HEALTH, false},
     {"/metrics", "GET", RT_METRICS, false},
     {"/openapi.json", "GET", RT_OPENAPI, false},
 };
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
-static const route_def *find_route(const char *path) {
-    for (size_t i = 0; i < N_ROUTES; i++)
-        if (strcmp(ROUTES[i].path, path) == 0) return &ROUTES[i];
-    return NULL;
+/* The route serving method on path, or NULL.  *methods (if not NULL) gets
+ * the methods path accepts, for a 405's Allow header ("" = unknown path). */
+static const route_def *find_route(const char *path, const char *method, char methods[32]) {
+    const route_def *hit = NULL;
+    if (methods) methods[0] = '\0';
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (strcmp(ROUTES[i].path, path) != 0) continue;
+        if (strcmp(ROUTES[i].method, method) == 0) hit = &ROUTES[i];
+        if (methods) {
+            size_t n = strlen(methods);
+            snprintf(methods + n, 32 - n, "%s%s", n ? ", " : "", ROUTES[i].method);
+        }
+    }
+    return hit;
 }
 
 /* ---- responses ------------------------------------------------------------------------- */
@@ -81,9 +97,11 @@ struct MHD_Response *resp_buffer(conn *c, const char *body, size_t len, const ch
     return r;
 }
 
+int resp_status(const conn *c, const proto_error *e) { return c->api == API_OAI ? oai_http_status(e) : e->status; }
+
 struct MHD_Response *resp_error(conn *c, const proto_error *e) {
     size_t n;
-    char *body = proto_encode_error(e, &n);
+    char *body = c->api == API_OAI ? oai_encode_error(e, &n) : proto_encode_error(e, &n);
     struct MHD_Response *r = body ? resp_buffer(c, body, n, "application/json") : NULL;
     free(body);
     if (r && e->status == 429) MHD_add_response_header(r, "Retry-After", "1");
@@ -133,8 +151,13 @@ static conn *conn_new(srv *s, struct MHD_Connection *mc, const char *url, const 
     snprintf(c->method, sizeof c->method, "%s", method);
     snprintf(c->path, sizeof c->path, "%s", url);
     c->outcome = "ok";
-    const route_def *r = find_route(url);
+    const route_def *r = find_route(url, method, NULL);
     c->route = r ? r->id : RT_NONE;
+    /* OpenAI's routes (and unknown /v1/ paths) answer errors in OpenAI's envelope */
+    c->api = c->route == RT_CHAT || c->route == RT_COMPLETIONS || c->route == RT_MODELS ||
+                     c->route == RT_CHAT_TOKENIZE || strncmp(url, "/v1/", 4) == 0
+                 ? API_OAI
+                 : API_TGI;
     s->n_conns++;
     return c;
 }
@@ -150,7 +173,8 @@ void conn_unref(conn *c) {
 
 static bool body_route(const conn *c) {
     return c->route == RT_COMPAT || c->route == RT_GENERATE || c->route == RT_GENERATE_STREAM ||
-           c->route == RT_TOKENIZE;
+           c->route == RT_TOKENIZE || c->route == RT_CHAT || c->route == RT_COMPLETIONS ||
+           c->route == RT_CHAT_TOKENIZE;
 }
 
 /* First handler call: only the early 413 is answered now (it closes the
@@ -219,6 +243,7 @@ static enum MHD_Result get_info(conn *c) {
         .max_batch_prefill_tokens = (uint64_t)s->ecfg.max_batch_prefill_tokens,
         .max_batch_total_tokens = (uint64_t)s->ecfg.max_batch_total_tokens,
         .max_batch_size = (uint32_t)s->ecfg.max_batch_size,
+        .chat_template = chat_template_origin(s->ct),
     };
     size_t n;
     char *body = tgi_encode_info(&info, &n);
@@ -239,6 +264,16 @@ static enum MHD_Result get_metrics(conn *c) {
     return answer(c, r, 200);
 }
 
+static enum MHD_Result get_models(conn *c) {
+    srv *s = c->s;
+    if (!s->engine_ready) return get_health(c);
+    size_t n;
+    char *body = oai_encode_models(s->cfg.model_id, (uint64_t)s->t_ready_wall, s->limits.max_total_tokens, &n);
+    struct MHD_Response *r = body ? resp_buffer(c, body, n, "application/json") : NULL;
+    free(body);
+    return answer(c, r, 200);
+}
+
 static enum MHD_Result get_openapi(conn *c) {
     size_t n;
     const char *doc = proto_openapi_json(&n);
@@ -247,8 +282,8 @@ static enum MHD_Result get_openapi(conn *c) {
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
-static enum MHD_Result preflight(conn *c, const route_def *rd) {
-    if (!rd) return answer_error(c, 404, "not_found", "Not Found: %s", c->path);
+static enum MHD_Result preflight(conn *c, bool known_path) {
+    if (!known_path) return answer_error(c, 404, "not_found", "Not Found: %s", c->path);
     struct MHD_Response *r = resp_buffer(c, "", 0, NULL);
     if (!r) return MHD_NO;
     const char *req_h = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, "Access-Control-Request-Headers");
@@ -297,19 +332,22 @@ static enum MHD_Result post_route(conn *c) {
 }
 
 static enum MHD_Result dispatch(conn *c) {
-    const route_def *rd = find_route(c->path);
-    if (strcmp(c->method, "OPTIONS") == 0) return preflight(c, rd);
-    if (!rd) return answer_error(c, 404, "not_found", "Not Found: %s", c->path);
-    if (strcmp(c->method, rd->method) != 0) {
+    char methods[32];
+    const route_def *rd = find_route(c->path, c->method, methods);
+    if (strcmp(c->method, "OPTIONS") == 0) return preflight(c, methods[0] != '\0');
+    if (!methods[0]) return answer_error(c, 404, "not_found", "Not Found: %s", c->path);
+    if (!rd) {
         proto_error e;
         proto_fail(&e, 405, "method_not_allowed", "Method Not Allowed: %s %s accepts %s", c->method, c->path,
-                   rd->method);
+                   methods);
         struct MHD_Response *r = resp_error(c, &e);
-        if (r) MHD_add_response_header(r, "Allow", rd->method);
+        if (r) MHD_add_response_header(r, "Allow", methods);
         return answer(c, r, 405);
     }
     if (rd->auth && !auth_ok(c)) {
         c->outcome = "unauthorized";
+        if (c->api == API_OAI) /* OpenAI's clients read error.message; TGI's answer has no body */
+            return answer_error(c, 401, "unauthorized", "%s", "Incorrect or missing API key (Authorization: Bearer <key>)");
         return answer(c, resp_buffer(c, "", 0, NULL), 401);
     }
     switch (rd->id) {
@@ -317,6 +355,7 @@ static enum MHD_Result dispatch(conn *c) {
     case RT_INFO: return get_info(c);
     case RT_METRICS: return get_metrics(c);
     case RT_OPENAPI: return get_openapi(c);
+    case RT_MODELS: return get_models(c);
     default: return post_route(c);
     }
 }

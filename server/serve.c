@@ -114,6 +114,11 @@ static void *load_main(void *arg) {
     }
     s->m = model_load(s->cfg.model_id, s->load_err);
     if (s->m) {
+        char err[CT_ERRLEN];
+        s->ct = chat_template_create(s->m, s->cfg.chat_template, err);
+        if (!s->ct) snprintf(s->load_err, sizeof s->load_err, "chat template: %.480s", err);
+    }
+    if (s->ct) {
         engine_config ec = engine_cfg(&s->cfg);
         s->e = engine_create(s->m, &ec, s->load_err);
         if (s->e) s->ecfg = engine_get_config(s->e);
@@ -193,6 +198,7 @@ static void on_loaded(uv_async_t *a) {
         return;
     }
     s->engine_ready = true;
+    s->t_ready_wall = time(NULL);
     s->state = SRV_READY;
     log_ready(s);
 }
@@ -256,6 +262,7 @@ int cli_serve(int argc, char **argv) {
     else s->exit_code = 1;
     uv_loop_close(&s->loop);
     engine_free(s->e);
+    chat_template_free(s->ct);
     model_free(s->m);
     metrics_free(s->met);
     free(s->drain);

@@ -32,6 +32,7 @@ typedef struct {
     double idle_timeout;          /* seconds an idle keep-alive connection is kept */
     int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
+    const char *chat_template;    /* --chat-template FILE; NULL = the model's own */
 } serve_config;
 
 /* Defaults, then the environment, then argv (argv[0] = "serve").

@@ -24,16 +24,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
+#include "chat_template.h"
 #include "engine.h"
 #include "metrics.h"
+#include "openai.h"
 #include "model.h"
 #include "proto.h"
 #include "serve_config.h"
 #include "tgi.h"
 
 #define CTGI_VERSION "0.1.0"
+/* OpenAI's system_fingerprint: the build that produced an answer */
+#define CTGI_FINGERPRINT "ctgi-" CTGI_VERSION "-cpu"
 
 /* ---- one request -------------------------------------------------------------------- */
 
@@ -47,6 +52,10 @@ typedef enum {
     RT_HEALTH,          /* GET /health */
     RT_METRICS,         /* GET /metrics */
     RT_OPENAPI,         /* GET /openapi.json */
+    RT_CHAT,            /* POST /v1/chat/completions */
+    RT_COMPLETIONS,     /* POST /v1/completions */
+    RT_CHAT_TOKENIZE,   /* POST /chat_tokenize */
+    RT_MODELS,          /* GET /v1/models */
 } route_id;
 
 /* A generated token as the wire shows it (texts owned). */
@@ -57,10 +66,27 @@ typedef struct {
     char *top_text;    /* the tops' texts, back to back */
 } gen_tok;
 
-/* One sequence of a generation (best_of > 1 runs several). */
+/* A generated token as OpenAI's logprobs show it: the token's own bytes
+ * (not the text it released) and its alternatives (texts owned). */
+typedef struct {
+    oai_token_logprob lp; /* lp.text → text; lp.top → top */
+    char *text;
+    oai_top_logprob top[SAMPLER_MAX_TOP_N];
+    char *top_text;       /* the alternatives' texts, back to back */
+} oai_tok;
+
+/* One sequence of a generation (TGI's best_of, OpenAI's n / best_of and
+ * prompts run several). */
 typedef struct {
     engine_req *h;
     uint64_t seed;
+    int prompt;        /* OpenAI: the prompt it continues (index into conn_oai.prompts) */
+    oai_tok *otoks;    /* OpenAI, non-streaming with logprobs: every token */
+    int n_otoks, cap_otoks;
+    oai_tok *ptoks;    /* OpenAI echo + logprobs: the prompt's tokens */
+    int n_ptoks;
+    double lp_sum;     /* OpenAI: sum of the tokens' logprobs (best_of ranks by the mean) */
+    size_t n_chars;    /* OpenAI streaming completions: code points sent (text_offset) */
     gen_tok *toks;     /* non-streaming: every token */
     int n_toks, cap_toks;
     bool ended, failed, cancelled;
@@ -71,6 +97,23 @@ typedef struct {
 
 typedef struct conn conn;
 typedef struct srv srv;
+
+typedef enum { API_TGI = 0, API_OAI } api_kind;
+
+/* An OpenAI request (oai.c): filled by the validation worker, then the loop. */
+typedef struct {
+    oai_request req;
+    char *text;            /* chat: the rendered prompt (owned) */
+    size_t text_len;
+    int32_t **prompts;     /* (n_prompts) token ids, owned */
+    int *n_prompt;         /* (n_prompts) */
+    uint32_t *max_new;     /* (n_prompts) */
+    int n_prompts;
+    int per_prompt;        /* sequences per prompt: best_of, else n */
+    char id[OAI_ID_MAX];
+    uint64_t created;
+    bool role_sent;        /* streaming chat: the role chunks went out */
+} conn_oai;
 
 struct conn {
     srv *s;
@@ -99,6 +142,8 @@ struct conn {
     int pending_status;
 
     /* generation: filled by the validation worker, then the loop */
+    api_kind api;
+    conn_oai oai;          /* api == API_OAI */
     bool permit;           /* counts against --max-concurrent-requests */
     bool in_active;
     conn *prev_active, *next_active;
@@ -158,12 +203,14 @@ struct srv {
     pthread_t load_thread;
     bool load_thread_running;
     model *m;                  /* set by the load thread, read after `loaded` */
+    chat_template *ct;         /* the model's chat template (or --chat-template, or the fallback) */
     bool engine_ready;         /* loop thread: m, e, ecfg may be read (the load thread was joined) */
     engine *e;
     char load_err[CT_ERRLEN];
     proto_limits limits;       /* resolved */
     engine_config ecfg;        /* resolved */
     double t_ready;
+    time_t t_ready_wall;       /* when the model was ready (unix seconds; /v1/models "created") */
 
     pthread_mutex_t ready_mu;  /* guards ready and every conn's next_ready/in_ready */
     conn *ready;
@@ -218,6 +265,9 @@ void routes_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 /* Build (not queue) a response with the CORS headers for c. */
 struct MHD_Response *resp_buffer(conn *c, const char *body, size_t len, const char *ctype);
 struct MHD_Response *resp_error(conn *c, const proto_error *e);
+/* The status e is answered with on c's route (OpenAI's answers a 422 of a
+ * TGI-style check as 400, see oai_http_status). */
+int resp_status(const conn *c, const proto_error *e);
 /* Access-Control-Allow-Origin per --cors-allow-origin and the request's Origin. */
 void resp_add_cors(conn *c, struct MHD_Response *r);
 /* Keep r for the handler's next call and resume c (the caller drives MHD). */
@@ -244,12 +294,40 @@ char *gen_full_text(const conn *c, const engine_final *f, size_t *len);
 tgi_finish gen_finish(const conn *c, const gen_seq *q);
 /* Code points of `inputs` (x-compute-characters). */
 size_t gen_compute_characters(const conn *c);
+/* TGI's x-* timing headers of a non-streaming answer. */
+void gen_timing_headers(conn *c, struct MHD_Response *r, const metrics_req *mr);
 /* Count a finished generation in the metrics; *mr gets its timings. */
 void gen_success(conn *c, const gen_seq *q, metrics_req *mr);
 /* Seconds since an arbitrary epoch (monotonic). */
 double srv_now(void);
 
+/* ---- oai.c, oai_stream.c --------------------------------------------------------------- */
+
+/* The worker's part of an OpenAI request (parse, validate, chat template,
+ * tokenize, lengths); fills c->err and work_failed like gen.c's. */
+void oai_work(conn *c);
+/* Submit every sequence (n or best_of per prompt); false + c->err. */
+bool oai_submit(conn *c);
+void oai_on_token(conn *c, gen_seq *q, engine_token *et);
+/* q ended with a FINAL (c->n_ended already counts it). */
+void oai_on_final(conn *c, gen_seq *q);
+void oai_free(conn *c);
+oai_meta oai_meta_of(const conn *c);
+/* The text `echo` puts before prompt p's completions (malloc'd). */
+char *oai_echo_text(const conn *c, int p, size_t *len);
+bool oai_tok_from_event(const model *m, const engine_token *et, oai_tok *out);
+void oai_tok_free(oai_tok *t);
+/* Streaming: the opening chunks (chat roles, completions echo), one
+ * token's delta, one choice's finish (and the end of the stream after the
+ * last one). */
+void oai_stream_begin(conn *c);
+void oai_stream_token(conn *c, gen_seq *q, const engine_token *et);
+void oai_stream_final(conn *c, gen_seq *q);
+
 /* ---- sse.c -------------------------------------------------------------------------- */
+
+/* Queue bytes for the client (drops a client that stopped reading). */
+void sse_append(conn *c, const char *bytes, size_t n);
 
 /* The SSE response for c (after its sequences were submitted). */
 struct MHD_Response *sse_response(conn *c);

@@ -39,7 +39,7 @@ static bool grow(char **buf, size_t *cap, size_t need) {
     return true;
 }
 
-static void append(conn *c, const char *bytes, size_t n) {
+void sse_append(conn *c, const char *bytes, size_t n) {
     if (c->gone) return;
     if (c->out_pos > 0 && c->out_pos == c->out_len) c->out_pos = c->out_len = 0;
     if (c->out_len - c->out_pos + n > SSE_MAX_BACKLOG || !grow(&c->out, &c->out_cap, c->out_len + n)) {
@@ -104,7 +104,7 @@ static void emit(conn *c, const gen_tok *t, bool last) {
     }
     size_t n;
     char *ev = tgi_encode_stream_event(&e, &n);
-    if (ev) append(c, ev, n);
+    if (ev) sse_append(c, ev, n);
     free(ev);
     free(text);
 }
@@ -165,7 +165,7 @@ void sse_final(conn *c) {
     metrics_fail(c->s->met, MF_INCOMPLETE);
     size_t n;
     char *ev = proto_sse_error(&e, &n);
-    if (ev) append(c, ev, n);
+    if (ev) sse_append(c, ev, n);
     free(ev);
 }
 
@@ -176,9 +176,10 @@ void sse_error(conn *c, const proto_error *e) {
         c->has_held = false;
     }
     size_t n;
-    char *ev = proto_sse_error(e, &n);
-    if (ev) append(c, ev, n);
+    char *ev = c->api == API_OAI ? oai_sse_error(e, &n) : proto_sse_error(e, &n);
+    if (ev) sse_append(c, ev, n);
     free(ev);
+    if (c->api == API_OAI) sse_append(c, OAI_SSE_DONE, sizeof OAI_SSE_DONE - 1);
     c->finished = true;
     c->stream_done = true;
     conn_resume(c);
@@ -188,7 +189,7 @@ void sse_keepalive(srv *s) {
     double now = srv_now(), gap = s->cfg.sse_keep_alive;
     for (conn *c = s->active; c; c = c->next_active)
         if (c->stream && c->queued && !c->stream_done && !c->gone && now - c->last_write >= gap)
-            append(c, PROTO_SSE_KEEPALIVE, sizeof PROTO_SSE_KEEPALIVE - 1);
+            sse_append(c, PROTO_SSE_KEEPALIVE, sizeof PROTO_SSE_KEEPALIVE - 1);
 }
 
 void sse_free(conn *c) {

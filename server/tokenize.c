@@ -1,5 +1,5 @@
 /*
- * tokenize.c — POST /tokenize (see tokenize.h).
+ * tokenize.c — POST /tokenize and POST /chat_tokenize (see tokenize.h).
  *
  * The tokenizer reports ids only, so each token's span is found by walking
  * the input with the token's bytes: a token whose bytes are next in the
@@ -46,6 +46,21 @@ static void span(const tokenizer *t, int32_t id, const char *in, size_t len, siz
     *cur = *stop;
 }
 
+/* The spans of ids[0..n) in text: toks[i] = {id, slice, start, stop}. */
+static bool spans(const model *m, const char *text, size_t len, const int32_t *ids, int n,
+                  tgi_simple_token *toks) {
+    size_t cap = 64, cur = 0;
+    char *buf = malloc(cap);
+    if (!buf) return false;
+    for (int i = 0; i < n; i++) {
+        size_t a, b;
+        span(m->tok, ids[i], text, len, &cur, &buf, &cap, &a, &b);
+        toks[i] = (tgi_simple_token){ids[i], {text + a, b - a}, a, b};
+    }
+    free(buf);
+    return true;
+}
+
 char *tokenize_answer(const model *m, const tgi_request *req, size_t *len, proto_error *err) {
     char msg[CT_ERRLEN];
     int32_t *ids = NULL;
@@ -55,22 +70,25 @@ char *tokenize_answer(const model *m, const tgi_request *req, size_t *len, proto
         return NULL;
     }
     tgi_simple_token *toks = calloc((size_t)n + 1, sizeof *toks);
-    size_t cap = 64, cur = 0;
-    char *buf = malloc(cap);
     char *out = NULL;
-    if (toks && buf) {
-        for (int i = 0; i < n; i++) {
-            size_t a, b;
-            span(m->tok, ids[i], req->inputs, req->inputs_len, &cur, &buf, &cap, &a, &b);
-            toks[i] = (tgi_simple_token){ids[i], {req->inputs + a, b - a}, a, b};
-        }
+    if (toks && spans(m, req->inputs, req->inputs_len, ids, n, toks)) {
         int keep = n;
         if (req->p.has_truncate && req->p.truncate < (uint64_t)n) keep = (int)req->p.truncate;
         out = tgi_encode_tokenize(toks + (n - keep), keep, len);
     }
     if (!out) proto_fail(err, 500, "tokenizer", "out of memory");
-    free(buf);
     free(toks);
     free(ids);
+    return out;
+}
+
+char *chat_tokenize_answer(const model *m, const char *text, size_t text_len, const int32_t *ids, int n,
+                           size_t *len, proto_error *err) {
+    tgi_simple_token *toks = calloc((size_t)n + 1, sizeof *toks);
+    char *out = NULL;
+    if (toks && spans(m, text, text_len, ids, n, toks))
+        out = tgi_encode_chat_tokenize(toks, n, (proto_str){text, text_len}, len);
+    if (!out) proto_fail(err, 500, "tokenizer", "out of memory");
+    free(toks);
     return out;
 }

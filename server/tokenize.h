@@ -16,4 +16,9 @@
  * Runs on a worker thread (the tokenizer is immutable and thread-safe). */
 char *tokenize_answer(const model *m, const tgi_request *req, size_t *len, proto_error *err);
 
+/* POST /chat_tokenize: {"tokenize_response":[…spans of ids in text…],
+ * "templated_text":text}, malloc'd; NULL + err when memory runs out. */
+char *chat_tokenize_answer(const model *m, const char *text, size_t text_len, const int32_t *ids, int n,
+                           size_t *len, proto_error *err);
+
 #endif

@@ -11,7 +11,7 @@
  *   - SIGTERM: no new connections, /health 503 on a kept-alive connection,
  *     the in-flight stream finishes, exit 0;
  *     past --graceful-termination-timeout the stream ends with an error
- *     event, exit 0.
+ *     event (OpenAI's: the error event, then `data: [DONE]`), exit 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -239,11 +239,21 @@ static void test_sigterm_drains(void **st) {
 static void test_sigterm_timeout_cancels(void **st) {
     su_server d;
     assert_true(su_start(&d, MODEL, "--threads 1 --graceful-termination-timeout 0.3", NULL, true));
-    client c;
+    client c, o;
     client_start(&c, &d, "/generate_stream", LONG);
+    client_start(&o, &d, "/v1/chat/completions",
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":1500,\"stream\":true}");
     assert_true(client_run(&c, 20, "\"index\":1,"));
+    assert_true(client_run(&o, 20, "\"content\":\""));
     kill(d.pid, SIGTERM);
     assert_true(client_run(&c, 20, NULL));
+    assert_true(client_run(&o, 20, NULL));
+    /* OpenAI's stream: an error event, then [DONE] */
+    const char *err = strstr(o.body, "data: {\"error\":{\"message\":");
+    assert_non_null(err);
+    assert_true(o.len > 14 && strcmp(o.body + o.len - 14, "data: [DONE]\n\n") == 0);
+    assert_int_equal(count(err, "data: "), 2);
+    client_drop(&o);
     json_t *ev = su_sse_events(c.body, c.len, NULL);
     assert_non_null(ev);
     size_t n = json_array_size(ev);

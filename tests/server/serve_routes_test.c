@@ -95,7 +95,9 @@ static void test_info_schema(void **st) {
     assert_keys(j, "model_id,model_sha,model_pipeline_tag,max_concurrent_requests,max_best_of,max_stop_sequences,"
                    "max_input_tokens,max_total_tokens,validation_workers,max_client_batch_size,router,version,sha,"
                    "docker_label,model_dtype,model_device_type,architecture,max_top_n_tokens,"
-                   "max_batch_prefill_tokens,max_batch_total_tokens,max_batch_size");
+                   "max_batch_prefill_tokens,max_batch_total_tokens,max_batch_size,chat_template");
+    /* stories260K ships no chat template: the documented plain fallback */
+    assert_string_equal(json_string_value(json_object_get(j, "chat_template")), "fallback");
     assert_int_equal(json_integer_value(json_object_get(j, "max_total_tokens")), 512);
     assert_int_equal(json_integer_value(json_object_get(j, "max_input_tokens")), 511);
     assert_int_equal(json_integer_value(json_object_get(j, "max_concurrent_requests")), 128);
@@ -144,6 +146,19 @@ static void test_generate_details(void **st) {
     assert_string_equal(json_string_value(json_object_get(d, "finish_reason")), "length");
     assert_int_equal(json_integer_value(json_object_get(d, "generated_tokens")), 20);
     assert_true(json_is_null(json_object_get(d, "seed"))); /* greedy: TGI echoes no seed */
+    /* prefill: <s> Once upon a time — the first without a logprob, the
+     * others log p(token | before) < 0, in the prompt's order */
+    static const int PROMPT_IDS[] = {1, 403, 407, 261, 378};
+    json_t *pre = json_object_get(d, "prefill");
+    assert_int_equal(json_array_size(pre), 5);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *t = json_array_get(pre, i);
+        assert_keys(t, "id,text,logprob");
+        assert_int_equal(json_integer_value(json_object_get(t, "id")), PROMPT_IDS[i]);
+        if (i == 0) assert_true(json_is_null(json_object_get(t, "logprob")));
+        else assert_true(json_real_value(json_object_get(t, "logprob")) < 0);
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(pre, 1), "text")), " Once");
     json_t *toks = json_object_get(d, "tokens"), *tops = json_object_get(d, "top_tokens");
     assert_int_equal(json_array_size(toks), 20);
     assert_int_equal(json_array_size(tops), 20);
@@ -327,9 +342,12 @@ static void test_metrics_names(void **st) {
 /* Every path of the OpenAPI document is a route with that method, and
  * every route is in the document. */
 static void test_openapi_matches_router(void **st) {
-    static const char *routes[][2] = {{"/", "post"}, {"/generate", "post"}, {"/generate_stream", "post"},
-                                      {"/tokenize", "post"}, {"/info", "get"}, {"/health", "get"},
-                                      {"/metrics", "get"}, {"/openapi.json", "get"}};
+    static const char *routes[][2] = {{"/", "post"},           {"/generate", "post"},
+                                      {"/generate_stream", "post"}, {"/tokenize", "post"},
+                                      {"/info", "get"},          {"/health", "get"},
+                                      {"/metrics", "get"},       {"/openapi.json", "get"},
+                                      {"/v1/chat/completions", "post"}, {"/v1/completions", "post"},
+                                      {"/v1/models", "get"},     {"/chat_tokenize", "post"}};
     su_resp r = su_req(&S, "GET", "/openapi.json", NULL, NULL);
     assert_int_equal(r.status, 200);
     json_t *doc = su_json(&r), *paths = json_object_get(doc, "paths");
@@ -339,9 +357,11 @@ static void test_openapi_matches_router(void **st) {
         assert_non_null(p);
         assert_int_equal(json_object_size(p), 1);
         assert_non_null(json_object_get(p, routes[i][1]));
-        su_resp x = su_req(&S, routes[i][1][0] == 'p' ? "POST" : "GET", routes[i][0],
-                           routes[i][1][0] == 'p' ? "{\"inputs\":\"Once\",\"parameters\":{\"max_new_tokens\":2}}" : NULL,
-                           NULL);
+        const char *body = routes[i][1][0] != 'p'                    ? NULL
+                           : strstr(routes[i][0], "chat")            ? "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":2}"
+                           : strcmp(routes[i][0], "/v1/completions") == 0 ? "{\"prompt\":\"Once\",\"max_tokens\":2}"
+                                                                     : "{\"inputs\":\"Once\",\"parameters\":{\"max_new_tokens\":2}}";
+        su_resp x = su_req(&S, routes[i][1][0] == 'p' ? "POST" : "GET", routes[i][0], body, NULL);
         assert_int_equal(x.status, 200);
         su_resp_free(&x);
     }
