@@ -107,6 +107,9 @@ typedef struct {
      * still turn out to begin a stop string is held back (a later token's
      * text releases it; the last token releases whatever remains). */
     bool stop_exclude;
+    /* vLLM's skip_special_tokens false: control tokens' text (e.g. "</s>")
+     * is part of the text; by default it is left out. */
+    bool keep_special_text;
     /* Called on the engine thread, with the request's lock held, whenever
      * events were queued for this request.  It must only wake someone up
      * (e.g. uv_async_send) and never call engine functions.  May be NULL. */

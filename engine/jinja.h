@@ -18,7 +18,18 @@
  *
  * Errors: jinja_parse and jinja_render write one line into err
  * (CT_ERRLEN bytes) naming the problem and, for parse errors, the line
- * number; raise_exception(msg) renders as an error whose message is msg.
+ * number ("template syntax error (line 3): ..."); raise_exception(msg)
+ * renders as an error whose message is exactly msg; a limit error names
+ * the limit ("template exceeded max_steps ...").  Unknown filters and
+ * tests are render-time errors (as in @huggingface/jinja, and as Jinja2
+ * does for filters inside conditionals).
+ *
+ * Where Python Jinja2 and @huggingface/jinja disagree, this follows
+ * Python: e.g. `undefined.attr` is an error, `str + list` is an error,
+ * lists and dicts print as Python reprs.
+ *
+ * Threads: a parsed template is read-only; any number of threads may
+ * render it at once (there is no global state).
  */
 #ifndef CTGI_JINJA_H
 #define CTGI_JINJA_H
@@ -42,9 +53,11 @@ typedef struct {
 jinja_options jinja_options_chat(void);
 
 typedef struct {
-    int max_depth;          /* nesting of macro calls / includes of expressions (default 64) */
-    uint64_t max_steps;     /* loop iterations + macro calls + filter calls (default 1,000,000) */
-    size_t max_output;      /* bytes of rendered output (default 4 MiB) */
+    int max_depth;          /* nesting of macro calls (default 64) */
+    uint64_t max_steps;     /* loop iterations + calls of macros, filters and
+                               functions (default 1,000,000) */
+    size_t max_output;      /* bytes of rendered output, and of any one string
+                               built on the way (default 4 MiB) */
     time_t now;             /* strftime_now's clock; 0 = the current time */
     size_t max_memory;      /* bytes of values one render may create (default 256 MiB;
                                0 = the default) */
@@ -52,13 +65,16 @@ typedef struct {
 
 jinja_limits jinja_limits_default(void);
 
-/* Parse src[0, len).  NULL + err on a syntax error (with its line). */
+/* Parse src[0, len) (it may contain NUL bytes; opt NULL = the chat
+ * options).  NULL + err on a syntax error (with its line). */
 jinja_template *jinja_parse(const char *src, size_t len, const jinja_options *opt, char *err);
 void jinja_free(jinja_template *t);
 
 /* Render t with the members of the JSON object ctx as variables (ctx is
- * only read; it may be NULL).  Returns the malloc'd NUL-terminated output
- * (*out_len its length, may be NULL), or NULL + err. */
+ * only read and must outlive the call; it may be NULL).  lim NULL = the
+ * defaults; a zero field of *lim also means its default (except now).
+ * Returns the malloc'd NUL-terminated output (*out_len its length, may be
+ * NULL), or NULL + err. */
 char *jinja_render(const jinja_template *t, const json_t *ctx, const jinja_limits *lim,
                    size_t *out_len, char *err);
 

@@ -80,9 +80,11 @@ typedef struct {
         jdict *d;
         jmacro *m;
         jloop *loop;
-        jfunc_id fn;
+        struct {
+            jfunc_id fn;
+            jloop *self; /* JF_CYCLE: the loop it belongs to */
+        };
     };
-    jloop *self; /* JF_CYCLE: the loop it belongs to */
 } jv;
 
 struct jlist { jv *v; size_t n; bool tuple; };

@@ -212,7 +212,7 @@ static bool lex_number(lexer *L, jtok *t) {
     }
     if (!after_dot && i + 1 < n && s[i] == '.' && isdigit((unsigned char)s[i + 1])) {
         is_float = true;
-        buf[k < sizeof buf - 1 ? k++ : k] = '.';
+        if (k < sizeof buf - 1) buf[k++] = '.';
         for (i++; i < n && (isdigit((unsigned char)s[i]) || s[i] == '_'); i++)
             if (s[i] != '_' && k < sizeof buf - 1) buf[k++] = s[i];
     }

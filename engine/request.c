@@ -106,7 +106,7 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     if (r->n_stop_ids > 0) memcpy(h->stop_ids, r->stop_ids, (size_t)r->n_stop_ids * sizeof(int32_t));
     if (h->plp) h->plp[0].logprob = NAN; /* the first token has no context */
     h->text[0] = '\0';
-    tok_stream_init(&h->ts, m->tok, true);
+    tok_stream_init(&h->ts, m->tok, !r->keep_special_text);
     h->ts.first = false; /* a continuation: keep the generated text's leading space */
     kv_seq_init(&h->kv);
     h->t_submit = ct_now();

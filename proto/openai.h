@@ -67,6 +67,9 @@ typedef struct {
      * so templates may read it.  Roles are kept as sent ("developer" is not
      * renamed "system": templates that know it handle it). */
     json_t *messages;
+    /* chat: vLLM's / TGI's chat_template_kwargs (an object, owned, or NULL):
+     * extra variables for the template, e.g. {"enable_thinking": false} */
+    json_t *chat_template_kwargs;
 
     /* completions */
     oai_prompt *prompts; /* n_prompts >= 1 after a successful parse */

@@ -37,6 +37,7 @@ typedef enum {
     K_PROMPT,
     K_MAX_COMPLETION, /* max_completion_tokens: wins over max_tokens */
     K_LOGPROBS,       /* chat: bool; completions: u32 count */
+    K_OBJECT,         /* chat_template_kwargs: a JSON object, kept */
 } field_kind;
 
 enum { CHAT = 1, COMPL = 2, BOTH = 3 };
@@ -83,6 +84,7 @@ static const field FIELDS[] = {
     {"min_tokens", BOTH, K_U32, R(has_min_tokens), R(min_tokens)},
     {"stop_token_ids", BOTH, K_IDS, NO_OFF, NO_OFF},
     {"skip_special_tokens", BOTH, K_BOOL, NO_OFF, R(skip_special_tokens)},
+    {"chat_template_kwargs", CHAT, K_OBJECT, NO_OFF, R(chat_template_kwargs)},
     /* accepted and ignored: user, tool_choice, parallel_tool_calls,
      * function_call, … (unknown fields are ignored anyway) */
 };
@@ -290,6 +292,10 @@ static bool read_field(ctx *c, const field *f, const json_t *v) {
     case K_FORMAT: return read_format(c, v, has);
     case K_SUFFIX: return read_suffix(c, v, has);
     case K_LOGPROBS: return read_logprobs(c, v);
+    case K_OBJECT:
+        if (!json_is_object(v)) return type_400(c, v, f->name, "a map", f->name);
+        *(json_t **)val = json_deep_copy(v);
+        return *(json_t **)val ? true : oom(err);
     case K_MESSAGES:
         c->have_messages = true;
         return oai_read_messages(d, v, &c->r->messages, err);
@@ -354,6 +360,7 @@ void oai_request_free(oai_request *req) {
     if (!req) return;
     free(req->model);
     json_decref(req->messages);
+    json_decref(req->chat_template_kwargs);
     for (int i = 0; i < req->n_prompts; i++) {
         free(req->prompts[i].text);
         free(req->prompts[i].ids);

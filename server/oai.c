@@ -42,7 +42,7 @@ static bool fail_template(proto_error *e, const char *msg) {
 static bool render_chat(conn *c, int32_t **ids, int *n) {
     srv *s = c->s;
     char err[CT_ERRLEN];
-    chat_render_opts opt = {.add_generation_prompt = true};
+    chat_render_opts opt = {.add_generation_prompt = true, .kwargs = c->oai.req.chat_template_kwargs};
     c->oai.text = chat_template_render(s->ct, s->m, c->oai.req.messages, &opt, &c->oai.text_len, err);
     if (!c->oai.text) return fail_template(&c->err, err);
     *n = tok_encode(s->m->tok, c->oai.text, c->oai.text_len, false, true, ids, err);
@@ -128,6 +128,7 @@ static engine_request request_for(conn *c, int p, const sampler_params *sp) {
     er.stops = (const char *const *)r->stop;
     er.n_stops = r->n_stop;
     er.stop_exclude = true;
+    er.keep_special_text = !r->skip_special_tokens;
     er.stop_ids = r->stop_token_ids;
     er.n_stop_ids = r->n_stop_token_ids;
     er.min_new_tokens = r->has_min_tokens ? (int)r->min_tokens : 0;

@@ -7,8 +7,8 @@
  * template (--chat-template override, /info, /chat_tokenize, continuing
  * an assistant message, raise_exception as a 422), and the sampling fields
  * whose effect is visible in the tokens: logit_bias, stop_token_ids,
- * min_tokens, ignore_eos with max_tokens defaulting to the remaining
- * context, n with best_of.
+ * min_tokens, skip_special_tokens, chat_template_kwargs, ignore_eos with
+ * max_tokens defaulting to the remaining context, n with best_of.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,6 +164,7 @@ static char *write_file(const char *dir, const char *name, const char *text) {
 static void test_template_override_and_errors(void **st) {
     char *dir = tu_mkdtemp();
     char *tpl = write_file(dir, "chatml.jinja",
+                           "{% if greeting is defined %}{{ greeting }}|{% endif %}"
                            "{% for m in messages %}{% if m.role == 'tool' %}{{ raise_exception('no tools here') }}"
                            "{% endif %}<|im_start|>{{ m.role }}\n{{ m.content | trim }}<|im_end|>\n{% endfor %}"
                            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}");
@@ -176,6 +177,12 @@ static void test_template_override_and_errors(void **st) {
     json_t *j = post_json(&t, "/chat_tokenize", "{\"messages\":[{\"role\":\"user\",\"content\":\"  Hi \\u65e5 \"}]}", 200);
     assert_string_equal(json_string_value(json_object_get(j, "templated_text")),
                         "<|im_start|>user\nHi \xe6\x97\xa5<|im_end|>\n<|im_start|>assistant\n");
+    json_decref(j);
+    /* chat_template_kwargs become template variables */
+    j = post_json(&t, "/chat_tokenize",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"chat_template_kwargs\":{\"greeting\":\"hey\"}}", 200);
+    assert_string_equal(json_string_value(json_object_get(j, "templated_text")),
+                        "hey|<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     json_decref(j);
     su_resp r = su_req(&t, "GET", "/info", NULL, NULL);
     j = su_json(&r);
@@ -238,6 +245,21 @@ static void test_logit_bias(void **st) {
     su_resp_free(&r);
 }
 
+/* skip_special_tokens (vLLM): EOS's text "</s>" appears only when false */
+static void test_skip_special_tokens(void **st) {
+    const char *fmt = "{\"prompt\":\"Once\",\"max_tokens\":3,\"temperature\":0,\"logit_bias\":{\"2\":100}%s}";
+    char body[200];
+    snprintf(body, sizeof body, fmt, "");
+    json_t *j = post_json(&S, "/v1/completions", body, 200);
+    assert_string_equal(choice_text(j, 0), "");
+    assert_int_equal(usage(j, "completion_tokens"), 1); /* EOS ends it */
+    json_decref(j);
+    snprintf(body, sizeof body, fmt, ",\"skip_special_tokens\":false");
+    j = post_json(&S, "/v1/completions", body, 200);
+    assert_string_equal(choice_text(j, 0), "</s>");
+    json_decref(j);
+}
+
 static void test_stop_token_ids_and_min_tokens(void **st) {
     int ids[3];
     greedy_ids(ids, 3);
@@ -285,6 +307,28 @@ static void test_n_with_best_of(void **st) {
     json_decref(j);
 }
 
+/* n = 3: the prompt is computed once; the two other choices attach its
+ * full KV blocks from the prefix cache and compute only the rest (a
+ * sequence always computes its last prompt token itself). */
+static void test_n_shares_the_prompt(void **st) {
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time, there was a little girl named "
+                       "Lily. She loved to play outside in the park with her friends and her dog.\"}],"
+                       "\"max_tokens\":4,\"n\":3,\"temperature\":1,\"seed\":3}";
+    json_t *t = post_json(&S, "/chat_tokenize", body, 200);
+    long n_prompt = (long)json_array_size(json_object_get(t, "tokenize_response"));
+    json_decref(t);
+    assert_true(n_prompt > 32);
+    double before = su_metric(&S, "ctgi_tokens_prefilled");
+    json_t *j = post_json(&S, "/v1/chat/completions", body, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "choices")), 3);
+    assert_int_equal(usage(j, "prompt_tokens"), n_prompt);
+    json_decref(j);
+    double fed = su_metric(&S, "ctgi_tokens_prefilled") - before;
+    long rest = n_prompt - 16 * ((n_prompt - 1) / 16); /* what a block-aligned prefix leaves */
+    print_message("# n = 3 over a %ld-token prompt: %.0f prompt tokens fed (alone: %ld)\n", n_prompt, fed, 3 * n_prompt);
+    assert_true(fed <= (double)(n_prompt + 2 * rest));
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_ALL);
     const struct CMUnitTest tests[] = {
@@ -295,8 +339,10 @@ int main(void) {
         cmocka_unit_test(test_template_override_and_errors),
         cmocka_unit_test(test_logit_bias),
         cmocka_unit_test(test_stop_token_ids_and_min_tokens),
+        cmocka_unit_test(test_skip_special_tokens),
         cmocka_unit_test(test_default_max_tokens_is_the_rest_of_the_context),
         cmocka_unit_test(test_n_with_best_of),
+        cmocka_unit_test(test_n_shares_the_prompt),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
