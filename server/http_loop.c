@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -173,6 +174,19 @@ static bool resolve(const char *host, int port, struct sockaddr_storage *ss, cha
     return true;
 }
 
+/* A new connection: bound the kernel's send buffer by --max-stream-backlog
+ * too, so a client that stops reading holds at most about twice that many
+ * bytes of ours (our backlog + the socket's), instead of the few MB the
+ * kernel's autotuning would otherwise absorb before we notice. */
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code) {
+    srv *s = cls;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sz = s->cfg.max_stream_backlog < (1u << 30) ? (int)s->cfg.max_stream_backlog : 1 << 30;
+    if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+}
+
 static bool start_daemon(srv *s, char *err) {
     struct sockaddr_storage ss;
     if (!resolve(s->cfg.hostname, s->cfg.port, &ss, err)) return false;
@@ -182,6 +196,7 @@ static bool start_daemon(srv *s, char *err) {
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, or MHD logs on its own */
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, routes_completed, s,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s->cfg.idle_timeout + 0.5),
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,

@@ -64,6 +64,8 @@ static const opt_def OPTS[] = {
      "Jinja chat template for /v1/chat/completions (a .jinja file, or JSON with a chat_template member)"},
     {"payload-limit", K_SIZE, OFF(payload_limit), 1, 1e12, "BYTES", "2000000",
      "largest request body; beyond it: 413"},
+    {"max-stream-backlog", K_SIZE, OFF(max_stream_backlog), 1024, 1e12, "BYTES", "4194304",
+     "unsent bytes a streaming client may fall behind by; beyond it the client is dropped and its request cancelled"},
     {"api-key", K_STR, OFF(api_key), 0, 0, "KEY", "none",
      "require `Authorization: Bearer KEY` on POST /, /generate, /generate_stream, /tokenize, /v1/chat/completions, /v1/completions"},
     {"cors-allow-origin", K_STR, OFF(cors_allow_origin), 0, 0, "ORIGINS", "any (*)",
@@ -87,6 +89,7 @@ static serve_config defaults(void) {
     c.limits = proto_limits_default();
     c.limits.max_input_tokens = c.limits.max_total_tokens = 0; /* from the model */
     c.payload_limit = 2000000;
+    c.max_stream_backlog = 4u << 20;
     c.graceful_termination_timeout = 90;
     c.sse_keep_alive = 15;
     c.idle_timeout = 60;

@@ -23,6 +23,7 @@ typedef struct {
     int block_size;               /* KV positions per block; 0 = engine default (16) */
     bool no_prefix_caching;       /* turn the prefix cache off */
     size_t payload_limit;
+    size_t max_stream_backlog;    /* unsent bytes a streaming client may fall behind by before it is dropped */
     const char *api_key;          /* NULL = no auth */
     const char *cors_allow_origin; /* comma-separated origins; NULL = any */
     int threads;                  /* 0 = all cores */

@@ -9,8 +9,8 @@
  * Owns: the conn's unsent bytes and the MHD content reader that hands them
  * out.  A reader with nothing to send parks the connection (returning 0
  * without suspending makes MHD spin, runtime-notes P3); new bytes resume
- * it.  A client that stops reading has its backlog capped (SSE_MAX_BACKLOG)
- * and is dropped beyond it.
+ * it.  A client that stops reading has its backlog capped
+ * (--max-stream-backlog) and is dropped beyond it.
  *
  * The last token.  TGI's last event is the last token itself, but the
  * engine queues FINAL as a separate event after the token.  A token that
@@ -26,8 +26,6 @@
 #include "log.h"
 #include "server.h"
 
-#define SSE_MAX_BACKLOG (4u << 20)
-
 static bool grow(char **buf, size_t *cap, size_t need) {
     if (need <= *cap) return true;
     size_t nc = *cap ? *cap : 256;
@@ -42,7 +40,7 @@ static bool grow(char **buf, size_t *cap, size_t need) {
 void sse_append(conn *c, const char *bytes, size_t n) {
     if (c->gone) return;
     if (c->out_pos > 0 && c->out_pos == c->out_len) c->out_pos = c->out_len = 0;
-    if (c->out_len - c->out_pos + n > SSE_MAX_BACKLOG || !grow(&c->out, &c->out_cap, c->out_len + n)) {
+    if (c->out_len - c->out_pos + n > c->s->cfg.max_stream_backlog || !grow(&c->out, &c->out_cap, c->out_len + n)) {
         log_line(c->s->cfg.json_output, "WARN", NULL, "%s: client not reading (%zu bytes unsent): dropped",
                  c->path, c->out_len - c->out_pos);
         c->gone = true;

@@ -8,6 +8,7 @@
  *     (ctgi_request_cancelled by phase, tgi_request_failure{err="dropped"})
  *     and the KV blocks return;
  *   - beyond --max-concurrent-requests: 429 with Retry-After;
+ *   - a client that stops reading is dropped past --max-stream-backlog;
  *   - SIGTERM: no new connections, /health 503 on a kept-alive connection,
  *     the in-flight stream finishes, exit 0;
  *     past --graceful-termination-timeout the stream ends with an error
@@ -236,6 +237,34 @@ static void test_sigterm_drains(void **st) {
     assert_int_equal(su_stop(&d, 0, 10), 0);
 }
 
+/* A client that stops reading: once its unsent backlog passes
+ * --max-stream-backlog it is dropped and its request cancelled (a tiny
+ * receive buffer keeps the kernel from absorbing the stream). */
+static curl_socket_t small_rcvbuf(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    int sz = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    return fd;
+}
+
+static void test_slow_reader_dropped(void **st) {
+    su_server d;
+    assert_true(su_start(&d, MODEL, "--threads 1 --max-stream-backlog 65536", NULL, true));
+    double before = su_metric(&d, CANCELLED("running"));
+    client c;
+    client_start(&c, &d, "/generate_stream", "{\"inputs\":\"Hello\",\"parameters\":{\"max_new_tokens\":1500,\"top_n_tokens\":5}}");
+    curl_easy_setopt(c.h, CURLOPT_OPENSOCKETFUNCTION, small_rcvbuf);
+    assert_true(client_run(&c, 20, "\"index\":1,"));
+    /* stop reading: the backlog grows past 64 KiB long before 1500 tokens */
+    assert_true(su_wait_metric(&d, CANCELLED("running"), before + 1, 60) == before + 1);
+    assert_true(su_wait_metric(&d, KV_USED, 0, 10) == 0);
+    char *log = su_log(&d);
+    assert_non_null(strstr(log, "client not reading"));
+    free(log);
+    client_drop(&c);
+    assert_int_equal(su_stop(&d, SIGTERM, 10), 0);
+}
+
 static void test_sigterm_timeout_cancels(void **st) {
     su_server d;
     assert_true(su_start(&d, MODEL, "--threads 1 --graceful-termination-timeout 0.3", NULL, true));
@@ -274,6 +303,7 @@ int main(void) {
         cmocka_unit_test(test_429_over_the_limit),
         cmocka_unit_test(test_sigterm_drains),
         cmocka_unit_test(test_sigterm_timeout_cancels),
+        cmocka_unit_test(test_slow_reader_dropped),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
