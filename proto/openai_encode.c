@@ -250,15 +250,31 @@ char *oai_encode_completion(const oai_meta *m, const oai_choice *c, int n, const
 
 /* ---- streams ------------------------------------------------------------------ */
 
+/* `data: {` + the common fields + `"choices":[` of one chunk. */
+static void chunk_begin(jw *w, const oai_meta *m, const char *object) {
+    jw_raw(w, "data: ", 6);
+    jw_obj_begin(w);
+    meta(w, m, object);
+    jw_key(w, "choices");
+    jw_arr_begin(w);
+}
+
+/* `]` + `"usage":null` when the stream ends with a usage chunk + `}\n\n`. */
+static char *chunk_end(jw *w, bool include_usage, size_t *len) {
+    jw_arr_end(w);
+    if (include_usage) {
+        jw_key(w, "usage");
+        jw_null(w);
+    }
+    jw_obj_end(w);
+    return sse_finish(w, len);
+}
+
 char *oai_encode_chat_chunk(const oai_meta *m, const oai_delta *d, bool include_usage,
                             size_t *len) {
     jw w;
     jw_init(&w);
-    jw_raw(&w, "data: ", 6);
-    jw_obj_begin(&w);
-    meta(&w, m, "chat.completion.chunk");
-    jw_key(&w, "choices");
-    jw_arr_begin(&w);
+    chunk_begin(&w, m, "chat.completion.chunk");
     jw_obj_begin(&w);
     jw_key(&w, "index");
     jw_u64(&w, d->index);
@@ -276,44 +292,24 @@ char *oai_encode_chat_chunk(const oai_meta *m, const oai_delta *d, bool include_
     chat_logprobs(&w, d->logprobs, d->tokens, d->n_tokens);
     finish_reason(&w, d->finish);
     jw_obj_end(&w);
-    jw_arr_end(&w);
-    if (include_usage) {
-        jw_key(&w, "usage");
-        jw_null(&w);
-    }
-    jw_obj_end(&w);
-    return sse_finish(&w, len);
+    return chunk_end(&w, include_usage, len);
 }
 
 char *oai_encode_completion_chunk(const oai_meta *m, const oai_delta *d, bool include_usage,
                                   size_t *len) {
     jw w;
     jw_init(&w);
-    jw_raw(&w, "data: ", 6);
-    jw_obj_begin(&w);
-    meta(&w, m, "text_completion");
-    jw_key(&w, "choices");
-    jw_arr_begin(&w);
+    chunk_begin(&w, m, "text_completion");
     completion_choice(&w, d->index, d->content, d->finish, d->logprobs, d->tokens, d->n_tokens,
                       d->text_offset);
-    jw_arr_end(&w);
-    if (include_usage) {
-        jw_key(&w, "usage");
-        jw_null(&w);
-    }
-    jw_obj_end(&w);
-    return sse_finish(&w, len);
+    return chunk_end(&w, include_usage, len);
 }
 
 char *oai_encode_usage_chunk(oai_kind kind, const oai_meta *m, const oai_usage *u,
                              size_t *len) {
     jw w;
     jw_init(&w);
-    jw_raw(&w, "data: ", 6);
-    jw_obj_begin(&w);
-    meta(&w, m, kind == OAI_CHAT ? "chat.completion.chunk" : "text_completion");
-    jw_key(&w, "choices");
-    jw_arr_begin(&w);
+    chunk_begin(&w, m, kind == OAI_CHAT ? "chat.completion.chunk" : "text_completion");
     jw_arr_end(&w);
     usage(&w, u);
     jw_obj_end(&w);
