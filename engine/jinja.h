@@ -28,6 +28,17 @@
  * Python: e.g. `undefined.attr` is an error, `str + list` is an error,
  * lists and dicts print as Python reprs.
  *
+ * Supported beyond the basics: recursive for-loops (loop(xs), loop.depth),
+ * loop.changed/cycle, {% call %} blocks with caller(args), str.format with
+ * format specs, `%` formatting with %(key)s, and Jinja2's filters except
+ * pprint, xmlattr and filesizeformat (unknown-filter errors).  Where this is a subset,
+ * it says so with an error rather than guessing:
+ *   - integers are 64-bit.  A literal beyond that (10000000000000000000)
+ *     keeps its exact digits: it prints, converts to str/JSON, compares
+ *     and sorts exactly (against floats through the nearest double), but
+ *     arithmetic on it, or an int64 result overflowing, is an error;
+ *   - str.format refuses '#', 'z', 'n' and nested {} in format specs.
+ *
  * Threads: a parsed template is read-only; any number of threads may
  * render it at once (there is no global state).
  */

@@ -62,11 +62,16 @@ static bool loop_attr(jrender *r, jloop *l, const char *name, size_t n, jv *out)
     else if (jname_is(name, n, "first")) *out = jv_bool(i == 0);
     else if (jname_is(name, n, "last")) *out = jv_bool(i == len - 1);
     else if (jname_is(name, n, "length")) *out = jv_int(len);
-    else if (jname_is(name, n, "depth")) *out = jv_int(1);
-    else if (jname_is(name, n, "depth0")) *out = jv_int(0);
+    else if (jname_is(name, n, "depth")) *out = jv_int(l->depth);
+    else if (jname_is(name, n, "depth0")) *out = jv_int(l->depth - 1);
     else if (jname_is(name, n, "previtem")) *out = i > 0 ? l->items->v[i - 1] : jv_undef_named("previtem", 8);
     else if (jname_is(name, n, "nextitem")) *out = i + 1 < len ? l->items->v[i + 1] : jv_undef_named("nextitem", 8);
-    else if (jname_is(name, n, "cycle")) { jv f = {.k = JV_FUNC}; f.fn = JF_CYCLE; f.self = l; *out = f; }
+    else if (jname_is(name, n, "cycle") || jname_is(name, n, "changed")) {
+        jv f = {.k = JV_FUNC};
+        f.fn = name[1] == 'y' ? JF_CYCLE : JF_CHANGED;
+        f.self = l;
+        *out = f;
+    }
     else *out = jv_undef_named(name, n);
     (void)r;
     return true;
@@ -82,6 +87,11 @@ bool jgetattr(jrender *r, jv obj, const char *name, size_t n, jv *out) {
         *out = v ? *v : jv_undef_named(name, n);
         return true;
     case JV_LOOP: return loop_attr(r, obj.loop, name, n, out);
+    case JV_LIST:
+        if (obj.l->group && jname_is(name, n, "grouper")) { *out = obj.l->v[0]; return true; }
+        if (obj.l->group && jname_is(name, n, "list")) { *out = obj.l->v[1]; return true; }
+        *out = jv_undef_named(name, n);
+        return true;
     default: *out = jv_undef_named(name, n); return true;
     }
 }
@@ -190,6 +200,11 @@ static double fval(jv v) { return v.k == JV_FLOAT ? v.f : (double)ival(v); }
 static const char *const OPNAME[] = {"+", "-", "*", "/", "//", "%", "**", "~"};
 
 static bool bad_operands(jrender *r, jop op, jv a, jv b) {
+    if (a.k == JV_BIG || b.k == JV_BIG) {
+        jv x = a.k == JV_BIG ? a : b;
+        return jr_fail(r, "integer %.*s is beyond the 64-bit range: this interpreter prints and compares such "
+                       "literals but cannot do arithmetic (%s) on them", (int)x.s.n, x.s.p, OPNAME[op]);
+    }
     if (a.k == JV_UNDEF || b.k == JV_UNDEF) {
         jv u = a.k == JV_UNDEF ? a : b;
         if (u.s.n) return jr_fail(r, "'%.*s' is undefined", (int)u.s.n, u.s.p);
@@ -344,7 +359,7 @@ static jv *eval_all(jrender *r, jscope *s, jnode *const *nodes, size_t n) {
     return v;
 }
 
-static bool eval_args(jrender *r, jscope *s, const jnode *n, jargs *a) {
+bool jeval_args(jrender *r, jscope *s, const jnode *n, jargs *a) {
     a->npos = n->nkids, a->nkw = n->nkw;
     a->kwn = n->kwnames, a->kwnl = n->kwname_n;
     return (a->pos = eval_all(r, s, n->kids, n->nkids)) && (a->kwv = eval_all(r, s, n->kw, n->nkw));
@@ -355,14 +370,14 @@ static bool eval_call(jrender *r, jscope *s, const jnode *n, jv *out) {
     jv fn;
     if (n->a->kind == JN_ATTR) {
         jv obj;
-        if (!jeval(r, s, n->a->a, &obj) || !eval_args(r, s, n, &a)) return false;
+        if (!jeval(r, s, n->a->a, &obj) || !jeval_args(r, s, n, &a)) return false;
         if (obj.k == JV_STR || obj.k == JV_LIST || obj.k == JV_DICT) {
             bool found = false;
             if (!jmethod(r, obj, n->a->name, n->a->name_n, &a, out, &found)) return false;
             if (found) return true;
         }
         if (!jgetattr(r, obj, n->a->name, n->a->name_n, &fn)) return false;
-    } else if (!jeval(r, s, n->a, &fn) || !eval_args(r, s, n, &a)) {
+    } else if (!jeval(r, s, n->a, &fn) || !jeval_args(r, s, n, &a)) {
         return false;
     }
     return jcall_value(r, fn, a.pos, a.npos, a.kwn, a.kwnl, a.kwv, a.nkw, n->line, out);
@@ -371,7 +386,7 @@ static bool eval_call(jrender *r, jscope *s, const jnode *n, jv *out) {
 static bool eval_filter_or_test(jrender *r, jscope *s, const jnode *n, jv *out) {
     jv v;
     jargs a;
-    if (!jeval(r, s, n->a, &v) || !eval_args(r, s, n, &a)) return false;
+    if (!jeval(r, s, n->a, &v) || !jeval_args(r, s, n, &a)) return false;
     if (n->kind == JN_FILTER) return jr_step(r) && jfilter(r, n->name, n->name_n, v, &a, out);
     bool t;
     if (!jtest(r, n->name, n->name_n, v, &a, &t)) return false;
@@ -412,6 +427,21 @@ static bool eval_cmp(jrender *r, jscope *s, const jnode *n, jv *out) {
     return true;
 }
 
+/* -big: flip the sign of the digits; -9223372036854775808 is an int. */
+static bool negate_big(jrender *r, jv a, jv *out) {
+    bool neg = a.s.p[0] == '-';
+    if (!neg && jname_is(a.s.p, a.s.n, "9223372036854775808")) { *out = jv_int(INT64_MIN); return true; }
+    char *p = jr_alloc(r, a.s.n + 2);
+    if (!p) return false;
+    size_t n = neg ? a.s.n - 1 : a.s.n + 1;
+    if (neg) memcpy(p, a.s.p + 1, n);
+    else p[0] = '-', memcpy(p + 1, a.s.p, a.s.n);
+    p[n] = 0;
+    *out = (jv){.k = JV_BIG};
+    out->s.p = p, out->s.n = n;
+    return true;
+}
+
 static bool eval_node(jrender *r, jscope *s, const jnode *n, jv *out);
 
 bool jeval(jrender *r, jscope *s, const jnode *n, jv *out) {
@@ -440,6 +470,7 @@ static bool eval_node(jrender *r, jscope *s, const jnode *n, jv *out) {
     case JN_BINOP: return jeval(r, s, n->a, &a) && jeval(r, s, n->b, &b) && binop(r, (jop)n->op, a, b, out);
     case JN_NEG: case JN_POS:
         if (!jeval(r, s, n->a, &a)) return false;
+        if (a.k == JV_BIG) return n->kind == JN_POS ? (*out = a, true) : negate_big(r, a, out);
         if (!is_num(a)) return jr_fail(r, "bad operand type for unary %s: '%s'", n->kind == JN_NEG ? "-" : "+", jv_type_name(a));
         if (n->kind == JN_POS) *out = a.k == JV_BOOL ? jv_int(a.b) : a;
         else if (a.k == JV_FLOAT) *out = jv_float(-a.f);

@@ -4,12 +4,14 @@
  * Owns Jinja2's scoping as templates observe it: `if` shares its scope,
  * each for-loop iteration starts a fresh scope (a `set` inside a loop is
  * gone at the next iteration and after the loop — hence namespace()),
- * macros run in a scope whose parent is where they were defined.  Output
- * goes to r->out, which macros, block sets and filter blocks swap for a
- * private buffer to capture their body as a string.
+ * macros run in a scope whose parent is where they were defined (a call
+ * block's body too, as the macro `caller`), a recursive loop's loop(xs)
+ * reruns its for statement one level deeper.  Output goes to r->out,
+ * which macros, loop(xs), block sets and filter blocks swap for a private
+ * buffer to capture their body as a string.
  *
  * Limits: every loop iteration and call is a step (max_steps), macro
- * calls nest at most max_depth deep, all output and every built string is
+ * calls and recursive loop calls nest at most max_depth deep, all output and every built string is
  * capped at max_output, and all values at max_memory.
  */
 #include <stdio.h>
@@ -59,10 +61,11 @@ static bool capture(jrender *r, jscope *s, const jnode *body, jv *out) {
     return jv_from_buf(r, &tmp, out);
 }
 
-static jexec exec_for(jrender *r, jscope *s, const jnode *n) {
-    jv it;
+/* Run for-statement n over `it` at recursion depth `depth` (1 at the
+ * statement itself, deeper through a recursive loop's loop(...)). */
+static jexec run_for(jrender *r, jscope *s, const jnode *n, jv it, int depth) {
     jlist *items;
-    if (!jeval(r, s, n->b, &it) || !jv_iterable(r, it, &items)) return JX_ERR;
+    if (!jv_iterable(r, it, &items)) return JX_ERR;
     jscope *frame = new_scope(r, s);
     if (!frame) return JX_ERR;
     if (n->c) { /* `for x in xs if cond`: Jinja2 filters before counting */
@@ -80,7 +83,7 @@ static jexec exec_for(jrender *r, jscope *s, const jnode *n) {
     if (items->n == 0) return n->e ? jexec_body(r, s, n->e) : JX_OK;
     jloop *loop = jr_alloc(r, sizeof *loop);
     if (!loop) return JX_ERR;
-    loop->items = items;
+    *loop = (jloop){.items = items, .depth = depth, .node = n->op ? n : NULL, .scope = s};
     jv lv = {.k = JV_LOOP};
     lv.loop = loop;
     for (size_t i = 0; i < items->n; i++) {
@@ -95,24 +98,63 @@ static jexec exec_for(jrender *r, jscope *s, const jnode *n) {
     return JX_OK;
 }
 
+static jexec exec_for(jrender *r, jscope *s, const jnode *n) {
+    jv it;
+    if (!jeval(r, s, n->b, &it)) return JX_ERR;
+    return run_for(r, s, n, it, 1);
+}
+
+/* loop(items) inside a `recursive` for: the same statement over items,
+ * one level deeper, rendered to a string.  Nests like a macro call. */
+static bool call_loop(jrender *r, const jloop *l, const jv *args, size_t nargs, size_t nkw, jv *out) {
+    if (!l->node) return jr_fail(r, "The loop must have the 'recursive' marker to be used recursively");
+    if (nargs != 1 || nkw) return jr_fail(r, "loop() takes exactly one iterable");
+    if (r->depth >= r->lim->max_depth)
+        return jr_fail(r, "template exceeded max_depth (%d nested macro calls or recursive loops)", r->lim->max_depth);
+    jbuf tmp = jr_buf(r);
+    jbuf *saved = r->out;
+    r->out = &tmp;
+    r->depth++;
+    jexec x = run_for(r, l->scope, l->node, args[0], l->depth + 1);
+    r->depth--;
+    r->out = saved;
+    if (x == JX_ERR) { jb_free(&tmp); return false; }
+    return jv_from_buf(r, &tmp, out);
+}
+
 static jexec exec_filter_block(jrender *r, jscope *s, const jnode *n) {
     jv v;
     if (!capture(r, s, n->d, &v)) return JX_ERR;
     for (size_t i = 0; i < n->nkids; i++) {
         const jnode *f = n->kids[i];
-        jargs a = {.npos = f->nkids, .nkw = f->nkw, .kwn = f->kwnames, .kwnl = f->kwname_n};
-        jv *pos = jr_alloc(r, (f->nkids + f->nkw + 1) * sizeof *pos);
-        if (!pos) return JX_ERR;
-        for (size_t k = 0; k < f->nkids; k++)
-            if (!jeval(r, s, f->kids[k], &pos[k])) return JX_ERR;
-        for (size_t k = 0; k < f->nkw; k++)
-            if (!jeval(r, s, f->kw[k], &pos[f->nkids + k])) return JX_ERR;
-        a.pos = pos, a.kwv = pos + f->nkids;
-        if (!jr_step(r) || !jfilter(r, f->name, f->name_n, v, &a, &v)) return JX_ERR;
+        jargs a;
+        if (!jeval_args(r, s, f, &a) || !jr_step(r) || !jfilter(r, f->name, f->name_n, v, &a, &v)) return JX_ERR;
     }
     jbuf *o = r->out;
     return jv_write_str(r, o, v) && !o->over ? JX_OK
            : (jr_fail(r, "template exceeded max_output (%zu bytes)", r->lim->max_output), JX_ERR);
+}
+
+static bool call_macro(jrender *r, const jmacro *m, const jargs *a, const jv *caller, jv *out);
+
+static jexec write_value(jrender *r, jv v) {
+    if (!jv_write_str(r, r->out, v)) return JX_ERR;
+    return r->out->over ? (jr_fail(r, "template exceeded max_output (%zu bytes)", r->lim->max_output), JX_ERR) : JX_OK;
+}
+
+/* {% call(params) m(args) %}body{% endcall %}: call macro m with `caller`
+ * bound to the body (itself a macro taking params) and print the result. */
+static jexec exec_call_block(jrender *r, jscope *s, const jnode *n) {
+    jv fn, v;
+    jargs a;
+    jmacro *caller = jr_alloc(r, sizeof *caller);
+    if (!caller || !jeval(r, s, n->a->a, &fn) || !jeval_args(r, s, n->a, &a)) return JX_ERR;
+    if (fn.k != JV_MACRO) return jr_fail(r, "line %d: a call block must call a macro, not %s", n->line, jv_type_name(fn)), JX_ERR;
+    caller->def = n, caller->closure = s;
+    jv cv = {.k = JV_MACRO};
+    cv.m = caller;
+    if (!call_macro(r, fn.m, &a, &cv, &v)) return JX_ERR;
+    return write_value(r, v);
 }
 
 static jexec exec_stmt(jrender *r, jscope *s, const jnode *n) {
@@ -122,8 +164,7 @@ static jexec exec_stmt(jrender *r, jscope *s, const jnode *n) {
     case JN_OUTPUT:
         if (!jeval(r, s, n->a, &v)) return JX_ERR;
         if (v.k == JV_STR) return out_put(r, v.s.p, v.s.n) ? JX_OK : JX_ERR;
-        if (!jv_write_str(r, r->out, v)) return JX_ERR;
-        return r->out->over ? (jr_fail(r, "template exceeded max_output (%zu bytes)", r->lim->max_output), JX_ERR) : JX_OK;
+        return write_value(r, v);
     case JN_IF:
         for (; n; n = n->c) {
             if (n->kind != JN_IF) return jexec_body(r, s, n);
@@ -146,6 +187,7 @@ static jexec exec_stmt(jrender *r, jscope *s, const jnode *n) {
     case JN_BREAK: return JX_BREAK;
     case JN_CONTINUE: return JX_CONTINUE;
     case JN_FILTERBLOCK: return exec_filter_block(r, s, n);
+    case JN_CALLBLOCK: return exec_call_block(r, s, n);
     case JN_BODY: return jexec_body(r, s, n);
     default: return jr_fail(r, "internal error: expression used as a statement"), JX_ERR;
     }
@@ -160,9 +202,14 @@ jexec jexec_body(jrender *r, jscope *s, const jnode *body) {
     return x;
 }
 
-static bool call_macro(jrender *r, const jmacro *m, const jv *args, size_t nargs, const char **kwn,
-                       const size_t *kwnl, const jv *kwv, size_t nkw, jv *out) {
+/* Bind a macro's parameters (positional, keyword, default) in a scope
+ * over its closure, plus `caller` for a call block, and render its body. */
+static bool call_macro(jrender *r, const jmacro *m, const jargs *a, const jv *caller, jv *out) {
     const jnode *def = m->def;
+    const jv *args = a->pos, *kwv = a->kwv;
+    const char **kwn = a->kwn;
+    const size_t *kwnl = a->kwnl;
+    size_t nargs = a->npos, nkw = a->nkw;
     if (r->depth >= r->lim->max_depth)
         return jr_fail(r, "template exceeded max_depth (%d nested macro calls)", r->lim->max_depth);
     if (!jr_step(r)) return false;
@@ -186,6 +233,10 @@ static bool call_macro(jrender *r, const jmacro *m, const jv *args, size_t nargs
         else if (def->kw[p] && !jeval(r, s, def->kw[p], &v)) return false;
         if (!jscope_set(r, s, def->kwnames[p], def->kwname_n[p], v)) return false;
     }
+    /* a call block's body has no caller of its own (Jinja2: "No caller
+     * defined"), even inside a macro that has one */
+    jv none = jv_undef_named("caller", 6);
+    if ((caller || def->kind == JN_CALLBLOCK) && !jscope_set(r, s, "caller", 6, caller ? *caller : none)) return false;
     r->depth++;
     bool ok = capture(r, s, def->d, out);
     r->depth--;
@@ -194,11 +245,10 @@ static bool call_macro(jrender *r, const jmacro *m, const jv *args, size_t nargs
 
 bool jcall_value(jrender *r, jv fn, const jv *args, size_t nargs, const char **kwn,
                  const size_t *kwnl, const jv *kwv, size_t nkw, int line, jv *out) {
-    if (fn.k == JV_MACRO) return call_macro(r, fn.m, args, nargs, kwn, kwnl, kwv, nkw, out);
-    if (fn.k == JV_FUNC) {
-        jargs a = {.pos = args, .npos = nargs, .kwn = kwn, .kwnl = kwnl, .kwv = kwv, .nkw = nkw};
-        return jr_step(r) && jcall_builtin(r, fn, &a, out);
-    }
+    jargs a = {.pos = args, .npos = nargs, .kwn = kwn, .kwnl = kwnl, .kwv = kwv, .nkw = nkw};
+    if (fn.k == JV_MACRO) return call_macro(r, fn.m, &a, NULL, out);
+    if (fn.k == JV_FUNC) return jr_step(r) && jcall_builtin(r, fn, &a, out);
+    if (fn.k == JV_LOOP) return jr_step(r) && call_loop(r, fn.loop, args, nargs, nkw, out);
     if (fn.k == JV_UNDEF && fn.s.n)
         return jr_fail(r, "line %d: '%.*s' is undefined (not callable)", line, (int)fn.s.n, fn.s.p);
     return jr_fail(r, "line %d: '%s' object is not callable", line, jv_type_name(fn));

@@ -2,10 +2,11 @@
  * jinja_filters.c — the scalar and string filters, and filter dispatch.
  *
  * Owns Jinja2 3.1's builtin filters as chat templates use them (trim,
- * upper, title, default, replace, int, round, indent, tojson, ...), with
- * the transformers `tojson` (json.dumps with ensure_ascii=False and no
- * HTML escaping).  Sequence filters (sort, map, select, ...) and tests
- * are in jinja_select.c.  Case mapping goes through utf8proc so non-ASCII
+ * upper, title, default, replace, int, round, indent, truncate, urlencode,
+ * tojson, ...), with the transformers `tojson` (json.dumps with its
+ * ensure_ascii, indent, separators and sort_keys, and no HTML escaping).
+ * Sequence filters (sort, map, select, groupby, ...) and tests are in
+ * jinja_select.c, wordwrap in jinja_wrap.c.  Case mapping goes through utf8proc so non-ASCII
  * text behaves like Python's str methods (minus special casings like ß).
  */
 #include <math.h>
@@ -21,6 +22,8 @@ const jv *jarg(const jargs *a, size_t i, const char *name) {
         if (jname_is(a->kwn[k], a->kwnl[k], name)) return &a->kwv[k];
     return i < a->npos ? &a->pos[i] : NULL;
 }
+
+bool jf_items(jrender *, jv, const jargs *, jv *); /* jinja_select.c */
 
 /* ---- case mapping ----------------------------------------------------- */
 
@@ -189,7 +192,7 @@ static bool parse_float(const char *p, size_t n, double *out) {
 static bool f_int(jrender *r, jv v, const jargs *a, jv *out) {
     const jv *def = jarg(a, 0, "default");
     double f;
-    if (v.k == JV_INT) { *out = v; return true; }
+    if (v.k == JV_INT || v.k == JV_BIG) { *out = v; return true; }
     if (v.k == JV_BOOL) { *out = jv_int(v.b); return true; }
     if (v.k == JV_FLOAT && isfinite(v.f) && fabs(v.f) < 9.2e18) { *out = jv_int((int64_t)v.f); return true; }
     if (v.k == JV_STR) {
@@ -207,7 +210,7 @@ static bool f_float(jrender *r, jv v, const jargs *a, jv *out) {
     double f;
     if (v.k == JV_FLOAT) *out = v;
     else if (v.k == JV_INT || v.k == JV_BOOL) *out = jv_float(v.k == JV_INT ? (double)v.i : v.b);
-    else if (v.k == JV_STR && parse_float(v.s.p, v.s.n, &f)) *out = jv_float(f);
+    else if ((v.k == JV_STR || v.k == JV_BIG) && parse_float(v.s.p, v.s.n, &f)) *out = jv_float(f);
     else *out = def ? *def : jv_float(0.0);
     (void)r;
     return true;
@@ -216,6 +219,7 @@ static bool f_float(jrender *r, jv v, const jargs *a, jv *out) {
 static bool f_round(jrender *r, jv v, const jargs *a, jv *out) {
     const jv *prec = jarg(a, 0, "precision"), *method = jarg(a, 1, "method");
     int64_t p = prec && prec->k == JV_INT ? prec->i : 0;
+    if (v.k == JV_BIG) { *out = v; return true; } /* an integer rounds to itself */
     if (v.k != JV_INT && v.k != JV_FLOAT && v.k != JV_BOOL) return jr_fail(r, "round: expected a number, got %s", jv_type_name(v));
     const char *m = method && method->k == JV_STR ? method->s.p : "common";
     size_t mn = method && method->k == JV_STR ? method->s.n : 6;
@@ -241,6 +245,7 @@ static bool f_round(jrender *r, jv v, const jargs *a, jv *out) {
 static bool f_abs(jrender *r, jv v, const jargs *a, jv *out) {
     (void)a;
     if (v.k == JV_INT && v.i != INT64_MIN) *out = jv_int(v.i < 0 ? -v.i : v.i);
+    else if (v.k == JV_BIG) *out = v.s.p[0] == '-' ? (jv){.k = JV_BIG, .s = {v.s.p + 1, v.s.n - 1}} : v;
     else if (v.k == JV_BOOL) *out = jv_int(v.b);
     else if (v.k == JV_FLOAT) *out = jv_float(fabs(v.f));
     else return jr_fail(r, "bad operand type for abs(): '%s'", jv_type_name(v));
@@ -257,13 +262,23 @@ static bool f_default(jrender *r, jv v, const jargs *a, jv *out) {
     return true;
 }
 
+/* transformers' tojson: tojson(x, ensure_ascii=False, indent=None,
+ * separators=None, sort_keys=False) = json.dumps with those arguments. */
 static bool f_tojson(jrender *r, jv v, const jargs *a, jv *out) {
-    const jv *ind = jarg(a, 0, "indent"), *sk = jarg(a, 99, "sort_keys");
-    int indent = -1;
-    if (ind && ind->k == JV_INT) indent = ind->i < 0 ? 0 : ind->i > 64 ? 64 : (int)ind->i;
+    const jv *ascii = jarg(a, 0, "ensure_ascii"), *ind = jarg(a, 1, "indent"), *sep = jarg(a, 2, "separators"),
+             *sk = jarg(a, 3, "sort_keys");
+    jjson_opts o = {.indent = -1, .sort_keys = sk && jv_truthy(*sk), .ascii = ascii && jv_truthy(*ascii)};
+    if (ind && ind->k == JV_INT) o.indent = ind->i < 0 ? 0 : ind->i > 64 ? 64 : (int)ind->i;
     else if (ind && ind->k != JV_NONE && ind->k != JV_UNDEF) return jr_fail(r, "tojson: indent must be an integer");
+    o.item_sep = o.indent >= 0 ? jv_str(",", 1) : jv_str(", ", 2);
+    o.key_sep = jv_str(": ", 2);
+    if (sep && sep->k != JV_NONE && sep->k != JV_UNDEF) {
+        if (sep->k != JV_LIST || sep->l->n != 2 || sep->l->v[0].k != JV_STR || sep->l->v[1].k != JV_STR)
+            return jr_fail(r, "tojson: separators must be a pair of strings (item_separator, key_separator)");
+        o.item_sep = sep->l->v[0], o.key_sep = sep->l->v[1];
+    }
     jbuf b = jr_buf(r);
-    if (!jv_tojson(r, &b, v, indent, 0, sk && jv_truthy(*sk))) { jb_free(&b); return false; }
+    if (!jv_tojson(r, &b, v, &o, 0)) { jb_free(&b); return false; }
     return jv_from_buf(r, &b, out);
 }
 
@@ -333,10 +348,90 @@ static bool f_replace(jrender *r, jv v, const jargs *a, jv *out) {
     return jreplace(r, v, *old, *new, count && count->k == JV_INT ? count->i : -1, out);
 }
 
+/* attr() reads a Python attribute, never an item: a dict's keys are not
+ * attributes (Undefined), a namespace's and the loop's are. */
 static bool f_attr(jrender *r, jv v, const jargs *a, jv *out) {
     const jv *name = jarg(a, 0, "name");
     if (!name || name->k != JV_STR) return jr_fail(r, "attr: needs a name");
+    if (v.k == JV_DICT) { *out = jv_undef_named(name->s.p, name->s.n); return true; }
     return jgetattr(r, v, name->s.p, name->s.n, out);
+}
+
+/* Byte length of the first `cps` code points of p[0, n). */
+static size_t cp_prefix(const char *p, size_t n, int64_t cps) {
+    size_t i = 0;
+    for (int64_t c = 0; i < n; i++) {
+        if (((unsigned char)p[i] & 0xC0) == 0x80) continue;
+        if (c++ == cps) break;
+    }
+    return i;
+}
+
+/* Jinja2's truncate: strings up to length + leeway stay whole; otherwise
+ * keep length - len(end) code points, cut back to the last space unless
+ * killwords, then append end. */
+static bool f_truncate(jrender *r, jv v, const jargs *a, jv *out) {
+    const jv *len = jarg(a, 0, "length"), *kill = jarg(a, 1, "killwords"), *end = jarg(a, 2, "end"),
+             *lee = jarg(a, 3, "leeway");
+    int64_t length = len ? (len->k == JV_INT ? len->i : -1) : 255, leeway = 5;
+    jv e = jv_str("...", 3);
+    if (v.k != JV_STR) return jr_fail(r, "truncate: object of type '%s' has no len()", jv_type_name(v));
+    if (end && !jv_to_str(r, *end, &e)) return false;
+    if (lee && lee->k != JV_NONE) leeway = lee->k == JV_INT ? lee->i : -1;
+    int64_t elen = (int64_t)ju_len(e.s.p, e.s.n);
+    if (length < elen) return jr_fail(r, "expected length >= %lld, got %lld", (long long)elen, (long long)length);
+    if (leeway < 0) return jr_fail(r, "expected leeway >= 0, got %lld", (long long)leeway);
+    if ((int64_t)ju_len(v.s.p, v.s.n) <= length + leeway) { *out = v; return true; }
+    size_t keep = cp_prefix(v.s.p, v.s.n, length - elen);
+    if (!(kill && jv_truthy(*kill))) {
+        size_t sp = keep;
+        while (sp > 0 && v.s.p[sp - 1] != ' ') sp--;
+        if (sp > 0) keep = sp - 1;
+    }
+    jbuf b = jr_buf(r);
+    jb_put(&b, v.s.p, keep);
+    jb_put(&b, e.s.p, e.s.n);
+    return jv_from_buf(r, &b, out);
+}
+
+/* Percent-encode UTF-8 as Python's quote(): letters, digits and "_.-~"
+ * stay, and "/" too unless for a query string, where " " becomes "+". */
+static bool url_quote(jrender *r, jbuf *b, jv v, bool qs) {
+    if (v.k != JV_STR && !jv_to_str(r, v, &v)) return false;
+    for (size_t i = 0; i < v.s.n; i++) {
+        unsigned char c = (unsigned char)v.s.p[i];
+        bool keep = (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z') || strchr("_.-~", c) ||
+                    (c == '/' && !qs);
+        if (c && keep) jb_putc(b, (char)c);
+        else if (c == ' ' && qs) jb_putc(b, '+');
+        else jb_printf(b, "%%%02X", c);
+    }
+    return true;
+}
+
+/* urlencode: a string (or scalar) is quoted; a dict or a list of pairs
+ * becomes "k=v&k=v". */
+static bool f_urlencode(jrender *r, jv v, const jargs *a, jv *out) {
+    (void)a;
+    jbuf b = jr_buf(r);
+    bool ok = true;
+    if (v.k != JV_LIST && v.k != JV_DICT && v.k != JV_NS) {
+        ok = url_quote(r, &b, v, false);
+    } else {
+        jlist *items = NULL;
+        jv pairs;
+        if (v.k == JV_LIST) items = v.l;
+        else if (!jf_items(r, v, a, &pairs)) ok = false;
+        else items = pairs.l;
+        for (size_t i = 0; ok && i < items->n; i++) {
+            jv p = items->v[i];
+            if (p.k != JV_LIST || p.l->n != 2) { jb_free(&b); return jr_fail(r, "urlencode: expected (key, value) pairs"); }
+            if (i) jb_putc(&b, '&');
+            ok = url_quote(r, &b, p.l->v[0], true) && jb_putc(&b, '=') && url_quote(r, &b, p.l->v[1], true);
+        }
+    }
+    if (!ok) { jb_free(&b); return r->failed ? false : jr_fail(r, "template exceeded max_output (%zu bytes)", r->lim->max_output); }
+    return jv_from_buf(r, &b, out);
 }
 
 /* Sequence filters live in jinja_select.c. */
@@ -353,12 +448,14 @@ bool jf_select(jrender *, jv, const jargs *, jv *);
 bool jf_reject(jrender *, jv, const jargs *, jv *);
 bool jf_selectattr(jrender *, jv, const jargs *, jv *);
 bool jf_rejectattr(jrender *, jv, const jargs *, jv *);
-bool jf_items(jrender *, jv, const jargs *, jv *);
 bool jf_dictsort(jrender *, jv, const jargs *, jv *);
 bool jf_min(jrender *, jv, const jargs *, jv *);
 bool jf_max(jrender *, jv, const jargs *, jv *);
 bool jf_sum(jrender *, jv, const jargs *, jv *);
 bool jf_batch(jrender *, jv, const jargs *, jv *);
+bool jf_groupby(jrender *, jv, const jargs *, jv *);
+bool jf_slice(jrender *, jv, const jargs *, jv *);
+bool jf_wordwrap(jrender *, jv, const jargs *, jv *); /* jinja_wrap.c */
 
 typedef bool (*filter_fn)(jrender *, jv, const jargs *, jv *);
 static const struct { const char *name; filter_fn fn; } FILTERS[] = {
@@ -372,7 +469,8 @@ static const struct { const char *name; filter_fn fn; } FILTERS[] = {
     {"dictsort", jf_dictsort}, {"tojson", f_tojson}, {"indent", f_indent}, {"safe", f_safe},
     {"escape", f_escape}, {"e", f_escape}, {"forceescape", f_escape}, {"center", f_center},
     {"wordcount", f_wordcount}, {"batch", jf_batch}, {"min", jf_min}, {"max", jf_max},
-    {"sum", jf_sum}, {"format", f_format}, {"attr", f_attr},
+    {"sum", jf_sum}, {"format", f_format}, {"attr", f_attr}, {"truncate", f_truncate},
+    {"urlencode", f_urlencode}, {"groupby", jf_groupby}, {"slice", jf_slice}, {"wordwrap", jf_wordwrap},
 };
 
 bool jfilter_exists(const char *name, size_t n) {

@@ -56,6 +56,9 @@ typedef enum {
     JV_DICT,   /* insertion-ordered mapping; mutable only while being built */
     JV_NS,     /* namespace(): a dict whose attributes `set` may assign */
     JV_MACRO, JV_FUNC, JV_LOOP,
+    JV_BIG,    /* an integer literal beyond int64: its decimal digits in s
+                  (with a leading '-' when negative); it prints and compares
+                  exactly, but arithmetic on it is an error (no bignums) */
 } jv_kind;
 
 typedef struct jlist jlist;
@@ -64,9 +67,9 @@ typedef struct jmacro jmacro;
 typedef struct jloop jloop;
 typedef struct jnode jnode;
 
-/* Built-in callables reachable as values (globals and loop.cycle). */
+/* Built-in callables reachable as values (globals, loop.cycle, loop.changed). */
 typedef enum {
-    JF_RANGE, JF_NAMESPACE, JF_DICT, JF_RAISE, JF_STRFTIME, JF_CYCLE,
+    JF_RANGE, JF_NAMESPACE, JF_DICT, JF_RAISE, JF_STRFTIME, JF_CYCLE, JF_CHANGED,
 } jfunc_id;
 
 typedef struct {
@@ -75,7 +78,7 @@ typedef struct {
         bool b;
         int64_t i;
         double f;
-        struct { const char *p; size_t n; } s; /* JV_STR; JV_UNDEF: the missing name */
+        struct { const char *p; size_t n; } s; /* JV_STR, JV_BIG; JV_UNDEF: the missing name */
         jlist *l;
         jdict *d;
         jmacro *m;
@@ -87,7 +90,12 @@ typedef struct {
     };
 } jv;
 
-struct jlist { jv *v; size_t n; bool tuple; };
+struct jlist {
+    jv *v;
+    size_t n;
+    bool tuple;
+    bool group; /* a groupby (grouper, list) tuple: also has those attributes */
+};
 struct jdict { jv *keys; jv *vals; size_t n, cap; };
 
 typedef struct jscope jscope;
@@ -95,7 +103,12 @@ struct jmacro { const jnode *def; jscope *closure; };
 
 struct jloop {
     const jlist *items;
-    size_t i;  /* index0 of the current item */
+    size_t i;            /* index0 of the current item */
+    int depth;           /* loop.depth: 1, plus one per recursive loop(...) call */
+    const jnode *node;   /* a `recursive` for statement (NULL if not) and */
+    jscope *scope;       /* the scope it runs in, for loop(...) */
+    jv changed_last;     /* loop.changed()'s previous arguments (a tuple) */
+    bool changed_seen;
 };
 
 static inline jv jv_undef(void) { jv v = {.k = JV_UNDEF}; return v; }
@@ -117,7 +130,7 @@ typedef enum {
     JN_LIST, JN_TUPLE, JN_DICT,
     /* statements */
     JN_BODY, JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_MACRO,
-    JN_BREAK, JN_CONTINUE, JN_FILTERBLOCK,
+    JN_BREAK, JN_CONTINUE, JN_FILTERBLOCK, JN_CALLBLOCK,
 } jnode_kind;
 
 /* Operators (JN_BINOP op, and each link of a JN_CMP chain). */
@@ -133,9 +146,12 @@ typedef enum {
  *   NEG/POS/NOT: a.  AND/OR: a, b.  CMP: a then kids[i] with ops[i].
  *   COND: b if a else c.  LIST/TUPLE: kids.  DICT: kids keys, kw values.
  *   BODY: kids.  TEXT: lit.  OUTPUT: a.  IF: a, b body, c else (BODY/IF).
- *   FOR: a target, b iterable, c filter cond, d body, e else.
+ *   FOR: a target, b iterable, c filter cond, d body, e else; op 1 when
+ *   `recursive`.
  *   SET: a target, b value or d body.  MACRO: name, params in kwnames with
- *   defaults kw (NULL = none), d body.  FILTERBLOCK: a filter chain, d body. */
+ *   defaults kw (NULL = none), d body.  FILTERBLOCK: a filter chain, d body.
+ *   CALLBLOCK: a the macro call (a JN_CALL); otherwise shaped as a MACRO
+ *   named "caller" (params, d body), which it becomes when called. */
 struct jnode {
     uint8_t kind;
     uint8_t op;
@@ -158,6 +174,7 @@ struct jnode {
 typedef enum {
     JT_EOF, JT_DATA, JT_VAR_BEGIN, JT_VAR_END, JT_BLOCK_BEGIN, JT_BLOCK_END,
     JT_NAME, JT_STRING, JT_INT, JT_FLOAT, JT_OP,
+    JT_BIG, /* an integer literal beyond int64: p/n its digits */
 } jtok_kind;
 
 typedef struct {
@@ -239,7 +256,15 @@ bool jv_to_str(jrender *r, jv v, jv *out);
 /* A jbuf with the render's size limit; jv_from_buf moves it into the arena. */
 jbuf jr_buf(jrender *r);
 bool jv_from_buf(jrender *r, jbuf *b, jv *out);
-bool jv_tojson(jrender *r, jbuf *b, jv v, int indent, int level, bool sort_keys);
+/* json.dumps options: indent < 0 = one line; separators as Python's
+ * (item, key) pair, defaulting to (", ", ": ") or (",", ": ") with indent;
+ * ascii = ensure_ascii (non-ASCII as \uXXXX). */
+typedef struct {
+    int indent;
+    bool sort_keys, ascii;
+    jv item_sep, key_sep; /* JV_STR */
+} jjson_opts;
+bool jv_tojson(jrender *r, jbuf *b, jv v, const jjson_opts *o, int level);
 bool jv_from_json(jrender *r, const json_t *j, jv *out, int depth);
 void jv_float_repr(double f, char *buf, size_t n);
 /* Iterate: lists, tuples, dict keys, string characters, undefined (empty). */
@@ -268,6 +293,9 @@ typedef struct {
     size_t nkw;
 } jargs;
 
+/* Evaluate a call's (or filter's) kids and kw into a. */
+bool jeval_args(jrender *r, jscope *s, const jnode *n, jargs *a);
+
 /* The i-th positional or the keyword `name`; NULL if neither was given. */
 const jv *jarg(const jargs *a, size_t i, const char *name);
 
@@ -281,9 +309,13 @@ bool jtest_exists(const char *name, size_t n);
 bool jmethod(jrender *r, jv obj, const char *name, size_t n, const jargs *a, jv *out,
              bool *found);
 bool jglobal(const char *name, size_t n, jv *out);
+/* The rarer str methods (jinja_strmethods.c); *found false if unknown. */
+bool jstr_method(jrender *r, jv s, const char *m, size_t n, const jargs *a, jv *out, bool *found);
 bool jcall_builtin(jrender *r, jv fn, const jargs *a, jv *out);
-/* Python-style "%s" % args. */
+/* string formatting (jinja_format.c): Python's "%s" % args (a single
+ * dict argument serves %(name)s), and str.format with format specs. */
 bool jformat_percent(jrender *r, jv fmt, const jv *args, size_t nargs, jv *out);
+bool jformat_str(jrender *r, jv fmt, const jargs *a, jv *out);
 
 static inline bool jname_is(const char *p, size_t n, const char *lit) {
     size_t m = __builtin_strlen(lit);

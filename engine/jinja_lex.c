@@ -234,12 +234,23 @@ static bool lex_number(lexer *L, jtok *t) {
         t->f = strtod(buf, NULL);
         return true;
     }
+    if (buf[0] == '0' && strspn(buf, "0") != k) /* Jinja2 reads "012" as 0 then 12 */
+        return ct_err(L->err, "template syntax error (line %d): leading zeros in an integer literal", L->line);
     t->kind = JT_INT;
     char *end;
     errno = 0;
     long long v = strtoll(buf, &end, 10);
-    if (errno) return ct_err(L->err, "template syntax error (line %d): integer literal too large", L->line);
     t->i = v;
+    if (!errno) return true;
+    /* Beyond int64: Python has big ints, so keep the exact digits (see
+     * JV_BIG); only a literal longer than buf is refused. */
+    if (k >= sizeof buf - 1)
+        return ct_err(L->err, "template syntax error (line %d): integer literal too long", L->line);
+    size_t z = 0;
+    while (z + 1 < k && buf[z] == '0') z++;
+    t->kind = JT_BIG;
+    if (!(t->p = ja_strdup(L->a, buf + z, k - z))) return ct_err(L->err, "template: out of memory");
+    t->n = k - z;
     return true;
 }
 

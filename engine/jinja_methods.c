@@ -7,7 +7,8 @@
  * get, the sandbox's refusal of mutating methods (list.append, dict.pop,
  * ...: an ImmutableSandboxedEnvironment raises SecurityError), the
  * globals range / namespace / dict / raise_exception / strftime_now,
- * loop.cycle, and Python's `%` string formatting.
+ * and loop.cycle.  String formatting (str.format and `%`) is in
+ * jinja_format.c, the rarer str methods in jinja_strmethods.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,21 +123,54 @@ static bool m_affix(jrender *r, jv s, const jargs *a, bool end, jv *out) {
     return true;
 }
 
+/* Byte offset of code point k of s (its length if past the end). */
+static size_t cp_at(jv s, int64_t k) {
+    size_t i = 0;
+    for (int64_t c = 0; i < s.s.n; i++) {
+        if (((unsigned char)s.s.p[i] & 0xC0) == 0x80) continue;
+        if (c++ == k) break;
+    }
+    return i;
+}
+
+/* find/count's optional start and end, sliced as Python does: *win is
+ * s[start:end] and *first its first code point's index.  False when the
+ * window is empty and placed past the end (nothing is found there, not
+ * even ""). */
+static bool find_window(jv s, const jargs *a, jv *win, int64_t *first) {
+    const jv *sv = jarg(a, 1, "start"), *ev = jarg(a, 2, "end");
+    int64_t len = (int64_t)ju_len(s.s.p, s.s.n), st = sv && sv->k == JV_INT ? sv->i : 0;
+    int64_t en = ev && ev->k == JV_INT ? ev->i : len;
+    if (st < 0 && (st += len) < 0) st = 0;
+    if (en < 0 && (en += len) < 0) en = 0;
+    if (en > len) en = len;
+    if (st > len || st > en) return false;
+    size_t b0 = cp_at(s, st), b1 = cp_at(s, en);
+    *win = jv_str(s.s.p + b0, b1 - b0), *first = st;
+    return true;
+}
+
+/* mode: 0 find, 1 rfind, 2 count, 3 index, 4 rindex. */
 static bool m_find(jrender *r, jv s, const jargs *a, int mode, jv *out) {
     const jv *x = jarg(a, 0, NULL);
+    jv w;
+    int64_t first;
     if (!need_str(r, x, "find")) return false;
+    bool in = find_window(s, a, &w, &first);
     if (mode == 2) { /* count: non-overlapping */
         int64_t c = 0;
-        if (!x->s.n) { *out = jv_int((int64_t)ju_len(s.s.p, s.s.n) + 1); return true; }
-        for (const char *p = s.s.p, *e = s.s.p + s.s.n; (p = memmem(p, (size_t)(e - p), x->s.p, x->s.n)); p += x->s.n) c++;
+        if (!in) { *out = jv_int(0); return true; }
+        if (!x->s.n) { *out = jv_int((int64_t)ju_len(w.s.p, w.s.n) + 1); return true; }
+        for (const char *p = w.s.p, *e = w.s.p + w.s.n; (p = memmem(p, (size_t)(e - p), x->s.p, x->s.n)); p += x->s.n) c++;
         *out = jv_int(c);
         return true;
     }
     const char *hit = NULL;
-    if (mode == 0) hit = memmem(s.s.p, s.s.n, x->s.p, x->s.n);
-    else for (size_t k = s.s.n + 1; k-- > x->s.n;)
-        if (!memcmp(s.s.p + k - x->s.n, x->s.p, x->s.n)) { hit = s.s.p + k - x->s.n; break; }
-    *out = jv_int(hit ? (int64_t)ju_len(s.s.p, (size_t)(hit - s.s.p)) : -1);
+    if (in && (mode == 0 || mode == 3)) hit = memmem(w.s.p, w.s.n, x->s.p, x->s.n);
+    else if (in) for (size_t k = w.s.n + 1; k-- > x->s.n;)
+        if (!memcmp(w.s.p + k - x->s.n, x->s.p, x->s.n)) { hit = w.s.p + k - x->s.n; break; }
+    if (!hit && mode >= 3) return jr_fail(r, "substring not found"); /* index / rindex */
+    *out = jv_int(hit ? first + (int64_t)ju_len(w.s.p, (size_t)(hit - w.s.p)) : -1);
     return true;
 }
 
@@ -152,35 +186,6 @@ static bool m_join(jrender *r, jv s, const jargs *a, jv *out) {
         }
         if (i) jb_put(&b, s.s.p, s.s.n);
         jb_put(&b, l->v[i].s.p, l->v[i].s.n);
-    }
-    return jv_from_buf(r, &b, out);
-}
-
-/* str.format with {}, {0} and {name} fields (no format specs). */
-static bool m_format(jrender *r, jv s, const jargs *a, jv *out) {
-    jbuf b = jr_buf(r);
-    size_t auto_i = 0;
-    for (size_t i = 0; i < s.s.n; i++) {
-        char c = s.s.p[i];
-        if ((c == '{' || c == '}') && i + 1 < s.s.n && s.s.p[i + 1] == c) { jb_putc(&b, c); i++; continue; }
-        if (c != '{') { jb_putc(&b, c); continue; }
-        const char *close = memchr(s.s.p + i, '}', s.s.n - i);
-        if (!close) { jb_free(&b); return jr_fail(r, "Single '{' encountered in format string"); }
-        const char *f = s.s.p + i + 1;
-        size_t fn = (size_t)(close - f);
-        const jv *v = NULL;
-        if (memchr(f, ':', fn) || memchr(f, '!', fn)) { jb_free(&b); return jr_fail(r, "str.format: format specs are not supported"); }
-        if (fn == 0) v = auto_i < a->npos ? &a->pos[auto_i++] : NULL;
-        else if (f[0] >= '0' && f[0] <= '9') {
-            size_t idx = (size_t)atoi(f);
-            v = idx < a->npos ? &a->pos[idx] : NULL;
-        } else {
-            for (size_t k = 0; k < a->nkw; k++)
-                if (a->kwnl[k] == fn && !memcmp(a->kwn[k], f, fn)) v = &a->kwv[k];
-        }
-        if (!v) { jb_free(&b); return jr_fail(r, "str.format: no argument for field '{%.*s}'", (int)fn, f); }
-        if (!jv_write_str(r, &b, *v)) { jb_free(&b); return false; }
-        i = (size_t)(close - s.s.p);
     }
     return jv_from_buf(r, &b, out);
 }
@@ -201,8 +206,10 @@ static bool m_str(jrender *r, jv s, const char *m, size_t n, const jargs *a, jv 
     if (jname_is(m, n, "find")) return m_find(r, s, a, 0, out);
     if (jname_is(m, n, "rfind")) return m_find(r, s, a, 1, out);
     if (jname_is(m, n, "count")) return m_find(r, s, a, 2, out);
+    if (jname_is(m, n, "index")) return m_find(r, s, a, 3, out);
+    if (jname_is(m, n, "rindex")) return m_find(r, s, a, 4, out);
     if (jname_is(m, n, "join")) return m_join(r, s, a, out);
-    if (jname_is(m, n, "format")) return m_format(r, s, a, out);
+    if (jname_is(m, n, "format")) return jformat_str(r, s, a, out);
     if (jname_is(m, n, "replace")) {
         const jv *o = jarg(a, 0, NULL), *nw = jarg(a, 1, NULL), *c = jarg(a, 2, "count");
         if (!need_str(r, o, "replace") || !need_str(r, nw, "replace")) return false;
@@ -224,19 +231,7 @@ static bool m_str(jrender *r, jv s, const char *m, size_t n, const jargs *a, jv 
         if (!t.s.n && !s.s.n) { jlist *e; if (!list_of(r, 0, &e)) return false; *out = jv_list(e); return true; }
         return m_split(r, s.s.n && s.s.p[s.s.n - 1] == '\n' ? jv_str(s.s.p, s.s.n - 1) : s, &nl, false, out);
     }
-    if (jname_is(m, n, "isdigit") || jname_is(m, n, "isspace") || jname_is(m, n, "isalpha") || jname_is(m, n, "isalnum")) {
-        int kind = jname_is(m, n, "isdigit") ? 0 : jname_is(m, n, "isspace") ? 1 : jname_is(m, n, "isalpha") ? 2 : 3;
-        bool ok = s.s.n > 0;
-        for (size_t i = 0; i < s.s.n && ok; i++) {
-            unsigned char c = (unsigned char)s.s.p[i];
-            bool dig = c >= '0' && c <= '9', alpha = (c | 32) >= 'a' && (c | 32) <= 'z';
-            ok = kind == 0 ? dig : kind == 1 ? py_ws((char)c) : kind == 2 ? alpha : dig || alpha;
-        }
-        *out = jv_bool(ok);
-        return true;
-    }
-    *found = false;
-    return true;
+    return jstr_method(r, s, m, n, a, out, found);
 }
 
 static bool unsafe(jrender *r, jv obj, const char *m, size_t n) {
@@ -259,6 +254,14 @@ bool jmethod(jrender *r, jv obj, const char *m, size_t n, const jargs *a, jv *ou
         if (!k) return jr_fail(r, "get expected at least 1 argument, got 0");
         jv *v = jd_get(obj.d, *k);
         *out = v ? *v : d ? *d : jv_none();
+        return true;
+    }
+    if (jname_is(m, n, "copy")) { /* a new dict: the sandbox allows it */
+        jdict *d = jd_new(r, obj.d->n);
+        if (!d) return false;
+        for (size_t i = 0; i < obj.d->n; i++)
+            if (!jd_set(r, d, obj.d->keys[i], obj.d->vals[i])) return false;
+        *out = jv_dict(d);
         return true;
     }
     if (jname_is(m, n, "keys") || jname_is(m, n, "values") || jname_is(m, n, "items")) {
@@ -370,69 +373,16 @@ bool jcall_builtin(jrender *r, jv fn, const jargs *a, jv *out) {
         if (!a->npos) return jr_fail(r, "no items for cycling given");
         *out = a->pos[fn.self->i % a->npos];
         return true;
+    case JF_CHANGED: { /* true on the first call and whenever the arguments differ */
+        jlist *t = jl_new(r, a->npos);
+        if (!t) return false;
+        t->tuple = true;
+        if (a->npos) memcpy(t->v, a->pos, a->npos * sizeof *t->v);
+        jv now = jv_list(t);
+        *out = jv_bool(!fn.self->changed_seen || !jv_equal(now, fn.self->changed_last));
+        fn.self->changed_last = now, fn.self->changed_seen = true;
+        return true;
+    }
     }
     return jr_fail(r, "internal error: unknown builtin");
-}
-
-/* ---- "%" formatting --------------------------------------------------- */
-
-static bool format_one(jrender *r, jbuf *b, const char *spec, size_t sn, char conv, jv v) {
-    char fmt[32], tmp[512];
-    if (sn > 16) return jr_fail(r, "format: spec too long");
-    if (conv == 's' || conv == 'r') { /* width and precision count code points */
-        jbuf t = jr_buf(r);
-        bool ok = conv == 's' ? jv_write_str(r, &t, v) : jv_write_repr(r, &t, v, 0);
-        bool left = memchr(spec, '-', sn) != NULL;
-        size_t i = 0, width = 0, prec = SIZE_MAX;
-        while (i < sn && strchr("-+ #0", spec[i])) i++;
-        for (; i < sn && spec[i] >= '0' && spec[i] <= '9'; i++) width = width * 10 + (size_t)(spec[i] - '0');
-        if (i < sn && spec[i] == '.')
-            for (prec = 0, i++; i < sn && spec[i] >= '0' && spec[i] <= '9'; i++) prec = prec * 10 + (size_t)(spec[i] - '0');
-        size_t bytes = t.n, cps = ju_len(t.p ? t.p : "", t.n);
-        if (prec < cps) { /* keep the first prec code points */
-            size_t c = 0;
-            for (bytes = 0; bytes < t.n; bytes++) {
-                bool start = ((unsigned char)t.p[bytes] & 0xC0) != 0x80;
-                if (start && c == prec) break;
-                c += start;
-            }
-            cps = prec;
-        }
-        for (size_t k = cps; ok && !left && k < width; k++) jb_putc(b, ' ');
-        if (ok) jb_put(b, t.p ? t.p : "", bytes);
-        for (size_t k = cps; ok && left && k < width; k++) jb_putc(b, ' ');
-        jb_free(&t);
-        return ok;
-    }
-    bool isnum = v.k == JV_INT || v.k == JV_FLOAT || v.k == JV_BOOL;
-    if (!isnum) return jr_fail(r, "%%%c format: a real number is required, not %s", conv, jv_type_name(v));
-    double f = v.k == JV_FLOAT ? v.f : v.k == JV_INT ? (double)v.i : v.b;
-    long long i = v.k == JV_FLOAT ? (long long)v.f : v.k == JV_INT ? v.i : v.b;
-    if (conv == 'd' || conv == 'i' || conv == 'x' || conv == 'X' || conv == 'o' || conv == 'c') {
-        snprintf(fmt, sizeof fmt, "%%%.*sll%c", (int)sn, spec, conv == 'i' ? 'd' : conv);
-        if (conv == 'c') snprintf(fmt, sizeof fmt, "%%%.*sc", (int)sn, spec);
-        snprintf(tmp, sizeof tmp, fmt, conv == 'c' ? (int)i : i);
-    } else {
-        snprintf(fmt, sizeof fmt, "%%%.*s%c", (int)sn, spec, conv);
-        snprintf(tmp, sizeof tmp, fmt, f);
-    }
-    return jb_puts(b, tmp);
-}
-
-bool jformat_percent(jrender *r, jv fmt, const jv *args, size_t nargs, jv *out) {
-    jbuf b = jr_buf(r);
-    size_t used = 0;
-    const char *p = fmt.s.p;
-    for (size_t i = 0; i < fmt.s.n; i++) {
-        if (p[i] != '%') { jb_putc(&b, p[i]); continue; }
-        if (i + 1 < fmt.s.n && p[i + 1] == '%') { jb_putc(&b, '%'); i++; continue; }
-        size_t s = i + 1, e = s;
-        while (e < fmt.s.n && strchr("-+ #0123456789.", p[e])) e++;
-        if (e >= fmt.s.n || !strchr("sdirfFeEgGxXoc", p[e])) { jb_free(&b); return jr_fail(r, "unsupported format character at index %zu", e); }
-        if (used >= nargs) { jb_free(&b); return jr_fail(r, "not enough arguments for format string"); }
-        if (!format_one(r, &b, p + s, e - s, p[e], args[used++])) { jb_free(&b); return false; }
-        i = e;
-    }
-    if (used < nargs) { jb_free(&b); return jr_fail(r, "not all arguments converted during string formatting"); }
-    return jv_from_buf(r, &b, out);
 }

@@ -2,9 +2,9 @@
  * jinja_parse.c — tokens to a syntax tree, and the public parse/free.
  *
  * Owns Jinja2's grammar as chat templates use it: the statements (if,
- * for with else / inline filter, set in its three forms, macro, break,
- * continue, filter and generation blocks) and the expression precedence
- * ladder of Jinja2's parser (conditional, or, and, not, comparisons,
+ * for with else / inline filter / recursive, set in its three forms,
+ * macro, call blocks, break, continue, filter and generation blocks) and
+ * the expression precedence ladder of Jinja2's parser (conditional, or, and, not, comparisons,
  * + -, ~, * / // %, **, unary, then postfix, filters and tests).  Tags
  * that would load other templates (include, import, extends, from, block)
  * are rejected: a sandboxed template has no files to load.
@@ -196,6 +196,12 @@ static jnode *parse_primary(parser *P) {
         n->lit = t->kind == JT_INT ? jv_int(t->i) : jv_float(t->f);
         P->pos++;
         return n;
+    case JT_BIG:
+        if (!(n = node(P, JN_LIT))) return NULL;
+        n->lit = (jv){.k = JV_BIG};
+        n->lit.s.p = t->p, n->lit.s.n = t->n;
+        P->pos++;
+        return n;
     case JT_OP:
         if (is_op(P, "(")) {
             P->pos++;
@@ -287,7 +293,7 @@ static jnode *parse_filters(parser *P, jnode *n) {
             if (!parse_call_args(P, f)) return NULL;
         } else if (!filt) {
             const jtok *t = cur(P);
-            bool arg = t->kind == JT_STRING || t->kind == JT_INT || t->kind == JT_FLOAT ||
+            bool arg = t->kind == JT_STRING || t->kind == JT_INT || t->kind == JT_FLOAT || t->kind == JT_BIG ||
                        (t->kind == JT_NAME && !is_name(P, "else") && !is_name(P, "or") &&
                         !is_name(P, "and") && !is_name(P, "if") && !is_name(P, "is")) ||
                        is_op(P, "[") || is_op(P, "{") || is_op(P, "(");
@@ -496,6 +502,7 @@ static const char *const ENDS_FOR[] = {"else", "endfor", NULL};
 static const char *const ENDS_ENDFOR[] = {"endfor", NULL};
 static const char *const ENDS_SET[] = {"endset", NULL};
 static const char *const ENDS_MACRO[] = {"endmacro", NULL};
+static const char *const ENDS_CALL[] = {"endcall", NULL};
 static const char *const ENDS_FILTER[] = {"endfilter", NULL};
 static const char *const ENDS_GEN[] = {"endgeneration", NULL};
 
@@ -519,7 +526,7 @@ static jnode *parse_for(parser *P) {
     if (!skip_name(P, "in")) { fail(P, "%s", "expected 'in'"); return NULL; }
     if (!(n->b = parse_tuple(P, false, false))) return NULL;
     if (skip_name(P, "if") && !(n->c = parse_expr(P, true))) return NULL;
-    if (is_name(P, "recursive")) { fail(P, "%s", "recursive loops are not supported"); return NULL; }
+    if (skip_name(P, "recursive")) n->op = 1;
     if (!end_tag(P) || !(n->d = parse_body(P, ENDS_FOR, &found))) return NULL;
     if (!strcmp(found, "else")) {
         if (!end_tag(P) || !(n->e = parse_body(P, ENDS_ENDFOR, &found))) return NULL;
@@ -540,14 +547,8 @@ static jnode *parse_set(parser *P) {
     return end_tag(P) ? n : NULL;
 }
 
-static jnode *parse_macro(parser *P) {
-    jnode *n = node(P, JN_MACRO);
-    const char *found = NULL;
-    if (!n) return NULL;
-    if (cur(P)->kind != JT_NAME) { fail(P, "%s", "expected a macro name"); return NULL; }
-    n->name = cur(P)->p, n->name_n = cur(P)->n;
-    P->pos++;
-    if (!expect_op(P, "(")) return NULL;
+/* A macro's or call block's parameter list after its '(', into n. */
+static bool parse_params(parser *P, jnode *n) {
     nvec params = {0};
     while (!skip_op(P, ")")) {
         if (params.n && !expect_op(P, ",")) return NULL;
@@ -560,7 +561,31 @@ static jnode *parse_macro(parser *P) {
         if (!nv_push(P, &params, def, t->p, t->n)) return NULL;
     }
     n->kw = params.v, n->kwnames = params.names, n->kwname_n = params.name_n, n->nkw = params.n;
+    return true;
+}
+
+static jnode *parse_macro(parser *P) {
+    jnode *n = node(P, JN_MACRO);
+    const char *found = NULL;
+    if (!n) return NULL;
+    if (cur(P)->kind != JT_NAME) { fail(P, "%s", "expected a macro name"); return NULL; }
+    n->name = cur(P)->p, n->name_n = cur(P)->n;
+    P->pos++;
+    if (!expect_op(P, "(") || !parse_params(P, n)) return NULL;
     if (!end_tag(P) || !(n->d = parse_body(P, ENDS_MACRO, &found))) return NULL;
+    return end_tag(P) ? n : NULL;
+}
+
+/* {% call [(params)] macro(args) %}body{% endcall %} */
+static jnode *parse_call_block(parser *P) {
+    jnode *n = node(P, JN_CALLBLOCK);
+    const char *found = NULL;
+    if (!n) return NULL;
+    n->name = "caller", n->name_n = 6;
+    if (skip_op(P, "(") && !parse_params(P, n)) return NULL;
+    if (!(n->a = parse_expr(P, true))) return NULL;
+    if (n->a->kind != JN_CALL) { fail(P, "%s", "a call block needs a macro call, as in {% call m() %}"); return NULL; }
+    if (!end_tag(P) || !(n->d = parse_body(P, ENDS_CALL, &found))) return NULL;
     return end_tag(P) ? n : NULL;
 }
 
@@ -593,6 +618,7 @@ static jnode *parse_stmt(parser *P) {
     if (jname_is(p, n, "set")) return parse_set(P);
     if (jname_is(p, n, "macro")) return parse_macro(P);
     if (jname_is(p, n, "filter")) return parse_filter_block(P);
+    if (jname_is(p, n, "call")) return parse_call_block(P);
     if (jname_is(p, n, "break") || jname_is(p, n, "continue")) {
         jnode *x = node(P, jname_is(p, n, "break") ? JN_BREAK : JN_CONTINUE);
         return x && end_tag(P) ? x : NULL;

@@ -1,7 +1,7 @@
 /*
  * jinja_select.c — filters over sequences (length, join, sort, unique,
  * map, select/reject and their attr forms, items, dictsort, min/max, sum,
- * batch, ...) and the `is` tests.
+ * batch, slice, groupby, ...) and the `is` tests.
  *
  * Sorting is a stable merge sort like Python's sorted(); string keys are
  * compared case-insensitively unless case_sensitive=true, as Jinja2 does.
@@ -18,9 +18,15 @@ static bool as_list(jrender *r, jv v, jlist **out) {
     return jv_iterable(r, v, out);
 }
 
-/* Dotted attribute path lookup as Jinja2's make_attrgetter. */
-static bool get_path(jrender *r, jv v, jv attr, jv *out) {
-    if (attr.k != JV_STR) return jgetitem(r, v, attr, out);
+/* Dotted attribute path lookup as Jinja2's make_attrgetter: def (NULL or
+ * None = none) replaces an Undefined met at any step. */
+static bool get_path_def(jrender *r, jv v, jv attr, const jv *def, jv *out) {
+    if (def && def->k == JV_NONE) def = NULL;
+    if (attr.k != JV_STR) {
+        if (!jgetitem(r, v, attr, out)) return false;
+        if (def && out->k == JV_UNDEF) *out = *def;
+        return true;
+    }
     const char *p = attr.s.p, *end = p + attr.s.n;
     while (p <= end) {
         const char *dot = memchr(p, '.', (size_t)(end - p));
@@ -35,11 +41,14 @@ static bool get_path(jrender *r, jv v, jv attr, jv *out) {
         jv key = digits && n < 18 ? jv_int(idx) : jv_str(p, n);
         if (v.k == JV_UNDEF) return jr_fail(r, "cannot access '%.*s' of an undefined value", (int)n, p);
         if (!jgetitem(r, v, key, &v)) return false;
+        if (def && v.k == JV_UNDEF) v = *def;
         p = dot + 1;
     }
     *out = v;
     return true;
 }
+
+static bool get_path(jrender *r, jv v, jv attr, jv *out) { return get_path_def(r, v, attr, NULL, out); }
 
 /* The sort key of one item: attribute path, then lowercased if wanted. */
 static bool sort_key(jrender *r, jv v, const jv *attr, bool case_sensitive, jv *out) {
@@ -101,6 +110,8 @@ bool jf_dictsort(jrender *r, jv v, const jargs *a, jv *out) {
     if (v.k != JV_DICT && v.k != JV_NS) return jr_fail(r, "dictsort: expected a mapping, got %s", jv_type_name(v));
     const jv *by = jarg(a, 1, "by");
     bool by_value = by && by->k == JV_STR && jname_is(by->s.p, by->s.n, "value");
+    if (by && !by_value && !(by->k == JV_STR && jname_is(by->s.p, by->s.n, "key")))
+        return jr_fail(r, "You can only sort by either \"key\" or \"value\"");
     jlist *pairs = jl_new(r, v.d->n);
     jv *keys = jr_alloc(r, (v.d->n + 1) * sizeof *keys);
     if (!pairs || !keys) return false;
@@ -268,6 +279,61 @@ bool jf_batch(jrender *r, jv v, const jargs *a, jv *out) {
     return true;
 }
 
+/* groupby: items sorted by attribute, then runs of equal keys become
+ * (grouper, list) tuples that also answer .grouper and .list.  Keys
+ * compare case-insensitively unless case_sensitive; the grouper is then
+ * the first item's own value, as in Jinja2. */
+bool jf_groupby(jrender *r, jv v, const jargs *a, jv *out) {
+    const jv *attr = jarg(a, 0, "attribute"), *def = jarg(a, 1, "default");
+    bool cs = flag(a, 2, "case_sensitive");
+    jlist *l, *o;
+    if (!attr) return jr_fail(r, "groupby: needs an attribute");
+    if (!as_list(r, v, &l)) return false;
+    jv *raw = jr_alloc(r, (l->n + 1) * sizeof *raw), *keys = jr_alloc(r, (l->n + 1) * sizeof *keys);
+    size_t *idx = jr_alloc(r, (l->n + 1) * sizeof *idx), *tmp = jr_alloc(r, (l->n + 1) * sizeof *tmp);
+    if (!raw || !keys || !idx || !tmp || !(o = jl_new(r, l->n))) return false;
+    for (size_t i = 0; i < l->n; i++) {
+        idx[i] = i;
+        if (!get_path_def(r, l->v[i], *attr, def, &raw[i]) || !sort_key(r, raw[i], NULL, cs, &keys[i])) return false;
+    }
+    if (!merge_sort(r, idx, tmp, l->n, keys, 1)) return false;
+    o->n = 0;
+    for (size_t i = 0, j; i < l->n; i = j) {
+        for (j = i + 1; j < l->n && jv_equal(keys[idx[j]], keys[idx[i]]); j++) {}
+        jlist *g = jl_new(r, 2), *items = jl_new(r, j - i);
+        if (!g || !items) return false;
+        for (size_t k = i; k < j; k++) items->v[k - i] = l->v[idx[k]];
+        g->tuple = g->group = true;
+        g->v[0] = cs ? keys[idx[i]] : raw[idx[i]], g->v[1] = jv_list(items);
+        o->v[o->n++] = jv_list(g);
+    }
+    *out = jv_list(o);
+    return true;
+}
+
+/* slice(n, fill_with): n columns; the first len % n get one extra item,
+ * the others are padded with fill_with when it is given. */
+bool jf_slice(jrender *r, jv v, const jargs *a, jv *out) {
+    const jv *cnt = jarg(a, 0, "slices"), *fill = jarg(a, 1, "fill_with");
+    jlist *l, *o;
+    if (!cnt || cnt->k != JV_INT || cnt->i <= 0 || cnt->i > 100000) return jr_fail(r, "slice: slices must be a positive integer");
+    if (!as_list(r, v, &l) || !(o = jl_new(r, (size_t)cnt->i))) return false;
+    size_t n = (size_t)cnt->i, per = l->n / n, extra = l->n % n, offset = 0;
+    bool pad = fill && fill->k != JV_NONE;
+    for (size_t k = 0; k < n; k++) {
+        size_t start = offset + k * per;
+        if (k < extra) offset++;
+        size_t end = offset + (k + 1) * per;
+        jlist *col = jl_new(r, end - start + (pad && k >= extra));
+        if (!col) return false;
+        for (size_t i = start; i < end; i++) col->v[i - start] = l->v[i];
+        if (pad && k >= extra) col->v[end - start] = *fill;
+        o->v[k] = jv_list(col);
+    }
+    *out = jv_list(o);
+    return true;
+}
+
 /* ---- map / select ----------------------------------------------------- */
 
 /* The arguments after the first `skip` positionals, kwargs dropped. */
@@ -286,8 +352,7 @@ bool jf_map(jrender *r, jv v, const jargs *a, jv *out) {
     for (size_t i = 0; i < l->n; i++) {
         if (!jr_step(r)) return false;
         if (attr) {
-            if (!get_path(r, l->v[i], *attr, &o->v[i])) return false;
-            if (o->v[i].k == JV_UNDEF && def) o->v[i] = *def;
+            if (!get_path_def(r, l->v[i], *attr, def, &o->v[i])) return false;
         } else if (!jfilter(r, fname->s.p, fname->s.n, l->v[i], &rest, &o->v[i])) {
             return false;
         }
@@ -391,9 +456,9 @@ bool jtest(jrender *r, const char *name, size_t n, jv v, const jargs *a, bool *o
     else if (is(name, n, "boolean", NULL, NULL)) *out = k == JV_BOOL;
     else if (is(name, n, "false", NULL, NULL)) *out = k == JV_BOOL && !v.b;
     else if (is(name, n, "true", NULL, NULL)) *out = k == JV_BOOL && v.b;
-    else if (is(name, n, "integer", NULL, NULL)) *out = k == JV_INT;
+    else if (is(name, n, "integer", NULL, NULL)) *out = k == JV_INT || k == JV_BIG;
     else if (is(name, n, "float", NULL, NULL)) *out = k == JV_FLOAT;
-    else if (is(name, n, "number", NULL, NULL)) *out = k == JV_INT || k == JV_FLOAT || k == JV_BOOL;
+    else if (is(name, n, "number", NULL, NULL)) *out = k == JV_INT || k == JV_FLOAT || k == JV_BOOL || k == JV_BIG;
     else if (is(name, n, "string", NULL, NULL)) *out = k == JV_STR;
     else if (is(name, n, "mapping", NULL, NULL)) *out = k == JV_DICT;
     else if (is(name, n, "iterable", NULL, NULL)) *out = k == JV_STR || k == JV_LIST || k == JV_DICT || k == JV_UNDEF || k == JV_LOOP;

@@ -155,7 +155,7 @@ jlist *jl_new(jrender *r, size_t n) {
     jlist *l = jr_alloc(r, sizeof *l);
     if (!l) return NULL;
     l->n = n;
-    l->tuple = false;
+    l->tuple = l->group = false;
     l->v = NULL;
     if (n && !(l->v = jr_alloc(r, n * sizeof *l->v))) return NULL;
     return l;
@@ -220,13 +220,37 @@ bool jv_truthy(jv v) {
 
 const char *jv_type_name(jv v) {
     static const char *const names[] = {"Undefined", "NoneType", "bool", "int", "float", "str",
-                                        "list", "dict", "Namespace", "Macro", "function", "LoopContext"};
+                                        "list", "dict", "Namespace", "Macro", "function", "LoopContext", "int"};
     if (v.k == JV_LIST && v.l->tuple) return "tuple";
     return names[v.k];
 }
 
 static bool is_num(jv v) { return v.k == JV_INT || v.k == JV_FLOAT || v.k == JV_BOOL; }
-static double num(jv v) { return v.k == JV_FLOAT ? v.f : v.k == JV_INT ? (double)v.i : (double)v.b; }
+static double num(jv v) {
+    if (v.k == JV_BIG) return strtod(v.s.p, NULL); /* big digits are NUL-terminated */
+    return v.k == JV_FLOAT ? v.f : v.k == JV_INT ? (double)v.i : (double)v.b;
+}
+
+/* Order a JV_BIG against a number: exactly against ints and bigs (a big
+ * lies outside int64 and is stored without leading zeros), through the
+ * nearest double against floats. */
+static int big_cmp(jv a, jv b) {
+    if (a.k == JV_FLOAT || b.k == JV_FLOAT) {
+        double x = num(a), y = num(b);
+        return (x > y) - (x < y);
+    }
+    if (a.k != JV_BIG) return -big_cmp(b, a);
+    bool na = a.s.p[0] == '-';
+    if (b.k != JV_BIG) return na ? -1 : 1;
+    bool nb = b.s.p[0] == '-';
+    if (na != nb) return na ? -1 : 1;
+    int c = a.s.n != b.s.n ? (a.s.n > b.s.n ? 1 : -1) : memcmp(a.s.p, b.s.p, a.s.n);
+    c = (c > 0) - (c < 0);
+    return na ? -c : c;
+}
+static bool big_pair(jv a, jv b) {
+    return (a.k == JV_BIG || b.k == JV_BIG) && (is_num(a) || a.k == JV_BIG) && (is_num(b) || b.k == JV_BIG);
+}
 
 /* Values built at run time can nest without bound (ns.l = [ns.l] in a
  * loop); past MAX_NEST_VALUE levels they compare unequal instead of
@@ -237,6 +261,7 @@ bool jv_equal(jv a, jv b) { return equal_at(a, b, 0); }
 
 static bool equal_at(jv a, jv b, int depth) {
     if (depth > MAX_NEST_VALUE) return false;
+    if (big_pair(a, b)) return big_cmp(a, b) == 0;
     if (is_num(a) && is_num(b)) {
         if (a.k != JV_FLOAT && b.k != JV_FLOAT) return (a.k == JV_INT ? a.i : a.b) == (b.k == JV_INT ? b.i : b.b);
         return num(a) == num(b);
@@ -271,6 +296,7 @@ bool jv_compare(jrender *r, jv a, jv b, int *cmp) { return compare_at(r, a, b, c
 
 static bool compare_at(jrender *r, jv a, jv b, int *cmp, int depth) {
     if (depth > MAX_NEST_VALUE) return jr_fail(r, "values nested too deeply to compare");
+    if (big_pair(a, b)) { *cmp = big_cmp(a, b); return true; }
     if (is_num(a) && is_num(b)) {
         if (a.k != JV_FLOAT && b.k != JV_FLOAT) {
             int64_t x = a.k == JV_INT ? a.i : a.b, y = b.k == JV_INT ? b.i : b.b;
@@ -370,6 +396,7 @@ static bool write_scalar(jbuf *b, jv v) {
     case JV_NONE: return jb_puts(b, "None");
     case JV_BOOL: return jb_puts(b, v.b ? "True" : "False");
     case JV_INT: return jb_printf(b, "%lld", (long long)v.i);
+    case JV_BIG: return jb_put(b, v.s.p, v.s.n);
     case JV_FLOAT: jv_float_repr(v.f, tmp, sizeof tmp); return jb_puts(b, tmp);
     case JV_MACRO: return jb_printf(b, "<Macro '%.*s'>", (int)v.m->def->name_n, v.m->def->name);
     case JV_FUNC: return jb_puts(b, "<built-in function>");
@@ -431,12 +458,29 @@ bool jv_to_str(jrender *r, jv v, jv *out) {
 
 /* ---- JSON ------------------------------------------------------------- */
 
-static void write_json_string(jbuf *b, const char *p, size_t n) {
+/* ensure_ascii: one non-ASCII UTF-8 sequence at p[*i] as \uXXXX (a
+ * surrogate pair above the BMP); a malformed byte is kept as it is. */
+static void json_ascii_escape(jbuf *b, const char *p, size_t n, size_t *i) {
+    unsigned char c = (unsigned char)p[*i];
+    int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    uint32_t cp = len == 4 ? c & 0x07 : len == 3 ? c & 0x0F : c & 0x1F;
+    bool ok = len > 1 && *i + (size_t)len <= n;
+    for (int k = 1; ok && k < len; k++) {
+        ok = ((unsigned char)p[*i + k] & 0xC0) == 0x80;
+        cp = cp << 6 | ((unsigned char)p[*i + k] & 0x3F);
+    }
+    if (!ok) { jb_putc(b, (char)c); return; }
+    if (cp >= 0x10000) jb_printf(b, "\\u%04x\\u%04x", 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF));
+    else jb_printf(b, "\\u%04x", cp);
+    *i += (size_t)len - 1;
+}
+
+static void write_json_string(jbuf *b, const char *p, size_t n, bool ascii) {
     jb_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x7f || !ascii)) continue;
         jb_put(b, p + run, i - run);
         run = i + 1;
         switch (c) {
@@ -447,7 +491,11 @@ static void write_json_string(jbuf *b, const char *p, size_t n) {
         case '\t': jb_puts(b, "\\t"); break;
         case '\b': jb_puts(b, "\\b"); break;
         case '\f': jb_puts(b, "\\f"); break;
-        default: jb_printf(b, "\\u%04x", c); break;
+        default:
+            if (c >= 0x80) json_ascii_escape(b, p, n, &i);
+            else jb_printf(b, "\\u%04x", c);
+            run = i + 1;
+            break;
         }
     }
     jb_put(b, p + run, n - run);
@@ -459,14 +507,14 @@ static void json_newline(jbuf *b, int indent, int level) {
     for (int i = 0; i < indent * level; i++) jb_putc(b, ' ');
 }
 
-static bool json_key(jrender *r, jbuf *b, jv k) {
-    if (k.k == JV_STR) { write_json_string(b, k.s.p, k.s.n); return true; }
+static bool json_key(jrender *r, jbuf *b, jv k, bool ascii) {
+    if (k.k == JV_STR) { write_json_string(b, k.s.p, k.s.n, ascii); return true; }
     jbuf t = jr_buf(r);
     if (k.k == JV_BOOL) jb_puts(&t, k.b ? "true" : "false");
     else if (k.k == JV_NONE) jb_puts(&t, "null");
-    else if (k.k == JV_INT || k.k == JV_FLOAT) write_scalar(&t, k);
+    else if (k.k == JV_INT || k.k == JV_FLOAT || k.k == JV_BIG) write_scalar(&t, k);
     else { jb_free(&t); return jr_fail(r, "tojson: keys must be str, int, float, bool or None, not %s", jv_type_name(k)); }
-    write_json_string(b, t.p, t.n);
+    write_json_string(b, t.p, t.n, false);
     jb_free(&t);
     return true;
 }
@@ -485,44 +533,45 @@ static size_t *json_order(jrender *r, const jdict *d, bool sort) {
     return r->failed ? NULL : ord;
 }
 
-bool jv_tojson(jrender *r, jbuf *b, jv v, int indent, int level, bool sort_keys) {
+bool jv_tojson(jrender *r, jbuf *b, jv v, const jjson_opts *o, int level) {
     if (level > MAX_NEST_VALUE) return jr_fail(r, "tojson: value nested too deeply");
     char tmp[64];
     switch (v.k) {
     case JV_NONE: jb_puts(b, "null"); break;
     case JV_BOOL: jb_puts(b, v.b ? "true" : "false"); break;
     case JV_INT: jb_printf(b, "%lld", (long long)v.i); break;
+    case JV_BIG: jb_put(b, v.s.p, v.s.n); break;
     case JV_FLOAT:
         if (isnan(v.f)) jb_puts(b, "NaN");
         else if (isinf(v.f)) jb_puts(b, v.f < 0 ? "-Infinity" : "Infinity");
         else { jv_float_repr(v.f, tmp, sizeof tmp); jb_puts(b, tmp); }
         break;
-    case JV_STR: write_json_string(b, v.s.p, v.s.n); break;
+    case JV_STR: write_json_string(b, v.s.p, v.s.n, o->ascii); break;
     case JV_LIST:
         if (!v.l->n) { jb_puts(b, "[]"); break; }
         jb_putc(b, '[');
         for (size_t i = 0; i < v.l->n; i++) {
-            if (i) jb_puts(b, indent >= 0 ? "," : ", ");
-            if (indent >= 0) json_newline(b, indent, level + 1);
-            if (!jv_tojson(r, b, v.l->v[i], indent, level + 1, sort_keys)) return false;
+            if (i) jb_put(b, o->item_sep.s.p, o->item_sep.s.n);
+            if (o->indent >= 0) json_newline(b, o->indent, level + 1);
+            if (!jv_tojson(r, b, v.l->v[i], o, level + 1)) return false;
         }
-        if (indent >= 0) json_newline(b, indent, level);
+        if (o->indent >= 0) json_newline(b, o->indent, level);
         jb_putc(b, ']');
         break;
     case JV_DICT:
     case JV_NS: {
         if (!v.d->n) { jb_puts(b, "{}"); break; }
-        size_t *ord = json_order(r, v.d, sort_keys);
+        size_t *ord = json_order(r, v.d, o->sort_keys);
         if (!ord) return false;
         jb_putc(b, '{');
         for (size_t i = 0; i < v.d->n; i++) {
-            if (i) jb_puts(b, indent >= 0 ? "," : ", ");
-            if (indent >= 0) json_newline(b, indent, level + 1);
-            if (!json_key(r, b, v.d->keys[ord[i]])) return false;
-            jb_puts(b, ": ");
-            if (!jv_tojson(r, b, v.d->vals[ord[i]], indent, level + 1, sort_keys)) return false;
+            if (i) jb_put(b, o->item_sep.s.p, o->item_sep.s.n);
+            if (o->indent >= 0) json_newline(b, o->indent, level + 1);
+            if (!json_key(r, b, v.d->keys[ord[i]], o->ascii)) return false;
+            jb_put(b, o->key_sep.s.p, o->key_sep.s.n);
+            if (!jv_tojson(r, b, v.d->vals[ord[i]], o, level + 1)) return false;
         }
-        if (indent >= 0) json_newline(b, indent, level);
+        if (o->indent >= 0) json_newline(b, o->indent, level);
         jb_putc(b, '}');
         break;
     }
