@@ -38,146 +38,22 @@
 #include "perplexity.h"
 #include "request.h"
 #include "scheduler.h"
-#include "support/synth_model.h"
+#include "support/engine_fixture.h"
 #include "support/testutil.h"
 
-enum { MAXG = 420 };
-
-typedef struct {
-    model *m;       /* seeded random llama, dim 64, 2 layers, 512-token vocab */
-    model *stories; /* stories260K */
-    pool *pool;     /* for the single-sequence oracle and the scheduler test */
-} fixture;
-
-static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof *fx);
-    char err[CT_ERRLEN] = "";
-    char *dir = tu_mkdtemp(), *path = NULL, *stories = tu_model_path("stories260K.gguf");
-    synth_config c = synth_default();
-    c.seed = 45;
-    c.vocab_gguf = stories;
-    if (asprintf(&path, "%s/tiny.gguf", dir) < 0) return -1;
-    bool ok = synth_write_gguf(&c, path, err) && (fx->m = model_load(path, err)) != NULL &&
-              (fx->stories = model_load(stories, err)) != NULL;
-    if (!ok) print_error("%s\n", err);
-    fx->pool = pool_create(1, 0);
-    tu_rmrf(dir);
-    free(dir);
-    free(path);
-    free(stories);
-    *state = fx;
-    return ok ? 0 : -1;
-}
+/* The synthetic model is drawn from seed 45; the fixture's pool runs the
+ * single-sequence oracle and the scheduler test. */
+static int setup(void **state) { return (*state = ef_fixture_create(45)) ? 0 : -1; }
 
 static int teardown(void **state) {
-    fixture *fx = *state;
-    pool_free(fx->pool);
-    model_free(fx->m);
-    model_free(fx->stories);
-    free(fx);
+    ef_fixture_free(*state);
     return 0;
-}
-
-/* ---- running requests ---------------------------------------------------------------- */
-
-typedef struct {
-    int32_t ids[MAXG];
-    float logprob[MAXG];
-    int n_top[MAXG];
-    sampler_token top[MAXG][2];
-    size_t end[MAXG]; /* text offset after each token */
-    char text[16384];
-    size_t text_len;
-    int n;
-    bool failed;
-    engine_final fin; /* text not kept; prompt owned here (outcome_free) */
-} outcome;
-
-static void outcome_free(outcome *o) {
-    free(o->fin.prompt);
-    o->fin.prompt = NULL;
-}
-
-static void collect(engine_event ev, outcome *o) {
-    if (ev.kind == ENGINE_EVENT_TOKEN) {
-        assert_true(o->n < MAXG && o->text_len + ev.token.text_len < sizeof o->text);
-        memcpy(o->text + o->text_len, ev.token.text, ev.token.text_len);
-        o->text_len += ev.token.text_len;
-        o->end[o->n] = o->text_len;
-        o->logprob[o->n] = ev.token.logprob;
-        o->n_top[o->n] = ev.token.n_top;
-        memcpy(o->top[o->n], ev.token.top, sizeof o->top[0]);
-        o->ids[o->n++] = ev.token.id;
-    } else if (ev.kind == ENGINE_EVENT_FINAL) {
-        assert_int_equal(ev.final.n_generated, o->n);
-        assert_memory_equal(ev.final.text, o->text, o->text_len);
-        o->fin = ev.final;
-        o->fin.text = NULL;
-        ev.final.prompt = NULL; /* moved into o */
-    } else {
-        o->failed = true;
-        print_message("# ERROR %s\n", ev.error.message);
-    }
-    engine_event_clear(&ev);
-}
-
-static void drain(engine_req *h, outcome *o, bool block) {
-    engine_event ev;
-    while (engine_next_event(h, &ev, block)) collect(ev, o);
-}
-
-static engine_config small_config(int budget, int batch, int kv_tokens, bool prefix) {
-    engine_config c = engine_config_default();
-    c.n_threads = 1;
-    c.max_batch_prefill_tokens = budget;
-    c.max_batch_size = batch;
-    c.max_batch_total_tokens = kv_tokens;
-    c.prefix_caching = prefix;
-    return c;
-}
-
-static engine *make_engine(const model *m, const engine_config *c) {
-    char err[CT_ERRLEN] = "";
-    engine *e = engine_create(m, c, err);
-    if (!e) fail_msg("engine_create: %s", err);
-    return e;
-}
-
-/* Submit reqs[0..n) at once, wait for all; out[i] zeroed first. */
-static void run_batch(engine *e, const engine_request *reqs, int n, outcome *out) {
-    engine_req **h = calloc((size_t)n, sizeof *h);
-    for (int i = 0; i < n; i++) {
-        char err[CT_ERRLEN] = "";
-        memset(&out[i], 0, sizeof out[i]);
-        if (!(h[i] = engine_submit(e, &reqs[i], err))) fail_msg("engine_submit %d: %s", i, err);
-    }
-    for (int i = 0; i < n; i++) {
-        drain(h[i], &out[i], true);
-        assert_false(out[i].failed);
-        engine_release(h[i]);
-    }
-    free(h);
-}
-
-static void run_one(const model *m, const engine_request *r, outcome *o) {
-    engine_config c = small_config(512, 8, 4096, false);
-    engine *e = make_engine(m, &c);
-    run_batch(e, r, 1, o);
-    engine_free(e);
-}
-
-static int32_t *encode(const model *m, const char *text, int *n) {
-    int32_t *ids = NULL;
-    char err[CT_ERRLEN] = "";
-    *n = tok_encode(m->tok, text, strlen(text), true, false, &ids, err);
-    if (*n <= 0) fail_msg("tok_encode: %s", err);
-    return ids;
 }
 
 /* ---- prompt logprobs: oracles ---------------------------------------------------------- */
 
 /* logits (n, vocab) of ids[0..n) from the single-sequence forward pass. */
-static float *oracle_logits(const fixture *fx, const model *m, const int32_t *ids, int n) {
+static float *oracle_logits(const ef_fixture *fx, const model *m, const int32_t *ids, int n) {
     fwd_ctx *f = fwd_create(m, fx->pool, n);
     kv_pool *kv = kv_pool_create(m->cfg.n_layers, m->cfg.n_kv_heads * m->cfg.head_dim, 16, (n + 15) / 16, false);
     kv_seq ks;
@@ -196,16 +72,17 @@ static float *oracle_logits(const fixture *fx, const model *m, const int32_t *id
     return logits;
 }
 
-static const float *g_row; /* the row qsort orders ids by */
-static int cmp_by_logit(const void *a, const void *b) {
+/* qsort_r order of ids by the logit row `row`, best first, ties by id. */
+static int cmp_by_logit(const void *a, const void *b, void *row) {
+    const float *l = row;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (g_row[x] != g_row[y]) return g_row[x] > g_row[y] ? -1 : 1;
+    if (l[x] != l[y]) return l[x] > l[y] ? -1 : 1;
     return x < y ? -1 : 1;
 }
 
 /* Every entry of p (n prompt ids, top_n alternatives) against float64
  * log_softmax of the oracle logits and a full sort of the vocabulary. */
-static void check_against_oracle(const fixture *fx, const model *m, const int32_t *ids, int n,
+static void check_against_oracle(const ef_fixture *fx, const model *m, const int32_t *ids, int n,
                                  const engine_prompt_token *p, int top_n) {
     int vocab = m->cfg.vocab;
     float *logits = oracle_logits(fx, m, ids, n);
@@ -223,8 +100,7 @@ static void check_against_oracle(const fixture *fx, const model *m, const int32_
         worst = d > worst ? d : worst;
         if (d > 1e-6 * (1 + fabs(want))) fail_msg("position %d: logprob %.9g, float64 %.9g", i, (double)p[i].logprob, want);
         for (int k = 0; k < vocab; k++) order[k] = k;
-        g_row = row;
-        qsort(order, (size_t)vocab, sizeof *order, cmp_by_logit);
+        qsort_r(order, (size_t)vocab, sizeof *order, cmp_by_logit, (void *)row);
         assert_int_equal(p[i].n_top, top_n);
         for (int k = 0; k < top_n; k++) {
             if (p[i].top[k].id != order[k]) fail_msg("position %d: alternative %d is %d, want %d", i, k, p[i].top[k].id, order[k]);
@@ -239,7 +115,7 @@ static void check_against_oracle(const fixture *fx, const model *m, const int32_
 /* The synthetic model and stories260K: prompt logprobs are the raw model's,
  * whatever the sampling parameters. */
 static void test_prompt_logprobs_vs_forward(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     int32_t prompt[150];
     uint64_t r = 17;
     for (int i = 0; i < 150; i++) prompt[i] = (int32_t)(3 + tu_rnd(&r) % 509);
@@ -253,25 +129,25 @@ static void test_prompt_logprobs_vs_forward(void **state) {
     q.sampling.temperature = 0.5f;
     q.sampling.repetition_penalty = 1.5f;
     q.sampling.seed = 3;
-    outcome o;
-    run_one(fx->m, &q, &o);
+    ef_outcome o;
+    ef_run_alone(fx->m, &q, &o);
     assert_non_null(o.fin.prompt);
     assert_int_equal(o.fin.n_prompt, 150);
     check_against_oracle(fx, fx->m, prompt, 150, o.fin.prompt, 5);
-    outcome_free(&o);
+    ef_outcome_free(&o);
 
     int n;
-    int32_t *ids = encode(fx->stories, "Lily and Ben went to the park. They saw a big red ball.", &n);
+    int32_t *ids = ef_encode(fx->stories, "Lily and Ben went to the park. They saw a big red ball.", &n);
     q.prompt = ids;
     q.n_prompt = n;
     q.sampling = sampler_params_default();
     q.sampling.top_n = SAMPLER_MAX_TOP_N;
-    run_one(fx->stories, &q, &o);
+    ef_run_alone(fx->stories, &q, &o);
     check_against_oracle(fx, fx->stories, ids, n, o.fin.prompt, SAMPLER_MAX_TOP_N);
-    outcome_free(&o);
+    ef_outcome_free(&o);
     /* off: no array */
     q.prompt_logprobs = false;
-    run_one(fx->stories, &q, &o);
+    ef_run_alone(fx->stories, &q, &o);
     assert_null(o.fin.prompt);
     free(ids);
 }
@@ -279,7 +155,7 @@ static void test_prompt_logprobs_vs_forward(void **state) {
 /* llama-perplexity's method (chunks of 128, BOS first, second half scored)
  * from the engine's prompt logprobs, 45 chunks submitted at once. */
 static void test_prompt_logprobs_vs_perplexity(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     char err[CT_ERRLEN] = "";
     char *txt_path = tu_model_path("reference/perplexity.txt"), *ref_path = tu_model_path("reference/perplexity.json");
     size_t len;
@@ -300,7 +176,7 @@ static void test_prompt_logprobs_vs_perplexity(void **state) {
     assert_int_equal(chunks, 45);
     for (int c = 0; c < chunks; c++) ids[c * CTX] = 1; /* BOS replaces the first token */
     engine_request *reqs = calloc((size_t)chunks, sizeof *reqs);
-    outcome *out = calloc((size_t)chunks, sizeof *out);
+    ef_outcome *out = calloc((size_t)chunks, sizeof *out);
     for (int c = 0; c < chunks; c++) {
         reqs[c] = engine_request_default();
         reqs[c].prompt = ids + c * CTX;
@@ -308,15 +184,15 @@ static void test_prompt_logprobs_vs_perplexity(void **state) {
         reqs[c].max_new_tokens = 1;
         reqs[c].prompt_logprobs = true;
     }
-    engine_config cfg = small_config(500, 64, 8192, true);
-    engine *e = make_engine(fx->stories, &cfg);
-    run_batch(e, reqs, chunks, out);
+    engine_config cfg = ef_config(500, 64, 8192, true);
+    engine *e = ef_engine(fx->stories, &cfg);
+    ef_run_batch(e, reqs, chunks, out);
     engine_free(e);
     double nll = 0;
     int scored = 0;
     for (int c = 0; c < chunks; c++) {
         for (int i = CTX / 2 + 1; i < CTX; i++, scored++) nll -= out[c].fin.prompt[i].logprob;
-        outcome_free(&out[c]);
+        ef_outcome_free(&out[c]);
     }
     ppl_result pr;
     assert_true(ppl_compute(fx->stories, fx->pool, ids, n, CTX, 1, &pr, NULL, NULL, err));
@@ -337,7 +213,7 @@ static void test_prompt_logprobs_vs_perplexity(void **state) {
 /* Reference logits (float64) at every prompt position of the four
  * stories260K prompts: logprob differences are logit differences. */
 static void test_prompt_logprobs_golden(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     char *path = tu_model_path("reference/stories260K.json");
     json_error_t je;
     json_t *ref = json_load_file(path, 0, &je);
@@ -358,8 +234,8 @@ static void test_prompt_logprobs_golden(void **state) {
         q.max_new_tokens = 1;
         q.prompt_logprobs = true;
         q.sampling.top_n = SAMPLER_MAX_TOP_N;
-        outcome o;
-        run_one(fx->stories, &q, &o);
+        ef_outcome o;
+        ef_run_alone(fx->stories, &q, &o);
         for (int i = 1; i < n; i++, positions++) {
             const engine_prompt_token *e = &o.fin.prompt[i];
             json_t *t = json_array_get(top10, (size_t)i - 1);
@@ -381,7 +257,7 @@ static void test_prompt_logprobs_golden(void **state) {
                 }
             }
         }
-        outcome_free(&o);
+        ef_outcome_free(&o);
         free(ids);
     }
     print_message("# %d positions, %d actual tokens in the reference top-10, max diff %.2e\n", positions,
@@ -393,17 +269,8 @@ static void test_prompt_logprobs_golden(void **state) {
 
 /* ---- prompt logprobs: independent of the schedule --------------------------------------- */
 
-typedef struct {
-    int32_t prompt[320];
-    engine_request r;
-} job;
-
-static void make_job(job *j, uint64_t *r, int n_prompt, bool plp) {
-    memset(j, 0, sizeof *j);
-    j->r = engine_request_default();
-    j->r.n_prompt = n_prompt;
-    for (int i = 0; i < n_prompt; i++) j->prompt[i] = (int32_t)(3 + tu_rnd(r) % 509);
-    j->r.prompt = j->prompt;
+static void make_job(ef_job *j, uint64_t *r, int n_prompt, bool plp) {
+    ef_job_random(j, r, n_prompt);
     j->r.max_new_tokens = tu_rnd_in(r, 1, 20);
     j->r.prompt_logprobs = plp;
     j->r.sampling.top_n = 3;
@@ -414,28 +281,14 @@ static void make_job(job *j, uint64_t *r, int n_prompt, bool plp) {
     }
 }
 
-static void assert_same_outcome(const outcome *a, const outcome *b, int n_prompt, int i) {
-    assert_int_equal(a->n, b->n);
-    assert_memory_equal(a->ids, b->ids, (size_t)a->n * sizeof a->ids[0]);
-    assert_memory_equal(a->logprob, b->logprob, (size_t)a->n * sizeof a->logprob[0]);
-    assert_true((a->fin.prompt == NULL) == (b->fin.prompt == NULL));
-    if (!a->fin.prompt) return;
-    for (int k = 0; k < n_prompt; k++) {
-        const engine_prompt_token *x = &a->fin.prompt[k], *y = &b->fin.prompt[k];
-        if (memcmp(&x->logprob, &y->logprob, sizeof(float)) != 0 || x->n_top != y->n_top ||
-            memcmp(x->top, y->top, (size_t)x->n_top * sizeof x->top[0]) != 0)
-            fail_msg("request %d prompt position %d: %.9g vs %.9g", i, k, (double)x->logprob, (double)y->logprob);
-    }
-}
-
 /* 8 prompt-logprob requests (one of a single token) among 20 others, some
  * sharing their prompts; tiny budget, then a tiny pool. */
 static void test_prompt_logprobs_schedule(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 28, PLP = 8 };
-    job *jobs = calloc(N, sizeof *jobs);
+    ef_job *jobs = calloc(N, sizeof *jobs);
     engine_request reqs[N];
-    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    ef_outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
     uint64_t r = 4242;
     for (int i = 0; i < N; i++) {
         make_job(&jobs[i], &r, i == 0 ? 1 : tu_rnd_in(&r, 2, 300), i < PLP);
@@ -446,30 +299,30 @@ static void test_prompt_logprobs_schedule(void **state) {
         reqs[i] = jobs[i].r;
         reqs[i].prompt = jobs[i].prompt;
     }
-    for (int i = 0; i < N; i++) run_one(fx->m, &reqs[i], &alone[i]);
+    for (int i = 0; i < N; i++) ef_run_alone(fx->m, &reqs[i], &alone[i]);
     struct {
         int budget, batch, kv;
     } cfgs[] = {{7, 64, 8192}, {64, 32, 320}};
     for (int c = 0; c < 2; c++) {
-        engine_config cfg = small_config(cfgs[c].budget, cfgs[c].batch, cfgs[c].kv, true);
-        engine *e = make_engine(fx->m, &cfg);
+        engine_config cfg = ef_config(cfgs[c].budget, cfgs[c].batch, cfgs[c].kv, true);
+        engine *e = ef_engine(fx->m, &cfg);
         /* the sharing requests first, alone: their blocks are cached */
-        for (int i = PLP; i < 2 * PLP; i++) run_batch(e, &reqs[i], 1, &got[i]);
-        for (int i = PLP; i < 2 * PLP; i++) outcome_free(&got[i]);
-        run_batch(e, reqs, N, got);
+        for (int i = PLP; i < 2 * PLP; i++) ef_run_batch(e, &reqs[i], 1, &got[i]);
+        for (int i = PLP; i < 2 * PLP; i++) ef_outcome_free(&got[i]);
+        ef_run_batch(e, reqs, N, got);
         engine_stats st = engine_get_stats(e);
         print_message("# budget %d, %d KV tokens: %llu prefix hit blocks, %llu preemptions\n", cfgs[c].budget,
                       cfgs[c].kv, (unsigned long long)st.prefix_hit_blocks, (unsigned long long)st.preemptions);
         for (int i = 0; i < N; i++) {
-            assert_same_outcome(&alone[i], &got[i], jobs[i].r.n_prompt, i);
+            ef_assert_same(&alone[i], &got[i], i);
             if (i < PLP) assert_int_equal(got[i].fin.n_cached_prompt, 0);
-            outcome_free(&got[i]);
+            ef_outcome_free(&got[i]);
         }
         if (c == 0) assert_true(st.prefix_hit_blocks > 0); /* a tiny pool may have evicted them */
         if (c == 1) assert_true(st.preemptions > 0);
         engine_free(e);
     }
-    for (int i = 0; i < N; i++) outcome_free(&alone[i]);
+    for (int i = 0; i < N; i++) ef_outcome_free(&alone[i]);
     free(jobs);
     free(alone);
     free(got);
@@ -481,17 +334,17 @@ static void test_prompt_logprobs_schedule(void **state) {
  * it already recorded when they are still cached — and ends with the same
  * values as alone. */
 static void test_prompt_logprobs_preempted_midprompt(void **state) {
-    const fixture *fx = *state;
-    job a, b;
+    const ef_fixture *fx = *state;
+    ef_job a, b;
     uint64_t r = 5;
     make_job(&a, &r, 40, false);
     make_job(&b, &r, 60, true);
     a.r.max_new_tokens = 40;
     a.r.ignore_eos = b.r.ignore_eos = true;
     b.r.max_new_tokens = 5;
-    outcome alone_a, alone_b;
-    run_one(fx->m, &a.r, &alone_a);
-    run_one(fx->m, &b.r, &alone_b);
+    ef_outcome alone_a, alone_b;
+    ef_run_alone(fx->m, &a.r, &alone_a);
+    ef_run_alone(fx->m, &b.r, &alone_b);
 
     sched_config sc = {.block_size = 4, .n_blocks = 24, .max_prefill_tokens = 6, .max_batch_size = 4,
                        .prefix_caching = true}; /* 96 positions < 79 + 64 */
@@ -527,40 +380,40 @@ static void test_prompt_logprobs_preempted_midprompt(void **state) {
                   (unsigned long long)st.prefix_hit_blocks, recomputed);
     assert_true(recorded_when_preempted > 0);
     assert_true(recomputed || st.prefix_hit_blocks > 0);
-    outcome got_a = {0}, got_b = {0};
-    drain(ha, &got_a, false);
-    drain(hb, &got_b, false);
-    assert_same_outcome(&alone_a, &got_a, 40, 0);
-    assert_same_outcome(&alone_b, &got_b, 60, 1);
+    ef_outcome got_a = {0}, got_b = {0};
+    ef_drain(ha, &got_a, false);
+    ef_drain(hb, &got_b, false);
+    ef_assert_same(&alone_a, &got_a, 0);
+    ef_assert_same(&alone_b, &got_b, 1);
     req_release(ha);
     req_release(hb);
     sched_free(s);
-    outcome_free(&alone_b);
-    outcome_free(&got_b);
+    ef_outcome_free(&alone_b);
+    ef_outcome_free(&got_b);
 }
 
 /* ---- min_new_tokens and stop ids ----------------------------------------------------------- */
 
 /* "Once upon a time" greedy on stories260K, 400 tokens (it never picks EOS
  * by itself): the base run. */
-static void story(const fixture *fx, engine_request *q, int32_t **ids, outcome *base) {
+static void story(const ef_fixture *fx, engine_request *q, int32_t **ids, ef_outcome *base) {
     int n;
-    *ids = encode(fx->stories, "Once upon a time", &n);
+    *ids = ef_encode(fx->stories, "Once upon a time", &n);
     *q = engine_request_default();
     q->prompt = *ids;
     q->n_prompt = n;
     q->max_new_tokens = 400;
     q->sampling.top_n = 2;
-    run_one(fx->stories, q, base);
+    ef_run_alone(fx->stories, q, base);
     assert_int_equal(base->n, 400);
     assert_int_equal(base->fin.stop_token_id, -1);
 }
 
 static void test_min_tokens_bans_eos(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     engine_request q;
     int32_t *ids;
-    outcome base, o;
+    ef_outcome base, o;
     story(fx, &q, &ids, &base);
     /* a logit bias that makes the story end (EOS id 2) somewhere past token 10 */
     sampler_bias bias = {2, 15}; /* (below ~19 the 400 tokens hold no EOS) */
@@ -568,14 +421,14 @@ static void test_min_tokens_bans_eos(void **state) {
     q.sampling.n_logit_bias = 1;
     do {
         bias.bias += 1;
-        run_one(fx->stories, &q, &base);
+        ef_run_alone(fx->stories, &q, &base);
     } while (base.fin.reason != ENGINE_FINISH_EOS && bias.bias < 30);
     int k = base.n; /* token k - 1 is EOS */
     assert_true(model_is_eos(fx->stories, base.ids[k - 1]) && k > 10);
     assert_int_equal(base.fin.stop_token_id, -1);
     assert_int_equal(base.top[k - 1][0].id, base.ids[k - 1]);
     q.min_new_tokens = k + 3;
-    run_one(fx->stories, &q, &o);
+    ef_run_alone(fx->stories, &q, &o);
     assert_true(o.n >= k + 3);
     for (int i = 0; i < k + 3; i++) assert_false(model_is_eos(fx->stories, o.ids[i]));
     assert_memory_equal(o.ids, base.ids, (size_t)(k - 1) * sizeof o.ids[0]);
@@ -588,7 +441,7 @@ static void test_min_tokens_bans_eos(void **state) {
     assert_true(fabs(o.logprob[k - 1] - want) < 1e-4);
     /* min_new_tokens == max_new_tokens: exactly that many, reason length */
     q.min_new_tokens = q.max_new_tokens = k + 3;
-    run_one(fx->stories, &q, &o);
+    ef_run_alone(fx->stories, &q, &o);
     assert_int_equal(o.n, k + 3);
     assert_int_equal(o.fin.reason, ENGINE_FINISH_LENGTH);
     free(ids);
@@ -603,10 +456,10 @@ static long find_from(const char *hay, size_t len, size_t from, const char *need
 }
 
 static void test_min_tokens_defers_stop_strings(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     engine_request q;
     int32_t *ids;
-    outcome base, o;
+    ef_outcome base, o;
     story(fx, &q, &ids, &base);
     const char *stop = "Lily";
     long first = find_from(base.text, base.text_len, 0, stop);
@@ -618,7 +471,7 @@ static void test_min_tokens_defers_stop_strings(void **state) {
     q.n_stops = 1;
     for (int min = last_tok; min <= last_tok + 1; min++) {
         q.min_new_tokens = min;
-        run_one(fx->stories, &q, &o);
+        ef_run_alone(fx->stories, &q, &o);
         /* the matcher sees text from token number `min` on */
         size_t from = min > 1 ? base.end[min - 2] : 0;
         long at = find_from(base.text, base.text_len, from, stop);
@@ -637,10 +490,10 @@ static void test_min_tokens_defers_stop_strings(void **state) {
  * string, which is never handed out, not even in part; text that could
  * begin a stop string waits for the token that decides it. */
 static void test_stop_exclude(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     engine_request q;
     int32_t *ids;
-    outcome base, o;
+    ef_outcome base, o;
     story(fx, &q, &ids, &base);
     int k = 2; /* a stop string from the last 2 bytes of token k to the first 2 of token k+1 */
     while (base.end[k] - base.end[k - 1] < 2 || base.end[k + 1] - base.end[k] < 2) k++;
@@ -651,7 +504,7 @@ static void test_stop_exclude(void **state) {
     q.stops = (const char *const[]){stop};
     q.n_stops = 1;
     q.stop_exclude = true;
-    run_one(fx->stories, &q, &o); /* collect(): FINAL's text == the tokens' texts joined */
+    ef_run_alone(fx->stories, &q, &o); /* collect(): FINAL's text == the tokens' texts joined */
     print_message("# stop %s at byte %ld: %d tokens, text %zu bytes\n", stop, at, o.n, o.text_len);
     assert_int_equal(o.fin.reason, ENGINE_FINISH_STOP);
     assert_int_equal(o.text_len, (size_t)at);
@@ -659,7 +512,7 @@ static void test_stop_exclude(void **state) {
     assert_memory_equal(o.ids, base.ids, (size_t)o.n * sizeof o.ids[0]);
     /* TGI's semantics on the same request: the stop string is kept */
     q.stop_exclude = false;
-    run_one(fx->stories, &q, &base);
+    ef_run_alone(fx->stories, &q, &base);
     assert_int_equal(base.text_len, (size_t)at + 4);
     /* a stop string that never completes: everything comes out in the end,
      * and the tokens ending in its first letters were held back meanwhile */
@@ -669,7 +522,7 @@ static void test_stop_exclude(void **state) {
     q.stops = (const char *const[]){never};
     q.n_stops = 1;
     q.stop_exclude = true;
-    run_one(fx->stories, &q, &o);
+    ef_run_alone(fx->stories, &q, &o);
     assert_int_equal(o.fin.reason, ENGINE_FINISH_LENGTH);
     assert_int_equal(o.text_len, base.text_len);
     assert_memory_equal(o.text, base.text, base.text_len);
@@ -684,10 +537,10 @@ static void test_stop_exclude(void **state) {
 }
 
 static void test_stop_token_ids(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     engine_request q;
     int32_t *ids;
-    outcome base, o;
+    ef_outcome base, o;
     story(fx, &q, &ids, &base);
     int32_t id = base.ids[6], absent = 259; /* and an id the story never uses */
     int firsts = 0;
@@ -698,7 +551,7 @@ static void test_stop_token_ids(void **state) {
     q.n_stop_ids = 2;
     for (int ign = 0; ign < 2; ign++) {
         q.ignore_eos = ign;
-        run_one(fx->stories, &q, &o);
+        ef_run_alone(fx->stories, &q, &o);
         assert_int_equal(o.n, firsts + 1);
         assert_int_equal(o.ids[firsts], id);
         assert_memory_equal(o.ids, base.ids, (size_t)o.n * sizeof o.ids[0]);
@@ -708,25 +561,17 @@ static void test_stop_token_ids(void **state) {
     }
     /* banned while min_new_tokens lasts: it cannot end the request early */
     q.min_new_tokens = firsts + 4;
-    run_one(fx->stories, &q, &o);
+    ef_run_alone(fx->stories, &q, &o);
     for (int i = 0; i < firsts + 4 && i < o.n; i++) assert_int_not_equal(o.ids[i], id);
     assert_true(o.n >= firsts + 4);
     if (o.fin.reason == ENGINE_FINISH_EOS && o.fin.stop_token_id == id) assert_int_equal(o.ids[o.n - 1], id);
     free(ids);
 }
 
-static void expect_refusal(const model *m, const engine_request *r, const char *needle) {
-    engine_config c = small_config(64, 8, 1024, true);
-    engine *e = make_engine(m, &c);
-    char err[CT_ERRLEN] = "";
-    engine_req *h = engine_submit(e, r, err);
-    if (h) fail_msg("accepted a request that should be refused (%s)", needle);
-    if (!strstr(err, needle)) fail_msg("message \"%s\" lacks \"%s\"", err, needle);
-    engine_free(e);
-}
-
 static void test_refusals(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
+    engine_config c = ef_config(64, 8, 1024, true);
+    engine *e = ef_engine(fx->m, &c);
     int32_t prompt[4] = {1, 5, 6, 7};
     engine_request r = engine_request_default();
     assert_false(r.prompt_logprobs);
@@ -734,18 +579,19 @@ static void test_refusals(void **state) {
     r.n_prompt = 4;
     r.max_new_tokens = 5;
     r.min_new_tokens = 6;
-    expect_refusal(fx->m, &r, "min_tokens");
+    ef_expect_refusal(e, &r, (const char *const[]){"min_tokens", NULL});
     r.min_new_tokens = -1;
-    expect_refusal(fx->m, &r, "min_tokens");
+    ef_expect_refusal(e, &r, (const char *const[]){"min_tokens", NULL});
     r.min_new_tokens = 5;
     r.stop_ids = (const int32_t[]){7, 512};
     r.n_stop_ids = 2;
-    expect_refusal(fx->m, &r, "stop token id 512");
+    ef_expect_refusal(e, &r, (const char *const[]){"stop token id 512", NULL});
     r.stop_ids = (const int32_t[]){-3};
     r.n_stop_ids = 1;
-    expect_refusal(fx->m, &r, "stop token id -3");
+    ef_expect_refusal(e, &r, (const char *const[]){"stop token id -3", NULL});
     r.stop_ids = NULL;
-    expect_refusal(fx->m, &r, "stop token");
+    ef_expect_refusal(e, &r, (const char *const[]){"stop token", NULL});
+    engine_free(e);
 }
 
 int main(void) {

@@ -28,158 +28,43 @@
 #include <unistd.h>
 
 #include "engine.h"
-#include "support/synth_model.h"
+#include "support/engine_fixture.h"
 #include "support/testutil.h"
 
-typedef struct {
-    model *m;       /* seeded random llama, dim 64, 2 layers, 512-token vocab */
-    model *stories; /* stories260K: real text */
-} fixture;
-
-static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof *fx);
-    char err[CT_ERRLEN] = "";
-    char *dir = tu_mkdtemp(), *path = NULL, *stories = tu_model_path("stories260K.gguf");
-    synth_config c = synth_default();
-    c.seed = 44;
-    c.vocab_gguf = stories;
-    if (asprintf(&path, "%s/tiny.gguf", dir) < 0) return -1;
-    bool ok = synth_write_gguf(&c, path, err) && (fx->m = model_load(path, err)) != NULL &&
-              (fx->stories = model_load(stories, err)) != NULL;
-    if (!ok) print_error("%s\n", err);
-    tu_rmrf(dir);
-    free(dir);
-    free(path);
-    free(stories);
-    *state = fx;
-    return ok ? 0 : -1;
-}
+static int setup(void **state) { return (*state = ef_fixture_create(44)) ? 0 : -1; }
 
 static int teardown(void **state) {
-    fixture *fx = *state;
-    model_free(fx->m);
-    model_free(fx->stories);
-    free(fx);
+    ef_fixture_free(*state);
     return 0;
 }
 
-/* ---- requests and what they produce -------------------------------------------------- */
+/* ---- requests ---------------------------------------------------------------------------- */
 
 typedef struct {
-    int32_t prompt[320];
-    engine_request r;
+    ef_job q;
     int submit_step; /* submitted once the engine has run this many steps */
     int cancel_step; /* -1: never cancelled */
 } job;
 
-typedef struct {
-    int32_t ids[160];
-    float logprob[160];
-    int n;
-    char text[4096];
-    size_t text_len;
-    bool failed, cancelled;
-    engine_final fin; /* text not kept */
-} outcome;
-
 static void make_job(job *j, uint64_t *r, int max_prompt, int min_new, int max_new) {
-    memset(j, 0, sizeof *j);
-    j->r = engine_request_default();
-    j->r.n_prompt = tu_rnd_in(r, 1, max_prompt);
-    for (int i = 0; i < j->r.n_prompt; i++) j->prompt[i] = (int32_t)(3 + tu_rnd(r) % 509);
-    j->r.prompt = j->prompt;
-    j->r.max_new_tokens = tu_rnd_in(r, min_new, max_new);
-    j->r.sampling.top_n = 2;
+    ef_job_random(&j->q, r, tu_rnd_in(r, 1, max_prompt));
+    engine_request *q = &j->q.r;
+    q->max_new_tokens = tu_rnd_in(r, min_new, max_new);
+    q->sampling.top_n = 2;
     if (tu_rnd(r) % 2) { /* seeded sampling */
-        j->r.sampling.do_sample = true;
-        j->r.sampling.temperature = 0.8f;
-        j->r.sampling.top_k = 50;
-        j->r.sampling.top_p = 0.9f;
-        j->r.sampling.seed = tu_rnd(r);
+        q->sampling.do_sample = true;
+        q->sampling.temperature = 0.8f;
+        q->sampling.top_k = 50;
+        q->sampling.top_p = 0.9f;
+        q->sampling.seed = tu_rnd(r);
     }
+    j->submit_step = 0;
     j->cancel_step = -1;
 }
 
-/* Read h's events to the end into o, checking their order and contents. */
-static void collect(engine_req *h, outcome *o) {
-    memset(o, 0, sizeof *o);
-    engine_event ev;
-    bool ended = false;
-    while (engine_next_event(h, &ev, true)) {
-        assert_false(ended);
-        if (ev.kind == ENGINE_EVENT_TOKEN) {
-            assert_true(o->n < 160);
-            assert_true(o->text_len + ev.token.text_len < sizeof o->text);
-            assert_int_equal(ev.token.text[ev.token.text_len], '\0'); /* may hold NUL bytes (<0x00>) */
-            memcpy(o->text + o->text_len, ev.token.text, ev.token.text_len);
-            o->text_len += ev.token.text_len;
-            o->logprob[o->n] = ev.token.logprob;
-            o->ids[o->n++] = ev.token.id;
-        } else if (ev.kind == ENGINE_EVENT_FINAL) {
-            ended = true;
-            assert_int_equal(ev.final.n_generated, o->n);
-            assert_int_equal(ev.final.text_len, o->text_len);
-            assert_memory_equal(ev.final.text, o->text, o->text_len);
-            assert_true(ev.final.queue_seconds >= 0 && ev.final.prefill_seconds >= 0 && ev.final.decode_seconds >= 0);
-            o->fin = ev.final;
-            o->fin.text = NULL;
-        } else {
-            ended = o->failed = true;
-            o->cancelled = ev.error.cancelled;
-        }
-        engine_event_clear(&ev);
-    }
-    assert_true(ended);
-}
-
-static void assert_same(const outcome *a, const outcome *b, int i) {
-    if (a->n != b->n || memcmp(a->ids, b->ids, (size_t)a->n * sizeof a->ids[0]) != 0) {
-        int k = 0;
-        while (k < a->n && k < b->n && a->ids[k] == b->ids[k]) k++;
-        fail_msg("request %d: %d vs %d tokens, first difference at token %d", i, a->n, b->n, k);
-    }
-    for (int k = 0; k < a->n; k++)
-        if (memcmp(&a->logprob[k], &b->logprob[k], sizeof(float)) != 0)
-            fail_msg("request %d token %d: logprob %.9g vs %.9g", i, k, (double)a->logprob[k], (double)b->logprob[k]);
-    assert_int_equal(a->text_len, b->text_len);
-    assert_memory_equal(a->text, b->text, a->text_len);
-    assert_int_equal(a->fin.reason, b->fin.reason);
-}
-
-static engine_config small_config(int budget, int batch, int kv_tokens, bool prefix) {
-    engine_config c = engine_config_default();
-    c.n_threads = 1; /* the suite shares 2 cores with other tests: a pool barrier under load is slow */
-    c.max_batch_prefill_tokens = budget;
-    c.max_batch_size = batch;
-    c.max_batch_total_tokens = kv_tokens;
-    c.prefix_caching = prefix;
-    return c;
-}
-
-static engine *make_engine(const model *m, const engine_config *c) {
-    char err[CT_ERRLEN] = "";
-    engine *e = engine_create(m, c, err);
-    if (!e) fail_msg("engine_create: %s", err);
-    return e;
-}
-
-static engine_req *submit(engine *e, const engine_request *r) {
-    char err[CT_ERRLEN] = "";
-    engine_req *h = engine_submit(e, r, err);
-    if (!h) fail_msg("engine_submit: %s", err);
-    return h;
-}
-
-/* Every job alone, one after the other, without prefix caching. */
-static void run_alone(const model *m, const job *jobs, int n, outcome *out) {
-    engine_config c = small_config(512, 8, 4096, false);
-    engine *e = make_engine(m, &c);
-    for (int i = 0; i < n; i++) {
-        engine_req *h = submit(e, &jobs[i].r);
-        collect(h, &out[i]);
-        engine_release(h);
-    }
-    engine_free(e);
+/* Every job alone, one after the other. */
+static void run_alone(const model *m, const job *jobs, int n, ef_outcome *out) {
+    for (int i = 0; i < n; i++) ef_run_alone(m, &jobs[i].q.r, &out[i]);
 }
 
 /* ---- a schedule played from another thread ----------------------------------------------- */
@@ -243,7 +128,7 @@ static void *play(void *arg) {
             engine_cancel(p->h[acts[k].job]);
         } else {
             char err[CT_ERRLEN] = "";
-            p->h[acts[k].job] = engine_submit(p->e, &p->jobs[acts[k].job].r, err);
+            p->h[acts[k].job] = engine_submit(p->e, &p->jobs[acts[k].job].q.r, err);
             if (!p->h[acts[k].job]) fprintf(stderr, "engine_submit: %s\n", err);
         }
     }
@@ -252,14 +137,15 @@ static void *play(void *arg) {
 }
 
 /* Play jobs on a fresh engine with config c; out[i] = what job i got. */
-static engine_stats run_schedule(const model *m, const engine_config *c, const job *jobs, int n, outcome *out) {
-    player p = {make_engine(m, c), jobs, n, calloc((size_t)n, sizeof(engine_req *)), true};
+static engine_stats run_schedule(const model *m, const engine_config *c, const job *jobs, int n, ef_outcome *out) {
+    player p = {ef_engine(m, c), jobs, n, calloc((size_t)n, sizeof(engine_req *)), true};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, play, &p), 0);
     pthread_join(t, NULL);
     for (int i = 0; i < n; i++) {
         assert_non_null(p.h[i]);
-        collect(p.h[i], &out[i]);
+        memset(&out[i], 0, sizeof out[i]);
+        ef_drain(p.h[i], &out[i], true);
         engine_release(p.h[i]);
     }
     engine_stats st = settle(p.e);
@@ -274,10 +160,10 @@ static engine_stats run_schedule(const model *m, const engine_config *c, const j
 /* ---- tests ------------------------------------------------------------------------------- */
 
 static void test_random_arrivals(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 120 };
     job *jobs = calloc(N, sizeof *jobs);
-    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    ef_outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
     uint64_t r = 2024;
     int step = 0;
     for (int i = 0; i < N; i++) {
@@ -287,9 +173,9 @@ static void test_random_arrivals(void **state) {
     run_alone(fx->m, jobs, N, alone);
     int budgets[] = {7, 256}, batches[] = {64, 16};
     for (int b = 0; b < 2; b++) {
-        engine_config c = small_config(budgets[b], batches[b], 8192, true);
+        engine_config c = ef_config(budgets[b], batches[b], 8192, true);
         engine_stats st = run_schedule(fx->m, &c, jobs, N, got);
-        for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+        for (int i = 0; i < N; i++) ef_assert_same(&alone[i], &got[i], i);
         assert_int_equal(st.requests_finished, N);
         print_message("# budget %d: %llu steps, peak %d blocks used, %llu prefix hit blocks, %llu preemptions\n",
                       budgets[b], (unsigned long long)st.steps, st.kv_blocks_used_peak,
@@ -301,19 +187,19 @@ static void test_random_arrivals(void **state) {
 }
 
 static void test_preemption_tiny_pool(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 40 };
     job *jobs = calloc(N, sizeof *jobs);
-    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    ef_outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
     uint64_t r = 99;
     for (int i = 0; i < N; i++) {
         make_job(&jobs[i], &r, 120, 30, 60);
         jobs[i].submit_step = 0; /* one burst: the pool is oversubscribed whatever the timing */
     }
     run_alone(fx->m, jobs, N, alone);
-    engine_config c = small_config(64, 32, 320, true); /* 20 blocks of 16 */
+    engine_config c = ef_config(64, 32, 320, true); /* 20 blocks of 16 */
     engine_stats st = run_schedule(fx->m, &c, jobs, N, got);
-    for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+    for (int i = 0; i < N; i++) ef_assert_same(&alone[i], &got[i], i);
     assert_true(st.preemptions > 0);
     assert_int_equal(st.requests_finished, N);
     assert_int_equal(st.kv_blocks_total, 20);
@@ -324,44 +210,40 @@ static void test_preemption_tiny_pool(void **state) {
 
 /* Also the one test whose engine runs a pool of two threads. */
 static void test_shared_prefix(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     job a, b;
     uint64_t r = 7;
     make_job(&a, &r, 1, 20, 20);
     make_job(&b, &r, 1, 20, 20);
-    a.r.n_prompt = b.r.n_prompt = 210;
-    for (int i = 0; i < 210; i++) a.prompt[i] = b.prompt[i] = (int32_t)(3 + tu_rnd(&r) % 509);
-    for (int i = 200; i < 210; i++) b.prompt[i] = (int32_t)(3 + (a.prompt[i] + 1) % 509);
+    a.q.r.n_prompt = b.q.r.n_prompt = 210;
+    for (int i = 0; i < 210; i++) a.q.prompt[i] = b.q.prompt[i] = (int32_t)(3 + tu_rnd(&r) % 509);
+    for (int i = 200; i < 210; i++) b.q.prompt[i] = (int32_t)(3 + (a.q.prompt[i] + 1) % 509);
 
-    outcome alone_b, got_a, got_b;
-    run_alone(fx->m, &b, 1, &alone_b);
-    engine_config c = small_config(4096, 64, 4096, true);
+    ef_outcome alone_b, got_a, got_b;
+    ef_run_alone(fx->m, &b.q.r, &alone_b);
+    engine_config c = ef_config(4096, 64, 4096, true);
     c.n_threads = 2;
-    engine *e = make_engine(fx->m, &c);
-    engine_req *h = submit(e, &a.r);
-    collect(h, &got_a);
-    engine_release(h);
+    engine *e = ef_engine(fx->m, &c);
+    ef_run_batch(e, &a.q.r, 1, &got_a);
     engine_stats s1 = settle(e);
     assert_int_equal(s1.tokens_prefilled, 210);
     assert_int_equal(s1.prefix_hit_blocks, 0);
-    h = submit(e, &b.r);
-    collect(h, &got_b);
-    engine_release(h);
+    ef_run_batch(e, &b.q.r, 1, &got_b);
     engine_stats s2 = settle(e);
     /* 200 shared tokens = 12 full blocks of 16 (192 tokens); block 12 differs */
     assert_int_equal(s2.prefix_hit_blocks, 12);
     assert_int_equal(s2.tokens_prefilled - s1.tokens_prefilled, 210 - 192);
     assert_int_equal(got_b.fin.n_cached_prompt, 192);
     assert_int_equal(got_a.fin.n_cached_prompt, 0);
-    assert_same(&alone_b, &got_b, 1);
+    ef_assert_same(&alone_b, &got_b, 1);
     engine_free(e);
 }
 
 static void test_cancel_half(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 100 };
     job *jobs = calloc(N, sizeof *jobs);
-    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    ef_outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
     uint64_t r = 31337;
     for (int i = 0; i < N; i++) {
         make_job(&jobs[i], &r, 150, 40, 80);
@@ -369,13 +251,13 @@ static void test_cancel_half(void **state) {
         if (i % 2) jobs[i].cancel_step = jobs[i].submit_step + tu_rnd_in(&r, 0, 60);
     }
     run_alone(fx->m, jobs, N, alone);
-    engine_config c = small_config(128, 64, 2048, true);
+    engine_config c = ef_config(128, 64, 2048, true);
     engine_stats st = run_schedule(fx->m, &c, jobs, N, got);
     int cancelled = 0;
     for (int i = 0; i < N; i++) {
         if (jobs[i].cancel_step < 0 || !got[i].failed) {
             assert_false(got[i].failed);
-            assert_same(&alone[i], &got[i], i);
+            ef_assert_same(&alone[i], &got[i], i);
             continue;
         }
         cancelled++;
@@ -392,18 +274,10 @@ static void test_cancel_half(void **state) {
     free(got);
 }
 
-static void expect_refusal(engine *e, const engine_request *r, const char *const *needles) {
-    char err[CT_ERRLEN] = "";
-    engine_req *h = engine_submit(e, r, err);
-    if (h) fail_msg("accepted a request that should be refused");
-    for (; *needles; needles++)
-        if (!strstr(err, *needles)) fail_msg("message \"%s\" lacks \"%s\"", err, *needles);
-}
-
 static void test_refusals(void **state) {
-    const fixture *fx = *state;
-    engine_config c = small_config(64, 8, 64, true); /* 4 blocks of 16 */
-    engine *e = make_engine(fx->m, &c);
+    const ef_fixture *fx = *state;
+    engine_config c = ef_config(64, 8, 64, true); /* 4 blocks of 16 */
+    engine *e = ef_engine(fx->m, &c);
     assert_int_equal(engine_get_config(e).max_batch_total_tokens, 64);
     int32_t prompt[600];
     for (int i = 0; i < 600; i++) prompt[i] = 5 + i % 400;
@@ -411,41 +285,38 @@ static void test_refusals(void **state) {
     r.prompt = prompt;
     r.n_prompt = 60;
     r.max_new_tokens = 10; /* 69 KV positions > 64 */
-    expect_refusal(e, &r, (const char *const[]){"60", "10", "69", "64", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"60", "10", "69", "64", NULL});
     r.n_prompt = 500;
     r.max_new_tokens = 20; /* context 512 */
-    expect_refusal(e, &r, (const char *const[]){"500", "20", "512", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"500", "20", "512", NULL});
     r.n_prompt = 4;
     r.max_new_tokens = 0;
-    expect_refusal(e, &r, (const char *const[]){"max_new_tokens", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"max_new_tokens", NULL});
     r.max_new_tokens = 4;
     r.n_prompt = 0;
-    expect_refusal(e, &r, (const char *const[]){"empty", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"empty", NULL});
     r.n_prompt = 4;
     prompt[2] = 512;
-    expect_refusal(e, &r, (const char *const[]){"512", "vocabulary", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"512", "vocabulary", NULL});
     prompt[2] = 7;
     r.sampling.top_p = 0.0f;
-    expect_refusal(e, &r, (const char *const[]){"top_p", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"top_p", NULL});
     r.sampling = sampler_params_default();
     r.sampling.temperature = -1.0f;
-    expect_refusal(e, &r, (const char *const[]){"temperature", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"temperature", NULL});
     r.sampling = sampler_params_default();
     r.stops = (const char *const[]){"ok", ""};
     r.n_stops = 2;
-    expect_refusal(e, &r, (const char *const[]){"stop", NULL});
+    ef_expect_refusal(e, &r, (const char *const[]){"stop", NULL});
     r.n_stops = 0;
     /* what fits exactly is accepted: 60 + 5 - 1 = 64 positions */
     r.n_prompt = 60;
     r.max_new_tokens = 5;
-    engine_req *h = submit(e, &r);
-    outcome o;
-    collect(h, &o);
-    engine_release(h);
-    assert_false(o.failed);
+    ef_outcome o;
+    ef_run_batch(e, &r, 1, &o); /* and it does not fail */
     engine_free(e);
 
-    engine_config bad = small_config(64, 8, 64, true);
+    engine_config bad = ef_config(64, 8, 64, true);
     bad.block_size = -1;
     char err[CT_ERRLEN] = "";
     assert_null(engine_create(fx->m, &bad, err));
@@ -454,14 +325,11 @@ static void test_refusals(void **state) {
 
 /* Real text: TGI stop semantics, UTF-8 pieces, top-n alternatives. */
 static void test_events_on_stories(void **state) {
-    const fixture *fx = *state;
-    const char *text = "Once upon a time";
-    int32_t *ids = NULL;
-    char err[CT_ERRLEN] = "";
-    int n = tok_encode(fx->stories->tok, text, strlen(text), true, false, &ids, err);
-    assert_true(n > 0);
-    engine_config c = small_config(64, 8, 1024, true);
-    engine *e = make_engine(fx->stories, &c);
+    const ef_fixture *fx = *state;
+    int n;
+    int32_t *ids = ef_encode(fx->stories, "Once upon a time", &n);
+    engine_config c = ef_config(64, 8, 1024, true);
+    engine *e = ef_engine(fx->stories, &c);
     engine_request r = engine_request_default();
     r.prompt = ids;
     r.n_prompt = n;
@@ -469,7 +337,7 @@ static void test_events_on_stories(void **state) {
     r.sampling.top_n = 3;
     r.stops = (const char *const[]){"Lily"};
     r.n_stops = 1;
-    engine_req *h = submit(e, &r);
+    engine_req *h = ef_submit(e, &r);
     engine_event ev;
     int tokens = 0;
     while (engine_next_event(h, &ev, true)) {
@@ -492,10 +360,10 @@ static void test_events_on_stories(void **state) {
     engine_release(h);
     /* a handle released unread, and one never finished: no leak, no hang */
     r.n_stops = 0;
-    engine_release(submit(e, &r));
+    engine_release(ef_submit(e, &r));
     r.max_new_tokens = 400;
     r.ignore_eos = true;
-    h = submit(e, &r);
+    h = ef_submit(e, &r);
     engine_free(e); /* ends h: tokens, then ERROR "engine shut down" (or FINAL) */
     engine_event last = {0};
     while (engine_next_event(h, &ev, true)) {

@@ -27,78 +27,17 @@
 
 #include "request.h"
 #include "scheduler.h"
-#include "support/synth_model.h"
+#include "support/engine_fixture.h"
 #include "support/testutil.h"
 
-typedef struct {
-    model *m;
-    pool *p;
-} fixture;
-
-static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof *fx);
-    char err[CT_ERRLEN] = "";
-    char *dir = tu_mkdtemp(), *path = NULL;
-    synth_config c = synth_default();
-    c.seed = 33;
-    c.vocab_gguf = tu_model_path("stories260K.gguf");
-    if (asprintf(&path, "%s/tiny.gguf", dir) < 0) return -1;
-    bool ok = synth_write_gguf(&c, path, err) && (fx->m = model_load(path, err)) != NULL;
-    if (!ok) print_error("%s\n", err);
-    tu_rmrf(dir);
-    free(dir);
-    free(path);
-    free((char *)c.vocab_gguf);
-    fx->p = pool_create(1, 0);
-    *state = fx;
-    return ok ? 0 : -1;
-}
+static int setup(void **state) { return (*state = ef_fixture_create(33)) ? 0 : -1; }
 
 static int teardown(void **state) {
-    fixture *fx = *state;
-    pool_free(fx->p);
-    model_free(fx->m);
-    free(fx);
+    ef_fixture_free(*state);
     return 0;
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */
-
-/* What a request produced. */
-typedef struct {
-    int32_t ids[128];
-    float logprob[128];
-    int n;
-    bool ended, failed, cancelled;
-    engine_finish reason;
-    int n_prompt;
-    float prompt_lp[320]; /* prompt logprobs, if asked (n_prompt of them) */
-} outcome;
-
-/* Take every queued event of h into o. */
-static void drain(engine_req *h, outcome *o) {
-    engine_event ev;
-    while (req_next_event(h, &ev, false)) {
-        if (ev.kind == ENGINE_EVENT_TOKEN) {
-            assert_false(o->ended);
-            assert_true(o->n < 128);
-            o->logprob[o->n] = ev.token.logprob;
-            o->ids[o->n++] = ev.token.id;
-        } else if (ev.kind == ENGINE_EVENT_FINAL) {
-            assert_int_equal(ev.final.n_generated, o->n);
-            o->ended = true;
-            o->reason = ev.final.reason;
-            if (ev.final.prompt) {
-                o->n_prompt = ev.final.n_prompt;
-                for (int k = 0; k < o->n_prompt; k++) o->prompt_lp[k] = ev.final.prompt[k].logprob;
-            }
-        } else {
-            o->ended = o->failed = true;
-            o->cancelled = ev.error.cancelled;
-        }
-        engine_event_clear(&ev);
-    }
-}
 
 /* A request: prompt from a seed (share > 0: its first `share` tokens come
  * from a common stream, so prompts share prefixes), sampled or greedy. */
@@ -135,7 +74,7 @@ static void spec_options(spec *sp) {
     sp->stop_id = tu_rnd(&x) % 4 == 0 ? (int32_t)(3 + tu_rnd(&x) % 509) : -1;
 }
 
-static engine_req *make_req(const fixture *fx, const spec *sp, int kv_positions) {
+static engine_req *make_req(const ef_fixture *fx, const spec *sp, int kv_positions) {
     engine_request r = engine_request_default();
     r.prompt = sp->prompt;
     r.n_prompt = sp->n_prompt;
@@ -158,10 +97,10 @@ static engine_req *make_req(const fixture *fx, const spec *sp, int kv_positions)
     return h;
 }
 
-static sched *make_sched(const fixture *fx, int block, int n_blocks, int budget, int batch, bool prefix) {
+static sched *make_sched(const ef_fixture *fx, int block, int n_blocks, int budget, int batch, bool prefix) {
     sched_config c = {block, n_blocks, budget, batch, prefix};
     char err[CT_ERRLEN] = "";
-    sched *s = sched_create(fx->m, fx->p, &c, err);
+    sched *s = sched_create(fx->m, fx->pool, &c, err);
     if (!s) fail_msg("sched_create: %s", err);
     return s;
 }
@@ -174,7 +113,7 @@ static void check_accounting(const sched *s) {
 }
 
 /* Run specs[0..n) through s: all submitted at once, stepped to the end. */
-static void run_all(sched *s, const fixture *fx, const spec *specs, int n, outcome *out) {
+static void run_all(sched *s, const ef_fixture *fx, const spec *specs, int n, ef_outcome *out) {
     engine_req **h = calloc((size_t)n, sizeof *h);
     for (int i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
@@ -187,7 +126,7 @@ static void run_all(sched *s, const fixture *fx, const spec *specs, int n, outco
         check_accounting(s);
     }
     for (int i = 0; i < n; i++) {
-        drain(h[i], &out[i]);
+        ef_drain(h[i], &out[i], false);
         assert_true(out[i].ended && !out[i].failed);
         req_release(h[i]);
     }
@@ -195,41 +134,24 @@ static void run_all(sched *s, const fixture *fx, const spec *specs, int n, outco
 }
 
 /* Each spec alone in a roomy scheduler without prefix caching. */
-static void run_alone(const fixture *fx, const spec *specs, int n, outcome *out) {
+static void run_alone(const ef_fixture *fx, const spec *specs, int n, ef_outcome *out) {
     sched *s = make_sched(fx, 16, 64, 512, 4, false);
     for (int i = 0; i < n; i++) run_all(s, fx, &specs[i], 1, &out[i]);
     sched_free(s);
-}
-
-/* Same tokens and bit-identical logprobs (every row is computed the same
- * way whatever the batch). */
-static void assert_same(const outcome *a, const outcome *b, int i) {
-    if (a->n != b->n || memcmp(a->ids, b->ids, (size_t)a->n * sizeof a->ids[0]) != 0) {
-        int k = 0;
-        while (k < a->n && k < b->n && a->ids[k] == b->ids[k]) k++;
-        fail_msg("request %d: %d vs %d tokens, first difference at token %d", i, a->n, b->n, k);
-    }
-    for (int k = 0; k < a->n; k++)
-        if (memcmp(&a->logprob[k], &b->logprob[k], sizeof(float)) != 0)
-            fail_msg("request %d token %d: logprob %.9g vs %.9g", i, k, (double)a->logprob[k], (double)b->logprob[k]);
-    assert_int_equal(a->reason, b->reason);
-    assert_int_equal(a->n_prompt, b->n_prompt);
-    if (memcmp(a->prompt_lp, b->prompt_lp, (size_t)a->n_prompt * sizeof a->prompt_lp[0]) != 0)
-        fail_msg("request %d: prompt logprobs differ", i);
 }
 
 /* ---- tests ------------------------------------------------------------------------- */
 
 /* > 10,000 random operations over 3 seeds; the books balance after each. */
 static void test_block_accounting_random_ops(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { OPS = 3500, LIVE = 64 };
     for (uint64_t seed = 1; seed <= 3; seed++) {
         uint64_t r = seed * 0x9E3779B97F4A7C15ull;
         int budgets[] = {3, 16, 64};
         sched *s = make_sched(fx, 4, 24, budgets[seed - 1], 6, true);
         engine_req *live[LIVE];
-        outcome outs[LIVE];
+        ef_outcome *outs = calloc(LIVE, sizeof *outs);
         int n_live = 0, n_ops = 0;
         uint64_t ended = 0;
         for (; n_ops < OPS; n_ops++) {
@@ -253,16 +175,18 @@ static void test_block_accounting_random_ops(void **state) {
             }
             check_accounting(s);
             for (int i = 0; i < n_live; i++) { /* finished ones are released */
-                drain(live[i], &outs[i]);
+                ef_drain(live[i], &outs[i], false);
                 if (!outs[i].ended) continue;
                 ended++;
                 req_release(live[i]);
+                ef_outcome_free(&outs[i]);
                 live[i] = live[--n_live];
                 outs[i] = outs[n_live];
                 i--;
             }
         }
         for (int i = 0; i < n_live; i++) req_release(live[i]);
+        free(outs); /* the live ones have not ended: no prompt logprobs yet */
         for (int guard = 0; sched_has_work(s); guard++) {
             assert_true(guard < 1000);
             sched_step(s);
@@ -280,10 +204,10 @@ static void test_block_accounting_random_ops(void **state) {
 
 /* The same 40 requests alone, then together under several configurations. */
 static void test_tokens_independent_of_schedule(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 40 };
     spec *specs = calloc(N, sizeof *specs);
-    outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    ef_outcome *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
     uint64_t r = 77;
     for (int i = 0; i < N; i++) {
         make_spec(&specs[i], &r, 120, 40, i % 3 == 0 ? 100 : 0);
@@ -303,7 +227,10 @@ static void test_tokens_independent_of_schedule(void **state) {
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
         sched *s = make_sched(fx, cfgs[c].block, cfgs[c].n_blocks, cfgs[c].budget, cfgs[c].batch, cfgs[c].prefix);
         run_all(s, fx, specs, N, got);
-        for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+        for (int i = 0; i < N; i++) {
+            ef_assert_same(&alone[i], &got[i], i);
+            ef_outcome_free(&got[i]);
+        }
         engine_stats st;
         sched_stats(s, &st);
         if (cfgs[c].want_preempt) assert_true(st.preemptions > 0);
@@ -311,6 +238,7 @@ static void test_tokens_independent_of_schedule(void **state) {
         assert_int_equal(st.requests_finished, N);
         sched_free(s);
     }
+    for (int i = 0; i < N; i++) ef_outcome_free(&alone[i]);
     free(specs);
     free(alone);
     free(got);
@@ -318,7 +246,7 @@ static void test_tokens_independent_of_schedule(void **state) {
 
 /* A step feeds at most max(budget, decode tokens) tokens. */
 static void test_budget_respected(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 12, BUDGET = 9 };
     sched *s = make_sched(fx, 16, 64, BUDGET, 8, true);
     spec specs[N];
@@ -345,8 +273,8 @@ static void test_budget_respected(void **state) {
     }
     assert_true(chunked); /* prompt chunks rode along with decode tokens */
     for (int i = 0; i < N; i++) {
-        outcome o = {0};
-        drain(h[i], &o);
+        ef_outcome o = {0};
+        ef_drain(h[i], &o, false);
         assert_true(o.ended && !o.failed);
         req_release(h[i]);
     }
@@ -355,7 +283,7 @@ static void test_budget_respected(void **state) {
 
 /* Cancel everything mid-flight: ERROR "cancelled", all blocks back. */
 static void test_cancel_returns_blocks(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 10 };
     sched *s = make_sched(fx, 8, 64, 32, 8, true);
     engine_req *h[N];
@@ -380,8 +308,8 @@ static void test_cancel_returns_blocks(void **state) {
     assert_true(st.kv_blocks_cached > 0); /* full blocks stay reusable */
     assert_int_equal(st.requests_failed, N);
     for (int i = 0; i < N; i++) {
-        outcome o = {0};
-        drain(h[i], &o);
+        ef_outcome o = {0};
+        ef_drain(h[i], &o, false);
         assert_true(o.ended && o.failed && o.cancelled);
         assert_false(req_next_event(h[i], &(engine_event){0}, true)); /* the stream is over */
         req_release(h[i]);
@@ -392,7 +320,7 @@ static void test_cancel_returns_blocks(void **state) {
 /* A preempted sequence's client sees its tokens once each, in order, and
  * the same tokens as without the preemption. */
 static void test_preempted_stream_continues(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     spec specs[2] = {0};
     uint64_t r = 11;
     for (int i = 0; i < 2; i++) {
@@ -400,7 +328,7 @@ static void test_preempted_stream_continues(void **state) {
         specs[i].n_prompt = 30;
         specs[i].max_new = 60;
     }
-    outcome alone[2], got[2];
+    ef_outcome alone[2], got[2];
     run_alone(fx, specs, 2, alone);
     /* 12 blocks of 8 = 96 positions: both prompts fit, not both lives (89 each) */
     sched *s = make_sched(fx, 8, 12, 64, 4, true);
@@ -408,7 +336,7 @@ static void test_preempted_stream_continues(void **state) {
     engine_stats st;
     sched_stats(s, &st);
     assert_true(st.preemptions > 0);
-    for (int i = 0; i < 2; i++) assert_same(&alone[i], &got[i], i);
+    for (int i = 0; i < 2; i++) ef_assert_same(&alone[i], &got[i], i);
     sched_free(s);
 }
 
@@ -416,7 +344,7 @@ static void test_preempted_stream_continues(void **state) {
  * step for the first to compute the shared blocks, then attach them rather
  * than compute them again in the same step. */
 static void test_shared_prefix_same_step(void **state) {
-    const fixture *fx = *state;
+    const ef_fixture *fx = *state;
     enum { N = 4, SHARED = 70, OWN = 6 };
     spec specs[N];
     uint64_t r = 21;
@@ -426,7 +354,7 @@ static void test_shared_prefix_same_step(void **state) {
         for (int k = 0; k < SHARED + OWN; k++)
             specs[i].prompt[k] = (int32_t)(3 + (k < SHARED ? k * 7 : i * 31 + k) % 509);
     }
-    outcome alone[N], got[N];
+    ef_outcome alone[N], got[N];
     run_alone(fx, specs, N, alone);
     sched *s = make_sched(fx, 16, 64, 4096, 8, true);
     run_all(s, fx, specs, N, got);
@@ -435,7 +363,7 @@ static void test_shared_prefix_same_step(void **state) {
     /* 70 shared tokens = 4 full blocks of 16, attached by the 3 later ones */
     assert_int_equal(st.prefix_hit_blocks, 4 * (N - 1));
     assert_int_equal(st.tokens_prefilled, (SHARED + OWN) + (N - 1) * (SHARED + OWN - 64));
-    for (int i = 0; i < N; i++) assert_same(&alone[i], &got[i], i);
+    for (int i = 0; i < N; i++) ef_assert_same(&alone[i], &got[i], i);
     sched_free(s);
 }
 

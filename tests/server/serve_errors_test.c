@@ -27,10 +27,7 @@
 static su_server S; /* --max-input-tokens 100 */
 
 static int setup(void **st) {
-    char *model = tu_model_path("stories260K.gguf");
-    bool ok = su_start(&S, model, "--threads 1 --max-input-tokens 100", NULL, true);
-    free(model);
-    return ok ? 0 : -1;
+    return su_start_shared(&S, "stories260K.gguf", "--threads 1 --max-input-tokens 100") ? 0 : -1;
 }
 
 static int teardown(void **st) {

@@ -27,10 +27,7 @@
 static su_server S;
 
 static int setup(void **st) {
-    char *model = tu_model_path("stories260K.gguf");
-    bool ok = su_start(&S, model, "--threads 1 --max-concurrent-requests 256", NULL, true);
-    free(model);
-    return ok ? 0 : -1;
+    return su_start_shared(&S, "stories260K.gguf", "--threads 1 --max-concurrent-requests 256") ? 0 : -1;
 }
 
 static int teardown(void **st) {

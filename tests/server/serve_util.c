@@ -87,6 +87,13 @@ bool su_start(su_server *s, const char *model, const char *args, const char *env
     return false;
 }
 
+bool su_start_shared(su_server *s, const char *model_rel, const char *args) {
+    char *model = tu_model_path(model_rel);
+    bool ok = model && su_start(s, model, args, NULL, true);
+    free(model);
+    return ok;
+}
+
 int su_stop(su_server *s, int sig, double timeout_s) {
     int st = 0, rc = -1;
     if (s->pid <= 0) return -1;

@@ -25,6 +25,10 @@ typedef struct {
  * readiness unless wait_ready is false.  false if it did not come up in
  * 20 s (the log is printed). */
 bool su_start(su_server *s, const char *model, const char *args, const char *env, bool wait_ready);
+/* The usual group setup: su_start on a model given relative to the shared
+ * models directory (tu_model_path, e.g. "stories260K.gguf"), no env,
+ * waiting for readiness. */
+bool su_start_shared(su_server *s, const char *model_rel, const char *args);
 /* Send sig (0 = none) and wait for the exit; returns the exit status (128+sig
  * if killed, -1 if it did not exit within timeout_s, after which it is killed). */
 int su_stop(su_server *s, int sig, double timeout_s);
