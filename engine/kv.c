@@ -270,6 +270,7 @@ int kv_seq_attach_prefix(kv_pool *kv, kv_seq *s, const int32_t *tokens, int n) {
     }
     kv->hits += (uint64_t)i;
     kv->misses += (uint64_t)(full - i);
+    s->n_looked_up = full;
     s->chain = chain;
     s->n_published = i;
     s->n_computed = i * bs;
@@ -314,6 +315,12 @@ void kv_seq_release(kv_pool *kv, kv_seq *s) {
     for (int i = s->n_table - 1; i >= 0; i--) block_unref(kv, s->table[i]);
     free(s->table);
     kv_seq_init(s);
+}
+
+void kv_seq_detach_prefix(kv_pool *kv, kv_seq *s) {
+    kv->hits -= (uint64_t)s->n_table;
+    kv->misses -= (uint64_t)(s->n_looked_up - s->n_table);
+    kv_seq_release(kv, s);
 }
 
 /* ---- inspection ---------------------------------------------------------------------- */

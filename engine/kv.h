@@ -60,6 +60,7 @@ typedef struct {
     int n_computed;  /* positions [0, n_computed) hold valid K/V */
     int n_published; /* leading full blocks already offered to the prefix cache */
     uint64_t chain;  /* hash chain value after block n_published-1 */
+    int n_looked_up; /* full blocks the last kv_seq_attach_prefix looked up */
 } kv_seq;
 
 typedef struct kv_pool kv_pool;
@@ -89,6 +90,10 @@ void kv_seq_init(kv_seq *s);
  * to compute).  s must be empty.  Returns the positions now covered (a
  * multiple of block_size), sets s->n_computed to it, counts hits/misses. */
 int kv_seq_attach_prefix(kv_pool *kv, kv_seq *s, const int32_t *tokens, int n);
+/* Give back a prefix just attached (nothing computed since) and take its
+ * lookup out of the hit/miss counts: an admission that could not go ahead
+ * this step looks up again at the next, and must count once. */
+void kv_seq_detach_prefix(kv_pool *kv, kv_seq *s);
 /* Ensure s holds blocks for positions [0, n_positions).  All or nothing:
  * false (and s unchanged) if the pool cannot supply enough blocks. */
 bool kv_seq_reserve(kv_pool *kv, kv_seq *s, int n_positions);

@@ -290,7 +290,7 @@ static void plan_admissions(sched *s, int *budget) {
         int pending = req_pending(h);
         int chunk = fit_chunk(s, h, pending < *budget ? pending : *budget);
         if (chunk == 0) {
-            kv_seq_release(s->kv, &h->kv); /* wait for blocks; nothing overtakes the head */
+            kv_seq_detach_prefix(s->kv, &h->kv); /* wait for blocks; nothing overtakes the head */
             return;
         }
         waiting_remove(s, 0);

@@ -266,6 +266,38 @@ static void test_shared_prefix_attaches_full_blocks(void **st) {
     kv_pool_free(kv);
 }
 
+/* An admission that cannot go ahead gives its attached prefix back
+ * uncounted: the retry at the next step counts the lookup once. */
+static void test_detach_prefix_uncounts(void **st) {
+    (void)st;
+    kv_pool *kv = kv_pool_create(2, 4, P_BLOCK, 64, true);
+    int32_t a[210], b[210];
+    shared_prompts(a, b, 210);
+    kv_seq sa, sb;
+    compute(kv, &sa, a, 210);
+    kv_seq_release(kv, &sa);
+    kv_stats before = kv_pool_stats(kv);
+    for (int retry = 0; retry < 3; retry++) {
+        kv_seq_init(&sb);
+        assert_int_equal(kv_seq_attach_prefix(kv, &sb, b, 209), 192);
+        assert_int_equal(kv_pool_stats(kv).used, 12);
+        kv_seq_detach_prefix(kv, &sb);
+        kv_stats now = kv_pool_stats(kv);
+        assert_int_equal(now.prefix_hit_blocks, before.prefix_hit_blocks);
+        assert_int_equal(now.prefix_miss_blocks, before.prefix_miss_blocks);
+        assert_int_equal(now.used, 0);
+        assert_int_equal(now.cached, before.cached);
+        check_totals(kv);
+    }
+    kv_seq_init(&sb); /* the admission that sticks counts: 12 hits, 1 miss */
+    kv_seq_attach_prefix(kv, &sb, b, 209);
+    kv_stats s = kv_pool_stats(kv);
+    assert_int_equal(s.prefix_hit_blocks, before.prefix_hit_blocks + 12);
+    assert_int_equal(s.prefix_miss_blocks, before.prefix_miss_blocks + 1);
+    kv_seq_release(kv, &sb);
+    kv_pool_free(kv);
+}
+
 static void test_partial_block_never_shared(void **st) {
     (void)st;
     kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, true);
@@ -586,6 +618,7 @@ int main(void) {
         cmocka_unit_test(test_random_ops_seed_2),
         cmocka_unit_test(test_random_ops_seed_3),
         cmocka_unit_test(test_random_ops_seed_4242),
+        cmocka_unit_test(test_detach_prefix_uncounts),
         cmocka_unit_test(test_shared_prefix_attaches_full_blocks),
         cmocka_unit_test(test_partial_block_never_shared),
         cmocka_unit_test(test_one_token_difference_in_block_5),
