@@ -3,10 +3,11 @@
  *
  * One call processes n tokens (any mix of sequences and positions) in one
  * pass: every weight product is one product over all n rows (by default
- * the batch-invariant kernel of matmul.h; see fwd_set_matmul), split across
- * the pool's threads by output columns; attention runs per (token, head) in
- * parallel, reading the
- * KV cache through kv.h.  Activations are f32.
+ * the batch-invariant kernel of matmul.h on the model's packed weights;
+ * see fwd_set_matmul), split across the pool's threads by output columns;
+ * attention runs on tiles of (token, head) rows of one sequence and kv
+ * head in parallel, reading the KV cache through kv.h.  Activations are
+ * f32.
  */
 #ifndef CTGI_FORWARD_H
 #define CTGI_FORWARD_H
@@ -28,8 +29,9 @@ int fwd_max_tokens(const fwd_ctx *c);
 /* How the weight products are computed.  INVARIANT (the default): the
  * engine's own kernel (matmul.h), one fixed summation order per output, so
  * a token's logits are bit-identical whether it is evaluated alone or in
- * any batch, at any row.  BLAS: OpenBLAS sgemm (sgemv per row for <= 2
- * rows), whose rounding depends on the batch's shape; for comparison. */
+ * any batch, at any row.  BLAS: OpenBLAS sgemm on unpacked chunks of the
+ * weights, whose rounding depends on the batch's shape (for comparison);
+ * <= 2 rows run the packed kernel, as sgemv would want row-major weights. */
 typedef enum { FWD_MM_INVARIANT = 0, FWD_MM_BLAS } fwd_matmul;
 void fwd_set_matmul(fwd_ctx *c, fwd_matmul mode);
 

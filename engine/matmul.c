@@ -1,6 +1,7 @@
 /*
  * matmul.c — y = x . w^T (+ bias) with one fixed reduction order per output
- * element (see matmul.h for the order and why it matters).
+ * element, w in the packed panel layout (see matmul.h for the order, the
+ * layout and why they matter; matmul_pack.c makes the layout).
  *
  * Two implementations of the same arithmetic:
  *   - AVX2 + FMA (x86-64 with -march=native on anything since Haswell/Zen):
@@ -11,29 +12,35 @@
  *     same tree.  fmaf is exact-then-round-once like vfmadd, so both paths
  *     give the same bits.
  *
- * The AVX2 path has three shapes of work, picked by M alone (so a given M
+ * The AVX2 path has two shapes of work, picked by M alone (so a given M
  * always takes the same path; the result would be the same on any path):
- *   - one x row (decode): stream_rows() walks 4 w rows at a time with
- *     software prefetch, so the weights stream at memory bandwidth;
- *   - 2..32 rows (sequences decoding together): few_rows() streams w once,
- *     3 rows at a time with prefetch, each tile serving all the x rows;
- *   - more rows (prefill, big batches): panel_rows().  w is cut into panels
- *     of 48 rows, x into blocks of 64 rows, K into blocks of 512; in each K
- *     block every group of 4 x rows is copied together (in L1) and runs
- *     over the panel's slice of w (in L2) in register tiles of 4 x rows by
- *     3 w rows (12 accumulators + 3 w vectors + 1 x vector = the 16 ymm
- *     registers).  The 8 lanes of every output of the block are saved
- *     between K blocks (96 KiB of stack) and picked up again.
+ *   - one x row (decode): stream_panels() reads 4 panels (12 outputs) side
+ *     by side, each one sequential run front to back with prefetch;
+ *   - more rows: row_block() on groups of MM_GROUP panels (48 w rows).  x
+ *     is cut into blocks of MM_ROWBLOCK rows and K into blocks of
+ *     MM_KBLOCK; in each K block every group of 4 x rows runs over the
+ *     group's panels in register tiles of 4 x rows by one panel's 3 w rows
+ *     (12 accumulators + 3 w vectors + 1 x vector = the 16 ymm registers).
+ *     A tile's w is one contiguous run (a panel is exactly a tile wide), so
+ *     it streams from L2 without the L1 set conflicts of w rows 8 KiB apart
+ *     and without sharing cache lines between tiles; x is read in place (a
+ *     4 KiB slice per row covers the L1 sets evenly).  The 8 lanes of every
+ *     output of the block are saved between K blocks and picked up again.
  * Edge tiles (fewer rows or columns) run the same per-output code with
  * fewer accumulators.  Neither tiling, panels nor K blocks change any
  * output's arithmetic: each output owns its 8 lanes from k = 0 to K in
  * order (a saved and reloaded vector is the same vector), and K is never
  * split between outputs.
+ *
+ * Measured on Zen 3 (2 threads, M = 512, the bench models' shapes): ~80%
+ * of OpenBLAS sgemm, from ~70% with row-major w (and its panels of 48
+ * strided rows).  The sizes below were tuned there.
  */
 #include "matmul.h"
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the portable reference ------------------------------------------------- */
@@ -59,26 +66,23 @@ float mm_dot_ref(const float *x, const float *w, int K) {
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
-/* Rows of x and of w per register tile. */
+/* Rows of x and of w per register tile (a panel is one tile wide). */
 #define MM_TILE_R 4
-#define MM_TILE_C 3
-/* w rows per panel (a multiple of MM_TILE_C) and x rows per row block; the
- * carried lanes of one block are MM_ROWBLOCK x MM_PANEL x 32 bytes. */
-#define MM_PANEL 48
+#define MM_TILE_C MM_PANEL
+/* x rows per row block; the carried lanes of one block are MM_ROWBLOCK x
+ * MM_GROUP x MM_PANEL x 32 bytes (96 KiB, in L2). */
 #define MM_ROWBLOCK 64
+/* Panels per pass of a row block: x is read from L3 once per group. */
+#define MM_GROUP 16
+/* K block (floats): a group of 4 x rows, 16 KiB, stays in L1 while the
+ * panels' slices (12 KiB each) stream past; fewer, longer tiles cost less
+ * in saved and reloaded lanes than shorter ones that fit L1 together. */
+#define MM_KBLOCK 1024
 /* Lines of the next row group's x slice prefetched after each tile: the
- * 4 x MM_KBLOCK slice (128 lines) arrives over the panel's 16 tiles. */
-#define MM_PREFETCH_X 8
-/* K block (floats) for long rows: 4 rows of x x 2 KiB = 8 KiB of L1, and
- * the panel's slice of w, MM_PANEL x 2 KiB = 96 KiB, in L2. */
-#define MM_KBLOCK 512
-/* How far ahead (floats) the one-row kernel prefetches each w row. */
+ * 4 x MM_KBLOCK slice (256 lines) arrives over the group's 16 tiles. */
+#define MM_PREFETCH_X 16
+/* How far ahead (floats) the one-row kernel prefetches each panel run. */
 #define MM_PREFETCH 2048
-/* Up to this many rows, w is streamed once in tiles that every row group
- * uses while they are in cache (few_rows); more rows take the blocked path.
- * Measured on the 2048 x 5632 and 5632 x 2048 shapes: streaming wins up to
- * 32 rows, the blocked path from 64. */
-#define MM_FEW_ROWS 32
 
 /* Totals of four 8-lane accumulators, each by the tree of lanes_sum():
  * hadd pairs lanes (0+1, 2+3 | 4+5, 6+7), the second hadd adds those pairs,
@@ -93,8 +97,7 @@ static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
 /* Lanes [0, K % 8) of the last chunk are loaded, the rest read as 0. */
 static __m256i tail_mask(int K) {
     int r = K % 8;
-    return _mm256_setr_epi32(0 < r ? -1 : 0, 1 < r ? -1 : 0, 2 < r ? -1 : 0, 3 < r ? -1 : 0, 4 < r ? -1 : 0,
-                             5 < r ? -1 : 0, 6 < r ? -1 : 0, 7 < r ? -1 : 0);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /* Writes the totals of up to 4 outputs (n = n0 + c, c < C) of one row. */
@@ -112,43 +115,40 @@ static inline __attribute__((always_inline)) void pin_register(__m256 *v) { __as
 /* One register tile's work for one K block. */
 typedef struct {
     const float *x;    /* row 0 of x at the block's first k */
-    const float *w;    /* row 0 of w at the block's first k */
-    size_t ldx, ldw;   /* row strides */
+    const float *w;    /* the panel at the block's first chunk, column 0 of the tile */
+    size_t ldx;        /* x row stride */
+    size_t wk;         /* panel width W: chunk k/8 of column c is at w + k * wk + c * 8 */
     int len;           /* k values in this block (only the last block may
                           have len % 8 != 0) */
     int first, last;   /* the block starts at k = 0 / ends at k = K */
-    int prefetch;      /* > 0: prefetch the w rows this many floats ahead */
-    __m256 *state;     /* lanes carried between K blocks: state[c * 4 + r] */
+    __m256 *state;     /* lanes carried between K blocks: state[c * MM_TILE_R + r] */
     const float *bias; /* (N) or NULL */
-    int n0;            /* output column of w row 0 */
+    int n0;            /* output column of the tile's column 0 */
     float *y;          /* &y[row 0][n0] */
     int ldy;
 } tile_args;
 
-/* One register tile: rows [0, R) of x by rows [0, C) of w (R, C <= 4) over
- * one K block.  The lanes start at 0 (first block) or from the state saved
- * by the previous block, and are either saved again or, after the last
- * block, reduced and written out.  Saving and reloading a vector is exact,
- * so K blocks do not change any output's arithmetic.  Always inlined with
- * constant R and C, so the accumulators live in registers. */
+/* One register tile: rows [0, R) of x by columns [0, C) of the panel (R, C
+ * <= 4) over one K block.  The lanes start at 0 (first block) or from the
+ * state saved by the previous block, and are either saved again or, after
+ * the last block, reduced and written out.  Saving and reloading a vector
+ * is exact, so K blocks do not change any output's arithmetic.  Always
+ * inlined with constant R and C, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void tile(const tile_args *t, int R, int C) {
     const float *x = t->x, *w = t->w;
     __m256 acc[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[r][c] = t->first ? _mm256_setzero_ps() : t->state[c * 4 + r];
+        for (int c = 0; c < C; c++) acc[r][c] = t->first ? _mm256_setzero_ps() : t->state[c * MM_TILE_R + r];
     int k = 0;
     for (; k + 8 <= t->len; k += 8) {
         __m256 wv[4];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
-            wv[c] = _mm256_loadu_ps(w + c * t->ldw + k);
+            wv[c] = _mm256_loadu_ps(w + k * t->wk + c * 8);
             pin_register(&wv[c]);
         }
-        if (t->prefetch && k % 16 == 0) /* streaming w from memory: one prefetch per line */
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) _mm_prefetch((const char *)(w + c * t->ldw + k + t->prefetch), _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m256 xv = _mm256_loadu_ps(x + r * t->ldx + k);
@@ -162,7 +162,7 @@ static inline __attribute__((always_inline)) void tile(const tile_args *t, int R
         __m256i tail = tail_mask(t->len);
         __m256 wv[4];
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) wv[c] = _mm256_maskload_ps(w + c * t->ldw + k, tail);
+        for (int c = 0; c < C; c++) wv[c] = _mm256_maskload_ps(w + k * t->wk + c * 8, tail);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m256 xv = _mm256_maskload_ps(x + r * t->ldx + k, tail);
@@ -174,7 +174,7 @@ static inline __attribute__((always_inline)) void tile(const tile_args *t, int R
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++) t->state[c * 4 + r] = acc[r][c];
+            for (int c = 0; c < C; c++) t->state[c * MM_TILE_R + r] = acc[r][c];
         return;
     }
     /* hsum4 always reduces 4 vectors; for C < 4 the last column fills the
@@ -200,10 +200,10 @@ static void tile_rows(int R, int C, const tile_args *t) {
         }
         return;
     }
-    for (int c = 0; c < C; c++) { /* column remainder: one w row at a time */
+    for (int c = 0; c < C; c++) { /* column remainder: one column at a time */
         tile_args one = *t;
-        one.w = t->w + c * t->ldw;
-        one.state = t->state + c * 4;
+        one.w = t->w + c * 8;
+        one.state = t->state + c * MM_TILE_R;
         one.n0 = t->n0 + c;
         one.y = t->y + c;
         switch (R) {
@@ -215,151 +215,210 @@ static void tile_rows(int R, int C, const tile_args *t) {
     }
 }
 
-/* Prefetches `count` 64-byte lines of rows [0, R) x [0, len) of x (row
- * stride K), starting at line number `line` of that slice (row-major);
- * returns the next line number. */
-static int prefetch_lines(const float *x, int K, int R, int len, int line, int count) {
-    int per_row = (len + 15) / 16;
-    for (int i = 0; i < count && line < R * per_row; i++, line++)
-        _mm_prefetch((const char *)(x + (size_t)(line / per_row) * K + (line % per_row) * 16), _MM_HINT_T0);
-    return line;
+/* Where the prefetch of the next group of x rows has got to: `count`
+ * 64-byte lines at a time of rows [0, R) x [0, len) (row stride ld),
+ * row by row.  (A cursor, not a line number: a division per line cost as
+ * much as a tile's FMAs.) */
+typedef struct {
+    const float *x;
+    size_t ld;
+    int R, len, row, col;
+} x_prefetch;
+
+static void prefetch_lines(x_prefetch *p, int count) {
+    for (int i = 0; i < count && p->row < p->R; i++) {
+        _mm_prefetch((const char *)(p->x + (size_t)p->row * p->ld + p->col), _MM_HINT_T0);
+        if ((p->col += 16) >= p->len) {
+            p->col = 0;
+            p->row++;
+        }
+    }
 }
 
-/* Rows [m0, m1) of x (at most MM_ROWBLOCK) against w rows [p0, p1) (at most
- * MM_PANEL).  K is walked in blocks of MM_KBLOCK: in each block every group
- * of 4 x rows is copied next to each other (4 x MM_KBLOCK floats, in L1)
- * and passes over the panel's slice of w (in L2); the lanes of the block's
- * outputs wait in `state` between K blocks.  The copy matters when K * 4
- * bytes is a multiple of 4 KiB: rows of x and w then fall into the same L1
- * sets and evict each other. */
-static void row_block(const float *x, int m0, int m1, int K, const float *w, int p0, int p1, const float *bias,
-                      float *y, int ldy) {
-    __m256 state[MM_ROWBLOCK * MM_PANEL];
-    float xp[MM_TILE_R * MM_KBLOCK];
+/* One panel: its columns [c0, c1) (of W), as the product sees them. */
+typedef struct {
+    const float *w;    /* the packed panel (W x Kp floats) */
+    int W, c0, c1;
+    const float *bias; /* (N) or NULL */
+    int n0;            /* output column of the panel's column 0 */
+} panel;
+
+/* Rows [m0, m1) of x (at most MM_ROWBLOCK) against np (<= MM_GROUP)
+ * consecutive panels.  K is walked in blocks of MM_KBLOCK: in each block
+ * every group of 4 x rows (in L1, the next group prefetched meanwhile)
+ * passes over the panels' slices (streamed from L2), one register tile per
+ * panel; the lanes of the block's outputs wait in `state` between K
+ * blocks. */
+static void row_block(const float *x, int m0, int m1, int K, const panel *pn, int np, float *y, int ldy) {
+    __m256 state[MM_ROWBLOCK * MM_PANEL * MM_GROUP];
     for (int k0 = 0; k0 < K; k0 += MM_KBLOCK) {
         int len = K - k0 < MM_KBLOCK ? K - k0 : MM_KBLOCK;
-        tile_args t = {xp, NULL, MM_KBLOCK, (size_t)K, len, k0 == 0, k0 + len == K, 0, NULL, bias, 0, NULL, ldy};
+        tile_args t = {NULL, NULL, (size_t)K, 0, len, k0 == 0, k0 + len == K, NULL, pn->bias, 0, NULL, ldy};
         for (int m = m0; m < m1; m += MM_TILE_R) {
             int R = m1 - m < MM_TILE_R ? m1 - m : MM_TILE_R;
-            for (int r = 0; r < R; r++)
-                memcpy(xp + r * MM_KBLOCK, x + (size_t)(m + r) * K + k0, (size_t)len * sizeof(float));
+            t.x = x + (size_t)m * K + k0;
             /* the next group's x slice comes in MM_PREFETCH_X lines per tile */
-            int next = m + MM_TILE_R < m1 ? m1 - m - MM_TILE_R : 0, line = 0;
-            if (next > MM_TILE_R) next = MM_TILE_R;
-            const float *xn = next ? x + (size_t)(m + MM_TILE_R) * K + k0 : x;
-            for (int n = p0; n < p1; n += MM_TILE_C) {
-                t.w = w + (size_t)n * K + k0;
-                t.state = state + ((m - m0) / MM_TILE_R * MM_PANEL + (n - p0)) * MM_TILE_R;
-                t.n0 = n;
-                t.y = y + (size_t)m * ldy + n;
-                tile_rows(R, p1 - n < MM_TILE_C ? p1 - n : MM_TILE_C, &t);
-                line = prefetch_lines(xn, K, next, len, line, MM_PREFETCH_X);
-            }
+            int next = m + MM_TILE_R < m1 ? m1 - m - MM_TILE_R : 0;
+            x_prefetch pf = {next ? x + (size_t)(m + MM_TILE_R) * K + k0 : x, (size_t)K,
+                             next < MM_TILE_R ? next : MM_TILE_R, len, 0, 0};
+            __m256 *st = state + (size_t)(m - m0) / MM_TILE_R * MM_PANEL * MM_GROUP * MM_TILE_R;
+            for (int p = 0; p < np; p++)
+                for (int c = pn[p].c0; c < pn[p].c1; c += MM_TILE_C, st += MM_TILE_C * MM_TILE_R) {
+                    t.w = pn[p].w + (size_t)k0 * pn[p].W + c * 8;
+                    t.wk = (size_t)pn[p].W;
+                    t.state = st;
+                    t.n0 = pn[p].n0 + c;
+                    t.y = y + (size_t)m * ldy + pn[p].n0 + c;
+                    tile_rows(R, pn[p].c1 - c < MM_TILE_C ? pn[p].c1 - c : MM_TILE_C, &t);
+                    prefetch_lines(&pf, MM_PREFETCH_X);
+                }
         }
     }
 }
 
-/* Several rows of x: w in panels of MM_PANEL rows, x in blocks of
- * MM_ROWBLOCK rows, each block over the whole K of the panel before the
- * next. */
-static void panel_rows(const float *x, int M, int K, const float *w, int n0, int n1, const float *bias, float *y,
-                       int ldy) {
-    for (int p0 = n0; p0 < n1; p0 += MM_PANEL) {
-        int p1 = p0 + MM_PANEL < n1 ? p0 + MM_PANEL : n1;
-        for (int m0 = 0; m0 < M; m0 += MM_ROWBLOCK)
-            row_block(x, m0, m0 + MM_ROWBLOCK < M ? m0 + MM_ROWBLOCK : M, K, w, p0, p1, bias, y, ldy);
-    }
-}
-
-/* One x row against 4 w rows, prefetching each w row MM_PREFETCH floats
- * ahead (one prefetch per 64-byte line: the loop takes two chunks per
- * step, each still a separate FMA into the same lane accumulator, so the
- * order is that of tile()). */
-static void stream4(const float *x, const float *w, int K, __m256i tail, const float *bias, int n0, float *y) {
-    const float *w0 = w, *w1 = w + K, *w2 = w + 2 * (size_t)K, *w3 = w + 3 * (size_t)K;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+/* One x row against 4 whole consecutive panels (12 outputs): each panel is
+ * one sequential run of 3 x Kp floats, read once front to back with
+ * prefetch, the 12 outputs' lanes in registers; each chunk is still one FMA
+ * per output into its own lanes, the order of tile(). */
+static void stream_panels(const float *x, int K, const panel *pn, float *y) {
+    const float *w0 = pn[0].w, *w1 = pn[1].w, *w2 = pn[2].w, *w3 = pn[3].w;
+    __m256 a[4][MM_PANEL];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+#pragma GCC unroll 4
+        for (int c = 0; c < MM_PANEL; c++) a[j][c] = _mm256_setzero_ps();
     int k = 0;
-    for (; k + 16 <= K; k += 16) {
-        _mm_prefetch((const char *)(w0 + k + MM_PREFETCH), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w1 + k + MM_PREFETCH), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w2 + k + MM_PREFETCH), _MM_HINT_T0);
-        _mm_prefetch((const char *)(w3 + k + MM_PREFETCH), _MM_HINT_T0);
-        __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
-        a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w0 + k), a0);
-        a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w1 + k), a1);
-        a2 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w2 + k), a2);
-        a3 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w3 + k), a3);
-        a0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w0 + k + 8), a0);
-        a1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w1 + k + 8), a1);
-        a2 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w2 + k + 8), a2);
-        a3 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(w3 + k + 8), a3);
-    }
-    if (k + 8 <= K) {
-        __m256 x0 = _mm256_loadu_ps(x + k);
-        a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w0 + k), a0);
-        a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w1 + k), a1);
-        a2 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w2 + k), a2);
-        a3 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(w3 + k), a3);
-        k += 8;
-    }
-    if (k < K) { /* the zero-padded last chunk */
-        __m256 x0 = _mm256_maskload_ps(x + k, tail);
-        a0 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(w0 + k, tail), a0);
-        a1 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(w1 + k, tail), a1);
-        a2 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(w2 + k, tail), a2);
-        a3 = _mm256_fmadd_ps(x0, _mm256_maskload_ps(w3 + k, tail), a3);
-    }
-    store_totals(hsum4(a0, a1, a2, a3), 4, bias, n0, y);
-}
-
-/* One x row (decode): w streamed 4 rows at a time. */
-static void stream_rows(const float *x, int K, const float *w, int n0, int n1, const float *bias, float *y) {
-    __m256i tail = tail_mask(K);
-    int n = n0;
-    for (; n + 4 <= n1; n += 4) stream4(x, w + (size_t)n * K, K, tail, bias, n, y + n);
-    for (; n < n1; n++) {
-        tile_args t = {x, w + (size_t)n * K, (size_t)K, (size_t)K, K, 1, 1, 0, NULL, bias, n, y + n, 0};
-        tile(&t, 1, 1);
-    }
-}
-
-/* 2..MM_FEW_ROWS rows of x (sequences decoding together): w is streamed
- * once, 3 rows at a time over the whole K with prefetch, and each such tile
- * serves every group of 4 x rows while it is in L1/L2; x (at most 32 rows)
- * stays in cache by itself, so no panels or K blocks. */
-static void few_rows(const float *x, int M, int K, const float *w, int n0, int n1, const float *bias, float *y,
-                     int ldy) {
-    tile_args t = {x, NULL, (size_t)K, (size_t)K, K, 1, 1, MM_PREFETCH, NULL, bias, 0, NULL, ldy};
-    for (int n = n0; n < n1; n += MM_TILE_C) {
-        t.w = w + (size_t)n * K;
-        t.n0 = n;
-        for (int m = 0; m < M; m += MM_TILE_R) {
-            t.x = x + (size_t)m * K;
-            t.y = y + (size_t)m * ldy + n;
-            t.prefetch = m == 0 ? MM_PREFETCH : 0; /* later groups find w in cache */
-            tile_rows(M - m < MM_TILE_R ? M - m : MM_TILE_R, n1 - n < MM_TILE_C ? n1 - n : MM_TILE_C, &t);
+    for (; k + 8 <= K; k += 8) {
+        size_t o = (size_t)k * MM_PANEL;
+        /* a chunk of a panel is 1.5 lines: two prefetches per stream, so
+         * no line is left to the hardware prefetcher alone */
+        _mm_prefetch((const char *)(w0 + o + MM_PREFETCH), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w1 + o + MM_PREFETCH), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w2 + o + MM_PREFETCH), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w3 + o + MM_PREFETCH), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w0 + o + MM_PREFETCH + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w1 + o + MM_PREFETCH + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w2 + o + MM_PREFETCH + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w3 + o + MM_PREFETCH + 16), _MM_HINT_T0);
+        __m256 xv = _mm256_loadu_ps(x + k);
+#pragma GCC unroll 4
+        for (int c = 0; c < MM_PANEL; c++) {
+            a[0][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + o + c * 8), a[0][c]);
+            a[1][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w1 + o + c * 8), a[1][c]);
+            a[2][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w2 + o + c * 8), a[2][c]);
+            a[3][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w3 + o + c * 8), a[3][c]);
         }
     }
+    if (k < K) { /* the zero-padded last chunk (the panel's padding is 0 too) */
+        size_t o = (size_t)k * MM_PANEL;
+        __m256 xv = _mm256_maskload_ps(x + k, tail_mask(K));
+#pragma GCC unroll 4
+        for (int c = 0; c < MM_PANEL; c++) {
+            a[0][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w0 + o + c * 8), a[0][c]);
+            a[1][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w1 + o + c * 8), a[1][c]);
+            a[2][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w2 + o + c * 8), a[2][c]);
+            a[3][c] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w3 + o + c * 8), a[3][c]);
+        }
+    }
+    /* the 12 totals in column order: panel j's columns are n0 + 3j + c */
+    float *yo = y + pn[0].n0;
+    const float *bias = pn[0].bias;
+    store_totals(hsum4(a[0][0], a[0][1], a[0][2], a[1][0]), 4, bias, pn[0].n0, yo);
+    store_totals(hsum4(a[1][1], a[1][2], a[2][0], a[2][1]), 4, bias, pn[0].n0 + 4, yo + 4);
+    store_totals(hsum4(a[2][2], a[3][0], a[3][1], a[3][2]), 4, bias, pn[0].n0 + 8, yo + 8);
 }
 
-void mm_rows(const float *x, int M, int K, const float *w, int n0, int n1, const float *bias, float *y, int ldy) {
-    if (M <= 0 || n0 >= n1) return;
-    if (M == 1)
-        stream_rows(x, K, w, n0, n1, bias, y);
-    else if (M <= MM_FEW_ROWS)
-        few_rows(x, M, K, w, n0, n1, bias, y, ldy);
-    else
-        panel_rows(x, M, K, w, n0, n1, bias, y, ldy);
+/* The product on np (<= MM_GROUP) consecutive panels: one row streams
+ * them one by one; more rows go in row blocks over all of them. */
+static void panel_product(const float *x, int M, int K, const panel *pn, int np, float *y, int ldy) {
+    if (M == 1) { /* whole panels 4 at a time; the rest one by one */
+        int p = 0;
+        for (; p + 4 <= np; p += 4) {
+            bool whole = true;
+            for (int j = 0; j < 4; j++) whole &= pn[p + j].W == MM_PANEL && pn[p + j].c0 == 0 && pn[p + j].c1 == MM_PANEL;
+            if (!whole) break;
+            stream_panels(x, K, &pn[p], y);
+        }
+        for (; p < np; p++) row_block(x, 0, 1, K, &pn[p], 1, y, ldy);
+        return;
+    }
+    for (int m0 = 0; m0 < M; m0 += MM_ROWBLOCK)
+        row_block(x, m0, m0 + MM_ROWBLOCK < M ? m0 + MM_ROWBLOCK : M, K, pn, np, y, ldy);
 }
 
 #else /* portable: the same arithmetic, one output at a time */
 
-void mm_rows(const float *x, int M, int K, const float *w, int n0, int n1, const float *bias, float *y, int ldy) {
-    for (int m = 0; m < M; m++)
-        for (int n = n0; n < n1; n++) {
-            float s = mm_dot_ref(x + (size_t)m * K, w + (size_t)n * K, K);
-            y[(size_t)m * ldy + n] = bias ? s + bias[n] : s;
+typedef struct {
+    const float *w;
+    int W, c0, c1;
+    const float *bias;
+    int n0;
+} panel;
+
+/* mm_dot_ref's order with w read from a panel column. */
+static float panel_dot(const float *x, int K, const float *w, int W, int c) {
+    float lane[8] = {0};
+    for (int k = 0; k < K; k += 8)
+        for (int j = 0; j < 8; j++) {
+            float a = k + j < K ? x[k + j] : 0.0f; /* the panel's padding is 0 */
+            lane[j] = fmaf(a, w[(size_t)k * W + c * 8 + j], lane[j]);
         }
+    return lanes_sum(lane);
+}
+
+static void panel_product(const float *x, int M, int K, const panel *pn, int np, float *y, int ldy) {
+    for (int p = 0; p < np; p++)
+        for (int m = 0; m < M; m++)
+            for (int c = pn[p].c0; c < pn[p].c1; c++) {
+                float s = panel_dot(x + (size_t)m * K, K, pn[p].w, pn[p].W, c);
+                y[(size_t)m * ldy + pn[p].n0 + c] = pn[p].bias ? s + pn[p].bias[pn[p].n0 + c] : s;
+            }
 }
 
 #endif
+
+/* Consecutive panels of [n0, n1), MM_GROUP at a time. */
+void mm_packed(const float *x, int M, int K, const float *wp, int N, int n0, int n1, const float *bias, float *y,
+               int ldy) {
+    if (M <= 0 || n0 >= n1) return;
+    size_t Kp = ((size_t)K + 7) / 8 * 8;
+    panel pn[MM_GROUP];
+    int np = 0;
+    for (int p0 = n0 / MM_PANEL * MM_PANEL; p0 < n1; p0 += MM_PANEL) {
+        int W = N - p0 < MM_PANEL ? N - p0 : MM_PANEL;
+        pn[np++] = (panel){wp + (size_t)p0 * Kp, W, n0 > p0 ? n0 - p0 : 0, n1 < p0 + W ? n1 - p0 : W, bias, p0};
+        if (np == MM_GROUP || p0 + MM_PANEL >= n1) {
+            panel_product(x, M, K, pn, np, y, ldy);
+            np = 0;
+        }
+    }
+}
+
+/* Packs each group of panels of row-major w into a buffer and runs it; if
+ * the buffer cannot be had, the scalar reference (the same bits, slowly). */
+void mm_rows(const float *x, int M, int K, const float *w, int n0, int n1, const float *bias, float *y, int ldy) {
+    if (M <= 0 || n0 >= n1) return;
+    size_t Kp = ((size_t)K + 7) / 8 * 8;
+    float *buf = malloc((size_t)MM_GROUP * MM_PANEL * Kp * sizeof(float));
+    panel pn[MM_GROUP];
+    int np = 0;
+    for (int p0 = n0 / MM_PANEL * MM_PANEL; p0 < n1; p0 += MM_PANEL) {
+        int W = n1 - p0 < MM_PANEL ? n1 - p0 : MM_PANEL, c0 = n0 > p0 ? n0 - p0 : 0;
+        if (!buf) {
+            for (int m = 0; m < M; m++)
+                for (int n = p0 + c0; n < p0 + W; n++) {
+                    float s = mm_dot_ref(x + (size_t)m * K, w + (size_t)n * K, K);
+                    y[(size_t)m * ldy + n] = bias ? s + bias[n] : s;
+                }
+            continue;
+        }
+        float *dst = buf + (size_t)np * MM_PANEL * Kp;
+        mm_pack(w + (size_t)p0 * K, W, K, dst);
+        pn[np++] = (panel){dst, W, c0, W, bias, p0};
+        if (np == MM_GROUP || p0 + MM_PANEL >= n1) {
+            panel_product(x, M, K, pn, np, y, ldy);
+            np = 0;
+        }
+    }
+    free(buf);
+}

@@ -1,11 +1,17 @@
 /*
  * model.h — a loaded decoder-only transformer: hyper-parameters, weights
- * (row-major f32, ready for cblas), tokenizer and generation defaults.
+ * (f32; matrices packed for matmul.h), tokenizer and generation defaults.
  *
  * Architectures are described by their differences (struct arch_desc in
  * arch.c): norm type, bias flags, RoPE style, tied output...  One forward
  * pass (forward.c) reads those flags, so adding gpt2/phi3/gemma means adding
  * a table row and the few branches its flags need, never a second copy.
+ *
+ * Matrix layout: the weight matrices (wq .. w_down, output) are held in
+ * matmul.h's packed panel layout (mm_pack at load time; shapes below are
+ * the logical (rows, cols)); vectors and tok_embd are plain row-major,
+ * except that a tied tok_embd is the packed output head (read its rows
+ * with mm_unpack_rows).
  *
  * RoPE layout: weights are always held in the Hugging Face "rotate-half"
  * (NEOX) layout.  GGUF llama files store q/k rows permuted for interleaved
@@ -81,10 +87,10 @@ typedef struct {
     char *path;        /* as given */
     char *format;      /* "gguf" | "safetensors" */
     char *dtype;       /* source weight type of the big matrices, e.g. "F16" */
-    float *tok_embd;   /* (vocab, dim) */
+    float *tok_embd;   /* (vocab, dim) row-major; packed when tied (== output) */
     layer_weights *layers; /* (n_layers) */
     float *out_norm;   /* (dim) */
-    float *output;     /* (vocab, dim); == tok_embd when tied (not separately owned) */
+    float *output;     /* (vocab, dim) packed; == tok_embd when tied (not separately owned) */
     float *rope_inv_freq; /* (head_dim/2) theta^(-2i/head_dim), with scaling applied */
     tokenizer *tok;
     int32_t *eos_ids;  /* ids that end generation (EOS + generation_config), n_eos */

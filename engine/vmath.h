@@ -118,4 +118,28 @@ static inline void vm_swiglu(float *gate, const float *up, size_t n) {
     for (; i < n; i++) gate[i] = gate[i] / (1.0f + vm_expf(-gate[i])) * up[i];
 }
 
+/* s[i] = e^(s[i] - mx) for i < n, and their sum: element i goes to lane
+ * i % 8, lanes in increasing i, then the fixed tree of matmul.h; the
+ * vector loop and the scalar tail (and the portable code) keep those
+ * lanes, so the sum depends on n and the values only (a softmax's
+ * denominator, the same whatever batch its row is in). */
+static inline float vm_exp_sum(float *s, size_t n, float mx) {
+    float lane[8] = {0};
+    size_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 acc = _mm256_setzero_ps(), m = _mm256_set1_ps(mx);
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = vm_expf8(_mm256_sub_ps(_mm256_loadu_ps(s + i), m));
+        _mm256_storeu_ps(s + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    _mm256_storeu_ps(lane, acc);
+#endif
+    for (; i < n; i++) {
+        s[i] = vm_expf(s[i] - mx);
+        lane[i % 8] += s[i];
+    }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 #endif

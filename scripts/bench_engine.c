@@ -15,8 +15,8 @@
  *      products at M=1 and M=512 on the model's real weights, split over the
  *      pool by output columns exactly as forward.c does (same grouping:
  *      q|k|v, o, gate|up, down, output head), with both of forward.c's
- *      kernels: the batch-invariant mm_rows (matmul.h) and BLAS (sgemv at
- *      M=1, sgemm at M=512);
+ *      kernels: the batch-invariant mm_packed (matmul.h) on the packed
+ *      weights and BLAS (sgemv at M=1, sgemm at M=512) on a row-major copy;
  *   3. the engine through model_load/fwd_eval, once per matmul mode
  *      (FWD_MM_INVARIANT, FWD_MM_BLAS): prefill = one fwd_eval over a
  *      512-token prompt (logits for the last row), best of a few runs, each
@@ -243,8 +243,9 @@ static void cpu_noise(cpu_snap a, double *other_pct, double *steal_pct) {
 /* ---- the model's weights, grouped as forward.c multiplies them ----------------- */
 
 typedef struct {
-    const float *w; /* (N, K) */
+    const float *w; /* (N, K) packed, as the engine holds it (matmul.h) */
     int N, K;
+    float *rm;      /* the same matrix row-major, for the BLAS microbenchmark */
 } wmat;
 
 enum { G_QKV, G_O, G_GATE_UP, G_DOWN, G_OUT, N_GROUPS };
@@ -272,13 +273,21 @@ static wplan make_plan(const model *m) {
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         pl.steps[pl.n_steps++] =
-            (wstep){G_QKV, 3, {{w->wq, qd, c->dim}, {w->wk, kvd, c->dim}, {w->wv, kvd, c->dim}}};
-        pl.steps[pl.n_steps++] = (wstep){G_O, 1, {{w->wo, c->dim, qd}}};
+            (wstep){G_QKV, 3, {{w->wq, qd, c->dim, NULL}, {w->wk, kvd, c->dim, NULL}, {w->wv, kvd, c->dim, NULL}}};
+        pl.steps[pl.n_steps++] = (wstep){G_O, 1, {{w->wo, c->dim, qd, NULL}}};
         pl.steps[pl.n_steps++] =
-            (wstep){G_GATE_UP, 2, {{w->w_gate, c->ffn_dim, c->dim}, {w->w_up, c->ffn_dim, c->dim}}};
-        pl.steps[pl.n_steps++] = (wstep){G_DOWN, 1, {{w->w_down, c->dim, c->ffn_dim}}};
+            (wstep){G_GATE_UP, 2, {{w->w_gate, c->ffn_dim, c->dim, NULL}, {w->w_up, c->ffn_dim, c->dim, NULL}}};
+        pl.steps[pl.n_steps++] = (wstep){G_DOWN, 1, {{w->w_down, c->dim, c->ffn_dim, NULL}}};
     }
-    pl.steps[pl.n_steps++] = (wstep){G_OUT, 1, {{m->output, c->vocab, c->dim}}};
+    pl.steps[pl.n_steps++] = (wstep){G_OUT, 1, {{m->output, c->vocab, c->dim, NULL}}};
+    /* sgemm/sgemv want row-major weights: a copy for the microbenchmark
+     * (the engine's BLAS mode unpacks chunks per call instead) */
+    for (int i = 0; i < pl.n_steps; i++)
+        for (int k = 0; k < pl.steps[i].n; k++) {
+            wmat *w = &pl.steps[i].m[k];
+            if (!(w->rm = malloc((size_t)w->N * w->K * sizeof(float)))) die("out of memory");
+            mm_unpack_rows(w->w, w->N, w->K, 0, w->N, w->rm);
+        }
     double per_layer = (double)qd * c->dim * 2 + 2.0 * kvd * c->dim + 3.0 * c->ffn_dim * c->dim;
     pl.matmul_params_layers = per_layer * c->n_layers;
     /* decode reads: every matrix, the two norms per layer, final norm, output
@@ -299,7 +308,7 @@ typedef struct {
     float *out;      /* (T, N) of matrix i at out + i * out_stride */
     size_t out_stride;
     int T;
-    fwd_matmul mode; /* mm_rows, or BLAS as forward.c calls it */
+    fwd_matmul mode; /* mm_packed, or BLAS sgemm/sgemv on the row-major copy */
 } mm_job;
 
 static void mm_task(void *arg, int ith, int nth) {
@@ -308,13 +317,15 @@ static void mm_task(void *arg, int ith, int nth) {
         const wmat *m = &j->s->m[i];
         float *out = j->out + (size_t)i * j->out_stride;
         int b, e;
-        pool_range(m->N, ith, nth, &b, &e);
+        pool_range((m->N + MM_PANEL - 1) / MM_PANEL, ith, nth, &b, &e); /* whole panels, as forward.c */
+        b *= MM_PANEL;
+        e = e * MM_PANEL < m->N ? e * MM_PANEL : m->N;
         if (b >= e) continue;
         if (j->mode == FWD_MM_INVARIANT) {
-            mm_rows(j->in, j->T, m->K, m->w, b, e, NULL, out, m->N);
+            mm_packed(j->in, j->T, m->K, m->w, m->N, b, e, NULL, out, m->N);
             continue;
         }
-        const float *w = m->w + (size_t)b * m->K;
+        const float *w = m->rm + (size_t)b * m->K;
         if (j->T <= GEMV_MAX_ROWS) {
             for (int t = 0; t < j->T; t++)
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, e - b, m->K, 1.0f, w, m->K, j->in + (size_t)t * m->K, 1,
@@ -543,7 +554,7 @@ static void print_group_table(const model_report *r) {
     const mode_report *iv = &r->mode[FWD_MM_INVARIANT], *bl = &r->mode[FWD_MM_BLAS];
     printf("  matmul microbenchmark (the model's weights, split by N over the pool as forward.c does;\n"
            "  M=512: best sweep, one before each prefill run (sgemm: of both modes); M=1: best of a few sweeps;\n"
-           "  inv = mm_rows, blas = sgemm at M=512 / sgemv at M=1):\n");
+           "  inv = mm_packed, blas = sgemm at M=512 / sgemv at M=1 on a row-major copy):\n");
     printf("    %-8s | %8s %7s %8s %7s | %7s %6s %7s %6s\n", "group", "inv ms", "GF/s", "blas ms", "GF/s", "inv ms",
            "GB/s", "blas ms", "GB/s");
     printf("    %-8s | %8s %7s %8s %7s | %7s %6s %7s %6s\n", "", "M=512", "", "M=512", "", "M=1", "", "M=1", "");
@@ -659,6 +670,8 @@ static void bench_model(model_report *r, const bench_spec *spec, const char *pat
     cpu_noise(snap, &r->other_pct, &r->steal_pct);
     printf("  noise        other processes used %.1f%% of the CPUs, host steal %.1f%%%s\n", r->other_pct, r->steal_pct,
            r->other_pct + r->steal_pct > 5 ? "  (WARNING: numbers disturbed)" : "");
+    for (int i = 0; i < pl.n_steps; i++)
+        for (int k = 0; k < pl.steps[i].n; k++) free(pl.steps[i].m[k].rm);
     free(pl.steps);
     model_free(m);
 }
@@ -684,7 +697,7 @@ static void print_decode_table(const model_report *rep, int threads) {
                    100 * mr->decode_tps / mr->decode_roof, kv, kvp);
         }
     }
-    printf("  inv: FWD_MM_INVARIANT (mm_rows, batch-invariant); blas: FWD_MM_BLAS (sgemv per row).\n"
+    printf("  inv: FWD_MM_INVARIANT (mm_packed, batch-invariant); blas: FWD_MM_BLAS (the packed kernel at 1-2 rows).\n"
            "  weights/tk: every matrix incl. output head, the embedding row and norms (F32); KV/tk: mean k+v read.\n"
            "  BW: median of read-bandwidth samples taken between that mode's decode rounds (the host drifts).\n"
            "  kernel-only: tok/s if a token cost only the mode's split M=1 matmul sweep over the same weights.\n");
@@ -714,7 +727,7 @@ static void print_prefill_table(const model_report *rep, int threads) {
         }
     }
     printf("  GFLOP/tk: 2 x layer matmul params + output head / %d; attn/tk: causal q.k and w.v, mean over the\n"
-           "  prompt.  kernel GF/s: the mode's M=%d sweep (mm_rows or sgemm) on the model's shapes, engine split.\n"
+           "  prompt.  kernel GF/s: the mode's M=%d sweep (mm_packed or sgemm) on the model's shapes, engine split.\n"
            "  ceiling = sgemm GFLOP/s / (GFLOP/tk + attn/tk), for both modes.\n"
            "  matmul ms: the prefill's products alone with the mode's kernel (microbenchmark); other ms =\n"
            "  prefill - matmul ms (attention, norms, RoPE, SwiGLU, pool hand-offs).\n",

@@ -7,8 +7,14 @@
  *     starting rows, and several [n0, n1) column splits;
  *   - accuracy against a double-precision dot product;
  *   - bias, row stride ldy > N, columns outside [n0, n1) untouched;
- *   - vm_expf / vm_swiglu (engine/vmath.h): within 1 ulp of exp, the same
- *     bits in a vector lane and in the scalar tail;
+ *   - the packed layout: every element where matmul.h says, zero padding,
+ *     in place == out of place, rows read back; mm_packed on packed
+ *     weights == the reference, for panel-cutting column ranges too;
+ *   - attention's kernels: mm_dots == mm_dot_ref at any row stride,
+ *     mm_wsum == one fma per position in order, split or not;
+ *   - vm_expf / vm_swiglu / vm_exp_sum (engine/vmath.h): within 1 ulp of
+ *     exp, the same bits in a vector lane and in the scalar tail, the
+ *     softmax denominator in its documented lane order;
  *   - the forward pass: a sequence's logits are bit-identical whether its
  *     tokens are evaluated alone, one at a time, or inside a batch with
  *     other sequences' tokens, and whatever the pool's thread count.
@@ -188,6 +194,123 @@ static void test_bias_stride_and_untouched_columns(void **state) {
         }
 }
 
+/* ---- packed weights ---------------------------------------------------------------- */
+
+/* Where matmul.h says element (n, k) of a packed (N, K) matrix lives. */
+static size_t packed_at(int N, int K, int n, int k) {
+    size_t Kp = ((size_t)K + 7) / 8 * 8;
+    int p0 = n / MM_PANEL * MM_PANEL, W = N - p0 < MM_PANEL ? N - p0 : MM_PANEL;
+    return (size_t)p0 * Kp + (size_t)(k / 8) * W * 8 + (size_t)(n - p0) * 8 + k % 8;
+}
+
+/* mm_pack puts every element where the layout says, pads with zeros,
+ * packs in place exactly as out of place, and mm_unpack_rows gives back
+ * any row range. */
+static void test_pack_layout(void **state) {
+    (void)state;
+    uint64_t s = 0x9ac4u;
+    const int Ns[] = {1, 2, 3, 4, 7, 17, 48, 50};
+    for (int ki = 0; ki < N_KS; ki++)
+        for (int ni = 0; ni < 8; ni++) {
+            int K = KS[ki], N = Ns[ni];
+            size_t size = mm_packed_size(N, K), Kp = ((size_t)K + 7) / 8 * 8;
+            assert_int_equal(size, (size_t)N * Kp);
+            float *w = random_matrix((size_t)N * K, &s), *wp = malloc(size * sizeof(float));
+            memset(wp, 0xff, size * sizeof(float)); /* NaN: anything unwritten shows */
+            assert_true(mm_pack(w, N, K, wp));
+            for (int n = 0; n < N; n++)
+                for (size_t k = 0; k < Kp; k++) {
+                    float want = k < (size_t)K ? w[(size_t)n * K + k] : 0.0f;
+                    if (!same_bits(wp[packed_at(N, K, n, (int)k)], want)) fail_msg("K=%d N=%d (%d,%zu)", K, N, n, k);
+                }
+            if (K % 8 == 0) { /* in place: the same floats */
+                float *ip = malloc((size_t)N * K * sizeof(float));
+                memcpy(ip, w, (size_t)N * K * sizeof(float));
+                assert_true(mm_pack(ip, N, K, ip));
+                assert_memory_equal(ip, wp, size * sizeof(float));
+                free(ip);
+            } else {
+                assert_false(mm_pack(w, N, K, w)); /* sizes differ: refused, w untouched */
+            }
+            float *back = malloc((size_t)N * K * sizeof(float));
+            for (int n0 = 0; n0 < N; n0 += 2) {
+                int n1 = n0 + 5 < N ? n0 + 5 : N;
+                mm_unpack_rows(wp, N, K, n0, n1, back);
+                assert_memory_equal(back, w + (size_t)n0 * K, (size_t)(n1 - n0) * K * sizeof(float));
+            }
+            free(back);
+            free(w);
+            free(wp);
+        }
+}
+
+/* mm_packed on packed weights gives the reference bits for one row (the
+ * streaming kernel on whole aligned panels, tiles elsewhere) and for many,
+ * on column ranges that cut panels anywhere; columns outside are left
+ * alone. */
+static void test_packed_matches_reference(void **state) {
+    (void)state;
+    uint64_t s = 0x7ac3u;
+    const int Ms[] = {1, 2, 5, 64, 67};
+    const int cuts[][2] = {{0, 256}, {0, 12}, {12, 240}, {1, 2}, {5, 101}, {13, 256}};
+    for (int ki = 0; ki < N_KS; ki++) {
+        int K = KS[ki], N = 256;
+        float *x = random_matrix((size_t)67 * K, &s), *w = random_matrix((size_t)N * K, &s);
+        float *bias = random_matrix((size_t)N, &s), *wp = malloc(mm_packed_size(N, K) * sizeof(float));
+        float *y = malloc((size_t)67 * N * sizeof(float));
+        assert_true(mm_pack(w, N, K, wp));
+        for (int mi = 0; mi < 5; mi++)
+            for (int c = 0; c < 6; c++) {
+                int M = Ms[mi], n0 = cuts[c][0], n1 = cuts[c][1];
+                if ((size_t)K * N * M > 20000000 && c > 2) continue; /* keeps the test quick */
+                for (int i = 0; i < M * N; i++) y[i] = -7.0f;
+                mm_packed(x, M, K, wp, N, n0, n1, c % 2 ? bias : NULL, y, N);
+                check_against_ref(x, M, K, w, n0, n1, c % 2 ? bias : NULL, y, N, "packed");
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++)
+                        if (n < n0 || n >= n1) assert_true(y[(size_t)m * N + n] == -7.0f);
+            }
+        free(x);
+        free(w);
+        free(bias);
+        free(wp);
+        free(y);
+    }
+}
+
+/* Attention's products: mm_dots is mm_dot_ref on rows at any stride, and
+ * mm_wsum is one fma per position in order (the plain loop below), whether
+ * the positions come in one call or split over several (KV blocks). */
+static void test_attention_kernels(void **state) {
+    (void)state;
+    uint64_t s = 0xa77u;
+    const int Ks[] = {1, 7, 8, 18, 64, 72, 100, 128};
+    for (int ki = 0; ki < 8; ki++)
+        for (int n = 1; n <= 21; n += 4) {
+            int K = Ks[ki];
+            size_t ld = (size_t)K + 13;
+            float *x = random_matrix((size_t)K, &s), *w = random_matrix((size_t)n * ld, &s);
+            float *wt = random_matrix((size_t)n, &s), y[21];
+            mm_dots(x, K, w, ld, n, y);
+            for (int i = 0; i < n; i++)
+                if (!same_bits(y[i], mm_dot_ref(x, w + i * ld, K))) fail_msg("mm_dots K=%d n=%d row %d", K, n, i);
+            float *acc = malloc((size_t)K * sizeof(float)), *ref = malloc((size_t)K * sizeof(float));
+            for (int k = 0; k < K; k++) acc[k] = ref[k] = rng_float(&s);
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < K; k++) ref[k] = fmaf(wt[i], w[i * ld + k], ref[k]);
+            int cut = n / 3;
+            mm_wsum(wt, cut, w, ld, K, acc);
+            mm_wsum(wt + cut, n - cut, w + cut * ld, ld, K, acc);
+            for (int k = 0; k < K; k++)
+                if (!same_bits(acc[k], ref[k])) fail_msg("mm_wsum K=%d n=%d element %d", K, n, k);
+            free(x);
+            free(w);
+            free(wt);
+            free(acc);
+            free(ref);
+        }
+}
+
 /* ---- vmath ----------------------------------------------------------------------- */
 
 static int64_t ulp_order(float f) {
@@ -235,6 +358,27 @@ static void test_swiglu_lane_invariant(void **state) {
             if (!same_bits(out[i], ref[i])) fail_msg("offset %d element %d: %a != %a", off, i, out[i], ref[i]);
         double silu = g[17] / (1.0 + exp(-(double)g[17])) * u[17];
         assert_true(fabs(out[17] - silu) <= 1e-6 * fabs(silu) + 1e-30);
+    }
+}
+
+/* vm_exp_sum: each element becomes vm_expf(s - mx), and the sum is element
+ * i into lane i % 8 in order, then the fixed tree — computed here by that
+ * description, for lengths that end in the vector loop and in the tail. */
+static void test_exp_sum_order(void **state) {
+    (void)state;
+    uint64_t s = 0xe5u;
+    for (int n = 1; n <= 41; n++) {
+        float v[41], got[41], lane[8] = {0};
+        for (int i = 0; i < n; i++) v[i] = 10.0f * rng_float(&s);
+        memcpy(got, v, sizeof v);
+        float sum = vm_exp_sum(got, (size_t)n, 3.5f);
+        for (int i = 0; i < n; i++) {
+            float e = vm_expf(v[i] - 3.5f);
+            if (!same_bits(got[i], e)) fail_msg("n=%d element %d", n, i);
+            lane[i % 8] += e;
+        }
+        float want = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        if (!same_bits(sum, want)) fail_msg("n=%d: sum %a != %a", n, (double)sum, (double)want);
     }
 }
 
@@ -409,6 +553,10 @@ int main(void) {
         cmocka_unit_test(test_bias_stride_and_untouched_columns),
         cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_swiglu_lane_invariant),
+        cmocka_unit_test(test_pack_layout),
+        cmocka_unit_test(test_packed_matches_reference),
+        cmocka_unit_test(test_attention_kernels),
+        cmocka_unit_test(test_exp_sum_order),
     };
     const struct CMUnitTest forward[] = {
         cmocka_unit_test(test_forward_batch_invariant),
