@@ -154,6 +154,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .max_prefill_tokens = e->cfg.max_batch_prefill_tokens,
         .max_batch_size = e->cfg.max_batch_size,
         .prefix_caching = e->cfg.prefix_caching,
+        .blas_matmul = e->cfg.blas_matmul,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;
     sched_stats(e->s, &e->snap);

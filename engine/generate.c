@@ -178,6 +178,7 @@ bool gen_run(const model *m, pool *p, const int32_t *prompt, int n_prompt, const
     out->tokens = calloc((size_t)g.max_new_tokens + 1, sizeof(gen_token));
     out->n_prompt = n_prompt;
     kv_seq_init(&s.kseq);
+    if (s.fwd && g.blas_matmul) fwd_set_matmul(s.fwd, FWD_MM_BLAS);
     bool ok = s.fwd && s.kv && s.ids && s.smp && s.stop && s.logits && s.pos && s.seq && out->tokens;
     if (!ok) ct_err(err, "out of memory (context of %d tokens)", n_ctx);
     else memcpy(s.ids, prompt, (size_t)n_prompt * sizeof(int32_t));

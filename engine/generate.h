@@ -17,6 +17,7 @@ typedef struct {
     bool ignore_eos;
     const char *const *stops; /* borrowed */
     int n_stops;
+    bool blas_matmul;         /* FWD_MM_BLAS (see engine_config.blas_matmul) */
 } gen_params;
 
 typedef enum { GEN_FINISH_LENGTH = 0, GEN_FINISH_EOS, GEN_FINISH_STOP } gen_finish;

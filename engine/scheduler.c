@@ -76,6 +76,7 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     size_t L = (size_t)s->logit_rows;
     s->kv = kv_pool_create(mc->n_layers, mc->n_kv_heads * mc->head_dim, c->block_size, c->n_blocks, c->prefix_caching);
     s->fwd = fwd_create(m, p, s->max_step_tokens);
+    if (s->fwd && c->blas_matmul) fwd_set_matmul(s->fwd, FWD_MM_BLAS);
     s->running = calloc(B, sizeof *s->running);
     s->slots = calloc(B, sizeof *s->slots);
     s->b_tok = malloc(T * sizeof *s->b_tok);

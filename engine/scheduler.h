@@ -54,6 +54,7 @@ typedef struct {
     int max_prefill_tokens; /* tokens per step (decode tokens first) */
     int max_batch_size;     /* sequences admitted at once */
     bool prefix_caching;
+    bool blas_matmul;       /* FWD_MM_BLAS instead of FWD_MM_INVARIANT */
 } sched_config;
 
 typedef struct sched sched;

@@ -26,6 +26,8 @@ static const char USAGE[] =
     "  --ignore-eos              do not stop at end-of-sequence tokens\n"
     "  --no-bos                  do not add BOS to a --prompt text\n"
     "  --threads N               compute threads (default: all cores)\n"
+    "  --matmul invariant|blas   weight products: ctgi's fixed-order kernel (default) or OpenBLAS\n"
+    "                            sgemm (faster prefill; rounding then depends on the batch)\n"
     "  --json                    print one JSON object: prompt_ids, ids, text, logprobs,\n"
     "                            finish_reason, tokens (with top alternatives), seed, timings\n";
 
@@ -86,6 +88,12 @@ static bool parse_args(int argc, char **argv, gen_args *a) {
         else if (cli_is(&o, "threads")) cli_int(&o, 1, 1024, &a->threads);
         else if (cli_is(&o, "ignore-eos")) a->gp.ignore_eos = true;
         else if (cli_is(&o, "no-bos")) a->no_bos = true;
+        else if (cli_is(&o, "matmul")) {
+            const char *v = cli_value(&o);
+            if (v && strcmp(v, "blas") != 0 && strcmp(v, "invariant") != 0)
+                cli_fail(&o, "--matmul must be 'invariant' or 'blas', not '%s'", v);
+            a->gp.blas_matmul = v && strcmp(v, "blas") == 0;
+        }
         else if (cli_is(&o, "json")) a->json = true;
         else if (cli_is(&o, "stop")) {
             const char *v = cli_value(&o);

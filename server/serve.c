@@ -103,6 +103,7 @@ static engine_config engine_cfg(const serve_config *c) {
     if (c->kv_cache_memory) ec.kv_cache_bytes = c->kv_cache_memory;
     if (c->block_size) ec.block_size = c->block_size;
     ec.prefix_caching = !c->no_prefix_caching;
+    ec.blas_matmul = c->matmul && strcmp(c->matmul, "blas") == 0;
     return ec;
 }
 
@@ -166,11 +167,12 @@ static void log_ready(srv *s) {
              "ready in %.2f s: model %s (%s, %s, %llu parameters, context %d); limits: max_concurrent_requests=%u "
              "max_best_of=%u max_stop_sequences=%u max_top_n_tokens=%u max_input_tokens=%u max_total_tokens=%u "
              "max_batch_prefill_tokens=%d max_batch_total_tokens=%d max_batch_size=%d kv_cache=%.1f MiB "
-             "threads=%d payload_limit=%zu api_key=%s cors=%s",
+             "threads=%d matmul=%s payload_limit=%zu api_key=%s cors=%s",
              srv_now() - s->t_ready, s->cfg.model_id, s->m->format, s->m->dtype, (unsigned long long)s->m->n_params,
              s->m->cfg.ctx_len, l->max_concurrent_requests, l->max_best_of, l->max_stop_sequences,
              l->max_top_n_tokens, l->max_input_tokens, l->max_total_tokens, e->max_batch_prefill_tokens,
              e->max_batch_total_tokens, e->max_batch_size, (double)e->kv_cache_bytes / (1 << 20), e->n_threads,
+             e->blas_matmul ? "blas" : "invariant",
              s->cfg.payload_limit, s->cfg.api_key ? "set" : "none",
              s->cfg.cors_allow_origin ? s->cfg.cors_allow_origin : "*");
     free(fields);

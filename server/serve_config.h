@@ -22,6 +22,7 @@ typedef struct {
     size_t kv_cache_memory;       /* KV-cache bytes when max_batch_total_tokens is 0; 0 = default */
     int block_size;               /* KV positions per block; 0 = engine default (16) */
     bool no_prefix_caching;       /* turn the prefix cache off */
+    const char *matmul;           /* "invariant" (default) | "blas" */
     size_t payload_limit;
     size_t max_stream_backlog;    /* unsent bytes a streaming client may fall behind by before it is dropped */
     const char *api_key;          /* NULL = no auth */

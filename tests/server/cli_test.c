@@ -47,10 +47,13 @@ static json_t *ctgi_json(const char *args, int *st) {
     return j;
 }
 
-static void test_generate_matches_llamacpp(void **s) {
-    (void)s;
+/* Both weight-product modes give llama.cpp's greedy story. */
+static void generate_matches_llamacpp(const char *extra) {
     int st;
-    json_t *j = ctgi_json("generate --model @M --prompt 'Once upon a time' --max-new-tokens 64 --ignore-eos --json", &st);
+    char args[256];
+    snprintf(args, sizeof args, "generate --model @M --prompt 'Once upon a time' --max-new-tokens 64 --ignore-eos --json%s",
+             extra);
+    json_t *j = ctgi_json(args, &st);
     assert_int_equal(st, 0);
     assert_non_null(j);
     json_t *ids = json_object_get(j, "ids"), *pids = json_object_get(j, "prompt_ids");
@@ -68,6 +71,9 @@ static void test_generate_matches_llamacpp(void **s) {
     }
     json_decref(j);
 }
+
+static void test_generate_matches_llamacpp(void **s) { generate_matches_llamacpp(""); }
+static void test_generate_blas_matches_llamacpp(void **s) { generate_matches_llamacpp(" --matmul blas"); }
 
 static json_t *sampled(const char *seed) {
     char args[256];
@@ -180,6 +186,7 @@ static void test_bad_arguments(void **s) {
     expect_failure("generate --model @M --prompt-ids 1,x,3", 2, "--prompt-ids");
     expect_failure("generate --model @M --prompt-ids 1,999999", 1, "outside the vocabulary");
     expect_failure("generate --model @M --prompt x --top-p 0", 2, "top_p");
+    expect_failure("generate --model @M --prompt x --matmul fast", 2, "--matmul");
     expect_failure("generate --model /nonexistent/model.gguf --prompt x", 1, "/nonexistent/model.gguf");
     expect_failure("generate --model /etc/passwd --prompt x", 1, "GGUF");
     expect_failure("perplexity --model @M --file /nonexistent.txt", 1, "/nonexistent.txt");
@@ -188,6 +195,7 @@ static void test_bad_arguments(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_matches_llamacpp),
+        cmocka_unit_test(test_generate_blas_matches_llamacpp),
         cmocka_unit_test(test_seed_repeats_and_differs),
         cmocka_unit_test(test_stop_string_ends_generation),
         cmocka_unit_test(test_top_n_alternatives),

@@ -396,6 +396,30 @@ static void test_kv_cache_flags(void **st) {
                              false);
 }
 
+/* --matmul blas: OpenBLAS for the weight products, the same greedy story;
+ * a bad value stops the start-up with a message. */
+static void test_matmul_flag(void **st) {
+    su_server b;
+    char *model = tu_model_path("stories260K.gguf");
+    assert_true(su_start(&b, model, "--threads 1 --matmul blas", NULL, true));
+    su_resp r = su_req(&b, "POST", "/generate", "{\"inputs\":\"Once upon a time\",\"parameters\":{\"max_new_tokens\":20}}", NULL);
+    assert_int_equal(r.status, 200);
+    json_t *j = su_json(&r);
+    const char *text = json_string_value(json_object_get(j, "generated_text"));
+    assert_true(strlen(text) > 40 && strncmp(text, STORY, strlen(text)) == 0); /* 20 tokens of it */
+    json_decref(j);
+    su_resp_free(&r);
+    assert_int_equal(su_stop(&b, SIGTERM, 10), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s serve --model-id %s --matmul fast 2>&1", tu_ctgi_bin(), model);
+    int status;
+    char *out = tu_run(cmd, &status);
+    assert_int_equal(status, 2);
+    assert_non_null(strstr(out, "--matmul must be 'invariant' or 'blas'"));
+    free(out);
+    free(model);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -406,6 +430,7 @@ int main(void) {
         cmocka_unit_test(test_stop_sequence),      cmocka_unit_test(test_best_of),
         cmocka_unit_test(test_tokenize),           cmocka_unit_test(test_metrics_names),
         cmocka_unit_test(test_openapi_matches_router), cmocka_unit_test(test_kv_cache_flags),
+        cmocka_unit_test(test_matmul_flag),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
