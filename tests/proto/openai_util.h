@@ -69,12 +69,17 @@ static inline void oinvalid(oai_kind k, const char *body, const char *param, con
     oinvalid_on(k, body, &l, 400, param, msg);
 }
 
-static inline void ovalid(oai_kind k, const char *body) {
-    proto_limits l = olimits();
+/* Parses, then oai_validate accepts it under limits l. */
+static inline void ovalid_on(oai_kind k, const char *body, const proto_limits *l) {
     oai_request r = oparse(k, body);
     proto_error e = {0};
-    if (!oai_validate(&r, &l, &e)) fail_msg("rejected %s: %s", body, e.message);
+    if (!oai_validate(&r, l, &e)) fail_msg("rejected %s: %s", body, e.message);
     oai_request_free(&r);
+}
+
+static inline void ovalid(oai_kind k, const char *body) {
+    proto_limits l = olimits();
+    ovalid_on(k, body, &l);
 }
 
 #define CHAT_HI "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]"

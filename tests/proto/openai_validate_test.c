@@ -109,10 +109,7 @@ static void test_rule_logprobs(void **st) {
     ovalid(OAI_COMPLETION, CO("\"logprobs\":0"));
     proto_limits l = olimits();
     l.max_top_n_tokens = 20;
-    oai_request r = oparse(OAI_CHAT, CH("\"logprobs\":true,\"top_logprobs\":20"));
-    proto_error e = {0};
-    assert_true(oai_validate(&r, &l, &e));
-    oai_request_free(&r);
+    ovalid_on(OAI_CHAT, CH("\"logprobs\":true,\"top_logprobs\":20"), &l);
 }
 
 static void test_rule_stop(void **st) {
@@ -120,10 +117,7 @@ static void test_rule_stop(void **st) {
              "`stop` supports up to 4 stop sequences. Given: 5");
     proto_limits l = olimits();
     l.max_stop_sequences = 8;
-    oai_request r = oparse(OAI_CHAT, CH("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]"));
-    proto_error e = {0};
-    assert_true(oai_validate(&r, &l, &e)); /* chat-ui sends more than 4 */
-    oai_request_free(&r);
+    ovalid_on(OAI_CHAT, CH("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]"), &l); /* chat-ui sends more than 4 */
     oinvalid(OAI_CHAT, CH("\"stop\":[\"a\",\"\"]"), "stop",
              "`stop` sequences must not be empty (index 1)");
     oinvalid(OAI_CHAT, CH("\"stop\":\"a\\u0000\""), "stop",
