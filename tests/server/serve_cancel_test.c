@@ -65,21 +65,9 @@ typedef struct {
     CURLM *m;
     CURL *h;
     struct curl_slist *hdr;
-    char *body;
-    size_t len;
+    su_buf out; /* the response body so far */
     bool done;
 } client;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
-    client *c = ud;
-    char *b = realloc(c->body, c->len + sz * n + 1);
-    if (!b) return 0;
-    memcpy(b + c->len, p, sz * n);
-    c->body = b;
-    c->len += sz * n;
-    b[c->len] = '\0';
-    return sz * n;
-}
 
 static void client_start(client *c, const su_server *s, const char *path, const char *body) {
     memset(c, 0, sizeof *c);
@@ -91,8 +79,8 @@ static void client_start(client *c, const su_server *s, const char *path, const 
     curl_easy_setopt(c->h, CURLOPT_URL, url);
     curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdr);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, su_buf_write);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->out);
     curl_multi_add_handle(c->m, c->h);
 }
 
@@ -103,10 +91,10 @@ static bool client_run(client *c, double seconds, const char *needle) {
         int running;
         curl_multi_perform(c->m, &running);
         c->done = running == 0;
-        if (needle && c->body && strstr(c->body, needle)) return true;
+        if (needle && c->out.s && strstr(c->out.s, needle)) return true;
         curl_multi_poll(c->m, NULL, 0, 5, NULL);
     }
-    return needle ? c->body && strstr(c->body, needle) : c->done;
+    return needle ? c->out.s && strstr(c->out.s, needle) : c->done;
 }
 
 /* Walk away: closes the connection. */
@@ -115,7 +103,7 @@ static void client_drop(client *c) {
     curl_easy_cleanup(c->h);
     curl_multi_cleanup(c->m);
     curl_slist_free_all(c->hdr);
-    free(c->body);
+    free(c->out.s);
     memset(c, 0, sizeof *c);
 }
 
@@ -147,7 +135,7 @@ static void test_disconnect_while_queued(void **st) {
     assert_true(su_wait_metric(&S, "tgi_queue_size", 1, 10) == 1); /* b waits behind a */
     /* while it waits, b's stream is kept alive with comments, no tokens */
     assert_true(client_run(&b, 10, ":\n\n"));
-    assert_int_equal(count(b.body, "data:"), 0);
+    assert_int_equal(count(b.out.s, "data:"), 0);
     client_drop(&b);
     assert_int_equal(su_wait_metric(&S, CANCELLED("queued"), 1, 10), 1);
     assert_int_equal(su_wait_metric(&S, "tgi_queue_size", 0, 10), 0);
@@ -229,7 +217,7 @@ static void test_sigterm_drains(void **st) {
     assert_int_equal(code, 503);   /* /health flipped */
     curl_easy_cleanup(health);
     assert_true(client_run(&c, 30, NULL));
-    json_t *ev = su_sse_events(c.body, c.len, NULL);
+    json_t *ev = su_sse_events(c.out.s, c.out.len, NULL);
     assert_int_equal(json_array_size(ev), 300); /* the stream finished */
     assert_true(json_is_string(json_object_get(json_array_get(ev, 299), "generated_text")));
     json_decref(ev);
@@ -278,12 +266,12 @@ static void test_sigterm_timeout_cancels(void **st) {
     assert_true(client_run(&c, 20, NULL));
     assert_true(client_run(&o, 20, NULL));
     /* OpenAI's stream: an error event, then [DONE] */
-    const char *err = strstr(o.body, "data: {\"error\":{\"message\":");
+    const char *err = strstr(o.out.s, "data: {\"error\":{\"message\":");
     assert_non_null(err);
-    assert_true(o.len > 14 && strcmp(o.body + o.len - 14, "data: [DONE]\n\n") == 0);
+    assert_true(o.out.len > 14 && strcmp(o.out.s + o.out.len - 14, "data: [DONE]\n\n") == 0);
     assert_int_equal(count(err, "data: "), 2);
     client_drop(&o);
-    json_t *ev = su_sse_events(c.body, c.len, NULL);
+    json_t *ev = su_sse_events(c.out.s, c.out.len, NULL);
     assert_non_null(ev);
     size_t n = json_array_size(ev);
     assert_true(n >= 2 && n < 1500);

@@ -40,22 +40,10 @@ static int teardown(void **st) {
 typedef struct {
     CURL *h;
     struct curl_slist *hdr;
-    char *body;
-    size_t len;
+    su_buf out; /* the response body */
     long status;
     bool done;
 } xfer;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
-    xfer *x = ud;
-    char *b = realloc(x->body, x->len + sz * n + 1);
-    if (!b) return 0;
-    memcpy(b + x->len, p, sz * n);
-    x->body = b;
-    x->len += sz * n;
-    b[x->len] = '\0';
-    return sz * n;
-}
 
 static void xfer_init(xfer *x, CURLM *m, const char *path, const char *body, size_t body_len) {
     memset(x, 0, sizeof *x);
@@ -67,8 +55,8 @@ static void xfer_init(xfer *x, CURLM *m, const char *path, const char *body, siz
     curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdr);
-    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, su_buf_write);
+    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, &x->out);
     curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->h, CURLOPT_TIMEOUT, 60L);
     curl_multi_add_handle(m, x->h);
@@ -78,7 +66,7 @@ static void xfer_free(xfer *x, CURLM *m) {
     curl_multi_remove_handle(m, x->h);
     curl_easy_cleanup(x->h);
     curl_slist_free_all(x->hdr);
-    free(x->body);
+    free(x->out.s);
 }
 
 /* Drive m until every transfer is done (or 60 s); tick() runs between polls. */
@@ -104,7 +92,7 @@ static void run_multi(CURLM *m, void (*tick)(void *), void *ud) {
 /* The stream's events (framing checked) and its final generated_text. */
 static json_t *events_of(const xfer *x) {
     assert_int_equal(x->status, 200);
-    json_t *ev = su_sse_events(x->body, x->len, NULL);
+    json_t *ev = su_sse_events(x->out.s, x->out.len, NULL);
     assert_non_null(ev);
     return ev;
 }

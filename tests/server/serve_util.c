@@ -117,13 +117,8 @@ int su_stop(su_server *s, int sig, double timeout_s) {
 
 /* ---- HTTP --------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t len;
-} grow_buf;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
-    grow_buf *b = ud;
+size_t su_buf_write(char *p, size_t sz, size_t n, void *ud) {
+    su_buf *b = ud;
     size_t k = sz * n;
     char *ns = realloc(b->s, b->len + k + 1);
     if (!ns) return 0;
@@ -137,7 +132,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
 su_resp su_req(const su_server *s, const char *method, const char *path, const char *body, const char *headers) {
     su_resp r = {0};
     CURL *c = curl_easy_init();
-    grow_buf b = {calloc(1, 1), 0}, h = {calloc(1, 1), 0};
+    su_buf b = {calloc(1, 1), 0}, h = {calloc(1, 1), 0};
     char url[512];
     snprintf(url, sizeof url, "%s%s", s->url, path);
     struct curl_slist *hl = NULL;
@@ -159,9 +154,9 @@ su_resp su_req(const su_server *s, const char *method, const char *path, const c
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, su_buf_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, su_buf_write);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     r.curl_code = curl_easy_perform(c);

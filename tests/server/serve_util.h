@@ -35,6 +35,15 @@ int su_stop(su_server *s, int sig, double timeout_s);
 /* The server's log so far (malloc'd). */
 char *su_log(const su_server *s);
 
+/* A growing NUL-terminated byte buffer; su_buf_write appends to it (a
+ * curl CURLOPT_WRITEFUNCTION with the buffer as its WRITEDATA).  The
+ * owner frees s. */
+typedef struct {
+    char *s;
+    size_t len;
+} su_buf;
+size_t su_buf_write(char *p, size_t sz, size_t n, void *buf);
+
 typedef struct {
     long status;
     char *body;
