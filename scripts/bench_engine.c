@@ -50,6 +50,7 @@
 #include "model.h"
 #include "pool.h"
 #include "support/bench_models.h"
+#include "support/bench_util.h"
 #include "support/synth_model.h"
 #include "support/testutil.h"
 
@@ -70,17 +71,6 @@ typedef struct {
 
 /* ---- small helpers -------------------------------------------------------------- */
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_engine: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rng_next(void) {
     rng_state ^= rng_state << 13;
@@ -93,7 +83,7 @@ static float rng_float(void) { return (float)((rng_next() >> 40) * (1.0 / (1 << 
 static void *xaligned(size_t bytes) {
     size_t al = 2u << 20;
     void *p = aligned_alloc(al, (bytes + al - 1) / al * al);
-    if (!p) die("out of memory (%zu bytes)", bytes);
+    if (!p) bench_die("out of memory (%zu bytes)", bytes);
     return p;
 }
 
@@ -102,7 +92,7 @@ static void *xaligned(size_t bytes) {
 static char *ensure_model(const bench_spec *s, const options *o) {
     char err[CT_ERRLEN] = "";
     char *path = bench_model_ensure(s, o->cache_dir, err);
-    if (!path) die("%s", err);
+    if (!path) bench_die("%s", err);
     return path;
 }
 
@@ -166,7 +156,7 @@ typedef struct {
 
 static bw_buffer bw_create(pool *p, size_t bytes) {
     bw_buffer b = {calloc(1, sizeof(read_job)), bytes};
-    if (!b.j) die("out of memory");
+    if (!b.j) bench_die("out of memory");
     b.j->n = bytes / sizeof(float);
     b.j->p = xaligned(bytes);
     pool_run(p, fill_task, b.j); /* fault the pages in, spread over the threads */
@@ -269,7 +259,7 @@ static wplan make_plan(const model *m) {
     int qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     wplan pl = {0};
     pl.steps = calloc((size_t)c->n_layers * 4 + 1, sizeof(wstep));
-    if (!pl.steps) die("out of memory");
+    if (!pl.steps) bench_die("out of memory");
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         pl.steps[pl.n_steps++] =
@@ -285,7 +275,7 @@ static wplan make_plan(const model *m) {
     for (int i = 0; i < pl.n_steps; i++)
         for (int k = 0; k < pl.steps[i].n; k++) {
             wmat *w = &pl.steps[i].m[k];
-            if (!(w->rm = malloc((size_t)w->N * w->K * sizeof(float)))) die("out of memory");
+            if (!(w->rm = malloc((size_t)w->N * w->K * sizeof(float)))) bench_die("out of memory");
             mm_unpack_rows(w->w, w->N, w->K, 0, w->N, w->rm);
         }
     double per_layer = (double)qd * c->dim * 2 + 2.0 * kvd * c->dim + 3.0 * c->ffn_dim * c->dim;
@@ -389,7 +379,7 @@ static mm_result measure_matmuls(pool *p, const wplan *pl, int T, int out_T, int
 static double measure_weight_read(pool *p, const wplan *pl, int reps) {
     double best = 1e30, bytes = 0;
     read_job *j = calloc(1, sizeof *j);
-    if (!j) die("out of memory");
+    if (!j) bench_die("out of memory");
     for (int r = 0; r < reps; r++) {
         double t0 = ct_now();
         bytes = 0;
@@ -441,7 +431,7 @@ static void eval_or_die(fwd_ctx *f, kv_pool *kv, kv_seq *s, const int32_t *ids, 
     const kv_seq *seqs[1] = {s};
     int end = b->pos[b->n - 1] + 1;
     b->seqs = seqs;
-    if (!kv_seq_reserve(kv, s, end) || !fwd_eval(f, kv_pool_store(kv), b, logits)) die("fwd_eval failed (%s)", what);
+    if (!kv_seq_reserve(kv, s, end) || !fwd_eval(f, kv_pool_store(kv), b, logits)) bench_die("fwd_eval failed (%s)", what);
     kv_seq_commit(kv, s, ids, end);
     b->seqs = NULL;
 }
@@ -462,7 +452,7 @@ static engine_result run_engine(const model *m, fwd_matmul mode, pool *p, bw_buf
     kv_seq ks;
     kv_seq_init(&ks);
     fwd_ctx *f = fwd_create(m, p, PREFILL_T);
-    if (!kv || !f) die("out of memory creating the kv cache / forward context");
+    if (!kv || !f) bench_die("out of memory creating the kv cache / forward context");
     fwd_set_matmul(f, mode);
     float *logits = malloc((size_t)c->vocab * sizeof(float));
     int32_t *tok = malloc((size_t)cap * sizeof(int32_t));
@@ -470,7 +460,7 @@ static engine_result run_engine(const model *m, fwd_matmul mode, pool *p, bw_buf
     bool *want = calloc(PREFILL_T, sizeof(bool));
     double *steps = malloc((size_t)decode_steps * decode_runs * sizeof(double));
     double *bws = malloc(((size_t)decode_steps / DECODE_ROUND + 2) * decode_runs * sizeof(double));
-    if (!bws || !logits || !tok || !pos || !seq || !want || !steps) die("out of memory");
+    if (!bws || !logits || !tok || !pos || !seq || !want || !steps) bench_die("out of memory");
     for (int t = 0; t < PREFILL_T; t++) {
         tok[t] = 3 + (int32_t)(rng_next() % (uint64_t)(c->vocab - 3));
         pos[t] = t;
@@ -631,7 +621,7 @@ static void bench_model(model_report *r, const bench_spec *spec, const char *pat
     char err[CT_ERRLEN] = "";
     double t0 = ct_now();
     model *m = model_load(path, err);
-    if (!m) die("model_load: %s", err);
+    if (!m) bench_die("model_load: %s", err);
     const model_config *c = &m->cfg;
     printf("  loaded in %.2f s: dim %d, %d layers, %d heads, %d kv heads, head_dim %d, ffn %d, vocab %d\n",
            ct_now() - t0, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab);
@@ -808,7 +798,7 @@ int main(int argc, char **argv) {
     printf("  openblas     core %s; %s; parallel=%d (0 serial, 1 pthreads, 2 openmp), called 1-threaded\n",
            openblas_get_corename(), openblas_get_config(), openblas_get_parallel());
     pool *p = pool_create(o.threads, 0);
-    if (!p) die("pool_create failed");
+    if (!p) bench_die("pool_create failed");
 
     size_t bw_bytes = (o.quick ? (size_t)512 : (size_t)1024) << 20;
     int passes = o.quick ? 3 : 6;

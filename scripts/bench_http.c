@@ -48,17 +48,6 @@ typedef struct {
     long generated;
 } result;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_http: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
 /* p50, p95, p99 of v (sorted in place). */
 static void pcts(double *v, long n, double out[3]) {
     static const double P[3] = {0.50, 0.95, 0.99};
@@ -72,7 +61,7 @@ typedef struct {
 
 static samples samples_new(int n, int gen) {
     samples s = {calloc((size_t)n, sizeof(double)), calloc((size_t)n * (size_t)(gen + 1), sizeof(double)), 0, 0, 0};
-    if (!s.ttft || !s.gaps) die("out of memory");
+    if (!s.ttft || !s.gaps) bench_die("out of memory");
     return s;
 }
 
@@ -125,7 +114,7 @@ static void engine_submit_one(engine *e, const model *m, const char *text, int g
     char err[CT_ERRLEN];
     int32_t *ids = NULL;
     int n = tok_encode(m->tok, text, strlen(text), true, true, &ids, err);
-    if (n < 1) die("tokenize: %s", err);
+    if (n < 1) bench_die("tokenize: %s", err);
     engine_request r = engine_request_default();
     r.prompt = ids;
     r.n_prompt = n;
@@ -134,7 +123,7 @@ static void engine_submit_one(engine *e, const model *m, const char *text, int g
     r.ud = w;
     memset(c, 0, sizeof *c);
     c->t0 = ct_now();
-    if (!(c->h = engine_submit(e, &r, err))) die("engine_submit: %s", err);
+    if (!(c->h = engine_submit(e, &r, err))) bench_die("engine_submit: %s", err);
     free(ids);
 }
 
@@ -148,7 +137,7 @@ static void engine_drain(eclient *c, samples *s) {
             c->t_last = now;
             s->generated++;
         } else {
-            if (ev.kind == ENGINE_EVENT_ERROR) die("engine: %s", ev.error.message);
+            if (ev.kind == ENGINE_EVENT_ERROR) bench_die("engine: %s", ev.error.message);
             c->done = true;
         }
         engine_event_clear(&ev);
@@ -160,7 +149,7 @@ static result run_engine(const model *m, const options *o, char **prompts, int n
     engine_config cfg = engine_config_default();
     cfg.n_threads = o->threads;
     engine *e = engine_create(m, &cfg, err);
-    if (!e) die("engine_create: %s", err);
+    if (!e) bench_die("engine_create: %s", err);
     bench_waker w = BENCH_WAKER_INIT;
     eclient *cs = calloc((size_t)n, sizeof *cs);
     samples s = samples_new(n, o->gen);
@@ -199,7 +188,7 @@ static void server_start(server *sv, const char *model_path, int threads) {
     int fd = mkstemp(sv->log);
     char th[16];
     snprintf(th, sizeof th, "%d", threads);
-    if (fd < 0 || (sv->pid = fork()) < 0) die("cannot start %s", bin);
+    if (fd < 0 || (sv->pid = fork()) < 0) bench_die("cannot start %s", bin);
     if (sv->pid == 0) {
         dup2(fd, 1);
         dup2(fd, 2);
@@ -219,7 +208,7 @@ static void server_start(server *sv, const char *model_path, int threads) {
         int st;
         if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) break;
     }
-    die("ctgi serve did not start (log: %s)", sv->log);
+    bench_die("ctgi serve did not start (log: %s)", sv->log);
 }
 
 static void server_stop(server *sv) {
@@ -288,7 +277,7 @@ static char *request_body(const char *text, int gen) {
     json_t *j = json_pack("{s:s, s:{s:i}}", "inputs", text, "parameters", "max_new_tokens", gen);
     char *b = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    if (!b) die("cannot encode a request");
+    if (!b) bench_die("cannot encode a request");
     return b;
 }
 
@@ -315,7 +304,7 @@ static result run_http(const server *sv, const options *o, char **prompts, int n
             if (msg->msg != CURLMSG_DONE) continue;
             long code = 0;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
-            if (msg->data.result != CURLE_OK || code != 200) die("request failed: HTTP %ld, curl %d", code, msg->data.result);
+            if (msg->data.result != CURLE_OK || code != 200) bench_die("request failed: HTTP %ld, curl %d", code, msg->data.result);
             curl_multi_remove_handle(m, msg->easy_handle);
             curl_easy_cleanup(msg->easy_handle);
             done++, active--;
@@ -379,9 +368,9 @@ int main(int argc, char **argv) {
     if (!spec) usage();
     char err[CT_ERRLEN];
     char *path = bench_model_ensure(spec, o.cache_dir, err);
-    if (!path) die("%s", err);
+    if (!path) bench_die("%s", err);
     model *m = model_load(path, err);
-    if (!m) die("%s", err);
+    if (!m) bench_die("%s", err);
     char **prompts = make_prompts(m, o.requests, o.prompt);
     result eng[8] = {0}, web[8] = {0};
     curl_global_init(CURL_GLOBAL_DEFAULT);

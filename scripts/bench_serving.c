@@ -48,17 +48,6 @@ typedef struct {
     bool all_requests; /* every level runs all requests (else low levels run fewer) */
 } options;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_serving: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
 /* ---- the client --------------------------------------------------------------------- */
 
 typedef struct {
@@ -92,7 +81,7 @@ static bool drain(client *c, double *gaps, long *n_gaps) {
                 gaps[(*n_gaps)++] = now - c->t_last;
             c->t_last = now;
         } else {
-            if (ev.kind == ENGINE_EVENT_ERROR) die("request failed: %s", ev.error.message);
+            if (ev.kind == ENGINE_EVENT_ERROR) bench_die("request failed: %s", ev.error.message);
             c->done = true;
         }
         engine_event_clear(&ev);
@@ -112,14 +101,14 @@ static void submit(engine *e, const work *w, client *c, bench_waker *wk) {
     char err[CT_ERRLEN] = "";
     memset(c, 0, sizeof *c);
     c->t_submit = ct_now();
-    if (!(c->h = engine_submit(e, &r, err))) die("engine_submit: %s", err);
+    if (!(c->h = engine_submit(e, &r, err))) bench_die("engine_submit: %s", err);
 }
 
 /* Run n work items with `conc` in flight on a fresh engine. */
 static run_result run(const model *m, const engine_config *cfg, const work *ws, int n, int conc) {
     char err[CT_ERRLEN] = "";
     engine *e = engine_create(m, cfg, err);
-    if (!e) die("engine_create: %s", err);
+    if (!e) bench_die("engine_create: %s", err);
     bench_waker wk = BENCH_WAKER_INIT;
     client *cs = calloc((size_t)n, sizeof *cs);
     long max_gaps = 0;
@@ -315,9 +304,9 @@ int main(int argc, char **argv) {
     printf("== bench_serving (cache: %s)\n", o.cache_dir);
     char err[CT_ERRLEN] = "";
     char *path = bench_model_ensure(spec, o.cache_dir, err);
-    if (!path) die("%s", err);
+    if (!path) bench_die("%s", err);
     model *m = model_load(path, err);
-    if (!m) die("model_load %s: %s", path, err);
+    if (!m) bench_die("model_load %s: %s", path, err);
     printf("  model %s: dim %d, %d layers, vocab %d, context %d\n", spec->label, m->cfg.dim, m->cfg.n_layers,
            m->cfg.vocab, m->cfg.ctx_len);
     concurrency_table(m, &o);

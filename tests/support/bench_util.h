@@ -1,8 +1,9 @@
 /*
  * bench_util.h — small pieces the engine benchmarks share
  * (scripts/bench_serving.c, scripts/bench_http.c): a waker that the
- * engine's notify callback signals and the client thread sleeps on, and
- * percentiles of a sample.
+ * engine's notify callback signals and the client thread sleeps on,
+ * percentiles of a sample, and the fatal-error exit (bench_engine.c uses
+ * only the latter).
  */
 #ifndef CTGI_BENCH_UTIL_H
 #define CTGI_BENCH_UTIL_H
@@ -25,5 +26,8 @@ void bench_wait(bench_waker *w);
 
 /* The p-quantile (0..1, nearest rank) of v[n], sorting v in place; 0 if n == 0. */
 double bench_percentile(double *v, long n, double p);
+
+/* "<program>: <message>" on stderr, then exit(1). */
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif
