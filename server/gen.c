@@ -50,8 +50,7 @@ void gen_tok_free(gen_tok *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* A special token's text as TGI shows it (the engine's text skips it). */
-static char *token_text(const model *m, int32_t id, size_t *len) {
+char *gen_token_text(const model *m, int32_t id, size_t *len) {
     char small[64];
     size_t n = tok_token_bytes(m->tok, id, false, small, sizeof small);
     char *s = malloc(n + 1);
@@ -70,7 +69,7 @@ bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out) {
     et->text = NULL;
     if (et->special) {
         free(out->text);
-        out->text = token_text(m, et->id, &len);
+        out->text = gen_token_text(m, et->id, &len);
     }
     if (!out->text) return false;
     out->g.token = (tgi_token){et->id, {out->text, len}, et->logprob, et->special};
@@ -80,7 +79,7 @@ bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out) {
     out->tops = calloc((size_t)et->n_top, sizeof *out->tops);
     for (int i = 0; out->tops && i < et->n_top; i++) {
         size_t n;
-        char *t = token_text(m, et->top[i].id, &n);
+        char *t = gen_token_text(m, et->top[i].id, &n);
         char *nb = t ? realloc(buf, cap + n + 1) : NULL;
         if (!nb) {
             free(t);
@@ -269,18 +268,12 @@ tgi_finish gen_finish(const conn *c, const gen_seq *q) {
     return (tgi_finish){finish_of(q->fin.reason), (uint32_t)q->fin.n_generated, c->sampling, q->seed};
 }
 
-/* Code points, as Rust's chars().count(). */
-static size_t chars(const char *s, size_t len) {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
-}
-
+/* Code points, as Rust's chars().count() (oai_utf8_chars counts them). */
 size_t gen_compute_characters(const conn *c) {
-    if (c->api == API_TGI) return chars(c->req.inputs, c->req.inputs_len);
-    if (c->oai.text) return chars(c->oai.text, c->oai.text_len); /* the rendered chat prompt */
+    if (c->api == API_TGI) return oai_utf8_chars(c->req.inputs, c->req.inputs_len);
+    if (c->oai.text) return oai_utf8_chars(c->oai.text, c->oai.text_len); /* the rendered chat prompt */
     size_t n = 0;
-    for (int p = 0; p < c->oai.req.n_prompts; p++) n += chars(c->oai.req.prompts[p].text, c->oai.req.prompts[p].text_len);
+    for (int p = 0; p < c->oai.req.n_prompts; p++) n += oai_utf8_chars(c->oai.req.prompts[p].text, c->oai.req.prompts[p].text_len);
     return n;
 }
 

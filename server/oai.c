@@ -177,25 +177,15 @@ void oai_tok_free(oai_tok *t) {
     memset(t, 0, sizeof *t);
 }
 
-static char *token_bytes(const model *m, int32_t id, size_t *len) {
-    size_t n = tok_token_bytes(m->tok, id, false, NULL, 0);
-    char *s = malloc(n + 1);
-    if (!s) return NULL;
-    tok_token_bytes(m->tok, id, false, s, n + 1);
-    s[n] = '\0';
-    *len = n;
-    return s;
-}
-
 /* Token id with its logprob and alternatives top[0..n_top). */
 static bool make_tok(const model *m, int32_t id, float logprob, const sampler_token *top, int n_top, oai_tok *out) {
     memset(out, 0, sizeof *out);
     size_t len, off[SAMPLER_MAX_TOP_N + 1] = {0}, used = 0;
-    if (!(out->text = token_bytes(m, id, &len))) return false;
+    if (!(out->text = gen_token_text(m, id, &len))) return false;
     out->lp = (oai_token_logprob){{out->text, len}, logprob, out->top, n_top};
     for (int i = 0; i < n_top; i++) {
         size_t n;
-        char *t = token_bytes(m, top[i].id, &n);
+        char *t = gen_token_text(m, top[i].id, &n);
         char *nb = t ? realloc(out->top_text, used + n + 1) : NULL;
         if (!nb) {
             free(t);
@@ -237,7 +227,13 @@ static void keep_prompt_tokens(conn *c, gen_seq *q) {
 
 /* ---- the answer ---------------------------------------------------------------------------- */
 
-static oai_finish finish_of(engine_finish f) { return f == ENGINE_FINISH_LENGTH ? OAI_FINISH_LENGTH : OAI_FINISH_STOP; }
+oai_finish oai_finish_of(engine_finish f) { return f == ENGINE_FINISH_LENGTH ? OAI_FINISH_LENGTH : OAI_FINISH_STOP; }
+
+oai_usage oai_usage_of(const conn *c) {
+    oai_usage u = {(uint32_t)c->n_prompt, 0};
+    for (int i = 0; i < c->n_seqs; i++) u.completion_tokens += (uint32_t)c->seqs[i].fin.n_generated;
+    return u;
+}
 
 oai_meta oai_meta_of(const conn *c) {
     const char *name = c->oai.req.model ? c->oai.req.model : c->s->cfg.model_id;
@@ -300,7 +296,7 @@ static bool fill_choice(const conn *c, const gen_seq *q, uint32_t index, oai_cho
     }
     /* text_offset counts from the start of the text: 0 when the echoed
      * prompt's tokens are listed too */
-    *ch = (oai_choice){index, {*text, pre + q->fin.text_len}, finish_of(q->fin.reason), r->logprobs, *lps, k,
+    *ch = (oai_choice){index, {*text, pre + q->fin.text_len}, oai_finish_of(q->fin.reason), r->logprobs, *lps, k,
                        q->n_ptoks ? 0 : oai_utf8_chars(*text, pre)};
     return true;
 }
@@ -315,8 +311,7 @@ static char *encode_answer(conn *c, size_t *len) {
     bool ok = ch && lps && texts && pick;
     for (int p = 0; ok && p < c->oai.n_prompts; p++) pick_choices(c, p, pick + p * (int)r->n);
     for (int i = 0; ok && i < n; i++) ok = fill_choice(c, &c->seqs[pick[i]], (uint32_t)i, &ch[i], &lps[i], &texts[i]);
-    oai_usage u = {(uint32_t)c->n_prompt, 0};
-    for (int i = 0; i < c->n_seqs; i++) u.completion_tokens += (uint32_t)c->seqs[i].fin.n_generated;
+    oai_usage u = oai_usage_of(c);
     oai_meta m = oai_meta_of(c);
     char *body = !ok ? NULL
                  : r->kind == OAI_CHAT ? oai_encode_chat(&m, ch, n, &u, len)

@@ -71,13 +71,12 @@ void oai_stream_token(conn *c, gen_seq *q, const engine_token *et) {
 
 void oai_stream_final(conn *c, gen_seq *q) {
     oai_delta d = {.index = index_of(c, q),
-                   .finish = q->fin.reason == ENGINE_FINISH_LENGTH ? OAI_FINISH_LENGTH : OAI_FINISH_STOP,
+                   .finish = oai_finish_of(q->fin.reason),
                    .has_content = c->oai.req.kind == OAI_COMPLETION, .content = {"", 0}};
     put_chunk(c, &d);
     if (c->n_ended < c->n_seqs) return;
     if (c->oai.req.include_usage) {
-        oai_usage u = {(uint32_t)c->n_prompt, 0};
-        for (int i = 0; i < c->n_seqs; i++) u.completion_tokens += (uint32_t)c->seqs[i].fin.n_generated;
+        oai_usage u = oai_usage_of(c);
         oai_meta m = oai_meta_of(c);
         size_t n;
         char *ev = oai_encode_usage_chunk(c->oai.req.kind, &m, &u, &n);
