@@ -62,6 +62,26 @@ char *gen_token_text(const model *m, int32_t id, size_t *len) {
     return s;
 }
 
+char *gen_top_texts(const model *m, const sampler_token *top, int n_top, size_t off[SAMPLER_MAX_TOP_N + 1]) {
+    char *buf = calloc(1, 1);
+    off[0] = 0;
+    for (int i = 0; buf && i < n_top; i++) {
+        size_t n;
+        char *t = gen_token_text(m, top[i].id, &n);
+        char *nb = t ? realloc(buf, off[i] + n + 1) : NULL;
+        if (!nb) {
+            free(t);
+            free(buf);
+            return NULL;
+        }
+        buf = nb;
+        memcpy(buf + off[i], t, n + 1);
+        free(t);
+        off[i + 1] = off[i] + n;
+    }
+    return buf;
+}
+
 bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out) {
     memset(out, 0, sizeof *out);
     size_t len = et->text_len;
@@ -74,23 +94,10 @@ bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out) {
     if (!out->text) return false;
     out->g.token = (tgi_token){et->id, {out->text, len}, et->logprob, et->special};
     if (et->n_top <= 0) return true;
-    size_t off[SAMPLER_MAX_TOP_N + 1] = {0}, cap = 0;
-    char *buf = NULL;
+    size_t off[SAMPLER_MAX_TOP_N + 1];
     out->tops = calloc((size_t)et->n_top, sizeof *out->tops);
-    for (int i = 0; out->tops && i < et->n_top; i++) {
-        size_t n;
-        char *t = gen_token_text(m, et->top[i].id, &n);
-        char *nb = t ? realloc(buf, cap + n + 1) : NULL;
-        if (!nb) {
-            free(t);
-            return false;
-        }
-        buf = nb;
-        memcpy(buf + cap, t, n + 1);
-        free(t);
-        off[i + 1] = cap += n;
-    }
-    if (!out->tops) return false;
+    char *buf = out->tops ? gen_top_texts(m, et->top, et->n_top, off) : NULL;
+    if (!buf) return false;
     out->top_text = buf;
     for (int i = 0; i < et->n_top; i++)
         out->tops[i] = (tgi_token){et->top[i].id, {buf + off[i], off[i + 1] - off[i]}, et->top[i].logprob,

@@ -180,22 +180,10 @@ void oai_tok_free(oai_tok *t) {
 /* Token id with its logprob and alternatives top[0..n_top). */
 static bool make_tok(const model *m, int32_t id, float logprob, const sampler_token *top, int n_top, oai_tok *out) {
     memset(out, 0, sizeof *out);
-    size_t len, off[SAMPLER_MAX_TOP_N + 1] = {0}, used = 0;
+    size_t len, off[SAMPLER_MAX_TOP_N + 1];
     if (!(out->text = gen_token_text(m, id, &len))) return false;
     out->lp = (oai_token_logprob){{out->text, len}, logprob, out->top, n_top};
-    for (int i = 0; i < n_top; i++) {
-        size_t n;
-        char *t = gen_token_text(m, top[i].id, &n);
-        char *nb = t ? realloc(out->top_text, used + n + 1) : NULL;
-        if (!nb) {
-            free(t);
-            return false;
-        }
-        out->top_text = nb;
-        memcpy(nb + used, t, n + 1);
-        free(t);
-        off[i + 1] = used += n;
-    }
+    if (!(out->top_text = gen_top_texts(m, top, n_top, off))) return false;
     for (int i = 0; i < n_top; i++)
         out->top[i] = (oai_top_logprob){{out->top_text + off[i], off[i + 1] - off[i]}, top[i].logprob};
     return true;

@@ -291,6 +291,9 @@ bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out);
 /* The bytes token id stands for, special tokens' text included (malloc'd,
  * NUL-terminated, *len its length); NULL when memory runs out. */
 char *gen_token_text(const model *m, int32_t id, size_t *len);
+/* The texts of top[0..n_top) back to back (malloc'd); token i is
+ * [off[i], off[i+1]).  NULL when memory runs out. */
+char *gen_top_texts(const model *m, const sampler_token *top, int n_top, size_t off[SAMPLER_MAX_TOP_N + 1]);
 void gen_tok_free(gen_tok *t);
 /* The text a client sees (prompt first when return_full_text), malloc'd. */
 char *gen_full_text(const conn *c, const engine_final *f, size_t *len);
