@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "support/testutil.h"
@@ -379,8 +380,19 @@ static void perplexity_text(void **state) {
     assert_non_null(ref);
     const json_t *models = json_object_get(ref, "models"), *m;
     size_t i;
+    int n_checked = 0;
     json_array_foreach(models, i, m) {
         const char *rel = json_string_value(json_object_get(m, "model"));
+        /* The reference also lists files that are not shipped (the F32
+         * master of llama-spm-256, models/README.md): say so, check the rest. */
+        char *path = tu_model_path(rel);
+        bool present = access(path, R_OK) == 0;
+        free(path);
+        if (!present) {
+            print_message("# %s: not in the models folder, not checked\n", rel);
+            continue;
+        }
+        n_checked++;
         tokenizer *t = load(rel);
         assert_non_null(t);
         int32_t *ids;
@@ -400,6 +412,7 @@ static void perplexity_text(void **state) {
         free(ids);
         tok_free(t);
     }
+    assert_true(n_checked >= 3); /* the three original models are always shipped */
     json_decref(ref);
     free(text);
 }
