@@ -29,13 +29,13 @@ CFLAGS  := -std=c17 $(OPT) -g $(ARCH_FLAGS) -fopenmp-simd $(WARN) -D_GNU_SOURCE 
 LDFLAGS := -pthread -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -Wl,--disable-new-dtags $(SAN)
 LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lxxhash -lmicrohttpd -luv -lcurl -lm
 
-ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_SRC := $(sort $(shell find engine -name '*.c'))
 PROTO_SRC  := $(wildcard proto/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(PROTO_SRC) $(SERVER_SRC))
 MAIN_OBJ   := $(BUILD)/server/main.o
 
-TEST_SRC   := $(wildcard tests/engine/*_test.c tests/server/*_test.c tests/proto/*_test.c)
+TEST_SRC   := $(sort $(shell find tests/engine tests/server tests/proto -name '*_test.c'))
 TEST_SUPPORT_SRC := $(wildcard tests/support/*.c) tests/server/serve_util.c
 TEST_SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT_SRC))
 # the tools link without cmocka: leave out the support that asserts with it

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "request.h"
+#include "model/model.h"
 #include "scheduler.h"
 
 struct engine {
@@ -112,6 +113,8 @@ static bool resolve_config(const model *m, const engine_config *in, engine_confi
 }
 
 engine_config engine_get_config(const engine *e) { return e->cfg; }
+
+const model *engine_model(const engine *e) { return e->m; }
 
 /* ---- the engine thread -------------------------------------------------------------- */
 

@@ -50,8 +50,8 @@
 #include <stdint.h>
 
 #include "common.h"
-#include "model.h"
-#include "sampler.h"
+#include "model/model_info.h"
+#include "sampling/sampler_params.h"
 
 /* ---- configuration ---------------------------------------------------------- */
 
@@ -84,7 +84,10 @@ typedef struct {
     int n_prompt;
     sampler_params sampling;      /* copied, logit_bias included; sampling.top_n =
                                      alternatives reported per token */
-    int max_new_tokens;           /* >= 1 */
+    /* >= 1; or 0 with prompt_logprobs: a scoring request, whose prompt is
+     * fed and scored and which ends with a FINAL (reason LENGTH, no TOKEN;
+     * its prompt tokens must fit the context and the KV cache) */
+    int max_new_tokens;
     bool ignore_eos;              /* keep generating past EOS ids */
     const char *const *stops;     /* (n_stops) stop strings, copied */
     int n_stops;
@@ -199,11 +202,13 @@ void engine_free(engine *e);
 /* The configuration in effect (defaults resolved, KV capacity in whole
  * blocks). */
 engine_config engine_get_config(const engine *e);
+/* The model it serves (the one given to engine_create). */
+const model *engine_model(const engine *e);
 
 /* Validate and queue a request.  NULL + err when it can never run: empty
  * prompt, a token id outside the vocabulary, invalid sampling parameters or
  * stop strings, a stop id outside the vocabulary, min_new_tokens < 0 or
- * above max_new_tokens, max_new_tokens < 1, prompt + max_new_tokens above the
+ * above max_new_tokens, max_new_tokens < 1 (0 without prompt_logprobs), prompt + max_new_tokens above the
  * model's context or above the whole KV cache (the message names the
  * numbers), or out of memory. */
 engine_req *engine_submit(engine *e, const engine_request *r, char *err);

@@ -1,72 +1,78 @@
 /*
- * perplexity.c — chunked perplexity (see perplexity.h for the method).
+ * perplexity.c — chunked perplexity through the engine (see perplexity.h
+ * for the method): chunk c is submitted as a scoring request, and its FINAL
+ * carries log p(token | before) for every position.
  */
 #include "perplexity.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-/* log(sum(exp(logits))) - logits[target], in double for stability. */
-static double token_nll(const float *logits, int vocab, int32_t target) {
-    float mx = logits[0];
-    for (int i = 1; i < vocab; i++)
-        if (logits[i] > mx) mx = logits[i];
-    double sum = 0;
-    for (int i = 0; i < vocab; i++) sum += exp((double)logits[i] - mx);
-    return log(sum) + mx - logits[target];
+int ppl_kv_tokens(int n_ctx, int in_flight) { return n_ctx * (in_flight > 0 ? in_flight : 1); }
+
+/* Submit chunk c of n_ctx tokens (BOS-replaced) as a scoring request. */
+static engine_req *submit_chunk(engine *e, const int32_t *tokens, int c, int n_ctx, int32_t bos,
+                                int32_t *scratch, char *err) {
+    memcpy(scratch, tokens + (size_t)c * n_ctx, (size_t)n_ctx * sizeof(int32_t));
+    if (bos >= 0) scratch[0] = bos;
+    engine_request r = engine_request_default();
+    r.prompt = scratch; /* copied by engine_submit */
+    r.n_prompt = n_ctx;
+    r.max_new_tokens = 0;
+    r.prompt_logprobs = true;
+    return engine_submit(e, &r, err);
 }
 
-bool ppl_compute(const model *m, pool *p, const int32_t *tokens, int n_tokens, int n_ctx,
-                 int32_t bos, ppl_result *out, ppl_progress_fn progress, void *ud, char *err) {
-    int vocab = m->cfg.vocab;
+/* Wait for h's FINAL; add the NLL of prompt tokens [first + 1, n_ctx):
+ * the tokens predicted by rows first .. n_ctx - 2, as llama-perplexity
+ * scores them. */
+static bool collect_chunk(engine_req *h, int n_ctx, int first, double *nll, int *scored, char *err) {
+    engine_event ev;
+    bool ok = false;
+    while (engine_next_event(h, &ev, true)) {
+        if (ev.kind == ENGINE_EVENT_FINAL) {
+            ok = ev.final.prompt != NULL && ev.final.n_prompt == n_ctx;
+            if (!ok) ct_err(err, "the engine returned no prompt logprobs");
+            for (int i = first + 1; ok && i < n_ctx; i++) {
+                *nll -= (double)ev.final.prompt[i].logprob;
+                (*scored)++;
+            }
+        } else if (ev.kind == ENGINE_EVENT_ERROR) {
+            ct_err(err, "%s", ev.error.message);
+        }
+        engine_event_clear(&ev);
+    }
+    return ok;
+}
+
+bool ppl_compute(engine *e, const int32_t *tokens, int n_tokens, int n_ctx, int32_t bos, int in_flight,
+                 ppl_result *out, ppl_progress_fn progress, void *ud, char *err) {
+    model_info mi = model_get_info(engine_model(e));
     if (n_ctx < 4 || n_ctx % 2) return ct_err(err, "context %d must be an even number >= 4", n_ctx);
-    if (n_ctx > m->cfg.ctx_len)
-        return ct_err(err, "context %d exceeds the model's context length %d", n_ctx, m->cfg.ctx_len);
+    if (n_ctx > mi.ctx_len) return ct_err(err, "context %d exceeds the model's context length %d", n_ctx, mi.ctx_len);
     int n_chunks = n_tokens / n_ctx;
-    if (n_chunks < 1)
-        return ct_err(err, "need at least %d tokens for one chunk, the text has %d", n_ctx, n_tokens);
-    fwd_ctx *f = fwd_create(m, p, n_ctx);
-    /* one sequence per chunk, blocks of 16 positions, no prefix caching */
-    kv_pool *kv = kv_pool_create(m->cfg.n_layers, m->cfg.n_kv_heads * m->cfg.head_dim, 16, (n_ctx + 15) / 16, false);
-    kv_seq ks;
-    kv_seq_init(&ks);
-    const kv_seq *seqs[1] = {&ks};
-    float *logits = malloc((size_t)n_ctx * vocab * sizeof(float));
-    int32_t *chunk = malloc((size_t)n_ctx * sizeof(int32_t));
-    int *pos = malloc((size_t)n_ctx * sizeof(int)), *seq = calloc((size_t)n_ctx, sizeof(int));
-    bool ok = f && kv && logits && chunk && pos && seq;
+    if (n_chunks < 1) return ct_err(err, "need at least %d tokens for one chunk, the text has %d", n_ctx, n_tokens);
+    if (in_flight < 1) in_flight = 1;
+    if (in_flight > n_chunks) in_flight = n_chunks;
+
+    engine_req **h = calloc((size_t)n_chunks, sizeof *h);
+    int32_t *scratch = malloc((size_t)n_ctx * sizeof(int32_t));
+    bool ok = h && scratch;
     if (!ok) ct_err(err, "out of memory");
     double t0 = ct_now(), nll = 0;
-    int scored = 0, first = n_ctx / 2;
+    int scored = 0, first = n_ctx / 2, next = 0;
     for (int c = 0; ok && c < n_chunks; c++) {
-        for (int i = 0; i < n_ctx; i++) {
-            chunk[i] = tokens[(size_t)c * n_ctx + i];
-            pos[i] = i;
-        }
-        if (bos >= 0) chunk[0] = bos;
-        fwd_batch b = {.tokens = chunk, .pos = pos, .seq = seq, .seqs = seqs, .n = n_ctx};
-        if (!kv_seq_reserve(kv, &ks, n_ctx) || !fwd_eval(f, kv_pool_store(kv), &b, logits)) {
-            ok = ct_err(err, "forward pass failed");
-            break;
-        }
-        kv_seq_commit(kv, &ks, chunk, n_ctx);
-        kv_seq_release(kv, &ks); /* the next chunk starts over at position 0 */
-        for (int i = first; i < n_ctx - 1; i++) {
-            nll += token_nll(logits + (size_t)i * vocab, vocab, chunk[i + 1]);
-            scored++;
-        }
-        if (progress) progress(ud, c, n_chunks, exp(nll / scored));
+        /* keep in_flight chunks submitted ahead of the one being collected */
+        for (; ok && next < n_chunks && next < c + in_flight; next++)
+            ok = (h[next] = submit_chunk(e, tokens, next, n_ctx, bos, scratch, err)) != NULL;
+        if (ok) ok = collect_chunk(h[c], n_ctx, first, &nll, &scored, err);
+        if (ok && progress) progress(ud, c, n_chunks, exp(nll / scored));
     }
-    if (ok) {
-        *out = (ppl_result){n_tokens, n_chunks, scored, nll, nll / scored, exp(nll / scored),
-                            ct_now() - t0};
-    }
-    fwd_free(f);
-    if (kv) kv_seq_release(kv, &ks);
-    kv_pool_free(kv);
-    free(logits);
-    free(chunk);
-    free(pos);
-    free(seq);
+    for (int c = 0; h && c < n_chunks; c++)
+        if (h[c]) engine_release(h[c]); /* cancels the ones still running after a failure */
+    if (ok) *out = (ppl_result){n_tokens, n_chunks, scored, nll, nll / scored, exp(nll / scored), ct_now() - t0};
+    free(h);
+    free(scratch);
     return ok;
 }

@@ -4,11 +4,17 @@
  * (ppl_stride 0): independent chunks of n_ctx tokens from an empty cache,
  * the first token of each chunk replaced by BOS when the vocab adds BOS,
  * only the second half of each chunk scored.
+ *
+ * It drives a running engine through engine.h like any other client: each
+ * chunk is a scoring request (max_new_tokens 0, prompt_logprobs), so the
+ * numbers come from the same forward pass and the same log_softmax the
+ * server's prompt logprobs use.  Chunks run side by side in the engine's
+ * batch; the result does not depend on it (engine.h, "Determinism").
  */
 #ifndef CTGI_PERPLEXITY_H
 #define CTGI_PERPLEXITY_H
 
-#include "forward.h"
+#include "engine.h"
 
 typedef struct {
     int n_tokens;
@@ -20,12 +26,20 @@ typedef struct {
     double seconds;
 } ppl_result;
 
-/* Per-chunk progress callback (running ppl after chunk i); may be NULL. */
+/* Per-chunk progress callback (running ppl after chunk i, in order); may be NULL. */
 typedef void (*ppl_progress_fn)(void *ud, int chunk, int n_chunks, double running_ppl);
 
-/* bos < 0: no BOS replacement.  n_ctx >= 4 and even; needs at least one
- * full chunk.  The pool/forward context must allow n_ctx tokens per call. */
-bool ppl_compute(const model *m, pool *p, const int32_t *tokens, int n_tokens, int n_ctx,
-                 int32_t bos, ppl_result *out, ppl_progress_fn progress, void *ud, char *err);
+/* KV positions the engine needs to run `in_flight` chunks of n_ctx at once
+ * (for engine_config.max_batch_total_tokens). */
+int ppl_kv_tokens(int n_ctx, int in_flight);
+
+/* bos < 0: no BOS replacement.  n_ctx >= 4, even and within the model's
+ * context; needs at least one full chunk.  Up to `in_flight` chunks are
+ * submitted at once (>= 1; the engine's KV cache must hold that many, see
+ * ppl_kv_tokens, or they wait their turn).  With prefix caching on, a
+ * chunk's rows are still computed: scoring requests never attach cached
+ * blocks. */
+bool ppl_compute(engine *e, const int32_t *tokens, int n_tokens, int n_ctx, int32_t bos, int in_flight,
+                 ppl_result *out, ppl_progress_fn progress, void *ud, char *err);
 
 #endif

@@ -23,7 +23,8 @@ static bool validate(const model *m, const engine_request *r, int kv_positions, 
         if (r->prompt[i] < 0 || r->prompt[i] >= c->vocab)
             return ct_err(err, "prompt token %d (id %d) is outside the vocabulary [0, %d)", i, r->prompt[i],
                           c->vocab);
-    if (r->max_new_tokens < 1)
+    /* 0 is a scoring request: only its prompt's logprobs are wanted */
+    if (r->max_new_tokens < 1 && !(r->max_new_tokens == 0 && r->prompt_logprobs))
         return ct_err(err, "`max_new_tokens` must be strictly positive (got %d)", r->max_new_tokens);
     long total = (long)r->n_prompt + r->max_new_tokens;
     if (total > c->ctx_len)
@@ -31,12 +32,14 @@ static bool validate(const model *m, const engine_request *r, int kv_positions, 
                       "the prompt has %d tokens and max_new_tokens is %d: %ld tokens, more than the model's "
                       "context of %d",
                       r->n_prompt, r->max_new_tokens, total, c->ctx_len);
-    /* the last generated token is never fed back, so it needs no KV row */
-    if (total - 1 > kv_positions)
+    /* the last generated token is never fed back, so it needs no KV row;
+     * every prompt token is fed */
+    long needed = r->max_new_tokens > 0 ? total - 1 : total;
+    if (needed > kv_positions)
         return ct_err(err,
                       "the prompt has %d tokens and max_new_tokens is %d: the sequence needs %ld KV positions, "
                       "more than the whole KV cache holds (%d = max_batch_total_tokens)",
-                      r->n_prompt, r->max_new_tokens, total - 1, kv_positions);
+                      r->n_prompt, r->max_new_tokens, needed, kv_positions);
     if (r->min_new_tokens < 0 || r->min_new_tokens > r->max_new_tokens)
         return ct_err(err, "`min_tokens` must be >= 0 and <= max_new_tokens (%d), got %d", r->max_new_tokens,
                       r->min_new_tokens);
@@ -300,6 +303,12 @@ static void ban_enders(const engine_req *h, const model *m, float *logits) {
 
 bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, char *err) {
     *done = false;
+    if (h->max_new_tokens == 0) { /* a scoring request: its prompt is fed, nothing to sample */
+        h->t_first = h->t_last = ct_now();
+        finish(h, ENGINE_FINISH_LENGTH, -1);
+        *done = true;
+        return true;
+    }
     ban_enders(h, m, logits);
     sample_result res;
     int32_t id = sampler_sample(h->smp, logits, &res);

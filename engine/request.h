@@ -21,8 +21,10 @@
 
 #include "engine.h"
 #include "kv.h"
-#include "stop.h"
-#include "tokenizer.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "sampling/stop.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct req_node {
     struct req_node *next;

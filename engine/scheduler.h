@@ -44,7 +44,7 @@
 #define CTGI_SCHEDULER_H
 
 #include "engine.h"
-#include "forward.h"
+#include "model/forward.h"
 #include "pool.h"
 #include "request.h"
 

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #include "proto.h"
-#include "sampler.h"
+#include "sampling/sampler_params.h"
 #include "tgi.h"
 
 typedef enum {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "jsonw.h"
-#include "sampler.h"
+#include "sampling/sampler_params.h"
 
 proto_str proto_cstr(const char *s) { return (proto_str){s, s ? strlen(s) : 0}; }
 

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "proto.h"
-#include "sampler.h"
+#include "sampling/sampler_params.h"
 
 typedef enum {
     TGI_ROUTE_GENERATE,        /* POST /generate */

@@ -43,11 +43,11 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "dtype.h"
-#include "forward.h"
+#include "model/dtype.h"
+#include "model/forward.h"
 #include "kv.h"
-#include "matmul.h"
-#include "model.h"
+#include "kernels/matmul.h"
+#include "model/model.h"
 #include "pool.h"
 #include "support/bench_models.h"
 #include "support/bench_util.h"

@@ -33,7 +33,7 @@
 
 #include "common.h"
 #include "engine.h"
-#include "model.h"
+#include "model/model_info.h"
 #include "support/bench_models.h"
 #include "support/bench_util.h"
 
@@ -88,14 +88,16 @@ static char **make_prompts(const model *m, int n, int tokens) {
     char **p = calloc((size_t)n, sizeof *p);
     uint64_t r = 0x5eedbeefu;
     int32_t *ids = malloc((size_t)tokens * sizeof *ids);
+    const tokenizer *t = model_tokenizer(m);
+    uint64_t vocab = (uint64_t)model_get_info(m).vocab;
     for (int k = 0; k < n; k++) {
         for (int i = 0; i < tokens; i++) {
             int32_t id;
-            do id = (int32_t)(rnd(&r) % (uint64_t)m->cfg.vocab);
-            while (tok_is_special(m->tok, id) || (tok_piece(m->tok, id) && tok_piece(m->tok, id)[0] == '<'));
+            do id = (int32_t)(rnd(&r) % vocab);
+            while (tok_is_special(t, id) || (tok_piece(t, id) && tok_piece(t, id)[0] == '<'));
             ids[i] = id;
         }
-        p[k] = tok_decode(m->tok, ids, (size_t)tokens, true);
+        p[k] = tok_decode(t, ids, (size_t)tokens, true);
     }
     free(ids);
     return p;
@@ -113,7 +115,7 @@ typedef struct {
 static void engine_submit_one(engine *e, const model *m, const char *text, int gen, eclient *c, bench_waker *w) {
     char err[CT_ERRLEN];
     int32_t *ids = NULL;
-    int n = tok_encode(m->tok, text, strlen(text), true, true, &ids, err);
+    int n = tok_encode(model_tokenizer(m), text, strlen(text), true, true, &ids, err);
     if (n < 1) bench_die("tokenize: %s", err);
     engine_request r = engine_request_default();
     r.prompt = ids;

@@ -34,7 +34,7 @@
 
 #include "common.h"
 #include "engine.h"
-#include "model.h"
+#include "model/model_info.h"
 #include "support/bench_models.h"
 #include "support/bench_util.h"
 
@@ -188,7 +188,7 @@ static engine_config bench_config(const options *o, bool prefix) {
 }
 
 static void concurrency_table(const model *m, const options *o) {
-    work *ws = make_work(o->requests, 0, o->prompt, o->gen, m->cfg.vocab, 1);
+    work *ws = make_work(o->requests, 0, o->prompt, o->gen, model_get_info(m).vocab, 1);
     engine_config c = bench_config(o, true);
     printf("\n== serving: %d requests, %d-token prompts, %d new tokens (EOS ignored, greedy), threads=%d\n",
            o->requests, o->prompt, o->gen, o->threads);
@@ -218,7 +218,7 @@ static void concurrency_table(const model *m, const options *o) {
 
 static void prefix_table(const model *m, const options *o) {
     const int own = 16, gen = 32;
-    work *ws = make_work(o->requests, o->prefix, own, gen, m->cfg.vocab, 2);
+    work *ws = make_work(o->requests, o->prefix, own, gen, model_get_info(m).vocab, 2);
     printf("\n== shared system prompt: %d requests = %d common + %d own tokens, %d new tokens, concurrency %d\n",
            o->requests, o->prefix, own, gen, o->prefix_conc);
     printf("%8s | %9s %9s %9s | %8s %10s %10s\n", "caching", "TTFT p50", "TTFT p95", "TTFT mean", "wall s",
@@ -307,8 +307,9 @@ int main(int argc, char **argv) {
     if (!path) bench_die("%s", err);
     model *m = model_load(path, err);
     if (!m) bench_die("model_load %s: %s", path, err);
-    printf("  model %s: dim %d, %d layers, vocab %d, context %d\n", spec->label, m->cfg.dim, m->cfg.n_layers,
-           m->cfg.vocab, m->cfg.ctx_len);
+    model_info mi = model_get_info(m);
+    printf("  model %s: dim %d, %d layers, vocab %d, context %d\n", spec->label, mi.dim, mi.n_layers, mi.vocab,
+           mi.ctx_len);
     concurrency_table(m, &o);
     if (o.prefix > 0) prefix_table(m, &o);
     model_free(m);

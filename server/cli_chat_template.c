@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat_template.h"
+#include "template/chat_template.h"
 #include "cli.h"
-#include "model.h"
+#include "model/model_info.h"
 
 static const char USAGE[] =
     "usage: ctgi chat-template (--model PATH | --template FILE) --messages FILE.json [options]\n"
@@ -86,7 +86,7 @@ static int print_result(const ct_args *a, const model *m, const char *text, size
     if (m) {
         char err[CT_ERRLEN];
         int32_t *v = NULL;
-        int k = tok_encode(m->tok, text, n, false, true, &v, err);
+        int k = tok_encode(model_tokenizer(m), text, n, false, true, &v, err);
         if (k < 0) {
             fprintf(stderr, "ctgi chat-template: tokenize: %s\n", err);
             return 1;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "engine.h"
 #include "perplexity.h"
 
 static const char USAGE[] =
@@ -16,6 +17,9 @@ static const char USAGE[] =
     "  into chunks of N tokens (default 512, capped at the model's context),\n"
     "  scores the second half of each chunk and prints the mean cross-entropy\n"
     "  (nats per token) and the perplexity.\n";
+
+/* Chunks submitted ahead: enough to fill a step's batch on a few cores. */
+#define PPL_IN_FLIGHT 4
 
 static void progress(void *ud, int chunk, int n_chunks, double running) {
     if (!*(bool *)ud) fprintf(stderr, "[%d/%d] %.4f\n", chunk + 1, n_chunks, running);
@@ -46,15 +50,23 @@ int cli_perplexity(int argc, char **argv) {
     if (len > 0 && text[len - 1] == '\n') text[--len] = '\0';
     model *m = model_load(model_path, err);
     if (!m) { fprintf(stderr, "ctgi perplexity: %s\n", err); free(text); return 1; }
-    if (ctx == 0) ctx = m->cfg.ctx_len < 512 ? m->cfg.ctx_len : 512;
+    model_info mi = model_get_info(m);
+    if (ctx == 0) ctx = mi.ctx_len < 512 ? mi.ctx_len : 512;
     int32_t *ids = NULL;
-    int n = tok_encode(m->tok, text, len, true, false, &ids, err);
+    const tokenizer *tok = model_tokenizer(m);
+    int n = tok_encode(tok, text, len, true, false, &ids, err);
     int rc = 1;
-    pool *p = pool_create(threads ? (int)threads : 2, 0);
+    /* one chunk per step (ctx tokens), PPL_IN_FLIGHT chunks' KV at once */
+    engine_config ec = engine_config_default();
+    ec.n_threads = (int)threads;
+    ec.max_batch_prefill_tokens = (int)ctx;
+    ec.max_batch_total_tokens = ppl_kv_tokens((int)ctx, PPL_IN_FLIGHT);
+    ec.prefix_caching = false;
+    engine *e = NULL;
     ppl_result r;
-    if (n < 0) {
+    if (n < 0 || !(e = engine_create(m, &ec, err))) {
         fprintf(stderr, "ctgi perplexity: %s\n", err);
-    } else if (!ppl_compute(m, p, ids, n, (int)ctx, tok_add_bos(m->tok) ? tok_bos(m->tok) : -1, &r,
+    } else if (!ppl_compute(e, ids, n, (int)ctx, tok_add_bos(tok) ? tok_bos(tok) : -1, PPL_IN_FLIGHT, &r,
                             progress, &json, err)) {
         fprintf(stderr, "ctgi perplexity: %s\n", err);
     } else {
@@ -67,7 +79,7 @@ int cli_perplexity(int argc, char **argv) {
             printf("tokens %d, ctx %ld, chunks %d, scored %d\nmean cross-entropy %.6f nats/token\n"
                    "Final estimate: PPL = %.4f\n", r.n_tokens, ctx, r.n_chunks, r.n_scored, r.mean_nll, r.ppl);
     }
-    pool_free(p);
+    engine_free(e);
     free(ids);
     model_free(m);
     free(text);

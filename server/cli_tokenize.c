@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model.h"
+#include "model/model_info.h"
 
 static const char USAGE[] =
     "usage: ctgi tokenize --model PATH [options] TEXT\n"

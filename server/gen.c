@@ -52,11 +52,11 @@ void gen_tok_free(gen_tok *t) {
 
 char *gen_token_text(const model *m, int32_t id, size_t *len) {
     char small[64];
-    size_t n = tok_token_bytes(m->tok, id, false, small, sizeof small);
+    size_t n = tok_token_bytes(model_tokenizer(m), id, false, small, sizeof small);
     char *s = malloc(n + 1);
     if (!s) return NULL;
     if (n < sizeof small) memcpy(s, small, n);
-    else tok_token_bytes(m->tok, id, false, s, n + 1);
+    else tok_token_bytes(model_tokenizer(m), id, false, s, n + 1);
     s[n] = '\0';
     *len = n;
     return s;
@@ -101,7 +101,7 @@ bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out) {
     out->top_text = buf;
     for (int i = 0; i < et->n_top; i++)
         out->tops[i] = (tgi_token){et->top[i].id, {buf + off[i], off[i + 1] - off[i]}, et->top[i].logprob,
-                                   tok_is_special(m->tok, et->top[i].id)};
+                                   tok_is_special(model_tokenizer(m), et->top[i].id)};
     out->g.top = out->tops;
     out->g.n_top = et->n_top;
     return true;
@@ -113,7 +113,7 @@ static void work_generate(conn *c, const model *m, const proto_limits *lim) {
     char err[CT_ERRLEN];
     int32_t *ids = NULL;
     if (!tgi_validate(&c->req, c->troute, lim, &c->err)) goto fail;
-    int n = tok_encode(m->tok, c->req.inputs, c->req.inputs_len, c->req.add_special_tokens, true, &ids, err);
+    int n = tok_encode(model_tokenizer(m), c->req.inputs, c->req.inputs_len, c->req.add_special_tokens, true, &ids, err);
     if (n < 0) {
         proto_invalid(&c->err, "tokenizer error: %s", err);
         goto fail;
@@ -303,14 +303,14 @@ static bool fill_prefill(const conn *c, const gen_seq *q, tgi_token **out, char 
     *buf = malloc(cap);
     bool ok = off && *out && *buf;
     for (int i = 0; ok && i < c->n_prompt; i++) {
-        size_t n = tok_token_bytes(m->tok, c->prompt[i], false, NULL, 0);
+        size_t n = tok_token_bytes(model_tokenizer(m), c->prompt[i], false, NULL, 0);
         if (used + n + 1 > cap) {
             while (used + n + 1 > cap) cap *= 2;
             char *nb = realloc(*buf, cap);
             if (!(ok = nb != NULL)) break;
             *buf = nb;
         }
-        tok_token_bytes(m->tok, c->prompt[i], false, *buf + used, n);
+        tok_token_bytes(model_tokenizer(m), c->prompt[i], false, *buf + used, n);
         off[i + 1] = used += n;
     }
     for (int i = 0; ok && i < c->n_prompt; i++)

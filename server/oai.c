@@ -45,7 +45,7 @@ static bool render_chat(conn *c, int32_t **ids, int *n) {
     chat_render_opts opt = {.add_generation_prompt = true, .kwargs = c->oai.req.chat_template_kwargs};
     c->oai.text = chat_template_render(s->ct, s->m, c->oai.req.messages, &opt, &c->oai.text_len, err);
     if (!c->oai.text) return fail_template(&c->err, err);
-    *n = tok_encode(s->m->tok, c->oai.text, c->oai.text_len, false, true, ids, err);
+    *n = tok_encode(model_tokenizer(s->m), c->oai.text, c->oai.text_len, false, true, ids, err);
     if (*n < 0) {
         proto_fail(&c->err, 400, "validation", "tokenizer error: %s", err);
         c->err.param = "messages";
@@ -66,7 +66,7 @@ static bool tokenize_prompt(conn *c, int p, int32_t **ids, int *n) {
         memcpy(*ids, pr->ids, (size_t)pr->n_ids * sizeof **ids);
         return true;
     }
-    *n = tok_encode(c->s->m->tok, pr->text, pr->text_len, true, true, ids, err);
+    *n = tok_encode(model_tokenizer(c->s->m), pr->text, pr->text_len, true, true, ids, err);
     if (*n < 0) {
         proto_fail(&c->err, 400, "validation", "tokenizer error: %s", err);
         c->err.param = "prompt";
@@ -90,7 +90,7 @@ void oai_work(conn *c) {
     c->work_failed = true;
     if (!oai_parse(kind, c->body, c->body_len, &o->req, &c->err)) return;
     if (c->route != RT_CHAT_TOKENIZE &&
-        (!oai_validate(&o->req, &s->limits, &c->err) || !oai_check_vocab(&o->req, s->m->cfg.vocab, &c->err)))
+        (!oai_validate(&o->req, &s->limits, &c->err) || !oai_check_vocab(&o->req, model_get_info(s->m).vocab, &c->err)))
         return;
     int n_prompts = kind == OAI_CHAT ? 1 : o->req.n_prompts;
     if (!alloc_prompts(o, n_prompts)) {
@@ -199,9 +199,10 @@ bool oai_tok_from_event(const model *m, const engine_token *et, oai_tok *out) {
  * its logprob given the BOS). */
 static void keep_prompt_tokens(conn *c, gen_seq *q) {
     const model *m = c->s->m;
+    const tokenizer *t = model_tokenizer(m);
     const int32_t *ids = c->oai.prompts[q->prompt];
     int n = c->oai.n_prompt[q->prompt], skip = 0;
-    if (c->oai.req.prompts[q->prompt].text && n > 0 && tok_add_bos(m->tok) && ids[0] == tok_bos(m->tok)) skip = 1;
+    if (c->oai.req.prompts[q->prompt].text && n > 0 && tok_add_bos(t) && ids[0] == tok_bos(t)) skip = 1;
     if (!q->fin.prompt || !(q->ptoks = calloc((size_t)n + 1, sizeof *q->ptoks))) return;
     for (int i = skip; i < n; i++) {
         const engine_prompt_token *pt = &q->fin.prompt[i];
@@ -232,7 +233,7 @@ oai_meta oai_meta_of(const conn *c) {
 char *oai_echo_text(const conn *c, int p, size_t *len) {
     const oai_prompt *pr = &c->oai.req.prompts[p];
     char *t = pr->text ? malloc(pr->text_len + 1)
-                       : tok_decode(c->s->m->tok, c->oai.prompts[p], (size_t)c->oai.n_prompt[p], false);
+                       : tok_decode(model_tokenizer(c->s->m), c->oai.prompts[p], (size_t)c->oai.n_prompt[p], false);
     if (!t) return NULL;
     if (pr->text) {
         memcpy(t, pr->text, pr->text_len);

@@ -228,7 +228,7 @@ static enum MHD_Result get_health(conn *c) {
 static enum MHD_Result get_info(conn *c) {
     srv *s = c->s;
     if (!s->engine_ready) return get_health(c);
-    const arch_desc *a = arch_get(s->m->cfg.arch);
+    const model_info mi = model_get_info(s->m);
     tgi_info info = {
         .model_id = s->cfg.model_id,
         .model_pipeline_tag = "text-generation",
@@ -237,9 +237,9 @@ static enum MHD_Result get_info(conn *c) {
         .max_client_batch_size = 4,
         .router = "text-generation-router",
         .version = CTGI_VERSION,
-        .model_dtype = s->m->dtype,
+        .model_dtype = mi.weight_type,
         .model_device_type = "cpu",
-        .architecture = a ? a->name : NULL,
+        .architecture = mi.architecture,
         .max_batch_prefill_tokens = (uint64_t)s->ecfg.max_batch_prefill_tokens,
         .max_batch_total_tokens = (uint64_t)s->ecfg.max_batch_total_tokens,
         .max_batch_size = (uint32_t)s->ecfg.max_batch_size,

@@ -131,7 +131,7 @@ static void *load_main(void *arg) {
 /* TGI's token limits against the model's context and the KV cache. */
 static bool resolve_limits(srv *s, char *err) {
     proto_limits l = s->cfg.limits;
-    uint32_t ctx = (uint32_t)s->m->cfg.ctx_len, kv = (uint32_t)s->ecfg.max_batch_total_tokens;
+    uint32_t ctx = (uint32_t)model_get_info(s->m).ctx_len, kv = (uint32_t)s->ecfg.max_batch_total_tokens;
     if (!l.max_total_tokens) l.max_total_tokens = ctx < kv ? ctx : kv;
     if (!l.max_input_tokens) l.max_input_tokens = l.max_total_tokens - 1;
     if (l.max_total_tokens > ctx) {
@@ -152,9 +152,10 @@ static bool resolve_limits(srv *s, char *err) {
 static void log_ready(srv *s) {
     const proto_limits *l = &s->limits;
     const engine_config *e = &s->ecfg;
+    const model_info mi = model_get_info(s->m);
     json_t *f = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:I}",
-                          "model_id", s->cfg.model_id, "format", s->m->format, "dtype", s->m->dtype, "parameters",
-                          (json_int_t)s->m->n_params, "context", s->m->cfg.ctx_len, "max_concurrent_requests",
+                          "model_id", s->cfg.model_id, "format", mi.format, "dtype", mi.weight_type, "parameters",
+                          (json_int_t)mi.n_params, "context", mi.ctx_len, "max_concurrent_requests",
                           (int)l->max_concurrent_requests, "max_best_of", (int)l->max_best_of,
                           "max_stop_sequences", (int)l->max_stop_sequences, "max_top_n_tokens",
                           (int)l->max_top_n_tokens, "max_input_tokens", (int)l->max_input_tokens,
@@ -168,8 +169,8 @@ static void log_ready(srv *s) {
              "max_best_of=%u max_stop_sequences=%u max_top_n_tokens=%u max_input_tokens=%u max_total_tokens=%u "
              "max_batch_prefill_tokens=%d max_batch_total_tokens=%d max_batch_size=%d kv_cache=%.1f MiB "
              "threads=%d matmul=%s payload_limit=%zu api_key=%s cors=%s",
-             srv_now() - s->t_ready, s->cfg.model_id, s->m->format, s->m->dtype, (unsigned long long)s->m->n_params,
-             s->m->cfg.ctx_len, l->max_concurrent_requests, l->max_best_of, l->max_stop_sequences,
+             srv_now() - s->t_ready, s->cfg.model_id, mi.format, mi.weight_type, (unsigned long long)mi.n_params,
+             mi.ctx_len, l->max_concurrent_requests, l->max_best_of, l->max_stop_sequences,
              l->max_top_n_tokens, l->max_input_tokens, l->max_total_tokens, e->max_batch_prefill_tokens,
              e->max_batch_total_tokens, e->max_batch_size, (double)e->kv_cache_bytes / (1 << 20), e->n_threads,
              e->blas_matmul ? "blas" : "invariant",

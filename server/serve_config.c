@@ -16,7 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "sampler.h"
+#include "sampling/sampler_params.h"
 #include "serve_config.h"
 
 typedef enum { K_STR, K_INT, K_U32, K_SIZE, K_SECS, K_BOOL } opt_kind;

@@ -27,11 +27,10 @@
 #include <time.h>
 #include <uv.h>
 
-#include "chat_template.h"
+#include "template/chat_template.h"
 #include "engine.h"
 #include "metrics.h"
 #include "openai.h"
-#include "model.h"
 #include "proto.h"
 #include "serve_config.h"
 #include "tgi.h"

@@ -54,7 +54,7 @@ static bool spans(const model *m, const char *text, size_t len, const int32_t *i
     if (!buf) return false;
     for (int i = 0; i < n; i++) {
         size_t a, b;
-        span(m->tok, ids[i], text, len, &cur, &buf, &cap, &a, &b);
+        span(model_tokenizer(m), ids[i], text, len, &cur, &buf, &cap, &a, &b);
         toks[i] = (tgi_simple_token){ids[i], {text + a, b - a}, a, b};
     }
     free(buf);
@@ -64,7 +64,7 @@ static bool spans(const model *m, const char *text, size_t len, const int32_t *i
 char *tokenize_answer(const model *m, const tgi_request *req, size_t *len, proto_error *err) {
     char msg[CT_ERRLEN];
     int32_t *ids = NULL;
-    int n = tok_encode(m->tok, req->inputs, req->inputs_len, req->add_special_tokens, true, &ids, msg);
+    int n = tok_encode(model_tokenizer(m), req->inputs, req->inputs_len, req->add_special_tokens, true, &ids, msg);
     if (n < 0) {
         proto_invalid(err, "tokenizer error: %s", msg);
         return NULL;

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "model.h"
+#include "model/model_info.h"
 #include "proto.h"
 #include "tgi.h"
 

@@ -152,6 +152,52 @@ static void test_prompt_logprobs_vs_forward(void **state) {
     free(ids);
 }
 
+/* A scoring request (max_new_tokens 0 + prompt_logprobs) feeds its prompt
+ * and ends: no TOKEN, FINAL reason length, n_generated 0, and the same
+ * prompt logprobs, bit for bit, as the request that also generates.  A
+ * prompt that fills the whole context may be scored; without
+ * prompt_logprobs, 0 stays refused. */
+static void test_scoring_request(void **state) {
+    const ef_fixture *fx = *state;
+    int32_t prompt[512];
+    uint64_t r = 29;
+    for (int i = 0; i < 512; i++) prompt[i] = (int32_t)(3 + tu_rnd(&r) % 509);
+    engine_request q[2] = {engine_request_default(), engine_request_default()};
+    for (int k = 0; k < 2; k++) {
+        q[k].prompt = prompt;
+        q[k].n_prompt = 200;
+        q[k].prompt_logprobs = true;
+        q[k].sampling.top_n = 3;
+        q[k].max_new_tokens = k == 0 ? 0 : 4;
+    }
+    engine_config c = ef_config(64, 8, 2048, true);
+    engine *e = ef_engine(fx->m, &c);
+    ef_outcome o[2];
+    ef_run_batch(e, q, 2, o);
+    assert_true(o[0].ended && !o[0].failed);
+    assert_int_equal(o[0].n, 0);
+    assert_int_equal(o[0].fin.n_generated, 0);
+    assert_int_equal(o[0].fin.reason, ENGINE_FINISH_LENGTH);
+    assert_int_equal(o[0].fin.n_prompt, 200);
+    assert_int_equal(o[1].n, 4);
+    for (int i = 1; i < 200; i++) {
+        assert_memory_equal(&o[0].fin.prompt[i].logprob, &o[1].fin.prompt[i].logprob, sizeof(float));
+        assert_int_equal(o[0].fin.prompt[i].n_top, 3);
+        assert_memory_equal(o[0].fin.prompt[i].top, o[1].fin.prompt[i].top, 3 * sizeof(sampler_token));
+    }
+    ef_outcome_free(&o[0]);
+    ef_outcome_free(&o[1]);
+    q[0].n_prompt = 512; /* the whole context (512) */
+    ef_run_batch(e, q, 1, o);
+    assert_true(o[0].ended && !o[0].failed);
+    assert_true(isfinite(o[0].fin.prompt[511].logprob));
+    ef_outcome_free(&o[0]);
+    q[0].prompt_logprobs = false;
+    q[0].n_prompt = 4;
+    ef_expect_refusal(e, &q[0], (const char *const[]){"max_new_tokens", NULL});
+    engine_free(e);
+}
+
 /* llama-perplexity's method (chunks of 128, BOS first, second half scored)
  * from the engine's prompt logprobs, 45 chunks submitted at once. */
 static void test_prompt_logprobs_vs_perplexity(void **state) {
@@ -187,7 +233,6 @@ static void test_prompt_logprobs_vs_perplexity(void **state) {
     engine_config cfg = ef_config(500, 64, 8192, true);
     engine *e = ef_engine(fx->stories, &cfg);
     ef_run_batch(e, reqs, chunks, out);
-    engine_free(e);
     double nll = 0;
     int scored = 0;
     for (int c = 0; c < chunks; c++) {
@@ -195,7 +240,8 @@ static void test_prompt_logprobs_vs_perplexity(void **state) {
         ef_outcome_free(&out[c]);
     }
     ppl_result pr;
-    assert_true(ppl_compute(fx->stories, fx->pool, ids, n, CTX, 1, &pr, NULL, NULL, err));
+    assert_true(ppl_compute(e, ids, n, CTX, 1, 4, &pr, NULL, NULL, err));
+    engine_free(e);
     assert_int_equal(scored, pr.n_scored);
     print_message("# mean NLL from prompt logprobs %.9f, ppl_compute %.9f, float64 reference %.9f\n", nll / scored,
                   pr.mean_nll, ref_nll);
@@ -598,6 +644,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prompt_logprobs_vs_forward),
         cmocka_unit_test(test_prompt_logprobs_vs_perplexity),
+        cmocka_unit_test(test_scoring_request),
         cmocka_unit_test(test_prompt_logprobs_golden),
         cmocka_unit_test(test_prompt_logprobs_schedule),
         cmocka_unit_test(test_prompt_logprobs_preempted_midprompt),

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "perplexity.h"
 #include "support/testutil.h"
 
@@ -42,13 +43,18 @@ static void check_model(json_t *ref) {
             fail_msg("%s: token %zu is %d, reference %lld", rel, i, ids[i],
                      (long long)json_integer_value(json_array_get(first, i)));
 
-    pool *p = pool_create(2, 0);
     ppl_result r;
     int ctx = (int)json_integer_value(json_object_get(ref, "n_ctx"));
     json_t *bos = json_object_get(ref, "bos_id");
     bool add_bos = json_is_true(json_object_get(ref, "add_bos"));
-    assert_true(ppl_compute(m, p, ids, n, ctx, add_bos ? (int32_t)json_integer_value(bos) : -1, &r,
-                            NULL, NULL, err));
+    engine_config ec = engine_config_default();
+    ec.n_threads = 2;
+    ec.max_batch_prefill_tokens = ctx;
+    ec.max_batch_total_tokens = ppl_kv_tokens(ctx, 4);
+    engine *e = engine_create(m, &ec, err);
+    if (!e) fail_msg("engine: %s", err);
+    if (!ppl_compute(e, ids, n, ctx, add_bos ? (int32_t)json_integer_value(bos) : -1, 4, &r, NULL, NULL, err))
+        fail_msg("%s: %s", rel, err);
     json_t *rf = json_object_get(ref, "ref_forward");
     double want_nll = json_number_value(json_object_get(rf, "mean_nll"));
     assert_int_equal(r.n_chunks, json_integer_value(json_object_get(ref, "n_chunk")));
@@ -57,7 +63,7 @@ static void check_model(json_t *ref) {
            want_nll, fabs(r.mean_nll - want_nll), fabs(expm1(r.mean_nll - want_nll)));
     assert_true(fabs(expm1(r.mean_nll - want_nll)) < 0.005); /* PPL within 0.5% */
 
-    pool_free(p);
+    engine_free(e);
     free(ids);
     model_free(m);
     free(text);

@@ -20,7 +20,7 @@
 
 #include "../support/synth_model.h"
 #include "../support/testutil.h"
-#include "dtype.h"
+#include "model/dtype.h"
 
 double su_now(void) {
     struct timespec ts;

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dtype.h"
+#include "model/dtype.h"
 #include "support/synth_model.h"
 #include "support/testutil.h"
 

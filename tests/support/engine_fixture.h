@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "engine.h"
-#include "model.h"
+#include "model/model.h"
 #include "pool.h"
 
 enum {

@@ -38,8 +38,8 @@
 #include <stdint.h>
 
 #include "common.h"
-#include "dtype.h"
-#include "gguf.h"
+#include "model/dtype.h"
+#include "model/gguf.h"
 
 /* ------------------------------------------------------------- GGUF */
 

@@ -25,10 +25,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dtype.h"
-#include "gguf.h"
+#include "model/dtype.h"
+#include "model/gguf.h"
 #include "gguf_write.h"
-#include "model.h"
+#include "model/model.h"
 
 enum { GGUF_ALIGN = 32 };
 

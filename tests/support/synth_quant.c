@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "dtype.h"
+#include "model/dtype.h"
 #include "synth_model.h"
 
 static void store_f16(uint8_t *p, float v) {

@@ -1,0 +1,464 @@
+/*
+ * forward.c — the decoder forward pass: embeddings -> n_layers x (RMSNorm,
+ * attention with RoPE and grouped-query heads, residual, RMSNorm, SwiGLU
+ * MLP, residual) -> final RMSNorm -> output head.
+ *
+ * All n tokens of a call go through each weight product together: one
+ * matrix product (T, K) x (N, K)^T per weight, split by output columns over
+ * the pool's threads in whole panels of the packed weights.  By default each
+ * thread runs mm_packed (matmul.h) on its slice: every output has one fixed
+ * summation order, so a token's logits are the same bits whatever batch it
+ * is computed in.  FWD_MM_BLAS instead calls single-threaded BLAS sgemm,
+ * which is not batch-invariant; the weights are only held packed, so each
+ * thread first unpacks a chunk of its rows into its own scratch
+ * (row-major) and hands that to sgemm — a copy per call, ~2% of a
+ * prefill's product.  For <= 2 rows BLAS mode used sgemv (which streams
+ * the weights ~2x faster than sgemm — runtime-notes.md §2.6); on packed
+ * weights it would read them twice, so those steps run the packed kernel,
+ * which streams them at least as fast.  Attention runs on tiles of
+ * (token, head) rows in parallel (attend_tile).  Weights are in rotate-half
+ * RoPE layout (model.h), so one RoPE kernel serves every file format.
+ */
+#include "forward.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/matmul.h"
+#include "kernels/vmath.h"
+
+/* BLAS mode: at or below this many rows the packed kernel runs instead
+ * (sgemv would want row-major weights; see matmul_slice). */
+#define FWD_GEMV_MAX_ROWS 2
+/* BLAS mode: weight rows unpacked per sgemm call, enough that sgemm's own
+ * packing of x is amortized over them. */
+#define FWD_BLAS_ROWS 256
+
+/* Attention rows (token, head) computed together: the scores of a tile
+ * are FWD_ATT_ROWS x positions floats per thread (64 KiB at 512). */
+#define FWD_ATT_ROWS 32
+
+/* Tokens [t0, t1) (one sequence, consecutive in the batch) x query heads
+ * [h0, h1) (of one kv head). */
+typedef struct {
+    int t0, t1, h0, h1;
+    int64_t cost;
+} att_tile;
+
+struct fwd_ctx {
+    const model *m;
+    pool *pool;
+    int max_tokens;
+    fwd_matmul mm_mode; /* FWD_MM_INVARIANT (0, calloc's default) or FWD_MM_BLAS */
+    float *x;     /* (T, dim) residual stream */
+    float *xb;    /* (T, dim) normed input of a block */
+    float *q;     /* (T, n_heads*head_dim) */
+    float *k;     /* (T, kv_dim) */
+    float *v;     /* (T, kv_dim) */
+    float *att;   /* (T, n_heads*head_dim) attention output */
+    float *proj;  /* (T, dim) output of wo / w_down */
+    float *gate;  /* (T, ffn_dim) */
+    float *up;    /* (T, ffn_dim) */
+    float *rope;  /* (T, head_dim) cos | sin per token: [0,half) cos, [half,hd) sin */
+    float *score; /* (n_threads, score_cap) attention scores per thread */
+    size_t score_cap;
+    att_tile *tiles; /* (max_tokens * n_heads) this batch's attention tiles */
+    int n_tiles;
+    int *rows;    /* (T) fwd_eval's wanted rows */
+    float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
+    size_t unpacked_cap; /* floats per thread */
+    int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
+};
+
+/* ---- setup ---------------------------------------------------------------- */
+
+fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
+    const model_config *c = &m->cfg;
+    fwd_ctx *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    f->m = m;
+    f->pool = p;
+    f->max_tokens = max_tokens;
+    size_t T = (size_t)max_tokens, qd = (size_t)c->n_heads * c->head_dim,
+           kvd = (size_t)c->n_kv_heads * c->head_dim;
+    float **bufs[] = {&f->x, &f->xb, &f->q, &f->k, &f->v, &f->att, &f->proj, &f->gate, &f->up, &f->rope};
+    size_t sizes[] = {c->dim, c->dim, qd, kvd, kvd, qd, c->dim, c->ffn_dim, c->ffn_dim, c->head_dim};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *bufs[i] = mm_alloc(T * sizes[i] * sizeof(float)); /* huge pages: matmul.h */
+        if (!*bufs[i]) { fwd_free(f); return NULL; }
+    }
+    if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles))) {
+        fwd_free(f);
+        return NULL;
+    }
+    /* BLAS must not start threads of its own: the pool owns the cores. */
+    openblas_set_num_threads(1);
+    return f;
+}
+
+void fwd_free(fwd_ctx *f) {
+    if (!f) return;
+    float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->proj, f->gate, f->up, f->rope, f->score, f->unpacked};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(f->rows);
+    free(f->tiles);
+    free(f);
+}
+
+int fwd_max_tokens(const fwd_ctx *f) { return f->max_tokens; }
+
+void fwd_set_matmul(fwd_ctx *f, fwd_matmul mode) { f->mm_mode = mode; }
+
+/* ---- matrix products -------------------------------------------------------- */
+
+typedef struct {
+    const float *in; /* (T, K) */
+    const float *w;  /* (N, K) packed (matmul.h): one output per row */
+    const float *bias; /* (N) or NULL */
+    float *out;      /* (T, N) */
+    int T, K, N;
+} matmul_job;
+
+/* BLAS sgemm on rows [b, e) of the weights, a chunk at a time unpacked
+ * into `scratch` (row-major); not batch-invariant. */
+static void blas_slice(const matmul_job *j, int b, int e, float *scratch) {
+    for (int c0 = b; c0 < e; c0 += FWD_BLAS_ROWS) {
+        int c1 = e - c0 < FWD_BLAS_ROWS ? e : c0 + FWD_BLAS_ROWS;
+        mm_unpack_rows(j->w, j->N, j->K, c0, c1, scratch);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, c1 - c0, j->K, 1.0f, j->in, j->K, scratch, j->K,
+                    0.0f, j->out + c0, j->N);
+    }
+    if (j->bias)
+        for (int t = 0; t < j->T; t++)
+            for (int n = b; n < e; n++) j->out[(size_t)t * j->N + n] += j->bias[n];
+}
+
+/* out[:, cols] = in @ w[cols]^T (+ bias) for this thread's share of
+ * columns: whole panels, so no panel is read by two threads. */
+static void matmul_slice(const matmul_job *j, const fwd_ctx *f, int ith, int nth) {
+    int b, e;
+    pool_range((j->N + MM_PANEL - 1) / MM_PANEL, ith, nth, &b, &e);
+    b *= MM_PANEL;
+    e = e * MM_PANEL < j->N ? e * MM_PANEL : j->N;
+    if (b >= e) return;
+    /* INVARIANT: the same bits for a row whatever T, its row index or the
+     * split.  BLAS at <= 2 rows would be sgemv on row-major weights, which
+     * are no longer held: the packed kernel streams them as fast. */
+    if (f->mm_mode == FWD_MM_INVARIANT || j->T <= FWD_GEMV_MAX_ROWS)
+        mm_packed(j->in, j->T, j->K, j->w, j->N, b, e, j->bias, j->out, j->N);
+    else
+        blas_slice(j, b, e, f->unpacked + (size_t)ith * f->unpacked_cap);
+}
+
+typedef struct {
+    matmul_job jobs[3];
+    int n_jobs;
+} matmul_batch;
+
+typedef struct {
+    const matmul_batch *mb;
+    const fwd_ctx *f;
+} matmul_run;
+
+static void matmul_task(void *arg, int ith, int nth) {
+    const matmul_run *r = arg;
+    for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, ith, nth);
+}
+
+/* Up to three products over the same input in one pool round trip. */
+static void matmul(fwd_ctx *f, matmul_batch *mb) {
+    matmul_run r = {mb, f};
+    pool_run(f->pool, matmul_task, &r);
+}
+
+/* BLAS mode's unpack scratch, made on first use. */
+static bool ensure_unpacked(fwd_ctx *f) {
+    if (f->mm_mode != FWD_MM_BLAS || f->unpacked) return true;
+    const model_config *c = &f->m->cfg;
+    int maxk = c->dim > c->ffn_dim ? c->dim : c->ffn_dim;
+    if (c->n_heads * c->head_dim > maxk) maxk = c->n_heads * c->head_dim;
+    size_t cap = (size_t)FWD_BLAS_ROWS * maxk;
+    f->unpacked = malloc(cap * pool_size(f->pool) * sizeof(float));
+    f->unpacked_cap = cap;
+    return f->unpacked != NULL;
+}
+
+static matmul_job job(const float *in, const float *w, const float *bias, float *out, int T, int K, int N) {
+    return (matmul_job){in, w, bias, out, T, K, N};
+}
+
+/* ---- element-wise kernels ------------------------------------------------------ */
+
+/* y = x / sqrt(mean(x^2) + eps) * g */
+static void rmsnorm(float *y, const float *x, const float *g, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float s = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) y[i] = x[i] * s * g[i];
+}
+
+/* Rotate-half RoPE on one head: pairs (i, i + half) rotate by pos * inv_freq[i]. */
+static void rope_head(float *v, const float *cs, int half) {
+    for (int i = 0; i < half; i++) {
+        float c = cs[i], s = cs[half + i];
+        float x0 = v[i], x1 = v[i + half];
+        v[i] = x0 * c - x1 * s;
+        v[i + half] = x0 * s + x1 * c;
+    }
+}
+
+typedef struct {
+    fwd_ctx *f;
+    const kv_store *kv;
+    const fwd_batch *b;
+    const float *norm_w; /* for norm_task */
+    int layer;
+} layer_task_arg;
+
+static void norm_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    const model_config *c = &a->f->m->cfg;
+    int s, e;
+    pool_range(a->b->n, ith, nth, &s, &e);
+    for (int t = s; t < e; t++)
+        rmsnorm(a->f->xb + (size_t)t * c->dim, a->f->x + (size_t)t * c->dim, a->norm_w, c->dim, c->norm_eps);
+}
+
+/* RoPE on q and k, then k and v stored into the cache at (seq, pos): the
+ * sequence's table already holds a block for pos (kv_seq_reserve). */
+static void rope_store_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    fwd_ctx *f = a->f;
+    const model_config *c = &f->m->cfg;
+    int kvd = c->n_kv_heads * c->head_dim, qd = c->n_heads * c->head_dim, half = c->head_dim / 2;
+    int s, e;
+    pool_range(a->b->n, ith, nth, &s, &e);
+    for (int t = s; t < e; t++) {
+        const float *cs = f->rope + (size_t)t * c->head_dim;
+        for (int h = 0; h < c->n_heads; h++) rope_head(f->q + (size_t)t * qd + h * c->head_dim, cs, half);
+        for (int h = 0; h < c->n_kv_heads; h++) rope_head(f->k + (size_t)t * kvd + h * c->head_dim, cs, half);
+        const kv_seq *sq = a->b->seqs[a->b->seq[t]];
+        memcpy(kv_k(a->kv, sq, a->layer, a->b->pos[t]), f->k + (size_t)t * kvd, kvd * sizeof(float));
+        memcpy(kv_v(a->kv, sq, a->layer, a->b->pos[t]), f->v + (size_t)t * kvd, kvd * sizeof(float));
+    }
+}
+
+/* Causal attention for the rows of one tile: each row is one (token, head)
+ * and gets softmax(q.k / sqrt(hd)) . v over positions 0..pos of its
+ * token's sequence.  The tile's rows share the sequence and the kv head,
+ * so each block of cached keys (then values) is read once and serves every
+ * row while it sits in L1.  Positions go block by block: one table lookup
+ * per block, then the block's rows at stride kv_dim.  A row's arithmetic
+ * has one order that depends on its pos and the values only (not on the
+ * tile, the block size, the batch or the thread): each score is one
+ * mm_dots dot, the max is exact, the denominator is vm_exp_sum's lane
+ * order, and each output element sums its positions in increasing order
+ * (mm_wsum). */
+static void attend_tile(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int layer, const att_tile *tl,
+                        float *score) {
+    const model_config *c = &f->m->cfg;
+    const kv_seq *sq = b->seqs[b->seq[tl->t0]];
+    int hd = c->head_dim, bs = kv->block_size, nh = tl->h1 - tl->h0, rows = (tl->t1 - tl->t0) * nh;
+    int g = tl->h0 / (c->n_heads / c->n_kv_heads), stride = b->pos[tl->t1 - 1] + 1;
+    size_t kvd = (size_t)kv->kv_dim;
+    for (int p0 = 0; p0 < stride; p0 += bs) { /* scores: row r is (t0 + r / nh, h0 + r % nh) */
+        const float *k = kv_k(kv, sq, layer, p0) + g * hd;
+        for (int r = 0; r < rows; r++) {
+            int t = tl->t0 + r / nh, n = b->pos[t] + 1 - p0;
+            const float *q = f->q + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
+            if (n > 0) mm_dots(q, hd, k, kvd, n < bs ? n : bs, score + (size_t)r * stride + p0);
+        }
+    }
+    float scale = 1.0f / sqrtf((float)hd), inv[FWD_ATT_ROWS];
+    for (int r = 0; r < rows; r++) {
+        float *sr = score + (size_t)r * stride, mx = -INFINITY;
+        int t = tl->t0 + r / nh, P = b->pos[t];
+        for (int p = 0; p <= P; p++) {
+            sr[p] *= scale;
+            mx = sr[p] > mx ? sr[p] : mx;
+        }
+        inv[r] = 1.0f / vm_exp_sum(sr, (size_t)P + 1, mx);
+        memset(f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd, 0, hd * sizeof(float));
+    }
+    for (int p0 = 0; p0 < stride; p0 += bs) {
+        const float *v = kv_v(kv, sq, layer, p0) + g * hd;
+        for (int r = 0; r < rows; r++) {
+            int t = tl->t0 + r / nh, n = b->pos[t] + 1 - p0;
+            float *out = f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
+            if (n > 0) mm_wsum(score + (size_t)r * stride + p0, n < bs ? n : bs, v, kvd, hd, out);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        float *out = f->att + ((size_t)(tl->t0 + r / nh) * c->n_heads + tl->h0 + r % nh) * hd;
+        for (int i = 0; i < hd; i++) out[i] *= inv[r];
+    }
+}
+
+/* The batch's attention tiles: runs of consecutive tokens of one sequence
+ * times the query heads of one kv head, at most FWD_ATT_ROWS rows.  A tile
+ * costs about rows x (last pos + 1), the positions it reads. */
+static void plan_tiles(fwd_ctx *f, const fwd_batch *b) {
+    const model_config *c = &f->m->cfg;
+    int hpg = c->n_heads / c->n_kv_heads, hstep = hpg < FWD_ATT_ROWS ? hpg : FWD_ATT_ROWS;
+    int tstep = FWD_ATT_ROWS / hstep;
+    f->n_tiles = 0;
+    for (int t0 = 0, t1; t0 < b->n; t0 = t1) {
+        for (t1 = t0 + 1; t1 < b->n && t1 - t0 < tstep && b->seq[t1] == b->seq[t0];) t1++;
+        for (int g = 0; g < c->n_kv_heads; g++)
+            for (int h0 = g * hpg; h0 < (g + 1) * hpg; h0 += hstep) {
+                int h1 = h0 + hstep < (g + 1) * hpg ? h0 + hstep : (g + 1) * hpg;
+                int64_t cost = (int64_t)(t1 - t0) * (h1 - h0) * (b->pos[t1 - 1] + 1);
+                f->tiles[f->n_tiles++] = (att_tile){t0, t1, h0, h1, cost};
+            }
+    }
+}
+
+/* Causal cost grows with position, so an even split by count would leave
+ * the thread holding the prompt's tail with ~3/4 of a 512-token prefill;
+ * the tiles are split by cumulative cost instead.  A tile belongs to the
+ * thread whose share [lo, hi) of the total holds its starting cost.  Which
+ * thread computes a tile changes nothing in how it is computed. */
+static void attention_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    fwd_ctx *f = a->f;
+    int64_t total = 0, at = 0;
+    for (int i = 0; i < f->n_tiles; i++) total += f->tiles[i].cost;
+    int64_t lo = total * ith / nth, hi = total * (ith + 1) / nth;
+    float *score = f->score + (size_t)ith * f->score_cap;
+    for (int i = 0; i < f->n_tiles && at < hi; at += f->tiles[i++].cost)
+        if (at >= lo) attend_tile(f, a->kv, a->b, a->layer, &f->tiles[i], score);
+}
+
+/* x += proj, then xb = rmsnorm(x) with the next norm (if any). */
+static void residual_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    fwd_ctx *f = a->f;
+    int dim = f->m->cfg.dim, s, e;
+    pool_range(a->b->n, ith, nth, &s, &e);
+    for (int t = s; t < e; t++) {
+        float *x = f->x + (size_t)t * dim;
+        const float *p = f->proj + (size_t)t * dim;
+        for (int i = 0; i < dim; i++) x[i] += p[i];
+        if (a->norm_w) rmsnorm(f->xb + (size_t)t * dim, x, a->norm_w, dim, f->m->cfg.norm_eps);
+    }
+}
+
+/* gate = silu(gate) * up */
+static void swiglu_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    fwd_ctx *f = a->f;
+    size_t n = (size_t)a->b->n * f->m->cfg.ffn_dim;
+    int s, e;
+    pool_range((int)n, ith, nth, &s, &e);
+    /* vectorized exp (libm's expf is a call per element); an element gets
+     * the same bits in any lane, so this stays batch-invariant */
+    if (s < e) vm_swiglu(f->gate + s, f->up + s, (size_t)(e - s));
+}
+
+/* ---- the pass ------------------------------------------------------------------- */
+
+/* Scores of one attention tile per thread: FWD_ATT_ROWS x (max pos + 1). */
+static bool ensure_score(fwd_ctx *f, const fwd_batch *b) {
+    int need = 1;
+    for (int t = 0; t < b->n; t++)
+        if (b->pos[t] + 1 > need) need = b->pos[t] + 1;
+    if ((size_t)need * FWD_ATT_ROWS <= f->score_cap) return true;
+    float *s = realloc(f->score, (size_t)need * FWD_ATT_ROWS * pool_size(f->pool) * sizeof(float));
+    if (!s) return false;
+    f->score = s;
+    f->score_cap = (size_t)need * FWD_ATT_ROWS;
+    return true;
+}
+
+static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
+    const model *m = f->m;
+    int dim = m->cfg.dim, half = m->cfg.head_dim / 2;
+    for (int t = 0; t < b->n; t++) {
+        if (m->cfg.tied_output) /* the embedding is the packed output head */
+            mm_unpack_rows(m->output, m->cfg.vocab, dim, b->tokens[t], b->tokens[t] + 1, f->x + (size_t)t * dim);
+        else
+            memcpy(f->x + (size_t)t * dim, m->tok_embd + (size_t)b->tokens[t] * dim, dim * sizeof(float));
+        float *cs = f->rope + (size_t)t * m->cfg.head_dim;
+        for (int i = 0; i < half; i++) {
+            double ang = (double)b->pos[t] * m->rope_inv_freq[i];
+            cs[i] = (float)cos(ang);
+            cs[half + i] = (float)sin(ang);
+        }
+    }
+}
+
+static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int l) {
+    const model_config *c = &f->m->cfg;
+    const layer_weights *w = &f->m->layers[l];
+    int T = b->n, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    layer_task_arg a = {f, kv, b, NULL, l};
+
+    matmul_batch qkv = {{job(f->xb, w->wq, w->bq, f->q, T, c->dim, qd),
+                         job(f->xb, w->wk, w->bk, f->k, T, c->dim, kvd),
+                         job(f->xb, w->wv, w->bv, f->v, T, c->dim, kvd)}, 3};
+    matmul(f, &qkv);
+    pool_run(f->pool, rope_store_task, &a);
+    pool_run(f->pool, attention_task, &a);
+    matmul_batch o = {{job(f->att, w->wo, NULL, f->proj, T, qd, c->dim)}, 1};
+    matmul(f, &o);
+    a.norm_w = w->ffn_norm;
+    pool_run(f->pool, residual_task, &a);
+
+    matmul_batch gu = {{job(f->xb, w->w_gate, NULL, f->gate, T, c->dim, c->ffn_dim),
+                        job(f->xb, w->w_up, NULL, f->up, T, c->dim, c->ffn_dim)}, 2};
+    matmul(f, &gu);
+    pool_run(f->pool, swiglu_task, &a);
+    matmul_batch d = {{job(f->gate, w->w_down, NULL, f->proj, T, c->ffn_dim, c->dim)}, 1};
+    matmul(f, &d);
+    /* residual, then the next layer's attention norm (or the final norm) */
+    a.norm_w = l + 1 < c->n_layers ? f->m->layers[l + 1].attn_norm : f->m->out_norm;
+    pool_run(f->pool, residual_task, &a);
+}
+
+/* Every token's position has a block in its sequence's table: a missing
+ * kv_seq_reserve is refused here instead of writing outside the pool. */
+static bool positions_held(const kv_store *kv, const fwd_batch *b) {
+    for (int t = 0; t < b->n; t++)
+        if (b->pos[t] < 0 || b->pos[t] >= b->seqs[b->seq[t]]->n_table * kv->block_size) return false;
+    return true;
+}
+
+bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
+    const model *m = f->m;
+    f->n_hidden = 0;
+    if (b->n <= 0 || b->n > f->max_tokens) return false;
+    if (!positions_held(kv, b)) return false;
+    if (!ensure_score(f, b) || !ensure_unpacked(f)) return false;
+    embed_and_rope_tables(f, b);
+    plan_tiles(f, b);
+    layer_task_arg a = {f, kv, b, m->layers[0].attn_norm, 0};
+    pool_run(f->pool, norm_task, &a);
+    for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(f, kv, b, l);
+    f->n_hidden = b->n; /* xb now holds the final-normed rows */
+    return true;
+}
+
+/* The rows are gathered into proj (free once the layers are done), so xb
+ * stays intact for the next call. */
+bool fwd_logits(fwd_ctx *f, const int *rows, int n_rows, float *logits) {
+    int dim = f->m->cfg.dim;
+    if (n_rows <= 0) return n_rows == 0;
+    if (!ensure_unpacked(f)) return false;
+    for (int i = 0; i < n_rows; i++) {
+        if (rows[i] < 0 || rows[i] >= f->n_hidden) return false;
+        memcpy(f->proj + (size_t)i * dim, f->xb + (size_t)rows[i] * dim, dim * sizeof(float));
+    }
+    matmul_batch out = {{job(f->proj, f->m->output, NULL, logits, n_rows, dim, f->m->cfg.vocab)}, 1};
+    matmul(f, &out);
+    return true;
+}
+
+bool fwd_eval(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, float *logits) {
+    if (!fwd_run(f, kv, b)) return false;
+    int n_out = 0; /* the wanted rows, in batch order */
+    for (int t = 0; t < b->n; t++)
+        if (!b->want_logits || b->want_logits[t]) f->rows[n_out++] = t;
+    return fwd_logits(f, f->rows, n_out, logits);
+}

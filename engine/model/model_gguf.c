@@ -1,0 +1,143 @@
+/*
+ * model_gguf.c — a model from one GGUF file: hyper-parameters from the
+ * `<arch>.*` keys, the tokenizer from `tokenizer.ggml.*`, tensors by their
+ * GGUF names (already the canonical names model.c asks for).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "gguf.h"
+#include "model_load.h"
+#include "tokenizer/tok_load.h"
+
+static bool gguf_find_weight(void *ctx, const char *name, wsrc *out) {
+    const gguf_tensor *t = gguf_find_tensor(ctx, name);
+    if (!t) return false;
+    snprintf(out->name, sizeof out->name, "%s", t->name);
+    out->type = t->type;
+    out->n_dims = t->n_dims;
+    memcpy(out->ne, t->ne, sizeof out->ne);
+    out->data = t->data;
+    return true;
+}
+
+/* `<arch>.<key>` as u32; *ok cleared and err set if required and absent. */
+static int arch_u32(const gguf_file *f, const char *arch, const char *key, int dflt,
+                    bool required, bool *ok, char *err) {
+    char full[128];
+    uint32_t v;
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    if (gguf_get_u32(f, full, &v) && v <= (1u << 30)) return (int)v;
+    if (required && *ok) *ok = ct_err(err, "%s: missing or invalid metadata key '%s'", gguf_path(f), full);
+    return dflt;
+}
+
+static float arch_f32(const gguf_file *f, const char *arch, const char *key, float dflt) {
+    char full[128];
+    float v;
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    return gguf_get_f32(f, full, &v) ? v : dflt;
+}
+
+static bool read_config(model *m, const gguf_file *f, const arch_desc *a, char *err) {
+    model_config *c = &m->cfg;
+    const char *an = a->name;
+    bool ok = true;
+    c->arch = a->id;
+    c->dim = arch_u32(f, an, "embedding_length", 0, true, &ok, err);
+    c->n_layers = arch_u32(f, an, "block_count", 0, true, &ok, err);
+    c->ffn_dim = arch_u32(f, an, "feed_forward_length", 0, true, &ok, err);
+    c->n_heads = arch_u32(f, an, "attention.head_count", 0, true, &ok, err);
+    c->n_kv_heads = arch_u32(f, an, "attention.head_count_kv", c->n_heads, false, &ok, err);
+    c->ctx_len = arch_u32(f, an, "context_length", 2048, false, &ok, err);
+    if (!ok) return false;
+    c->head_dim = arch_u32(f, an, "attention.key_length", c->n_heads ? c->dim / c->n_heads : 0,
+                           false, &ok, err);
+    c->norm_eps = arch_f32(f, an, "attention.layer_norm_rms_epsilon", a->default_eps);
+    c->rope_theta = arch_f32(f, an, "rope.freq_base", a->default_theta);
+    const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
+    if (!emb || emb->n_dims != 2)
+        return ct_err(err, "%s: missing tensor 'token_embd.weight'", gguf_path(f));
+    c->vocab = (int)(emb->ne[1] > (1u << 30) ? 0 : emb->ne[1]);
+    c->tied_output = gguf_find_tensor(f, "output.weight") == NULL;
+
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", an);
+    char *st = gguf_get_strdup(f, key);
+    if (st && strcmp(st, "linear") == 0) {
+        c->rope_scaling = ROPE_SCALING_LINEAR;
+        c->rope_factor = arch_f32(f, an, "rope.scaling.factor", 1.0f);
+    } else if (st && strcmp(st, "none") != 0) {
+        ok = ct_err(err, "%s: unsupported RoPE scaling type '%s'", gguf_path(f), st);
+    }
+    free(st);
+    if (!ok) return false;
+    if (!model_check_config(c, err)) {
+        char tmp[CT_ERRLEN];
+        snprintf(tmp, sizeof tmp, "%s: %s", gguf_path(f), err);
+        return ct_err(err, "%s", tmp);
+    }
+    return true;
+}
+
+/* EOS and EOT both end a turn (llama.cpp stops on either). */
+static bool read_eos(model *m, const gguf_file *f) {
+    const char *keys[] = {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
+                          "tokenizer.ggml.eom_token_id"};
+    m->eos_ids = calloc(3, sizeof(int32_t));
+    if (!m->eos_ids) return false;
+    for (int i = 0; i < 3; i++) {
+        uint32_t v;
+        if (gguf_get_u32(f, keys[i], &v) && (int64_t)v < m->cfg.vocab && !model_is_eos(m, (int32_t)v))
+            m->eos_ids[m->n_eos++] = (int32_t)v;
+    }
+    return true;
+}
+
+/* Llama 3.1 GGUFs carry the RoPE scaling as a per-frequency factor tensor. */
+static bool read_rope_freqs(model *m, const gguf_file *f, char *err) {
+    const gguf_tensor *t = gguf_find_tensor(f, "rope_freqs.weight");
+    if (!t) return true;
+    if (t->type != DT_F32 || t->n_elems != (uint64_t)m->cfg.head_dim / 2)
+        return ct_err(err, "%s: tensor 'rope_freqs.weight' must be F32 with %d elements",
+                      gguf_path(f), m->cfg.head_dim / 2);
+    const float *ff = t->data;
+    for (uint64_t i = 0; i < t->n_elems; i++)
+        if (!(ff[i] > 0 && isfinite(ff[i])))
+            return ct_err(err, "%s: tensor 'rope_freqs.weight' element %llu is %g (must be a "
+                          "positive number)", gguf_path(f), (unsigned long long)i, (double)ff[i]);
+    model_init_rope(m, ff);
+    return m->rope_inv_freq ? true : ct_err(err, "out of memory");
+}
+
+bool model_open_gguf(model *m, const char *path, char *err) {
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return false;
+    m->gguf = f;
+    m->format = strdup("gguf");
+    char *arch = gguf_get_strdup(f, "general.architecture");
+    if (!arch) return ct_err(err, "%s: missing metadata key 'general.architecture'", path);
+    const arch_desc *a = arch_find_gguf(arch);
+    if (!a) {
+        ct_err(err, "%s: unsupported architecture '%s' (supported: llama, qwen2)", path, arch);
+        free(arch);
+        return false;
+    }
+    free(arch);
+    if (!read_config(m, f, a, err)) return false;
+    m->name = gguf_get_strdup(f, "general.name");
+    if (!m->name) m->name = strdup(path);
+    m->chat_template = gguf_get_strdup(f, "tokenizer.chat_template");
+    char tok_err[CT_ERRLEN];
+    m->tok = tok_load_gguf(f, tok_err);
+    if (!m->tok) return ct_err(err, "%s: tokenizer: %s", path, tok_err);
+    if (!read_eos(m, f)) return ct_err(err, "out of memory");
+    if (!read_rope_freqs(m, f, err)) return false;
+    const gguf_tensor *q = gguf_find_tensor(f, "blk.0.attn_q.weight");
+    m->dtype = strdup(q ? dt_name(q->type) : "F32");
+    weight_source src = {f, gguf_find_weight, a->gguf_qk_permuted};
+    return model_assemble(m, &src, err);
+}
