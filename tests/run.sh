@@ -33,11 +33,18 @@ run_one() {
     fi
 }
 
-for t in $(find "$BUILD/tests" -type f -name '*_test' -perm -u+x 2>/dev/null | sort); do
+# One binary per test source (a binary left in $BUILD by a source that moved
+# or went away is not run); a source whose binary is missing is a failure.
+for src in $(find tests/engine tests/server tests/proto -name '*_test.c' | sort); do
+    t="$BUILD/${src%.c}"
     [ -n "$FILTER" ] && [[ "$t" != *"$FILTER"* ]] && continue
-    run_one "$t" "$t"
+    if [ -x "$t" ]; then
+        run_one "$t" "$t"
+    else
+        run_one "$t" false
+    fi
 done
-for t in $(find tests -type f -name '*_test.sh' 2>/dev/null | sort); do
+for t in $(find tests -path tests/js/node_modules -prune -o -type f -name '*_test.sh' -print | sort); do
     [ -n "$FILTER" ] && [[ "$t" != *"$FILTER"* ]] && continue
     run_one "$t" bash "$t"
 done
