@@ -2,6 +2,15 @@
  * engine.h — the seam between the HTTP server and the model: submit a
  * request, pull its events, cancel it, read statistics.
  *
+ * The public face of engine/ is this header and the few it names; server/
+ * and proto/ include no other engine header (tests/include_rule_test.sh):
+ *     model/model_info.h        load a model (opaque), what it is, its tokenizer
+ *     tokenizer/tokenizer.h     text <-> ids, streaming decode
+ *     template/chat_template.h  the model's chat template
+ *     sampling/sampler_params.h what a request asks of the sampler
+ *     perplexity.h              evaluation, itself a client of this header
+ *     common.h                  error buffers, clock, file reads
+ *
  * An engine owns one model's serving machinery: ONE engine thread, the
  * thread pool it computes with (pool.h), the forward-pass scratch
  * (forward.h), the paged KV cache with its prefix cache (kv.h), and the
@@ -110,6 +119,13 @@ typedef struct {
      * prefix-cache blocks whose logits it still needs (n_cached_prompt is
      * 0), but offers its own full blocks to the cache as usual. */
     bool prompt_logprobs;
+    /* With prompt_logprobs: the first prompt position whose entry is
+     * wanted (0 or 1 = every entry; at most n_prompt).  Entries before it
+     * are left empty (logprob NAN, n_top 0) and their rows skip the output
+     * head — a scorer that needs only the tail (perplexity scores the
+     * second half of each chunk) pays only for the tail; the rows before
+     * it may come from the prefix cache. */
+    int prompt_logprobs_from;
     /* OpenAI's stop semantics instead of TGI's: a matched stop string and
      * everything after it are left out of the text, and text that may
      * still turn out to begin a stop string is held back (a later token's

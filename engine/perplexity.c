@@ -11,9 +11,11 @@
 
 int ppl_kv_tokens(int n_ctx, int in_flight) { return n_ctx * (in_flight > 0 ? in_flight : 1); }
 
-/* Submit chunk c of n_ctx tokens (BOS-replaced) as a scoring request. */
+/* Submit chunk c of n_ctx tokens (BOS-replaced) as a scoring request for
+ * the tokens of its second half. */
 static engine_req *submit_chunk(engine *e, const int32_t *tokens, int c, int n_ctx, int32_t bos,
                                 int32_t *scratch, char *err) {
+    int first = n_ctx / 2;
     memcpy(scratch, tokens + (size_t)c * n_ctx, (size_t)n_ctx * sizeof(int32_t));
     if (bos >= 0) scratch[0] = bos;
     engine_request r = engine_request_default();
@@ -21,6 +23,7 @@ static engine_req *submit_chunk(engine *e, const int32_t *tokens, int c, int n_c
     r.n_prompt = n_ctx;
     r.max_new_tokens = 0;
     r.prompt_logprobs = true;
+    r.prompt_logprobs_from = first + 1; /* the scored half only: its rows alone reach the output head */
     return engine_submit(e, &r, err);
 }
 

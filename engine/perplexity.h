@@ -6,9 +6,10 @@
  * only the second half of each chunk scored.
  *
  * It drives a running engine through engine.h like any other client: each
- * chunk is a scoring request (max_new_tokens 0, prompt_logprobs), so the
- * numbers come from the same forward pass and the same log_softmax the
- * server's prompt logprobs use.  Chunks run side by side in the engine's
+ * chunk is a scoring request (max_new_tokens 0, prompt_logprobs from the
+ * second half's first scored token), so the numbers come from the same
+ * forward pass and the same log_softmax the server's prompt logprobs use,
+ * and only the scored rows go through the output head.  Chunks run side by side in the engine's
  * batch; the result does not depend on it (engine.h, "Determinism").
  */
 #ifndef CTGI_PERPLEXITY_H

@@ -43,6 +43,9 @@ static bool validate(const model *m, const engine_request *r, int kv_positions, 
     if (r->min_new_tokens < 0 || r->min_new_tokens > r->max_new_tokens)
         return ct_err(err, "`min_tokens` must be >= 0 and <= max_new_tokens (%d), got %d", r->max_new_tokens,
                       r->min_new_tokens);
+    if (r->prompt_logprobs_from < 0 || r->prompt_logprobs_from > r->n_prompt)
+        return ct_err(err, "prompt_logprobs_from must be in [0, %d] (the prompt's length), got %d", r->n_prompt,
+                      r->prompt_logprobs_from);
     if (r->n_stop_ids < 0 || (r->n_stop_ids > 0 && !r->stop_ids))
         return ct_err(err, "bad stop token list (%d ids)", r->n_stop_ids);
     for (int i = 0; i < r->n_stop_ids; i++)
@@ -107,7 +110,13 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     }
     memcpy(h->tokens, r->prompt, (size_t)r->n_prompt * sizeof(int32_t));
     if (r->n_stop_ids > 0) memcpy(h->stop_ids, r->stop_ids, (size_t)r->n_stop_ids * sizeof(int32_t));
-    if (h->plp) h->plp[0].logprob = NAN; /* the first token has no context */
+    if (h->plp) {
+        /* the first token has no context; entries before prompt_logprobs_from
+         * are not wanted: their rows count as recorded, so none is computed */
+        int from = r->prompt_logprobs_from > 1 ? r->prompt_logprobs_from : 1;
+        for (int i = 0; i < from; i++) h->plp[i].logprob = NAN;
+        h->n_plp = from - 1;
+    }
     h->text[0] = '\0';
     tok_stream_init(&h->ts, m->tok, !r->keep_special_text);
     h->ts.first = false; /* a continuation: keep the generated text's leading space */

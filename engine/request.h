@@ -52,7 +52,8 @@ struct engine_req {
     int n_stop_ids;
     int top_n;                /* sampling.top_n: alternatives per prompt position too */
     engine_prompt_token *plp; /* (n_prompt) prompt logprobs, NULL unless asked; moves to the FINAL */
-    int n_plp;                /* prompt rows [0, n_plp) had their logits recorded (entries 1..n_plp) */
+    int n_plp;                /* prompt rows [0, n_plp) had their logits recorded (entries 1..n_plp),
+                                 or were not wanted (before prompt_logprobs_from) */
     size_t stop_base;         /* text_len when the stop matcher was first fed (min_new_tokens) */
     bool stop_exclude;        /* OpenAI stop semantics (engine_request.stop_exclude) */
     size_t n_released;        /* stop_exclude: bytes of text handed out in TOKEN events */

@@ -154,9 +154,11 @@ static void test_prompt_logprobs_vs_forward(void **state) {
 
 /* A scoring request (max_new_tokens 0 + prompt_logprobs) feeds its prompt
  * and ends: no TOKEN, FINAL reason length, n_generated 0, and the same
- * prompt logprobs, bit for bit, as the request that also generates.  A
- * prompt that fills the whole context may be scored; without
- * prompt_logprobs, 0 stays refused. */
+ * prompt logprobs, bit for bit, as the request that also generates.  With
+ * prompt_logprobs_from, the entries before it are empty, the others the
+ * same, and the rows before it may come from the prefix cache.  A prompt
+ * that fills the whole context may be scored; without prompt_logprobs, 0
+ * stays refused. */
 static void test_scoring_request(void **state) {
     const ef_fixture *fx = *state;
     int32_t prompt[512];
@@ -186,7 +188,25 @@ static void test_scoring_request(void **state) {
         assert_memory_equal(o[0].fin.prompt[i].top, o[1].fin.prompt[i].top, 3 * sizeof(sampler_token));
     }
     ef_outcome_free(&o[0]);
+    /* only the tail: entries before position 150 empty, the rest the same */
+    q[0].prompt_logprobs_from = 150;
+    ef_run_batch(e, q, 1, o);
+    assert_true(o[0].ended && !o[0].failed);
+    assert_int_equal(o[0].fin.n_cached_prompt, 144); /* the 9 full blocks of rows < 149 */
+    for (int i = 0; i < 200; i++) {
+        if (i < 150) {
+            assert_true(isnan(o[0].fin.prompt[i].logprob));
+            assert_int_equal(o[0].fin.prompt[i].n_top, 0);
+        } else {
+            assert_memory_equal(&o[0].fin.prompt[i].logprob, &o[1].fin.prompt[i].logprob, sizeof(float));
+            assert_memory_equal(o[0].fin.prompt[i].top, o[1].fin.prompt[i].top, 3 * sizeof(sampler_token));
+        }
+    }
+    ef_outcome_free(&o[0]);
     ef_outcome_free(&o[1]);
+    q[0].prompt_logprobs_from = 201;
+    ef_expect_refusal(e, &q[0], (const char *const[]){"prompt_logprobs_from", "200", "201", NULL});
+    q[0].prompt_logprobs_from = 0;
     q[0].n_prompt = 512; /* the whole context (512) */
     ef_run_batch(e, q, 1, o);
     assert_true(o[0].ended && !o[0].failed);
