@@ -297,6 +297,53 @@ static void test_n_params(void **state) {
     assert_int_equal(a.n_params, want);
 }
 
+/* model_get_info, the public view of a model, says what was written: the
+ * same for the GGUF and the HF directory of one qwen2 model, except the
+ * format. */
+static void check_info(const char *path, const synth_config *c, const char *format) {
+    char err[CT_ERRLEN];
+    model *m = model_load(path, err);
+    if (!m) fail_msg("%s: %s", path, err);
+    model_info mi = model_get_info(m);
+    assert_string_equal(mi.format, format);
+    assert_string_equal(mi.path, path);
+    assert_string_equal(mi.architecture, "qwen2");
+    assert_string_equal(mi.hf_class, "Qwen2ForCausalLM");
+    assert_string_equal(mi.weight_type, "F32");
+    assert_non_null(mi.name);
+    assert_int_equal(mi.dim, c->dim);
+    assert_int_equal(mi.n_layers, c->n_layers);
+    assert_int_equal(mi.n_heads, c->n_heads);
+    assert_int_equal(mi.n_kv_heads, c->n_kv_heads);
+    assert_int_equal(mi.head_dim, c->head_dim);
+    assert_int_equal(mi.ctx_len, c->ctx_len);
+    const tokenizer *t = model_tokenizer(m);
+    assert_ptr_equal(t, m->tok);
+    assert_int_equal(mi.vocab, tok_n_vocab(t));
+    assert_int_equal(mi.bos_id, tok_bos(t));
+    assert_int_equal(mi.eos_id, tok_eos(t));
+    assert_true(mi.eos_id >= 0 && mi.n_eos >= 1 && model_is_eos(m, mi.eos_id));
+    for (int i = 0; i < mi.n_eos; i++) assert_true(model_is_eos(m, mi.eos_ids[i]));
+    assert_int_equal(mi.n_params, m->n_params);
+    printf("# %s: %s %s, %s, %llu parameters, vocab %d, bos %d, eos %d (%d ending ids)\n", format,
+           mi.architecture, mi.hf_class, mi.weight_type, (unsigned long long)mi.n_params, mi.vocab, mi.bos_id,
+           mi.eos_id, mi.n_eos);
+    model_free(m);
+}
+
+static void test_model_info(void **state) {
+    fixture *fx = *state;
+    synth_config c = qwen2_config(fx);
+    SCRATCH(gp, "info.gguf");
+    SCRATCH(hp, "info-hf");
+    write_gguf(&c, gp);
+    write_hf(&c, hp);
+    check_info(gp, &c, "gguf");
+    check_info(hp, &c, "safetensors");
+    tu_rmrf(gp);
+    tu_rmrf(hp);
+}
+
 /* The copied tokenizer metadata tokenizes like the vocab file it came from. */
 static void test_tokenizer_copied(void **state) {
     fixture *fx = *state;
@@ -778,7 +825,8 @@ int main(void) {
         cmocka_unit_test(test_equiv_llama_tied),    cmocka_unit_test(test_equiv_qwen2_tied),
         cmocka_unit_test(test_equiv_qwen2_untied),  cmocka_unit_test(test_equiv_sharded),
         cmocka_unit_test(test_rope_llama3),         cmocka_unit_test(test_rope_linear),
-        cmocka_unit_test(test_n_params),            cmocka_unit_test(test_tokenizer_copied),
+        cmocka_unit_test(test_n_params),            cmocka_unit_test(test_model_info),
+        cmocka_unit_test(test_tokenizer_copied),
         cmocka_unit_test(test_synth_deterministic), cmocka_unit_test(test_quantizers),
         cmocka_unit_test(test_gguf_f16),            cmocka_unit_test(test_hf_f16),
         cmocka_unit_test(test_hf_bf16),             cmocka_unit_test(test_gguf_q8_0),
