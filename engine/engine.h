@@ -117,7 +117,8 @@ typedef struct {
      * carries a logprob (and sampling.top_n alternatives) for every prompt
      * token; see engine_prompt_token.  Such a request never attaches
      * prefix-cache blocks whose logits it still needs (n_cached_prompt is
-     * 0), but offers its own full blocks to the cache as usual. */
+     * 0 unless prompt_logprobs_from skips rows), but offers its own full
+     * blocks to the cache as usual. */
     bool prompt_logprobs;
     /* With prompt_logprobs: the first prompt position whose entry is
      * wanted (0 or 1 = every entry; at most n_prompt).  Entries before it
@@ -224,8 +225,9 @@ const model *engine_model(const engine *e);
 /* Validate and queue a request.  NULL + err when it can never run: empty
  * prompt, a token id outside the vocabulary, invalid sampling parameters or
  * stop strings, a stop id outside the vocabulary, min_new_tokens < 0 or
- * above max_new_tokens, max_new_tokens < 1 (0 without prompt_logprobs), prompt + max_new_tokens above the
- * model's context or above the whole KV cache (the message names the
+ * above max_new_tokens, max_new_tokens < 1 (0 without prompt_logprobs),
+ * prompt_logprobs_from outside [0, n_prompt], prompt + max_new_tokens above
+ * the model's context or above the whole KV cache (the message names the
  * numbers), or out of memory. */
 engine_req *engine_submit(engine *e, const engine_request *r, char *err);
 

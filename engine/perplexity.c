@@ -9,13 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ppl_kv_tokens(int n_ctx, int in_flight) { return n_ctx * (in_flight > 0 ? in_flight : 1); }
+engine_config ppl_engine_config(int n_ctx, int in_flight) {
+    engine_config c = engine_config_default();
+    c.max_batch_prefill_tokens = n_ctx;
+    c.max_batch_total_tokens = n_ctx * (in_flight > 0 ? in_flight : 1);
+    c.prefix_caching = false;
+    return c;
+}
 
 /* Submit chunk c of n_ctx tokens (BOS-replaced) as a scoring request for
- * the tokens of its second half. */
-static engine_req *submit_chunk(engine *e, const int32_t *tokens, int c, int n_ctx, int32_t bos,
+ * the tokens after position `first` (the ones ppl_compute scores). */
+static engine_req *submit_chunk(engine *e, const int32_t *tokens, int c, int n_ctx, int first, int32_t bos,
                                 int32_t *scratch, char *err) {
-    int first = n_ctx / 2;
     memcpy(scratch, tokens + (size_t)c * n_ctx, (size_t)n_ctx * sizeof(int32_t));
     if (bos >= 0) scratch[0] = bos;
     engine_request r = engine_request_default();
@@ -68,7 +73,7 @@ bool ppl_compute(engine *e, const int32_t *tokens, int n_tokens, int n_ctx, int3
     for (int c = 0; ok && c < n_chunks; c++) {
         /* keep in_flight chunks submitted ahead of the one being collected */
         for (; ok && next < n_chunks && next < c + in_flight; next++)
-            ok = (h[next] = submit_chunk(e, tokens, next, n_ctx, bos, scratch, err)) != NULL;
+            ok = (h[next] = submit_chunk(e, tokens, next, n_ctx, first, bos, scratch, err)) != NULL;
         if (ok) ok = collect_chunk(h[c], n_ctx, first, &nll, &scored, err);
         if (ok && progress) progress(ud, c, n_chunks, exp(nll / scored));
     }

@@ -182,7 +182,10 @@ static engine_request make_request(const gen_args *a, const model_info *mi, cons
     r.sampling = a->sp;
     r.max_new_tokens = a->max_new_tokens;
     if (n < mi->ctx_len && r.max_new_tokens > mi->ctx_len - n) r.max_new_tokens = mi->ctx_len - n;
-    r.prompt_logprobs = r.max_new_tokens == 0;
+    if (r.max_new_tokens == 0) { /* score nothing: no row goes through the output head */
+        r.prompt_logprobs = true;
+        r.prompt_logprobs_from = n;
+    }
     r.ignore_eos = a->ignore_eos;
     r.stops = a->stops;
     r.n_stops = a->n_stops;
@@ -197,8 +200,7 @@ static engine *make_engine(const gen_args *a, const model *m, const engine_reque
     ec.max_batch_size = 1;
     ec.prefix_caching = false;
     ec.max_batch_prefill_tokens = r->n_prompt < GEN_PREFILL_CHUNK ? r->n_prompt : GEN_PREFILL_CHUNK;
-    long kv = (long)r->n_prompt + (r->max_new_tokens > 0 ? r->max_new_tokens : 0);
-    ec.max_batch_total_tokens = kv < INT32_MAX / 2 ? (int)kv : INT32_MAX / 2;
+    ec.max_batch_total_tokens = r->n_prompt + r->max_new_tokens; /* argv bounds the one, the flag the other */
     return engine_create(m, &ec, err);
 }
 

@@ -56,12 +56,8 @@ int cli_perplexity(int argc, char **argv) {
     const tokenizer *tok = model_tokenizer(m);
     int n = tok_encode(tok, text, len, true, false, &ids, err);
     int rc = 1;
-    /* one chunk per step (ctx tokens), PPL_IN_FLIGHT chunks' KV at once */
-    engine_config ec = engine_config_default();
+    engine_config ec = ppl_engine_config((int)ctx, PPL_IN_FLIGHT);
     ec.n_threads = (int)threads;
-    ec.max_batch_prefill_tokens = (int)ctx;
-    ec.max_batch_total_tokens = ppl_kv_tokens((int)ctx, PPL_IN_FLIGHT);
-    ec.prefix_caching = false;
     engine *e = NULL;
     ppl_result r;
     if (n < 0 || !(e = engine_create(m, &ec, err))) {

@@ -47,10 +47,8 @@ static void check_model(json_t *ref) {
     int ctx = (int)json_integer_value(json_object_get(ref, "n_ctx"));
     json_t *bos = json_object_get(ref, "bos_id");
     bool add_bos = json_is_true(json_object_get(ref, "add_bos"));
-    engine_config ec = engine_config_default();
+    engine_config ec = ppl_engine_config(ctx, 4);
     ec.n_threads = 2;
-    ec.max_batch_prefill_tokens = ctx;
-    ec.max_batch_total_tokens = ppl_kv_tokens(ctx, 4);
     engine *e = engine_create(m, &ec, err);
     if (!e) fail_msg("engine: %s", err);
     if (!ppl_compute(e, ids, n, ctx, add_bos ? (int32_t)json_integer_value(bos) : -1, 4, &r, NULL, NULL, err))
