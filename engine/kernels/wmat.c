@@ -1,0 +1,107 @@
+/*
+ * wmat.c — choosing the kernel set of wmat.h for this CPU, the activation
+ * buffers, and the product entry points.
+ *
+ * Dispatch is at run time: each set is compiled with its own target
+ * attributes (wmat_avx2.c, wmat_avx512.c), so one binary built for a
+ * baseline x86-64 (the container image) runs the AVX-512 VNNI kernels on a
+ * CPU that has them and the portable C elsewhere.  The choice is made once
+ * per process (cpuid through __builtin_cpu_supports, which also checks
+ * that the OS saves the wider registers) and can be lowered, never raised,
+ * with CTGI_KERNELS=portable|avx2|avx512 (tests and comparisons).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wmat.h"
+#include "wmat_internal.h"
+
+static const char *const kernel_names[WM_N_KERNELS] = {"portable", "avx2", "avx512-vnni"};
+
+const char *wm_kernel_name(wm_kernel_set k) { return k >= 0 && k < WM_N_KERNELS ? kernel_names[k] : "?"; }
+
+bool wm_kernel_available(wm_kernel_set k) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    switch (k) {
+    case WM_PORTABLE: return true;
+    case WM_AVX2: return avx2;
+    case WM_AVX512:
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    default: return false;
+    }
+#else
+    return k == WM_PORTABLE;
+#endif
+}
+
+static wm_kernel_set chosen = WM_PORTABLE;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    wm_kernel_set best = WM_PORTABLE;
+    for (int k = WM_N_KERNELS - 1; k > WM_PORTABLE; k--)
+        if (wm_kernel_available((wm_kernel_set)k)) { best = (wm_kernel_set)k; break; }
+    const char *want = getenv("CTGI_KERNELS");
+    for (int k = 0; want && k < WM_N_KERNELS; k++)
+        if ((strcmp(want, kernel_names[k]) == 0 || (k == WM_AVX512 && strcmp(want, "avx512") == 0)) && k < (int)best)
+            best = (wm_kernel_set)k;
+    chosen = best;
+}
+
+wm_kernel_set wm_kernels(void) {
+    pthread_once(&chosen_once, choose);
+    return chosen;
+}
+
+/* ---- activations ---------------------------------------------------------------- */
+
+static size_t up64(size_t n) { return (n + 63) / 64 * 64; }
+
+size_t wm_act_bytes(int M, int K) {
+    return up64((size_t)M * K) + up64((size_t)M * (K / WM_QB) * sizeof(float)) +
+           up64((size_t)M * (K / 16) * sizeof(int16_t));
+}
+
+void wm_act_init(wm_act *a, void *buf, int M, int K) {
+    uint8_t *p = buf;
+    a->q = (int8_t *)p;
+    p += up64((size_t)M * K);
+    a->d = (float *)p;
+    p += up64((size_t)M * (K / WM_QB) * sizeof(float));
+    a->s = (int16_t *)p;
+    a->M = M;
+    a->K = K;
+}
+
+void wm_act_quantize(wm_act *a, const float *x, int m0, int m1) {
+    if (wm_kernels() == WM_AVX512)
+        wm_act_quantize_avx512(a, x, m0, m1);
+    else
+        wm_act_quantize_portable(a, x, m0, m1);
+}
+
+/* ---- products ---------------------------------------------------------------------- */
+
+void wm_matmul_with(wm_kernel_set k, const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1,
+                    const float *bias, float *y, int ldy) {
+    if (g1 > wm_groups(w->rows)) g1 = wm_groups(w->rows);
+    if (g0 >= g1 || M <= 0) return;
+    switch (k) {
+    case WM_AVX512: wm_matmul_avx512(w, x, a, M, g0, g1, y, ldy); break;
+    case WM_AVX2: wm_matmul_avx2(w, x, a, M, g0, g1, y, ldy); break;
+    default: wm_matmul_portable(w, x, a, M, g0, g1, y, ldy); break;
+    }
+    if (!bias) return;
+    int n1 = g1 * WM_GROUP < w->rows ? g1 * WM_GROUP : w->rows;
+    for (int m = 0; m < M; m++)
+        for (int n = g0 * WM_GROUP; n < n1; n++) y[(size_t)m * ldy + n] += bias[n];
+}
+
+void wm_matmul(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, const float *bias, float *y,
+               int ldy) {
+    wm_matmul_with(wm_kernels(), w, x, a, M, g0, g1, bias, y, ldy);
+}

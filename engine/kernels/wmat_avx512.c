@@ -1,0 +1,305 @@
+/*
+ * wmat_avx512.c — the AVX-512 VNNI kernel set of wmat.h (Ice Lake, Sapphire
+ * Rapids, Zen 4 and later), compiled with target attributes so that a
+ * baseline build still contains it (wmat.c picks it at run time).
+ *
+ * Block types.  A group block puts 4 quants of each of 16 rows in one
+ * 64-byte vector (wmat_layout.h), so VPDPBUSD with the activation's dword
+ * broadcast (u8 weight x s8 activation, 4 products per lane) accumulates
+ * all 16 rows' dot products at once, lane r = row r: 8 instructions cover a
+ * 32-element block with no horizontal sums.  Per type, unpack() turns the
+ * stored fields into the 8 unsigned quant vectors and the block's scales;
+ * step() is the contract's arithmetic (wmat.h) on 16 rows, for one x row.
+ * A tile of up to WA_MT x rows shares each unpacked block.
+ *
+ * F16/BF16.  16 rows' values of one column are one 32-byte load; converted
+ * to f32 (exact) they multiply a broadcast x[k]: acc = fma(x[k], w[k], acc)
+ * per row, k in order — WA_HG groups side by side so that the four
+ * dependent chains' latency is hidden.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "model/dtype.h"
+#include "wmat_internal.h"
+#include "wmat_layout.h"
+
+#define WA_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
+#define WA_INLINE static inline __attribute__((always_inline)) WA_TARGET
+
+#define WA_MT 4 /* x rows per tile */
+#define WA_HG 4 /* F16/BF16: groups side by side */
+
+/* The scales of one row block (16 rows), as the contract names them. */
+typedef struct {
+    __m512i c0, c1; /* integer scales of the halves (types with sub-block scales) */
+    __m512i m0, m1; /* integer mins (types with mins and sub-block mins) */
+    __m512 ws, wm;  /* float scale and min */
+} wa_scales;
+
+WA_INLINE __m512i ld(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
+
+WA_INLINE __m512 ld_f16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+
+WA_INLINE __m512i ld_u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+
+WA_INLINE __m512i ld_i8x16(const uint8_t *p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+
+WA_INLINE __m512i srl16(__m512i v, int n) { return _mm512_srl_epi16(v, _mm_cvtsi32_si128(n)); }
+
+WA_INLINE __mmask64 ld_mask(const uint8_t *p) {
+    uint64_t m;
+    memcpy(&m, p, 8);
+    return (__mmask64)m;
+}
+
+/* U[j] (j < 4) = low nibbles of vector j, U[j + 4] = its high nibbles. */
+WA_INLINE void nibbles32(const uint8_t *qs, __m512i U[8]) {
+    const __m512i lo = _mm512_set1_epi8(15);
+    for (int j = 0; j < 4; j++) {
+        __m512i z = ld(qs + 64 * j);
+        U[j] = _mm512_and_si512(z, lo);
+        U[j + 4] = _mm512_and_si512(srl16(z, 4), lo);
+    }
+}
+
+/* U[j] |= 16 (or `bit`) where mask t0 + j says so. */
+WA_INLINE void high_bits(const uint8_t *masks, int t0, int bit, __m512i U[8]) {
+    const __m512i v = _mm512_set1_epi8((char)bit);
+    for (int j = 0; j < 8; j++) U[j] = _mm512_mask_add_epi8(U[j], ld_mask(masks + 8 * (t0 + j)), U[j], v);
+}
+
+/* 2-bit quants of 32-block b of a Q2_K/Q3_K super-block. */
+WA_INLINE void quants2(const uint8_t *qs, int b, __m512i U[8]) {
+    const __m512i three = _mm512_set1_epi8(3);
+    for (int j = 0; j < 8; j++) U[j] = _mm512_and_si512(srl16(ld(qs + 64 * (8 * (b / 4) + j)), 2 * (b % 4)), three);
+}
+
+/* The 8 quant vectors and the scales of 32-block b of group block g. */
+WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8], wa_scales *p) {
+    *p = (wa_scales){0};
+    p->ws = ld_f16(g);
+    switch (type) {
+    case DT_Q8_0:
+        for (int j = 0; j < 8; j++) U[j] = ld(g + WL_Q8_0_QS + 64 * j);
+        break;
+    case DT_Q4_0: nibbles32(g + WL_Q4_0_QS, U); break;
+    case DT_IQ4_NL: {
+        const __m512i t = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129,
+                                                               (char)141, (char)153, (char)166, (char)181,
+                                                               (char)197, (char)217, (char)241));
+        nibbles32(g + WL_Q4_0_QS, U);
+        for (int j = 0; j < 8; j++) U[j] = _mm512_shuffle_epi8(t, U[j]);
+        break;
+    }
+    case DT_Q4_1: nibbles32(g + WL_Q4_1_QS, U); p->wm = ld_f16(g + WL_Q4_1_M); break;
+    case DT_Q5_0: nibbles32(g + WL_Q5_0_QS, U); high_bits(g + WL_Q5_0_QH, 0, 16, U); break;
+    case DT_Q5_1:
+        nibbles32(g + WL_Q5_1_QS, U);
+        high_bits(g + WL_Q5_1_QH, 0, 16, U);
+        p->wm = ld_f16(g + WL_Q5_1_M);
+        break;
+    case DT_Q2_K: {
+        quants2(g + WL_Q2_K_QS, b, U);
+        __m512i s0 = ld_u8x16(g + WL_Q2_K_SC + 16 * (2 * b)), s1 = ld_u8x16(g + WL_Q2_K_SC + 16 * (2 * b + 1));
+        const __m512i f = _mm512_set1_epi32(15);
+        p->c0 = _mm512_and_si512(s0, f);
+        p->c1 = _mm512_and_si512(s1, f);
+        p->m0 = _mm512_srli_epi32(s0, 4);
+        p->m1 = _mm512_srli_epi32(s1, 4);
+        p->wm = _mm512_sub_ps(_mm512_setzero_ps(), ld_f16(g + WL_QK_DMIN));
+        break;
+    }
+    case DT_Q3_K:
+        quants2(g + WL_Q3_K_QS, b, U);
+        high_bits(g + WL_Q3_K_HM, 8 * b, 4, U);
+        p->c0 = ld_i8x16(g + WL_Q3_K_SC + 16 * (2 * b));
+        p->c1 = ld_i8x16(g + WL_Q3_K_SC + 16 * (2 * b + 1));
+        break;
+    case DT_Q4_K:
+    case DT_Q5_K: {
+        const uint8_t *qs = g + (type == DT_Q4_K ? WL_Q4_K_QS : WL_Q5_K_QS) + 64 * 8 * (b / 2);
+        const __m512i lo = _mm512_set1_epi8(15);
+        for (int j = 0; j < 8; j++) U[j] = _mm512_and_si512(srl16(ld(qs + 64 * j), 4 * (b % 2)), lo);
+        if (type == DT_Q5_K) high_bits(g + WL_Q5_K_QH, 8 * b, 16, U);
+        p->c0 = ld_u8x16(g + WL_Q4_K_SC + 16 * b);
+        p->m0 = ld_u8x16(g + WL_Q4_K_MN + 16 * b);
+        p->wm = _mm512_sub_ps(_mm512_setzero_ps(), ld_f16(g + WL_QK_DMIN));
+        break;
+    }
+    case DT_Q6_K: {
+        int h = b / 4, t = b % 4;
+        const __m512i lo = _mm512_set1_epi8(15), three = _mm512_set1_epi8(3);
+        for (int j = 0; j < 8; j++) {
+            __m512i l = _mm512_and_si512(srl16(ld(g + WL_Q6_K_QL + 64 * (16 * h + 8 * (t & 1) + j)), 4 * (t >> 1)), lo);
+            __m512i hi = _mm512_and_si512(srl16(ld(g + WL_Q6_K_QH + 64 * (8 * h + j)), 2 * t), three);
+            U[j] = _mm512_or_si512(l, _mm512_slli_epi16(hi, 4));
+        }
+        p->c0 = ld_i8x16(g + WL_Q6_K_SC + 16 * (2 * b));
+        p->c1 = ld_i8x16(g + WL_Q6_K_SC + 16 * (2 * b + 1));
+        break;
+    }
+    }
+}
+
+WA_INLINE __m512i bcast4(const int8_t *q) {
+    int32_t v;
+    memcpy(&v, q, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* One x row's block: the contract's step on 16 rows at once. */
+WA_INLINE __m512 step(const uint32_t type, const __m512i U[8], const wa_scales *p, const int8_t *q,
+                      const int16_t *s, float da, __m512 acc) {
+    __m512i D0 = _mm512_setzero_si512(), D1 = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        D0 = _mm512_dpbusd_epi32(D0, U[j], bcast4(q + 4 * j));
+        D1 = _mm512_dpbusd_epi32(D1, U[j + 4], bcast4(q + 16 + 4 * j));
+    }
+    int s0 = s[0], s1 = s[1], o = wl_offset(type);
+    __m512i I;
+    if (type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K)
+        I = _mm512_add_epi32(_mm512_mullo_epi32(p->c0, _mm512_sub_epi32(D0, _mm512_set1_epi32(o * s0))),
+                             _mm512_mullo_epi32(p->c1, _mm512_sub_epi32(D1, _mm512_set1_epi32(o * s1))));
+    else if (type == DT_Q4_K || type == DT_Q5_K)
+        I = _mm512_mullo_epi32(p->c0, _mm512_add_epi32(D0, D1));
+    else
+        I = _mm512_sub_epi32(_mm512_add_epi32(D0, D1), _mm512_set1_epi32(o * (s0 + s1)));
+    __m512 vda = _mm512_set1_ps(da);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(p->ws, vda), acc);
+    if (wl_has_min(type)) {
+        __m512i M;
+        if (type == DT_Q2_K)
+            M = _mm512_add_epi32(_mm512_mullo_epi32(p->m0, _mm512_set1_epi32(s0)),
+                                 _mm512_mullo_epi32(p->m1, _mm512_set1_epi32(s1)));
+        else if (type == DT_Q4_K || type == DT_Q5_K)
+            M = _mm512_mullo_epi32(p->m0, _mm512_set1_epi32(s0 + s1));
+        else
+            M = _mm512_set1_epi32(s0 + s1);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(p->wm, vda), acc);
+    }
+    return acc;
+}
+
+WA_INLINE void store_rows(float *y, __m512 v, int rows) {
+    if (rows >= 16)
+        _mm512_storeu_ps(y, v);
+    else
+        _mm512_mask_storeu_ps(y, (__mmask16)((1u << rows) - 1), v);
+}
+
+/* Rows [m0, m0 + mt) of x (mt <= WA_MT) against group g. */
+WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, float *y, int ldy) {
+    wl_info t = wl_type(type);
+    int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
+    const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
+    __m512 acc[WA_MT];
+    for (int i = 0; i < WA_MT; i++) acc[i] = _mm512_setzero_ps();
+    for (int sb = 0; sb < nsb; sb++) {
+        const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
+        _mm_prefetch((const char *)(gb + 4 * t.gbytes), _MM_HINT_T0);
+        for (int b = 0; b < per; b++) {
+            __m512i U[8];
+            wa_scales p;
+            unpack(type, gb, b, U, &p);
+            int ab = sb * per + b;
+            for (int i = 0; i < mt; i++) {
+                int m = m0 + i;
+                acc[i] = step(type, U, &p, a->q + (size_t)m * K + (size_t)ab * WM_QB, a->s + (size_t)m * (K / 16) + 2 * ab,
+                              a->d[(size_t)m * nab + ab], acc[i]);
+            }
+        }
+    }
+    int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+    for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
+}
+
+WA_INLINE void kern_q(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y, int ldy) {
+    for (int g = g0; g < g1; g++)
+        for (int m0 = 0; m0 < M; m0 += WA_MT) {
+            int mt = M - m0 < WA_MT ? M - m0 : WA_MT;
+            tile_q(type, w, a, m0, mt, g, y, ldy);
+        }
+}
+
+/* ---- F16 / BF16 ------------------------------------------------------------------- */
+
+WA_INLINE __m512 half16(const uint32_t type, const uint8_t *p) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (type == DT_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* x rows [m0, m0 + mt) x groups [g, g + ng), ng <= WA_HG. */
+WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int m0, int mt, int g, int ng, float *y,
+                         int ldy) {
+    int K = w->cols;
+    __m512 acc[WA_MT][WA_HG];
+    for (int i = 0; i < WA_MT; i++)
+        for (int j = 0; j < WA_HG; j++) acc[i][j] = _mm512_setzero_ps();
+    const uint8_t *base = w->data + (size_t)g * K * 32;
+    for (int k = 0; k < K; k++) {
+        __m512 W[WA_HG];
+        for (int j = 0; j < ng; j++) W[j] = half16(type, base + ((size_t)j * K + k) * 32);
+        for (int i = 0; i < mt; i++) {
+            __m512 xv = _mm512_set1_ps(x[(size_t)(m0 + i) * K + k]);
+            for (int j = 0; j < ng; j++) acc[i][j] = _mm512_fmadd_ps(xv, W[j], acc[i][j]);
+        }
+    }
+    for (int j = 0; j < ng; j++) {
+        int gg = g + j, rows = w->rows - gg * WM_GROUP < WM_GROUP ? w->rows - gg * WM_GROUP : WM_GROUP;
+        for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + gg * WM_GROUP, acc[i][j], rows);
+    }
+}
+
+WA_INLINE void kern_half(const uint32_t type, const wmat *w, const float *x, int M, int g0, int g1, float *y, int ldy) {
+    for (int g = g0; g < g1; g += WA_HG) {
+        int ng = g1 - g < WA_HG ? g1 - g : WA_HG;
+        for (int m0 = 0; m0 < M; m0 += WA_MT) {
+            int mt = M - m0 < WA_MT ? M - m0 : WA_MT;
+            tile_half(type, w, x, m0, mt, g, ng, y, ldy);
+        }
+    }
+}
+
+WA_TARGET void wm_matmul_avx512(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y,
+                                int ldy) {
+    switch (w->type) {
+    case DT_F16: kern_half(DT_F16, w, x, M, g0, g1, y, ldy); break;
+    case DT_BF16: kern_half(DT_BF16, w, x, M, g0, g1, y, ldy); break;
+    case DT_Q8_0: kern_q(DT_Q8_0, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q4_0: kern_q(DT_Q4_0, w, a, M, g0, g1, y, ldy); break;
+    case DT_IQ4_NL: kern_q(DT_IQ4_NL, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q4_1: kern_q(DT_Q4_1, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q5_0: kern_q(DT_Q5_0, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q5_1: kern_q(DT_Q5_1, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q2_K: kern_q(DT_Q2_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q3_K: kern_q(DT_Q3_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q4_K: kern_q(DT_Q4_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q5_K: kern_q(DT_Q5_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q6_K: kern_q(DT_Q6_K, w, a, M, g0, g1, y, ldy); break;
+    default: break;
+    }
+}
+
+/* ---- activation quantization (the same arithmetic as the portable code) ----------- */
+
+WA_TARGET void wm_act_quantize_avx512(wm_act *a, const float *x, int m0, int m1) {
+    int K = a->K, nb = K / WM_QB;
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int m = m0; m < m1; m++)
+        for (int b = 0; b < nb; b++) {
+            const float *xb = x + (size_t)m * K + (size_t)b * WM_QB;
+            __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+            float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+            __m512 vid = _mm512_set1_ps(id);
+            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
+            int8_t *q = a->q + (size_t)m * K + (size_t)b * WM_QB;
+            _mm_storeu_si128((__m128i *)q, _mm512_cvtsepi32_epi8(q0));
+            _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtsepi32_epi8(q1));
+            a->d[(size_t)m * nb + b] = d;
+            a->s[(size_t)m * (K / 16) + 2 * b] = (int16_t)_mm512_reduce_add_epi32(q0);
+            a->s[(size_t)m * (K / 16) + 2 * b + 1] = (int16_t)_mm512_reduce_add_epi32(q1);
+        }
+}

@@ -1,0 +1,37 @@
+/*
+ * wmat_internal.h — what the kernel sets of wmat.h share inside
+ * engine/kernels: the portable reading of one row's block (the contract's
+ * terms, wmat_ref.c) and each set's entry points.
+ */
+#ifndef CTGI_WMAT_INTERNAL_H
+#define CTGI_WMAT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wmat.h"
+
+/* One row's 32-element block as the contract's terms (wmat.h). */
+typedef struct {
+    uint8_t u[32]; /* unsigned quants */
+    int c[2];      /* integer scale of each 16-element half */
+    int m[2];      /* integer min of each half (types with a min) */
+    float ws, wm;  /* float scale and min */
+} wl_block;
+
+int wl_offset(uint32_t type);
+bool wl_has_min(uint32_t type);
+/* Row r of group block g (one file block of 16 rows), its 32-element
+ * block b (0 for 32-element types, 0..7 for K-quants). */
+void wl_block_read(uint32_t type, const uint8_t *g, int r, int b, wl_block *o);
+/* acc after one block: the contract's step. */
+float wl_block_step(const wl_block *w, int o, bool has_min, const int8_t *a, float da, const int16_t *s, float acc);
+
+/* Kernel sets (y without bias). */
+void wm_matmul_portable(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
+void wm_matmul_avx2(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
+void wm_matmul_avx512(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
+void wm_act_quantize_portable(wm_act *a, const float *x, int m0, int m1);
+void wm_act_quantize_avx512(wm_act *a, const float *x, int m0, int m1);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * wmat_pack.c — the group layout of wmat.h (see wmat_layout.h for where
+ * each field goes): from a file's row-major blocks to group blocks of 16
+ * rows.  Bytes move; the only change of representation is that the 6-bit
+ * scales of Q3_K/Q4_K/Q5_K are unpacked to one byte each and the high bits
+ * of Q5/Q3 quants are regrouped into masks.  No value is rounded.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wmat.h"
+#include "wmat_layout.h"
+
+bool wmat_supported(uint32_t type) { return wl_type(type).qk > 0; }
+
+bool wmat_quantized(uint32_t type) { return wl_type(type).qk > 1; }
+
+size_t wmat_bytes(uint32_t type, int N, int K) {
+    wl_info t = wl_type(type);
+    if (!t.qk || N <= 0 || K <= 0 || K % t.qk || (t.qk > 1 && K % WM_QB)) return 0;
+    return (size_t)wm_groups(N) * (size_t)(K / t.qk) * (size_t)t.gbytes;
+}
+
+/* ---- field movers ------------------------------------------------------------- */
+
+/* n dwords starting at byte `off` of each row's block -> n vectors; x is
+ * XORed into every byte (0x80 turns Q8_0's int8 into offset u8). */
+static void put_vectors(const uint8_t *const blk[WM_GROUP], int off, int n, uint8_t *dst, uint8_t x) {
+    for (int v = 0; v < n; v++)
+        for (int r = 0; r < WM_GROUP; r++)
+            for (int i = 0; i < 4; i++) dst[v * 64 + r * 4 + i] = blk[r][off + 4 * v + i] ^ x;
+}
+
+/* A u16 (f16 scale) at byte `off` of each row's block -> 16 side by side. */
+static void put_halves(const uint8_t *const blk[WM_GROUP], int off, uint8_t *dst) {
+    for (int r = 0; r < WM_GROUP; r++) memcpy(dst + 2 * r, blk[r] + off, 2);
+}
+
+/* Masks for 32-element high-bit sets: mask (s, j) bit 4r+i = bit
+ * `bit_of(s)` of row r's element 4j+i, where the bit comes from
+ * hbits(row block, s, 4j + i). */
+typedef int (*hbit_fn)(const uint8_t *blk, int s, int l);
+
+static void put_masks(const uint8_t *const blk[WM_GROUP], int n_sets, hbit_fn hbit, uint8_t *dst) {
+    for (int s = 0; s < n_sets; s++)
+        for (int j = 0; j < 8; j++) {
+            uint64_t m = 0;
+            for (int r = 0; r < WM_GROUP; r++)
+                for (int i = 0; i < 4; i++) m |= (uint64_t)hbit(blk[r], s, 4 * j + i) << (4 * r + i);
+            memcpy(dst + 8 * (s * 8 + j), &m, 8);
+        }
+}
+
+/* Q5_0/Q5_1: bit l of the u32 qh at `off`; one set (s = 0). */
+static int hbit_q5_0(const uint8_t *blk, int s, int l) { return (blk[2 + l / 8] >> (l % 8)) & 1; }
+static int hbit_q5_1(const uint8_t *blk, int s, int l) { return (blk[4 + l / 8] >> (l % 8)) & 1; }
+/* Q5_K: bit s of qh[l] (qh at 16). */
+static int hbit_q5_k(const uint8_t *blk, int s, int l) { return (blk[16 + l] >> s) & 1; }
+/* Q3_K: bit g of hmask[l] (hmask at 0). */
+static int hbit_q3_k(const uint8_t *blk, int g, int l) { return (blk[l] >> g) & 1; }
+
+/* Q4_K/Q5_K: the 6-bit scale and min of sub-block s from the 12 packed
+ * bytes (quant-formats.md §2.3). */
+static void k4_scale_min(const uint8_t *q, int s, uint8_t *sc, uint8_t *mn) {
+    if (s < 4) {
+        *sc = q[s] & 63;
+        *mn = q[s + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[s + 4] & 15) | ((q[s - 4] >> 6) << 4));
+        *mn = (uint8_t)((q[s + 4] >> 4) | ((q[s] >> 6) << 4));
+    }
+}
+
+/* Q3_K: the signed 6-bit scale of sub-block s from the 12 packed bytes. */
+static int8_t k3_scale(const uint8_t *q, int s) {
+    int lo = s < 8 ? q[s] & 15 : q[s - 8] >> 4;
+    int hi = (q[8 + s % 4] >> (2 * (s / 4))) & 3;
+    return (int8_t)((lo | hi << 4) - 32);
+}
+
+/* ---- one group block per type ------------------------------------------------- */
+
+static void pack_k4_scales(const uint8_t *const blk[WM_GROUP], uint8_t *sc, uint8_t *mn) {
+    for (int s = 0; s < 8; s++)
+        for (int r = 0; r < WM_GROUP; r++) k4_scale_min(blk[r] + 4, s, &sc[s * 16 + r], &mn[s * 16 + r]);
+}
+
+static void pack_group_block(uint32_t type, const uint8_t *const blk[WM_GROUP], uint8_t *g) {
+    switch (type) {
+    case DT_Q8_0: put_halves(blk, 0, g); put_vectors(blk, 2, 8, g + WL_Q8_0_QS, 0x80); break;
+    case DT_Q4_0:
+    case DT_IQ4_NL: put_halves(blk, 0, g); put_vectors(blk, 2, 4, g + WL_Q4_0_QS, 0); break;
+    case DT_Q4_1:
+        put_halves(blk, 0, g);
+        put_halves(blk, 2, g + WL_Q4_1_M);
+        put_vectors(blk, 4, 4, g + WL_Q4_1_QS, 0);
+        break;
+    case DT_Q5_0:
+        put_halves(blk, 0, g);
+        put_masks(blk, 1, hbit_q5_0, g + WL_Q5_0_QH);
+        put_vectors(blk, 6, 4, g + WL_Q5_0_QS, 0);
+        break;
+    case DT_Q5_1:
+        put_halves(blk, 0, g);
+        put_halves(blk, 2, g + WL_Q5_1_M);
+        put_masks(blk, 1, hbit_q5_1, g + WL_Q5_1_QH);
+        put_vectors(blk, 8, 4, g + WL_Q5_1_QS, 0);
+        break;
+    case DT_Q2_K:
+        put_halves(blk, 80, g);
+        put_halves(blk, 82, g + WL_QK_DMIN);
+        for (int s = 0; s < 16; s++)
+            for (int r = 0; r < WM_GROUP; r++) g[WL_Q2_K_SC + s * 16 + r] = blk[r][s];
+        put_vectors(blk, 16, 16, g + WL_Q2_K_QS, 0);
+        break;
+    case DT_Q3_K:
+        put_halves(blk, 108, g);
+        for (int s = 0; s < 16; s++)
+            for (int r = 0; r < WM_GROUP; r++) g[WL_Q3_K_SC + s * 16 + r] = (uint8_t)k3_scale(blk[r] + 96, s);
+        put_vectors(blk, 32, 16, g + WL_Q3_K_QS, 0);
+        put_masks(blk, 8, hbit_q3_k, g + WL_Q3_K_HM);
+        break;
+    case DT_Q4_K:
+        put_halves(blk, 0, g);
+        put_halves(blk, 2, g + WL_QK_DMIN);
+        pack_k4_scales(blk, g + WL_Q4_K_SC, g + WL_Q4_K_MN);
+        put_vectors(blk, 16, 32, g + WL_Q4_K_QS, 0);
+        break;
+    case DT_Q5_K:
+        put_halves(blk, 0, g);
+        put_halves(blk, 2, g + WL_QK_DMIN);
+        pack_k4_scales(blk, g + WL_Q4_K_SC, g + WL_Q4_K_MN);
+        put_masks(blk, 8, hbit_q5_k, g + WL_Q5_K_QH);
+        put_vectors(blk, 48, 32, g + WL_Q5_K_QS, 0);
+        break;
+    case DT_Q6_K:
+        put_halves(blk, 208, g);
+        for (int s = 0; s < 16; s++)
+            for (int r = 0; r < WM_GROUP; r++) g[WL_Q6_K_SC + s * 16 + r] = blk[r][192 + s];
+        put_vectors(blk, 0, 32, g + WL_Q6_K_QL, 0);
+        put_vectors(blk, 128, 16, g + WL_Q6_K_QH, 0);
+        break;
+    case DT_F16:
+    case DT_BF16: put_halves(blk, 0, g); break;
+    default: break;
+    }
+}
+
+void wmat_pack(uint32_t type, int N, int K, const uint8_t *src, const int *row_map, uint8_t *dst) {
+    wl_info t = wl_type(type);
+    size_t row_bytes = (size_t)(K / t.qk) * t.fbytes;
+    int nb = K / t.qk;
+    /* padding rows (past N) read a block of zeros: zero scales, zero quants */
+    uint8_t zero[256] = {0};
+    for (int g = 0; g < wm_groups(N); g++)
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk[WM_GROUP];
+            for (int r = 0; r < WM_GROUP; r++) {
+                int n = g * WM_GROUP + r;
+                blk[r] = n < N ? src + (size_t)(row_map ? row_map[n] : n) * row_bytes + (size_t)b * t.fbytes : zero;
+            }
+            pack_group_block(type, blk, dst + ((size_t)g * nb + b) * t.gbytes);
+        }
+}
