@@ -26,8 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype.h"
 #include "kernels/matmul.h"
 #include "kernels/vmath.h"
+#include "kernels/wmat.h"
 
 /* BLAS mode: at or below this many rows the packed kernel runs instead
  * (sgemv would want row-major weights; see matmul_slice). */
@@ -67,6 +69,8 @@ struct fwd_ctx {
     att_tile *tiles; /* (max_tokens * n_heads) this batch's attention tiles */
     int n_tiles;
     int *rows;    /* (T) fwd_eval's wanted rows */
+    void *act_buf;   /* (max_tokens, max K) activations quantized for the block types */
+    wm_act act;      /* the current product's input, quantized (when a weight needs it) */
     float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
     size_t unpacked_cap; /* floats per thread */
     int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
@@ -89,7 +93,10 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
         *bufs[i] = mm_alloc(T * sizes[i] * sizeof(float)); /* huge pages: matmul.h */
         if (!*bufs[i]) { fwd_free(f); return NULL; }
     }
-    if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles))) {
+    int maxk = c->dim > c->ffn_dim ? c->dim : c->ffn_dim;
+    if ((int)qd > maxk) maxk = (int)qd;
+    if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
+        !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, maxk + WM_QB)))) {
         fwd_free(f);
         return NULL;
     }
@@ -104,6 +111,7 @@ void fwd_free(fwd_ctx *f) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(f->rows);
     free(f->tiles);
+    free(f->act_buf);
     free(f);
 }
 
@@ -114,42 +122,57 @@ void fwd_set_matmul(fwd_ctx *f, fwd_matmul mode) { f->mm_mode = mode; }
 /* ---- matrix products -------------------------------------------------------- */
 
 typedef struct {
-    const float *in; /* (T, K) */
-    const float *w;  /* (N, K) packed (matmul.h): one output per row */
+    const float *in;   /* (T, K) */
+    const wmat *w;     /* (N, K): one output per row */
     const float *bias; /* (N) or NULL */
-    float *out;      /* (T, N) */
-    int T, K, N;
+    float *out;        /* (T, N) */
+    int T;
 } matmul_job;
 
-/* BLAS sgemm on rows [b, e) of the weights, a chunk at a time unpacked
+/* BLAS sgemm on rows [b, e) of F32 weights, a chunk at a time unpacked
  * into `scratch` (row-major); not batch-invariant. */
 static void blas_slice(const matmul_job *j, int b, int e, float *scratch) {
+    int N = j->w->rows, K = j->w->cols;
+    const float *wp = (const float *)j->w->data;
     for (int c0 = b; c0 < e; c0 += FWD_BLAS_ROWS) {
         int c1 = e - c0 < FWD_BLAS_ROWS ? e : c0 + FWD_BLAS_ROWS;
-        mm_unpack_rows(j->w, j->N, j->K, c0, c1, scratch);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, c1 - c0, j->K, 1.0f, j->in, j->K, scratch, j->K,
-                    0.0f, j->out + c0, j->N);
+        mm_unpack_rows(wp, N, K, c0, c1, scratch);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, c1 - c0, K, 1.0f, j->in, K, scratch, K, 0.0f,
+                    j->out + c0, N);
     }
     if (j->bias)
         for (int t = 0; t < j->T; t++)
-            for (int n = b; n < e; n++) j->out[(size_t)t * j->N + n] += j->bias[n];
+            for (int n = b; n < e; n++) j->out[(size_t)t * N + n] += j->bias[n];
 }
 
-/* out[:, cols] = in @ w[cols]^T (+ bias) for this thread's share of
- * columns: whole panels, so no panel is read by two threads. */
-static void matmul_slice(const matmul_job *j, const fwd_ctx *f, int ith, int nth) {
-    int b, e;
-    pool_range((j->N + MM_PANEL - 1) / MM_PANEL, ith, nth, &b, &e);
+/* F32 weights (matmul.h's panels): this thread's share of columns in whole
+ * panels, so no panel is read by two threads. */
+static void matmul_slice_f32(const matmul_job *j, const fwd_ctx *f, int ith, int nth) {
+    int N = j->w->rows, K = j->w->cols, b, e;
+    pool_range((N + MM_PANEL - 1) / MM_PANEL, ith, nth, &b, &e);
     b *= MM_PANEL;
-    e = e * MM_PANEL < j->N ? e * MM_PANEL : j->N;
+    e = e * MM_PANEL < N ? e * MM_PANEL : N;
     if (b >= e) return;
     /* INVARIANT: the same bits for a row whatever T, its row index or the
      * split.  BLAS at <= 2 rows would be sgemv on row-major weights, which
      * are no longer held: the packed kernel streams them as fast. */
     if (f->mm_mode == FWD_MM_INVARIANT || j->T <= FWD_GEMV_MAX_ROWS)
-        mm_packed(j->in, j->T, j->K, j->w, j->N, b, e, j->bias, j->out, j->N);
+        mm_packed(j->in, j->T, K, (const float *)j->w->data, N, b, e, j->bias, j->out, N);
     else
         blas_slice(j, b, e, f->unpacked + (size_t)ith * f->unpacked_cap);
+}
+
+/* out[:, cols] = in @ w[cols]^T (+ bias) for this thread's share of the
+ * output columns.  Typed weights (wmat.h) split by groups of 16 rows and
+ * always run the engine's kernels (BLAS mode covers F32 only). */
+static void matmul_slice(const matmul_job *j, const fwd_ctx *f, int ith, int nth) {
+    if (j->w->type == DT_F32) {
+        matmul_slice_f32(j, f, ith, nth);
+        return;
+    }
+    int g0, g1;
+    pool_range(wm_groups(j->w->rows), ith, nth, &g0, &g1);
+    wm_matmul(j->w, j->in, &f->act, j->T, g0, g1, j->bias, j->out, j->w->rows);
 }
 
 typedef struct {
@@ -159,7 +182,7 @@ typedef struct {
 
 typedef struct {
     const matmul_batch *mb;
-    const fwd_ctx *f;
+    fwd_ctx *f;
 } matmul_run;
 
 static void matmul_task(void *arg, int ith, int nth) {
@@ -167,9 +190,26 @@ static void matmul_task(void *arg, int ith, int nth) {
     for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, ith, nth);
 }
 
-/* Up to three products over the same input in one pool round trip. */
+/* The batch's input quantized once for its block-type weights (the jobs of
+ * a batch share one input), rows split between threads. */
+static void quantize_task(void *arg, int ith, int nth) {
+    const matmul_run *r = arg;
+    const matmul_job *j = &r->mb->jobs[0];
+    int s, e;
+    pool_range(j->T, ith, nth, &s, &e);
+    if (s < e) wm_act_quantize(&r->f->act, j->in, s, e);
+}
+
+/* Up to three products over the same input in one pool round trip (two
+ * when the input is quantized first). */
 static void matmul(fwd_ctx *f, matmul_batch *mb) {
     matmul_run r = {mb, f};
+    bool quantize = false;
+    for (int i = 0; i < mb->n_jobs; i++) quantize |= wmat_quantized(mb->jobs[i].w->type);
+    if (quantize) {
+        wm_act_init(&f->act, f->act_buf, mb->jobs[0].T, mb->jobs[0].w->cols);
+        pool_run(f->pool, quantize_task, &r);
+    }
     pool_run(f->pool, matmul_task, &r);
 }
 
@@ -185,8 +225,8 @@ static bool ensure_unpacked(fwd_ctx *f) {
     return f->unpacked != NULL;
 }
 
-static matmul_job job(const float *in, const float *w, const float *bias, float *out, int T, int K, int N) {
-    return (matmul_job){in, w, bias, out, T, K, N};
+static matmul_job job(const float *in, const wmat *w, const float *bias, float *out, int T) {
+    return (matmul_job){in, w, bias, out, T};
 }
 
 /* ---- element-wise kernels ------------------------------------------------------ */
@@ -376,10 +416,9 @@ static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
     const model *m = f->m;
     int dim = m->cfg.dim, half = m->cfg.head_dim / 2;
     for (int t = 0; t < b->n; t++) {
-        if (m->cfg.tied_output) /* the embedding is the packed output head */
-            mm_unpack_rows(m->output, m->cfg.vocab, dim, b->tokens[t], b->tokens[t] + 1, f->x + (size_t)t * dim);
-        else
-            memcpy(f->x + (size_t)t * dim, m->tok_embd + (size_t)b->tokens[t] * dim, dim * sizeof(float));
+        /* the file's row, dequantized (exact) */
+        dt_to_f32(m->tok_embd_type, m->tok_embd + (size_t)b->tokens[t] * m->tok_embd_row_bytes,
+                  f->x + (size_t)t * dim, (size_t)dim);
         float *cs = f->rope + (size_t)t * m->cfg.head_dim;
         for (int i = 0; i < half; i++) {
             double ang = (double)b->pos[t] * m->rope_inv_freq[i];
@@ -392,25 +431,23 @@ static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
 static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int l) {
     const model_config *c = &f->m->cfg;
     const layer_weights *w = &f->m->layers[l];
-    int T = b->n, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    int T = b->n;
     layer_task_arg a = {f, kv, b, NULL, l};
 
-    matmul_batch qkv = {{job(f->xb, w->wq, w->bq, f->q, T, c->dim, qd),
-                         job(f->xb, w->wk, w->bk, f->k, T, c->dim, kvd),
-                         job(f->xb, w->wv, w->bv, f->v, T, c->dim, kvd)}, 3};
+    matmul_batch qkv = {{job(f->xb, &w->wq, w->bq, f->q, T), job(f->xb, &w->wk, w->bk, f->k, T),
+                         job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
     matmul(f, &qkv);
     pool_run(f->pool, rope_store_task, &a);
     pool_run(f->pool, attention_task, &a);
-    matmul_batch o = {{job(f->att, w->wo, NULL, f->proj, T, qd, c->dim)}, 1};
+    matmul_batch o = {{job(f->att, &w->wo, NULL, f->proj, T)}, 1};
     matmul(f, &o);
     a.norm_w = w->ffn_norm;
     pool_run(f->pool, residual_task, &a);
 
-    matmul_batch gu = {{job(f->xb, w->w_gate, NULL, f->gate, T, c->dim, c->ffn_dim),
-                        job(f->xb, w->w_up, NULL, f->up, T, c->dim, c->ffn_dim)}, 2};
+    matmul_batch gu = {{job(f->xb, &w->w_gate, NULL, f->gate, T), job(f->xb, &w->w_up, NULL, f->up, T)}, 2};
     matmul(f, &gu);
     pool_run(f->pool, swiglu_task, &a);
-    matmul_batch d = {{job(f->gate, w->w_down, NULL, f->proj, T, c->ffn_dim, c->dim)}, 1};
+    matmul_batch d = {{job(f->gate, &w->w_down, NULL, f->proj, T)}, 1};
     matmul(f, &d);
     /* residual, then the next layer's attention norm (or the final norm) */
     a.norm_w = l + 1 < c->n_layers ? f->m->layers[l + 1].attn_norm : f->m->out_norm;
@@ -450,7 +487,7 @@ bool fwd_logits(fwd_ctx *f, const int *rows, int n_rows, float *logits) {
         if (rows[i] < 0 || rows[i] >= f->n_hidden) return false;
         memcpy(f->proj + (size_t)i * dim, f->xb + (size_t)rows[i] * dim, dim * sizeof(float));
     }
-    matmul_batch out = {{job(f->proj, f->m->output, NULL, logits, n_rows, dim, f->m->cfg.vocab)}, 1};
+    matmul_batch out = {{job(f->proj, &f->m->output, NULL, logits, n_rows)}, 1};
     matmul(f, &out);
     return true;
 }

@@ -1,20 +1,19 @@
 /*
  * model.c — loading a model, independent of the file format: dispatch on
- * the path, sanity limits on the hyper-parameters, shape checks, conversion
- * of every weight to row-major f32 (zero-copy for f32 tensors that need no
- * reordering), then of the matrices to matmul.h's packed panel layout, the
- * RoPE frequency table, and freeing.
+ * the path, sanity limits on the hyper-parameters, shape and type checks,
+ * the weights in their file's type, the RoPE frequency table, and freeing.
  *
- * Memory of packing: each matrix is packed into a new buffer (2 MiB
- * aligned, huge pages requested: mm_alloc) that replaces it at once — a
- * converted matrix (F16, quantized, permuted) is freed; for a zero-copy
- * F32 matrix its pages of the file mapping are dropped (madvise DONTNEED:
- * they leave the process's resident set; the page cache may keep the file,
- * reclaimable).  So resident memory stays one copy of the weights (plus
- * one matrix during the load, and up to 2 MiB of huge-page rounding per
- * matrix), now anonymous memory instead of file-backed pages.  A load
- * copies every matrix once: the 1.1B F32 bench model went from 0.6 s to
- * 5-9 s, most of it the kernel zeroing 4.4 GB of fresh pages.
+ * Weights stay what the file holds (wmat.h): each F16/BF16/quantized
+ * matrix is repacked once into the group layout of the products (the same
+ * bytes, reordered; q/k rows of interleaved-RoPE files are moved whole
+ * into the rotate-half order on the way), in a new buffer (2 MiB aligned,
+ * huge pages requested: mm_alloc), and its pages of the read-only file
+ * mapping are then dropped (madvise DONTNEED: they leave the resident set;
+ * the page cache may keep the file, reclaimable).  So resident memory is
+ * one copy of the weights at the file's size.  F32 matrices are converted
+ * into matmul.h's packed panels the same way.  The token embedding is read
+ * a row at a time straight from the mapping (only the rows of tokens seen
+ * become resident); a tied output head is a packed copy of it.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "dtype.h"
 #include "gguf.h"
 #include "kernels/matmul.h"
+#include "kernels/wmat.h"
 #include "model_load.h"
 #include "safetensors.h"
 #include "tokenizer/tok_load.h"
@@ -155,58 +155,53 @@ typedef struct {
     model *m;
     const weight_source *src;
     char *err;
+    uint64_t type_params[DT_COUNT]; /* matrix parameters by type (m->dtype) */
 } loader;
 
-/* Fetch tensor `name` of shape (rows, cols) — rows = 0 for a vector — as f32.
- * permute_heads > 0: q/k matrix or bias to un-permute (that many heads). */
-static float *load_tensor(loader *L, const char *name, uint64_t rows, uint64_t cols,
-                          bool optional, int permute_heads, bool *present) {
-    wsrc w = {0};
+/* Looks tensor `name` up and checks its shape (rows, cols) — rows = 0 for
+ * a vector.  False if absent (err set unless optional) or misshapen. */
+static bool find_tensor(loader *L, const char *name, uint64_t rows, uint64_t cols, bool optional, wsrc *w,
+                        bool *present) {
+    memset(w, 0, sizeof *w);
     if (present) *present = false;
-    if (!L->src->find(L->src->ctx, name, &w)) {
+    if (!L->src->find(L->src->ctx, name, w)) {
         /* the source names the tensor in its own convention when it can */
-        if (!optional)
-            ct_err(L->err, "%s: missing tensor '%s'", L->m->path, w.name[0] ? w.name : name);
-        return NULL;
+        if (!optional) ct_err(L->err, "%s: missing tensor '%s'", L->m->path, w->name[0] ? w->name : name);
+        return false;
     }
     if (present) *present = true;
-    uint64_t want_n = rows ? rows * cols : cols;
     uint64_t n = 1;
-    for (uint32_t i = 0; i < w.n_dims; i++) n *= w.ne[i];
-    bool shape_ok = rows ? (w.n_dims == 2 && w.ne[0] == cols && w.ne[1] == rows)
-                         : (n == cols && w.ne[0] == cols);
-    if (!shape_ok || n != want_n) {
-        ct_err(L->err, "tensor '%s' has shape [%llu, %llu], expected [%llu, %llu]", w.name,
-               (unsigned long long)(w.n_dims > 1 ? w.ne[1] : 1), (unsigned long long)w.ne[0],
-               (unsigned long long)(rows ? rows : 1), (unsigned long long)cols);
-        return NULL;
-    }
+    for (uint32_t i = 0; i < w->n_dims; i++) n *= w->ne[i];
+    bool shape_ok = rows ? (w->n_dims == 2 && w->ne[0] == cols && w->ne[1] == rows) : (n == cols && w->ne[0] == cols);
+    if (!shape_ok)
+        return ct_err(L->err, "tensor '%s' has shape [%llu, %llu], expected [%llu, %llu]", w->name,
+                      (unsigned long long)(w->n_dims > 1 ? w->ne[1] : 1), (unsigned long long)w->ne[0],
+                      (unsigned long long)(rows ? rows : 1), (unsigned long long)cols);
+    return true;
+}
+
+/* Fetch vector `name` (cols values) as f32.  permute_heads > 0: a q/k bias
+ * to un-permute (that many heads). */
+static float *load_vector(loader *L, const char *name, uint64_t cols, int permute_heads) {
+    wsrc w;
+    if (!find_tensor(L, name, 0, cols, false, &w, NULL)) return NULL;
     if (!dt_convertible(w.type)) {
-        ct_err(L->err, "tensor '%s' has unsupported type %s (supported: F32 F16 BF16 Q8_0 Q4_0 "
-               "Q4_K Q6_K)", w.name, dt_name(w.type));
+        ct_err(L->err, "tensor '%s' has unsupported type %s", w.name, dt_name(w.type));
         return NULL;
     }
-    bool need_perm = permute_heads > 0 && L->src->qk_interleaved;
-    L->m->n_params += n;
-    if (w.type == DT_F32 && !need_perm && ((uintptr_t)w.data % sizeof(float)) == 0)
-        return (float *)w.data; /* zero-copy from the mapping */
-    float *buf = malloc(n * sizeof(float));
+    L->m->n_params += cols;
+    float *buf = model_own(L->m, malloc(cols * sizeof(float)));
     if (!buf) { ct_err(L->err, "out of memory converting '%s'", w.name); return NULL; }
-    if (!dt_to_f32(w.type, w.data, buf, n)) {
-        free(buf);
+    if (!dt_to_f32(w.type, w.data, buf, cols)) {
         ct_err(L->err, "tensor '%s': conversion from %s failed", w.name, dt_name(w.type));
         return NULL;
     }
-    if (need_perm) {
-        uint64_t c = rows ? cols : 1;
-        uint64_t hd = (rows ? rows : cols) / (uint64_t)permute_heads;
-        float *out = malloc(n * sizeof(float));
-        if (!out) { free(buf); ct_err(L->err, "out of memory"); return NULL; }
-        unpermute_rows(buf, out, permute_heads, (int)hd, (int)c);
-        free(buf);
+    if (permute_heads > 0 && L->src->qk_interleaved) {
+        float *out = model_own(L->m, malloc(cols * sizeof(float)));
+        if (!out) { ct_err(L->err, "out of memory"); return NULL; }
+        unpermute_rows(buf, out, permute_heads, (int)(cols / (uint64_t)permute_heads), 1);
         buf = out;
     }
-    if (!model_own(L->m, buf)) { ct_err(L->err, "out of memory"); return NULL; }
     return buf;
 }
 
@@ -218,83 +213,167 @@ static void release_mapped(const void *p, size_t bytes) {
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure only costs memory */
 }
 
-/* Replaces *w, a row-major (N, K) matrix loaded by load_tensor (owned by the
- * model or mapped from the file), by its packed form (matmul.h) in a new
- * buffer (huge pages: mm_alloc); the old one is freed or its mapping
- * released at once, so at most one matrix is held twice, briefly. */
-static bool pack_weight(loader *L, float **w, int N, int K, const char *what) {
-    model *m = L->m;
-    int owned = -1;
-    for (int i = 0; i < m->n_owned && owned < 0; i++)
-        if (m->owned[i] == *w) owned = i;
-    float *buf = mm_alloc(mm_packed_size(N, K) * sizeof(float));
-    if (!buf) return ct_err(L->err, "out of memory packing '%s'", what);
-    mm_pack(*w, N, K, buf);
-    if (owned >= 0) {
-        free(*w);
-        m->owned[owned] = buf;
-    } else {
-        release_mapped(*w, (size_t)N * K * sizeof(float));
-        if (!model_own(m, buf)) return ct_err(L->err, "out of memory");
+/* F32: converted rows (un-permuted) packed into matmul.h's panels. */
+static bool load_f32_matrix(loader *L, const wsrc *w, int N, int K, int permute_heads, wmat *out) {
+    size_t n = (size_t)N * K;
+    float *rows = malloc(n * sizeof(float));
+    float *packed = model_own(L->m, mm_alloc(mm_packed_size(N, K) * sizeof(float)));
+    if (!rows || !packed) { free(rows); return ct_err(L->err, "out of memory loading '%s'", w->name); }
+    memcpy(rows, w->data, n * sizeof(float)); /* F32 in the file: any alignment */
+    if (permute_heads > 0 && L->src->qk_interleaved) {
+        float *un = malloc(n * sizeof(float));
+        if (!un) { free(rows); return ct_err(L->err, "out of memory"); }
+        unpermute_rows(rows, un, permute_heads, N / permute_heads, K);
+        free(rows);
+        rows = un;
     }
-    *w = buf;
+    mm_pack(rows, N, K, packed);
+    free(rows);
+    *out = (wmat){DT_F32, N, K, (const uint8_t *)packed};
+    return true;
+}
+
+/* Packed row n is GGUF row perm(n): file row 2j+t of a head holds Hugging
+ * Face row t*(hd/2)+j (the interleaved-RoPE order) — the rows move whole,
+ * so quantized rows need no conversion. */
+static int *unpermute_map(int N, int n_heads) {
+    int *map = malloc((size_t)N * sizeof *map), hd = N / n_heads, half = hd / 2;
+    if (!map) return NULL;
+    for (int h = 0; h < n_heads; h++)
+        for (int j = 0; j < half; j++)
+            for (int t = 0; t < 2; t++) map[h * hd + t * half + j] = h * hd + 2 * j + t;
+    return map;
+}
+
+/* Matrix `name` (rows, cols) in its file's type.  keep_mapping: its file
+ * pages are still read afterwards (the embedding of a tied head). */
+static bool load_matrix(loader *L, const char *name, int N, int K, int permute_heads, bool optional,
+                        bool keep_mapping, wmat *out, bool *present) {
+    wsrc w;
+    if (!find_tensor(L, name, (uint64_t)N, (uint64_t)K, optional, &w, present)) return false;
+    L->m->n_params += (uint64_t)N * K;
+    if (w.type < DT_COUNT) L->type_params[w.type] += (uint64_t)N * K;
+    uint64_t row_bytes = 0;
+    if (!dt_bytes(w.type, (uint64_t)K, &row_bytes))
+        return ct_err(L->err, "tensor '%s': type %s cannot hold rows of %d values (block size %u)", w.name,
+                      dt_name(w.type), K, dt_block_elems(w.type));
+    if (w.type == DT_F32) {
+        if (!load_f32_matrix(L, &w, N, K, permute_heads, out)) return false;
+    } else if (wmat_supported(w.type)) {
+        size_t bytes = wmat_bytes(w.type, N, K);
+        if (!bytes)
+            return ct_err(L->err, "tensor '%s': rows of %d values of type %s are not a multiple of %d", w.name, K,
+                          dt_name(w.type), WM_QB);
+        uint8_t *dst = model_own(L->m, mm_alloc(bytes));
+        int *map = permute_heads > 0 && L->src->qk_interleaved ? unpermute_map(N, permute_heads) : NULL;
+        if (!dst || (permute_heads > 0 && L->src->qk_interleaved && !map)) {
+            free(map);
+            return ct_err(L->err, "out of memory loading '%s'", w.name);
+        }
+        wmat_pack(w.type, N, K, w.data, map, dst);
+        free(map);
+        *out = (wmat){w.type, N, K, dst};
+    } else {
+        return ct_err(L->err, "tensor '%s' has type %s, which ctgi does not compute with (supported: F32 F16 "
+                      "BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL)", w.name, dt_name(w.type));
+    }
+    if (!keep_mapping) release_mapped(w.data, (size_t)row_bytes * N);
     return true;
 }
 
 static bool load_layer(loader *L, int l, layer_weights *w) {
     const model_config *c = &L->m->cfg;
     bool bias = arch_get(c->arch)->qkv_bias;
-    uint64_t q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim;
-    /* rows = 0: a vector of `cols`; perm: heads to un-permute for RoPE */
-    const struct { float **dst; const char *suffix; uint64_t rows, cols; int perm; bool want; } t[] = {
-        {&w->attn_norm, "attn_norm.weight", 0, c->dim, 0, true},
-        {&w->wq, "attn_q.weight", q, c->dim, c->n_heads, true},
-        {&w->wk, "attn_k.weight", kv, c->dim, c->n_kv_heads, true},
-        {&w->wv, "attn_v.weight", kv, c->dim, 0, true},
-        {&w->wo, "attn_output.weight", c->dim, q, 0, true},
-        {&w->ffn_norm, "ffn_norm.weight", 0, c->dim, 0, true},
-        {&w->w_gate, "ffn_gate.weight", c->ffn_dim, c->dim, 0, true},
-        {&w->w_up, "ffn_up.weight", c->ffn_dim, c->dim, 0, true},
-        {&w->w_down, "ffn_down.weight", c->dim, c->ffn_dim, 0, true},
-        {&w->bq, "attn_q.bias", 0, q, c->n_heads, bias},
-        {&w->bk, "attn_k.bias", 0, kv, c->n_kv_heads, bias},
-        {&w->bv, "attn_v.bias", 0, kv, 0, bias},
+    int q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
+    /* perm: heads to un-permute for RoPE */
+    const struct { wmat *dst; const char *suffix; int rows, cols, perm; } mats[] = {
+        {&w->wq, "attn_q.weight", q, c->dim, c->n_heads},
+        {&w->wk, "attn_k.weight", kv, c->dim, c->n_kv_heads},
+        {&w->wv, "attn_v.weight", kv, c->dim, 0},
+        {&w->wo, "attn_output.weight", c->dim, q, 0},
+        {&w->w_gate, "ffn_gate.weight", c->ffn_dim, c->dim, 0},
+        {&w->w_up, "ffn_up.weight", c->ffn_dim, c->dim, 0},
+        {&w->w_down, "ffn_down.weight", c->dim, c->ffn_dim, 0},
     };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        if (!t[i].want) continue;
-        char name[96];
-        snprintf(name, sizeof name, "blk.%d.%s", l, t[i].suffix);
-        *t[i].dst = load_tensor(L, name, t[i].rows, t[i].cols, false, t[i].perm, NULL);
-        if (!*t[i].dst) return false;
-        if (t[i].rows && !pack_weight(L, t[i].dst, (int)t[i].rows, (int)t[i].cols, name)) return false;
+    const struct { float **dst; const char *suffix; int n, perm; bool want; } vecs[] = {
+        {&w->attn_norm, "attn_norm.weight", c->dim, 0, true},
+        {&w->ffn_norm, "ffn_norm.weight", c->dim, 0, true},
+        {&w->bq, "attn_q.bias", q, c->n_heads, bias},
+        {&w->bk, "attn_k.bias", kv, c->n_kv_heads, bias},
+        {&w->bv, "attn_v.bias", kv, 0, bias},
+    };
+    char name[96];
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+        snprintf(name, sizeof name, "blk.%d.%s", l, mats[i].suffix);
+        if (!load_matrix(L, name, mats[i].rows, mats[i].cols, mats[i].perm, false, false, mats[i].dst, NULL))
+            return false;
+    }
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+        if (!vecs[i].want) continue;
+        snprintf(name, sizeof name, "blk.%d.%s", l, vecs[i].suffix);
+        if (!(*vecs[i].dst = load_vector(L, name, (uint64_t)vecs[i].n, vecs[i].perm))) return false;
     }
     return true;
 }
 
+/* The embedding is only read a row at a time: it stays in the file. */
+static bool load_embedding(loader *L) {
+    model *m = L->m;
+    wsrc w;
+    if (!find_tensor(L, "token_embd.weight", (uint64_t)m->cfg.vocab, (uint64_t)m->cfg.dim, false, &w, NULL))
+        return false;
+    uint64_t row_bytes = 0;
+    if (!dt_bytes(w.type, (uint64_t)m->cfg.dim, &row_bytes))
+        return ct_err(L->err, "tensor '%s': type %s cannot hold rows of %d values", w.name, dt_name(w.type),
+                      m->cfg.dim);
+    if (!dt_convertible(w.type))
+        return ct_err(L->err, "tensor '%s' has unsupported type %s", w.name, dt_name(w.type));
+    m->tok_embd = w.data;
+    m->tok_embd_type = w.type;
+    m->tok_embd_row_bytes = row_bytes;
+    m->n_params += (uint64_t)m->cfg.vocab * m->cfg.dim;
+    return true;
+}
+
+/* "Q4_K+Q6_K": the matrices' types, most parameters first. */
+static char *type_summary(const loader *L) {
+    char buf[128] = "";
+    bool used[DT_COUNT] = {false};
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < DT_COUNT; t++)
+            if (!used[t] && L->type_params[t] && (best < 0 || L->type_params[t] > L->type_params[best])) best = t;
+        if (best < 0) break;
+        used[best] = true;
+        size_t len = strlen(buf);
+        snprintf(buf + len, sizeof buf - len, "%s%s", len ? "+" : "", dt_name((uint32_t)best));
+    }
+    return strdup(buf[0] ? buf : "F32");
+}
+
 bool model_assemble(model *m, const weight_source *src, char *err) {
     model_config *c = &m->cfg;
-    loader L = {m, src, err};
-    if (!(m->tok_embd = load_tensor(&L, "token_embd.weight", c->vocab, c->dim, false, 0, NULL)))
-        return false;
+    loader L = {m, src, err, {0}};
+    if (!load_embedding(&L)) return false;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return ct_err(err, "out of memory");
     for (int l = 0; l < c->n_layers; l++)
         if (!load_layer(&L, l, &m->layers[l])) return false;
-    if (!(m->out_norm = load_tensor(&L, "output_norm.weight", 0, c->dim, false, 0, NULL)))
-        return false;
+    if (!(m->out_norm = load_vector(&L, "output_norm.weight", (uint64_t)c->dim, 0))) return false;
     bool present = false;
-    m->output = c->tied_output ? NULL
-                               : load_tensor(&L, "output.weight", c->vocab, c->dim, true, 0, &present);
-    if (present && !m->output) return false;
-    if (present && !pack_weight(&L, &m->output, c->vocab, c->dim, "output.weight")) return false;
-    if (!m->output) {
-        /* tied (declared, or no separate head stored): the embedding is
-         * packed for the head, and embedding rows are read out of it */
-        if (!pack_weight(&L, &m->tok_embd, c->vocab, c->dim, "token_embd.weight")) return false;
-        m->output = m->tok_embd;
+    if (!c->tied_output && !load_matrix(&L, "output.weight", c->vocab, c->dim, 0, true, false, &m->output, &present) &&
+        present)
+        return false;
+    if (!present) {
+        /* tied (declared, or no separate head stored): the head is a packed
+         * copy of the embedding, whose file rows stay for lookups */
+        if (!load_matrix(&L, "token_embd.weight", c->vocab, c->dim, 0, false, true, &m->output, NULL)) return false;
+        m->n_params -= (uint64_t)c->vocab * c->dim; /* counted once, as the embedding */
         c->tied_output = true;
     }
-    return true;
+    free(m->dtype);
+    m->dtype = type_summary(&L);
+    return m->dtype != NULL || ct_err(err, "out of memory");
 }
 
 /* ---- entry points --------------------------------------------------------- */

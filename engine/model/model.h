@@ -7,11 +7,14 @@
  * pass (forward.c) reads those flags, so adding gpt2/phi3/gemma means adding
  * a table row and the few branches its flags need, never a second copy.
  *
- * Matrix layout: the weight matrices (wq .. w_down, output) are held in
- * matmul.h's packed panel layout (mm_pack at load time; shapes below are
- * the logical (rows, cols)); vectors and tok_embd are plain row-major,
- * except that a tied tok_embd is the packed output head (read its rows
- * with mm_unpack_rows).
+ * Matrix layout: the weight matrices (wq .. w_down, output) stay in their
+ * file's type (shapes below are the logical (rows, cols)): F16, BF16 and
+ * the GGUF block quantizations in wmat.h's group layout (wmat_pack at load
+ * time, the same bytes as the file), F32 in matmul.h's packed panels
+ * (mm_pack; wmat.type is DT_F32 and data points to the floats).  The
+ * token embedding is read a row at a time, dequantized, from the file's
+ * own rows (tok_embd), so a tied output head is a packed copy beside it.
+ * Vectors (norms, biases) are f32.
  *
  * RoPE layout: weights are always held in the Hugging Face "rotate-half"
  * (NEOX) layout.  GGUF llama files store q/k rows permuted for interleaved
@@ -25,6 +28,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "kernels/wmat.h"
 #include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
@@ -69,17 +73,17 @@ typedef struct {
 
 typedef struct {
     float *attn_norm; /* (dim) */
-    float *wq;        /* (n_heads*head_dim, dim) */
-    float *wk;        /* (n_kv_heads*head_dim, dim) */
-    float *wv;        /* (n_kv_heads*head_dim, dim) */
+    wmat wq;          /* (n_heads*head_dim, dim) */
+    wmat wk;          /* (n_kv_heads*head_dim, dim) */
+    wmat wv;          /* (n_kv_heads*head_dim, dim) */
     float *bq;        /* (n_heads*head_dim) or NULL */
     float *bk;        /* (n_kv_heads*head_dim) or NULL */
     float *bv;        /* (n_kv_heads*head_dim) or NULL */
-    float *wo;        /* (dim, n_heads*head_dim) */
+    wmat wo;          /* (dim, n_heads*head_dim) */
     float *ffn_norm;  /* (dim) */
-    float *w_gate;    /* (ffn_dim, dim) */
-    float *w_up;      /* (ffn_dim, dim) */
-    float *w_down;    /* (dim, ffn_dim) */
+    wmat w_gate;      /* (ffn_dim, dim) */
+    wmat w_up;        /* (ffn_dim, dim) */
+    wmat w_down;      /* (dim, ffn_dim) */
 } layer_weights;
 
 struct model {
@@ -87,11 +91,13 @@ struct model {
     char *name;        /* general.name or directory name */
     char *path;        /* as given */
     char *format;      /* "gguf" | "safetensors" */
-    char *dtype;       /* source weight type of the big matrices, e.g. "F16" */
-    float *tok_embd;   /* (vocab, dim) row-major; packed when tied (== output) */
+    char *dtype;       /* the matrices' types by share of parameters, e.g. "Q4_K+Q6_K" */
+    const uint8_t *tok_embd; /* (vocab, dim) rows of type tok_embd_type, the file's bytes */
+    uint32_t tok_embd_type;
+    size_t tok_embd_row_bytes;
     layer_weights *layers; /* (n_layers) */
     float *out_norm;   /* (dim) */
-    float *output;     /* (vocab, dim) packed; == tok_embd when tied (not separately owned) */
+    wmat output;       /* (vocab, dim); a copy of tok_embd's values when tied */
     float *rope_inv_freq; /* (head_dim/2) theta^(-2i/head_dim), with scaling applied */
     tokenizer *tok;
     int32_t *eos_ids;  /* ids that end generation (EOS + generation_config), n_eos */
