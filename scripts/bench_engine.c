@@ -49,6 +49,7 @@
 #include "kernels/matmul.h"
 #include "model/model.h"
 #include "pool.h"
+#include "support/bench_bw.h"
 #include "support/bench_models.h"
 #include "support/bench_util.h"
 #include "support/synth_model.h"
@@ -96,103 +97,6 @@ static char *ensure_model(const bench_spec *s, const options *o) {
     return path;
 }
 
-/* ---- 2. memory bandwidth ------------------------------------------------------ */
-
-typedef float vf16 __attribute__((vector_size(64)));
-
-typedef struct {
-    const float *p;
-    size_t n;              /* floats; a multiple of 64 is read, the tail ignored */
-    double sink[64 * 8];   /* per-thread results, a cache line apart */
-} read_job;
-
-/* Sum this thread's share of the buffer with 4 independent 64-byte lanes. */
-static void read_task(void *arg, int ith, int nth) {
-    read_job *j = arg;
-    size_t blocks = j->n / 64, per = blocks / (size_t)nth, rem = blocks % (size_t)nth;
-    size_t b = (size_t)ith * per + ((size_t)ith < rem ? (size_t)ith : rem);
-    size_t e = b + per + ((size_t)ith < rem ? 1 : 0);
-    vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    for (size_t i = b; i < e; i++) {
-        const float *q = j->p + i * 64;
-        vf16 x0, x1, x2, x3;
-        memcpy(&x0, q, 64);
-        memcpy(&x1, q + 16, 64);
-        memcpy(&x2, q + 32, 64);
-        memcpy(&x3, q + 48, 64);
-        a0 += x0;
-        a1 += x1;
-        a2 += x2;
-        a3 += x3;
-    }
-    vf16 a = a0 + a1 + a2 + a3;
-    double s = 0;
-    for (int k = 0; k < 16; k++) s += a[k];
-    j->sink[(ith % 64) * 8] = s;
-}
-
-/* Pseudo-random contents: no two pages alike, so nothing below the guest
- * (page merging, compression) can shortcut the reads. */
-static void fill_task(void *arg, int ith, int nth) {
-    read_job *j = arg;
-    size_t per = j->n / (size_t)nth, b = (size_t)ith * per, e = ith == nth - 1 ? j->n : b + per;
-    uint32_t *p = (uint32_t *)j->p;
-    uint64_t x = 0x243F6A8885A308D3ull ^ ((uint64_t)ith << 32) ^ b;
-    for (size_t i = b; i < e; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (uint32_t)(x >> 41) | 0x3c000000u; /* small positive floats */
-    }
-}
-
-/* A read buffer far larger than the last-level cache, kept for the whole run:
- * sampled at start (median and best of a few passes) and again between decode
- * rounds, because on a shared host the bandwidth moves with the neighbours. */
-typedef struct {
-    read_job *j;
-    size_t bytes;
-} bw_buffer;
-
-static bw_buffer bw_create(pool *p, size_t bytes) {
-    bw_buffer b = {calloc(1, sizeof(read_job)), bytes};
-    if (!b.j) bench_die("out of memory");
-    b.j->n = bytes / sizeof(float);
-    b.j->p = xaligned(bytes);
-    pool_run(p, fill_task, b.j); /* fault the pages in, spread over the threads */
-    return b;
-}
-
-static void bw_free(bw_buffer *b) {
-    free((void *)b->j->p);
-    free(b->j);
-}
-
-/* One timed pass: GB/s with all pool threads (single: the caller alone). */
-static double bw_sample(pool *p, bw_buffer *b, bool single) {
-    double t0 = ct_now();
-    if (single)
-        read_task(b->j, 0, 1);
-    else
-        pool_run(p, read_task, b->j);
-    return b->bytes / (ct_now() - t0) / 1e9;
-}
-
-/* passes timed passes: the median and the best GB/s. */
-static void bw_stats(pool *p, bw_buffer *b, bool single, int passes, double *median, double *best) {
-    double g[32];
-    if (passes > 32) passes = 32;
-    for (int i = 0; i < passes; i++) g[i] = bw_sample(p, b, single);
-    for (int i = 1; i < passes; i++) /* insertion sort, tiny n */
-        for (int k = i; k > 0 && g[k] < g[k - 1]; k--) {
-            double t = g[k];
-            g[k] = g[k - 1];
-            g[k - 1] = t;
-        }
-    *median = g[passes / 2];
-    *best = g[passes - 1];
-}
-
 /* ---- machine noise: CPU used by other processes and stolen by the host --------- */
 
 typedef struct {
@@ -233,10 +137,10 @@ static void cpu_noise(cpu_snap a, double *other_pct, double *steal_pct) {
 /* ---- the model's weights, grouped as forward.c multiplies them ----------------- */
 
 typedef struct {
-    const float *w; /* (N, K) packed, as the engine holds it (matmul.h) */
+    const float *w; /* (N, K) packed, as the engine holds F32 weights (matmul.h) */
     int N, K;
     float *rm;      /* the same matrix row-major, for the BLAS microbenchmark */
-} wmat;
+} fmat;
 
 enum { G_QKV, G_O, G_GATE_UP, G_DOWN, G_OUT, N_GROUPS };
 static const char *GROUP_NAME[N_GROUPS] = {"q|k|v", "o", "gate|up", "down", "output"};
@@ -244,7 +148,7 @@ static const char *GROUP_NAME[N_GROUPS] = {"q|k|v", "o", "gate|up", "down", "out
 typedef struct {
     int group;
     int n;
-    wmat m[3];
+    fmat m[3];
 } wstep;
 
 typedef struct {
@@ -253,6 +157,12 @@ typedef struct {
     double matmul_params_layers; /* all layers' matmul weights */
     double bytes_per_token;      /* decode weight bytes (no KV) */
 } wplan;
+
+/* The packed floats of an F32 matrix (the bench models are F32). */
+static const float *f32_panels(wmat w) {
+    if (w.type != DT_F32) bench_die("bench_engine measures F32 models (matmul.h); this matrix is %s", dt_name(w.type));
+    return (const float *)w.data;
+}
 
 static wplan make_plan(const model *m) {
     const model_config *c = &m->cfg;
@@ -263,18 +173,18 @@ static wplan make_plan(const model *m) {
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
         pl.steps[pl.n_steps++] =
-            (wstep){G_QKV, 3, {{w->wq, qd, c->dim, NULL}, {w->wk, kvd, c->dim, NULL}, {w->wv, kvd, c->dim, NULL}}};
-        pl.steps[pl.n_steps++] = (wstep){G_O, 1, {{w->wo, c->dim, qd, NULL}}};
+            (wstep){G_QKV, 3, {{f32_panels(w->wq), qd, c->dim, NULL}, {f32_panels(w->wk), kvd, c->dim, NULL}, {f32_panels(w->wv), kvd, c->dim, NULL}}};
+        pl.steps[pl.n_steps++] = (wstep){G_O, 1, {{f32_panels(w->wo), c->dim, qd, NULL}}};
         pl.steps[pl.n_steps++] =
-            (wstep){G_GATE_UP, 2, {{w->w_gate, c->ffn_dim, c->dim, NULL}, {w->w_up, c->ffn_dim, c->dim, NULL}}};
-        pl.steps[pl.n_steps++] = (wstep){G_DOWN, 1, {{w->w_down, c->dim, c->ffn_dim, NULL}}};
+            (wstep){G_GATE_UP, 2, {{f32_panels(w->w_gate), c->ffn_dim, c->dim, NULL}, {f32_panels(w->w_up), c->ffn_dim, c->dim, NULL}}};
+        pl.steps[pl.n_steps++] = (wstep){G_DOWN, 1, {{f32_panels(w->w_down), c->dim, c->ffn_dim, NULL}}};
     }
-    pl.steps[pl.n_steps++] = (wstep){G_OUT, 1, {{m->output, c->vocab, c->dim, NULL}}};
+    pl.steps[pl.n_steps++] = (wstep){G_OUT, 1, {{f32_panels(m->output), c->vocab, c->dim, NULL}}};
     /* sgemm/sgemv want row-major weights: a copy for the microbenchmark
      * (the engine's BLAS mode unpacks chunks per call instead) */
     for (int i = 0; i < pl.n_steps; i++)
         for (int k = 0; k < pl.steps[i].n; k++) {
-            wmat *w = &pl.steps[i].m[k];
+            fmat *w = &pl.steps[i].m[k];
             if (!(w->rm = malloc((size_t)w->N * w->K * sizeof(float)))) bench_die("out of memory");
             mm_unpack_rows(w->w, w->N, w->K, 0, w->N, w->rm);
         }
@@ -304,7 +214,7 @@ typedef struct {
 static void mm_task(void *arg, int ith, int nth) {
     const mm_job *j = arg;
     for (int i = 0; i < j->s->n; i++) {
-        const wmat *m = &j->s->m[i];
+        const fmat *m = &j->s->m[i];
         float *out = j->out + (size_t)i * j->out_stride;
         int b, e;
         pool_range((m->N + MM_PANEL - 1) / MM_PANEL, ith, nth, &b, &e); /* whole panels, as forward.c */
@@ -387,7 +297,7 @@ static double measure_weight_read(pool *p, const wplan *pl, int reps) {
             for (int k = 0; k < pl->steps[i].n; k++) {
                 j->p = pl->steps[i].m[k].w;
                 j->n = (size_t)pl->steps[i].m[k].N * pl->steps[i].m[k].K;
-                pool_run(p, read_task, j);
+                pool_run(p, bw_read_task, j);
                 bytes += 4.0 * (double)j->n;
             }
         double t = ct_now() - t0;

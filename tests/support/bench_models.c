@@ -69,17 +69,19 @@ static void config_stamp(const synth_config *c, char *out, size_t cap) {
     base = base ? base + 1 : c->vocab_gguf;
     snprintf(out, cap,
              "ctgi-bench-model v1 arch=%s dim=%d layers=%d heads=%d kv_heads=%d head_dim=%d ffn=%d ctx=%d "
-             "theta=%g eps=%g tied=%d type=%s seed=%llu vocab=%s:%lld\n",
+             "theta=%g eps=%g tied=%d type=%s%s seed=%llu vocab=%s:%lld\n",
              c->arch, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->ctx_len,
              (double)c->rope_theta, (double)c->norm_eps, (int)c->tied, dt_name(c->weight_type),
+             c->llama_mix ? " llama-mix" : "",
              (unsigned long long)c->seed, base, vsize);
 }
 
 /* Write the model to tmp, then rename it into place and write its stamp. */
 static bool generate(const bench_spec *s, const synth_config *c, const char *stamp, const char *path,
                      const char *stamp_path, const char *tmp, char *err) {
-    printf("  %s: generating %s (dim %d, %d layers, %d/%d heads, ffn %d, F32, seed %#x) ...\n", s->label, path,
-           s->dim, s->n_layers, s->n_heads, s->n_kv_heads, s->ffn_dim, BENCH_SEED);
+    printf("  %s: generating %s (dim %d, %d layers, %d/%d heads, ffn %d, %s%s, seed %#x) ...\n", s->label, path,
+           s->dim, s->n_layers, s->n_heads, s->n_kv_heads, s->ffn_dim, dt_name(c->weight_type),
+           c->llama_mix ? " as llama-quantize mixes it" : "", BENCH_SEED);
     fflush(stdout);
     unlink(stamp_path);
     double t0 = ct_now();
@@ -99,6 +101,10 @@ static bool generate(const bench_spec *s, const synth_config *c, const char *sta
 }
 
 char *bench_model_ensure(const bench_spec *s, const char *cache_dir, char *err) {
+    return bench_model_ensure_type(s, DT_F32, cache_dir, err);
+}
+
+char *bench_model_ensure_type(const bench_spec *s, uint32_t type, const char *cache_dir, char *err) {
     char *vocab = tu_model_path(BENCH_VOCAB_REL), *path = NULL, *stamp_path = NULL, *tmp = NULL;
     bool ok = false;
     if (access(vocab, R_OK) != 0) {
@@ -106,10 +112,17 @@ char *bench_model_ensure(const bench_spec *s, const char *cache_dir, char *err) 
         goto done;
     }
     synth_config c = spec_config(s, vocab);
+    c.weight_type = type;
+    c.llama_mix = type != DT_F32;
+    char file[128];
+    if (type == DT_F32)
+        snprintf(file, sizeof file, "%s", s->file);
+    else
+        snprintf(file, sizeof file, "ctgi-bench-%s-%s.gguf", s->label, dt_name(type));
     char stamp[1024];
     config_stamp(&c, stamp, sizeof stamp);
-    if (asprintf(&path, "%s/%s", cache_dir, s->file) < 0 || asprintf(&stamp_path, "%s/%s.config", cache_dir, s->file) < 0 ||
-        asprintf(&tmp, "%s/%s.tmp", cache_dir, s->file) < 0) {
+    if (asprintf(&path, "%s/%s", cache_dir, file) < 0 || asprintf(&stamp_path, "%s/%s.config", cache_dir, file) < 0 ||
+        asprintf(&tmp, "%s/%s.tmp", cache_dir, file) < 0) {
         ct_err(err, "out of memory");
         goto done;
     }

@@ -8,6 +8,8 @@
 #ifndef CTGI_BENCH_MODELS_H
 #define CTGI_BENCH_MODELS_H
 
+#include <stdint.h>
+
 #include "common.h"
 
 typedef struct {
@@ -31,5 +33,10 @@ const bench_spec *bench_spec_find(const char *key);
  * progress line on stdout) if it is missing or its stamp is stale.  The
  * vocabulary comes from the shared models (tu_model_path).  NULL + err. */
 char *bench_model_ensure(const bench_spec *s, const char *cache_dir, char *err);
+
+/* The same model with its matrices in `type` (dt_type), each chosen as
+ * llama-quantize would for that type (Q4_K: the Q4_K_M mix), in
+ * ctgi-bench-<label>-<TYPE>.gguf.  DT_F32 is bench_model_ensure's file. */
+char *bench_model_ensure_type(const bench_spec *s, uint32_t type, const char *cache_dir, char *err);
 
 #endif

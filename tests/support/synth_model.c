@@ -276,10 +276,30 @@ static float *gen_values(const plan *p, const tspec *t, bool gguf) {
     return x;
 }
 
+/* llama.cpp's use_more_bits: the layers whose attn_v / ffn_down its *_K_M
+ * mixes keep at Q6_K (the first and last eighth, every third between). */
+static bool more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+/* The type llama-quantize would give a GGUF matrix for weight_type (the
+ * *_K_M mixes for Q4_K / Q5_K; Q6_K output for the 4- and 5-bit types). */
+static uint32_t mix_type(const synth_config *c, const char *name) {
+    uint32_t wt = c->weight_type;
+    bool low = wt == DT_Q4_0 || wt == DT_Q4_1 || wt == DT_Q5_0 || wt == DT_Q5_1 || wt == DT_Q4_K ||
+               wt == DT_Q5_K || wt == DT_IQ4_NL;
+    if (low && !strcmp(name, "output.weight")) return DT_Q6_K;
+    int l;
+    char rest[64];
+    if ((wt == DT_Q4_K || wt == DT_Q5_K) && sscanf(name, "blk.%d.%63s", &l, rest) == 2 &&
+        (!strcmp(rest, "attn_v.weight") || !strcmp(rest, "ffn_down.weight")) && more_bits(l, c->n_layers))
+        return DT_Q6_K;
+    return wt;
+}
+
 /* Storage type of a tensor; false + err if its rows do not fit the blocks. */
 static bool tensor_type(const plan *p, const tspec *t, bool gguf, uint32_t *type, uint64_t *nbytes,
                         char *err) {
     *type = (t->matrix || !gguf) ? p->c->weight_type : DT_F32;
+    if (gguf && t->matrix && p->c->llama_mix) *type = mix_type(p->c, t->gguf);
     uint32_t be = dt_block_elems(*type);
     if (t->cols % be != 0)
         return ct_err(err, "synth: tensor '%s': row length %llu is not a multiple of the %s block "

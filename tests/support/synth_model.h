@@ -31,6 +31,9 @@ typedef struct {
     int rope_orig_ctx;
     uint32_t weight_type;  /* dt_type of the 2-D weights: DT_F32 DT_F16 DT_BF16 DT_Q8_0 DT_Q4_0 DT_Q4_K DT_Q6_K
                               (GGUF; safetensors supports F32 F16 BF16) */
+    bool llama_mix;        /* GGUF: each matrix in the type llama-quantize would choose for weight_type
+                              (Q4_K = Q4_K_M: Q6_K output and some attn_v/ffn_down; Q6_K output for
+                              the other 4/5-bit types) */
     uint64_t seed;
     /* Tokenizer: the tokenizer.ggml.* metadata is copied from this vocab
      * GGUF (e.g. $CTGI_MODELS/vocab/ggml-vocab-llama-spm.gguf); the vocab

@@ -1,0 +1,380 @@
+/*
+ * bench_quant.c — the engine on weights in their file's type, against the
+ * machine's memory bandwidth and against llama.cpp on the same files
+ * (built as build/tools/bench_quant; run by scripts/bench.sh / `make bench`).
+ *
+ *   bench_quant [--threads N] [--models small|large|all] [--types LIST]
+ *               [--quick] [--cache-dir DIR] [--llama-bench PATH] [--gen-only]
+ *
+ * For each bench model (tests/support/bench_models.h: the 134M and the
+ * TinyLlama-shaped 1.1B llama) and type (default F16, BF16, Q8_0, Q4_K_M,
+ * Q4_0; the files are written once by synth_model into the cache, each
+ * matrix in the type llama-quantize would choose), in a child process of
+ * its own so that its memory is its own:
+ *   - load time and resident memory after the load (file-backed + anonymous);
+ *   - decode, one stream: tokens one at a time after a 16-token prompt,
+ *     against the bandwidth limit = bandwidth / bytes of weights per token
+ *     (the file minus the embedding, of which one row is read);
+ *   - prefill: one forward pass over 512 tokens (logits for the last);
+ *   - aggregate decode: 4, 16, 64 sequences advancing one token per step.
+ * With --llama-bench (or CTGI_LLAMA_BENCH) it runs llama.cpp's llama-bench
+ * on the same file and threads (-p 512 -n 64) and prints the ratios.
+ * Nothing is asserted: the tables are for people.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "kernels/wmat.h"
+#include "kv.h"
+#include "model/dtype.h"
+#include "model/forward.h"
+#include "model/model.h"
+#include "pool.h"
+#include "support/bench_bw.h"
+#include "support/bench_models.h"
+#include "support/bench_util.h"
+
+#define PROMPT 16
+#define PREFILL 512
+#define KV_BLOCK 16
+
+static const int AGG[] = {4, 16, 64};
+enum { N_AGG = sizeof AGG / sizeof AGG[0] };
+
+typedef struct {
+    int threads;
+    const char *models; /* small | large | all */
+    uint32_t types[8];
+    int n_types;
+    bool quick, gen_only;
+    const char *cache_dir;
+    const char *llama_bench;
+} options;
+
+/* One (model, type) measurement; the child writes it into a pipe. */
+typedef struct {
+    bool ok;
+    char err[CT_ERRLEN];
+    double file_gb, weights_gb; /* whole file; matrices read per token */
+    double load_s, rss_gb, rss_anon_gb, rss_file_gb;
+    double decode_tps, prefill_tps, agg_tps[N_AGG];
+    double lc_decode, lc_prefill; /* llama.cpp, 0 = not run */
+} result;
+
+/* ---- resident memory ---------------------------------------------------------- */
+
+static double status_kb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double v = 0;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') v = atof(line + n + 1);
+    if (f) fclose(f);
+    return v;
+}
+
+/* ---- the engine ------------------------------------------------------------------ */
+
+typedef struct {
+    const model *m;
+    fwd_ctx *fwd;
+    kv_pool *kv;
+    float *logits;
+} rig;
+
+/* Runs n tokens of sequence s (positions start..) with logits for the last. */
+static void run_seq(rig *r, kv_seq *s, const int32_t *ids, int n, int start) {
+    int pos[PREFILL], seq[PREFILL] = {0};
+    bool want[PREFILL] = {false};
+    const kv_seq *seqs[1] = {s};
+    for (int i = 0; i < n; i++) pos[i] = start + i;
+    want[n - 1] = true;
+    if (!kv_seq_reserve(r->kv, s, start + n)) bench_die("KV pool exhausted");
+    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n, .want_logits = want};
+    if (!fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits)) bench_die("fwd_eval failed");
+    s->n_computed = start + n;
+}
+
+static int32_t token(int i, int vocab) { return (int32_t)(259 + (i * 7919) % (vocab - 300)); }
+
+/* One step of n sequences, one token each at position `at`. */
+static void run_step(rig *r, kv_seq *s, int n, int at) {
+    int32_t ids[64];
+    int pos[64], seq[64];
+    const kv_seq *seqs[64];
+    for (int i = 0; i < n; i++) {
+        ids[i] = token(at * 31 + i, r->m->cfg.vocab);
+        pos[i] = at;
+        seq[i] = i;
+        seqs[i] = &s[i];
+        if (!kv_seq_reserve(r->kv, &s[i], at + 1)) bench_die("KV pool exhausted");
+    }
+    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n};
+    if (!fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits)) bench_die("fwd_eval failed");
+}
+
+static double decode_one(rig *r, int steps) {
+    kv_seq s;
+    kv_seq_init(&s);
+    int32_t ids[PROMPT];
+    for (int i = 0; i < PROMPT; i++) ids[i] = token(i, r->m->cfg.vocab);
+    run_seq(r, &s, ids, PROMPT, 0);
+    double t0 = ct_now();
+    for (int k = 0; k < steps; k++) {
+        int32_t t = token(PROMPT + k, r->m->cfg.vocab);
+        run_seq(r, &s, &t, 1, PROMPT + k);
+    }
+    double tps = steps / (ct_now() - t0);
+    kv_seq_release(r->kv, &s);
+    return tps;
+}
+
+static double prefill(rig *r, int runs) {
+    int32_t *ids = malloc(PREFILL * sizeof *ids);
+    double best = 1e30;
+    for (int i = 0; i < PREFILL; i++) ids[i] = token(i, r->m->cfg.vocab);
+    for (int k = 0; k < runs; k++) {
+        kv_seq s;
+        kv_seq_init(&s);
+        double t0 = ct_now();
+        run_seq(r, &s, ids, PREFILL, 0);
+        double t = ct_now() - t0;
+        best = t < best ? t : best;
+        kv_seq_release(r->kv, &s);
+    }
+    free(ids);
+    return PREFILL / best;
+}
+
+static double decode_many(rig *r, int n, int steps) {
+    kv_seq s[64];
+    for (int i = 0; i < n; i++) kv_seq_init(&s[i]);
+    for (int p = 0; p < PROMPT; p++) run_step(r, s, n, p); /* the prompts, one position per step */
+    double t0 = ct_now();
+    for (int k = 0; k < steps; k++) run_step(r, s, n, PROMPT + k);
+    double tps = (double)n * steps / (ct_now() - t0);
+    for (int i = 0; i < n; i++) kv_seq_release(r->kv, &s[i]);
+    return tps;
+}
+
+static void measure(const char *path, const options *o, result *res) {
+    char err[CT_ERRLEN];
+    double t0 = ct_now();
+    model *m = model_load(path, err);
+    if (!m) {
+        snprintf(res->err, sizeof res->err, "%s", err);
+        return;
+    }
+    res->load_s = ct_now() - t0;
+    res->rss_anon_gb = status_kb("RssAnon") / 1048576.0;
+    res->rss_file_gb = status_kb("RssFile") / 1048576.0;
+    res->rss_gb = status_kb("VmRSS") / 1048576.0;
+    const model_config *c = &m->cfg;
+    pool *p = pool_create(o->threads, 0);
+    int positions = (PROMPT + (o->quick ? 16 : 64)) * 64 + PREFILL + KV_BLOCK * 64;
+    rig r = {m, fwd_create(m, p, PREFILL), kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, KV_BLOCK,
+                                                          positions / KV_BLOCK, false),
+             malloc((size_t)64 * c->vocab * sizeof(float))};
+    if (!p || !r.fwd || !r.kv || !r.logits) bench_die("out of memory");
+    decode_one(&r, 4); /* warm-up: pages, caches, frequency */
+    res->decode_tps = decode_one(&r, o->quick ? 16 : 64);
+    res->prefill_tps = prefill(&r, o->quick ? 1 : 2);
+    for (int i = 0; i < N_AGG; i++) res->agg_tps[i] = decode_many(&r, AGG[i], o->quick ? 8 : 32);
+    free(r.logits);
+    kv_pool_free(r.kv);
+    fwd_free(r.fwd);
+    pool_free(p);
+    model_free(m);
+    res->ok = true;
+}
+
+/* ---- llama.cpp ------------------------------------------------------------------- */
+
+/* llama-bench's mean t/s of test `name` ("pp512", "tg64") from its
+ * markdown table; 0 if absent. */
+static double llama_rate(const char *out, const char *name) {
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        const char *t = strstr(l, name), *e = strchr(l, '\n');
+        if (!t || (e && t > e)) continue;
+        const char *bar = strchr(t, '|');
+        if (bar) return atof(bar + 1);
+    }
+    return 0;
+}
+
+static void run_llama(const char *path, const options *o, result *res) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -t %d -p %d -n %d -r %d -o md 2>/dev/null", o->llama_bench, path,
+             o->threads, PREFILL, o->quick ? 16 : 64, o->quick ? 1 : 3);
+    FILE *f = popen(cmd, "r");
+    if (!f) return;
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    pclose(f);
+    char pp[16], tg[16];
+    snprintf(pp, sizeof pp, "pp%d", PREFILL);
+    snprintf(tg, sizeof tg, "tg%d", o->quick ? 16 : 64);
+    res->lc_prefill = llama_rate(buf, pp);
+    res->lc_decode = llama_rate(buf, tg);
+}
+
+/* ---- one (model, type) in a child ---------------------------------------------- */
+
+static double file_gb(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size / 1e9 : 0;
+}
+
+static result bench_file(const char *path, const options *o) {
+    result res = {0};
+    int fds[2];
+    if (pipe(fds) != 0) bench_die("pipe: %s", strerror(errno));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        measure(path, o, &res);
+        ssize_t w = write(fds[1], &res, sizeof res);
+        _exit(w == (ssize_t)sizeof res ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], &res, sizeof res);
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    if (got != (ssize_t)sizeof res) snprintf(res.err, sizeof res.err, "the measuring process died");
+    res.file_gb = file_gb(path);
+    if (o->llama_bench && res.ok) run_llama(path, o, &res);
+    return res;
+}
+
+/* Bytes of the token embedding in a bench file of `type` (llama-quantize
+ * keeps it in the base type). */
+static double embd_gb(const bench_spec *s, uint32_t type, int vocab) {
+    uint64_t row = 0;
+    if (!dt_bytes(type, (uint64_t)s->dim, &row)) return 0;
+    return (double)row * vocab / 1e9;
+}
+
+/* ---- tables ------------------------------------------------------------------------ */
+
+static void print_table(const bench_spec *s, const options *o, const uint32_t *types, const result *r, int n,
+                        double bw) {
+    printf("\n%s (dim %d, %d layers, ffn %d), %d threads, %s kernels; bandwidth %.1f GB/s\n", s->label, s->dim,
+           s->n_layers, s->ffn_dim, o->threads, wm_kernel_name(wm_kernels()), bw);
+    printf("| type | file GB | load s | RSS GB (anon + file) | RSS / file | decode tok/s | %% of BW limit |"
+           " llama.cpp tg | ratio | prefill %d tok/s | llama.cpp pp | ratio |", PREFILL);
+    for (int i = 0; i < N_AGG; i++) printf(" agg x%d tok/s |", AGG[i]);
+    printf("\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (int i = 0; i < N_AGG; i++) printf("---|");
+    printf("\n");
+    for (int k = 0; k < n; k++) {
+        const result *x = &r[k];
+        const char *name = types[k] == DT_Q4_K ? "Q4_K_M" : dt_name(types[k]);
+        if (!x->ok) {
+            printf("| %s | %.3f | failed: %s |\n", name, x->file_gb, x->err);
+            continue;
+        }
+        double per_token = x->file_gb - embd_gb(s, types[k], 32000);
+        printf("| %s | %.3f | %.2f | %.3f (%.3f + %.3f) | %.2f | %.1f | %.0f%% |", name, x->file_gb, x->load_s,
+               x->rss_gb, x->rss_anon_gb, x->rss_file_gb, x->rss_gb * 1.073741824 / x->file_gb, x->decode_tps,
+               100 * x->decode_tps * per_token / bw);
+        if (x->lc_decode > 0)
+            printf(" %.1f | %.2fx |", x->lc_decode, x->decode_tps / x->lc_decode);
+        else
+            printf(" - | - |");
+        printf(" %.1f |", x->prefill_tps);
+        if (x->lc_prefill > 0)
+            printf(" %.1f | %.2fx |", x->lc_prefill, x->prefill_tps / x->lc_prefill);
+        else
+            printf(" - | - |");
+        for (int i = 0; i < N_AGG; i++) printf(" %.1f |", x->agg_tps[i]);
+        printf("\n");
+    }
+    printf("(RSS after the load, before the KV pool and scratch; %% of BW limit = decode x bytes of matrices per "
+           "token / bandwidth)\n");
+}
+
+/* ---- options ------------------------------------------------------------------------ */
+
+static void usage(void) {
+    fprintf(stderr, "usage: bench_quant [--threads N] [--models small|large|all] [--types f16,bf16,q8_0,q4_k_m,q4_0]\n"
+                    "                   [--quick] [--cache-dir DIR] [--llama-bench PATH] [--gen-only]\n");
+    exit(2);
+}
+
+static bool parse_type(const char *name, uint32_t *t) {
+    if (!strcasecmp(name, "q4_k_m")) { *t = DT_Q4_K; return true; }
+    for (uint32_t i = 0; i < DT_COUNT; i++)
+        if (dt_known(i) && !strcasecmp(name, dt_name(i)) && (i == DT_F32 || wmat_supported(i))) {
+            *t = i;
+            return true;
+        }
+    return false;
+}
+
+static options parse(int argc, char **argv) {
+    options o = {.threads = 2, .models = "all", .cache_dir = "bench-models", .llama_bench = getenv("CTGI_LLAMA_BENCH")};
+    const char *types = "f16,bf16,q8_0,q4_k_m,q4_0";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool more = i + 1 < argc;
+        if (!strcmp(a, "--threads") && more) o.threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--models") && more) o.models = argv[++i];
+        else if (!strcmp(a, "--types") && more) types = argv[++i];
+        else if (!strcmp(a, "--cache-dir") && more) o.cache_dir = argv[++i];
+        else if (!strcmp(a, "--llama-bench") && more) o.llama_bench = argv[++i];
+        else if (!strcmp(a, "--quick")) o.quick = true;
+        else if (!strcmp(a, "--gen-only")) o.gen_only = true;
+        else usage();
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", types);
+    for (char *t = strtok(buf, ","); t && o.n_types < 8; t = strtok(NULL, ","))
+        if (!parse_type(t, &o.types[o.n_types++])) bench_die("unknown type '%s'", t);
+    if (o.threads < 1) usage();
+    if (o.llama_bench && !*o.llama_bench) o.llama_bench = NULL;
+    return o;
+}
+
+int main(int argc, char **argv) {
+    options o = parse(argc, argv);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    pool *p = pool_create(o.threads, 0);
+    bw_buffer bw = bw_create(p, (size_t)1 << 30);
+    double bw_med, bw_best;
+    bw_stats(p, &bw, false, o.quick ? 3 : 7, &bw_med, &bw_best);
+    bw_free(&bw);
+    pool_free(p);
+    printf("bench_quant: memory bandwidth %.1f GB/s (median; best %.1f) with %d threads; kernels %s%s%s\n", bw_med,
+           bw_best, o.threads, wm_kernel_name(wm_kernels()), o.llama_bench ? "; llama.cpp: " : "",
+           o.llama_bench ? o.llama_bench : "");
+    for (int si = 0; si < BENCH_N_SPECS; si++) {
+        const bench_spec *s = &bench_specs[si];
+        if (strcmp(o.models, "all") && strcmp(o.models, s->key)) continue;
+        result r[8];
+        for (int k = 0; k < o.n_types; k++) {
+            char err[CT_ERRLEN];
+            char *path = bench_model_ensure_type(s, o.types[k], o.cache_dir, err);
+            if (!path) bench_die("%s", err);
+            if (o.gen_only) {
+                free(path);
+                continue;
+            }
+            r[k] = bench_file(path, &o);
+            printf("  %s %s: decode %.1f tok/s, prefill %.1f tok/s%s\n", s->label,
+                   o.types[k] == DT_Q4_K ? "Q4_K_M" : dt_name(o.types[k]), r[k].decode_tps, r[k].prefill_tps,
+                   r[k].ok ? "" : " (failed)");
+            free(path);
+        }
+        if (!o.gen_only) print_table(s, &o, o.types, r, o.n_types, bw_med);
+    }
+    return 0;
+}
