@@ -37,6 +37,7 @@
  * strided rows).  The sizes below were tuned there.
  */
 #include "matmul.h"
+#include "wmat.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -63,8 +64,23 @@ float mm_dot_ref(const float *x, const float *w, int K) {
     return lanes_sum(lane);
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+/* Panels per pass of a row block: x is read from L3 once per group. */
+#define MM_GROUP 16
+
+/* One panel: its columns [c0, c1) (of W), as the product sees them. */
+typedef struct {
+    const float *w;    /* the packed panel (W x Kp floats) */
+    int W, c0, c1;
+    const float *bias; /* (N) or NULL */
+    int n0;            /* output column of the panel's column 0 */
+} panel;
+
+#if defined(__x86_64__)
 #include <immintrin.h>
+
+/* The AVX2 + FMA functions are compiled for those extensions whatever the
+ * build's -march, and run only where wm_kernels() says the CPU has them. */
+#define MM_AVX2 __attribute__((target("avx2,fma")))
 
 /* Rows of x and of w per register tile (a panel is one tile wide). */
 #define MM_TILE_R 4
@@ -72,8 +88,6 @@ float mm_dot_ref(const float *x, const float *w, int K) {
 /* x rows per row block; the carried lanes of one block are MM_ROWBLOCK x
  * MM_GROUP x MM_PANEL x 32 bytes (96 KiB, in L2). */
 #define MM_ROWBLOCK 64
-/* Panels per pass of a row block: x is read from L3 once per group. */
-#define MM_GROUP 16
 /* K block (floats): a group of 4 x rows, 16 KiB, stays in L1 while the
  * panels' slices (12 KiB each) stream past; fewer, longer tiles cost less
  * in saved and reloaded lanes than shorter ones that fit L1 together. */
@@ -87,7 +101,7 @@ float mm_dot_ref(const float *x, const float *w, int K) {
 /* Totals of four 8-lane accumulators, each by the tree of lanes_sum():
  * hadd pairs lanes (0+1, 2+3 | 4+5, 6+7), the second hadd adds those pairs,
  * and the final add joins the 128-bit halves. */
-static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+static inline MM_AVX2 __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
     __m256 ab = _mm256_hadd_ps(a, b);      /* a01 a23 b01 b23 | a45 a67 b45 b67 */
     __m256 cd = _mm256_hadd_ps(c, d);
     __m256 abcd = _mm256_hadd_ps(ab, cd); /* a0123 b0123 c0123 d0123 | a4567 ... */
@@ -95,13 +109,13 @@ static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
 }
 
 /* Lanes [0, K % 8) of the last chunk are loaded, the rest read as 0. */
-static __m256i tail_mask(int K) {
+static MM_AVX2 __m256i tail_mask(int K) {
     int r = K % 8;
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /* Writes the totals of up to 4 outputs (n = n0 + c, c < C) of one row. */
-static inline void store_totals(__m128 s, int C, const float *bias, int n0, float *y) {
+static inline MM_AVX2 void store_totals(__m128 s, int C, const float *bias, int n0, float *y) {
     float t[4];
     _mm_storeu_ps(t, s);
     for (int c = 0; c < C; c++) y[c] = bias ? t[c] + bias[n0 + c] : t[c];
@@ -110,7 +124,7 @@ static inline void store_totals(__m128 s, int C, const float *bias, int n0, floa
 /* Keeps a loaded vector in a register.  Without it gcc folds the loads into
  * the FMAs as memory operands, so each w vector is loaded once per x row
  * (16 loads per 12 FMAs instead of 7) and the tile becomes load-bound. */
-static inline __attribute__((always_inline)) void pin_register(__m256 *v) { __asm__("" : "+x"(*v)); }
+static inline __attribute__((always_inline)) MM_AVX2 void pin_register(__m256 *v) { __asm__("" : "+x"(*v)); }
 
 /* One register tile's work for one K block. */
 typedef struct {
@@ -134,7 +148,7 @@ typedef struct {
  * the last block, reduced and written out.  Saving and reloading a vector
  * is exact, so K blocks do not change any output's arithmetic.  Always
  * inlined with constant R and C, so the accumulators live in registers. */
-static inline __attribute__((always_inline)) void tile(const tile_args *t, int R, int C) {
+static inline __attribute__((always_inline)) MM_AVX2 void tile(const tile_args *t, int R, int C) {
     const float *x = t->x, *w = t->w;
     __m256 acc[4][4];
 #pragma GCC unroll 4
@@ -190,7 +204,7 @@ static inline __attribute__((always_inline)) void tile(const tile_args *t, int R
 
 /* The tile shapes that occur: full tiles (R rows by MM_TILE_C columns) and
  * the column remainder (R rows by 1 column), for R = 1..4 rows of x. */
-static void tile_rows(int R, int C, const tile_args *t) {
+static MM_AVX2 void tile_rows(int R, int C, const tile_args *t) {
     if (C == MM_TILE_C) {
         switch (R) {
         case 4: tile(t, 4, MM_TILE_C); break;
@@ -225,7 +239,7 @@ typedef struct {
     int R, len, row, col;
 } x_prefetch;
 
-static void prefetch_lines(x_prefetch *p, int count) {
+static MM_AVX2 void prefetch_lines(x_prefetch *p, int count) {
     for (int i = 0; i < count && p->row < p->R; i++) {
         _mm_prefetch((const char *)(p->x + (size_t)p->row * p->ld + p->col), _MM_HINT_T0);
         if ((p->col += 16) >= p->len) {
@@ -235,13 +249,6 @@ static void prefetch_lines(x_prefetch *p, int count) {
     }
 }
 
-/* One panel: its columns [c0, c1) (of W), as the product sees them. */
-typedef struct {
-    const float *w;    /* the packed panel (W x Kp floats) */
-    int W, c0, c1;
-    const float *bias; /* (N) or NULL */
-    int n0;            /* output column of the panel's column 0 */
-} panel;
 
 /* Rows [m0, m1) of x (at most MM_ROWBLOCK) against np (<= MM_GROUP)
  * consecutive panels.  K is walked in blocks of MM_KBLOCK: in each block
@@ -249,7 +256,7 @@ typedef struct {
  * passes over the panels' slices (streamed from L2), one register tile per
  * panel; the lanes of the block's outputs wait in `state` between K
  * blocks. */
-static void row_block(const float *x, int m0, int m1, int K, const panel *pn, int np, float *y, int ldy) {
+static MM_AVX2 void row_block(const float *x, int m0, int m1, int K, const panel *pn, int np, float *y, int ldy) {
     __m256 state[MM_ROWBLOCK * MM_PANEL * MM_GROUP];
     for (int k0 = 0; k0 < K; k0 += MM_KBLOCK) {
         int len = K - k0 < MM_KBLOCK ? K - k0 : MM_KBLOCK;
@@ -280,7 +287,7 @@ static void row_block(const float *x, int m0, int m1, int K, const panel *pn, in
  * one sequential run of 3 x Kp floats, read once front to back with
  * prefetch, the 12 outputs' lanes in registers; each chunk is still one FMA
  * per output into its own lanes, the order of tile(). */
-static void stream_panels(const float *x, int K, const panel *pn, float *y) {
+static MM_AVX2 void stream_panels(const float *x, int K, const panel *pn, float *y) {
     const float *w0 = pn[0].w, *w1 = pn[1].w, *w2 = pn[2].w, *w3 = pn[3].w;
     __m256 a[4][MM_PANEL];
 #pragma GCC unroll 4
@@ -330,7 +337,7 @@ static void stream_panels(const float *x, int K, const panel *pn, float *y) {
 
 /* The product on np (<= MM_GROUP) consecutive panels: one row streams
  * them one by one; more rows go in row blocks over all of them. */
-static void panel_product(const float *x, int M, int K, const panel *pn, int np, float *y, int ldy) {
+static MM_AVX2 void panel_product_avx2(const float *x, int M, int K, const panel *pn, int np, float *y, int ldy) {
     if (M == 1) { /* whole panels 4 at a time; the rest one by one */
         int p = 0;
         for (; p + 4 <= np; p += 4) {
@@ -346,14 +353,9 @@ static void panel_product(const float *x, int M, int K, const panel *pn, int np,
         row_block(x, m0, m0 + MM_ROWBLOCK < M ? m0 + MM_ROWBLOCK : M, K, pn, np, y, ldy);
 }
 
-#else /* portable: the same arithmetic, one output at a time */
+#endif
 
-typedef struct {
-    const float *w;
-    int W, c0, c1;
-    const float *bias;
-    int n0;
-} panel;
+/* ---- portable: the same arithmetic, one output at a time ---------------------- */
 
 /* mm_dot_ref's order with w read from a panel column. */
 static float panel_dot(const float *x, int K, const float *w, int W, int c) {
@@ -366,7 +368,7 @@ static float panel_dot(const float *x, int K, const float *w, int W, int c) {
     return lanes_sum(lane);
 }
 
-static void panel_product(const float *x, int M, int K, const panel *pn, int np, float *y, int ldy) {
+static void panel_product_portable(const float *x, int M, int K, const panel *pn, int np, float *y, int ldy) {
     for (int p = 0; p < np; p++)
         for (int m = 0; m < M; m++)
             for (int c = pn[p].c0; c < pn[p].c1; c++) {
@@ -375,7 +377,17 @@ static void panel_product(const float *x, int M, int K, const panel *pn, int np,
             }
 }
 
+
+/* The AVX2 kernels where the CPU runs them (the same bits either way). */
+static void panel_product(const float *x, int M, int K, const panel *pn, int np, float *y, int ldy) {
+#if defined(__x86_64__)
+    if (wm_kernels() >= WM_AVX2) {
+        panel_product_avx2(x, M, K, pn, np, y, ldy);
+        return;
+    }
 #endif
+    panel_product_portable(x, M, K, pn, np, y, ldy);
+}
 
 /* Consecutive panels of [n0, n1), MM_GROUP at a time. */
 void mm_packed(const float *x, int M, int K, const float *wp, int N, int n0, int n1, const float *bias, float *y,
