@@ -183,7 +183,7 @@ static float *load_tensor(loader *L, const char *name, uint64_t rows, uint64_t c
     }
     if (!dt_convertible(w.type)) {
         ct_err(L->err, "tensor '%s' has unsupported type %s (supported: F32 F16 BF16 Q8_0 Q4_0 "
-               "Q4_K Q6_K)", w.name, dt_name(w.type));
+               "Q4_1 Q5_0 Q5_1 IQ4_NL Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS)", w.name, dt_name(w.type));
         return NULL;
     }
     bool need_perm = permute_heads > 0 && L->src->qk_interleaved;

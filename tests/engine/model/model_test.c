@@ -444,7 +444,7 @@ static void test_quantizers(void **state) {
         printf("# quantizer %-5s relative RMS error %.4f\n", dt_name(T[k].type), rel);
         assert_true(rel < T[k].tol);
     }
-    assert_false(synth_quantize(DT_Q5_K, x, q, N));
+    assert_false(synth_quantize(DT_IQ2_XXS, x, q, N));
     assert_false(synth_quantize(DT_Q4_K, x, q, 100));
     free(x);
     free(y);
@@ -520,7 +520,8 @@ static void test_quant_exact(void **state) {
     fixture *fx = *state;
     synth_config c = quant_config(fx);
     c.vocab_gguf = fx->tiny_vocab;
-    const uint32_t types[] = {DT_F16, DT_BF16, DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q6_K};
+    const uint32_t types[] = {DT_F16,  DT_BF16, DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1,  DT_IQ4_NL,
+                              DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS};
     SCRATCH(q, "exact-q.gguf");
     SCRATCH(f, "exact-f32.gguf");
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -581,8 +582,8 @@ static void test_bad_gguf_edits(void **state) {
         {{.tensor = "token_embd.weight", .drop = true}, "token_embd.weight", NULL},
         {{.tensor = "blk.0.attn_k.weight", .n_dims = 2, .ne = {256, 64}}, "'blk.0.attn_k.weight' has shape", NULL},
         {{.tensor = "blk.0.attn_norm.weight", .n_dims = 2, .ne = {128, 2}}, "'blk.0.attn_norm.weight' has shape", NULL},
-        {{.tensor = "blk.0.attn_q.weight", .retype = true, .type = DT_Q5_K},
-         "'blk.0.attn_q.weight' has unsupported type Q5_K", NULL},
+        {{.tensor = "blk.0.attn_q.weight", .retype = true, .type = DT_IQ3_S},
+         "'blk.0.attn_q.weight' has unsupported type IQ3_S", NULL},
         {{.tensor = "blk.1.ffn_gate.weight", .retype = true, .type = DT_IQ2_XXS},
          "'blk.1.ffn_gate.weight' has unsupported type IQ2_XXS", NULL},
         {{.tensor = "output.weight", .raw = true, .offset = 1u << 30}, "'output.weight'", "past end of file"},
@@ -764,11 +765,11 @@ static void test_cli_bad_models(void **state) {
     write_bytes(magic, img, len);
     free(img);
     rewrite_gguf(fx->bad_base, arch, &(synth_gguf_edit){.str_key = "general.architecture", .str = "gpt-j"});
-    rewrite_gguf(fx->bad_base, type, &(synth_gguf_edit){.tensor = "blk.0.attn_v.weight", .retype = true, .type = DT_Q5_K});
+    rewrite_gguf(fx->bad_base, type, &(synth_gguf_edit){.tensor = "blk.0.attn_v.weight", .retype = true, .type = DT_IQ3_S});
     hf_variant(fx->good_hf, hf, "config.json");
     const struct { const char *path, *want; } T[] = {
         {magic, "bad magic"}, {cut, "past end of file"}, {arch, "unsupported architecture 'gpt-j'"},
-        {type, "unsupported type Q5_K"}, {hf, "config.json"}, {"/nonexistent.gguf", "no such file"},
+        {type, "unsupported type IQ3_S"}, {hf, "config.json"}, {"/nonexistent.gguf", "no such file"},
     };
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
         char cmd[8192];
