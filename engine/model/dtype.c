@@ -6,12 +6,15 @@
  *
  * Dequantisation follows ggml's reference C code operation for operation
  * (same products, same order, f32 arithmetic), so the results are
- * bit-identical to what ggml's dequantize_row_* produce: where ggml forms
- * a sub-block's step d*sc and offset dmin*m in f32 first and then computes
- * step*q - offset, so does this file (d*(sc*q) would round differently).
- * The layouts are those of ../shared/reference/quant-formats.md §2.  This
- * file is compiled with -std=c17, where GCC does not contract a*b-c into
- * an FMA, which keeps the rounding identical too.
+ * bit-identical to what ggml's dequantize_row_* produce.  The layouts are
+ * those of ../shared/reference/quant-formats.md §2.  Every product here is
+ * exact in f32 (an f16 scale times integers: at most 24 significant bits,
+ * e.g. Q6_K's d * int8 scale * 6-bit q), so the only rounding is the final
+ * addition of an offset (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K: step*q - dmin*m),
+ * and an FMA would round that the same way.  What the order of the
+ * products still decides is the sign of a zero: ggml's (d*sc)*q is -0
+ * when d*sc < 0 and q = 0, d*(sc*q) would be +0.  So this file forms a
+ * sub-block's step (d*sc) and offset (dmin*m) first, as ggml does.
  *
  * All multi-byte fields are little-endian and may sit at any address (a
  * Q4_0 block is 18 bytes, safetensors offsets are arbitrary), so every load

@@ -64,7 +64,8 @@ int32_t golden_argmax(const float *x, int n) {
 }
 
 /* max |logit[id] - ref| over a top10 list [[id, logit], ...]: by id, not
- * by rank (near-equal logits may swap). */
+ * by rank (near-equal logits may swap).  A nan logit counts as infinitely
+ * far (a comparison with nan would pass any tolerance). */
 static double top10_diff(const float *logits, json_t *top10) {
     double worst = 0;
     size_t i;
@@ -72,6 +73,7 @@ static double top10_diff(const float *logits, json_t *top10) {
     json_array_foreach(top10, i, pair) {
         int id = (int)json_integer_value(json_array_get(pair, 0));
         double d = fabs(logits[id] - json_number_value(json_array_get(pair, 1)));
+        if (isnan(d)) d = INFINITY;
         if (d > worst) worst = d;
     }
     return worst;
@@ -86,7 +88,7 @@ static int json_ids(json_t *arr, int32_t *out, int cap) {
 }
 
 /* One prompt: prompt logits, then 48 greedy steps with their logits. */
-static void check_prompt(golden_runner *r, json_t *p, double tol, double *worst) {
+static void check_prompt(golden_runner *r, const char *ref, json_t *p, double tol, double *worst) {
     const char *name = json_string_value(json_object_get(p, "name"));
     int32_t ids[GOLDEN_MAX_TOKENS], want[64];
     int n = json_ids(json_object_get(p, "ids"), ids, GOLDEN_MAX_TOKENS);
@@ -96,7 +98,7 @@ static void check_prompt(golden_runner *r, json_t *p, double tol, double *worst)
     for (int i = 0; i < n; i++) {
         double d = top10_diff(r->logits + (size_t)i * vocab, json_array_get(top10, i));
         if (d > *worst) *worst = d;
-        if (d > tol) fail_msg("%s: prompt position %d: logit diff %.3g > %.3g", name, i, d, tol);
+        if (d > tol) fail_msg("%s %s: prompt position %d: logit diff %.3g > %.3g", ref, name, i, d, tol);
     }
     int n_want = json_ids(json_object_get(greedy, "ids"), want, 64);
     json_t *gtop = json_object_get(greedy, "top10");
@@ -105,9 +107,9 @@ static void check_prompt(golden_runner *r, json_t *p, double tol, double *worst)
     for (int k = 0; k < n_want; k++) {
         double d = top10_diff(last, json_array_get(gtop, k));
         if (d > *worst) *worst = d;
-        if (d > tol) fail_msg("%s: greedy step %d: logit diff %.3g > %.3g", name, k, d, tol);
+        if (d > tol) fail_msg("%s %s: greedy step %d: logit diff %.3g > %.3g", ref, name, k, d, tol);
         int32_t got = golden_argmax(last, vocab);
-        if (got != want[k]) fail_msg("%s: greedy step %d: got id %d, reference %d", name, k, got, want[k]);
+        if (got != want[k]) fail_msg("%s %s: greedy step %d: got id %d, reference %d", ref, name, k, got, want[k]);
         golden_eval(r, &got, 1, n + k);
         memcpy(last, r->logits, (size_t)vocab * sizeof(float));
     }
@@ -151,7 +153,7 @@ double golden_run_reference(const char *ref_rel, const char *model_path) {
     double worst = 0;
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(ref, "prompts"), i, p) check_prompt(&r, p, tol, &worst);
+    json_array_foreach(json_object_get(ref, "prompts"), i, p) check_prompt(&r, ref_rel, p, tol, &worst);
     json_array_foreach(json_object_get(ref, "text_cases"), i, p) check_text_case(&r, p);
     printf("# %s: max |logit - reference| over top-10 = %.2e (tolerance %.0e)\n", ref_rel, worst, tol);
     golden_close(&r);

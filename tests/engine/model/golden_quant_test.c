@@ -34,11 +34,22 @@ static const char *const k_files[] = {"q4_0", "q5_0", "q4_k_m", "q5_k_m", "q3_k_
 
 static bool exists(const char *path) { return access(path, R_OK) == 0; }
 
+/* The scratch directory for the F32 copies (71 MB each, one at a time),
+ * removed by the teardown even when a check fails. */
+static int make_dir(void **state) {
+    *state = tu_mkdtemp();
+    return *state ? 0 : -1;
+}
+
+static int remove_dir(void **state) {
+    tu_rmrf(*state);
+    free(*state);
+    return 0;
+}
+
 static void test_dequantized_f32_copies(void **state) {
-    (void)state;
-    char *dir = tu_mkdtemp(), *dst = NULL, err[CT_ERRLEN];
-    assert_non_null(dir);
-    assert_true(asprintf(&dst, "%s/f32.gguf", dir) > 0);
+    char *dst = NULL, err[CT_ERRLEN];
+    assert_true(asprintf(&dst, "%s/f32.gguf", (const char *)*state) > 0);
     int present = 0, checked = 0;
     for (size_t i = 0; i < sizeof k_files / sizeof k_files[0]; i++) {
         char gguf_rel[128], ref_rel[128];
@@ -64,14 +75,12 @@ static void test_dequantized_f32_copies(void **state) {
            sizeof k_files / sizeof k_files[0], checked);
     assert_int_equal(checked, present);
     assert_true(checked >= 6);
-    tu_rmrf(dir);
-    free(dir);
     free(dst);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dequantized_f32_copies),
+        cmocka_unit_test_setup_teardown(test_dequantized_f32_copies, make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
