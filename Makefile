@@ -39,7 +39,7 @@ TEST_SRC   := $(sort $(shell find tests/engine tests/server tests/proto -name '*
 TEST_SUPPORT_SRC := $(wildcard tests/support/*.c) tests/server/serve_util.c
 TEST_SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT_SRC))
 # the tools link without cmocka: leave out the support that asserts with it
-TOOL_SUPPORT_OBJ := $(filter-out $(BUILD)/tests/support/engine_fixture.o,$(TEST_SUPPORT_OBJ))
+TOOL_SUPPORT_OBJ := $(filter-out $(BUILD)/tests/support/engine_fixture.o $(BUILD)/tests/support/golden.o $(BUILD)/tests/support/golden_native.o,$(TEST_SUPPORT_OBJ))
 TEST_BIN   := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
 
 TOOL_SRC   := $(wildcard scripts/*.c)

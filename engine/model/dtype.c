@@ -1,12 +1,20 @@
 /*
  * dtype.c — the ggml type table (names, block geometry) and exact
- * conversion of F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K data to f32.
+ * conversion to f32 of every weight type llama.cpp's quantizer writes for
+ * Llama/Qwen2 models: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
+ * Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS.
  *
  * Dequantisation follows ggml's reference C code operation for operation
  * (same products, same order, f32 arithmetic), so the results are
- * bit-identical to what ggml's dequantize_row_* produce.  This file is
- * compiled with -std=c17, where GCC does not contract a*b-c into an FMA,
- * which keeps the rounding identical too.
+ * bit-identical to what ggml's dequantize_row_* produce.  The layouts are
+ * those of ../shared/reference/quant-formats.md §2.  Every product here is
+ * exact in f32 (an f16 scale times integers: at most 24 significant bits,
+ * e.g. Q6_K's d * int8 scale * 6-bit q), so the only rounding is the final
+ * addition of an offset (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K: step*q - dmin*m),
+ * and an FMA would round that the same way.  What the order of the
+ * products still decides is the sign of a zero: ggml's (d*sc)*q is -0
+ * when d*sc < 0 and q = 0, d*(sc*q) would be +0.  So this file forms a
+ * sub-block's step (d*sc) and offset (dmin*m) first, as ggml does.
  *
  * All multi-byte fields are little-endian and may sit at any address (a
  * Q4_0 block is 18 bytes, safetensors offsets are arbitrary), so every load
@@ -86,7 +94,9 @@ bool dt_known(uint32_t type) { return info(type) != NULL; }
 bool dt_convertible(uint32_t type) {
     switch (type) {
     case DT_F32: case DT_F16: case DT_BF16:
-    case DT_Q8_0: case DT_Q4_0: case DT_Q4_K: case DT_Q6_K:
+    case DT_Q8_0: case DT_Q4_0: case DT_Q4_1: case DT_Q5_0: case DT_Q5_1:
+    case DT_Q2_K: case DT_Q3_K: case DT_Q4_K: case DT_Q5_K: case DT_Q6_K:
+    case DT_IQ4_NL: case DT_IQ4_XS:
         return true;
     default:
         return false;
@@ -187,7 +197,7 @@ uint16_t dt_f32_to_bf16(float f) {
     return (uint16_t)shr_rne(bits, 16);
 }
 
-/* -------------------------------------------------------- block formats */
+/* -------------------------------------------- blocks of 32 values */
 
 /* Q8_0 — 32 values, 34 bytes:
  *   struct { f16 d; int8_t qs[32]; }      y[j] = qs[j] * d */
@@ -199,10 +209,13 @@ static void deq_q8_0(const uint8_t *b, float *y, size_t nblk) {
     }
 }
 
+/* The 4-bit types of 32 values (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL) share one
+ * nibble order: byte j of qs[16] holds value j in its low nibble and value
+ * j+16 in its high nibble (not adjacent pairs). */
+
 /* Q4_0 — 32 values, 18 bytes:
  *   struct { f16 d; uint8_t qs[16]; }
- * byte j holds value j in its low nibble and value j+16 in its high
- * nibble; nibbles are offset by 8:  y = (nibble - 8) * d */
+ * nibbles are offset by 8:  y = (nibble - 8) * d */
 static void deq_q4_0(const uint8_t *b, float *y, size_t nblk) {
     for (size_t i = 0; i < nblk; i++, b += 18, y += 32) {
         const float d = dt_f16_to_f32(load_u16(b));
@@ -214,12 +227,142 @@ static void deq_q4_0(const uint8_t *b, float *y, size_t nblk) {
     }
 }
 
+/* Q4_1 — 32 values, 20 bytes:
+ *   struct { f16 d; f16 m; uint8_t qs[16]; }
+ * unsigned nibbles with an offset:  y = nibble * d + m */
+static void deq_q4_1(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 20, y += 32) {
+        const float d = dt_f16_to_f32(load_u16(b));
+        const float m = dt_f16_to_f32(load_u16(b + 2));
+        const uint8_t *qs = b + 4;
+        for (int j = 0; j < 16; j++) {
+            y[j] = (qs[j] & 0x0f) * d + m;
+            y[j + 16] = (qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+/* The fifth bit of value j of a Q5_0/Q5_1 block: bit j of the
+ * little-endian u32 qh, moved to bit 4. */
+static inline int q5_high(uint32_t qh, int j) { return (int)((qh >> j) & 1) << 4; }
+
+/* Q5_0 — 32 values, 22 bytes:
+ *   struct { f16 d; uint8_t qh[4]; uint8_t qs[16]; }
+ * 5-bit values offset by 16:  y = (q5 - 16) * d */
+static void deq_q5_0(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 22, y += 32) {
+        const float d = dt_f16_to_f32(load_u16(b));
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        const uint8_t *qs = b + 6;
+        for (int j = 0; j < 16; j++) {
+            y[j] = (((qs[j] & 0x0f) | q5_high(qh, j)) - 16) * d;
+            y[j + 16] = (((qs[j] >> 4) | q5_high(qh, j + 16)) - 16) * d;
+        }
+    }
+}
+
+/* Q5_1 — 32 values, 24 bytes:
+ *   struct { f16 d; f16 m; uint8_t qh[4]; uint8_t qs[16]; }
+ * unsigned 5-bit values with an offset:  y = q5 * d + m */
+static void deq_q5_1(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 24, y += 32) {
+        const float d = dt_f16_to_f32(load_u16(b));
+        const float m = dt_f16_to_f32(load_u16(b + 2));
+        uint32_t qh;
+        memcpy(&qh, b + 4, 4);
+        const uint8_t *qs = b + 8;
+        for (int j = 0; j < 16; j++) {
+            y[j] = ((qs[j] & 0x0f) | q5_high(qh, j)) * d + m;
+            y[j + 16] = ((qs[j] >> 4) | q5_high(qh, j + 16)) * d + m;
+        }
+    }
+}
+
+/* The 16 non-uniform levels of IQ4_NL and IQ4_XS (denser near zero, as
+ * the weights are). */
+static const int8_t k_iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                        1,    13,   25,  38,  53,  69,  89,  113};
+
+/* IQ4_NL — 32 values, 18 bytes (Q4_0's layout):
+ *   struct { f16 d; uint8_t qs[16]; }       y = d * levels[nibble] */
+static void deq_iq4_nl(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 18, y += 32) {
+        const float d = dt_f16_to_f32(load_u16(b));
+        const uint8_t *qs = b + 2;
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * k_iq4_levels[qs[j] & 0x0f];
+            y[j + 16] = d * k_iq4_levels[qs[j] >> 4];
+        }
+    }
+}
+
+/* ----------------------------------- super-blocks of 256 values */
+
+/* Q2_K and Q3_K store 2-bit fields the same way: byte 32h+l of qs[64]
+ * holds values 128h+l, +32, +64 and +96 in bit pairs 0-1, 2-3, 4-5, 6-7.
+ * So sub-block s of 16 values (e = 16s+l) reads bytes 32(s/8) + 16(s%2)
+ * + l at shift 2((s%8)/2). */
+static inline const uint8_t *q2_bytes(const uint8_t *qs, int s) { return qs + 32 * (s / 8) + 16 * (s % 2); }
+static inline int q2_shift(int s) { return 2 * ((s % 8) / 2); }
+
+/* Q2_K — 256 values, 84 bytes (d at the END):
+ *   struct { uint8_t scales[16]; uint8_t qs[64]; f16 d; f16 dmin; }
+ * 16 sub-blocks of 16; scales[s] holds sub-block s's 4-bit scale (low
+ * nibble) and 4-bit min (high nibble).
+ *   y = (d*sc) * q - (dmin*m),  q in 0..3 */
+static void deq_q2_k(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 84) {
+        const float d = dt_f16_to_f32(load_u16(b + 80));
+        const float dmin = dt_f16_to_f32(load_u16(b + 82));
+        const uint8_t *scales = b, *qs = b + 16;
+        for (int s = 0; s < 16; s++, y += 16) {
+            const float dl = d * (scales[s] & 0x0f), ml = dmin * (scales[s] >> 4);
+            const uint8_t *q = q2_bytes(qs, s);
+            const int shift = q2_shift(s);
+            for (int l = 0; l < 16; l++) y[l] = dl * ((q[l] >> shift) & 3) - ml;
+        }
+    }
+}
+
+/* Q3_K's 16 signed six-bit scales in 12 bytes: byte k (0-7) holds the low
+ * 4 bits of scale k (bits 0-3) and of scale k+8 (bits 4-7); byte 8+i holds
+ * the top 2 bits of scales i, i+4, i+8, i+12 in bit pairs 0-1 .. 6-7.
+ * The six bits are offset by 32: S in -32..31. */
+static inline int q3k_scale(const uint8_t *sc, int s) {
+    const int lo = s < 8 ? sc[s] & 0x0f : sc[s - 8] >> 4;
+    const int hi = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* Q3_K — 256 values, 110 bytes (d at the END):
+ *   struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; f16 d; }
+ * 16 sub-blocks of 16.  Low 2 bits of each value as in Q2_K; the high bit
+ * of value e is bit e/32 of hmask[e%32], and a CLEAR bit subtracts 4:
+ *   q = q2 - (h ? 0 : 4) in -4..3,   y = (d*S) * q */
+static void deq_q3_k(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 110) {
+        const float d = dt_f16_to_f32(load_u16(b + 108));
+        const uint8_t *hmask = b, *qs = b + 32, *scales = b + 96;
+        for (int s = 0; s < 16; s++, y += 16) {
+            const float dl = d * q3k_scale(scales, s);
+            const uint8_t *q = q2_bytes(qs, s), *hm = hmask + 16 * (s % 2);
+            const int shift = q2_shift(s), hbit = s / 2; /* e/32 for e = 16s+l */
+            for (int l = 0; l < 16; l++) {
+                const int q3 = ((q[l] >> shift) & 3) - (((hm[l] >> hbit) & 1) ? 0 : 4);
+                y[l] = dl * q3;
+            }
+        }
+    }
+}
+
 /* Q4_K's 8 pairs (scale, min) of 6 bits each are packed into 12 bytes:
  *   j < 4:  scale = s[j] & 63,         min = s[j+4] & 63
  *   j >= 4: scale = (s[j+4] & 15) | (s[j-4] >> 6) << 4,
  *           min   = (s[j+4] >> 4)  | (s[j]   >> 6) << 4
  * i.e. bytes 0-7 hold the low 6 bits of scales 0-3 / mins 0-3 and lend
- * their top 2 bits to pairs 4-7, whose low 4 bits live in bytes 8-11. */
+ * their top 2 bits to pairs 4-7, whose low 4 bits live in bytes 8-11.
+ * Q5_K packs its scales the same way. */
 static inline void q4k_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
     if (j < 4) {
         *sc = s[j] & 63;
@@ -230,11 +373,12 @@ static inline void q4k_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *
     }
 }
 
-/* Q4_K — 256 values, 144 bytes:
+/* Q4_K — 256 values, 144 bytes (d at the START):
  *   struct { f16 d; f16 dmin; uint8_t scales[12]; uint8_t qs[128]; }
  * 8 sub-blocks of 32; sub-block j has scale d*sc[j] and offset dmin*m[j].
  * Each 32-byte run of qs serves two sub-blocks: low nibbles the first,
- * high nibbles the second.   y = d*sc * q - dmin*m */
+ * high nibbles the second (a 64-value pairing, unlike Q4_0's).
+ *   y = (d*sc) * q - (dmin*m),  q in 0..15 */
 static void deq_q4_k(const uint8_t *b, float *y, size_t nblk) {
     for (size_t i = 0; i < nblk; i++, b += 144) {
         const float d = dt_f16_to_f32(load_u16(b));
@@ -252,7 +396,28 @@ static void deq_q4_k(const uint8_t *b, float *y, size_t nblk) {
     }
 }
 
-/* Q6_K — 256 values, 210 bytes:
+/* Q5_K — 256 values, 176 bytes (d at the START):
+ *   struct { f16 d; f16 dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; }
+ * Q4_K plus a fifth bit: bit j of qh[l] is the high bit of value 32j+l.
+ *   y = (d*sc) * q - (dmin*m),  q in 0..31 */
+static void deq_q5_k(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 176) {
+        const float d = dt_f16_to_f32(load_u16(b));
+        const float dmin = dt_f16_to_f32(load_u16(b + 2));
+        const uint8_t *scales = b + 4, *qh = b + 16, *q = b + 48;
+        for (int j = 0; j < 8; j += 2, q += 32) {
+            uint8_t sc, m;
+            q4k_scale_min(scales, j, &sc, &m);
+            const float d1 = d * sc, m1 = dmin * m;
+            q4k_scale_min(scales, j + 1, &sc, &m);
+            const float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; l++) *y++ = d1 * ((q[l] & 0x0f) | ((qh[l] >> j) & 1) << 4) - m1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * ((q[l] >> 4) | ((qh[l] >> (j + 1)) & 1) << 4) - m2;
+        }
+    }
+}
+
+/* Q6_K — 256 values, 210 bytes (d at the END):
  *   struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; f16 d; }
  * Each value is 6 bits (offset by 32): 4 low bits in ql, 2 high bits in
  * qh; element e uses scale d*scales[e/16].  Per half (128 values) with
@@ -260,7 +425,8 @@ static void deq_q4_k(const uint8_t *b, float *y, size_t nblk) {
  *   value l     : ql[l]    low nibble, qh[l] bits 0-1
  *   value l+32  : ql[l+32] low nibble, qh[l] bits 2-3
  *   value l+64  : ql[l]    high nibble, qh[l] bits 4-5
- *   value l+96  : ql[l+32] high nibble, qh[l] bits 6-7 */
+ *   value l+96  : ql[l+32] high nibble, qh[l] bits 6-7
+ *   y = (d*scale) * q */
 static void deq_q6_k(const uint8_t *b, float *y, size_t nblk) {
     for (size_t i = 0; i < nblk; i++, b += 210) {
         const float d = dt_f16_to_f32(load_u16(b + 208));
@@ -281,6 +447,31 @@ static void deq_q6_k(const uint8_t *b, float *y, size_t nblk) {
         }
     }
 }
+
+/* IQ4_XS — 256 values, 136 bytes:
+ *   struct { f16 d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; }
+ * 8 sub-blocks of 32 with six-bit scales ls offset by 32: the low 4 bits
+ * are nibble s%2 of scales_l[s/2], the top 2 bits are bits 2s, 2s+1 of
+ * scales_h.  Each sub-block's 16 bytes of qs are in IQ4_NL's order (byte
+ * j: value j low nibble, value j+16 high nibble).
+ *   y = (d*(ls-32)) * levels[nibble] */
+static void deq_iq4_xs(const uint8_t *b, float *y, size_t nblk) {
+    for (size_t i = 0; i < nblk; i++, b += 136) {
+        const float d = dt_f16_to_f32(load_u16(b));
+        const uint16_t scales_h = load_u16(b + 2);
+        const uint8_t *scales_l = b + 4, *qs = b + 8;
+        for (int s = 0; s < 8; s++, y += 32, qs += 16) {
+            const int ls = ((scales_l[s / 2] >> (4 * (s % 2))) & 0x0f) | ((scales_h >> (2 * s)) & 3) << 4;
+            const float dl = d * (ls - 32);
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * k_iq4_levels[qs[j] & 0x0f];
+                y[j + 16] = dl * k_iq4_levels[qs[j] >> 4];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------- dispatch */
 
 /* With F16C (any x86-64 since 2012, enabled by -march=native) the CPU
  * converts 8 halves per instruction; half -> single is exact in hardware
@@ -309,8 +500,16 @@ bool dt_to_f32(uint32_t type, const void *src, float *dst, size_t n) {
     case DT_BF16: conv_bf16(s, dst, n); break;
     case DT_Q8_0: deq_q8_0(s, dst, nblk); break;
     case DT_Q4_0: deq_q4_0(s, dst, nblk); break;
+    case DT_Q4_1: deq_q4_1(s, dst, nblk); break;
+    case DT_Q5_0: deq_q5_0(s, dst, nblk); break;
+    case DT_Q5_1: deq_q5_1(s, dst, nblk); break;
+    case DT_IQ4_NL: deq_iq4_nl(s, dst, nblk); break;
+    case DT_Q2_K: deq_q2_k(s, dst, nblk); break;
+    case DT_Q3_K: deq_q3_k(s, dst, nblk); break;
     case DT_Q4_K: deq_q4_k(s, dst, nblk); break;
+    case DT_Q5_K: deq_q5_k(s, dst, nblk); break;
     case DT_Q6_K: deq_q6_k(s, dst, nblk); break;
+    case DT_IQ4_XS: deq_iq4_xs(s, dst, nblk); break;
     }
     return true;
 }

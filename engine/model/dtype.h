@@ -4,7 +4,8 @@
  *
  * Quantised types are stored in blocks: `dt_block_elems` values packed into
  * `dt_block_bytes` bytes.  A row of n elements of a block type must have n a
- * multiple of the block size.  Conversion is exact (what ggml computes).
+ * multiple of the block size.  Conversion is exact: bit-identical to
+ * ggml's dequantize_row_* (layouts: ../shared/reference/quant-formats.md).
  */
 #ifndef CTGI_DTYPE_H
 #define CTGI_DTYPE_H
@@ -56,7 +57,10 @@ const char *dt_name(uint32_t type);
 /* True when the id is a type ggml defines (its size is known). */
 bool dt_known(uint32_t type);
 
-/* True when dt_to_f32 can convert it: F32 F16 BF16 Q8_0 Q4_0 Q4_K Q6_K. */
+/* True when dt_to_f32 can convert it: every type llama.cpp's quantizer
+ * writes for Llama/Qwen2 weights — F32 F16 BF16, Q8_0 Q4_0 Q4_1 Q5_0 Q5_1
+ * IQ4_NL (blocks of 32), Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS (blocks of 256).
+ * Not: Q8_1/Q8_K (activation formats), the other IQ*, TQ*, MXFP4, ints. */
 bool dt_convertible(uint32_t type);
 
 /* Elements per block (1 for plain types) and bytes per block. 0 if unknown. */

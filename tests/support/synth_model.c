@@ -135,8 +135,7 @@ static bool check_config(const synth_config *c, const arch_desc **a, char *err) 
         (c->rope_orig_ctx <= 0 || !(c->rope_high_freq_factor > c->rope_low_freq_factor)))
         return ct_err(err, "synth: llama3 scaling needs orig_ctx > 0 and high > low freq factor");
     uint32_t wt = c->weight_type;
-    if (wt != DT_F32 && wt != DT_F16 && wt != DT_BF16 && wt != DT_Q8_0 && wt != DT_Q4_0 &&
-        wt != DT_Q4_K && wt != DT_Q6_K)
+    if (!synth_can_quantize(wt))
         return ct_err(err, "synth: unsupported weight type %s", dt_name(c->weight_type));
     if (!c->vocab_gguf) return ct_err(err, "synth: vocab_gguf is required");
     return true;
@@ -408,9 +407,17 @@ static uint32_t file_type(uint32_t t) {
     switch (t) {
     case DT_F16: return 1;
     case DT_Q4_0: return 2;
+    case DT_Q4_1: return 3;
     case DT_Q8_0: return 7;
+    case DT_Q5_0: return 8;
+    case DT_Q5_1: return 9;
+    case DT_Q2_K: return 10;
+    case DT_Q3_K: return 12; /* MOSTLY_Q3_K_M */
     case DT_Q4_K: return 15; /* MOSTLY_Q4_K_M */
+    case DT_Q5_K: return 17; /* MOSTLY_Q5_K_M */
     case DT_Q6_K: return 18;
+    case DT_IQ4_NL: return 25;
+    case DT_IQ4_XS: return 30;
     case DT_BF16: return 32;
     default: return 0; /* ALL_F32 */
     }

@@ -29,8 +29,8 @@ typedef struct {
     const char *rope_scaling; /* NULL | "linear" | "llama3" */
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_orig_ctx;
-    uint32_t weight_type;  /* dt_type of the 2-D weights: DT_F32 DT_F16 DT_BF16 DT_Q8_0 DT_Q4_0 DT_Q4_K DT_Q6_K
-                              (GGUF; safetensors supports F32 F16 BF16) */
+    uint32_t weight_type;  /* dt_type of the 2-D weights: any synth_can_quantize type (GGUF;
+                              safetensors supports F32 F16 BF16) */
     bool llama_mix;        /* GGUF: each matrix in the type llama-quantize would choose for weight_type
                               (Q4_K = Q4_K_M: Q6_K output and some attn_v/ffn_down; Q6_K output for
                               the other 4/5-bit types) */
@@ -59,10 +59,14 @@ synth_config synth_default(void);
 bool synth_write_gguf(const synth_config *c, const char *path, char *err);
 bool synth_write_hf(const synth_config *c, const char *dir, char *err);
 
-/* Encode n f32 values as type (F32 F16 BF16 Q8_0 Q4_0 Q4_K Q6_K) into dst
- * (dt_bytes(type, n) bytes); false for another type or n not a multiple of
- * the block size.  Simple absmax / min-max quantizers (synth_quant.c). */
+/* Encode n f32 values as type into dst (dt_bytes(type, n) bytes); false
+ * for a type synth_can_quantize refuses or n not a multiple of the block
+ * size.  Types: F32 F16 BF16, Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL (blocks of
+ * 32), Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS (blocks of 256) — every type
+ * dt_to_f32 converts.  Simple absmax / min-max quantizers, no error
+ * search (synth_quant.c). */
 bool synth_quantize(uint32_t type, const float *src, void *dst, size_t n);
+bool synth_can_quantize(uint32_t type);
 
 /* Append metadata entry i of src (any type, arrays included) to a GGUF
  * writer, for copying tokenizers and rewriting files in tests. */

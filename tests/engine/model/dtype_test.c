@@ -8,7 +8,8 @@
  * chosen values into the documented layouts (the inverse of what dtype.c
  * does) with scales that make every product exact.  The synthetic models
  * give real-data checks: the F16/BF16/Q8_0 files are roundings of the F32
- * master weights.
+ * master weights.  The other block types are dtype_quant_test.c's;
+ * golden_quant_test.c runs llama.cpp's quantized files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,11 +83,11 @@ static void test_type_table(void **state) {
         assert_int_equal(dt_block_elems(gone[i]), 0);
         assert_int_equal(dt_block_bytes(gone[i]), 0);
     }
-    uint32_t conv[] = {DT_F32, DT_F16, DT_BF16, DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q6_K};
+    uint32_t conv[] = {DT_F32,  DT_F16,  DT_BF16, DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0,   DT_Q5_1,
+                       DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_NL, DT_IQ4_XS};
     for (size_t i = 0; i < sizeof conv / sizeof conv[0]; i++) assert_true(dt_convertible(conv[i]));
-    assert_false(dt_convertible(DT_Q4_1));
-    assert_false(dt_convertible(DT_I32));
-    assert_false(dt_convertible(99));
+    uint32_t not_conv[] = {DT_Q8_1, DT_Q8_K, DT_IQ2_XXS, DT_IQ3_S, DT_IQ1_M, DT_TQ2_0, DT_MXFP4, DT_I32, DT_F64, 4, 99};
+    for (size_t i = 0; i < sizeof not_conv / sizeof not_conv[0]; i++) assert_false(dt_convertible(not_conv[i]));
 }
 
 static void test_dt_bytes(void **state) {
@@ -381,7 +382,8 @@ static void test_to_f32_plain(void **state) {
     memcpy(raw + 1, bf, 6);
     assert_true(dt_to_f32(DT_BF16, raw + 1, dst, 3));
     assert_true(dst[0] == 1.0f && dst[1] == bitsf(0x40490000) && signbit(dst[2]));
-    assert_false(dt_to_f32(DT_Q4_1, raw, dst, 32));
+    assert_false(dt_to_f32(DT_Q8_K, raw, dst, 256));
+    assert_false(dt_to_f32(DT_Q5_K, raw, dst, 128)); /* not a whole block */
     assert_false(dt_to_f32(DT_I32, raw, dst, 1));
     assert_false(dt_to_f32(999, raw, dst, 1));
 }

@@ -702,6 +702,10 @@ static void test_bad_tensors(void **state) {
         {"has unknown type id 4", 1, {32}, 4, 0},
         {"row length 33 is not a multiple of the Q8_0 block size 32", 2, {33, 2}, DT_Q8_0, 0},
         {"row length 128 is not a multiple of the Q4_K block size 256", 1, {128}, DT_Q4_K, 0},
+        /* a K-quant matrix of 64-wide rows: 4 x 64 = 256 elements would fill one
+         * block, but a block must not straddle rows */
+        {"tensor 't': row length 64 is not a multiple of the Q4_K block size 256", 2, {64, 4}, DT_Q4_K, 0},
+        {"tensor 't': row length 96 is not a multiple of the IQ4_XS block size 256", 2, {96, 8}, DT_IQ4_XS, 0},
         {"data offset 1 is not a multiple of the alignment 32", 1, {4}, DT_F32, 1},
         {"has 5 dimensions", 5, {1, 1, 1, 1, 1}, DT_F32, 0},
         {"has 0 dimensions", 0, {0}, DT_F32, 0},

@@ -445,7 +445,7 @@ static void test_quantizers(void **state) {
         printf("# quantizer %-5s relative RMS error %.4f\n", dt_name(T[k].type), rel);
         assert_true(rel < T[k].tol);
     }
-    assert_false(synth_quantize(DT_Q5_K, x, q, N));
+    assert_false(synth_quantize(DT_IQ2_XXS, x, q, N));
     assert_false(synth_quantize(DT_Q4_K, x, q, 100));
     free(x);
     free(y);
@@ -525,7 +525,9 @@ static void test_quant_exact(void **state) {
     synth_config c = quant_config(fx);
     c.vocab_gguf = fx->tiny_vocab;
     const struct { uint32_t type; double rel_tol; } T[] = {
-        {DT_F16, 5e-6}, {DT_BF16, 5e-6}, {DT_Q8_0, 0.03}, {DT_Q4_0, 0.03}, {DT_Q4_K, 0.03}, {DT_Q6_K, 0.03},
+        {DT_F16, 5e-6},  {DT_BF16, 5e-6}, {DT_Q8_0, 0.03}, {DT_Q4_0, 0.03}, {DT_Q4_1, 0.03},
+        {DT_Q5_0, 0.03}, {DT_Q5_1, 0.03}, {DT_IQ4_NL, 0.03}, {DT_Q2_K, 0.03}, {DT_Q3_K, 0.03},
+        {DT_Q4_K, 0.03}, {DT_Q5_K, 0.03}, {DT_Q6_K, 0.03},
     };
     SCRATCH(q, "exact-q.gguf");
     SCRATCH(f, "exact-f32.gguf");
