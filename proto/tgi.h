@@ -229,6 +229,7 @@ typedef struct {
     const char *sha;
     const char *docker_label;
     const char *model_dtype;
+    const char *kernels;      /* ctgi: the CPU kernel set (e.g. "avx512-vnni") */
     const char *model_device_type;
     const char *architecture;
     uint64_t max_batch_prefill_tokens;

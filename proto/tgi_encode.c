@@ -227,6 +227,7 @@ char *tgi_encode_info(const tgi_info *in, size_t *len) {
     kv_str(&w, "model_dtype", in->model_dtype);
     kv_str(&w, "model_device_type", in->model_device_type);
     kv_str(&w, "architecture", in->architecture);
+    if (in->kernels) kv_str(&w, "kernels", in->kernels);
     kv_u64(&w, "max_top_n_tokens", in->limits.max_top_n_tokens);
     kv_u64(&w, "max_batch_prefill_tokens", in->max_batch_prefill_tokens);
     kv_u64(&w, "max_batch_total_tokens", in->max_batch_total_tokens);

@@ -240,6 +240,7 @@ static enum MHD_Result get_info(conn *c) {
         .model_dtype = mi.weight_type,
         .model_device_type = "cpu",
         .architecture = mi.architecture,
+        .kernels = mi.kernels,
         .max_batch_prefill_tokens = (uint64_t)s->ecfg.max_batch_prefill_tokens,
         .max_batch_total_tokens = (uint64_t)s->ecfg.max_batch_total_tokens,
         .max_batch_size = (uint32_t)s->ecfg.max_batch_size,

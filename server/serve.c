@@ -153,8 +153,9 @@ static void log_ready(srv *s) {
     const proto_limits *l = &s->limits;
     const engine_config *e = &s->ecfg;
     const model_info mi = model_get_info(s->m);
-    json_t *f = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:I}",
-                          "model_id", s->cfg.model_id, "format", mi.format, "dtype", mi.weight_type, "parameters",
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:I}",
+                          "model_id", s->cfg.model_id, "format", mi.format, "dtype", mi.weight_type, "kernels",
+                          mi.kernels, "parameters",
                           (json_int_t)mi.n_params, "context", mi.ctx_len, "max_concurrent_requests",
                           (int)l->max_concurrent_requests, "max_best_of", (int)l->max_best_of,
                           "max_stop_sequences", (int)l->max_stop_sequences, "max_top_n_tokens",
@@ -165,12 +166,12 @@ static void log_ready(srv *s) {
                           "threads", e->n_threads, "payload_limit", (json_int_t)s->cfg.payload_limit);
     char *fields = f ? json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     log_line(s->cfg.json_output, "INFO", fields,
-             "ready in %.2f s: model %s (%s, %s, %llu parameters, context %d); limits: max_concurrent_requests=%u "
+             "ready in %.2f s: model %s (%s, %s, %llu parameters, context %d); kernels %s; limits: max_concurrent_requests=%u "
              "max_best_of=%u max_stop_sequences=%u max_top_n_tokens=%u max_input_tokens=%u max_total_tokens=%u "
              "max_batch_prefill_tokens=%d max_batch_total_tokens=%d max_batch_size=%d kv_cache=%.1f MiB "
              "threads=%d matmul=%s payload_limit=%zu api_key=%s cors=%s",
              srv_now() - s->t_ready, s->cfg.model_id, mi.format, mi.weight_type, (unsigned long long)mi.n_params,
-             mi.ctx_len, l->max_concurrent_requests, l->max_best_of, l->max_stop_sequences,
+             mi.ctx_len, mi.kernels, l->max_concurrent_requests, l->max_best_of, l->max_stop_sequences,
              l->max_top_n_tokens, l->max_input_tokens, l->max_total_tokens, e->max_batch_prefill_tokens,
              e->max_batch_total_tokens, e->max_batch_size, (double)e->kv_cache_bytes / (1 << 20), e->n_threads,
              e->blas_matmul ? "blas" : "invariant",

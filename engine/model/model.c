@@ -428,6 +428,7 @@ model_info model_get_info(const model *m) {
         .architecture = a ? a->name : NULL,
         .hf_class = a ? a->hf_class : NULL,
         .weight_type = m->dtype,
+        .kernels = wm_kernel_name(wm_kernels()),
         .ctx_len = c->ctx_len,
         .vocab = c->vocab,
         .dim = c->dim,

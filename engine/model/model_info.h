@@ -26,7 +26,8 @@ typedef struct {
     const char *format;        /* "gguf" | "safetensors" */
     const char *architecture;  /* "llama", "qwen2" (GGUF general.architecture) */
     const char *hf_class;      /* "LlamaForCausalLM", "Qwen2ForCausalLM" */
-    const char *weight_type;   /* source type of the big matrices: "F32", "F16", "Q8_0"... */
+    const char *weight_type;   /* the matrices' types, most parameters first: "F16", "Q4_K+Q6_K"... */
+    const char *kernels;       /* the product kernels this CPU runs: "avx512-vnni", "avx2", "portable" */
     int ctx_len;               /* trained context, tokens */
     int vocab;                 /* vocabulary size (logits per token) */
     int dim;                   /* residual stream width */

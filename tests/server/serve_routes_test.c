@@ -89,7 +89,7 @@ static void test_info_schema(void **st) {
     assert_non_null(j);
     assert_keys(j, "model_id,model_sha,model_pipeline_tag,max_concurrent_requests,max_best_of,max_stop_sequences,"
                    "max_input_tokens,max_total_tokens,validation_workers,max_client_batch_size,router,version,sha,"
-                   "docker_label,model_dtype,model_device_type,architecture,max_top_n_tokens,"
+                   "docker_label,model_dtype,model_device_type,architecture,kernels,max_top_n_tokens,"
                    "max_batch_prefill_tokens,max_batch_total_tokens,max_batch_size,chat_template");
     /* stories260K ships no chat template: the documented plain fallback */
     assert_string_equal(json_string_value(json_object_get(j, "chat_template")), "fallback");
@@ -99,6 +99,10 @@ static void test_info_schema(void **st) {
     assert_string_equal(json_string_value(json_object_get(j, "router")), "text-generation-router");
     assert_string_equal(json_string_value(json_object_get(j, "architecture")), "llama");
     assert_string_equal(json_string_value(json_object_get(j, "model_dtype")), "F32");
+    /* the kernel set wmat.c chose for this CPU */
+    const char *k = json_string_value(json_object_get(j, "kernels"));
+    assert_non_null(k);
+    assert_true(!strcmp(k, "avx512-vnni") || !strcmp(k, "avx2") || !strcmp(k, "portable"));
     json_decref(j);
     su_resp_free(&r);
 }
