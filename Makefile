@@ -102,6 +102,6 @@ run: deps
 	$(BUILD)/ctgi serve --model-id $(CTGI_MODELS)/stories260K.gguf --hostname 127.0.0.1 --port 8080
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-x86-64 build-x86-64-v2 build-x86-64*.log
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
