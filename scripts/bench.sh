@@ -20,6 +20,10 @@
 #                      --quick, --all-requests, --concurrency 1,4,16,64, ...);
 #                      CTGI_BENCH_SERVING=0 skips it
 #   CTGI_MODELS        shared models (the llama vocab is read from here)
+#   CTGI_BENCH_QUANT_ARGS  options for bench_quant (typed weights: --types, --models,
+#                      --quick, --threads); CTGI_BENCH_QUANT=0 skips it;
+#                      CTGI_LLAMA_BENCH=path to llama.cpp's llama-bench adds its
+#                      numbers on the same files
 #   CTGI_BENCH_HTTP_ARGS  options for bench_http (`ctgi serve` over HTTP/SSE beside the
 #                      engine alone: --concurrency 1,4,16,64, --quick, --no-engine, ...);
 #                      CTGI_BENCH_HTTP=0 skips it
@@ -55,6 +59,13 @@ echo "bench: model cache $CACHE (generated once; delete the directory to regener
 echo "bench: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB RAM", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086 # CTGI_BENCH_ARGS is a list of options
 "$TOOL" --cache-dir "$CACHE" ${CTGI_BENCH_ARGS:-} "$@"
+# Weights in their file's type: F16/BF16/Q8_0/Q4_K_M/Q4_0 files against the
+# bandwidth limit and, with CTGI_LLAMA_BENCH=path/to/llama-bench, llama.cpp.
+if [ "${CTGI_BENCH_QUANT:-1}" != 0 ] && [ -x "$BUILD/tools/bench_quant" ]; then
+    echo
+    # shellcheck disable=SC2086 # CTGI_BENCH_QUANT_ARGS is a list of options
+    "$BUILD/tools/bench_quant" --cache-dir "$CACHE" ${CTGI_BENCH_QUANT_ARGS:-}
+fi
 if [ "${CTGI_BENCH_SERVING:-1}" != 0 ]; then
     echo
     # shellcheck disable=SC2086 # CTGI_BENCH_SERVING_ARGS is a list of options
