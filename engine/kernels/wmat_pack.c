@@ -26,9 +26,14 @@ size_t wmat_bytes(uint32_t type, int N, int K) {
 /* n dwords starting at byte `off` of each row's block -> n vectors; x is
  * XORed into every byte (0x80 turns Q8_0's int8 into offset u8). */
 static void put_vectors(const uint8_t *const blk[WM_GROUP], int off, int n, uint8_t *dst, uint8_t x) {
-    for (int v = 0; v < n; v++)
-        for (int r = 0; r < WM_GROUP; r++)
-            for (int i = 0; i < 4; i++) dst[v * 64 + r * 4 + i] = blk[r][off + 4 * v + i] ^ x;
+    uint32_t x4 = x * 0x01010101u;
+    for (int r = 0; r < WM_GROUP; r++)
+        for (int v = 0; v < n; v++) {
+            uint32_t d;
+            memcpy(&d, blk[r] + off + 4 * v, 4);
+            d ^= x4;
+            memcpy(dst + v * 64 + r * 4, &d, 4);
+        }
 }
 
 /* A u16 (f16 scale) at byte `off` of each row's block -> 16 side by side. */
