@@ -13,13 +13,38 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* arch_prctl codes for AMX (Linux >= 5.16, asm/prctl.h) */
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
 
 #include "wmat.h"
 #include "wmat_internal.h"
 
-static const char *const kernel_names[WM_N_KERNELS] = {"portable", "avx2", "avx512-vnni"};
+static const char *const kernel_names[WM_N_KERNELS] = {"portable", "avx2", "avx512-vnni", "avx512-vnni+amx"};
 
 const char *wm_kernel_name(wm_kernel_set k) { return k >= 0 && k < WM_N_KERNELS ? kernel_names[k] : "?"; }
+
+#if defined(__x86_64__)
+/* Linux hands out AMX tile state only on request (arch_prctl, once per
+ * process, before any thread touches a tile; quant-formats.md §4.4). */
+static bool amx_granted;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_request(void) {
+    uint64_t mask = 0;
+    amx_granted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 &&
+                  syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mask) == 0 && (mask >> XFEATURE_XTILEDATA & 1);
+}
+
+static bool amx_permitted(void) {
+    pthread_once(&amx_once, amx_request);
+    return amx_granted;
+}
+#endif
 
 bool wm_kernel_available(wm_kernel_set k) {
 #if defined(__x86_64__)
@@ -31,12 +56,16 @@ bool wm_kernel_available(wm_kernel_set k) {
     case WM_AVX512:
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case WM_AMX:
+        return wm_kernel_available(WM_AVX512) && __builtin_cpu_supports("amx-tile") &&
+               __builtin_cpu_supports("amx-int8") && amx_permitted();
     default: return false;
     }
 #else
     return k == WM_PORTABLE;
 #endif
 }
+
 
 static wm_kernel_set chosen = WM_PORTABLE;
 static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
@@ -47,7 +76,8 @@ static void choose(void) {
         if (wm_kernel_available((wm_kernel_set)k)) { best = (wm_kernel_set)k; break; }
     const char *want = getenv("CTGI_KERNELS");
     for (int k = 0; want && k < WM_N_KERNELS; k++)
-        if ((strcmp(want, kernel_names[k]) == 0 || (k == WM_AVX512 && strcmp(want, "avx512") == 0)) && k < (int)best)
+        if ((strcmp(want, kernel_names[k]) == 0 || (k == WM_AVX512 && strcmp(want, "avx512") == 0) ||
+             (k == WM_AMX && strcmp(want, "amx") == 0)) && k < (int)best)
             best = (wm_kernel_set)k;
     chosen = best;
 }
@@ -78,7 +108,7 @@ void wm_act_init(wm_act *a, void *buf, int M, int K) {
 }
 
 void wm_act_quantize(wm_act *a, const float *x, int m0, int m1) {
-    if (wm_kernels() == WM_AVX512)
+    if (wm_kernels() >= WM_AVX512)
         wm_act_quantize_avx512(a, x, m0, m1);
     else
         wm_act_quantize_portable(a, x, m0, m1);
@@ -91,6 +121,7 @@ void wm_matmul_with(wm_kernel_set k, const wmat *w, const float *x, const wm_act
     if (g1 > wm_groups(w->rows)) g1 = wm_groups(w->rows);
     if (g0 >= g1 || M <= 0) return;
     switch (k) {
+    case WM_AMX: wm_matmul_amx(w, x, a, M, g0, g1, y, ldy); break;
     case WM_AVX512: wm_matmul_avx512(w, x, a, M, g0, g1, y, ldy); break;
     case WM_AVX2: wm_matmul_avx2(w, x, a, M, g0, g1, y, ldy); break;
     default: wm_matmul_portable(w, x, a, M, g0, g1, y, ldy); break;

@@ -113,10 +113,11 @@ static inline int wm_groups(int N) { return (N + WM_GROUP - 1) / WM_GROUP; }
 
 /* ---- kernel sets ----------------------------------------------------------- */
 
-typedef enum { WM_PORTABLE = 0, WM_AVX2 = 1, WM_AVX512 = 2, WM_N_KERNELS } wm_kernel_set;
+typedef enum { WM_PORTABLE = 0, WM_AVX2 = 1, WM_AVX512 = 2, WM_AMX = 3, WM_N_KERNELS } wm_kernel_set;
 
 /* The set wm_matmul uses: the best this CPU runs (cpuid + OS support),
- * unless CTGI_KERNELS=portable|avx2|avx512 asks for a lower one. */
+ * unless CTGI_KERNELS=portable|avx2|avx512|amx asks for a lower one.  AMX
+ * is the AVX-512 set with tile products for batches of several rows. */
 wm_kernel_set wm_kernels(void);
 const char *wm_kernel_name(wm_kernel_set k);
 /* Whether this CPU can run set k. */

@@ -148,14 +148,11 @@ WA_INLINE __m512i bcast4(const int8_t *q) {
     return _mm512_set1_epi32(v);
 }
 
-/* One x row's block: the contract's step on 16 rows at once. */
-WA_INLINE __m512 step(const uint32_t type, const __m512i U[8], const wa_scales *p, const int8_t *q,
-                      const int16_t *s, float da, __m512 acc) {
-    __m512i D0 = _mm512_setzero_si512(), D1 = _mm512_setzero_si512();
-    for (int j = 0; j < 4; j++) {
-        D0 = _mm512_dpbusd_epi32(D0, U[j], bcast4(q + 4 * j));
-        D1 = _mm512_dpbusd_epi32(D1, U[j + 4], bcast4(q + 16 + 4 * j));
-    }
+/* The contract's float part for 16 rows, from the integer dots D0, D1 of
+ * the two halves (or their sum in D0 and 0 in D1 where the type's halves
+ * share one scale: the same integers I and M follow). */
+WA_INLINE __m512 step_dots(const uint32_t type, __m512i D0, __m512i D1, const wa_scales *p, const int16_t *s,
+                           float da, __m512 acc) {
     int s0 = s[0], s1 = s[1], o = wl_offset(type);
     __m512i I;
     if (type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K)
@@ -179,6 +176,17 @@ WA_INLINE __m512 step(const uint32_t type, const __m512i U[8], const wa_scales *
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(p->wm, vda), acc);
     }
     return acc;
+}
+
+/* One x row's block: the contract's step on 16 rows at once. */
+WA_INLINE __m512 step(const uint32_t type, const __m512i U[8], const wa_scales *p, const int8_t *q,
+                      const int16_t *s, float da, __m512 acc) {
+    __m512i D0 = _mm512_setzero_si512(), D1 = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        D0 = _mm512_dpbusd_epi32(D0, U[j], bcast4(q + 4 * j));
+        D1 = _mm512_dpbusd_epi32(D1, U[j + 4], bcast4(q + 16 + 4 * j));
+    }
+    return step_dots(type, D0, D1, p, s, da, acc);
 }
 
 WA_INLINE void store_rows(float *y, __m512 v, int rows) {
@@ -302,4 +310,120 @@ WA_TARGET void wm_act_quantize_avx512(wm_act *a, const float *x, int m0, int m1)
             a->s[(size_t)m * (K / 16) + 2 * b] = (int16_t)_mm512_reduce_add_epi32(q0);
             a->s[(size_t)m * (K / 16) + 2 * b + 1] = (int16_t)_mm512_reduce_add_epi32(q1);
         }
+}
+
+/* ---- AMX: the integer dots of up to 16 x rows by 16 weight rows per tile op ------------
+ *
+ * A group block's quant vectors are exactly an AMX B tile (row j = dword j
+ * of each of the 16 weight rows), and x's int8 rows are an A tile read in
+ * place (stride K), so TDPBSUD (signed activations x unsigned quants)
+ * gives the block's exact integer dot for 16 x rows x 16 weight rows; the
+ * halves of types with 16-element sub-block scales take one op each.  The
+ * integers go through the same float step as the VNNI kernel (step_dots),
+ * so AMX changes no bit, only the speed of prefill-sized batches. */
+
+#define AMX_TARGET \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c,amx-tile,amx-int8")))
+#define AMX_INLINE static inline __attribute__((always_inline)) AMX_TARGET
+
+/* Tile registers (GCC wants the numbers as literals in the tile intrinsics):
+ * 0, 1 C (the dots of a whole block or of its halves), 2 A (x, 32 bytes a
+ * row), 3 B (the block's 8 quant vectors), 4 A of a half, 5 B of a half. */
+enum { T_C0 = 0, T_C1 = 1, T_A = 2, T_B = 3, T_AH = 4, T_BH = 5 };
+
+/* Tiles for x tiles of mt rows: C (mt x 16 int32), A (mt x 32 or 16 bytes),
+ * B (8 or 4 rows of 64 bytes). */
+static AMX_TARGET void amx_config(int mt) {
+    uint8_t cfg[64] = {0};
+    const struct { int tile, rows, colsb; } t[] = {
+        {T_C0, mt, 64}, {T_C1, mt, 64}, {T_A, mt, 32}, {T_B, 8, 64}, {T_AH, mt, 16}, {T_BH, 4, 64},
+    };
+    cfg[0] = 1; /* palette 1 */
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        uint16_t colsb = (uint16_t)t[i].colsb;
+        memcpy(cfg + 16 + 2 * t[i].tile, &colsb, 2);
+        cfg[48 + t[i].tile] = (uint8_t)t[i].rows;
+    }
+    _tile_loadconfig(cfg);
+}
+
+/* x rows [m0, m0 + mt) (mt <= 16, the tiles configured for mt) against group g. */
+AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, float *y, int ldy,
+                         uint8_t *bbuf, int32_t *cbuf) {
+    wl_info t = wl_type(type);
+    int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
+    bool halves = type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K;
+    const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int sb = 0; sb < nsb; sb++)
+        for (int b = 0; b < per; b++) {
+            __m512i U[8];
+            wa_scales p;
+            unpack(type, gbase + (size_t)sb * t.gbytes, b, U, &p);
+            for (int j = 0; j < 8; j++) _mm512_store_si512((void *)(bbuf + 64 * j), U[j]);
+            int ab = sb * per + b;
+            const int8_t *ap = a->q + (size_t)m0 * K + (size_t)ab * WM_QB;
+            _tile_zero(0);
+            if (halves) {
+                _tile_zero(1);
+                _tile_loadd(5, bbuf, 64);
+                _tile_loadd(4, ap, K);
+                _tile_dpbsud(0, 4, 5);
+                _tile_loadd(5, bbuf + 256, 64);
+                _tile_loadd(4, ap + 16, K);
+                _tile_dpbsud(1, 4, 5);
+                _tile_stored(1, cbuf + 256, 64);
+            } else {
+                _tile_loadd(3, bbuf, 64);
+                _tile_loadd(2, ap, K);
+                _tile_dpbsud(0, 2, 3);
+            }
+            _tile_stored(0, cbuf, 64);
+            for (int i = 0; i < mt; i++) {
+                int m = m0 + i;
+                __m512i D0 = _mm512_load_si512((const void *)(cbuf + 16 * i));
+                __m512i D1 = halves ? _mm512_load_si512((const void *)(cbuf + 256 + 16 * i)) : _mm512_setzero_si512();
+                acc[i] = step_dots(type, D0, D1, &p, a->s + (size_t)m * (K / 16) + 2 * ab, a->d[(size_t)m * nab + ab],
+                                   acc[i]);
+            }
+        }
+    int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+    for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
+}
+
+AMX_INLINE void kern_amx(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y,
+                         int ldy) {
+    uint8_t bbuf[512] __attribute__((aligned(64)));
+    int32_t cbuf[512] __attribute__((aligned(64)));
+    int configured = -1;
+    for (int g = g0; g < g1; g++)
+        for (int m0 = 0; m0 < M; m0 += 16) {
+            int mt = M - m0 < 16 ? M - m0 : 16;
+            if (mt != configured) amx_config(configured = mt);
+            tile_amx(type, w, a, m0, mt, g, y, ldy, bbuf, cbuf);
+        }
+    _tile_release();
+}
+
+AMX_TARGET void wm_matmul_amx(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y,
+                              int ldy) {
+    if (M < WM_AMX_MIN_ROWS) { /* tiles pay off from a few rows on; the same bits either way */
+        wm_matmul_avx512(w, x, a, M, g0, g1, y, ldy);
+        return;
+    }
+    switch (w->type) {
+    case DT_Q8_0: kern_amx(DT_Q8_0, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q4_0: kern_amx(DT_Q4_0, w, a, M, g0, g1, y, ldy); break;
+    case DT_IQ4_NL: kern_amx(DT_IQ4_NL, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q4_1: kern_amx(DT_Q4_1, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q5_0: kern_amx(DT_Q5_0, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q5_1: kern_amx(DT_Q5_1, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q2_K: kern_amx(DT_Q2_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q3_K: kern_amx(DT_Q3_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q4_K: kern_amx(DT_Q4_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q5_K: kern_amx(DT_Q5_K, w, a, M, g0, g1, y, ldy); break;
+    case DT_Q6_K: kern_amx(DT_Q6_K, w, a, M, g0, g1, y, ldy); break;
+    default: wm_matmul_avx512(w, x, a, M, g0, g1, y, ldy); break; /* F16/BF16 */
+    }
 }

@@ -31,6 +31,9 @@ float wl_block_step(const wl_block *w, int o, bool has_min, const int8_t *a, flo
 void wm_matmul_portable(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
 void wm_matmul_avx2(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
 void wm_matmul_avx512(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
+/* AMX tiles for the block types at M >= WM_AMX_MIN_ROWS, else the AVX-512 set. */
+#define WM_AMX_MIN_ROWS 4
+void wm_matmul_amx(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
 void wm_act_quantize_portable(wm_act *a, const float *x, int m0, int m1);
 void wm_act_quantize_avx512(wm_act *a, const float *x, int m0, int m1);
 

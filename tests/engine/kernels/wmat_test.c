@@ -35,7 +35,7 @@
 
 static const uint32_t TYPES[] = {DT_F16,  DT_BF16, DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1,
                                  DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_NL};
-enum { N_TYPES = sizeof TYPES / sizeof TYPES[0], MAX_M = 9 };
+enum { N_TYPES = sizeof TYPES / sizeof TYPES[0], MAX_M = 21 };
 
 /* Byte offsets of the f16 scale fields in one file block (-1: none). */
 static void scale_fields(uint32_t type, int f[2]) {
