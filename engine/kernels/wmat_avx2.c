@@ -48,6 +48,7 @@ W2_INLINE __m256i expand_bits(uint32_t m) {
 /* U[j] += `add` where half h of mask t0 + j says so. */
 W2_INLINE void high_bits(const uint8_t *masks, int t0, int h, int add, __m256i U[8]) {
     const __m256i v = _mm256_set1_epi8((char)add);
+    #pragma GCC unroll 16
     for (int j = 0; j < 8; j++) {
         uint32_t m;
         memcpy(&m, masks + 8 * (t0 + j) + 4 * h, 4);
@@ -57,6 +58,7 @@ W2_INLINE void high_bits(const uint8_t *masks, int t0, int h, int add, __m256i U
 
 W2_INLINE void nibbles32(const uint8_t *qs, int h, __m256i U[8]) {
     const __m256i lo = _mm256_set1_epi8(15);
+    #pragma GCC unroll 16
     for (int j = 0; j < 4; j++) {
         __m256i z = ld(qs + 64 * j + 32 * h);
         U[j] = _mm256_and_si256(z, lo);
@@ -66,6 +68,7 @@ W2_INLINE void nibbles32(const uint8_t *qs, int h, __m256i U[8]) {
 
 W2_INLINE void quants2(const uint8_t *qs, int b, int h, __m256i U[8]) {
     const __m256i three = _mm256_set1_epi8(3);
+    #pragma GCC unroll 16
     for (int j = 0; j < 8; j++)
         U[j] = _mm256_and_si256(srl16(ld(qs + 64 * (8 * (b / 4) + j) + 32 * h), 2 * (b % 4)), three);
 }
@@ -78,6 +81,7 @@ W2_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, int h, __m25
     switch (type) {
     case DT_Q8_0: {
         const __m256i x80 = _mm256_set1_epi8((char)0x80);
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm256_xor_si256(ld(g + WL_Q8_0_QS + 64 * j + 32 * h), x80);
         break;
     }
@@ -86,6 +90,7 @@ W2_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, int h, __m25
         const __m256i t = _mm256_broadcastsi128_si256(
             _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
         nibbles32(g + WL_Q4_0_QS, h, U);
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm256_shuffle_epi8(t, U[j]);
         break;
     }
@@ -117,6 +122,7 @@ W2_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, int h, __m25
     case DT_Q5_K: {
         const uint8_t *qs = g + (type == DT_Q4_K ? WL_Q4_K_QS : WL_Q5_K_QS) + 64 * 8 * (b / 2) + 32 * h;
         const __m256i lo = _mm256_set1_epi8(15);
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm256_and_si256(srl16(ld(qs + 64 * j), 4 * (b % 2)), lo);
         if (type == DT_Q5_K) high_bits(g + WL_Q5_K_QH, 8 * b, h, 16, U);
         p->c0 = ld_u8x8(g + WL_Q4_K_SC + 16 * b + 8 * h);
@@ -127,6 +133,7 @@ W2_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, int h, __m25
     case DT_Q6_K: {
         int hh = b / 4, t = b % 4;
         const __m256i lo = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3);
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) {
             __m256i l = _mm256_and_si256(srl16(ld(g + WL_Q6_K_QL + 64 * (16 * hh + 8 * (t & 1) + j) + 32 * h), 4 * (t >> 1)), lo);
             __m256i hi = _mm256_and_si256(srl16(ld(g + WL_Q6_K_QH + 64 * (8 * hh + j) + 32 * h), 2 * t), three);
@@ -157,6 +164,7 @@ W2_INLINE __m256 step(const uint32_t type, const __m256i U[8], const w2_scales *
                       float da, __m256 acc) {
     __m256i D0 = _mm256_setzero_si256(), D1 = _mm256_setzero_si256();
     bool sgn = type == DT_Q8_0 || type == DT_IQ4_NL;
+    #pragma GCC unroll 16
     for (int j = 0; j < 4; j++) {
         __m256i a0 = bcast4(q + 4 * j), a1 = bcast4(q + 16 + 4 * j);
         D0 = _mm256_add_epi32(D0, sgn ? dot4_signed(U[j], a0) : dot4(U[j], a0));
@@ -204,6 +212,7 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
     const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
     __m256 acc[W2_MT];
+    #pragma GCC unroll 16
     for (int i = 0; i < W2_MT; i++) acc[i] = _mm256_setzero_ps();
     for (int sb = 0; sb < nsb; sb++)
         for (int b = 0; b < per; b++) {
@@ -211,6 +220,7 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
             w2_scales p;
             unpack(type, gbase + (size_t)sb * t.gbytes, b, h, U, &p);
             int ab = sb * per + b;
+            #pragma GCC unroll 16
             for (int i = 0; i < mt; i++) {
                 int m = m0 + i;
                 acc[i] = step(type, U, &p, a->q + (size_t)m * K + (size_t)ab * WM_QB,
@@ -219,6 +229,7 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
         }
     int rows = w->rows - g * WM_GROUP - 8 * h;
     rows = rows > 8 ? 8 : rows;
+    #pragma GCC unroll 16
     for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP + 8 * h, acc[i], rows);
 }
 
@@ -245,20 +256,27 @@ W2_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int
                          int ldy) {
     int K = w->cols;
     __m256 acc[W2_MT][W2_HG];
+    #pragma GCC unroll 16
     for (int i = 0; i < W2_MT; i++)
+        #pragma GCC unroll 16
         for (int j = 0; j < W2_HG; j++) acc[i][j] = _mm256_setzero_ps();
     for (int k = 0; k < K; k++) {
         __m256 W[W2_HG];
+        #pragma GCC unroll 16
         for (int j = 0; j < nc; j++)
             W[j] = half8(type, w->data + ((size_t)((c + j) / 2) * K + k) * 32 + 16 * ((c + j) % 2));
+        #pragma GCC unroll 16
         for (int i = 0; i < mt; i++) {
             __m256 xv = _mm256_set1_ps(x[(size_t)(m0 + i) * K + k]);
+            #pragma GCC unroll 16
             for (int j = 0; j < nc; j++) acc[i][j] = _mm256_fmadd_ps(xv, W[j], acc[i][j]);
         }
     }
+    #pragma GCC unroll 16
     for (int j = 0; j < nc; j++) {
         int rows = w->rows - 8 * (c + j);
         rows = rows > 8 ? 8 : rows;
+        #pragma GCC unroll 16
         for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + 8 * (c + j), acc[i][j], rows);
     }
 }

@@ -56,6 +56,7 @@ WA_INLINE __mmask64 ld_mask(const uint8_t *p) {
 /* U[j] (j < 4) = low nibbles of vector j, U[j + 4] = its high nibbles. */
 WA_INLINE void nibbles32(const uint8_t *qs, __m512i U[8]) {
     const __m512i lo = _mm512_set1_epi8(15);
+    #pragma GCC unroll 16
     for (int j = 0; j < 4; j++) {
         __m512i z = ld(qs + 64 * j);
         U[j] = _mm512_and_si512(z, lo);
@@ -66,12 +67,14 @@ WA_INLINE void nibbles32(const uint8_t *qs, __m512i U[8]) {
 /* U[j] |= 16 (or `bit`) where mask t0 + j says so. */
 WA_INLINE void high_bits(const uint8_t *masks, int t0, int bit, __m512i U[8]) {
     const __m512i v = _mm512_set1_epi8((char)bit);
+    #pragma GCC unroll 16
     for (int j = 0; j < 8; j++) U[j] = _mm512_mask_add_epi8(U[j], ld_mask(masks + 8 * (t0 + j)), U[j], v);
 }
 
 /* 2-bit quants of 32-block b of a Q2_K/Q3_K super-block. */
 WA_INLINE void quants2(const uint8_t *qs, int b, __m512i U[8]) {
     const __m512i three = _mm512_set1_epi8(3);
+    #pragma GCC unroll 16
     for (int j = 0; j < 8; j++) U[j] = _mm512_and_si512(srl16(ld(qs + 64 * (8 * (b / 4) + j)), 2 * (b % 4)), three);
 }
 
@@ -81,6 +84,7 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
     p->ws = ld_f16(g);
     switch (type) {
     case DT_Q8_0:
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = ld(g + WL_Q8_0_QS + 64 * j);
         break;
     case DT_Q4_0: nibbles32(g + WL_Q4_0_QS, U); break;
@@ -89,6 +93,7 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
                                                                (char)141, (char)153, (char)166, (char)181,
                                                                (char)197, (char)217, (char)241));
         nibbles32(g + WL_Q4_0_QS, U);
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm512_shuffle_epi8(t, U[j]);
         break;
     }
@@ -120,6 +125,7 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
     case DT_Q5_K: {
         const uint8_t *qs = g + (type == DT_Q4_K ? WL_Q4_K_QS : WL_Q5_K_QS) + 64 * 8 * (b / 2);
         const __m512i lo = _mm512_set1_epi8(15);
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm512_and_si512(srl16(ld(qs + 64 * j), 4 * (b % 2)), lo);
         if (type == DT_Q5_K) high_bits(g + WL_Q5_K_QH, 8 * b, 16, U);
         p->c0 = ld_u8x16(g + WL_Q4_K_SC + 16 * b);
@@ -130,6 +136,7 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
     case DT_Q6_K: {
         int h = b / 4, t = b % 4;
         const __m512i lo = _mm512_set1_epi8(15), three = _mm512_set1_epi8(3);
+        #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) {
             __m512i l = _mm512_and_si512(srl16(ld(g + WL_Q6_K_QL + 64 * (16 * h + 8 * (t & 1) + j)), 4 * (t >> 1)), lo);
             __m512i hi = _mm512_and_si512(srl16(ld(g + WL_Q6_K_QH + 64 * (8 * h + j)), 2 * t), three);
@@ -182,6 +189,7 @@ WA_INLINE __m512 step_dots(const uint32_t type, __m512i D0, __m512i D1, const wa
 WA_INLINE __m512 step(const uint32_t type, const __m512i U[8], const wa_scales *p, const int8_t *q,
                       const int16_t *s, float da, __m512 acc) {
     __m512i D0 = _mm512_setzero_si512(), D1 = _mm512_setzero_si512();
+    #pragma GCC unroll 16
     for (int j = 0; j < 4; j++) {
         D0 = _mm512_dpbusd_epi32(D0, U[j], bcast4(q + 4 * j));
         D1 = _mm512_dpbusd_epi32(D1, U[j + 4], bcast4(q + 16 + 4 * j));
@@ -202,6 +210,7 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
     const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
     __m512 acc[WA_MT];
+    #pragma GCC unroll 16
     for (int i = 0; i < WA_MT; i++) acc[i] = _mm512_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
@@ -211,6 +220,7 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
             wa_scales p;
             unpack(type, gb, b, U, &p);
             int ab = sb * per + b;
+            #pragma GCC unroll 16
             for (int i = 0; i < mt; i++) {
                 int m = m0 + i;
                 acc[i] = step(type, U, &p, a->q + (size_t)m * K + (size_t)ab * WM_QB, a->s + (size_t)m * (K / 16) + 2 * ab,
@@ -219,15 +229,23 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
         }
     }
     int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+    #pragma GCC unroll 16
     for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
 }
 
+/* Tiles of WA_MT rows, then the 1-3 left; each call has a constant row
+ * count, so its accumulators stay in registers. */
 WA_INLINE void kern_q(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y, int ldy) {
-    for (int g = g0; g < g1; g++)
-        for (int m0 = 0; m0 < M; m0 += WA_MT) {
-            int mt = M - m0 < WA_MT ? M - m0 : WA_MT;
-            tile_q(type, w, a, m0, mt, g, y, ldy);
+    for (int g = g0; g < g1; g++) {
+        int m0 = 0;
+        for (; m0 + WA_MT <= M; m0 += WA_MT) tile_q(type, w, a, m0, WA_MT, g, y, ldy);
+        switch (M - m0) {
+        case 1: tile_q(type, w, a, m0, 1, g, y, ldy); break;
+        case 2: tile_q(type, w, a, m0, 2, g, y, ldy); break;
+        case 3: tile_q(type, w, a, m0, 3, g, y, ldy); break;
+        default: break;
         }
+    }
 }
 
 /* ---- F16 / BF16 ------------------------------------------------------------------- */
@@ -243,31 +261,42 @@ WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int
                          int ldy) {
     int K = w->cols;
     __m512 acc[WA_MT][WA_HG];
+    #pragma GCC unroll 16
     for (int i = 0; i < WA_MT; i++)
+        #pragma GCC unroll 16
         for (int j = 0; j < WA_HG; j++) acc[i][j] = _mm512_setzero_ps();
     const uint8_t *base = w->data + (size_t)g * K * 32;
     for (int k = 0; k < K; k++) {
         __m512 W[WA_HG];
+        #pragma GCC unroll 16
         for (int j = 0; j < ng; j++) W[j] = half16(type, base + ((size_t)j * K + k) * 32);
+        #pragma GCC unroll 16
         for (int i = 0; i < mt; i++) {
             __m512 xv = _mm512_set1_ps(x[(size_t)(m0 + i) * K + k]);
+            #pragma GCC unroll 16
             for (int j = 0; j < ng; j++) acc[i][j] = _mm512_fmadd_ps(xv, W[j], acc[i][j]);
         }
     }
+    #pragma GCC unroll 16
     for (int j = 0; j < ng; j++) {
         int gg = g + j, rows = w->rows - gg * WM_GROUP < WM_GROUP ? w->rows - gg * WM_GROUP : WM_GROUP;
+        #pragma GCC unroll 16
         for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + gg * WM_GROUP, acc[i][j], rows);
     }
 }
 
+/* Rows m0.. in tiles of WA_MT, the rest one at a time, against ng groups;
+ * constant tile shapes keep the accumulators in registers. */
+WA_INLINE void rows_half(const uint32_t type, const wmat *w, const float *x, int M, int g, int ng, float *y, int ldy) {
+    int m0 = 0;
+    for (; m0 + WA_MT <= M; m0 += WA_MT) tile_half(type, w, x, m0, WA_MT, g, ng, y, ldy);
+    for (; m0 < M; m0++) tile_half(type, w, x, m0, 1, g, ng, y, ldy);
+}
+
 WA_INLINE void kern_half(const uint32_t type, const wmat *w, const float *x, int M, int g0, int g1, float *y, int ldy) {
-    for (int g = g0; g < g1; g += WA_HG) {
-        int ng = g1 - g < WA_HG ? g1 - g : WA_HG;
-        for (int m0 = 0; m0 < M; m0 += WA_MT) {
-            int mt = M - m0 < WA_MT ? M - m0 : WA_MT;
-            tile_half(type, w, x, m0, mt, g, ng, y, ldy);
-        }
-    }
+    int g = g0;
+    for (; g + WA_HG <= g1; g += WA_HG) rows_half(type, w, x, M, g, WA_HG, y, ldy);
+    for (; g < g1; g++) rows_half(type, w, x, M, g, 1, y, ldy);
 }
 
 WA_TARGET void wm_matmul_avx512(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y,
@@ -355,12 +384,14 @@ AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, in
     bool halves = type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K;
     const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
     __m512 acc[16];
+    #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     for (int sb = 0; sb < nsb; sb++)
         for (int b = 0; b < per; b++) {
             __m512i U[8];
             wa_scales p;
             unpack(type, gbase + (size_t)sb * t.gbytes, b, U, &p);
+            #pragma GCC unroll 16
             for (int j = 0; j < 8; j++) _mm512_store_si512((void *)(bbuf + 64 * j), U[j]);
             int ab = sb * per + b;
             const int8_t *ap = a->q + (size_t)m0 * K + (size_t)ab * WM_QB;
@@ -380,6 +411,7 @@ AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, in
                 _tile_dpbsud(0, 2, 3);
             }
             _tile_stored(0, cbuf, 64);
+            #pragma GCC unroll 16
             for (int i = 0; i < mt; i++) {
                 int m = m0 + i;
                 __m512i D0 = _mm512_load_si512((const void *)(cbuf + 16 * i));
@@ -389,6 +421,7 @@ AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, in
             }
         }
     int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+    #pragma GCC unroll 16
     for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
 }
 
@@ -397,12 +430,17 @@ AMX_INLINE void kern_amx(const uint32_t type, const wmat *w, const wm_act *a, in
     uint8_t bbuf[512] __attribute__((aligned(64)));
     int32_t cbuf[512] __attribute__((aligned(64)));
     int configured = -1;
-    for (int g = g0; g < g1; g++)
-        for (int m0 = 0; m0 < M; m0 += 16) {
-            int mt = M - m0 < 16 ? M - m0 : 16;
-            if (mt != configured) amx_config(configured = mt);
-            tile_amx(type, w, a, m0, mt, g, y, ldy, bbuf, cbuf);
+    for (int g = g0; g < g1; g++) {
+        int m0 = 0;
+        for (; m0 + 16 <= M; m0 += 16) { /* full tiles: a constant row count keeps acc[] in registers */
+            if (configured != 16) amx_config(configured = 16);
+            tile_amx(type, w, a, m0, 16, g, y, ldy, bbuf, cbuf);
         }
+        if (m0 < M) {
+            if (configured != M - m0) amx_config(configured = M - m0);
+            tile_amx(type, w, a, m0, M - m0, g, y, ldy, bbuf, cbuf);
+        }
+    }
     _tile_release();
 }
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/dtype.h"
 #include "wmat.h"
 
 /* One row's 32-element block as the contract's terms (wmat.h). */
@@ -19,8 +20,22 @@ typedef struct {
     float ws, wm;  /* float scale and min */
 } wl_block;
 
-int wl_offset(uint32_t type);
-bool wl_has_min(uint32_t type);
+/* The type's quant offset o, and whether it has a min term (wmat_ref.c
+ * has the table).  Inline: the kernels fold them for a constant type. */
+static inline int wl_offset(uint32_t type) {
+    switch (type) {
+    case DT_Q8_0: case DT_IQ4_NL: return 128;
+    case DT_Q4_0: return 8;
+    case DT_Q5_0: return 16;
+    case DT_Q3_K: return 4;
+    case DT_Q6_K: return 32;
+    default: return 0;
+    }
+}
+
+static inline bool wl_has_min(uint32_t type) {
+    return type == DT_Q4_1 || type == DT_Q5_1 || type == DT_Q2_K || type == DT_Q4_K || type == DT_Q5_K;
+}
 /* Row r of group block g (one file block of 16 rows), its 32-element
  * block b (0 for 32-element types, 0..7 for K-quants). */
 void wl_block_read(uint32_t type, const uint8_t *g, int r, int b, wl_block *o);

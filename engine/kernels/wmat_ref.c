@@ -32,21 +32,6 @@
 #include "wmat_internal.h"
 #include "wmat_layout.h"
 
-int wl_offset(uint32_t type) {
-    switch (type) {
-    case DT_Q8_0: case DT_IQ4_NL: return 128;
-    case DT_Q4_0: return 8;
-    case DT_Q5_0: return 16;
-    case DT_Q3_K: return 4;
-    case DT_Q6_K: return 32;
-    default: return 0;
-    }
-}
-
-bool wl_has_min(uint32_t type) {
-    return type == DT_Q4_1 || type == DT_Q5_1 || type == DT_Q2_K || type == DT_Q4_K || type == DT_Q5_K;
-}
-
 static float f16_at(const uint8_t *p, int r) { return dt_f16_to_f32(wl_u16(p + 2 * r)); }
 
 /* Q4_0-style nibbles (4 vectors): element 4j+i is the low nibble of
