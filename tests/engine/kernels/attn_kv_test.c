@@ -69,9 +69,9 @@ static typed_rows make_rows(kv_dtype t, int n, int K, uint64_t *s) {
 static void test_kernels_match_widened_reference(void **state) {
     (void)state;
     uint64_t s = 0x6b76u;
-    const int Ks[] = {8, 18, 32, 64, 72, 100, 128};
+    const int Ks[] = {8, 18, 32, 64, 72, 96, 100, 128}; /* q8_0: 1, 2, 2 + 1 and 4 blocks */
     for (kv_dtype t = KV_F32; t < KV_N_DTYPES; t++)
-        for (int ki = 0; ki < 7; ki++)
+        for (int ki = 0; ki < 8; ki++)
             for (int n = 1; n <= 21; n += 4) {
                 int K = Ks[ki];
                 if (K % kv_dtype_align(t)) continue;
