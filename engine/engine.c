@@ -47,7 +47,23 @@ engine_config engine_config_default(void) {
         .max_batch_prefill_tokens = 4096,
         .max_batch_size = 64,
         .prefix_caching = true,
+        .kv_dtype = ENGINE_KV_F16,
     };
+}
+
+/* engine_kv_dtype is kv.h's kv_dtype seen from outside engine/ (which
+ * may not include kv.h): the same values. */
+_Static_assert((int)ENGINE_KV_F32 == (int)KV_F32 && (int)ENGINE_KV_F16 == (int)KV_F16 &&
+                   (int)ENGINE_KV_BF16 == (int)KV_BF16 && (int)ENGINE_KV_Q8_0 == (int)KV_Q8_0,
+               "engine_kv_dtype and kv_dtype must agree");
+
+const char *engine_kv_dtype_name(engine_kv_dtype t) { return kv_dtype_name((kv_dtype)t); }
+
+bool engine_kv_dtype_parse(const char *name, engine_kv_dtype *out) {
+    kv_dtype t;
+    if (!kv_dtype_parse(name, &t)) return false;
+    *out = (engine_kv_dtype)t;
+    return true;
 }
 
 engine_request engine_request_default(void) {
@@ -99,7 +115,15 @@ static bool resolve_config(const model *m, const engine_config *in, engine_confi
     if (c->block_size == 0) c->block_size = 16;
     if (c->max_batch_size == 0) c->max_batch_size = 64;
     if (c->max_batch_prefill_tokens == 0) c->max_batch_prefill_tokens = c->block_size > 4096 ? c->block_size : 4096;
-    size_t per_token = 2 * (size_t)m->cfg.n_layers * (size_t)m->cfg.n_kv_heads * (size_t)m->cfg.head_dim * sizeof(float);
+    kv_dtype dt = (kv_dtype)c->kv_dtype;
+    if (!kv_dtype_name(dt)) return ct_err(err, "unknown KV cache dtype %d", (int)c->kv_dtype);
+    if (m->cfg.head_dim % kv_dtype_align(dt) != 0)
+        return ct_err(err,
+                      "KV cache dtype %s stores blocks of %d values per head, but this model's head_dim is %d "
+                      "(not a multiple of %d): use f16, bf16 or f32",
+                      kv_dtype_name(dt), kv_dtype_align(dt), m->cfg.head_dim, kv_dtype_align(dt));
+    /* the real bytes of one cached token: a byte budget buys 2x the tokens at f16 */
+    size_t per_token = kv_position_bytes(m->cfg.n_layers, m->cfg.n_kv_heads * m->cfg.head_dim, dt);
     long tokens = c->max_batch_total_tokens > 0 ? c->max_batch_total_tokens : default_kv_tokens(m, c, per_token);
     long blocks = (tokens + c->block_size - 1) / c->block_size;
     if (blocks < 1)
@@ -158,6 +182,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .max_batch_size = e->cfg.max_batch_size,
         .prefix_caching = e->cfg.prefix_caching,
         .blas_matmul = e->cfg.blas_matmul,
+        .kv_dtype = (kv_dtype)e->cfg.kv_dtype,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;
     sched_stats(e->s, &e->snap);

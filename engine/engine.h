@@ -64,6 +64,21 @@
 
 /* ---- configuration ---------------------------------------------------------- */
 
+/* What the KV cache stores each key/value element as (attention reads it
+ * in that type and widens it exactly; activations stay f32).  Bytes per
+ * cached token = 2 (K, V) x layers x n_kv_heads x head_dim x
+ *     4 (F32) | 2 (F16, BF16) | 34/32 (Q8_0: blocks of 32 int8 + an f16 scale),
+ * so one byte budget holds 2x the tokens at F16/BF16 and 3.76x at Q8_0 as
+ * at F32.  F16 (the default, llama.cpp's too) moves logits by a few 1e-3
+ * on small models; BF16 keeps f32's range with 8 bits of precision; Q8_0
+ * needs head_dim % 32 == 0 (engine_create refuses it otherwise). */
+typedef enum { ENGINE_KV_F32 = 0, ENGINE_KV_F16, ENGINE_KV_BF16, ENGINE_KV_Q8_0 } engine_kv_dtype;
+
+/* "f32" | "f16" | "bf16" | "q8_0"; NULL for a value out of range. */
+const char *engine_kv_dtype_name(engine_kv_dtype t);
+/* The type with that name; false (out untouched) for any other string. */
+bool engine_kv_dtype_parse(const char *name, engine_kv_dtype *out);
+
 typedef struct {
     int n_threads;                /* pool threads, the engine thread included; 0 = online cores */
     int block_size;               /* KV positions per block (default 16) */
@@ -71,7 +86,8 @@ typedef struct {
      * kv_cache_bytes; both 0 = the smaller of 16 x the model's context and
      * what fits in 25% of physical memory (never less than one block). */
     int max_batch_total_tokens;
-    size_t kv_cache_bytes;
+    size_t kv_cache_bytes;        /* K+V bytes, at kv_dtype's real size per token */
+    engine_kv_dtype kv_dtype;     /* element type of the KV cache (default F16) */
     /* Tokens fed to the model per step: decode tokens of running sequences
      * first, prompt chunks in what remains (default 4096). */
     int max_batch_prefill_tokens;

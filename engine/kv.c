@@ -1,7 +1,8 @@
 /*
  * kv.c — the paged KV cache (see kv.h for the model).
  *
- * This file owns: the K/V memory of every block; each block's state and
+ * This file owns: the K/V memory of every block and the conversion of rows
+ * into and out of its element type (kv_put / kv_get); each block's state and
  * reference count; the free list; the LRU list of cached blocks; the prefix
  * cache (a hash map from chain hash to block, plus each published block's
  * parent hash and token ids).  A kv_seq owns only its table array; every
@@ -22,9 +23,16 @@
 #include "kv.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
+#ifdef __F16C__
+#include <immintrin.h>
+#endif
+
+#include "kernels/matmul.h" /* mm_alloc */
+#include "model/dtype.h"
 
 #define KV_NIL (-1)
 #define KV_CHAIN_SEED 0x63746769766b7631ull /* h_{-1} ("ctgivkv1") */
@@ -54,6 +62,91 @@ struct kv_pool {
 
 uint64_t kv_hash_xxh3(uint64_t parent, const int32_t *tokens, int n) {
     return XXH3_64bits_withSeed(tokens, (size_t)n * sizeof *tokens, parent);
+}
+
+/* ---- element types ------------------------------------------------------------ */
+
+static const char *const DTYPE_NAMES[KV_N_DTYPES] = {"f32", "f16", "bf16", "q8_0"};
+
+const char *kv_dtype_name(kv_dtype t) { return (unsigned)t < KV_N_DTYPES ? DTYPE_NAMES[t] : NULL; }
+
+bool kv_dtype_parse(const char *s, kv_dtype *out) {
+    for (int t = 0; s && t < KV_N_DTYPES; t++)
+        if (strcmp(s, DTYPE_NAMES[t]) == 0) {
+            *out = (kv_dtype)t;
+            return true;
+        }
+    return false;
+}
+
+int kv_dtype_align(kv_dtype t) { return t == KV_Q8_0 ? KV_Q8_BLOCK : 1; }
+
+static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static uint16_t get_u16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+/* One Q8_0 block, operation for operation ggml's quantize_row_q8_0_ref
+ * (f32 arithmetic, nothing contracted under -std=c17).  A NaN element
+ * becomes 0 instead of an undefined int8 conversion. */
+static void q8_block_put(const float *x, uint8_t *b) {
+    float amax = 0.0f;
+    for (int j = 0; j < KV_Q8_BLOCK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_u16(b, dt_f32_to_f16(d));
+    for (int j = 0; j < KV_Q8_BLOCK; j++) {
+        float q = roundf(x[j] * id);
+        b[2 + j] = (uint8_t)(int8_t)(isnan(q) ? 0.0f : q);
+    }
+}
+
+void kv_put(kv_dtype t, const float *src, void *dst, int n) {
+    uint8_t *d = dst;
+    int i = 0;
+    switch (t) {
+    case KV_F16:
+#ifdef __F16C__ /* VCVTPS2PH with imm 0 rounds to nearest even, like dt_f32_to_f16 */
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i *)(d + 2 * i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), 0));
+#endif
+        for (; i < n; i++) put_u16(d + 2 * i, dt_f32_to_f16(src[i]));
+        break;
+    case KV_BF16:
+        for (; i < n; i++) put_u16(d + 2 * i, dt_f32_to_bf16(src[i]));
+        break;
+    case KV_Q8_0:
+        for (; i + KV_Q8_BLOCK <= n; i += KV_Q8_BLOCK) q8_block_put(src + i, d + (size_t)i / KV_Q8_BLOCK * KV_Q8_BYTES);
+        break;
+    default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    }
+}
+
+void kv_get(kv_dtype t, const void *src, float *dst, int n) {
+    const uint8_t *s = src;
+    int i = 0;
+    switch (t) {
+    case KV_F16:
+#ifdef __F16C__ /* exact, like dt_f16_to_f32 */
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 2 * i))));
+#endif
+        for (; i < n; i++) dst[i] = dt_f16_to_f32(get_u16(s + 2 * i));
+        break;
+    case KV_BF16:
+        for (; i < n; i++) dst[i] = dt_bf16_to_f32(get_u16(s + 2 * i));
+        break;
+    case KV_Q8_0:
+        for (; i + KV_Q8_BLOCK <= n; i += KV_Q8_BLOCK) {
+            const uint8_t *b = s + (size_t)i / KV_Q8_BLOCK * KV_Q8_BYTES;
+            float d = dt_f16_to_f32(get_u16(b));
+            for (int j = 0; j < KV_Q8_BLOCK; j++) dst[i + j] = d * (float)(int8_t)b[2 + j];
+        }
+        break;
+    default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    }
 }
 
 /* ---- the prefix map -------------------------------------------------------- */
@@ -160,25 +253,32 @@ static void block_unref(kv_pool *kv, int32_t b) {
 
 /* ---- the pool -------------------------------------------------------------------- */
 
-kv_pool *kv_pool_create(int n_layers, int kv_dim, int block_size, int n_blocks, bool prefix_caching) {
+kv_pool *kv_pool_create(int n_layers, int kv_dim, int block_size, int n_blocks, kv_dtype dtype,
+                        bool prefix_caching) {
     if (n_layers <= 0 || kv_dim <= 0 || block_size <= 0 || n_blocks <= 0) return NULL;
-    /* positions of one sequence are ints; K/V element counts must fit size_t */
+    if ((unsigned)dtype >= KV_N_DTYPES || kv_dim % kv_dtype_align(dtype) != 0) return NULL;
+    /* positions of one sequence are ints; K/V bytes must fit size_t */
     if ((long long)n_blocks * block_size > INT_MAX) return NULL;
-    size_t per_block, nb = (size_t)n_blocks, bytes;
-    if (__builtin_mul_overflow((size_t)n_layers * (size_t)block_size, (size_t)kv_dim, &per_block) ||
-        __builtin_mul_overflow(per_block, nb * sizeof(float), &bytes) || bytes > SIZE_MAX / 2)
+    size_t per_block, nb = (size_t)n_blocks, bytes, row = kv_bytes(dtype, (size_t)kv_dim);
+    if (__builtin_mul_overflow((size_t)n_layers * (size_t)block_size, row, &per_block) ||
+        __builtin_mul_overflow(per_block, nb, &bytes) || bytes > SIZE_MAX / 2)
         return NULL; /* K and V together must be countable in bytes */
     kv_pool *kv = calloc(1, sizeof *kv);
     if (!kv) return NULL;
-    kv->st = (kv_store){n_layers, kv_dim, block_size, n_blocks, NULL, NULL};
+    kv->st = (kv_store){n_layers, kv_dim, block_size, n_blocks, dtype, row, NULL, NULL};
     kv->prefix_caching = prefix_caching;
     kv->hash_fn = kv_hash_xxh3;
     size_t slots = 16;
     while (slots < 2 * nb) slots *= 2;
     kv->map_mask = slots - 1;
-    /* calloc: large K/V arrays come as untouched zero pages, paid on first write */
-    kv->st.k = calloc(nb * per_block, sizeof(float));
-    kv->st.v = calloc(nb * per_block, sizeof(float));
+    /* mm_alloc: 2 MiB aligned, on transparent huge pages.  Attention reads a
+     * head's slice of every position, rows kv_dim values apart: on 4 KiB
+     * pages that is a TLB miss every few positions (a 110M model decoding
+     * at 8k positions was 15-40% slower with calloc's pages, on a busy
+     * host).  The pages stay untouched until written, and no row is read
+     * before it is written, so nothing needs zeroing. */
+    kv->st.k = mm_alloc(nb * per_block);
+    kv->st.v = mm_alloc(nb * per_block);
     kv->ref = calloc(nb, sizeof *kv->ref);
     kv->state = calloc(nb, 1);
     kv->published = calloc(nb, 1);
@@ -220,9 +320,14 @@ kv_stats kv_pool_stats(const kv_pool *kv) {
                       kv->hits, kv->misses, kv->evictions};
 }
 
+size_t kv_position_bytes(int n_layers, int kv_dim, kv_dtype dtype) {
+    return 2 * (size_t)n_layers * kv_bytes(dtype, (size_t)kv_dim);
+}
+
 /* The K and V arrays (the per-block bookkeeping is a few dozen bytes). */
 size_t kv_pool_bytes(const kv_pool *kv) {
-    return 2 * (size_t)kv->st.n_blocks * kv->st.n_layers * kv->st.block_size * kv->st.kv_dim * sizeof(float);
+    return (size_t)kv->st.n_blocks * (size_t)kv->st.block_size *
+           kv_position_bytes(kv->st.n_layers, kv->st.kv_dim, kv->st.dtype);
 }
 
 int kv_blocks_for(const kv_pool *kv, int n_positions) {

@@ -5,7 +5,10 @@
  * Storage.  One pool of n_blocks blocks; a block holds block_size positions
  * of every layer:
  *     k, v: (n_blocks, n_layers, block_size, kv_dim)
- * so the rows of one layer inside one block are contiguous (stride kv_dim).
+ * so the rows of one layer inside one block are contiguous (stride
+ * row_bytes).  Elements are of the pool's kv_dtype (below): a row of kv_dim
+ * values takes kv_bytes(dtype, kv_dim) bytes, so a byte budget holds twice
+ * the positions at f16/bf16 as at f32, and 3.76x at q8_0.
  * A sequence (kv_seq) maps its logical block i (positions
  * [i*block_size, (i+1)*block_size)) to a physical block through its table.
  * Nothing is reserved per sequence up front: the scheduler asks for blocks
@@ -42,14 +45,63 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- element types ---- */
+
+/* What one cached K or V element is stored as.  The forward pass computes
+ * in f32; rows are converted on the way in (kv_put) and widened back
+ * exactly by the attention kernels as they read them (matmul.h).
+ *   F32   4 bytes, exact;
+ *   F16   2 bytes, IEEE binary16, rounded to nearest even (|x| >= 65520
+ *         becomes inf; K/V values are far below that);
+ *   BF16  2 bytes, the top half of an f32, rounded to nearest even (the
+ *         f32 exponent range, 8 bits of precision);
+ *   Q8_0  ggml's block_q8_0 along the row: each run of 32 values is an f16
+ *         scale d then 32 int8 q, value = d * q (34 bytes per 32 values).
+ *         A block must not straddle two heads, so head_dim must be a
+ *         multiple of 32 (the engine refuses the type otherwise). */
+typedef enum { KV_F32 = 0, KV_F16, KV_BF16, KV_Q8_0, KV_N_DTYPES } kv_dtype;
+
+#define KV_Q8_BLOCK 32 /* values per Q8_0 block */
+#define KV_Q8_BYTES 34 /* f16 scale + 32 int8 */
+
+/* "f32" | "f16" | "bf16" | "q8_0" (the --kv-cache-dtype spellings); NULL
+ * for a value out of range. */
+const char *kv_dtype_name(kv_dtype t);
+/* The type named s (the spellings above); false for anything else. */
+bool kv_dtype_parse(const char *s, kv_dtype *out);
+/* Values per row that a type needs as a unit: 32 for Q8_0, else 1. */
+int kv_dtype_align(kv_dtype t);
+
+/* Bytes of n values of type t (for Q8_0 n is a multiple of 32, or the
+ * offset of a block boundary). */
+static inline size_t kv_bytes(kv_dtype t, size_t n) {
+    switch (t) {
+    case KV_F16:
+    case KV_BF16: return 2 * n;
+    case KV_Q8_0: return n / KV_Q8_BLOCK * KV_Q8_BYTES;
+    default: return 4 * n;
+    }
+}
+
+/* n f32 values -> n values of type t at dst (any alignment; n a multiple
+ * of 32 for Q8_0).  F16/BF16 round to nearest even; Q8_0 quantizes each
+ * block as ggml's reference quantize_row_q8_0_ref: d = max|x| / 127,
+ * q = roundf(x / d) (as x * (1/d), ties away from zero), d stored as f16. */
+void kv_put(kv_dtype t, const float *src, void *dst, int n);
+/* n values of type t -> f32, exactly (Q8_0: d * q is exact in f32: an
+ * 11-bit significand times a 7-bit integer). */
+void kv_get(kv_dtype t, const void *src, float *dst, int n);
+
 /* The geometry and memory of the pool: what the forward pass needs. */
 typedef struct {
     int n_layers;
-    int kv_dim;     /* n_kv_heads * head_dim */
-    int block_size; /* positions per block */
-    int n_blocks;   /* total blocks */
-    float *k;       /* (n_blocks, n_layers, block_size, kv_dim) */
-    float *v;       /* (n_blocks, n_layers, block_size, kv_dim) */
+    int kv_dim;       /* n_kv_heads * head_dim */
+    int block_size;   /* positions per block */
+    int n_blocks;     /* total blocks */
+    kv_dtype dtype;   /* element type of k and v */
+    size_t row_bytes; /* kv_bytes(dtype, kv_dim): one position of one layer */
+    uint8_t *k;       /* (n_blocks, n_layers, block_size, row_bytes) */
+    uint8_t *v;       /* (n_blocks, n_layers, block_size, row_bytes) */
 } kv_store;
 
 /* One sequence's view of the cache. */
@@ -72,13 +124,19 @@ typedef struct {
     uint64_t evictions;          /* cached blocks reclaimed for new data */
 } kv_stats;
 
-/* NULL on bad geometry or out of memory.  prefix_caching false: full blocks
- * are never published or looked up (every block goes free on release). */
-kv_pool *kv_pool_create(int n_layers, int kv_dim, int block_size, int n_blocks, bool prefix_caching);
+/* NULL on bad geometry (Q8_0 with kv_dim not a multiple of 32 included),
+ * a dtype out of range, or out of memory.  prefix_caching false: full
+ * blocks are never published or looked up (every block goes free on
+ * release). */
+kv_pool *kv_pool_create(int n_layers, int kv_dim, int block_size, int n_blocks, kv_dtype dtype,
+                        bool prefix_caching);
 void kv_pool_free(kv_pool *kv);
 const kv_store *kv_pool_store(const kv_pool *kv);
 kv_stats kv_pool_stats(const kv_pool *kv);
+/* K + V bytes of the whole pool: n_blocks * block_size * kv_position_bytes. */
 size_t kv_pool_bytes(const kv_pool *kv);
+/* K + V bytes of one position over every layer: 2 * n_layers * kv_bytes(dtype, kv_dim). */
+size_t kv_position_bytes(int n_layers, int kv_dim, kv_dtype dtype);
 /* Blocks needed to hold n positions. */
 int kv_blocks_for(const kv_pool *kv, int n_positions);
 /* Blocks that could be obtained right now (free + cached). */
@@ -123,18 +181,18 @@ uint64_t kv_hash_xxh3(uint64_t parent, const int32_t *tokens, int n);
 /* Replace the hash of an unused pool (tests force collisions with it). */
 void kv_pool_set_hash(kv_pool *kv, kv_hash_fn fn);
 
-/* Address of the key (value) row of `layer` at position pos of sequence s.
- * pos must be < s->n_table * block_size. */
-static inline float *kv_row(const kv_store *st, float *base, const kv_seq *s, int layer, int pos) {
+/* Address of the key (value) row of `layer` at position pos of sequence s:
+ * row_bytes bytes of st->dtype.  pos must be < s->n_table * block_size. */
+static inline void *kv_row(const kv_store *st, uint8_t *base, const kv_seq *s, int layer, int pos) {
     size_t blk = (size_t)s->table[pos / st->block_size];
     size_t row = (blk * (size_t)st->n_layers + (size_t)layer) * (size_t)st->block_size +
                  (size_t)(pos % st->block_size);
-    return base + row * (size_t)st->kv_dim;
+    return base + row * st->row_bytes;
 }
-static inline float *kv_k(const kv_store *st, const kv_seq *s, int layer, int pos) {
+static inline void *kv_k(const kv_store *st, const kv_seq *s, int layer, int pos) {
     return kv_row(st, st->k, s, layer, pos);
 }
-static inline float *kv_v(const kv_store *st, const kv_seq *s, int layer, int pos) {
+static inline void *kv_v(const kv_store *st, const kv_seq *s, int layer, int pos) {
     return kv_row(st, st->v, s, layer, pos);
 }
 

@@ -74,7 +74,8 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     s->logit_rows = c->max_batch_size > SCHED_PROMPT_TILE ? c->max_batch_size : SCHED_PROMPT_TILE;
     if (s->logit_rows > s->max_step_tokens) s->logit_rows = s->max_step_tokens;
     size_t L = (size_t)s->logit_rows;
-    s->kv = kv_pool_create(mc->n_layers, mc->n_kv_heads * mc->head_dim, c->block_size, c->n_blocks, c->prefix_caching);
+    s->kv = kv_pool_create(mc->n_layers, mc->n_kv_heads * mc->head_dim, c->block_size, c->n_blocks, c->kv_dtype,
+                           c->prefix_caching);
     s->fwd = fwd_create(m, p, s->max_step_tokens);
     if (s->fwd && c->blas_matmul) fwd_set_matmul(s->fwd, FWD_MM_BLAS);
     s->running = calloc(B, sizeof *s->running);

@@ -55,6 +55,7 @@ typedef struct {
     int max_batch_size;     /* sequences admitted at once */
     bool prefix_caching;
     bool blas_matmul;       /* FWD_MM_BLAS instead of FWD_MM_INVARIANT */
+    kv_dtype kv_dtype;      /* element type of the KV pool (0 = F32) */
 } sched_config;
 
 typedef struct sched sched;

@@ -216,7 +216,7 @@ char *tgi_encode_chat_tokenize(const tgi_simple_token *t, int n, proto_str templ
 
 /* /info.  NULL strings are written as null.  TGI's fields come first in
  * TGI's order; ctgi's additions (dtype, device, architecture, batching
- * budgets, top-n cap) follow. */
+ * budgets, top-n cap, chat template origin, KV cache type) follow. */
 typedef struct {
     const char *model_id;
     const char *model_sha;
@@ -236,6 +236,7 @@ typedef struct {
     uint64_t max_batch_total_tokens;
     uint32_t max_batch_size; /* 0 → null (no cap) */
     const char *chat_template;     /* where the chat template came from ("fallback" = none shipped); NULL = omitted */
+    const char *kv_cache_dtype;    /* element type of the KV cache ("f16", ...); NULL = omitted */
 } tgi_info;
 
 char *tgi_encode_info(const tgi_info *info, size_t *len);

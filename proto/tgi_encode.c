@@ -235,6 +235,7 @@ char *tgi_encode_info(const tgi_info *in, size_t *len) {
     if (in->max_batch_size) jw_u64(&w, in->max_batch_size);
     else jw_null(&w);
     if (in->chat_template) kv_str(&w, "chat_template", in->chat_template);
+    if (in->kv_cache_dtype) kv_str(&w, "kv_cache_dtype", in->kv_cache_dtype);
     jw_obj_end(&w);
     return jw_finish(&w, len);
 }

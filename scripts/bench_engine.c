@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "engine.h"
 #include "model/dtype.h"
 #include "model/forward.h"
 #include "kv.h"
@@ -60,6 +61,8 @@
 /* the models: tests/support/bench_models.h */
 #define PREFILL_T 512
 #define DECODE_PROMPT 16
+/* The KV cache's element type: the engine's default (engine.h). */
+#define BENCH_KV ((kv_dtype)engine_config_default().kv_dtype)
 
 typedef struct {
     int threads;
@@ -357,8 +360,9 @@ static engine_result run_engine(const model *m, fwd_matmul mode, pool *p, bw_buf
     const model_config *c = &m->cfg;
     engine_result r = {.prefill_s = 1e30, .prefill_runs = prefill_runs};
     int cap = PREFILL_T > DECODE_PROMPT + decode_steps ? PREFILL_T : DECODE_PROMPT + decode_steps;
-    /* blocks of 16 positions for one sequence of cap positions, no prefix caching */
-    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 16, (cap + 15) / 16, false);
+    /* blocks of 16 positions for one sequence of cap positions, no prefix
+     * caching, the engine's default KV type */
+    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 16, (cap + 15) / 16, BENCH_KV, false);
     kv_seq ks;
     kv_seq_init(&ks);
     fwd_ctx *f = fwd_create(m, p, PREFILL_T);
@@ -512,7 +516,8 @@ static void bench_mode(model_report *r, const model *m, const wplan *pl, fwd_mat
     mr->decode_tps = er->decode_tokens / er->decode_s;
     /* KV read per decode token: k and v rows of positions 0..pos in every
      * layer, mean over the steps (positions DECODE_PROMPT .. +dsteps-1) */
-    r->kv_bytes_tok = 2.0 * 4.0 * c->n_kv_heads * c->head_dim * c->n_layers * (DECODE_PROMPT + (dsteps + 1) / 2.0);
+    r->kv_bytes_tok = (double)kv_position_bytes(c->n_layers, c->n_kv_heads * c->head_dim, BENCH_KV) *
+                      (DECODE_PROMPT + (dsteps + 1) / 2.0);
     mr->decode_roof = er->bw_median * 1e9 / (r->bytes_tok + r->kv_bytes_tok);
     printf("  %-4s prefill %d tokens in one call: best %.0f ms, worst %.0f ms of %d\n", MODE_NAME[mode], PREFILL_T,
            er->prefill_s * 1e3, er->prefill_worst * 1e3, er->prefill_runs);
@@ -598,7 +603,8 @@ static void print_decode_table(const model_report *rep, int threads) {
         }
     }
     printf("  inv: FWD_MM_INVARIANT (mm_packed, batch-invariant); blas: FWD_MM_BLAS (the packed kernel at 1-2 rows).\n"
-           "  weights/tk: every matrix incl. output head, the embedding row and norms (F32); KV/tk: mean k+v read.\n"
+           "  weights/tk: every matrix incl. output head, the embedding row and norms (F32); KV/tk: mean k+v read\n"
+           "  (the engine's default KV type).\n"
            "  BW: median of read-bandwidth samples taken between that mode's decode rounds (the host drifts).\n"
            "  kernel-only: tok/s if a token cost only the mode's split M=1 matmul sweep over the same weights.\n");
 }

@@ -180,7 +180,7 @@ static void measure(const char *path, const options *o, result *res) {
     pool *p = pool_create(o->threads, 0);
     int positions = (PROMPT + (o->quick ? 16 : 64)) * 64 + PREFILL + KV_BLOCK * 64;
     rig r = {m, fwd_create(m, p, PREFILL), kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, KV_BLOCK,
-                                                          positions / KV_BLOCK, false),
+                                                          positions / KV_BLOCK, KV_F16, false),
              malloc((size_t)64 * c->vocab * sizeof(float))};
     if (!p || !r.fwd || !r.kv || !r.logits) bench_die("out of memory");
     decode_one(&r, 4); /* warm-up: pages, caches, frequency */

@@ -4,7 +4,8 @@
  *
  *   bench_serving [--threads N] [--cache-dir DIR] [--model small|large]
  *                 [--requests N] [--prompt N] [--gen N] [--concurrency 1,4,16,64]
- *                 [--prefix N] [--prefix-concurrency N] [--all-requests] [--quick]
+ *                 [--prefix N] [--prefix-concurrency N] [--kv-cache-dtype T]
+ *                 [--all-requests] [--quick]
  *
  * Workload 1 (throughput/latency): `requests` requests with distinct random
  * `prompt`-token prompts, `gen` new tokens each (EOS ignored, greedy), kept
@@ -15,7 +16,8 @@
  * would take half an hour on 2 cores.  Per level, a fresh engine: aggregate generated
  * tokens/s over the wall time, time to first token (submit -> first TOKEN
  * event) and inter-token latency (gaps between a request's TOKEN events)
- * at p50/p95, peak KV memory (most blocks held at once x block bytes).
+ * at p50/p95, peak KV memory (most blocks held at once x block bytes, at
+ * the KV cache type's real size: --kv-cache-dtype, default f16).
  *
  * Workload 2 (shared system prompt): `requests` requests made of one common
  * `prefix`-token prefix plus 16 tokens of their own, 32 new tokens, at
@@ -46,6 +48,7 @@ typedef struct {
     int conc[8], n_conc;
     int prefix, prefix_conc;
     bool all_requests; /* every level runs all requests (else low levels run fewer) */
+    engine_kv_dtype kv_dtype;
 } options;
 
 /* ---- the client --------------------------------------------------------------------- */
@@ -184,14 +187,15 @@ static engine_config bench_config(const options *o, bool prefix) {
     engine_config c = engine_config_default();
     c.n_threads = o->threads;
     c.prefix_caching = prefix;
+    c.kv_dtype = o->kv_dtype;
     return c;
 }
 
 static void concurrency_table(const model *m, const options *o) {
     work *ws = make_work(o->requests, 0, o->prompt, o->gen, model_get_info(m).vocab, 1);
     engine_config c = bench_config(o, true);
-    printf("\n== serving: %d requests, %d-token prompts, %d new tokens (EOS ignored, greedy), threads=%d\n",
-           o->requests, o->prompt, o->gen, o->threads);
+    printf("\n== serving: %d requests, %d-token prompts, %d new tokens (EOS ignored, greedy), threads=%d, KV %s\n",
+           o->requests, o->prompt, o->gen, o->threads, engine_kv_dtype_name(o->kv_dtype));
     printf("%5s %4s %8s %10s %8s | %9s %9s | %8s %8s | %8s %6s %6s\n", "conc", "reqs", "wall s", "gen tok/s", "x single",
            "TTFT p50", "TTFT p95", "ITL p50", "ITL p95", "peak KV", "preempt", "steps");
     double single = 0;
@@ -212,7 +216,8 @@ static void concurrency_table(const model *m, const options *o) {
     printf("  reqs: requests run at that level (max(8, 4 x conc) of them unless --all-requests).\n"
            "  gen tok/s: all generated tokens / wall time; x single: against concurrency 1.\n"
            "  TTFT: submit -> first token event; ITL: gaps between a request's token events (all requests).\n"
-           "  peak KV: most blocks held by sequences at once x bytes per block (K+V, f32).\n");
+           "  peak KV: most blocks held by sequences at once x bytes per block (K+V, %s).\n",
+           engine_kv_dtype_name(o->kv_dtype));
     free_work(ws, o->requests);
 }
 
@@ -243,8 +248,9 @@ static void usage(void) {
     fprintf(stderr,
             "usage: bench_serving [--threads N] [--cache-dir DIR] [--model small|large] [--requests N]\n"
             "                     [--prompt N] [--gen N] [--concurrency 1,4,16,64] [--prefix N]\n"
-            "                     [--prefix-concurrency N] [--all-requests] [--quick]\n"
-            "  defaults: all cores, bench-models, small (110M), 64 requests, 128/128 tokens,\n"
+            "                     [--prefix-concurrency N] [--kv-cache-dtype f32|f16|bf16|q8_0]\n"
+            "                     [--all-requests] [--quick]\n"
+            "  defaults: all cores, bench-models, small (110M), 64 requests, 128/128 tokens, KV f16,\n"
             "  concurrency 1,4,16,64 (level c runs max(8, 4c) requests unless --all-requests),\n"
             "  a 512-token shared prefix at concurrency 16;\n"
             "  --quick: 16 requests, concurrency 1,4,16\n");
@@ -267,7 +273,7 @@ static options parse(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     options o = {.threads = ncpu > 0 ? (int)ncpu : 1, .cache_dir = "bench-models", .model_key = "small",
                  .requests = 64, .prompt = 128, .gen = 128, .conc = {1, 4, 16, 64}, .n_conc = 4,
-                 .prefix = 512, .prefix_conc = 16};
+                 .prefix = 512, .prefix_conc = 16, .kv_dtype = engine_config_default().kv_dtype};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) {
@@ -290,7 +296,9 @@ static options parse(int argc, char **argv) {
         else if (!strcmp(a, "--concurrency")) parse_conc(&o, v);
         else if (!strcmp(a, "--prefix")) o.prefix = atoi(v);
         else if (!strcmp(a, "--prefix-concurrency")) o.prefix_conc = atoi(v);
-        else usage();
+        else if (!strcmp(a, "--kv-cache-dtype")) {
+            if (!engine_kv_dtype_parse(v, &o.kv_dtype)) usage();
+        } else usage();
     }
     if (o.threads < 1 || o.requests < 1 || o.prompt < 1 || o.gen < 1 || o.prefix < 0 || o.prefix_conc < 1) usage();
     return o;

@@ -34,6 +34,7 @@ static const char USAGE[] =
     "  --threads N               compute threads (default: all cores)\n"
     "  --matmul invariant|blas   weight products: ctgi's fixed-order kernel (default) or OpenBLAS\n"
     "                            sgemm (faster prefill; rounding then depends on the batch)\n"
+    "  --kv-cache-dtype T        KV cache element type: f32, f16 (default), bf16 or q8_0\n"
     "  --json                    print one JSON object: prompt_ids, ids, text, logprobs,\n"
     "                            finish_reason, tokens (with top alternatives), seed, timings\n";
 
@@ -48,6 +49,7 @@ typedef struct {
     sampler_params sp;
     int max_new_tokens;
     bool ignore_eos, blas_matmul;
+    engine_kv_dtype kv_dtype;
     const char *stops[MAX_STOPS];
     int n_stops;
     sampler_bias bias[MAX_BIAS];
@@ -105,6 +107,11 @@ static bool parse_args(int argc, char **argv, gen_args *a) {
             if (v && strcmp(v, "blas") != 0 && strcmp(v, "invariant") != 0)
                 cli_fail(&o, "--matmul must be 'invariant' or 'blas', not '%s'", v);
             a->blas_matmul = v && strcmp(v, "blas") == 0;
+        }
+        else if (cli_is(&o, "kv-cache-dtype")) {
+            const char *v = cli_value(&o);
+            if (v && !engine_kv_dtype_parse(v, &a->kv_dtype))
+                cli_fail(&o, "--kv-cache-dtype must be f32, f16, bf16 or q8_0, not '%s'", v);
         }
         else if (cli_is(&o, "json")) a->json = true;
         else if (cli_is(&o, "stop")) {
@@ -197,6 +204,7 @@ static engine *make_engine(const gen_args *a, const model *m, const engine_reque
     engine_config ec = engine_config_default();
     ec.n_threads = (int)a->threads; /* 0: every online core */
     ec.blas_matmul = a->blas_matmul;
+    ec.kv_dtype = a->kv_dtype;
     ec.max_batch_size = 1;
     ec.prefix_caching = false;
     ec.max_batch_prefill_tokens = r->n_prompt < GEN_PREFILL_CHUNK ? r->n_prompt : GEN_PREFILL_CHUNK;
@@ -290,7 +298,7 @@ static int generate(const gen_args *a, const model *m, const int32_t *prompt, in
 }
 
 int cli_generate(int argc, char **argv) {
-    gen_args a = {.sp = sampler_params_default(), .max_new_tokens = 128};
+    gen_args a = {.sp = sampler_params_default(), .max_new_tokens = 128, .kv_dtype = engine_config_default().kv_dtype};
     if (!parse_args(argc, argv, &a)) return 2;
     a.sp.logit_bias = a.bias;
     if (a.sample_opt && a.sp.temperature > 0) a.sp.do_sample = true;

@@ -245,6 +245,7 @@ static enum MHD_Result get_info(conn *c) {
         .max_batch_total_tokens = (uint64_t)s->ecfg.max_batch_total_tokens,
         .max_batch_size = (uint32_t)s->ecfg.max_batch_size,
         .chat_template = chat_template_origin(s->ct),
+        .kv_cache_dtype = engine_kv_dtype_name(s->ecfg.kv_dtype),
     };
     size_t n;
     char *body = tgi_encode_info(&info, &n);

@@ -104,6 +104,7 @@ static engine_config engine_cfg(const serve_config *c) {
     if (c->block_size) ec.block_size = c->block_size;
     ec.prefix_caching = !c->no_prefix_caching;
     ec.blas_matmul = c->matmul && strcmp(c->matmul, "blas") == 0;
+    if (c->kv_cache_dtype) engine_kv_dtype_parse(c->kv_cache_dtype, &ec.kv_dtype); /* validated at parse */
     return ec;
 }
 
@@ -153,7 +154,7 @@ static void log_ready(srv *s) {
     const proto_limits *l = &s->limits;
     const engine_config *e = &s->ecfg;
     const model_info mi = model_get_info(s->m);
-    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i, s:I}",
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s, s:i, s:I}",
                           "model_id", s->cfg.model_id, "format", mi.format, "dtype", mi.weight_type, "kernels",
                           mi.kernels, "parameters",
                           (json_int_t)mi.n_params, "context", mi.ctx_len, "max_concurrent_requests",
@@ -163,17 +164,19 @@ static void log_ready(srv *s) {
                           "max_total_tokens", (int)l->max_total_tokens, "max_batch_prefill_tokens",
                           e->max_batch_prefill_tokens, "max_batch_total_tokens", e->max_batch_total_tokens,
                           "max_batch_size", e->max_batch_size, "kv_cache_bytes", (json_int_t)e->kv_cache_bytes,
-                          "threads", e->n_threads, "payload_limit", (json_int_t)s->cfg.payload_limit);
+                          "kv_cache_dtype", engine_kv_dtype_name(e->kv_dtype), "threads", e->n_threads,
+                          "payload_limit", (json_int_t)s->cfg.payload_limit);
     char *fields = f ? json_dumps(f, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     log_line(s->cfg.json_output, "INFO", fields,
              "ready in %.2f s: model %s (%s, %s, %llu parameters, context %d); kernels %s; limits: max_concurrent_requests=%u "
              "max_best_of=%u max_stop_sequences=%u max_top_n_tokens=%u max_input_tokens=%u max_total_tokens=%u "
              "max_batch_prefill_tokens=%d max_batch_total_tokens=%d max_batch_size=%d kv_cache=%.1f MiB "
-             "threads=%d matmul=%s payload_limit=%zu api_key=%s cors=%s",
+             "kv_cache_dtype=%s threads=%d matmul=%s payload_limit=%zu api_key=%s cors=%s",
              srv_now() - s->t_ready, s->cfg.model_id, mi.format, mi.weight_type, (unsigned long long)mi.n_params,
              mi.ctx_len, mi.kernels, l->max_concurrent_requests, l->max_best_of, l->max_stop_sequences,
              l->max_top_n_tokens, l->max_input_tokens, l->max_total_tokens, e->max_batch_prefill_tokens,
-             e->max_batch_total_tokens, e->max_batch_size, (double)e->kv_cache_bytes / (1 << 20), e->n_threads,
+             e->max_batch_total_tokens, e->max_batch_size, (double)e->kv_cache_bytes / (1 << 20),
+             engine_kv_dtype_name(e->kv_dtype), e->n_threads,
              e->blas_matmul ? "blas" : "invariant",
              s->cfg.payload_limit, s->cfg.api_key ? "set" : "none",
              s->cfg.cors_allow_origin ? s->cfg.cors_allow_origin : "*");

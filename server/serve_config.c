@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "sampling/sampler_params.h"
 #include "serve_config.h"
 
@@ -51,6 +52,10 @@ static const opt_def OPTS[] = {
     {"kv-cache-memory", K_SIZE, OFF(kv_cache_memory), 1, 1e15, "BYTES", "see max-batch-total-tokens",
      "KV-cache size in bytes, used when --max-batch-total-tokens is not given"},
     {"block-size", K_INT, OFF(block_size), 1, 1024, "N", "16", "KV-cache positions per block"},
+    {"kv-cache-dtype", K_STR, OFF(kv_cache_dtype), 0, 0, "f32|f16|bf16|q8_0", "f16",
+     "element type of cached keys and values: a token takes 2 x layers x kv_heads x head_dim x 4 | 2 | 2 | 34/32 "
+     "bytes, so --kv-cache-memory holds 2x (f16, bf16) or 3.76x (q8_0; head_dim must be a multiple of 32) the "
+     "tokens of f32; attention reads the type directly"},
     {"no-prefix-caching", K_BOOL, OFF(no_prefix_caching), 0, 0, NULL, "caching on",
      "do not reuse the KV blocks of prompt prefixes already computed"},
     {"matmul", K_STR, OFF(matmul), 0, 0, "invariant|blas", "invariant",
@@ -222,6 +227,11 @@ int serve_config_parse(int argc, char **argv, serve_config *c) {
     }
     if (c->matmul && strcmp(c->matmul, "invariant") != 0 && strcmp(c->matmul, "blas") != 0) {
         fprintf(stderr, "ctgi serve: --matmul must be 'invariant' or 'blas', not '%s'\n", c->matmul);
+        return 2;
+    }
+    if (c->kv_cache_dtype && !engine_kv_dtype_parse(c->kv_cache_dtype, &(engine_kv_dtype){0})) {
+        fprintf(stderr, "ctgi serve: --kv-cache-dtype (KV_CACHE_DTYPE) must be f32, f16, bf16 or q8_0, not '%s'\n",
+                c->kv_cache_dtype);
         return 2;
     }
     if (!c->model_id) {

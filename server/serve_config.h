@@ -23,6 +23,7 @@ typedef struct {
     int block_size;               /* KV positions per block; 0 = engine default (16) */
     bool no_prefix_caching;       /* turn the prefix cache off */
     const char *matmul;           /* "invariant" (default) | "blas" */
+    const char *kv_cache_dtype;   /* "f32" | "f16" | "bf16" | "q8_0"; NULL = engine default (f16) */
     size_t payload_limit;
     size_t max_stream_backlog;    /* unsent bytes a streaming client may fall behind by before it is dropped */
     const char *api_key;          /* NULL = no auth */

@@ -51,6 +51,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kv.h" /* kv_dtype: the element types attention reads */
+
 #define MM_PANEL 3
 
 /* Floats of the packed form of an (N, K) matrix: N * Kp. */
@@ -96,5 +98,21 @@ float mm_dot_ref(const float *x, const float *w, int K);
  *            positions over several calls gives the same bits. */
 void mm_dots(const float *x, int K, const float *w, size_t ldw, int n, float *y);
 void mm_wsum(const float *wt, int n, const float *v, size_t ldv, int K, float *acc);
+
+/* The same two products reading the KV cache's own element type t (kv.h)
+ * directly: rows w + i * ldw (v + i * ldv), strides in BYTES (a multiple
+ * of 4 for KV_F32; any for the others), K values of type t each (for
+ * KV_Q8_0 K is a multiple of 32 and each row starts on a block).  Each element is first widened to f32 exactly (kv_get: f16 and
+ * bf16 are exact, q8_0's d * q too), then the f32 order above applies
+ * unchanged:
+ *   mm_dots_kv: y[i] == mm_dot_ref(x, widen(w_i), K);
+ *   mm_wsum_kv: acc[k] = fma(wt[i], widen(v_i)[k], acc[k]), i in order.
+ * So a score or an output element depends only on x (wt), the cached rows
+ * and K — never on the batch, the tile, the KV block split or the thread —
+ * and the vector code (F16C/AVX2: convert in registers) and the portable
+ * code (widen 32 values at a time into a buffer) give the same bits.  No
+ * f32 copy of the cache is made.  KV_F32 calls mm_dots / mm_wsum. */
+void mm_dots_kv(const float *x, int K, const void *w, size_t ldw, kv_dtype t, int n, float *y);
+void mm_wsum_kv(const float *wt, int n, const void *v, size_t ldv, kv_dtype t, int K, float *acc);
 
 #endif

@@ -266,8 +266,12 @@ static void norm_task(void *arg, int ith, int nth) {
         rmsnorm(a->f->xb + (size_t)t * c->dim, a->f->x + (size_t)t * c->dim, a->norm_w, c->dim, c->norm_eps);
 }
 
-/* RoPE on q and k, then k and v stored into the cache at (seq, pos): the
- * sequence's table already holds a block for pos (kv_seq_reserve). */
+/* RoPE on q and k, then k and v stored into the cache at (seq, pos) in the
+ * cache's element type (kv_put: f16/bf16 rounded to nearest even, q8_0
+ * quantized per block of 32): the sequence's table already holds a block
+ * for pos (kv_seq_reserve).  Attention then reads the stored values, for
+ * this batch's own tokens too, so a row's keys never depend on whether
+ * they were computed in the same step. */
 static void rope_store_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
     fwd_ctx *f = a->f;
@@ -280,8 +284,8 @@ static void rope_store_task(void *arg, int ith, int nth) {
         for (int h = 0; h < c->n_heads; h++) rope_head(f->q + (size_t)t * qd + h * c->head_dim, cs, half);
         for (int h = 0; h < c->n_kv_heads; h++) rope_head(f->k + (size_t)t * kvd + h * c->head_dim, cs, half);
         const kv_seq *sq = a->b->seqs[a->b->seq[t]];
-        memcpy(kv_k(a->kv, sq, a->layer, a->b->pos[t]), f->k + (size_t)t * kvd, kvd * sizeof(float));
-        memcpy(kv_v(a->kv, sq, a->layer, a->b->pos[t]), f->v + (size_t)t * kvd, kvd * sizeof(float));
+        kv_put(a->kv->dtype, f->k + (size_t)t * kvd, kv_k(a->kv, sq, a->layer, a->b->pos[t]), kvd);
+        kv_put(a->kv->dtype, f->v + (size_t)t * kvd, kv_v(a->kv, sq, a->layer, a->b->pos[t]), kvd);
     }
 }
 
@@ -290,25 +294,27 @@ static void rope_store_task(void *arg, int ith, int nth) {
  * token's sequence.  The tile's rows share the sequence and the kv head,
  * so each block of cached keys (then values) is read once and serves every
  * row while it sits in L1.  Positions go block by block: one table lookup
- * per block, then the block's rows at stride kv_dim.  A row's arithmetic
+ * per block, then the block's rows at stride row_bytes.  A row's arithmetic
  * has one order that depends on its pos and the values only (not on the
  * tile, the block size, the batch or the thread): each score is one
  * mm_dots dot, the max is exact, the denominator is vm_exp_sum's lane
  * order, and each output element sums its positions in increasing order
- * (mm_wsum). */
+ * (mm_wsum).  The cached rows are read in the cache's own type
+ * (mm_dots_kv / mm_wsum_kv widen each element exactly in registers), so an
+ * f16 cache changes the keys and values attention sees, not this order. */
 static void attend_tile(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int layer, const att_tile *tl,
                         float *score) {
     const model_config *c = &f->m->cfg;
     const kv_seq *sq = b->seqs[b->seq[tl->t0]];
     int hd = c->head_dim, bs = kv->block_size, nh = tl->h1 - tl->h0, rows = (tl->t1 - tl->t0) * nh;
     int g = tl->h0 / (c->n_heads / c->n_kv_heads), stride = b->pos[tl->t1 - 1] + 1;
-    size_t kvd = (size_t)kv->kv_dim;
+    size_t ld = kv->row_bytes, head = kv_bytes(kv->dtype, (size_t)g * hd); /* q8_0: hd % 32 == 0 */
     for (int p0 = 0; p0 < stride; p0 += bs) { /* scores: row r is (t0 + r / nh, h0 + r % nh) */
-        const float *k = kv_k(kv, sq, layer, p0) + g * hd;
+        const uint8_t *k = (const uint8_t *)kv_k(kv, sq, layer, p0) + head;
         for (int r = 0; r < rows; r++) {
             int t = tl->t0 + r / nh, n = b->pos[t] + 1 - p0;
             const float *q = f->q + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
-            if (n > 0) mm_dots(q, hd, k, kvd, n < bs ? n : bs, score + (size_t)r * stride + p0);
+            if (n > 0) mm_dots_kv(q, hd, k, ld, kv->dtype, n < bs ? n : bs, score + (size_t)r * stride + p0);
         }
     }
     float scale = 1.0f / sqrtf((float)hd), inv[FWD_ATT_ROWS];
@@ -323,11 +329,11 @@ static void attend_tile(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int 
         memset(f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd, 0, hd * sizeof(float));
     }
     for (int p0 = 0; p0 < stride; p0 += bs) {
-        const float *v = kv_v(kv, sq, layer, p0) + g * hd;
+        const uint8_t *v = (const uint8_t *)kv_v(kv, sq, layer, p0) + head;
         for (int r = 0; r < rows; r++) {
             int t = tl->t0 + r / nh, n = b->pos[t] + 1 - p0;
             float *out = f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
-            if (n > 0) mm_wsum(score + (size_t)r * stride + p0, n < bs ? n : bs, v, kvd, hd, out);
+            if (n > 0) mm_wsum_kv(score + (size_t)r * stride + p0, n < bs ? n : bs, v, ld, kv->dtype, hd, out);
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -455,8 +461,10 @@ static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, in
 }
 
 /* Every token's position has a block in its sequence's table: a missing
- * kv_seq_reserve is refused here instead of writing outside the pool. */
-static bool positions_held(const kv_store *kv, const fwd_batch *b) {
+ * kv_seq_reserve is refused here instead of writing outside the pool.  And
+ * the cache fits the model: q8_0 blocks must not straddle two heads. */
+static bool positions_held(const kv_store *kv, const fwd_batch *b, int head_dim) {
+    if (head_dim % kv_dtype_align(kv->dtype) != 0) return false;
     for (int t = 0; t < b->n; t++)
         if (b->pos[t] < 0 || b->pos[t] >= b->seqs[b->seq[t]]->n_table * kv->block_size) return false;
     return true;
@@ -466,7 +474,7 @@ bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     const model *m = f->m;
     f->n_hidden = 0;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
-    if (!positions_held(kv, b)) return false;
+    if (!positions_held(kv, b, m->cfg.head_dim)) return false;
     if (!ensure_score(f, b) || !ensure_unpacked(f)) return false;
     embed_and_rope_tables(f, b);
     plan_tiles(f, b);

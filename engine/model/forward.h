@@ -7,7 +7,8 @@
  * see fwd_set_matmul), split across the pool's threads by output columns;
  * attention runs on tiles of (token, head) rows of one sequence and kv
  * head in parallel, reading the KV cache through kv.h.  Activations are
- * f32.
+ * f32; K and V are stored in the cache's element type (kv_dtype) and read
+ * in it directly.
  */
 #ifndef CTGI_FORWARD_H
 #define CTGI_FORWARD_H
@@ -51,7 +52,8 @@ typedef struct {
  * (kv_seq_reserve); a token attends to positions <= its own of its
  * sequence (earlier ones from the cache or from this batch).
  * Returns false if n is out of range, a position has no block in its
- * sequence's table, or scratch memory cannot grow.
+ * sequence's table, the cache is Q8_0 and head_dim is not a multiple of
+ * 32, or scratch memory cannot grow.
  * = fwd_run, then fwd_logits of the wanted rows. */
 bool fwd_eval(fwd_ctx *c, const kv_store *kv, const fwd_batch *b, float *logits);
 

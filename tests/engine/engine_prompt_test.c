@@ -52,10 +52,12 @@ static int teardown(void **state) {
 
 /* ---- prompt logprobs: oracles ---------------------------------------------------------- */
 
-/* logits (n, vocab) of ids[0..n) from the single-sequence forward pass. */
+/* logits (n, vocab) of ids[0..n) from the single-sequence forward pass,
+ * with the KV cache type the engine uses by default (ef_config). */
 static float *oracle_logits(const ef_fixture *fx, const model *m, const int32_t *ids, int n) {
     fwd_ctx *f = fwd_create(m, fx->pool, n);
-    kv_pool *kv = kv_pool_create(m->cfg.n_layers, m->cfg.n_kv_heads * m->cfg.head_dim, 16, (n + 15) / 16, false);
+    kv_dtype dt = (kv_dtype)engine_config_default().kv_dtype;
+    kv_pool *kv = kv_pool_create(m->cfg.n_layers, m->cfg.n_kv_heads * m->cfg.head_dim, 16, (n + 15) / 16, dt, false);
     kv_seq ks;
     kv_seq_init(&ks);
     const kv_seq *seqs[1] = {&ks};
@@ -251,6 +253,7 @@ static void test_prompt_logprobs_vs_perplexity(void **state) {
         reqs[c].prompt_logprobs = true;
     }
     engine_config cfg = ef_config(500, 64, 8192, true);
+    cfg.kv_dtype = ENGINE_KV_F32; /* the float64 reference's keys and values */
     engine *e = ef_engine(fx->stories, &cfg);
     ef_run_batch(e, reqs, chunks, out);
     double nll = 0;
@@ -277,7 +280,8 @@ static void test_prompt_logprobs_vs_perplexity(void **state) {
 }
 
 /* Reference logits (float64) at every prompt position of the four
- * stories260K prompts: logprob differences are logit differences. */
+ * stories260K prompts: logprob differences are logit differences.  With an
+ * F32 KV cache, as the reference (golden_test bounds the F16 cache). */
 static void test_prompt_logprobs_golden(void **state) {
     const ef_fixture *fx = *state;
     char *path = tu_model_path("reference/stories260K.json");
@@ -301,7 +305,7 @@ static void test_prompt_logprobs_golden(void **state) {
         q.prompt_logprobs = true;
         q.sampling.top_n = SAMPLER_MAX_TOP_N;
         ef_outcome o;
-        ef_run_alone(fx->stories, &q, &o);
+        ef_run_alone_kv(fx->stories, &q, ENGINE_KV_F32, &o);
         for (int i = 1; i < n; i++, positions++) {
             const engine_prompt_token *e = &o.fin.prompt[i];
             json_t *t = json_array_get(top10, (size_t)i - 1);
@@ -413,7 +417,8 @@ static void test_prompt_logprobs_preempted_midprompt(void **state) {
     ef_run_alone(fx->m, &b.r, &alone_b);
 
     sched_config sc = {.block_size = 4, .n_blocks = 24, .max_prefill_tokens = 6, .max_batch_size = 4,
-                       .prefix_caching = true}; /* 96 positions < 79 + 64 */
+                       .prefix_caching = true, /* 96 positions < 79 + 64 */
+                       .kv_dtype = (kv_dtype)engine_config_default().kv_dtype}; /* as ef_run_alone's engine */
     char err[CT_ERRLEN] = "";
     sched *s = sched_create(fx->m, fx->pool, &sc, err);
     assert_non_null(s);

@@ -10,6 +10,8 @@
  *   - cancelling half of 100 requests at random moments returns every
  *     block and leaves the others' tokens alone;
  *   - refusal at submit (the numbers named), invalid parameters;
+ *   - every KV cache type (f32, f16, bf16, q8_0): the same invariance, and
+ *     a byte budget buys tokens at the type's real size;
  *   - events on a real model (stories260K): texts, stop strings, top-n.
  * The block accounting (free + used + cached == total) is checked on every
  * stats snapshot the submitting thread takes.
@@ -323,6 +325,90 @@ static void test_refusals(void **state) {
     assert_non_null(strstr(err, "block_size -1"));
 }
 
+/* Every KV cache type on a model with head_dim 32 (q8_0 needs whole blocks
+ * of 32 per head): requests arriving at random steps, fed in tiny chunks
+ * beside each other with prefix caching and preemptions, give each the
+ * tokens and logprob bits it gives alone with that cache type; and a typed
+ * cache does change the logprobs (the type took effect). */
+static void test_each_kv_dtype(void **state) {
+    (void)state;
+    enum { N = 12 };
+    model *m = ef_synth_model(46, 32);
+    assert_non_null(m);
+    job *jobs = calloc(N, sizeof *jobs);
+    ef_outcome *f32 = calloc(N, sizeof *f32), *alone = calloc(N, sizeof *alone), *got = calloc(N, sizeof *got);
+    uint64_t r = 31;
+    int step = 0;
+    for (int i = 0; i < N; i++) {
+        make_job(&jobs[i], &r, 90, 4, 16);
+        jobs[i].submit_step = step += tu_rnd_in(&r, 0, 2);
+    }
+    for (int t = ENGINE_KV_F32; t <= ENGINE_KV_Q8_0; t++) {
+        for (int i = 0; i < N; i++) ef_run_alone_kv(m, &jobs[i].q.r, (engine_kv_dtype)t, &alone[i]);
+        engine_config c = ef_config(7, 16, 160, true); /* 10 blocks of 16: preemptions */
+        c.kv_dtype = (engine_kv_dtype)t;
+        engine_stats st = run_schedule(m, &c, jobs, N, got);
+        for (int i = 0; i < N; i++) ef_assert_same(&alone[i], &got[i], i);
+        int moved = 0;
+        for (int i = 0; i < N; i++) {
+            if (t == ENGINE_KV_F32) f32[i] = alone[i];
+            else moved += memcmp(&f32[i].logprob[0], &alone[i].logprob[0], sizeof(float)) != 0;
+        }
+        print_message("# KV %s: %llu preemptions, %d of %d first logprobs differ from KV f32\n",
+                      engine_kv_dtype_name((engine_kv_dtype)t), (unsigned long long)st.preemptions, moved, N);
+        assert_true(t == ENGINE_KV_F32 || moved > 0);
+    }
+    free(jobs);
+    free(f32);
+    free(alone);
+    free(got);
+    model_free(m);
+}
+
+/* A byte budget buys tokens at the type's real size: 2 layers x 2 kv heads
+ * x 32 dims, K and V = 1024 bytes a token in f32, 512 in f16/bf16, 272 in
+ * q8_0 (34 bytes per 32 values); the blocks' bytes follow.  q8_0 on a
+ * model with head_dim 16 is refused, naming it. */
+static void test_kv_dtype_budget(void **state) {
+    const ef_fixture *fx = *state;
+    model *m = ef_synth_model(47, 32);
+    assert_non_null(m);
+    const size_t budget = 1 << 20, per_token[] = {1024, 512, 512, 272};
+    int tokens[4];
+    for (int t = ENGINE_KV_F32; t <= ENGINE_KV_Q8_0; t++) {
+        engine_config c = ef_config(64, 8, 0, true);
+        c.kv_cache_bytes = budget;
+        c.kv_dtype = (engine_kv_dtype)t;
+        engine *e = ef_engine(m, &c);
+        engine_config got = engine_get_config(e);
+        engine_stats st = engine_get_stats(e);
+        tokens[t] = got.max_batch_total_tokens;
+        assert_int_equal(got.kv_dtype, t);
+        assert_int_equal(tokens[t], (budget / per_token[t] + 15) / 16 * 16); /* whole blocks, rounded up */
+        assert_int_equal(got.kv_cache_bytes, (size_t)tokens[t] * per_token[t]);
+        assert_int_equal(st.kv_block_bytes, 16 * per_token[t]);
+        engine_free(e);
+    }
+    assert_int_equal(tokens[ENGINE_KV_F16], 2 * tokens[ENGINE_KV_F32]);
+    assert_int_equal(tokens[ENGINE_KV_BF16], 2 * tokens[ENGINE_KV_F32]);
+    assert_true(tokens[ENGINE_KV_Q8_0] >= 3 * tokens[ENGINE_KV_F32]);
+    engine_config c = ef_config(64, 8, 64, true);
+    assert_int_equal(c.kv_dtype, ENGINE_KV_F16); /* the default */
+    c.kv_dtype = ENGINE_KV_Q8_0;
+    char err[CT_ERRLEN] = "";
+    assert_null(engine_create(fx->m, &c, err));
+    assert_non_null(strstr(err, "q8_0"));
+    assert_non_null(strstr(err, "head_dim is 16"));
+    c.kv_dtype = (engine_kv_dtype)9;
+    assert_null(engine_create(fx->m, &c, err));
+    assert_non_null(strstr(err, "dtype"));
+    engine_kv_dtype t = ENGINE_KV_F32;
+    assert_true(engine_kv_dtype_parse("bf16", &t) && t == ENGINE_KV_BF16);
+    assert_false(engine_kv_dtype_parse("fp8", &t));
+    assert_string_equal(engine_kv_dtype_name(ENGINE_KV_Q8_0), "q8_0");
+    model_free(m);
+}
+
 /* Real text: TGI stop semantics, UTF-8 pieces, top-n alternatives. */
 static void test_events_on_stories(void **state) {
     const ef_fixture *fx = *state;
@@ -384,6 +470,8 @@ int main(void) {
         cmocka_unit_test(test_shared_prefix),
         cmocka_unit_test(test_cancel_half),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_each_kv_dtype),
+        cmocka_unit_test(test_kv_dtype_budget),
         cmocka_unit_test(test_events_on_stories),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,7 +6,7 @@
  * a write into a shared block shows up as wrong numbers); the prefix cache
  * on a 200-token shared prompt; LRU eviction order; all-or-nothing
  * reservation; hash collisions forced through a degenerate hash; K/V row
- * addressing across block boundaries.
+ * addressing across block boundaries.  (Element types: kv_dtype_test.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,7 +46,7 @@ static void rows(const kv_pool *kv, const kv_seq *s, const int32_t *t, int from,
         roll = roll_step(roll, t[p]);
         for (int l = 0; l < st->n_layers; l++)
             for (int i = 0; i < st->kv_dim; i++) {
-                float *k = kv_k(st, s, l, p) + i, *v = kv_v(st, s, l, p) + i;
+                float *k = (float *)kv_k(st, s, l, p) + i, *v = (float *)kv_v(st, s, l, p) + i;
                 if (write) {
                     *k = content(roll, l, i, false);
                     *v = content(roll, l, i, true);
@@ -185,7 +185,7 @@ static void run_world(uint64_t seed) {
     world *w = calloc(1, sizeof *w);
     assert_non_null(w);
     w->rng = seed;
-    w->kv = kv_pool_create(2, 3, R_BLOCK, R_BLOCKS, true);
+    w->kv = kv_pool_create(2, 3, R_BLOCK, R_BLOCKS, KV_F32, true);
     assert_non_null(w->kv);
     for (int b = 0; b < R_BASES; b++)
         for (int i = 0; i < R_MAXLEN; i++) w->base[b][i] = rng_int(&w->rng, 3);
@@ -231,7 +231,7 @@ static void shared_prompts(int32_t *a, int32_t *b, int n) {
 
 static void test_shared_prefix_attaches_full_blocks(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(2, 4, P_BLOCK, 64, true);
+    kv_pool *kv = kv_pool_create(2, 4, P_BLOCK, 64, KV_F32, true);
     int32_t a[210], b[210];
     shared_prompts(a, b, 210);
     kv_seq sa, sb;
@@ -270,7 +270,7 @@ static void test_shared_prefix_attaches_full_blocks(void **st) {
  * uncounted: the retry at the next step counts the lookup once. */
 static void test_detach_prefix_uncounts(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(2, 4, P_BLOCK, 64, true);
+    kv_pool *kv = kv_pool_create(2, 4, P_BLOCK, 64, KV_F32, true);
     int32_t a[210], b[210];
     shared_prompts(a, b, 210);
     kv_seq sa, sb;
@@ -300,7 +300,7 @@ static void test_detach_prefix_uncounts(void **st) {
 
 static void test_partial_block_never_shared(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, true);
+    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, KV_F32, true);
     int32_t a[210], b[210];
     shared_prompts(a, b, 210);
     for (int i = 200; i < 210; i++) b[i] = a[i];
@@ -328,7 +328,7 @@ static void test_partial_block_never_shared(void **st) {
 
 static void test_one_token_difference_in_block_5(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, true);
+    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, KV_F32, true);
     int32_t a[210], b[210], c[210];
     shared_prompts(a, b, 210);
     memcpy(c, a, sizeof c);
@@ -349,7 +349,7 @@ static void test_one_token_difference_in_block_5(void **st) {
 
 static void test_prefix_caching_off(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, false);
+    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, KV_F32, false);
     int32_t a[210], b[210];
     shared_prompts(a, b, 210);
     kv_seq sa, sb;
@@ -376,7 +376,7 @@ static void block_of(int32_t *t, int32_t x) {
 
 static void test_lru_evicts_least_recently_released(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 1, 4, 4, true);
+    kv_pool *kv = kv_pool_create(1, 1, 4, 4, KV_F32, true);
     int32_t a[5], b[5], c[5];
     block_of(a, 1);
     block_of(b, 2);
@@ -422,7 +422,7 @@ static void test_lru_evicts_least_recently_released(void **st) {
 /* A released chain is evicted from its last block: what remains is a prefix. */
 static void test_eviction_takes_chain_tail_first(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 1, 4, 3, true);
+    kv_pool *kv = kv_pool_create(1, 1, 4, 3, KV_F32, true);
     int32_t a[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     kv_seq sa, x, y, z;
     compute(kv, &sa, a, 8);
@@ -444,7 +444,7 @@ static void test_eviction_takes_chain_tail_first(void **st) {
 
 static void test_reserve_all_or_nothing(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 1, 4, 5, true);
+    kv_pool *kv = kv_pool_create(1, 1, 4, 5, KV_F32, true);
     kv_seq a, b;
     kv_seq_init(&a);
     kv_seq_init(&b);
@@ -494,7 +494,7 @@ static uint64_t hash_first_token(uint64_t parent, const int32_t *tokens, int n) 
 
 static void test_collision_compares_tokens(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 1, 4, 8, true);
+    kv_pool *kv = kv_pool_create(1, 1, 4, 8, KV_F32, true);
     kv_pool_set_hash(kv, hash_ignores_tokens);
     int32_t a[9] = {1, 2, 3, 4, 5, 6, 7, 8, 0}, b[9] = {1, 2, 3, 9, 5, 6, 7, 8, 0},
             c[9] = {1, 2, 3, 4, 5, 6, 7, 0, 0};
@@ -517,7 +517,7 @@ static void test_collision_compares_tokens(void **st) {
 
 static void test_collision_compares_parent(void **st) {
     (void)st;
-    kv_pool *kv = kv_pool_create(1, 1, 4, 8, true);
+    kv_pool *kv = kv_pool_create(1, 1, 4, 8, KV_F32, true);
     kv_pool_set_hash(kv, hash_first_token);
     int32_t a[9] = {1, 2, 3, 4, 5, 6, 7, 8, 0}, b[9] = {5, 6, 7, 8, 1, 2, 3, 4, 0};
     kv_seq sa, sb;
@@ -547,7 +547,7 @@ static float tag(int seq, int layer, int pos, int i) { return (float)(seq * 1000
 static void test_rows_across_block_boundaries(void **st) {
     (void)st;
     enum { L = 3, D = 5, BS = 4, N = 20 };
-    kv_pool *kv = kv_pool_create(L, D, BS, 12, false);
+    kv_pool *kv = kv_pool_create(L, D, BS, 12, KV_F32, false);
     const kv_store *s = kv_pool_store(kv);
     assert_int_equal(kv_pool_bytes(kv), 2u * 12 * L * BS * D * sizeof(float));
     kv_seq q[2];
@@ -561,22 +561,22 @@ static void test_rows_across_block_boundaries(void **st) {
         for (int l = 0; l < L; l++)
             for (int p = 0; p < N; p++)
                 for (int i = 0; i < D; i++) {
-                    kv_k(s, &q[j], l, p)[i] = tag(j, l, p, i);
-                    kv_v(s, &q[j], l, p)[i] = -tag(j, l, p, i);
+                    ((float *)kv_k(s, &q[j], l, p))[i] = tag(j, l, p, i);
+                    ((float *)kv_v(s, &q[j], l, p))[i] = -tag(j, l, p, i);
                 }
     for (int j = 0; j < 2; j++)
         for (int l = 0; l < L; l++)
             for (int p = 0; p < N; p++) {
-                float *k = kv_k(s, &q[j], l, p);
-                assert_true(k >= s->k && k + D <= s->k + (size_t)12 * L * BS * D);
+                float *k = kv_k(s, &q[j], l, p), *k0 = (float *)s->k, *v0 = (float *)s->v;
+                assert_true(k >= k0 && k + D <= k0 + (size_t)12 * L * BS * D);
                 /* (block, layer, position in block, dim) */
                 size_t want = (((size_t)q[j].table[p / BS] * L + l) * BS + p % BS) * D;
-                assert_int_equal(k - s->k, want);
-                assert_int_equal(kv_v(s, &q[j], l, p) - s->v, want);
+                assert_int_equal(k - k0, want);
+                assert_int_equal((float *)kv_v(s, &q[j], l, p) - v0, want);
                 if ((p + 1) % BS) assert_ptr_equal(kv_k(s, &q[j], l, p + 1), k + D);
                 for (int i = 0; i < D; i++) {
                     assert_true(k[i] == tag(j, l, p, i));
-                    assert_true(kv_v(s, &q[j], l, p)[i] == -tag(j, l, p, i));
+                    assert_true(((float *)kv_v(s, &q[j], l, p))[i] == -tag(j, l, p, i));
                 }
             }
     kv_seq_release(kv, &q[0]);
@@ -588,13 +588,13 @@ static void test_rows_across_block_boundaries(void **st) {
 
 static void test_geometry(void **st) {
     (void)st;
-    assert_null(kv_pool_create(0, 4, 16, 8, true));
-    assert_null(kv_pool_create(2, 0, 16, 8, true));
-    assert_null(kv_pool_create(2, 4, 0, 8, true));
-    assert_null(kv_pool_create(2, 4, 16, 0, true));
-    assert_null(kv_pool_create(2, 4, 1 << 16, 1 << 16, true)); /* positions overflow int */
-    assert_null(kv_pool_create(1 << 30, 1 << 30, 4, 1 << 10, true)); /* bytes overflow size_t */
-    kv_pool *kv = kv_pool_create(2, 4, 16, 8, true);
+    assert_null(kv_pool_create(0, 4, 16, 8, KV_F32, true));
+    assert_null(kv_pool_create(2, 0, 16, 8, KV_F32, true));
+    assert_null(kv_pool_create(2, 4, 0, 8, KV_F32, true));
+    assert_null(kv_pool_create(2, 4, 16, 0, KV_F32, true));
+    assert_null(kv_pool_create(2, 4, 1 << 16, 1 << 16, KV_F32, true)); /* positions overflow int */
+    assert_null(kv_pool_create(1 << 30, 1 << 30, 4, 1 << 10, KV_F32, true)); /* bytes overflow size_t */
+    kv_pool *kv = kv_pool_create(2, 4, 16, 8, KV_F32, true);
     assert_int_equal(kv_blocks_for(kv, 0), 0);
     assert_int_equal(kv_blocks_for(kv, 1), 1);
     assert_int_equal(kv_blocks_for(kv, 16), 1);

@@ -99,7 +99,7 @@ static engine_req *make_req(const ef_fixture *fx, const spec *sp, int kv_positio
 
 static sched *make_sched(const ef_fixture *fx, int block, int n_blocks, int budget, int batch, bool prefix) {
     sched_config c = {.block_size = block, .n_blocks = n_blocks, .max_prefill_tokens = budget, .max_batch_size = batch,
-                      .prefix_caching = prefix};
+                      .prefix_caching = prefix, .kv_dtype = (kv_dtype)engine_config_default().kv_dtype};
     char err[CT_ERRLEN] = "";
     sched *s = sched_create(fx->m, fx->pool, &c, err);
     if (!s) fail_msg("sched_create: %s", err);

@@ -274,6 +274,10 @@ static void test_info(void **st) {
     assert_non_null(strstr(s, "\"model_pipeline_tag\":\"text-generation\","));
     assert_non_null(strstr(s, "\"max_batch_size\":32}"));
     free(s);
+    in.kv_cache_dtype = "f16";
+    s = tgi_encode_info(&in, &len);
+    assert_non_null(strstr(s, "\"max_batch_size\":32,\"kv_cache_dtype\":\"f16\"}"));
+    free(s);
 }
 
 int main(void) {

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,8 @@ static void generate_matches_llamacpp(const char *extra) {
 
 static void test_generate_matches_llamacpp(void **s) { generate_matches_llamacpp(""); }
 static void test_generate_blas_matches_llamacpp(void **s) { generate_matches_llamacpp(" --matmul blas"); }
+/* the default KV cache is f16 (llama.cpp's default too); f32 gives the same story */
+static void test_generate_kv_f32_matches_llamacpp(void **s) { generate_matches_llamacpp(" --kv-cache-dtype f32"); }
 
 static json_t *sampled(const char *seed) {
     char args[256];
@@ -154,6 +157,15 @@ static void test_perplexity_cli(void **s) {
     double ppl = json_number_value(json_object_get(j, "ppl"));
     assert_true(ppl > 16.1312 * 0.995 && ppl < 16.1312 * 1.005);
     assert_int_equal(json_integer_value(json_object_get(j, "chunks")), 45);
+    assert_string_equal(json_string_value(json_object_get(j, "kv_cache_dtype")), "f16");
+    json_decref(j);
+    /* with an f32 cache: the float64 reference's 2.7807575 nats within 1e-6 */
+    snprintf(args, sizeof args, "perplexity --model @M --file '%s' --ctx 128 --kv-cache-dtype f32 --json", txt);
+    j = ctgi_json(args, &st);
+    assert_int_equal(st, 0);
+    assert_non_null(j);
+    assert_true(fabs(json_number_value(json_object_get(j, "mean_nll")) - 2.7807575) < 1e-6);
+    assert_string_equal(json_string_value(json_object_get(j, "kv_cache_dtype")), "f32");
     json_decref(j);
     free(txt);
 }
@@ -187,6 +199,9 @@ static void test_bad_arguments(void **s) {
     expect_failure("generate --model @M --prompt-ids 1,999999", 1, "outside the vocabulary");
     expect_failure("generate --model @M --prompt x --top-p 0", 2, "top_p");
     expect_failure("generate --model @M --prompt x --matmul fast", 2, "--matmul");
+    expect_failure("generate --model @M --prompt x --kv-cache-dtype fp8", 2, "--kv-cache-dtype must be f32, f16");
+    expect_failure("generate --model @M --prompt x --kv-cache-dtype q8_0", 1, "head_dim is 8");
+    expect_failure("perplexity --model @M --file x --kv-cache-dtype F16", 2, "--kv-cache-dtype");
     expect_failure("generate --model /nonexistent/model.gguf --prompt x", 1, "/nonexistent/model.gguf");
     expect_failure("generate --model /etc/passwd --prompt x", 1, "GGUF");
     expect_failure("perplexity --model @M --file /nonexistent.txt", 1, "/nonexistent.txt");
@@ -196,6 +211,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_matches_llamacpp),
         cmocka_unit_test(test_generate_blas_matches_llamacpp),
+        cmocka_unit_test(test_generate_kv_f32_matches_llamacpp),
         cmocka_unit_test(test_seed_repeats_and_differs),
         cmocka_unit_test(test_stop_string_ends_generation),
         cmocka_unit_test(test_top_n_alternatives),

@@ -90,7 +90,7 @@ static void test_info_schema(void **st) {
     assert_keys(j, "model_id,model_sha,model_pipeline_tag,max_concurrent_requests,max_best_of,max_stop_sequences,"
                    "max_input_tokens,max_total_tokens,validation_workers,max_client_batch_size,router,version,sha,"
                    "docker_label,model_dtype,model_device_type,architecture,kernels,max_top_n_tokens,"
-                   "max_batch_prefill_tokens,max_batch_total_tokens,max_batch_size,chat_template");
+                   "max_batch_prefill_tokens,max_batch_total_tokens,max_batch_size,chat_template,kv_cache_dtype");
     /* stories260K ships no chat template: the documented plain fallback */
     assert_string_equal(json_string_value(json_object_get(j, "chat_template")), "fallback");
     assert_int_equal(json_integer_value(json_object_get(j, "max_total_tokens")), 512);
@@ -102,7 +102,8 @@ static void test_info_schema(void **st) {
     /* the kernel set wmat.c chose for this CPU */
     const char *k = json_string_value(json_object_get(j, "kernels"));
     assert_non_null(k);
-    assert_true(!strcmp(k, "avx512-vnni") || !strcmp(k, "avx2") || !strcmp(k, "portable"));
+    assert_true(!strcmp(k, "avx512-vnni+amx") || !strcmp(k, "avx512-vnni") || !strcmp(k, "avx2") || !strcmp(k, "portable"));
+    assert_string_equal(json_string_value(json_object_get(j, "kv_cache_dtype")), "f16"); /* the default */
     json_decref(j);
     su_resp_free(&r);
 }
@@ -368,17 +369,28 @@ static void test_openapi_matches_router(void **st) {
     su_resp_free(&r);
 }
 
-/* The KV-cache flags reach the engine: --kv-cache-memory and --block-size
- * size the pool (stories260K: 5 layers x 4 kv heads x 8 dims, K and V in
- * f32 = 1280 bytes a position, so 1,024,000 bytes = 100 blocks of 8), and
- * the same long prompt twice hits the prefix cache unless
- * --no-prefix-caching. */
-static void run_twice_and_count_hits(const char *args, double want_blocks, bool want_hits) {
+/* The KV-cache flags reach the engine: --kv-cache-memory, --block-size and
+ * --kv-cache-dtype (or KV_CACHE_DTYPE) size the pool (stories260K: 5 layers
+ * x 4 kv heads x 8 dims, K and V = 1280 bytes a position in f32, 640 in
+ * f16 and bf16, so 1,024,000 bytes = 100 or 200 blocks of 8), /info and the
+ * start-up log name the type, and the same long prompt twice hits the
+ * prefix cache unless --no-prefix-caching. */
+static void run_twice_and_count_hits(const char *args, const char *env, double want_blocks, const char *want_dtype,
+                                     bool want_hits) {
     su_server x;
     char *model = tu_model_path("stories260K.gguf");
-    assert_true(su_start(&x, model, args, NULL, true));
+    assert_true(su_start(&x, model, args, env, true));
     free(model);
     assert_true(su_metric(&x, "ctgi_kv_cache_blocks_total") == want_blocks);
+    su_resp info = su_req(&x, "GET", "/info", NULL, NULL);
+    json_t *j = su_json(&info);
+    assert_string_equal(json_string_value(json_object_get(j, "kv_cache_dtype")), want_dtype);
+    json_decref(j);
+    su_resp_free(&info);
+    char *log = su_log(&x), want_log[64];
+    snprintf(want_log, sizeof want_log, "kv_cache_dtype=%s", want_dtype);
+    assert_non_null(strstr(log, want_log));
+    free(log);
     const char *body = "{\"inputs\":\"Once upon a time, there was a little girl named Lily. She loved to play "
                        "outside in the park with her friends.\",\"parameters\":{\"max_new_tokens\":4}}";
     for (int i = 0; i < 2; i++) {
@@ -395,9 +407,26 @@ static void run_twice_and_count_hits(const char *args, double want_blocks, bool 
 }
 
 static void test_kv_cache_flags(void **st) {
-    run_twice_and_count_hits("--threads 1 --kv-cache-memory 1024000 --block-size 8", 100, true);
-    run_twice_and_count_hits("--threads 1 --kv-cache-memory 1024000 --block-size 8 --no-prefix-caching", 100,
-                             false);
+    run_twice_and_count_hits("--threads 1 --kv-cache-memory 1024000 --block-size 8", NULL, 200, "f16", true);
+    run_twice_and_count_hits("--threads 1 --kv-cache-memory 1024000 --block-size 8 --no-prefix-caching --kv-cache-dtype f32",
+                             NULL, 100, "f32", false);
+    run_twice_and_count_hits("--threads 1 --kv-cache-memory 1024000 --block-size 8", "KV_CACHE_DTYPE=bf16", 200, "bf16",
+                             true);
+    /* a value that is no type stops the start-up (usage, 2); q8_0 needs head_dim % 32 == 0 and
+     * stories260K's is 8: the model cannot be served (1), the log says why */
+    char *model = tu_model_path("stories260K.gguf"), cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s serve --model-id %s --kv-cache-dtype fp8 2>&1", tu_ctgi_bin(), model);
+    int status;
+    char *out = tu_run(cmd, &status);
+    assert_int_equal(status, 2);
+    assert_non_null(strstr(out, "--kv-cache-dtype (KV_CACHE_DTYPE) must be f32, f16, bf16 or q8_0, not 'fp8'"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s serve --model-id %s --port 0 --kv-cache-dtype q8_0 2>&1", tu_ctgi_bin(), model);
+    out = tu_run(cmd, &status);
+    assert_int_equal(status, 1);
+    assert_non_null(strstr(out, "head_dim is 8"));
+    free(out);
+    free(model);
 }
 
 /* --matmul blas: OpenBLAS for the weight products, the same greedy story;

@@ -20,11 +20,13 @@
 
 /* ---- models ---------------------------------------------------------------------- */
 
-/* The synthetic model of `seed`, through a scratch GGUF file. */
-static model *synth_load(uint64_t seed, const char *vocab, char *err) {
+/* The synthetic model of `seed` (head_dim 0: synth_default's), through a
+ * scratch GGUF file. */
+static model *synth_load(uint64_t seed, int head_dim, const char *vocab, char *err) {
     char *dir = tu_mkdtemp(), *path = NULL;
     synth_config c = synth_default();
     c.seed = seed;
+    if (head_dim) c.head_dim = head_dim;
     c.vocab_gguf = vocab;
     model *m = NULL;
     if (!dir || asprintf(&path, "%s/tiny.gguf", dir) < 0) {
@@ -43,7 +45,7 @@ ef_fixture *ef_fixture_create(uint64_t seed) {
     ef_fixture *fx = calloc(1, sizeof *fx);
     char err[CT_ERRLEN] = "";
     char *stories = tu_model_path("stories260K.gguf");
-    bool ok = fx && stories && (fx->m = synth_load(seed, stories, err)) != NULL &&
+    bool ok = fx && stories && (fx->m = synth_load(seed, 0, stories, err)) != NULL &&
               (fx->stories = model_load(stories, err)) != NULL && (fx->pool = pool_create(1, 0)) != NULL;
     free(stories);
     if (!ok) {
@@ -52,6 +54,15 @@ ef_fixture *ef_fixture_create(uint64_t seed) {
         return NULL;
     }
     return fx;
+}
+
+model *ef_synth_model(uint64_t seed, int head_dim) {
+    char err[CT_ERRLEN] = "";
+    char *stories = tu_model_path("stories260K.gguf");
+    model *m = stories ? synth_load(seed, head_dim, stories, err) : NULL;
+    free(stories);
+    if (!m) print_error("synthetic model: %s\n", *err ? err : "out of memory");
+    return m;
 }
 
 void ef_fixture_free(ef_fixture *fx) {
@@ -198,7 +209,12 @@ void ef_run_batch(engine *e, const engine_request *reqs, int n, ef_outcome *out)
 }
 
 void ef_run_alone(const model *m, const engine_request *r, ef_outcome *o) {
+    ef_run_alone_kv(m, r, engine_config_default().kv_dtype, o);
+}
+
+void ef_run_alone_kv(const model *m, const engine_request *r, engine_kv_dtype t, ef_outcome *o) {
     engine_config c = ef_config(512, 8, 4096, false);
+    c.kv_dtype = t;
     engine *e = ef_engine(m, &c);
     ef_run_batch(e, r, 1, o);
     engine_free(e);

@@ -42,6 +42,11 @@ typedef struct {
 ef_fixture *ef_fixture_create(uint64_t seed);
 void ef_fixture_free(ef_fixture *fx);
 
+/* The fixture's kind of synthetic model (stories260K's vocabulary) drawn
+ * from seed, with head_dim hd (32: every KV cache type applies, q8_0
+ * included).  NULL, with the reason printed, on failure. */
+model *ef_synth_model(uint64_t seed, int head_dim);
+
 /* ids of text in m's vocabulary (BOS first); fails the test if none. The
  * caller frees them. */
 int32_t *ef_encode(const model *m, const char *text, int *n);
@@ -106,8 +111,10 @@ engine_req *ef_submit(engine *e, const engine_request *r);
  * first and must not be an ERROR. */
 void ef_run_batch(engine *e, const engine_request *reqs, int n, ef_outcome *out);
 /* The reference outcome: r alone on a fresh engine without prefix caching
- * (512-token steps, 8 sequences, 4096 KV tokens). */
+ * (512-token steps, 8 sequences, 4096 KV tokens, the default KV type). */
 void ef_run_alone(const model *m, const engine_request *r, ef_outcome *o);
+/* The same with a KV cache of type t. */
+void ef_run_alone_kv(const model *m, const engine_request *r, engine_kv_dtype t, ef_outcome *o);
 
 /* engine_submit must refuse r with a message containing every one of the
  * NULL-terminated needles. */

@@ -33,6 +33,9 @@ typedef struct {
 /* Load the model at path (2 threads); false (and a printed error) if it
  * does not load. */
 bool golden_open(golden_runner *r, const char *path);
+/* The same with a KV cache of type dt (golden_open: KV_F32, what the
+ * references assume). */
+bool golden_open_kv(golden_runner *r, const char *path, kv_dtype dt);
 void golden_close(golden_runner *r);
 
 /* Evaluate ids[0..n) at positions start..; every row's logits into
@@ -48,6 +51,12 @@ int32_t golden_argmax(const float *x, int n);
  * quantized matrices, golden_run_native).  Prints and
  * returns the largest |logit - reference| seen. */
 double golden_run_reference(const char *ref_path, const char *model_path);
+
+/* The same through a KV cache of type dt, with logits held to tol instead
+ * of the file's logit_abs_tol: a greedy id may then differ where the step's
+ * margin is below 2 tol, which ends that prompt's comparison (tol 0: the
+ * exact rules of golden_run_reference). */
+double golden_run_reference_kv(const char *ref_path, const char *model_path, kv_dtype dt, double tol);
 
 /* Whether the model multiplies any matrix with int8-quantized activations
  * (wmat.h's block types); golden_run_reference then checks it with

@@ -438,7 +438,7 @@ static void run_schedule(const fwd_fixture *fx, int n_threads, const int32_t ids
     const model_config *c = &fx->m->cfg;
     pool *p = pool_create(n_threads, 0);
     fwd_ctx *f = fwd_create(fx->m, p, MAX_T);
-    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 4, N_SEQ * SEQ_LEN / 4, false);
+    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 4, N_SEQ * SEQ_LEN / 4, KV_F32, false);
     assert_true(p && f && kv);
     kv_seq seqs[N_SEQ];
     const kv_seq *seqp[N_SEQ];

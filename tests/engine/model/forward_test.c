@@ -40,7 +40,7 @@ static int setup(void **state) {
     fx->p = pool_create(2, 0);
     fx->f = fwd_create(fx->m, fx->p, 64);
     fx->kv = kv_pool_create(fx->m->cfg.n_layers, fx->m->cfg.n_kv_heads * fx->m->cfg.head_dim, FX_BLOCK,
-                            2 * FX_POSITIONS / FX_BLOCK, false);
+                            2 * FX_POSITIONS / FX_BLOCK, KV_F32, false);
     kv_seq_init(&fx->seqs[0]);
     kv_seq_init(&fx->seqs[1]);
     fx->vocab = fx->m->cfg.vocab;
@@ -199,7 +199,7 @@ static void test_block_size_does_not_change_logits(void **state) {
     for (int i = 0; i < 40; i++) pos[i] = i;
     for (int k = 0; k < 3; k++) {
         int bs = sizes[k], nb = 2 * (40 / bs + 1);
-        kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, bs, nb, false);
+        kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, bs, nb, KV_F32, false);
         kv_seq s, filler;
         kv_seq_init(&s);
         kv_seq_init(&filler);
@@ -233,7 +233,7 @@ static void test_prefix_cache_matches_recompute(void **state) {
     for (int i = 14; i < 18; i++) b[i] = (int32_t)(40000 + i);
     float *alone_b = run_stepped(fx, b, 18, 18), *out = malloc((size_t)20 * fx->vocab * sizeof(float));
     const model_config *c = &fx->m->cfg;
-    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 4, 16, true);
+    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 4, 16, KV_F32, true);
     kv_seq sa, sb;
     kv_seq_init(&sa);
     kv_seq_init(&sb);

@@ -83,7 +83,7 @@ static void run_model(const char *path, run_out *o) {
     const model_config *c = &m->cfg;
     pool *p = pool_create(2, 0);
     fwd_ctx *f = fwd_create(m, p, N_PROMPT);
-    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 16, (N_PROMPT + 15) / 16, false);
+    kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 16, (N_PROMPT + 15) / 16, KV_F32, false);
     kv_seq ks;
     kv_seq_init(&ks);
     const kv_seq *seqs[1] = {&ks};
