@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "wmat.h"
 
 /* Positions i of mm_wsum_kv from 32 values widened at a time: the
  * portable code, and the vector code's K % 8 tail. */
@@ -46,18 +47,22 @@ static void wsum_kv_ref(const float *wt, int n, const uint8_t *v, size_t ldv, kv
         }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__x86_64__)
 #include <immintrin.h>
 
+/* Compiled for AVX2+FMA+F16C whatever the build's -march; run where
+ * wm_kernels() says the CPU has them (the dispatchers at the end). */
+#define ATTN_AVX2 __attribute__((target("avx2,fma,f16c")))
+
 /* Same tree as lanes_sum() in matmul.c, for 4 accumulators at once. */
-static inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+static inline ATTN_AVX2 __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
     __m256 ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d);
     __m256 abcd = _mm256_hadd_ps(ab, cd);
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
 /* y[r] = the fixed tree of acc[r]'s lanes, r < R (1, 4 or 8). */
-static inline __attribute__((always_inline)) void store_sums(const __m256 *acc, int R, float *y) {
+static inline __attribute__((always_inline)) ATTN_AVX2 void store_sums(const __m256 *acc, int R, float *y) {
     if (R == 1) {
         float t[4];
         _mm_storeu_ps(t, hsum4(acc[0], acc[0], acc[0], acc[0]));
@@ -70,7 +75,7 @@ static inline __attribute__((always_inline)) void store_sums(const __m256 *acc, 
 
 /* R (1, 4 or 8) scores: x against rows w, w + ldw, ...  Always inlined
  * with a constant R, so the R accumulators live in registers. */
-static inline __attribute__((always_inline)) void dots(const float *x, int K, const float *w, size_t ldw, int R,
+static inline __attribute__((always_inline)) ATTN_AVX2 void dots(const float *x, int K, const float *w, size_t ldw, int R,
                                                         float *y) {
     __m256 acc[8];
 #pragma GCC unroll 8
@@ -91,7 +96,7 @@ static inline __attribute__((always_inline)) void dots(const float *x, int K, co
     store_sums(acc, R, y);
 }
 
-void mm_dots(const float *x, int K, const float *w, size_t ldw, int n, float *y) {
+static ATTN_AVX2 void mm_dots_avx2(const float *x, int K, const float *w, size_t ldw, int n, float *y) {
     int i = 0;
     for (; i + 8 <= n; i += 8) dots(x, K, w + i * ldw, ldw, 8, y + i);
     for (; i + 4 <= n; i += 4) dots(x, K, w + i * ldw, ldw, 4, y + i);
@@ -100,7 +105,7 @@ void mm_dots(const float *x, int K, const float *w, size_t ldw, int n, float *y)
 
 /* acc[0, 8 * V) += sum over i of wt[i] * v_i[0, 8 * V), V <= 8 vectors held
  * in registers across all n positions. */
-static inline __attribute__((always_inline)) void wsum_block(const float *wt, int n, const float *v, size_t ldv,
+static inline __attribute__((always_inline)) ATTN_AVX2 void wsum_block(const float *wt, int n, const float *v, size_t ldv,
                                                              int V, float *acc) {
     __m256 a[8];
 #pragma GCC unroll 8
@@ -115,7 +120,7 @@ static inline __attribute__((always_inline)) void wsum_block(const float *wt, in
     for (int j = 0; j < V; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
 }
 
-void mm_wsum(const float *wt, int n, const float *v, size_t ldv, int K, float *acc) {
+static ATTN_AVX2 void mm_wsum_avx2(const float *wt, int n, const float *v, size_t ldv, int K, float *acc) {
     int k = 0;
     for (; k + 64 <= K; k += 64) wsum_block(wt, n, v + k, ldv, 8, acc + k);
     for (; k + 8 <= K; k += 8) wsum_block(wt, n, v + k, ldv, 1, acc + k);
@@ -123,54 +128,56 @@ void mm_wsum(const float *wt, int n, const float *v, size_t ldv, int K, float *a
         for (int i = 0; i < n; i++) acc[k] = fmaf(wt[i], v[i * ldv + k], acc[k]);
 }
 
-#else /* portable: the same orders */
+#endif
 
-void mm_dots(const float *x, int K, const float *w, size_t ldw, int n, float *y) {
+/* ---- portable: the same orders ---- */
+
+static void mm_dots_portable(const float *x, int K, const float *w, size_t ldw, int n, float *y) {
     for (int i = 0; i < n; i++) y[i] = mm_dot_ref(x, w + i * ldw, K);
 }
 
-void mm_wsum(const float *wt, int n, const float *v, size_t ldv, int K, float *acc) {
+static void mm_wsum_portable(const float *wt, int n, const float *v, size_t ldv, int K, float *acc) {
     for (int i = 0; i < n; i++)
         for (int k = 0; k < K; k++) acc[k] = fmaf(wt[i], v[i * ldv + k], acc[k]);
 }
 
-#endif
+
 
 /* ---- typed caches ------------------------------------------------------------------ */
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if defined(__x86_64__)
 
 /* Values k..k+7 of a 16-bit row (F16 or BF16), widened exactly.  Always
  * inlined with a constant t, so the branch folds away. */
-static inline __attribute__((always_inline)) __m256 kv_load8(kv_dtype t, const uint8_t *row, int k) {
+static inline __attribute__((always_inline)) ATTN_AVX2 __m256 kv_load8(kv_dtype t, const uint8_t *row, int k) {
     __m128i h = _mm_loadu_si128((const __m128i *)(row + 2 * (size_t)k));
     if (t == KV_F16) return _mm256_cvtph_ps(h);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
 /* Q8_0 block b's scale d, broadcast (once per block, not per 8 values). */
-static inline __attribute__((always_inline)) __m256 q8_scale(const uint8_t *b) {
+static inline __attribute__((always_inline)) ATTN_AVX2 __m256 q8_scale(const uint8_t *b) {
     uint16_t h;
     memcpy(&h, b, sizeof h);
     return _mm256_set1_ps(_cvtsh_ss(h));
 }
 
 /* Values 8c..8c+7 of Q8_0 block b: d * q, exact in f32. */
-static inline __attribute__((always_inline)) __m256 q8_load8(const uint8_t *b, int c, __m256 d) {
+static inline __attribute__((always_inline)) ATTN_AVX2 __m256 q8_load8(const uint8_t *b, int c, __m256 d) {
     __m128i q = _mm_loadl_epi64((const __m128i *)(b + 2 + 8 * c));
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
 }
 
 /* The last rem (1..7) values of a 16-bit row from k, zero-padded to 8 like
  * a masked load. */
-static inline __attribute__((always_inline)) __m256 kv_load_tail(kv_dtype t, const uint8_t *row, int k, int rem) {
+static inline __attribute__((always_inline)) ATTN_AVX2 __m256 kv_load_tail(kv_dtype t, const uint8_t *row, int k, int rem) {
     uint16_t buf[8] = {0};
     memcpy(buf, row + 2 * (size_t)k, 2 * (size_t)rem);
     return kv_load8(t, (const uint8_t *)buf, 0);
 }
 
 /* dots() on 16-bit rows of type t: the same lanes, chunks and tree. */
-static inline __attribute__((always_inline)) void dots_kv(const float *x, int K, const uint8_t *w, size_t ldw,
+static inline __attribute__((always_inline)) ATTN_AVX2 void dots_kv(const float *x, int K, const uint8_t *w, size_t ldw,
                                                            kv_dtype t, int R, float *y) {
     __m256 acc[8];
 #pragma GCC unroll 8
@@ -194,7 +201,7 @@ static inline __attribute__((always_inline)) void dots_kv(const float *x, int K,
 /* dots() on Q8_0 rows (K % 32 == 0), a block at a time: x's 4 chunks
  * are loaded once per block and each row's scale once; acc[r] still takes
  * its chunks in increasing k, so the lanes and the tree are dots()'s. */
-static inline __attribute__((always_inline)) void dots_q8(const float *x, int K, const uint8_t *w, size_t ldw,
+static inline __attribute__((always_inline)) ATTN_AVX2 void dots_q8(const float *x, int K, const uint8_t *w, size_t ldw,
                                                            int R, float *y) {
     __m256 acc[8];
 #pragma GCC unroll 8
@@ -217,7 +224,7 @@ static inline __attribute__((always_inline)) void dots_q8(const float *x, int K,
 }
 
 /* Rows 8, 4, then 1 at a time (t constant: one instance per type). */
-static inline __attribute__((always_inline)) void dots_kv_rows(const float *x, int K, const uint8_t *w, size_t ldw,
+static inline __attribute__((always_inline)) ATTN_AVX2 void dots_kv_rows(const float *x, int K, const uint8_t *w, size_t ldw,
                                                                 kv_dtype t, int n, float *y) {
     int i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -234,7 +241,7 @@ static inline __attribute__((always_inline)) void dots_kv_rows(const float *x, i
     }
 }
 
-void mm_dots_kv(const float *x, int K, const void *w, size_t ldw, kv_dtype t, int n, float *y) {
+static ATTN_AVX2 void mm_dots_kv_avx2(const float *x, int K, const void *w, size_t ldw, kv_dtype t, int n, float *y) {
     switch (t) {
     case KV_F16: dots_kv_rows(x, K, w, ldw, KV_F16, n, y); break;
     case KV_BF16: dots_kv_rows(x, K, w, ldw, KV_BF16, n, y); break;
@@ -244,7 +251,7 @@ void mm_dots_kv(const float *x, int K, const void *w, size_t ldw, kv_dtype t, in
 }
 
 /* wsum_block() on 16-bit rows of type t: values [k0, k0 + 8 * V) of each row. */
-static inline __attribute__((always_inline)) void wsum_kv_block(const float *wt, int n, const uint8_t *v,
+static inline __attribute__((always_inline)) ATTN_AVX2 void wsum_kv_block(const float *wt, int n, const uint8_t *v,
                                                                  size_t ldv, kv_dtype t, int k0, int V, float *acc) {
     __m256 a[8];
 #pragma GCC unroll 8
@@ -259,7 +266,7 @@ static inline __attribute__((always_inline)) void wsum_kv_block(const float *wt,
     for (int j = 0; j < V; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
 }
 
-static inline __attribute__((always_inline)) void wsum_kv(const float *wt, int n, const uint8_t *v, size_t ldv,
+static inline __attribute__((always_inline)) ATTN_AVX2 void wsum_kv(const float *wt, int n, const uint8_t *v, size_t ldv,
                                                            kv_dtype t, int K, float *acc) {
     int k = 0;
     for (; k + 64 <= K; k += 64) wsum_kv_block(wt, n, v, ldv, t, k, 8, acc + k);
@@ -269,7 +276,7 @@ static inline __attribute__((always_inline)) void wsum_kv(const float *wt, int n
 
 /* wsum_block() on Q8_0 rows: NB (1 or 2) blocks from value k0, each
  * block's scale once per position. */
-static inline __attribute__((always_inline)) void wsum_q8_block(const float *wt, int n, const uint8_t *v,
+static inline __attribute__((always_inline)) ATTN_AVX2 void wsum_q8_block(const float *wt, int n, const uint8_t *v,
                                                                  size_t ldv, int k0, int NB, float *acc) {
     __m256 a[8];
 #pragma GCC unroll 8
@@ -289,7 +296,7 @@ static inline __attribute__((always_inline)) void wsum_q8_block(const float *wt,
     for (int j = 0; j < 4 * NB; j++) _mm256_storeu_ps(acc + 8 * j, a[j]);
 }
 
-void mm_wsum_kv(const float *wt, int n, const void *v, size_t ldv, kv_dtype t, int K, float *acc) {
+static ATTN_AVX2 void mm_wsum_kv_avx2(const float *wt, int n, const void *v, size_t ldv, kv_dtype t, int K, float *acc) {
     int k = 0;
     switch (t) {
     case KV_F16: wsum_kv(wt, n, v, ldv, KV_F16, K, acc); break;
@@ -302,7 +309,9 @@ void mm_wsum_kv(const float *wt, int n, const void *v, size_t ldv, kv_dtype t, i
     }
 }
 
-#else /* portable: the same orders */
+#endif
+
+/* ---- portable: the same orders ---- */
 
 /* mm_dot_ref's lanes and tree over a row widened 32 values at a time. */
 static float dot_kv_ref(const float *x, const uint8_t *w, kv_dtype t, int K) {
@@ -319,7 +328,7 @@ static float dot_kv_ref(const float *x, const uint8_t *w, kv_dtype t, int K) {
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-void mm_dots_kv(const float *x, int K, const void *w, size_t ldw, kv_dtype t, int n, float *y) {
+static void mm_dots_kv_portable(const float *x, int K, const void *w, size_t ldw, kv_dtype t, int n, float *y) {
     if (t == KV_F32) {
         mm_dots(x, K, w, ldw / sizeof(float), n, y);
         return;
@@ -327,9 +336,47 @@ void mm_dots_kv(const float *x, int K, const void *w, size_t ldw, kv_dtype t, in
     for (int i = 0; i < n; i++) y[i] = dot_kv_ref(x, (const uint8_t *)w + i * ldw, t, K);
 }
 
-void mm_wsum_kv(const float *wt, int n, const void *v, size_t ldv, kv_dtype t, int K, float *acc) {
+static void mm_wsum_kv_portable(const float *wt, int n, const void *v, size_t ldv, kv_dtype t, int K, float *acc) {
     if (t == KV_F32) mm_wsum(wt, n, v, ldv / sizeof(float), K, acc);
     else wsum_kv_ref(wt, n, v, ldv, t, K, acc);
 }
 
+
+
+/* ---- dispatch: the AVX2 twins where the CPU runs them (the same bits) ---- */
+
+static bool use_avx2(void) {
+#if defined(__x86_64__)
+    return wm_kernels() >= WM_AVX2;
+#else
+    return false;
 #endif
+}
+
+void mm_dots(const float *x, int K, const float *w, size_t ldw, int n, float *y) {
+#if defined(__x86_64__)
+    if (use_avx2()) { mm_dots_avx2(x, K, w, ldw, n, y); return; }
+#endif
+    mm_dots_portable(x, K, w, ldw, n, y);
+}
+
+void mm_wsum(const float *wt, int n, const float *v, size_t ldv, int K, float *acc) {
+#if defined(__x86_64__)
+    if (use_avx2()) { mm_wsum_avx2(wt, n, v, ldv, K, acc); return; }
+#endif
+    mm_wsum_portable(wt, n, v, ldv, K, acc);
+}
+
+void mm_dots_kv(const float *x, int K, const void *w, size_t ldw, kv_dtype t, int n, float *y) {
+#if defined(__x86_64__)
+    if (use_avx2()) { mm_dots_kv_avx2(x, K, w, ldw, t, n, y); return; }
+#endif
+    mm_dots_kv_portable(x, K, w, ldw, t, n, y);
+}
+
+void mm_wsum_kv(const float *wt, int n, const void *v, size_t ldv, kv_dtype t, int K, float *acc) {
+#if defined(__x86_64__)
+    if (use_avx2()) { mm_wsum_kv_avx2(wt, n, v, ldv, t, K, acc); return; }
+#endif
+    mm_wsum_kv_portable(wt, n, v, ldv, t, K, acc);
+}

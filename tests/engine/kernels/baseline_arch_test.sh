@@ -13,7 +13,7 @@
 set -u
 cd "$(dirname "$0")/../../.."
 MAIN=${CTGI_BUILD:-$PWD/build}
-TESTS="tests/engine/kernels/wmat_test tests/engine/kernels/matmul_test tests/engine/model/golden_test"
+TESTS="tests/engine/kernels/wmat_test tests/engine/kernels/matmul_test tests/engine/kernels/attn_kv_test tests/engine/model/golden_test"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
@@ -47,7 +47,7 @@ for arch in x86-64-v2 x86-64; do
 done
 
 # each lower set forced on the main build: CTGI_KERNELS value, name it reports, cpuinfo flag it needs
-for entry in avx512:avx512-vnni:avx512_vnni avx2:avx2:avx2 portable:portable:; do
+for entry in avx512:avx512-vnni:avx512_vnni avx2:avx2:avx2; do
     IFS=: read -r set name flag <<<"$entry"
     if [ -n "$flag" ] && ! grep -qw "$flag" /proc/cpuinfo; then
         continue # the CPU cannot run it; wmat_test already says which sets ran
