@@ -6,8 +6,9 @@
  * Weights stay what the file holds (wmat.h): each F16/BF16/quantized
  * matrix is repacked once into the group layout of the products (the same
  * bytes, reordered; q/k rows of interleaved-RoPE files are moved whole
- * into the rotate-half order on the way), in a new buffer (2 MiB aligned,
- * huge pages requested: mm_alloc), and its pages of the read-only file
+ * into the rotate-half order on the way), all of them into one arena (2 MiB
+ * aligned, huge pages requested: mm_alloc; packed on several threads), and
+ * its pages of the read-only file
  * mapping are then dropped (madvise DONTNEED: they leave the resident set;
  * the page cache may keep the file, reclaimable).  So resident memory is
  * one copy of the weights at the file's size.  F32 matrices are converted
@@ -162,7 +163,8 @@ typedef struct {
     const uint8_t *src; /* the file's rows */
     size_t src_bytes;
     int *map;           /* row permutation (owned) or NULL */
-    uint8_t *dst;
+    size_t offset;      /* of the packed matrix in the weight arena */
+    wmat *out;          /* where the model holds it */
     bool keep_mapping;  /* the file rows are read again (a tied embedding) */
 } pack_job;
 
@@ -173,6 +175,7 @@ typedef struct {
     uint64_t type_params[DT_COUNT]; /* matrix parameters by type (m->dtype) */
     pack_job *jobs;
     int n_jobs, cap_jobs;
+    size_t arena_bytes; /* the typed matrices together, each 64-byte aligned */
 } loader;
 
 /* Looks tensor `name` up and checks its shape (rows, cols) — rows = 0 for
@@ -282,17 +285,23 @@ static void *pack_worker(void *arg) {
     pack_run *r = arg;
     for (int i; (i = atomic_fetch_add(&r->next, 1)) < r->L->n_jobs;) {
         const pack_job *j = &r->L->jobs[i];
-        wmat_pack(j->type, j->N, j->K, j->src, j->map, j->dst);
+        wmat_pack(j->type, j->N, j->K, j->src, j->map, (uint8_t *)j->out->data);
         if (!j->keep_mapping) release_mapped(j->src, j->src_bytes);
     }
     return NULL;
 }
 
-/* Packs every queued matrix on up to one thread per core (8 at most): the
+/* Packs every queued matrix into one arena, on up to one thread per core (8 at most): the
  * load is bound by moving the bytes and by the kernel zeroing the new
  * pages, which both scale with threads (a 1.1 GB Q8_0 file: 3.7 s on one
  * thread).  Threads that cannot start leave their share to the others. */
-static void pack_all(loader *L) {
+static bool pack_all(loader *L) {
+    if (!L->n_jobs) return true;
+    /* one allocation for all of them: huge pages round it up once, not
+     * once per matrix (~150 MB on a 22-layer model) */
+    uint8_t *arena = model_own(L->m, mm_alloc(L->arena_bytes));
+    if (!arena) return ct_err(L->err, "out of memory: %.2f GB of weights", L->arena_bytes / 1e9);
+    for (int i = 0; i < L->n_jobs; i++) L->jobs[i].out->data = arena + L->jobs[i].offset;
     pack_run r = {L, 0};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int n = (int)(cpus < 1 ? 1 : cpus > 8 ? 8 : cpus);
@@ -303,6 +312,7 @@ static void pack_all(loader *L) {
         if (pthread_create(&t[started], NULL, pack_worker, &r) == 0) started++;
     pack_worker(&r);
     for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+    return true;
 }
 
 static void loader_free(loader *L) {
@@ -329,14 +339,15 @@ static bool load_matrix(loader *L, const char *name, int N, int K, int permute_h
         if (!bytes)
             return ct_err(L->err, "tensor '%s': rows of %d values of type %s are not a multiple of %d", w.name, K,
                           dt_name(w.type), WM_QB);
-        uint8_t *dst = model_own(L->m, mm_alloc(bytes));
         int *map = permute_heads > 0 && L->src->qk_interleaved ? unpermute_map(N, permute_heads) : NULL;
-        if (!dst || (permute_heads > 0 && L->src->qk_interleaved && !map) || !add_job(L)) {
+        if ((permute_heads > 0 && L->src->qk_interleaved && !map) || !add_job(L)) {
             free(map);
             return ct_err(L->err, "out of memory loading '%s'", w.name);
         }
-        L->jobs[L->n_jobs++] = (pack_job){w.type, N, K, w.data, (size_t)row_bytes * N, map, dst, keep_mapping};
-        *out = (wmat){w.type, N, K, dst}; /* packed by pack_all */
+        L->jobs[L->n_jobs++] =
+            (pack_job){w.type, N, K, w.data, (size_t)row_bytes * N, map, L->arena_bytes, out, keep_mapping};
+        L->arena_bytes += (bytes + 63) / 64 * 64;
+        *out = (wmat){w.type, N, K, NULL}; /* data: pack_all */
         return true;
     } else {
         return ct_err(L->err, "tensor '%s' has type %s, which ctgi does not compute with (supported: F32 F16 "
@@ -419,9 +430,8 @@ static char *type_summary(const loader *L) {
 static bool assemble(loader *L);
 
 bool model_assemble(model *m, const weight_source *src, char *err) {
-    loader L = {m, src, err, {0}, NULL, 0, 0};
-    bool ok = assemble(&L);
-    if (ok) pack_all(&L);
+    loader L = {m, src, err, {0}, NULL, 0, 0, 0};
+    bool ok = assemble(&L) && pack_all(&L);
     loader_free(&L);
     return ok;
 }
