@@ -38,6 +38,11 @@
  * packing of x is amortized over them. */
 #define FWD_BLAS_ROWS 256
 
+/* Inputs of at most this many rows are quantized by every thread for
+ * itself (a few microseconds) instead of in a pool round trip of its own:
+ * decode steps make ~4 products per layer. */
+#define FWD_QUANT_OWN 4
+
 /* Attention rows (token, head) computed together: the scores of a tile
  * are FWD_ATT_ROWS x positions floats per thread (64 KiB at 512). */
 #define FWD_ATT_ROWS 32
@@ -71,6 +76,8 @@ struct fwd_ctx {
     int *rows;    /* (T) fwd_eval's wanted rows */
     void *act_buf;   /* (max_tokens, max K) activations quantized for the block types */
     wm_act act;      /* the current product's input, quantized (when a weight needs it) */
+    void *act_small; /* (n_threads, FWD_QUANT_OWN rows x max K): each thread's own copy of a small input */
+    size_t act_small_bytes; /* per thread */
     float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
     size_t unpacked_cap; /* floats per thread */
     int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
@@ -96,7 +103,9 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     int maxk = c->dim > c->ffn_dim ? c->dim : c->ffn_dim;
     if ((int)qd > maxk) maxk = (int)qd;
     if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
-        !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, maxk + WM_QB)))) {
+        !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, maxk + WM_QB))) ||
+        !(f->act_small = mm_alloc((f->act_small_bytes = (wm_act_bytes(FWD_QUANT_OWN, maxk + WM_QB) + 63) / 64 * 64) *
+                                  (size_t)pool_size(p)))) {
         fwd_free(f);
         return NULL;
     }
@@ -112,6 +121,7 @@ void fwd_free(fwd_ctx *f) {
     free(f->rows);
     free(f->tiles);
     free(f->act_buf);
+    free(f->act_small);
     free(f);
 }
 
@@ -165,14 +175,14 @@ static void matmul_slice_f32(const matmul_job *j, const fwd_ctx *f, int ith, int
 /* out[:, cols] = in @ w[cols]^T (+ bias) for this thread's share of the
  * output columns.  Typed weights (wmat.h) split by groups of 16 rows and
  * always run the engine's kernels (BLAS mode covers F32 only). */
-static void matmul_slice(const matmul_job *j, const fwd_ctx *f, int ith, int nth) {
+static void matmul_slice(const matmul_job *j, const fwd_ctx *f, const wm_act *act, int ith, int nth) {
     if (j->w->type == DT_F32) {
         matmul_slice_f32(j, f, ith, nth);
         return;
     }
     int g0, g1;
     pool_range(wm_groups(j->w->rows), ith, nth, &g0, &g1);
-    wm_matmul(j->w, j->in, &f->act, j->T, g0, g1, j->bias, j->out, j->w->rows);
+    wm_matmul(j->w, j->in, act, j->T, g0, g1, j->bias, j->out, j->w->rows);
 }
 
 typedef struct {
@@ -183,11 +193,20 @@ typedef struct {
 typedef struct {
     const matmul_batch *mb;
     fwd_ctx *f;
+    bool quantize_own; /* each thread quantizes the (small) input itself */
 } matmul_run;
 
 static void matmul_task(void *arg, int ith, int nth) {
     const matmul_run *r = arg;
-    for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, ith, nth);
+    const wm_act *act = &r->f->act;
+    wm_act own;
+    if (r->quantize_own) { /* the same arithmetic as quantize_task: the same bits */
+        const matmul_job *j = &r->mb->jobs[0];
+        wm_act_init(&own, (uint8_t *)r->f->act_small + (size_t)ith * r->f->act_small_bytes, j->T, j->w->cols);
+        wm_act_quantize(&own, j->in, 0, j->T);
+        act = &own;
+    }
+    for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, act, ith, nth);
 }
 
 /* The batch's input quantized once for its block-type weights (the jobs of
@@ -201,12 +220,13 @@ static void quantize_task(void *arg, int ith, int nth) {
 }
 
 /* Up to three products over the same input in one pool round trip (two
- * when the input is quantized first). */
+ * when an input of more than FWD_QUANT_OWN rows is quantized first). */
 static void matmul(fwd_ctx *f, matmul_batch *mb) {
-    matmul_run r = {mb, f};
+    matmul_run r = {mb, f, false};
     bool quantize = false;
     for (int i = 0; i < mb->n_jobs; i++) quantize |= wmat_quantized(mb->jobs[i].w->type);
-    if (quantize) {
+    r.quantize_own = quantize && mb->jobs[0].T <= FWD_QUANT_OWN;
+    if (quantize && !r.quantize_own) {
         wm_act_init(&f->act, f->act_buf, mb->jobs[0].T, mb->jobs[0].w->cols);
         pool_run(f->pool, quantize_task, &r);
     }
