@@ -81,7 +81,7 @@ static double top10_diff(const float *logits, json_t *top10) {
     return worst;
 }
 
-static int json_ids(json_t *arr, int32_t *out, int cap) {
+int golden_json_ids(json_t *arr, int32_t *out, int cap) {
     int n = 0;
     size_t i;
     json_t *v;
@@ -133,14 +133,14 @@ static void judge_logits(judge *j, const float *logits, json_t *top10, const cha
 static void check_prompt(golden_runner *r, json_t *p, judge *j) {
     const char *name = json_string_value(json_object_get(p, "name"));
     int32_t ids[GOLDEN_MAX_TOKENS], want[64];
-    int n = json_ids(json_object_get(p, "ids"), ids, GOLDEN_MAX_TOKENS);
+    int n = golden_json_ids(json_object_get(p, "ids"), ids, GOLDEN_MAX_TOKENS);
     json_t *top10 = json_object_get(p, "top10"), *greedy = json_object_get(p, "greedy");
     json_t *margins = json_object_get(greedy, "margin");
     int vocab = r->m->cfg.vocab;
     golden_eval(r, ids, n, 0);
     for (int i = 0; i < n; i++)
         judge_logits(j, r->logits + (size_t)i * vocab, json_array_get(top10, i), name, "prompt position", i);
-    int n_want = json_ids(json_object_get(greedy, "ids"), want, 64);
+    int n_want = golden_json_ids(json_object_get(greedy, "ids"), want, 64);
     json_t *gtop = json_object_get(greedy, "top10");
     float *last = malloc((size_t)vocab * sizeof(float));
     memcpy(last, r->logits + (size_t)(n - 1) * vocab, (size_t)vocab * sizeof(float));
@@ -158,8 +158,8 @@ static void check_prompt(golden_runner *r, json_t *p, judge *j) {
 static void check_text_case(golden_runner *r, json_t *tc, judge *j) {
     const char *text = json_string_value(json_object_get(tc, "text"));
     int32_t want[GOLDEN_MAX_TOKENS], cont[64], *ids = NULL;
-    int n_want = json_ids(json_object_get(tc, "ids"), want, GOLDEN_MAX_TOKENS);
-    int n_cont = json_ids(json_object_get(tc, "ref_greedy_ids"), cont, 64);
+    int n_want = golden_json_ids(json_object_get(tc, "ids"), want, GOLDEN_MAX_TOKENS);
+    int n_cont = golden_json_ids(json_object_get(tc, "ref_greedy_ids"), cont, 64);
     char err[CT_ERRLEN];
     int n = tok_encode(r->m->tok, text, strlen(text), true, false, &ids, err);
     if (n < 0) fail_msg("tokenize '%s': %s", text, err);

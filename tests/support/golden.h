@@ -44,6 +44,9 @@ void golden_eval(golden_runner *r, const int32_t *ids, int n, int start);
 
 int32_t golden_argmax(const float *x, int n);
 
+/* The integers of a JSON array into out (at most cap); their count. */
+int golden_json_ids(json_t *arr, int32_t *out, int cap);
+
 /* Check the model loaded at model_path against the reference ref_rel (a
  * path under the shared models, e.g. "reference/llama-spm-f32.json";
  * model_path NULL: the reference's own model.path there): every prompt's top-10 logits within

@@ -16,13 +16,6 @@
 #include "kernels/wmat.h"
 #include "support/golden.h"
 
-static int json_ids(json_t *arr, int32_t *out, int cap) {
-    int n = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v) if (n < cap) out[n++] = (int32_t)json_integer_value(v);
-    return n;
-}
 
 /* ---- native quantized kernels --------------------------------------------------
  *
@@ -58,12 +51,12 @@ static void native_compare(const float *logits, json_t *top10, native_stats *st,
 static void check_prompt_native(golden_runner *r, json_t *p, native_stats *st) {
     const char *name = json_string_value(json_object_get(p, "name"));
     int32_t ids[GOLDEN_MAX_TOKENS], want[64];
-    int n = json_ids(json_object_get(p, "ids"), ids, GOLDEN_MAX_TOKENS), vocab = r->m->cfg.vocab;
+    int n = golden_json_ids(json_object_get(p, "ids"), ids, GOLDEN_MAX_TOKENS), vocab = r->m->cfg.vocab;
     json_t *greedy = json_object_get(p, "greedy"), *margin = json_object_get(greedy, "margin");
     golden_eval(r, ids, n, 0);
     for (int i = 0; i < n; i++)
         native_compare(r->logits + (size_t)i * vocab, json_array_get(json_object_get(p, "top10"), i), st, name, i);
-    int n_want = json_ids(json_object_get(greedy, "ids"), want, 64);
+    int n_want = golden_json_ids(json_object_get(greedy, "ids"), want, 64);
     float *last = malloc((size_t)vocab * sizeof(float));
     memcpy(last, r->logits + (size_t)(n - 1) * vocab, (size_t)vocab * sizeof(float));
     bool comparing = true;
