@@ -32,6 +32,8 @@
 
 #include "model/forward.h"
 #include "kernels/matmul.h"
+#include "kernels/wmat.h"
+#include "model/dtype.h"
 #include "kernels/vmath.h"
 #include "support/synth_model.h"
 #include "support/testutil.h"
@@ -416,6 +418,39 @@ static int fwd_setup(void **state) {
     return ok ? 0 : -1;
 }
 
+/* The same forward-pass checks on block-quantized weights: a llama with
+ * K-quant rows (dim 256) in llama-quantize's Q4_K_M mix (Q4_K, Q6_K
+ * output and some attn_v/ffn_down), so one step's batch runs the int8
+ * kernels at M = 1 (VNNI) and at M >= 4 (AMX tiles where the CPU has them)
+ * and must give every token the same bits either way. */
+static int fwd_setup_q4_k_m(void **state) {
+    fwd_fixture *fx = calloc(1, sizeof *fx);
+    char err[CT_ERRLEN] = "";
+    char *dir = tu_mkdtemp(), *path = NULL, *vocab = tu_model_path("stories260K.gguf");
+    synth_config c = synth_default();
+    c.dim = 256;
+    c.n_layers = 8; /* llama's use_more_bits puts Q6_K in layers 0, 2, 5, 7 */
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.head_dim = 64;
+    c.ffn_dim = 512;
+    c.weight_type = DT_Q4_K;
+    c.llama_mix = true;
+    c.seed = 78;
+    c.vocab_gguf = vocab;
+    bool ok = asprintf(&path, "%s/inv-q4km.gguf", dir) >= 0 && synth_write_gguf(&c, path, err) &&
+              (fx->m = model_load(path, err)) != NULL;
+    if (!ok) print_error("%s\n", err);
+    if (ok) printf("# Q4_K_M model: matrices %s, kernels %s\n", fx->m->dtype, wm_kernel_name(wm_kernels()));
+    tu_rmrf(dir);
+    free(dir);
+    free(path);
+    free(vocab);
+    fx->vocab = ok ? fx->m->cfg.vocab : 0;
+    *state = fx;
+    return ok ? 0 : -1;
+}
+
 static int fwd_teardown(void **state) {
     fwd_fixture *fx = *state;
     model_free(fx->m);
@@ -563,5 +598,6 @@ int main(void) {
     };
     int failed = cmocka_run_group_tests_name("matmul", kernel, NULL, NULL);
     failed += cmocka_run_group_tests_name("matmul_forward", forward, fwd_setup, fwd_teardown);
+    failed += cmocka_run_group_tests_name("matmul_forward_q4_k_m", forward, fwd_setup_q4_k_m, fwd_teardown);
     return failed;
 }
