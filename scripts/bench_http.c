@@ -3,8 +3,9 @@
  * alone on the same work (built as build/tools/bench_http; run by
  * scripts/bench.sh / `make bench`).
  *
- *   bench_http [--threads N] [--cache-dir DIR] [--model small|large] [--requests N]
+ *   bench_http [--threads N] [--cache-dir DIR] [--model small|large] [--type TYPE] [--requests N]
  *              [--prompt N] [--gen N] [--concurrency 1,4,16,64] [--quick] [--no-engine]
+ *              [--llama-server PATH]
  *
  * Work: text prompts of about `prompt` tokens (random vocabulary pieces,
  * decoded), `gen` new tokens each, greedy.  Concurrency c runs max(8, 4c)
@@ -18,6 +19,13 @@
  * machine's load affects both sides alike.  Printed per level: aggregate generated tokens/s, time to first token and
  * inter-token latency at p50/p95/p99, http/engine throughput, and the CPU
  * the server's event-loop thread used (the HTTP layer's own cost).
+ * --type runs on the bench file of that weight type (bench_quant's files,
+ * e.g. Q8_0, Q4_K_M; default the F32 one).  --llama-server (or
+ * CTGI_LLAMA_SERVER) also starts llama.cpp's server on the same file, the
+ * same threads and one slot per request of the highest concurrency, and
+ * drives both servers through the OpenAI route they share
+ * (POST /v1/completions, stream, greedy, ignore_eos): the table then puts
+ * ctgi's throughput and TTFT beside llama.cpp's.
  * Nothing is asserted.
  */
 #include <curl/curl.h>
@@ -33,13 +41,14 @@
 
 #include "common.h"
 #include "engine.h"
+#include "model/dtype.h"
 #include "model/model_info.h"
 #include "support/bench_models.h"
 #include "support/bench_util.h"
 
 typedef struct {
     int threads, requests, prompt, gen, conc[8], n_conc;
-    const char *cache_dir, *model_key;
+    const char *cache_dir, *model_key, *type, *llama_server;
     bool engine;
 } options;
 
@@ -181,6 +190,7 @@ typedef struct {
     pid_t pid;
     int port;
     char log[64];
+    bool openai; /* driven through /v1/completions (llama.cpp's server, or ctgi beside it) */
 } server;
 
 static void server_start(server *sv, const char *model_path, int threads) {
@@ -213,6 +223,38 @@ static void server_start(server *sv, const char *model_path, int threads) {
     bench_die("ctgi serve did not start (log: %s)", sv->log);
 }
 
+/* llama.cpp's server on the same file: np slots of prompt + gen tokens. */
+static void llama_start(server *sv, const char *bin, const char *model_path, int threads, int np, int ctx) {
+    snprintf(sv->log, sizeof sv->log, "/tmp/ctgi-bench-llama-XXXXXX");
+    int fd = mkstemp(sv->log);
+    sv->port = 18000 + (int)(getpid() % 1000);
+    sv->openai = true;
+    char th[16], slots[16], c[16], port[16];
+    snprintf(th, sizeof th, "%d", threads);
+    snprintf(slots, sizeof slots, "%d", np);
+    snprintf(c, sizeof c, "%d", ctx * np);
+    snprintf(port, sizeof port, "%d", sv->port);
+    if (fd < 0 || (sv->pid = fork()) < 0) bench_die("cannot start %s", bin);
+    if (sv->pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(bin, bin, "-m", model_path, "-t", th, "-np", slots, "-c", c, "--host", "127.0.0.1", "--port", port,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fd);
+    for (double t0 = ct_now(); ct_now() - t0 < 120; usleep(50000)) {
+        size_t n;
+        char *log = ct_read_file(sv->log, &n, NULL);
+        bool ready = log && strstr(log, "server is listening");
+        free(log);
+        if (ready) return;
+        int st;
+        if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) break;
+    }
+    bench_die("llama-server did not start (log: %s)", sv->log);
+}
+
 static void server_stop(server *sv) {
     kill(sv->pid, SIGTERM);
     int st;
@@ -242,8 +284,26 @@ typedef struct {
     double t0, t_last;
     int events;
     char prev; /* last byte of the previous chunk: events end with "\n\n" */
+    bool openai;
+    char ev[512]; /* OpenAI: the start of the current event */
+    size_t ev_len;
     samples *s;
 } hclient;
+
+/* A token arrived at `now`. */
+static void on_token(hclient *c, double now) {
+    if (c->events++ == 0) c->s->ttft[c->s->n_ttft++] = now - c->t0;
+    else c->s->gaps[c->s->n_gaps++] = now - c->t_last;
+    c->t_last = now;
+    c->s->generated++;
+}
+
+/* OpenAI completion chunks carry a token when their text is not empty (the
+ * closing chunk with finish_reason and "[DONE]" carry none). */
+static bool openai_token(const char *ev) {
+    const char *t = strstr(ev, "\"text\":\"");
+    return t && t[8] != '"';
+}
 
 static size_t on_sse(char *p, size_t sz, size_t nm, void *ud) {
     hclient *c = ud;
@@ -251,19 +311,21 @@ static size_t on_sse(char *p, size_t sz, size_t nm, void *ud) {
     double now = ct_now();
     for (size_t i = 0; i < n; i++) {
         char before = i ? p[i - 1] : c->prev;
+        if (c->openai && c->ev_len + 1 < sizeof c->ev) c->ev[c->ev_len++] = p[i];
         if (p[i] != '\n' || before != '\n') continue;
-        if (c->events++ == 0) c->s->ttft[c->s->n_ttft++] = now - c->t0;
-        else c->s->gaps[c->s->n_gaps++] = now - c->t_last;
-        c->t_last = now;
-        c->s->generated++;
+        c->ev[c->ev_len] = '\0';
+        if (!c->openai || openai_token(c->ev)) on_token(c, now);
+        c->ev_len = 0;
     }
     if (n) c->prev = p[n - 1];
     return n;
 }
 
-static void http_add(CURLM *m, hclient *c, struct curl_slist *hdr, const char *url, const char *body, samples *s) {
+static void http_add(CURLM *m, hclient *c, struct curl_slist *hdr, const char *url, const char *body, samples *s,
+                     bool openai) {
     memset(c, 0, sizeof *c);
     c->s = s;
+    c->openai = openai;
     c->h = curl_easy_init();
     curl_easy_setopt(c->h, CURLOPT_URL, url);
     curl_easy_setopt(c->h, CURLOPT_COPYPOSTFIELDS, body);
@@ -275,8 +337,10 @@ static void http_add(CURLM *m, hclient *c, struct curl_slist *hdr, const char *u
     curl_multi_add_handle(m, c->h);
 }
 
-static char *request_body(const char *text, int gen) {
-    json_t *j = json_pack("{s:s, s:{s:i}}", "inputs", text, "parameters", "max_new_tokens", gen);
+static char *request_body(const char *text, int gen, bool openai) {
+    json_t *j = openai ? json_pack("{s:s, s:s, s:i, s:b, s:f, s:b}", "model", "bench", "prompt", text, "max_tokens", gen,
+                                   "stream", 1, "temperature", 0.0, "ignore_eos", 1)
+                       : json_pack("{s:s, s:{s:i}}", "inputs", text, "parameters", "max_new_tokens", gen);
     char *b = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!b) bench_die("cannot encode a request");
@@ -285,7 +349,7 @@ static char *request_body(const char *text, int gen) {
 
 static result run_http(const server *sv, const options *o, char **prompts, int n, int conc) {
     char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/generate_stream", sv->port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", sv->port, sv->openai ? "/v1/completions" : "/generate_stream");
     struct curl_slist *hdr = curl_slist_append(curl_slist_append(NULL, "Content-Type: application/json"), "Expect:");
     CURLM *m = curl_multi_init();
     hclient *cs = calloc((size_t)n, sizeof *cs);
@@ -294,8 +358,8 @@ static result run_http(const server *sv, const options *o, char **prompts, int n
     double t0 = ct_now(), cpu0 = loop_cpu(sv->pid);
     while (done < n) {
         for (; active < conc && next < n; next++, active++) {
-            char *body = request_body(prompts[next], o->gen);
-            http_add(m, &cs[next], hdr, url, body, &s);
+            char *body = request_body(prompts[next], o->gen, sv->openai);
+            http_add(m, &cs[next], hdr, url, body, &s, sv->openai);
             free(body);
         }
         int running;
@@ -325,8 +389,9 @@ static result run_http(const server *sv, const options *o, char **prompts, int n
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_http [--threads N] [--cache-dir DIR] [--model small|large] [--requests N]\n"
+    fprintf(stderr, "usage: bench_http [--threads N] [--cache-dir DIR] [--model small|large] [--type TYPE] [--requests N]\n"
                     "                  [--prompt N] [--gen N] [--concurrency 1,4,16,64] [--quick] [--no-engine]\n"
+                    "                  [--llama-server PATH]\n"
                     "  defaults: all cores, bench-models, small (110M), at most 128 requests a level, 128/128 tokens,\n"
                     "  concurrency 1,4,16,64 (level c runs max(8, 4c) requests); --quick: 64/32 tokens\n");
     exit(2);
@@ -334,7 +399,8 @@ static void usage(void) {
 
 static options parse(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    options o = {ncpu > 0 ? (int)ncpu : 1, 128, 128, 128, {1, 4, 16, 64}, 4, "bench-models", "small", true};
+    options o = {ncpu > 0 ? (int)ncpu : 1, 128, 128, 128, {1, 4, 16, 64}, 4, "bench-models", "small", NULL,
+                 getenv("CTGI_LLAMA_SERVER"), true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) { o.prompt = 64; o.gen = 32; continue; }
@@ -344,6 +410,8 @@ static options parse(int argc, char **argv) {
         if (!strcmp(a, "--threads")) o.threads = atoi(v);
         else if (!strcmp(a, "--cache-dir")) o.cache_dir = v;
         else if (!strcmp(a, "--model")) o.model_key = v;
+        else if (!strcmp(a, "--type")) o.type = v;
+        else if (!strcmp(a, "--llama-server")) o.llama_server = v;
         else if (!strcmp(a, "--requests")) o.requests = atoi(v);
         else if (!strcmp(a, "--prompt")) o.prompt = atoi(v);
         else if (!strcmp(a, "--gen")) o.gen = atoi(v);
@@ -354,6 +422,7 @@ static options parse(int argc, char **argv) {
         } else usage();
     }
     if (o.threads < 1 || o.requests < 1 || o.prompt < 1 || o.gen < 1) usage();
+    if (o.llama_server && !*o.llama_server) o.llama_server = NULL;
     return o;
 }
 
@@ -369,33 +438,44 @@ int main(int argc, char **argv) {
     const bench_spec *spec = bench_spec_find(o.model_key);
     if (!spec) usage();
     char err[CT_ERRLEN];
-    char *path = bench_model_ensure(spec, o.cache_dir, err);
+    uint32_t type = DT_F32;
+    if (o.type && !bench_type_parse(o.type, &type)) bench_die("unknown weight type '%s'", o.type);
+    char *path = bench_model_ensure_type(spec, type, o.cache_dir, err);
     if (!path) bench_die("%s", err);
     model *m = model_load(path, err);
     if (!m) bench_die("%s", err);
     char **prompts = make_prompts(m, o.requests, o.prompt);
-    result eng[8] = {0}, web[8] = {0};
+    result eng[8] = {0}, web[8] = {0}, peer[8] = {0};
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    server sv;
+    server sv = {0}, lc = {0};
     server_start(&sv, path, o.threads);
+    sv.openai = o.llama_server != NULL; /* the route both servers have */
+    if (o.llama_server) {
+        int most = 1;
+        for (int k = 0; k < o.n_conc; k++) most = o.conc[k] > most ? o.conc[k] : most;
+        llama_start(&lc, o.llama_server, path, o.threads, most, o.prompt + o.gen + 64);
+    }
     /* warm-up (page cache, first-touch faults, thread start-up), not measured */
     options warm = o;
     warm.gen = 8;
     if (o.engine) run_engine(m, &warm, prompts, 2, 2);
     run_http(&sv, &warm, prompts, 2, 2);
-    /* level by level, engine then HTTP, so a change in the machine's load hits both */
+    if (o.llama_server) run_http(&lc, &warm, prompts, 2, 2);
+    /* level by level, engine then HTTP (then llama.cpp), so a change in the machine's load hits all */
     for (int k = 0; k < o.n_conc; k++) {
         int n = level_requests(&o, o.conc[k]);
         if (o.engine) eng[k] = run_engine(m, &o, prompts, n, o.conc[k]);
         web[k] = run_http(&sv, &o, prompts, n, o.conc[k]);
+        if (o.llama_server) peer[k] = run_http(&lc, &o, prompts, n, o.conc[k]);
         fprintf(stderr, "bench_http: concurrency %d done\n", o.conc[k]);
     }
     server_stop(&sv);
+    if (o.llama_server) server_stop(&lc);
     curl_global_cleanup();
     model_free(m);
 
-    printf("\n== HTTP serving (%s, %s): ~%d-token prompts, %d new tokens, greedy, threads=%d\n", spec->label, path,
-           o.prompt, o.gen, o.threads);
+    printf("\n== HTTP serving (%s, %s): ~%d-token prompts, %d new tokens, greedy, threads=%d, %s\n", spec->label, path,
+           o.prompt, o.gen, o.threads, sv.openai ? "POST /v1/completions" : "POST /generate_stream");
     printf("%5s %4s | %9s %9s %7s | %27s | %27s | %6s\n", "conc", "reqs", "engine t/s", "http t/s", "http/eng",
            "TTFT p50/p95/p99 (ms) http", "ITL p50/p95/p99 (ms) http", "loop");
     for (int k = 0; k < o.n_conc; k++) {
@@ -408,6 +488,16 @@ int main(int argc, char **argv) {
         printf("%5d %4d | %9s %9.1f %7s | %8.1f %8.1f %9.1f | %8.1f %8.1f %9.1f | %5.1f%%\n", o.conc[k],
                level_requests(&o, o.conc[k]), et, h->tps, ratio, h->ttft[0] * 1e3, h->ttft[1] * 1e3, h->ttft[2] * 1e3,
                h->itl[0] * 1e3, h->itl[1] * 1e3, h->itl[2] * 1e3, h->loop_cpu * 100);
+    }
+    if (o.llama_server) {
+        printf("llama.cpp's server on the same file (%s), both through POST /v1/completions:\n", o.llama_server);
+        printf("%5s | %9s %9s %7s | %27s | %27s | %s\n", "conc", "ctgi t/s", "llama t/s", "ratio",
+               "TTFT p50/p95/p99 (ms) llama", "ITL p50/p95/p99 (ms) llama", "TTFT p95 ctgi/llama");
+        for (int k = 0; k < o.n_conc; k++)
+            printf("%5d | %9.1f %9.1f %6.2fx | %8.1f %8.1f %9.1f | %8.1f %8.1f %9.1f | %.2f\n", o.conc[k], web[k].tps,
+                   peer[k].tps, web[k].tps / peer[k].tps, peer[k].ttft[0] * 1e3, peer[k].ttft[1] * 1e3,
+                   peer[k].ttft[2] * 1e3, peer[k].itl[0] * 1e3, peer[k].itl[1] * 1e3, peer[k].itl[2] * 1e3,
+                   web[k].ttft[1] / peer[k].ttft[1]);
     }
     if (o.engine) {
         printf("engine alone, same work:\n");

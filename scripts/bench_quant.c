@@ -277,7 +277,7 @@ static void print_table(const bench_spec *s, const options *o, const uint32_t *t
     printf("\n");
     for (int k = 0; k < n; k++) {
         const result *x = &r[k];
-        const char *name = types[k] == DT_Q4_K ? "Q4_K_M" : dt_name(types[k]);
+        const char *name = bench_type_label(types[k]);
         if (!x->ok) {
             printf("| %s | %.3f | failed: %s |\n", name, x->file_gb, x->err);
             continue;
@@ -310,15 +310,6 @@ static void usage(void) {
     exit(2);
 }
 
-static bool parse_type(const char *name, uint32_t *t) {
-    if (!strcasecmp(name, "q4_k_m")) { *t = DT_Q4_K; return true; }
-    for (uint32_t i = 0; i < DT_COUNT; i++)
-        if (dt_known(i) && !strcasecmp(name, dt_name(i)) && (i == DT_F32 || wmat_supported(i))) {
-            *t = i;
-            return true;
-        }
-    return false;
-}
 
 static options parse(int argc, char **argv) {
     options o = {.threads = 2, .models = "all", .cache_dir = "bench-models", .llama_bench = getenv("CTGI_LLAMA_BENCH")};
@@ -338,7 +329,7 @@ static options parse(int argc, char **argv) {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", types);
     for (char *t = strtok(buf, ","); t && o.n_types < 8; t = strtok(NULL, ","))
-        if (!parse_type(t, &o.types[o.n_types++])) bench_die("unknown type '%s'", t);
+        if (!bench_type_parse(t, &o.types[o.n_types++])) bench_die("unknown type '%s'", t);
     if (o.threads < 1) usage();
     if (o.llama_bench && !*o.llama_bench) o.llama_bench = NULL;
     return o;
@@ -370,7 +361,7 @@ int main(int argc, char **argv) {
             }
             r[k] = bench_file(path, &o);
             printf("  %s %s: decode %.1f tok/s, prefill %.1f tok/s%s\n", s->label,
-                   o.types[k] == DT_Q4_K ? "Q4_K_M" : dt_name(o.types[k]), r[k].decode_tps, r[k].prefill_tps,
+                   bench_type_label(o.types[k]), r[k].decode_tps, r[k].prefill_tps,
                    r[k].ok ? "" : " (failed)");
             free(path);
         }

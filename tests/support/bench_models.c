@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernels/wmat.h"
 #include "model/dtype.h"
 #include "support/synth_model.h"
 #include "support/testutil.h"
@@ -149,3 +151,18 @@ done:
     }
     return path;
 }
+
+bool bench_type_parse(const char *name, uint32_t *type) {
+    if (!strcasecmp(name, "q4_k_m")) {
+        *type = DT_Q4_K;
+        return true;
+    }
+    for (uint32_t i = 0; i < DT_COUNT; i++)
+        if (dt_known(i) && !strcasecmp(name, dt_name(i)) && (i == DT_F32 || wmat_supported(i))) {
+            *type = i;
+            return true;
+        }
+    return false;
+}
+
+const char *bench_type_label(uint32_t type) { return type == DT_Q4_K ? "Q4_K_M" : dt_name(type); }

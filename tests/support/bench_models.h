@@ -39,4 +39,9 @@ char *bench_model_ensure(const bench_spec *s, const char *cache_dir, char *err);
  * ctgi-bench-<label>-<TYPE>.gguf.  DT_F32 is bench_model_ensure's file. */
 char *bench_model_ensure_type(const bench_spec *s, uint32_t type, const char *cache_dir, char *err);
 
+/* "f16", "Q8_0", "q4_k_m" (= Q4_K, the mix) ... -> a type wmat or matmul
+ * computes with; false for others.  bench_type_label: "Q4_K_M" for Q4_K. */
+bool bench_type_parse(const char *name, uint32_t *type);
+const char *bench_type_label(uint32_t type);
+
 #endif
