@@ -24,6 +24,8 @@
 #                      --quick, --threads); CTGI_BENCH_QUANT=0 skips it;
 #                      CTGI_LLAMA_BENCH=path to llama.cpp's llama-bench adds its
 #                      numbers on the same files
+#   CTGI_LLAMA_SERVER  path to llama.cpp's llama-server: bench_http runs it on the same
+#                      file beside ctgi (with CTGI_BENCH_HTTP_ARGS="--type q8_0" etc.)
 #   CTGI_BENCH_HTTP_ARGS  options for bench_http (`ctgi serve` over HTTP/SSE beside the
 #                      engine alone: --concurrency 1,4,16,64, --quick, --no-engine, ...);
 #                      CTGI_BENCH_HTTP=0 skips it

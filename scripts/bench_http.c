@@ -243,12 +243,16 @@ static void llama_start(server *sv, const char *bin, const char *model_path, int
         _exit(127);
     }
     close(fd);
-    for (double t0 = ct_now(); ct_now() - t0 < 120; usleep(50000)) {
-        size_t n;
-        char *log = ct_read_file(sv->log, &n, NULL);
-        bool ready = log && strstr(log, "server is listening");
-        free(log);
-        if (ready) return;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", sv->port);
+    for (double t0 = ct_now(); ct_now() - t0 < 120; usleep(50000)) { /* 503 while the model loads */
+        CURL *h = curl_easy_init();
+        long code = 0;
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_cleanup(h);
+        if (code == 200) return;
         int st;
         if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) break;
     }
