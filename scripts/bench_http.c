@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +203,7 @@ static void server_start(server *sv, const char *model_path, int threads) {
     snprintf(th, sizeof th, "%d", threads);
     if (fd < 0 || (sv->pid = fork()) < 0) bench_die("cannot start %s", bin);
     if (sv->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a bench that dies (bench_die) takes its servers along */
         dup2(fd, 1);
         dup2(fd, 2);
         execl(bin, bin, "serve", "--model-id", model_path, "--hostname", "127.0.0.1", "--port", "0", "--threads", th,
@@ -236,6 +238,7 @@ static void llama_start(server *sv, const char *bin, const char *model_path, int
     snprintf(port, sizeof port, "%d", sv->port);
     if (fd < 0 || (sv->pid = fork()) < 0) bench_die("cannot start %s", bin);
     if (sv->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(fd, 1);
         dup2(fd, 2);
         execl(bin, bin, "-m", model_path, "-t", th, "-np", slots, "-c", c, "--host", "127.0.0.1", "--port", port,
