@@ -49,7 +49,7 @@ struct sched {
 
     uint64_t preemptions, steps, prefilled, decoded, generated, finished, failed;
     int used_peak;
-    double last_step, total_step;
+    double last_step, total_step, total_sample;
 };
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -386,18 +386,30 @@ static bool sample_rows(sched *s) {
     return fwd_logits(s->fwd, s->tile_row, n, s->logits);
 }
 
-/* Step 5 for one slot; row: its logits row if it wants one. */
-static void finish_slot(sched *s, const sched_slot *sl, const float *row) {
+/* Step 5a: choose every sampling row's token, in slot order (row j of
+ * s->logits is the j-th slot that wants one). */
+static void sample_all(sched *s) {
+    size_t vocab = (size_t)s->m->cfg.vocab;
+    int row = 0;
+    double t0 = ct_now();
+    for (int j = 0; j < s->n_slots; j++)
+        if (s->slots[j].want) req_sample(s->slots[j].h, s->m, s->logits + (size_t)row++ * vocab);
+    s->total_sample += ct_now() - t0;
+}
+
+/* Step 5b for one slot: its tokens are in the cache; the token sampled
+ * after them (if it wanted one) goes to its request. */
+static void finish_slot(sched *s, const sched_slot *sl) {
     engine_req *h = sl->h;
     kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
     if (sl->decode)
         s->decoded++;
     else
         s->prefilled += (uint64_t)sl->chunk;
-    if (!row) return;
+    if (!sl->want) return;
     char err[CT_ERRLEN];
     bool done;
-    if (!req_on_logits(h, s->m, (float *)row, &done, err)) {
+    if (!req_on_sample(h, s->m, &done, err)) {
         req_fail(h, err, false);
         s->failed++;
         retire(s, h);
@@ -435,12 +447,8 @@ void sched_step(sched *s) {
             retire(s, s->slots[j].h);
         }
     } else {
-        int row = 0;
-        size_t vocab = (size_t)s->m->cfg.vocab;
-        for (int j = 0; j < s->n_slots; j++) {
-            const sched_slot *sl = &s->slots[j];
-            finish_slot(s, sl, sl->want ? s->logits + (size_t)row++ * vocab : NULL);
-        }
+        sample_all(s);
+        for (int j = 0; j < s->n_slots; j++) finish_slot(s, &s->slots[j]);
     }
     s->steps++;
     s->last_step = ct_now() - t0;
@@ -470,6 +478,8 @@ void sched_stats(const sched *s, engine_stats *o) {
     o->requests_failed = s->failed;
     o->last_step_seconds = s->last_step;
     o->mean_step_seconds = s->steps ? s->total_step / (double)s->steps : 0;
+    o->step_seconds_total = s->total_step;
+    o->sample_seconds_total = s->total_sample;
 }
 
 bool sched_check(const sched *s) {
