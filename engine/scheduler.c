@@ -5,6 +5,7 @@
  */
 #include "scheduler.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ typedef struct {
 
 struct sched {
     const model *m;
+    pool *pool;
     sched_config cfg;
     kv_pool *kv;
     fwd_ctx *fwd;
@@ -67,6 +69,7 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     }
     const model_config *mc = &m->cfg;
     s->m = m;
+    s->pool = p;
     s->cfg = *c;
     /* decode tokens (one per running sequence) may exceed the budget */
     s->max_step_tokens = c->max_prefill_tokens > c->max_batch_size ? c->max_prefill_tokens : c->max_batch_size;
@@ -376,24 +379,47 @@ static bool prompt_rows(sched *s) {
     return prompt_tile(s, n);
 }
 
-/* The sampling rows' logits into s->logits, in slot order. */
-static bool sample_rows(sched *s) {
+/* The sampling rows' logits into s->logits, in slot order; tile_slot[r]
+ * is row r's slot. */
+static bool sample_rows(sched *s, int *n_rows) {
     int n = 0, row0 = 0;
     for (int j = 0; j < s->n_slots; j++) {
         row0 += s->slots[j].chunk;
-        if (s->slots[j].want) s->tile_row[n++] = row0 - 1;
+        if (!s->slots[j].want) continue;
+        s->tile_slot[n] = j;
+        s->tile_row[n++] = row0 - 1;
     }
+    *n_rows = n;
     return fwd_logits(s->fwd, s->tile_row, n, s->logits);
 }
 
-/* Step 5a: choose every sampling row's token, in slot order (row j of
- * s->logits is the j-th slot that wants one). */
-static void sample_all(sched *s) {
-    size_t vocab = (size_t)s->m->cfg.vocab;
-    int row = 0;
+/* The sampling rows of a step, handed out one at a time from a shared
+ * counter: rows cost different amounts (greedy or not, top-n), so a fixed
+ * split would leave a thread idle.  A row goes to exactly one thread. */
+typedef struct {
+    sched *s;
+    int n;
+    atomic_int next;
+} sample_job;
+
+static void sample_task(void *arg, int ith, int nth) {
+    sample_job *j = arg;
+    size_t vocab = (size_t)j->s->m->cfg.vocab;
+    for (int r; (r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n;)
+        req_sample(j->s->slots[j->s->tile_slot[r]].h, j->s->m, j->s->logits + (size_t)r * vocab);
+}
+
+/* Step 5a: choose every sampling row's token.  Each request's sampler is
+ * used by one thread and shares nothing with the others, so running them
+ * on the pool changes no token, only the wall time (one row alone is not
+ * worth waking the workers for). */
+static void sample_all(sched *s, int n_rows) {
     double t0 = ct_now();
-    for (int j = 0; j < s->n_slots; j++)
-        if (s->slots[j].want) req_sample(s->slots[j].h, s->m, s->logits + (size_t)row++ * vocab);
+    sample_job j = {s, n_rows, 0};
+    if (n_rows > 1 && pool_size(s->pool) > 1)
+        pool_run(s->pool, sample_task, &j);
+    else
+        sample_task(&j, 0, 1);
     s->total_sample += ct_now() - t0;
 }
 
@@ -440,14 +466,15 @@ void sched_step(sched *s) {
     kv_stats ks = kv_pool_stats(s->kv);
     if (ks.used > s->used_peak) s->used_peak = ks.used;
     /* prompt tiles first: they reuse the logits buffer the samples need */
-    if (!forward(s) || !prompt_rows(s) || !sample_rows(s)) {
+    int n_rows = 0;
+    if (!forward(s) || !prompt_rows(s) || !sample_rows(s, &n_rows)) {
         for (int j = 0; j < s->n_slots; j++) {
             req_fail(s->slots[j].h, "forward pass failed (out of memory)", false);
             s->failed++;
             retire(s, s->slots[j].h);
         }
     } else {
-        sample_all(s);
+        sample_all(s, n_rows);
         for (int j = 0; j < s->n_slots; j++) finish_slot(s, &s->slots[j]);
     }
     s->steps++;

@@ -28,9 +28,12 @@
  *      rows a prompt_logprobs request still wants (the output head runs a
  *      tile of rows at a time and each row's log_softmax is recorded at
  *      once, so memory is bounded by the tile, not by the prompt);
- *   5. per sequence: commit the new K/V rows (full blocks go to the prefix
- *      cache), sample, detokenize, stop rules, events; finished sequences
- *      release their blocks.
+ *   5. the sampling rows' tokens are chosen (req_sample), on the pool's
+ *      threads when there are several: each sequence's sampler is its own,
+ *      so a token does not depend on the thread or on its neighbours; then,
+ *      per sequence in order: commit the new K/V rows (full blocks go to
+ *      the prefix cache), take the token, detokenize, stop rules, events;
+ *      finished sequences release their blocks.
  *
  * No deadlock: if a step could feed nothing while sequences run (their
  * blocks starve each other), the newest is preempted until one can move; a
