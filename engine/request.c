@@ -360,24 +360,14 @@ bool req_on_sample(engine_req *h, const model *m, bool *done, char *err) {
 
 /* ---- prompt logprobs -------------------------------------------------------------- */
 
-void req_on_prompt_logits(engine_req *h, int pos, float *row, int vocab) {
-    /* log_softmax in double around the max, as perplexity.c does */
-    float mx = -INFINITY;
-    for (int i = 0; i < vocab; i++) {
-        if (isnan(row[i])) row[i] = -INFINITY;
-        else if (row[i] == INFINITY) row[i] = FLT_MAX;
-        if (row[i] > mx) mx = row[i];
-    }
+void req_prompt_logits(engine_req *h, int pos, float *row, int vocab) {
     engine_prompt_token *e = &h->plp[pos + 1];
-    h->n_plp = pos + 1;
-    if (mx == -INFINITY) { /* no finite logit: nothing is possible */
+    double lse = sampler_log_sum_exp(row, vocab);
+    if (lse == -INFINITY) { /* no finite logit: nothing is possible */
         e->logprob = -INFINITY;
         e->n_top = 0;
         return;
     }
-    double z = 0;
-    for (int i = 0; i < vocab; i++) z += exp((double)row[i] - mx);
-    double lse = (double)mx + log(z);
     e->logprob = (float)((double)row[h->tokens[pos + 1]] - lse);
     e->n_top = sampler_top_logprobs(row, vocab, lse, h->top_n, e->top);
 }

@@ -110,10 +110,12 @@ static inline int req_attach_limit(const engine_req *h) {
     if (h->plp && h->n_plp < req_plp_end(h) && h->n_plp < lim) lim = h->n_plp;
     return lim;
 }
-/* The raw logits of h's row at prompt position pos (== h->n_plp, in
- * order) arrived: record the log_softmax entry of prompt token pos + 1.
- * row is scratch: NaN becomes -inf, +inf FLT_MAX (as the sampler does). */
-void req_on_prompt_logits(engine_req *h, int pos, float *row, int vocab);
+/* The raw logits of h's row at prompt position pos arrived: record the
+ * log_softmax entry of prompt token pos + 1 (and nothing else, so rows of
+ * one request may be recorded by several pool threads at once; the
+ * scheduler then moves h->n_plp past them).  row is scratch: NaN becomes
+ * -inf, +inf FLT_MAX (as the sampler does). */
+void req_prompt_logits(engine_req *h, int pos, float *row, int vocab);
 
 /* The model's next-token logits for h arrived, in two halves:
  *

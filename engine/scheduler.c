@@ -344,15 +344,51 @@ static bool forward(sched *s) {
     return fwd_run(s->fwd, kv_pool_store(s->kv), &b);
 }
 
+/* ---- the rows of s->logits on the pool ---------------------------------------------- */
+
+/* Rows handed out one at a time from a shared counter: they cost different
+ * amounts (greedy or not, top-n), so a fixed split would leave a thread
+ * idle.  Each row goes to exactly one thread and what it computes depends
+ * only on the row and its own request, so the thread changes no bit. */
+typedef struct {
+    sched *s;
+    int n;
+    void (*row)(sched *s, int r);
+    atomic_int next;
+} row_job;
+
+static void row_task(void *arg, int ith, int nth) {
+    row_job *j = arg;
+    for (int r; (r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n;) j->row(j->s, r);
+}
+
+/* row(s, r) for r in [0, n); one row alone is not worth waking the workers. */
+static void run_rows(sched *s, int n, void (*row)(sched *s, int r)) {
+    row_job j = {s, n, row, 0};
+    if (n > 1 && pool_size(s->pool) > 1)
+        pool_run(s->pool, row_task, &j);
+    else
+        row_task(&j, 0, 1);
+}
+
+static float *logits_row(const sched *s, int r) { return s->logits + (size_t)r * (size_t)s->m->cfg.vocab; }
+
+static void prompt_row(sched *s, int r) {
+    req_prompt_logits(s->slots[s->tile_slot[r]].h, s->b_pos[s->tile_row[r]], logits_row(s, r), s->m->cfg.vocab);
+}
+
+static void sample_row(sched *s, int r) { req_sample(s->slots[s->tile_slot[r]].h, s->m, logits_row(s, r)); }
+
+/* ---- output head, logprobs and samples ---------------------------------------------- */
+
 /* Output head for the n rows of the tile, then each row's log_softmax into
- * its request. */
+ * its request (on the pool); the rows are in position order, so each
+ * request's recorded count ends past its last one. */
 static bool prompt_tile(sched *s, int n) {
     if (n == 0) return true;
     if (!fwd_logits(s->fwd, s->tile_row, n, s->logits)) return false;
-    int vocab = s->m->cfg.vocab;
-    for (int i = 0; i < n; i++)
-        req_on_prompt_logits(s->slots[s->tile_slot[i]].h, s->b_pos[s->tile_row[i]],
-                             s->logits + (size_t)i * vocab, vocab);
+    run_rows(s, n, prompt_row);
+    for (int i = 0; i < n; i++) s->slots[s->tile_slot[i]].h->n_plp = s->b_pos[s->tile_row[i]] + 1;
     return true;
 }
 
@@ -393,33 +429,12 @@ static bool sample_rows(sched *s, int *n_rows) {
     return fwd_logits(s->fwd, s->tile_row, n, s->logits);
 }
 
-/* The sampling rows of a step, handed out one at a time from a shared
- * counter: rows cost different amounts (greedy or not, top-n), so a fixed
- * split would leave a thread idle.  A row goes to exactly one thread. */
-typedef struct {
-    sched *s;
-    int n;
-    atomic_int next;
-} sample_job;
-
-static void sample_task(void *arg, int ith, int nth) {
-    sample_job *j = arg;
-    size_t vocab = (size_t)j->s->m->cfg.vocab;
-    for (int r; (r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n;)
-        req_sample(j->s->slots[j->s->tile_slot[r]].h, j->s->m, j->s->logits + (size_t)r * vocab);
-}
-
 /* Step 5a: choose every sampling row's token.  Each request's sampler is
  * used by one thread and shares nothing with the others, so running them
- * on the pool changes no token, only the wall time (one row alone is not
- * worth waking the workers for). */
+ * on the pool changes no token, only the wall time. */
 static void sample_all(sched *s, int n_rows) {
     double t0 = ct_now();
-    sample_job j = {s, n_rows, 0};
-    if (n_rows > 1 && pool_size(s->pool) > 1)
-        pool_run(s->pool, sample_task, &j);
-    else
-        sample_task(&j, 0, 1);
+    run_rows(s, n_rows, sample_row);
     s->total_sample += ct_now() - t0;
 }
 

@@ -78,6 +78,7 @@ sampler_params sampler_params_default(void) {
         .n_logit_bias = 0,
         .seed = 0,
         .top_n = 0,
+        .no_logprob = false,
     };
 }
 
@@ -269,6 +270,13 @@ int sampler_top_logprobs(const float *logits, int n_vocab, double lse, int k, sa
     return n;
 }
 
+double sampler_log_sum_exp(float *logits, int n_vocab) {
+    int32_t best = smp_prepare(logits, n_vocab, 1.0f);
+    if (best < 0) return -INFINITY;
+    float mx = logits[best];
+    return (double)mx + log(smp_exp_sum(logits, NULL, n_vocab, mx));
+}
+
 /* Chosen token's logprob and the top_n alternatives. */
 static void fill_result(const sampler *s, const float *logits, int32_t id, double lse,
                         sample_result *out) {
@@ -278,6 +286,11 @@ static void fill_result(const sampler *s, const float *logits, int32_t id, doubl
 }
 
 int32_t sampler_sample(sampler *s, float *logits, sample_result *out) {
+    sample_result *res = out; /* where the logprobs go: nowhere when nobody reads them */
+    if (out && s->p.no_logprob && s->p.top_n == 0) {
+        *out = (sample_result){.logprob = NAN, .n_top = 0};
+        res = NULL;
+    }
     bool greedy = is_greedy(&s->p);
     apply_penalties(s, logits);
     apply_bias(s, logits);
@@ -286,14 +299,15 @@ int32_t sampler_sample(sampler *s, float *logits, sample_result *out) {
         if (out) *out = (sample_result){.id = -1, .logprob = -INFINITY, .n_top = 0};
         return -1;
     }
-    if (greedy && !out) return best; /* the argmax pass was all of it */
+    if (greedy && !res) return out ? (out->id = best) : best; /* the argmax pass was all of it */
     const sampler_params *p = &s->p;
     float mx = logits[best];
     /* the normaliser: for the logprob, top-p's target and a draw over the
      * whole row (which also keeps the weights); top_k alone never needs it */
     bool whole = !greedy && p->top_k == 0 && p->top_p >= 1.0f;
-    double z = out || p->top_k == 0 ? smp_exp_sum(logits, whole ? s->w : NULL, s->n_vocab, mx) : 0.0;
+    double z = res || p->top_k == 0 ? smp_exp_sum(logits, whole ? s->w : NULL, s->n_vocab, mx) : 0.0;
     int32_t id = greedy ? best : sample_warped(s, logits, mx, z);
-    if (out) fill_result(s, logits, id, (double)mx + log(z), out);
+    if (res) fill_result(s, logits, id, (double)mx + log(z), res);
+    else if (out) out->id = id;
     return id;
 }

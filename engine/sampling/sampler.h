@@ -84,6 +84,12 @@ bool sampler_accept(sampler *s, int32_t id);
  * Returns the token id, or -1 if every logit is -inf/NaN (all banned). */
 int32_t sampler_sample(sampler *s, float *logits, sample_result *out);
 
+/* Clean logits[n_vocab] in place as sampler_sample does (NaN -> -inf,
+ * +inf -> FLT_MAX) and return their log-sum-exp, -inf if every logit is
+ * -inf: log_softmax's normaliser, for prompt logprobs.  The same two
+ * vectorized passes (argmax, exp-sum in double) sampler_sample makes. */
+double sampler_log_sum_exp(float *logits, int n_vocab);
+
 /* The k (capped at SAMPLER_MAX_TOP_N) largest logits[0, n_vocab) as
  * logprobs logit - lse, by logprob descending, ties by lower id (one pass
  * with a small insertion-sorted buffer; scanning ids ascending with a

@@ -145,6 +145,46 @@ static void test_top_k_1_is_argmax(void **st) {
     free(work);
 }
 
+/* no_logprob: the same tokens (the generator advances the same way), the
+ * logprob NaN and no alternatives, unless top_n asks for them. */
+static void test_no_logprob(void **st) {
+    enum { N = 32003 };
+    float *l = malloc(N * sizeof *l), *work = malloc(N * sizeof *work);
+    assert_true(l && work);
+    for (int v = 0; v < 4; v++) {
+        sampler_params p = sampler_params_default();
+        p.do_sample = v > 0;
+        p.temperature = 0.8f;
+        p.top_k = v == 2 ? 20 : 0;
+        p.top_p = v == 3 ? 0.7f : 1.0f;
+        p.seed = 11;
+        sampler_params q = p;
+        q.no_logprob = true;
+        sampler *a = sampler_create(&p, N, NULL, 0), *b = sampler_create(&q, N, NULL, 0);
+        for (int t = 0; t < 20; t++) {
+            rs = (uint64_t)t * 13u + (uint64_t)v;
+            make_row(l, N, (row_kind)(t % N_KINDS));
+            sample_result ra, rb;
+            int32_t ia = sample_copy(a, l, N, &ra, work), ib = sample_copy(b, l, N, &rb, work);
+            assert_int_equal(ia, ib);
+            assert_int_equal(rb.id, ib);
+            if (ib >= 0) assert_true(isnan(rb.logprob) && !isnan(ra.logprob));
+            assert_int_equal(rb.n_top, 0);
+        }
+        sampler_free(a);
+        sampler_free(b);
+        q.top_n = 2; /* alternatives wanted: everything is computed */
+        b = sampler_create(&q, N, NULL, 0);
+        sample_result rb;
+        make_row(l, N, ROW_SMOOTH);
+        assert_true(sample_copy(b, l, N, &rb, work) >= 0);
+        assert_true(isfinite(rb.logprob) && rb.n_top == 2);
+        sampler_free(b);
+    }
+    free(l);
+    free(work);
+}
+
 /* ---- top_k / top_p against a full sort ------------------------------------------ */
 
 typedef struct {
@@ -335,6 +375,11 @@ static void check_logprobs(const float *l, int n, float t, bool sample, float *w
     for (int i = 0; i < n; i++)
         if (ref[i] > -INFINITY) r[nr++] = (ranked){(float)ref[i], 0, i};
     qsort(r, (size_t)nr, sizeof *r, cmp_ranked);
+    if (!sample) { /* the prompt logprobs' normaliser */
+        memcpy(work, l, (size_t)n * sizeof *work);
+        double got = sampler_log_sum_exp(work, n);
+        if (!(fabs(got - lse) <= 1e-7 * (1.0 + fabs(lse)))) fail_msg("log-sum-exp %.17g, double %.17g", got, lse);
+    }
     sampler *s = sampler_create(&p, n, NULL, 0);
     sample_result res;
     for (int round = 0; round < 3; round++) {
@@ -377,6 +422,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_fast_equals_full),
         cmocka_unit_test(test_top_k_1_is_argmax),
+        cmocka_unit_test(test_no_logprob),
         cmocka_unit_test(test_rank_cut_matches_full_sort),
         cmocka_unit_test(test_top_p_exact_boundary),
         cmocka_unit_test(test_rank_cut_flat_rows),

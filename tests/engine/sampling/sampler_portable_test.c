@@ -36,6 +36,7 @@
 #define sampler_accept pt_sampler_accept
 #define sampler_sample pt_sampler_sample
 #define sampler_top_logprobs pt_sampler_top_logprobs
+#define sampler_log_sum_exp pt_sampler_log_sum_exp
 #define smp_prepare pt_smp_prepare
 #define smp_exp_sum pt_smp_exp_sum
 #define smp_next_above pt_smp_next_above
@@ -56,6 +57,7 @@ void sampler_free(sampler *s);
 bool sampler_accept(sampler *s, int32_t id);
 int32_t sampler_sample(sampler *s, float *logits, sample_result *out);
 int sampler_top_logprobs(const float *logits, int n_vocab, double lse, int k, sampler_token *top);
+double sampler_log_sum_exp(float *logits, int n_vocab);
 sampler_params sampler_params_default(void);
 bool sampler_params_validate(const sampler_params *p, int n_vocab, char *err);
 
@@ -70,6 +72,7 @@ bool sampler_params_validate(const sampler_params *p, int n_vocab, char *err);
 #undef sampler_accept
 #undef sampler_sample
 #undef sampler_top_logprobs
+#undef sampler_log_sum_exp
 
 /* ---- rows and requests ------------------------------------------------------- */
 
@@ -96,6 +99,7 @@ static sampler_params random_params(int n) {
     sampler_params p = sampler_params_default();
     p.seed = rnd();
     p.top_n = (int)(rnd() % (SAMPLER_MAX_TOP_N + 1));
+    p.no_logprob = rnd() % 4 == 0;
     if (rnd() % 4 == 0) { /* greedy */
         if (rnd() % 2) p.repetition_penalty = 1.3f;
         return p;
@@ -135,6 +139,12 @@ static void run_both(const sampler_params *p, const float *rows, int n_rows, int
     }
     sampler_free(a);
     pt_sampler_free(b);
+    /* prompt logprobs' normaliser */
+    memcpy(wa, rows, (size_t)n * sizeof *wa);
+    memcpy(wb, rows, (size_t)n * sizeof *wb);
+    double la = sampler_log_sum_exp(wa, n), lb = pt_sampler_log_sum_exp(wb, n);
+    if (!same_bits(&la, &lb, sizeof la) || !same_bits(wa, wb, (size_t)n * sizeof *wa))
+        fail_msg("%s: log-sum-exp %.17g vs %.17g", what, la, lb);
 }
 
 static void test_portable_equals_avx2(void **st) {
