@@ -6,8 +6,8 @@
  *
  * 1. per call: sampler_sample on one logits row of a 32000 (Llama) and a
  *    151936 (Qwen2) vocabulary, for greedy without logprobs (out = NULL),
- *    greedy with the chosen token's logprob (what the engine asks for every
- *    token), greedy with 5 alternatives, and sampling (temperature 0.7 with
+ *    greedy with the chosen token's logprob (what the engine asks for unless
+ *    the request sets no_logprob), greedy with 5 alternatives, and sampling (temperature 0.7 with
  *    top_p 0.9, with top_k 50 + top_p 0.9, and temperature 1 alone), median
  *    of many calls.  The rows look like a language model's: N(0, 2^2)
  *    logits plus 32 plausible tokens 4-12 above them, so top_p 0.9 keeps a
@@ -85,6 +85,7 @@ static void make_modes(mode *m) {
     s.temperature = 0.7f;
     s.top_p = 0.9f;
     m[0] = (mode){"greedy, no logprob", false, g};
+    m[0].p.no_logprob = true; /* in the engine: the TOKEN event's logprob is not computed */
     m[1] = (mode){"greedy + logprob", true, g};
     g.top_n = 5;
     m[2] = (mode){"greedy + top 5", true, g};
@@ -198,7 +199,7 @@ static double time_batch(pool *pl, const mode *md, const float *rows, int nv, in
 
 static void per_step_table(const options *o, pool *pl, const int *vocabs, int n_vocabs, const mode *modes) {
     static const int B[] = {1, 16, 64};
-    static const int pick[] = {1, 4};
+    static const int pick[] = {0, 1, 4};
     printf("\n== the sampler calls of one step (median ms; serial = on the engine thread, pool = %d threads)\n",
            pool_size(pl));
     printf("%-28s %7s %3s %9s %9s\n", "mode", "V", "B", "serial", "pool");
@@ -285,7 +286,7 @@ static void engine_table(const options *o, const mode *modes) {
     model *m = model_load(path, err);
     if (!m) bench_die("model_load %s: %s", path, err);
     static const int B[] = {1, 16, 64};
-    static const int pick[] = {1, 4};
+    static const int pick[] = {0, 1, 4};
     printf("\n== in the engine: %s model, vocabulary %d, threads %d (decode steps only)\n", spec->label,
            model_get_info(m).vocab, o->threads);
     printf("%-28s %3s %6s %10s %12s %7s\n", "mode", "B", "steps", "step ms", "sampling ms", "share");

@@ -26,7 +26,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/vmath.h"
 
 static inline void swap_cand(smp_cand *a, smp_cand *b) {
     smp_cand t = *a;
@@ -56,8 +55,8 @@ int smp_gather_top_k(const float *l, int n, float mx, int k, smp_cand *c) {
     int m = 0;
     float t = -INFINITY; /* until k are kept: every finite logit */
     for (int i = smp_next_above(l, 0, n, t); i < n; i = smp_next_above(l, i + 1, n, t)) {
-        float w = vm_expf(l[i] - mx);
-        if (!(w > 0.0f)) continue; /* p < 1e-45 of the best: never drawn */
+        float w = smp_expf(l[i] - mx);
+        if (!(w > 0.0f)) continue; /* below SMP_EXP_FLOOR: never drawn */
         smp_cand x = {-l[i], w, i};
         if (m < k) {
             c[m++] = x;
@@ -77,7 +76,7 @@ int smp_gather_from(const float *l, int n, float mx, float lo, smp_cand *c, doub
     double sum = 0.0;
     int m = 0;
     for (int i = smp_next_above(l, 0, n, t); i < n; i = smp_next_above(l, i + 1, n, t)) {
-        float w = vm_expf(l[i] - mx);
+        float w = smp_expf(l[i] - mx);
         if (!(w > 0.0f)) continue;
         c[m++] = (smp_cand){-l[i], w, i};
         sum += w;

@@ -8,16 +8,14 @@
  * time with AVX2 (`#if defined(__AVX2__) && defined(__FMA__)`, as the
  * kernels are), with a plain C twin for everything else and for the tail of
  * a row.  The twins agree to the bit (sampler_internal.h): comparisons and
- * blends are exact, vm_expf8 is vm_expf lane by lane, and sums keep a lane
- * per id mod 8.  tests/engine/sampling/sampler_portable_test.c builds the C
+ * blends are exact, vm_expf8 is vm_expf lane by lane (smp_expf's floor is
+ * a compare and a mask), and sums keep a lane per id mod 8.  tests/engine/sampling/sampler_portable_test.c builds the C
  * side alone and checks it against this build.
  */
 #include "sampler_internal.h"
 
 #include <float.h>
 #include <math.h>
-
-#include "kernels/vmath.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #define SMP_AVX2 1
@@ -95,9 +93,12 @@ double smp_exp_sum(const float *l, float *w, int n, float mx) {
     int i = 0;
 #ifdef SMP_AVX2
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-    const __m256 m = _mm256_set1_ps(mx);
+    const __m256 m = _mm256_set1_ps(mx), lo = _mm256_set1_ps(SMP_EXP_FLOOR);
     for (; i + 8 <= n; i += 8) {
-        __m256 e = vm_expf8(_mm256_sub_ps(_mm256_loadu_ps(l + i), m));
+        /* smp_expf: lanes below the floor get e^floor, then 0 */
+        __m256 x = _mm256_sub_ps(_mm256_loadu_ps(l + i), m);
+        __m256 e = vm_expf8(_mm256_max_ps(x, lo));
+        e = _mm256_and_ps(e, _mm256_cmp_ps(x, lo, _CMP_GE_OQ));
         if (w) _mm256_storeu_ps(w + i, e);
         a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
@@ -106,7 +107,7 @@ double smp_exp_sum(const float *l, float *w, int n, float mx) {
     _mm256_storeu_pd(lane + 4, a1);
 #endif
     for (; i < n; i++) {
-        float e = vm_expf(l[i] - mx);
+        float e = smp_expf(l[i] - mx);
         if (w) w[i] = e;
         lane[i % 8] += e;
     }

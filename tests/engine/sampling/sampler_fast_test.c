@@ -202,7 +202,7 @@ static int cmp_ranked(const void *a, const void *b) {
 static int ref_sorted(const float *l, int n, float mx, ranked *r) {
     int m = 0;
     for (int i = 0; i < n; i++) {
-        float w = vm_expf(l[i] - mx);
+        float w = smp_expf(l[i] - mx);
         if (w > 0.0f) r[m++] = (ranked){l[i], w, i};
     }
     qsort(r, (size_t)m, sizeof *r, cmp_ranked);
