@@ -229,11 +229,10 @@ static void apply_bias(const sampler *s, float *logits) {
 
 /* Steps 5-9 on the processed logits whose max is mx; z = sum of the
  * weights over the whole vocabulary (smp_exp_sum; unused with top_k), which
- * are in s->w when neither top_k nor top_p is on (every token is then a
- * candidate). */
+ * are in s->w unless top_k is on. */
 static int32_t sample_warped(sampler *s, const float *logits, float mx, double z) {
     const sampler_params *p = &s->p;
-    int n = smp_rank_cut(logits, s->n_vocab, mx, z, p->top_k, p->top_p, s->cand, s->w);
+    int n = smp_rank_cut(logits, s->w, s->n_vocab, mx, z, p->top_k, p->top_p, s->cand);
     if (n < 0) {
         if (p->typical_p >= 1.0f && p->min_p <= 0.0f)
             return smp_draw_weights(s->w, s->n_vocab, z, rng_uniform(s->rng));
@@ -303,9 +302,11 @@ int32_t sampler_sample(sampler *s, float *logits, sample_result *out) {
     const sampler_params *p = &s->p;
     float mx = logits[best];
     /* the normaliser: for the logprob, top-p's target and a draw over the
-     * whole row (which also keeps the weights); top_k alone never needs it */
-    bool whole = !greedy && p->top_k == 0 && p->top_p >= 1.0f;
-    double z = res || p->top_k == 0 ? smp_exp_sum(logits, whole ? s->w : NULL, s->n_vocab, mx) : 0.0;
+     * whole row; without top_k the candidates' weights are kept on the way
+     * (8 lanes at a time, not one exp per candidate later).  top_k alone
+     * never needs it */
+    bool keep_w = !greedy && p->top_k == 0;
+    double z = res || keep_w ? smp_exp_sum(logits, keep_w ? s->w : NULL, s->n_vocab, mx) : 0.0;
     int32_t id = greedy ? best : sample_warped(s, logits, mx, z);
     if (res) fill_result(s, logits, id, (double)mx + log(z), res);
     else if (out) out->id = id;

@@ -66,6 +66,9 @@ double smp_exp_sum(const float *l, float *w, int n, float mx);
  * over this: most of the row is skipped 8 values per compare. */
 int smp_next_above(const float *x, int i, int n, float t);
 
+/* Bit j set when x[j] > t, j < 8: for scans that keep many values. */
+unsigned smp_above8(const float *x, float t);
+
 /* ---- sampler_select.c: candidate sets ----------------------------------- */
 
 /* The k first tokens in candidate order (largest logit, then lowest id)
@@ -73,9 +76,9 @@ int smp_next_above(const float *x, int i, int n, float t);
  * one.  Returns how many were written to c (unordered). */
 int smp_gather_top_k(const float *l, int n, float mx, int k, smp_cand *c);
 
-/* Every token with logit >= lo and a non-zero weight, in id order; *mass
- * gets their weight. */
-int smp_gather_from(const float *l, int n, float mx, float lo, smp_cand *c, double *mass);
+/* Every token with logit >= lo and a non-zero weight w[id] (smp_exp_sum's),
+ * in id order; *mass gets their weight. */
+int smp_gather_from(const float *l, const float *w, int n, float lo, smp_cand *c, double *mass);
 
 /* Every token with w[id] > 0 (w from smp_exp_sum), in id order. */
 int smp_gather_weights(const float *l, const float *w, int n, smp_cand *c);
@@ -87,8 +90,9 @@ int smp_top_p_cut(smp_cand *c, int n, float top_p);
 /* top_k then top_p (steps 5-6) straight from the processed row l[0, n)
  * whose max is mx and whose weights sum to z (smp_exp_sum): the survivors
  * in c, their count returned; -1 when neither is on (every token is a
- * candidate).  w[n] is scratch for a row too flat for the 8-nat window. */
-int smp_rank_cut(const float *l, int n, float mx, double z, int top_k, float top_p, smp_cand *c, float *w);
+ * candidate).  Without top_k, w[n] must hold the weights (smp_exp_sum's
+ * store); top_k computes the few it needs. */
+int smp_rank_cut(const float *l, const float *w, int n, float mx, double z, int top_k, float top_p, smp_cand *c);
 int smp_typical_cut(smp_cand *c, int n, const float *logits, float mx, float mass);
 int smp_min_p_cut(smp_cand *c, int n, float min_p);
 

@@ -8,15 +8,19 @@
  *     scan (smp_next_above) skips every logit not above the worst kept one,
  *     8 at a time, so only ~k log(V/k) tokens are looked at one by one;
  *   - top_p without top_k first gathers the tokens within 8 nats of the
- *     best (e^-8 ~ 3e-4 of the top token's probability): they are a prefix
- *     of the descending order, so when they hold the target mass — nearly
- *     always for a language model — the nucleus lies among them, and the
- *     rest of the row is never gathered;
+ *     best (e^-8 ~ 3e-4 of the top token's probability; weights from the
+ *     vectorized exp pass): they are a prefix of the descending order, so
+ *     when they hold the target mass — nearly always for a language model
+ *     — the nucleus lies among them, and the rest of the row is never
+ *     gathered;
  *   - the nucleus (and typical-p's set) is the shortest prefix of an order
- *     holding a given mass, found by a quickselect on mass: partition
- *     around a pivot, sum the weight of the side before it, and continue
- *     only in the side where the running total crosses the target
- *     (expected O(n), normally only a <= 16-entry tail is ever sorted).
+ *     holding a given mass.  A large set is first cut down by buckets of
+ *     key (one pass sums each bucket's mass; the bucket where the running
+ *     total crosses the target is the only one that matters), then a
+ *     quickselect on mass: partition around a pivot, sum the weight of the
+ *     side before it, and continue only in the side where the running
+ *     total crosses the target (expected O(n), normally only a <= 16-entry
+ *     tail is ever sorted).
  * The survivors are left in an order that is a pure function of the
  * logits, and the draw walks them in that order, so a seed fully
  * determines the token.
@@ -71,25 +75,37 @@ int smp_gather_top_k(const float *l, int n, float mx, int k, smp_cand *c) {
     return m;
 }
 
-int smp_gather_from(const float *l, int n, float mx, float lo, smp_cand *c, double *mass) {
-    float t = nextafterf(lo, -INFINITY); /* x > t <=> x >= lo */
-    double sum = 0.0;
-    int m = 0;
-    for (int i = smp_next_above(l, 0, n, t); i < n; i = smp_next_above(l, i + 1, n, t)) {
-        float w = smp_expf(l[i] - mx);
-        if (!(w > 0.0f)) continue;
-        c[m++] = (smp_cand){-l[i], w, i};
-        sum += w;
+/* Candidates i with x[i] > t and w[i] > 0, in id order, 8 values per
+ * compare (a window may hold most of the row); their weight goes to 4
+ * partial sums (one would make every candidate wait for the last add). */
+static int gather_above(const float *x, float t, const float *l, const float *w, int n, smp_cand *c,
+                        double *mass) {
+    double s[4] = {0};
+    int m = 0, i = 0;
+    for (; i < n; i += 8) {
+        unsigned bits = 0;
+        if (i + 8 <= n)
+            bits = smp_above8(x + i, t);
+        else
+            for (int j = 0; i + j < n; j++) bits |= (unsigned)(x[i + j] > t) << j;
+        for (; bits; bits &= bits - 1) {
+            int k = i + __builtin_ctz(bits);
+            if (!(w[k] > 0.0f)) continue;
+            c[m] = (smp_cand){-l[k], w[k], k};
+            s[m++ & 3] += w[k];
+        }
     }
-    *mass = sum;
+    *mass = (s[0] + s[1]) + (s[2] + s[3]);
     return m;
 }
 
+int smp_gather_from(const float *l, const float *w, int n, float lo, smp_cand *c, double *mass) {
+    return gather_above(l, nextafterf(lo, -INFINITY), l, w, n, c, mass); /* x > t <=> x >= lo */
+}
+
 int smp_gather_weights(const float *l, const float *w, int n, smp_cand *c) {
-    int m = 0;
-    for (int i = smp_next_above(w, 0, n, 0.0f); i < n; i = smp_next_above(w, i + 1, n, 0.0f))
-        c[m++] = (smp_cand){-l[i], w[i], i};
-    return m;
+    double mass;
+    return gather_above(w, 0.0f, l, w, n, c, &mass);
 }
 
 /* ---- shortest prefix by mass ---------------------------------------------- */
@@ -165,13 +181,66 @@ static int keep_key_ties(smp_cand *c, int n, int cut) {
     return m;
 }
 
+/* Sets larger than this are first narrowed by buckets (a flat row at high
+ * temperature leaves tens of thousands of candidates in the nucleus, where
+ * quickselect rounds over 12-byte records cost ~10 ns per candidate). */
+#define BUCKET_MIN_N 2048
+#define N_BUCKETS 1024
+
+static inline int bucket_of(float key, float kmin, float scale) {
+    int b = (int)((key - kmin) * scale); /* monotone in key: buckets keep the candidate order */
+    return b < N_BUCKETS ? b : N_BUCKETS - 1;
+}
+
+/* One pass drops the candidates into buckets of equal key width, the
+ * bucket masses are summed in order up to the bucket where the total
+ * crosses target, and c is partitioned into the buckets before it (all
+ * kept), that bucket, and the rest: [*lo, *hi) is that bucket's range
+ * and *acc the weight before it.  Nothing crosses: the whole set. */
+static void bucket_narrow(smp_cand *c, int n, double target, int *lo, int *hi, double *acc) {
+    float kmin = c[0].key, kmax = c[0].key;
+    for (int i = 1; i < n; i++) {
+        kmin = c[i].key < kmin ? c[i].key : kmin;
+        kmax = c[i].key > kmax ? c[i].key : kmax;
+    }
+    *lo = 0, *hi = n, *acc = 0.0;
+    if (!(kmax > kmin)) return;
+    float scale = (float)N_BUCKETS / (kmax - kmin);
+    double mass[N_BUCKETS] = {0};
+    for (int i = 0; i < n; i++) mass[bucket_of(c[i].key, kmin, scale)] += c[i].w;
+    int b = 0;
+    double cum = 0.0;
+    while (b < N_BUCKETS && cum + mass[b] < target) cum += mass[b++];
+    if (b == N_BUCKETS) return;
+    /* [< b) [== b) (> b]: two branchless partitions (which side a
+     * candidate falls on is random, so a branch would mispredict half the
+     * time); the order inside each part does not matter */
+    int lt = 0, eq;
+    for (int i = 0; i < n; i++) {
+        smp_cand x = c[i];
+        c[i] = c[lt];
+        c[lt] = x;
+        lt += bucket_of(x.key, kmin, scale) < b;
+    }
+    eq = lt;
+    for (int i = lt; i < n; i++) {
+        smp_cand x = c[i];
+        c[i] = c[eq];
+        c[eq] = x;
+        eq += bucket_of(x.key, kmin, scale) == b;
+    }
+    *lo = lt, *hi = eq, *acc = cum;
+}
+
 /* The shortest prefix of c in candidate order whose weight reaches target:
  * rearranges c so that prefix comes first and returns its length.  If
  * rounding leaves the total just short of target, everything up to the
  * last boundary is kept. */
 int smp_mass_prefix(smp_cand *c, int n, double target, bool keep_ties) {
-    int lo = 0, hi = n, cut = -1, budget = round_budget(n);
+    int lo = 0, hi = n, cut = -1;
     double acc = 0.0; /* weight of c[0, lo), all kept */
+    if (n > BUCKET_MIN_N) bucket_narrow(c, n, target, &lo, &hi, &acc);
+    int budget = round_budget(hi - lo);
     uint64_t h = (uint64_t)n;
     while (cut < 0 && hi - lo > 16 && budget-- > 0) {
         double wb;
@@ -226,18 +295,15 @@ int smp_top_p_cut(smp_cand *c, int n, float top_p) {
     return smp_mass_prefix(c, w_window >= target ? m : n, target, false);
 }
 
-int smp_rank_cut(const float *l, int n, float mx, double z, int top_k, float top_p, smp_cand *c, float *w) {
+int smp_rank_cut(const float *l, const float *w, int n, float mx, double z, int top_k, float top_p, smp_cand *c) {
     if (top_k > 0) {
         int m = smp_gather_top_k(l, n, mx, top_k, c);
         return top_p < 1.0f ? smp_top_p_cut(c, m, top_p) : m;
     }
     if (top_p >= 1.0f) return -1;
     double target = top_p * z, mass;
-    int m = smp_gather_from(l, n, mx, mx - 8.0f, c, &mass);
-    if (mass < target) { /* a flat row: the nucleus reaches further down */
-        smp_exp_sum(l, w, n, mx);
-        m = smp_gather_weights(l, w, n, c);
-    }
+    int m = smp_gather_from(l, w, n, mx - 8.0f, c, &mass);
+    if (mass < target) m = smp_gather_weights(l, w, n, c); /* a flat row: the nucleus reaches further down */
     return smp_mass_prefix(c, m, target, false);
 }
 

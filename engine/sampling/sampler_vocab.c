@@ -116,6 +116,16 @@ double smp_exp_sum(const float *l, float *w, int n, float mx) {
 
 /* ---- threshold scan ------------------------------------------------------- */
 
+unsigned smp_above8(const float *x, float t) {
+#ifdef SMP_AVX2
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x), _mm256_set1_ps(t), _CMP_GT_OQ));
+#else
+    unsigned m = 0;
+    for (int j = 0; j < 8; j++) m |= (unsigned)(x[j] > t) << j;
+    return m;
+#endif
+}
+
 int smp_next_above(const float *x, int i, int n, float t) {
 #ifdef SMP_AVX2
     const __m256 vt = _mm256_set1_ps(t);

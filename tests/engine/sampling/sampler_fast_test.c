@@ -266,13 +266,13 @@ static void test_rank_cut_matches_full_sort(void **st) {
         int32_t best = smp_prepare(l, n, seed % 3 ? 1.0f : 0.6f);
         if (best < 0) continue;
         float mx = l[best];
-        double z = smp_exp_sum(l, NULL, n, mx);
+        double z = smp_exp_sum(l, w, n, mx);
         int nr = ref_sorted(l, n, mx, r);
         for (int a = 0; a < 6; a++)
             for (int b = 0; b < 5; b++) {
                 int k = KS[a] == 1000 ? n - 1 : KS[a];
                 if (k == 0 && PS[b] >= 1.0f) continue;
-                int m = smp_rank_cut(l, n, mx, z, k, PS[b], c, w);
+                int m = smp_rank_cut(l, w, n, mx, z, k, PS[b], c);
                 char what[96];
                 snprintf(what, sizeof what, "seed %d n %d kind %d", seed, n, seed % N_KINDS);
                 check_cut(c, m, r, nr, k, PS[b], z, what);
@@ -299,10 +299,10 @@ static void test_top_p_exact_boundary(void **st) {
         for (float p = 0.5f; p * (float)n >= 1.0f; p /= 2) {
             for (int i = 0; i < NMAX; i++) l[i] = i < n ? 1.5f : -INFINITY;
             int32_t best = smp_prepare(l, NMAX, 1.0f);
-            double z = smp_exp_sum(l, NULL, NMAX, l[best]);
+            double z = smp_exp_sum(l, w, NMAX, l[best]);
             assert_true(z == (double)n);
             for (int k = 0; k <= 1; k++) {
-                int m = smp_rank_cut(l, NMAX, l[best], z, k ? n : 0, p, c, w);
+                int m = smp_rank_cut(l, w, NMAX, l[best], z, k ? n : 0, p, c);
                 if (m != (int)(p * (float)n)) fail_msg("%d equal tokens, top_p %g: kept %d", n, p, m);
                 for (int i = 0; i < m; i++)
                     if (c[i].id >= m) fail_msg("%d equal tokens, top_p %g: id %d kept", n, p, c[i].id);
@@ -327,13 +327,13 @@ static void test_rank_cut_flat_rows(void **st) {
         l[12345] = 10.0f;
         int32_t best = smp_prepare(l, N, 1.0f);
         float mx = l[best];
-        double z = smp_exp_sum(l, NULL, N, mx);
+        double z = smp_exp_sum(l, w, N, mx);
         int nr = ref_sorted(l, N, mx, r);
         static const float PS[] = {0.3f, 0.5f, 0.95f};
         for (int b = 0; b < 3; b++) {
-            int m = smp_rank_cut(l, N, mx, z, 0, PS[b], c, w);
+            int m = smp_rank_cut(l, w, N, mx, z, 0, PS[b], c);
             check_cut(c, m, r, nr, 0, PS[b], z, "flat");
-            m = smp_rank_cut(l, N, mx, z, 50000, PS[b], c, w);
+            m = smp_rank_cut(l, w, N, mx, z, 50000, PS[b], c);
             check_cut(c, m, r, nr, 50000, PS[b], z, "flat, top_k 50000");
         }
     }

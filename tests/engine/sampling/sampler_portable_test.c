@@ -40,6 +40,7 @@
 #define smp_prepare pt_smp_prepare
 #define smp_exp_sum pt_smp_exp_sum
 #define smp_next_above pt_smp_next_above
+#define smp_above8 pt_smp_above8
 #define smp_gather_top_k pt_smp_gather_top_k
 #define smp_gather_from pt_smp_gather_from
 #define smp_gather_weights pt_smp_gather_weights
