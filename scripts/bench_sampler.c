@@ -11,7 +11,8 @@
  *    top_p 0.9, with top_k 50 + top_p 0.9, and temperature 1 alone), median
  *    of many calls.  The rows look like a language model's: N(0, 2^2)
  *    logits plus 32 plausible tokens 4-12 above them, so top_p 0.9 keeps a
- *    few dozen to a few hundred tokens;
+ *    few dozen to a few hundred tokens; one more line runs top_p on flat
+ *    rows (N(0, 1), nothing above), where it keeps almost half the row;
  * 2. per step: the B sampler calls of one step (B = 1, 16, 64), one after
  *    the other on the calling thread and spread over the engine's pool the
  *    way the scheduler does (a shared counter hands out rows);
@@ -59,13 +60,14 @@ static float gauss(void) { /* sum of 12 uniforms: close enough to normal for a b
 }
 
 #define N_ROWS 8
-static float *make_rows(int nv) {
+/* flat: N(0, 1) and no plausible tokens, so top_p keeps half the row */
+static float *make_rows(int nv, bool flat) {
     float *rows = malloc((size_t)N_ROWS * (size_t)nv * sizeof *rows);
     if (!rows) bench_die("out of memory");
     for (int r = 0; r < N_ROWS; r++) {
         float *l = rows + (size_t)r * (size_t)nv;
-        for (int i = 0; i < nv; i++) l[i] = 2.0f * gauss();
-        for (int k = 0; k < 32; k++) l[rnd() % (uint64_t)nv] += 4.0f + 8.0f * (float)unif();
+        for (int i = 0; i < nv; i++) l[i] = (flat ? 1.0f : 2.0f) * gauss();
+        for (int k = 0; k < 32 && !flat; k++) l[rnd() % (uint64_t)nv] += 4.0f + 8.0f * (float)unif();
     }
     return rows;
 }
@@ -76,26 +78,30 @@ typedef struct {
     const char *name;
     bool with_out; /* pass a sample_result (logprob of the chosen token) */
     sampler_params p;
+    bool flat;     /* on flat rows (make_rows) */
 } mode;
 
-#define N_MODES 6
+#define N_MODES 7
 static void make_modes(mode *m) {
     sampler_params g = sampler_params_default(), s = g;
     s.do_sample = true;
     s.temperature = 0.7f;
     s.top_p = 0.9f;
-    m[0] = (mode){"greedy, no logprob", false, g};
+    m[0] = (mode){"greedy, no logprob", false, g, false};
     m[0].p.no_logprob = true; /* in the engine: the TOKEN event's logprob is not computed */
-    m[1] = (mode){"greedy + logprob", true, g};
+    m[1] = (mode){"greedy + logprob", true, g, false};
     g.top_n = 5;
-    m[2] = (mode){"greedy + top 5", true, g};
-    m[3] = (mode){"T 0.7, top_p 0.9", true, s};
+    m[2] = (mode){"greedy + top 5", true, g, false};
+    m[3] = (mode){"T 0.7, top_p 0.9", true, s, false};
     s.top_k = 50;
-    m[4] = (mode){"T 0.7, top_k 50, top_p 0.9", true, s};
+    m[4] = (mode){"T 0.7, top_k 50, top_p 0.9", true, s, false};
     s.top_k = 0;
     s.top_p = 1.0f;
     s.temperature = 1.0f;
-    m[5] = (mode){"T 1, no warper", true, s};
+    m[5] = (mode){"T 1, no warper", true, s, false};
+    s.temperature = 0.7f;
+    s.top_p = 0.9f;
+    m[6] = (mode){"T 0.7, top_p 0.9, flat row", true, s, true};
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -131,18 +137,18 @@ static void per_call_table(const options *o, const int *vocabs, int n_vocabs, co
     printf("%-28s", "mode");
     for (int v = 0; v < n_vocabs; v++) printf(" %9s %d", "V", vocabs[v]);
     printf("\n");
-    float *rows[4];
-    for (int v = 0; v < n_vocabs; v++) rows[v] = make_rows(vocabs[v]);
+    float *rows[4][2];
+    for (int v = 0; v < n_vocabs; v++) rows[v][0] = make_rows(vocabs[v], false), rows[v][1] = make_rows(vocabs[v], true);
     for (int k = 0; k < N_MODES; k++) {
         printf("%-28s", modes[k].name);
         for (int v = 0; v < n_vocabs; v++) {
             int reps = (o->quick ? 60 : 400) * 32000 / vocabs[v] + 20;
-            printf(" %16.1f", 1e6 * time_call(&modes[k], rows[v], vocabs[v], reps));
+            printf(" %16.1f", 1e6 * time_call(&modes[k], rows[v][modes[k].flat], vocabs[v], reps));
         }
         printf("\n");
         fflush(stdout);
     }
-    for (int v = 0; v < n_vocabs; v++) free(rows[v]);
+    for (int v = 0; v < n_vocabs; v++) free(rows[v][0]), free(rows[v][1]);
 }
 
 /* ---- a step's samples ------------------------------------------------------------ */
@@ -204,7 +210,7 @@ static void per_step_table(const options *o, pool *pl, const int *vocabs, int n_
            pool_size(pl));
     printf("%-28s %7s %3s %9s %9s\n", "mode", "V", "B", "serial", "pool");
     for (int v = 0; v < n_vocabs; v++) {
-        float *rows = make_rows(vocabs[v]);
+        float *rows = make_rows(vocabs[v], false);
         for (size_t k = 0; k < sizeof pick / sizeof *pick; k++)
             for (size_t b = 0; b < sizeof B / sizeof *B; b++) {
                 int reps = (o->quick ? 5 : 15) * 64 / B[b] * 32000 / vocabs[v] + 3;

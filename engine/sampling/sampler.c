@@ -224,7 +224,6 @@ static void apply_bias(const sampler *s, float *logits) {
     for (int i = 0; i < s->p.n_logit_bias; i++) logits[s->bias[i].id] += s->bias[i].bias;
 }
 
-
 /* ---- steps 5-9: candidates, warpers, the draw ---------------------------- */
 
 /* Steps 5-9 on the processed logits whose max is mx; z = sum of the

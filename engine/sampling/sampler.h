@@ -42,10 +42,18 @@
  *   logit is -inf are never listed as alternatives.
  *
  * NaN logits are treated as banned (-inf); a logit that is or overflows to
- * +inf saturates at FLT_MAX.  Same seed + same logits => same tokens: the generator is
+ * +inf saturates at FLT_MAX.  A token whose processed logit lies more than
+ * 86 below the best (p < 5e-38 of the best token's) has weight 0: it is
+ * never drawn, and adds nothing to the logprobs' normaliser.
+ * Same seed + same logits => same tokens, on every build (the AVX2 passes
+ * and their portable twins give the same bits): the generator is
  * xoshiro256** seeded through splitmix64, one per sampler, no global state.
  * A sampler is used by one thread at a time; different samplers share
- * nothing.
+ * nothing, so the samplers of one engine step run on the pool at once.
+ *
+ * Cost: greedy without logprobs is one vectorized pass over the row; the
+ * logprob adds an exp-sum pass, top_n a threshold scan; sampling adds only
+ * what its warpers need (sampler.c, sampler_select.c).
  */
 #ifndef CTGI_SAMPLER_H
 #define CTGI_SAMPLER_H
@@ -81,6 +89,7 @@ bool sampler_accept(sampler *s, int32_t id);
 /* Choose the next token.  logits[n_vocab] is modified in place: on return
  * it holds the processed logits of steps 1-4 (NaN as -inf, +inf as FLT_MAX).
  * out may be NULL, which skips computing logprobs and alternatives.
+ * With params.no_logprob and top_n 0, out gets only the id (logprob NaN).
  * Returns the token id, or -1 if every logit is -inf/NaN (all banned). */
 int32_t sampler_sample(sampler *s, float *logits, sample_result *out);
 

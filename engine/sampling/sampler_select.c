@@ -54,10 +54,14 @@ static void sift_down(smp_cand *c, int k, int i) {
 
 /* Tokens arrive in id order, so one whose logit only equals the worst kept
  * one's comes after it in candidate order and cannot displace it: only a
- * strictly larger logit can, which is what the scan looks for. */
+ * strictly larger logit can, which is what the scan looks for.  Until k are
+ * kept, the scan skips the logits too far below mx to have a weight (a
+ * margin covers the rounding of l - mx, the exact test is w > 0): on a
+ * row spanning hundreds of nats most tokens weigh 0, and looking at each
+ * of them one by one cost more than the rest of the call. */
 int smp_gather_top_k(const float *l, int n, float mx, int k, smp_cand *c) {
     int m = 0;
-    float t = -INFINITY; /* until k are kept: every finite logit */
+    float t = mx + SMP_EXP_FLOOR - 1.0f - fabsf(mx) * 0x1.0p-20f;
     for (int i = smp_next_above(l, 0, n, t); i < n; i = smp_next_above(l, i + 1, n, t)) {
         float w = smp_expf(l[i] - mx);
         if (!(w > 0.0f)) continue; /* below SMP_EXP_FLOOR: never drawn */

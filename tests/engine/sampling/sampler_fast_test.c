@@ -33,18 +33,21 @@ static uint64_t rs;
 static uint64_t rnd(void) { return smp_splitmix64(&rs); }
 static double unif(void) { return (double)(rnd() >> 11) * 0x1.0p-53; }
 
-typedef enum { ROW_SMOOTH, ROW_TIES, ROW_SPECIAL, ROW_PEAK_FLAT, N_KINDS } row_kind;
+typedef enum { ROW_SMOOTH, ROW_TIES, ROW_SPECIAL, ROW_PEAK_FLAT, ROW_WIDE, N_KINDS } row_kind;
 
 /* smooth: uniform in [-8, 8); ties: 12 distinct values, so the max and
  * every cut point are shared by many ids; special: ties plus NaN, +inf,
  * -inf sprinkled (sometimes a whole row of -inf/NaN); peak + flat: a few
- * tokens far above a flat floor (the top-p window is too small). */
+ * tokens far above a flat floor (the top-p window is too small); wide:
+ * uniform in [-150, 150), so most tokens lie below SMP_EXP_FLOOR and weigh
+ * nothing. */
 static void make_row(float *l, int n, row_kind kind) {
     for (int i = 0; i < n; i++) {
         switch (kind) {
         case ROW_SMOOTH: l[i] = (float)(16.0 * unif() - 8.0); break;
         case ROW_TIES: l[i] = (float)(rnd() % 12) * 0.5f - 3.0f; break;
         case ROW_PEAK_FLAT: l[i] = rnd() % 5000 == 0 ? 9.0f + (float)(rnd() % 3) : 0.0f; break;
+        case ROW_WIDE: l[i] = (float)(300.0 * unif() - 150.0); break;
         default: {
             uint64_t r = rnd() % 40;
             l[i] = r == 0 ? NAN : r == 1 ? INFINITY : r < 6 ? -INFINITY : (float)(rnd() % 6) - 2.0f;
