@@ -158,6 +158,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .max_batch_size = e->cfg.max_batch_size,
         .prefix_caching = e->cfg.prefix_caching,
         .blas_matmul = e->cfg.blas_matmul,
+        .pool_min_logits = SCHED_POOL_MIN_LOGITS,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;
     sched_stats(e->s, &e->snap);

@@ -362,10 +362,11 @@ static void row_task(void *arg, int ith, int nth) {
     for (int r; (r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n;) j->row(j->s, r);
 }
 
-/* row(s, r) for r in [0, n); one row alone is not worth waking the workers. */
+/* row(s, r) for r in [0, n); one row alone, or a few small ones, are not
+ * worth waking the workers for (sched_config.pool_min_logits). */
 static void run_rows(sched *s, int n, void (*row)(sched *s, int r)) {
     row_job j = {s, n, row, 0};
-    if (n > 1 && pool_size(s->pool) > 1)
+    if (n > 1 && pool_size(s->pool) > 1 && (long)n * s->m->cfg.vocab >= s->cfg.pool_min_logits)
         pool_run(s->pool, row_task, &j);
     else
         row_task(&j, 0, 1);

@@ -58,7 +58,16 @@ typedef struct {
     int max_batch_size;     /* sequences admitted at once */
     bool prefix_caching;
     bool blas_matmul;       /* FWD_MM_BLAS instead of FWD_MM_INVARIANT */
+    int pool_min_logits;    /* a step's logits rows (samples, prompt logprobs) go to the
+                               pool when there are two or more holding at least this
+                               many logits in all (SCHED_POOL_MIN_LOGITS; 0: always) */
 } sched_config;
+
+/* Below this many logits, waking the workers for the rows' samplers costs
+ * about what it saves: a 32k row takes 10-50 us, and a worker that has gone
+ * to sleep or lost its core to another process takes 50-500 us to join on
+ * a busy machine.  2^18 = 8 rows of a 32k vocabulary, 2 of a 152k one. */
+#define SCHED_POOL_MIN_LOGITS (1 << 18)
 
 typedef struct sched sched;
 

@@ -224,7 +224,8 @@ static void test_tokens_independent_of_schedule(void **state) {
         int block, n_blocks, budget, batch;
         bool prefix;
         bool want_preempt;
-        int threads; /* 2: the step's samplers run on two threads (alone: one) */
+        int threads; /* 2: the step's rows (samples, prompt logprobs) run on two threads: pool_min_logits
+                        is 0, so even this small vocabulary goes to the pool (alone: one thread) */
     } cfgs[] = {
         {16, 64, 4096, 64, true, false, 1}, /* everything at once */
         {16, 64, 4096, 64, true, false, 2}, /* ... sampled on the pool */
