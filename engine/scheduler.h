@@ -67,7 +67,9 @@ typedef struct {
  * about what it saves: a 32k row takes 10-50 us, and a worker that has gone
  * to sleep or lost its core to another process takes 50-500 us to join on
  * a busy machine.  2^18 = 8 rows of a 32k vocabulary, 2 of a 152k one. */
+#ifndef SCHED_POOL_MIN_LOGITS /* -D to compare, e.g. 0x7fffffff: never */
 #define SCHED_POOL_MIN_LOGITS (1 << 18)
+#endif
 
 typedef struct sched sched;
 

@@ -2,7 +2,7 @@
  * bench_sampler.c — what choosing a token costs, alone and inside a decode
  * step (built as build/tools/bench_sampler; run by hand or scripts/bench.sh).
  *
- *   bench_sampler [--threads N] [--cache-dir DIR] [--quick] [--no-engine]
+ *   bench_sampler [--threads N] [--cache-dir DIR] [--quick] [--no-engine | --engine-only]
  *
  * 1. per call: sampler_sample on one logits row of a 32000 (Llama) and a
  *    151936 (Qwen2) vocabulary, for greedy without logprobs (out = NULL),
@@ -40,7 +40,7 @@
 typedef struct {
     int threads;
     const char *cache_dir;
-    bool quick, engine;
+    bool quick, engine, micro;
 } options;
 
 /* ---- logits rows ------------------------------------------------------------------- */
@@ -313,16 +313,17 @@ static void engine_table(const options *o, const mode *modes) {
 /* ---- main ------------------------------------------------------------------------ */
 
 static void usage(void) {
-    fprintf(stderr, "usage: bench_sampler [--threads N] [--cache-dir DIR] [--quick] [--no-engine]\n");
+    fprintf(stderr, "usage: bench_sampler [--threads N] [--cache-dir DIR] [--quick] [--no-engine | --engine-only]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    options o = {.threads = ncpu > 0 ? (int)ncpu : 1, .cache_dir = "bench-models", .engine = true};
+    options o = {.threads = ncpu > 0 ? (int)ncpu : 1, .cache_dir = "bench-models", .engine = true, .micro = true};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) o.quick = true;
         else if (!strcmp(argv[i], "--no-engine")) o.engine = false;
+        else if (!strcmp(argv[i], "--engine-only")) o.micro = false;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--cache-dir") && i + 1 < argc) o.cache_dir = argv[++i];
         else usage();
@@ -335,8 +336,10 @@ int main(int argc, char **argv) {
     pool *pl = pool_create(o.threads, 0);
     if (!pl) bench_die("pool_create");
     printf("== bench_sampler: %d threads\n", o.threads);
-    per_call_table(&o, vocabs, 2, modes);
-    per_step_table(&o, pl, vocabs, 2, modes);
+    if (o.micro) {
+        per_call_table(&o, vocabs, 2, modes);
+        per_step_table(&o, pl, vocabs, 2, modes);
+    }
     pool_free(pl);
     if (o.engine) engine_table(&o, modes);
     return 0;
