@@ -67,6 +67,14 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libctgi.a $(TEST_SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libctgi.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
+# The sampler's portable code compiled into the test without AVX2, checked
+# bit for bit against the library's build (sampler_portable_test.c).
+PORTABLE_FLAGS := -mno-avx2 -mno-fma -mno-avx512f
+$(BUILD)/tests/engine/sampling/sampler_portable_test: tests/engine/sampling/sampler_portable_test.c \
+		$(wildcard engine/sampling/sampler*.[ch]) $(BUILD)/libctgi.a $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PORTABLE_FLAGS) -Itests -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libctgi.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
 $(BUILD)/tests/support/%.o: tests/support/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -MMD -MP -c -o $@ $<

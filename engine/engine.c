@@ -183,6 +183,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .prefix_caching = e->cfg.prefix_caching,
         .blas_matmul = e->cfg.blas_matmul,
         .kv_dtype = (kv_dtype)e->cfg.kv_dtype,
+        .pool_min_logits = SCHED_POOL_MIN_LOGITS,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;
     sched_stats(e->s, &e->snap);

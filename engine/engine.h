@@ -274,6 +274,8 @@ typedef struct {
     uint64_t requests_finished;   /* FINAL sent */
     uint64_t requests_failed;     /* ERROR sent (cancelled included) */
     double last_step_seconds, mean_step_seconds;
+    double step_seconds_total;    /* wall time in steps */
+    double sample_seconds_total;  /* of which choosing tokens from logits (the samplers) */
 } engine_stats;
 
 /* A consistent snapshot taken after the engine's last step (thread-safe).

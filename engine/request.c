@@ -310,7 +310,13 @@ static void ban_enders(const engine_req *h, const model *m, float *logits) {
     for (int i = 0; i < h->n_stop_ids; i++) logits[h->stop_ids[i]] = -INFINITY;
 }
 
-bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, char *err) {
+void req_sample(engine_req *h, const model *m, float *logits) {
+    if (h->max_new_tokens == 0) return; /* a scoring request: nothing to sample */
+    ban_enders(h, m, logits);
+    h->sample.id = sampler_sample(h->smp, logits, &h->sample);
+}
+
+bool req_on_sample(engine_req *h, const model *m, bool *done, char *err) {
     *done = false;
     if (h->max_new_tokens == 0) { /* a scoring request: its prompt is fed, nothing to sample */
         h->t_first = h->t_last = ct_now();
@@ -318,9 +324,8 @@ bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, cha
         *done = true;
         return true;
     }
-    ban_enders(h, m, logits);
-    sample_result res;
-    int32_t id = sampler_sample(h->smp, logits, &res);
+    const sample_result *res = &h->sample;
+    int32_t id = res->id;
     if (id < 0) return ct_err(err, "every token is banned (logit bias / penalties / min_tokens leave no candidate)");
     req_node *n = calloc(1, sizeof *n);
     if (!n || !sampler_accept(h->smp, id)) {
@@ -335,10 +340,10 @@ bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, cha
     engine_token *t = &n->ev.token;
     n->ev.kind = ENGINE_EVENT_TOKEN;
     t->id = id;
-    t->logprob = res.logprob;
+    t->logprob = res->logprob;
     t->special = tok_is_special(m->tok, id);
-    t->n_top = res.n_top;
-    memcpy(t->top, res.top, sizeof t->top);
+    t->n_top = res->n_top;
+    memcpy(t->top, res->top, sizeof t->top);
     bool finished;
     engine_finish reason = ENGINE_FINISH_LENGTH;
     int32_t stop_id;
@@ -355,24 +360,14 @@ bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, cha
 
 /* ---- prompt logprobs -------------------------------------------------------------- */
 
-void req_on_prompt_logits(engine_req *h, int pos, float *row, int vocab) {
-    /* log_softmax in double around the max, as perplexity.c does */
-    float mx = -INFINITY;
-    for (int i = 0; i < vocab; i++) {
-        if (isnan(row[i])) row[i] = -INFINITY;
-        else if (row[i] == INFINITY) row[i] = FLT_MAX;
-        if (row[i] > mx) mx = row[i];
-    }
+void req_prompt_logits(engine_req *h, int pos, float *row, int vocab) {
     engine_prompt_token *e = &h->plp[pos + 1];
-    h->n_plp = pos + 1;
-    if (mx == -INFINITY) { /* no finite logit: nothing is possible */
+    double lse = sampler_log_sum_exp(row, vocab);
+    if (lse == -INFINITY) { /* no finite logit: nothing is possible */
         e->logprob = -INFINITY;
         e->n_top = 0;
         return;
     }
-    double z = 0;
-    for (int i = 0; i < vocab; i++) z += exp((double)row[i] - mx);
-    double lse = (double)mx + log(z);
     e->logprob = (float)((double)row[h->tokens[pos + 1]] - lse);
     e->n_top = sampler_top_logprobs(row, vocab, lse, h->top_n, e->top);
 }

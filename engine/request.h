@@ -11,7 +11,9 @@
  *   - the outbox half (outbox, ended, released, refs, notify) is shared by
  *     the caller and the engine thread and is touched only under `mu`;
  *     `cancel` is an atomic flag any thread may set;
- *   - the sequence half is touched only by the engine thread.
+ *   - the sequence half is touched only by the engine thread, except that
+ *     req_sample (the sampler and `sample`) may run on a pool thread while
+ *     the engine thread waits for the step's samples (pool_run).
  */
 #ifndef CTGI_REQUEST_H
 #define CTGI_REQUEST_H
@@ -62,6 +64,7 @@ struct engine_req {
     int n_prompt;
     int n_generated;
     sampler *smp;
+    sample_result sample;     /* req_sample's choice, until req_on_sample takes it */
     stop_matcher *stop;
     tok_stream ts;
     char *text;               /* all generated text */
@@ -107,16 +110,27 @@ static inline int req_attach_limit(const engine_req *h) {
     if (h->plp && h->n_plp < req_plp_end(h) && h->n_plp < lim) lim = h->n_plp;
     return lim;
 }
-/* The raw logits of h's row at prompt position pos (== h->n_plp, in
- * order) arrived: record the log_softmax entry of prompt token pos + 1.
- * row is scratch: NaN becomes -inf, +inf FLT_MAX (as the sampler does). */
-void req_on_prompt_logits(engine_req *h, int pos, float *row, int vocab);
+/* The raw logits of h's row at prompt position pos arrived: record the
+ * log_softmax entry of prompt token pos + 1 (and nothing else, so rows of
+ * one request may be recorded by several pool threads at once; the
+ * scheduler then moves h->n_plp past them).  row is scratch: NaN becomes
+ * -inf, +inf FLT_MAX (as the sampler does). */
+void req_prompt_logits(engine_req *h, int pos, float *row, int vocab);
 
-/* The model's next-token logits for h arrived: sample, queue the TOKEN
- * event, apply the stop rules.  *done when the request finished (its FINAL
- * is queued).  false + err when it must fail (every token banned, out of
- * memory); the caller then ends it with req_fail. */
-bool req_on_logits(engine_req *h, const model *m, float *logits, bool *done, char *err);
+/* The model's next-token logits for h arrived, in two halves:
+ *
+ * req_sample chooses the token (min_new_tokens bans, then the sampler) and
+ * keeps the result in h->sample; logits is scratch.  It touches nothing but
+ * h's sampler and h->sample and only reads m, so the scheduler runs the
+ * calls of one step for different requests on the pool at once (a request
+ * is never in two calls at a time).  A scoring request samples nothing.
+ *
+ * req_on_sample (engine thread, in slot order) takes that token: history,
+ * the TOKEN event, detokenization, the stop rules.  *done when the request
+ * finished (its FINAL is queued).  false + err when it must fail (every
+ * token banned, out of memory); the caller then ends it with req_fail. */
+void req_sample(engine_req *h, const model *m, float *logits);
+bool req_on_sample(engine_req *h, const model *m, bool *done, char *err);
 /* Queue the ERROR event that ends h (no-op if it already ended). */
 void req_fail(engine_req *h, const char *message, bool cancelled);
 

@@ -5,6 +5,7 @@
  */
 #include "scheduler.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ typedef struct {
 
 struct sched {
     const model *m;
+    pool *pool;
     sched_config cfg;
     kv_pool *kv;
     fwd_ctx *fwd;
@@ -49,7 +51,7 @@ struct sched {
 
     uint64_t preemptions, steps, prefilled, decoded, generated, finished, failed;
     int used_peak;
-    double last_step, total_step;
+    double last_step, total_step, total_sample;
 };
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -67,6 +69,7 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     }
     const model_config *mc = &m->cfg;
     s->m = m;
+    s->pool = p;
     s->cfg = *c;
     /* decode tokens (one per running sequence) may exceed the budget */
     s->max_step_tokens = c->max_prefill_tokens > c->max_batch_size ? c->max_prefill_tokens : c->max_batch_size;
@@ -342,15 +345,52 @@ static bool forward(sched *s) {
     return fwd_run(s->fwd, kv_pool_store(s->kv), &b);
 }
 
+/* ---- the rows of s->logits on the pool ---------------------------------------------- */
+
+/* Rows handed out one at a time from a shared counter: they cost different
+ * amounts (greedy or not, top-n), so a fixed split would leave a thread
+ * idle.  Each row goes to exactly one thread and what it computes depends
+ * only on the row and its own request, so the thread changes no bit. */
+typedef struct {
+    sched *s;
+    int n;
+    void (*row)(sched *s, int r);
+    atomic_int next;
+} row_job;
+
+static void row_task(void *arg, int ith, int nth) {
+    row_job *j = arg;
+    for (int r; (r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n;) j->row(j->s, r);
+}
+
+/* row(s, r) for r in [0, n); one row alone, or a few small ones, are not
+ * worth waking the workers for (sched_config.pool_min_logits). */
+static void run_rows(sched *s, int n, void (*row)(sched *s, int r)) {
+    row_job j = {s, n, row, 0};
+    if (n > 1 && pool_size(s->pool) > 1 && (long)n * s->m->cfg.vocab >= s->cfg.pool_min_logits)
+        pool_run(s->pool, row_task, &j);
+    else
+        row_task(&j, 0, 1);
+}
+
+static float *logits_row(const sched *s, int r) { return s->logits + (size_t)r * (size_t)s->m->cfg.vocab; }
+
+static void prompt_row(sched *s, int r) {
+    req_prompt_logits(s->slots[s->tile_slot[r]].h, s->b_pos[s->tile_row[r]], logits_row(s, r), s->m->cfg.vocab);
+}
+
+static void sample_row(sched *s, int r) { req_sample(s->slots[s->tile_slot[r]].h, s->m, logits_row(s, r)); }
+
+/* ---- output head, logprobs and samples ---------------------------------------------- */
+
 /* Output head for the n rows of the tile, then each row's log_softmax into
- * its request. */
+ * its request (on the pool); the rows are in position order, so each
+ * request's recorded count ends past its last one. */
 static bool prompt_tile(sched *s, int n) {
     if (n == 0) return true;
     if (!fwd_logits(s->fwd, s->tile_row, n, s->logits)) return false;
-    int vocab = s->m->cfg.vocab;
-    for (int i = 0; i < n; i++)
-        req_on_prompt_logits(s->slots[s->tile_slot[i]].h, s->b_pos[s->tile_row[i]],
-                             s->logits + (size_t)i * vocab, vocab);
+    run_rows(s, n, prompt_row);
+    for (int i = 0; i < n; i++) s->slots[s->tile_slot[i]].h->n_plp = s->b_pos[s->tile_row[i]] + 1;
     return true;
 }
 
@@ -377,28 +417,42 @@ static bool prompt_rows(sched *s) {
     return prompt_tile(s, n);
 }
 
-/* The sampling rows' logits into s->logits, in slot order. */
-static bool sample_rows(sched *s) {
+/* The sampling rows' logits into s->logits, in slot order; tile_slot[r]
+ * is row r's slot. */
+static bool sample_rows(sched *s, int *n_rows) {
     int n = 0, row0 = 0;
     for (int j = 0; j < s->n_slots; j++) {
         row0 += s->slots[j].chunk;
-        if (s->slots[j].want) s->tile_row[n++] = row0 - 1;
+        if (!s->slots[j].want) continue;
+        s->tile_slot[n] = j;
+        s->tile_row[n++] = row0 - 1;
     }
+    *n_rows = n;
     return fwd_logits(s->fwd, s->tile_row, n, s->logits);
 }
 
-/* Step 5 for one slot; row: its logits row if it wants one. */
-static void finish_slot(sched *s, const sched_slot *sl, const float *row) {
+/* Step 5a: choose every sampling row's token.  Each request's sampler is
+ * used by one thread and shares nothing with the others, so running them
+ * on the pool changes no token, only the wall time. */
+static void sample_all(sched *s, int n_rows) {
+    double t0 = ct_now();
+    run_rows(s, n_rows, sample_row);
+    s->total_sample += ct_now() - t0;
+}
+
+/* Step 5b for one slot: its tokens are in the cache; the token sampled
+ * after them (if it wanted one) goes to its request. */
+static void finish_slot(sched *s, const sched_slot *sl) {
     engine_req *h = sl->h;
     kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
     if (sl->decode)
         s->decoded++;
     else
         s->prefilled += (uint64_t)sl->chunk;
-    if (!row) return;
+    if (!sl->want) return;
     char err[CT_ERRLEN];
     bool done;
-    if (!req_on_logits(h, s->m, (float *)row, &done, err)) {
+    if (!req_on_sample(h, s->m, &done, err)) {
         req_fail(h, err, false);
         s->failed++;
         retire(s, h);
@@ -429,19 +483,16 @@ void sched_step(sched *s) {
     kv_stats ks = kv_pool_stats(s->kv);
     if (ks.used > s->used_peak) s->used_peak = ks.used;
     /* prompt tiles first: they reuse the logits buffer the samples need */
-    if (!forward(s) || !prompt_rows(s) || !sample_rows(s)) {
+    int n_rows = 0;
+    if (!forward(s) || !prompt_rows(s) || !sample_rows(s, &n_rows)) {
         for (int j = 0; j < s->n_slots; j++) {
             req_fail(s->slots[j].h, "forward pass failed (out of memory)", false);
             s->failed++;
             retire(s, s->slots[j].h);
         }
     } else {
-        int row = 0;
-        size_t vocab = (size_t)s->m->cfg.vocab;
-        for (int j = 0; j < s->n_slots; j++) {
-            const sched_slot *sl = &s->slots[j];
-            finish_slot(s, sl, sl->want ? s->logits + (size_t)row++ * vocab : NULL);
-        }
+        sample_all(s, n_rows);
+        for (int j = 0; j < s->n_slots; j++) finish_slot(s, &s->slots[j]);
     }
     s->steps++;
     s->last_step = ct_now() - t0;
@@ -471,6 +522,8 @@ void sched_stats(const sched *s, engine_stats *o) {
     o->requests_failed = s->failed;
     o->last_step_seconds = s->last_step;
     o->mean_step_seconds = s->steps ? s->total_step / (double)s->steps : 0;
+    o->step_seconds_total = s->total_step;
+    o->sample_seconds_total = s->total_sample;
 }
 
 bool sched_check(const sched *s) {

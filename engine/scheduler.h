@@ -28,9 +28,12 @@
  *      rows a prompt_logprobs request still wants (the output head runs a
  *      tile of rows at a time and each row's log_softmax is recorded at
  *      once, so memory is bounded by the tile, not by the prompt);
- *   5. per sequence: commit the new K/V rows (full blocks go to the prefix
- *      cache), sample, detokenize, stop rules, events; finished sequences
- *      release their blocks.
+ *   5. the sampling rows' tokens are chosen (req_sample), on the pool's
+ *      threads when there are several: each sequence's sampler is its own,
+ *      so a token does not depend on the thread or on its neighbours; then,
+ *      per sequence in order: commit the new K/V rows (full blocks go to
+ *      the prefix cache), take the token, detokenize, stop rules, events;
+ *      finished sequences release their blocks.
  *
  * No deadlock: if a step could feed nothing while sequences run (their
  * blocks starve each other), the newest is preempted until one can move; a
@@ -56,7 +59,18 @@ typedef struct {
     bool prefix_caching;
     bool blas_matmul;       /* FWD_MM_BLAS instead of FWD_MM_INVARIANT */
     kv_dtype kv_dtype;      /* element type of the KV pool (0 = F32) */
+    int pool_min_logits;    /* a step's logits rows (samples, prompt logprobs) go to the
+                               pool when there are two or more holding at least this
+                               many logits in all (SCHED_POOL_MIN_LOGITS; 0: always) */
 } sched_config;
+
+/* Below this many logits, waking the workers for the rows' samplers costs
+ * about what it saves: a 32k row takes 10-50 us, and a worker that has gone
+ * to sleep or lost its core to another process takes 50-500 us to join on
+ * a busy machine.  2^18 = 8 rows of a 32k vocabulary, 2 of a 152k one. */
+#ifndef SCHED_POOL_MIN_LOGITS /* -D to compare, e.g. 0x7fffffff: never */
+#define SCHED_POOL_MIN_LOGITS (1 << 18)
+#endif
 
 typedef struct sched sched;
 

@@ -246,6 +246,8 @@ sampler_params oai_sampler_params(const oai_request *r, uint64_t seed_if_unset) 
     s.n_logit_bias = r->n_logit_bias;
     s.seed = r->has_seed ? r->seed : seed_if_unset;
     s.top_n = r->logprobs ? (int)r->top_logprobs : 0;
+    /* the logprob is read for the response, or to rank best_of > n sequences */
+    s.no_logprob = !r->logprobs && !(r->has_best_of && r->best_of > r->n);
     return s;
 }
 

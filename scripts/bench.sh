@@ -5,7 +5,8 @@
 # engine's prefill and decode, then build/tools/bench_serving: the engine
 # API under 1/4/16/64 concurrent requests (throughput, time to first token,
 # inter-token latency, KV memory) and a shared-system-prompt workload with
-# prefix caching on and off, then build/tools/bench_http: `ctgi serve` over
+# prefix caching on and off, then build/tools/bench_sampler (what choosing a
+# token costs), then build/tools/bench_http: `ctgi serve` over
 # HTTP/SSE at the same concurrencies beside the engine alone on the same
 # prompts.  Prints the tables.  Nothing is asserted.
 #
@@ -26,6 +27,7 @@
 #                      numbers on the same files
 #   CTGI_LLAMA_SERVER  path to llama.cpp's llama-server: bench_http runs it on the same
 #                      file beside ctgi (with CTGI_BENCH_HTTP_ARGS="--type q8_0" etc.)
+#   CTGI_BENCH_SAMPLER=0  skips bench_sampler (sampler cost per call / step / decode share)
 #   CTGI_BENCH_HTTP_ARGS  options for bench_http (`ctgi serve` over HTTP/SSE beside the
 #                      engine alone: --concurrency 1,4,16,64, --quick, --no-engine, ...);
 #                      CTGI_BENCH_HTTP=0 skips it
@@ -72,6 +74,12 @@ if [ "${CTGI_BENCH_SERVING:-1}" != 0 ]; then
     echo
     # shellcheck disable=SC2086 # CTGI_BENCH_SERVING_ARGS is a list of options
     "$SERVING" --cache-dir "$CACHE" ${CTGI_BENCH_SERVING_ARGS:-}
+fi
+
+# The samplers: cost per call, per step, share of a decode step (scripts/bench_sampler.c).
+if [ "${CTGI_BENCH_SAMPLER:-1}" != 0 ] && [ -x "$BUILD/tools/bench_sampler" ]; then
+    echo
+    "$BUILD/tools/bench_sampler" --cache-dir "$CACHE"
 fi
 
 # HTTP serving: `ctgi serve` driven over SSE at several concurrencies, beside the

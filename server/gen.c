@@ -171,6 +171,8 @@ static bool submit(conn *c) {
         er.prompt = c->prompt;
         er.n_prompt = c->n_prompt;
         er.sampling = tgi_sampler_params(&c->req, q->seed);
+        /* a token's logprob shows in stream events and details, and ranks best_of */
+        er.sampling.no_logprob = !c->stream && !p->details && n == 1;
         er.max_new_tokens = (int)c->lens.max_new_tokens;
         er.stops = (const char *const *)p->stop;
         er.n_stops = p->n_stop;

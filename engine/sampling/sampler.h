@@ -42,10 +42,18 @@
  *   logit is -inf are never listed as alternatives.
  *
  * NaN logits are treated as banned (-inf); a logit that is or overflows to
- * +inf saturates at FLT_MAX.  Same seed + same logits => same tokens: the generator is
+ * +inf saturates at FLT_MAX.  A token whose processed logit lies more than
+ * 86 below the best (p < 5e-38 of the best token's) has weight 0: it is
+ * never drawn, and adds nothing to the logprobs' normaliser.
+ * Same seed + same logits => same tokens, on every build (the AVX2 passes
+ * and their portable twins give the same bits): the generator is
  * xoshiro256** seeded through splitmix64, one per sampler, no global state.
  * A sampler is used by one thread at a time; different samplers share
- * nothing.
+ * nothing, so the samplers of one engine step run on the pool at once.
+ *
+ * Cost: greedy without logprobs is one vectorized pass over the row; the
+ * logprob adds an exp-sum pass, top_n a threshold scan; sampling adds only
+ * what its warpers need (sampler.c, sampler_select.c).
  */
 #ifndef CTGI_SAMPLER_H
 #define CTGI_SAMPLER_H
@@ -81,8 +89,15 @@ bool sampler_accept(sampler *s, int32_t id);
 /* Choose the next token.  logits[n_vocab] is modified in place: on return
  * it holds the processed logits of steps 1-4 (NaN as -inf, +inf as FLT_MAX).
  * out may be NULL, which skips computing logprobs and alternatives.
+ * With params.no_logprob and top_n 0, out gets only the id (logprob NaN).
  * Returns the token id, or -1 if every logit is -inf/NaN (all banned). */
 int32_t sampler_sample(sampler *s, float *logits, sample_result *out);
+
+/* Clean logits[n_vocab] in place as sampler_sample does (NaN -> -inf,
+ * +inf -> FLT_MAX) and return their log-sum-exp, -inf if every logit is
+ * -inf: log_softmax's normaliser, for prompt logprobs.  The same two
+ * vectorized passes (argmax, exp-sum in double) sampler_sample makes. */
+double sampler_log_sum_exp(float *logits, int n_vocab);
 
 /* The k (capped at SAMPLER_MAX_TOP_N) largest logits[0, n_vocab) as
  * logprobs logit - lse, by logprob descending, ties by lower id (one pass

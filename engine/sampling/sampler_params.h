@@ -38,6 +38,8 @@ typedef struct {
     int n_logit_bias;
     uint64_t seed;
     int top_n;                /* alternatives to report, 0..SAMPLER_MAX_TOP_N */
+    bool no_logprob;          /* nobody reads the chosen token's logprob (it is NaN):
+                                 with top_n 0, greedy is one argmax pass per token */
 } sampler_params;
 
 typedef struct {
@@ -47,7 +49,7 @@ typedef struct {
 
 /* Greedy and neutral: do_sample false, temperature 1, top_k 0, top_p 1,
  * typical_p 1, min_p 0, repetition_penalty 1, no additive penalties, no
- * bias, seed 0, top_n 0. */
+ * bias, seed 0, top_n 0, logprobs computed (no_logprob false). */
 sampler_params sampler_params_default(void);
 
 /* Check every field against the ranges above; on failure write a

@@ -97,13 +97,18 @@ static engine_req *make_req(const ef_fixture *fx, const spec *sp, int kv_positio
     return h;
 }
 
-static sched *make_sched(const ef_fixture *fx, int block, int n_blocks, int budget, int batch, bool prefix) {
+static sched *make_sched_on(const ef_fixture *fx, pool *p, int block, int n_blocks, int budget, int batch,
+                            bool prefix) {
     sched_config c = {.block_size = block, .n_blocks = n_blocks, .max_prefill_tokens = budget, .max_batch_size = batch,
                       .prefix_caching = prefix, .kv_dtype = (kv_dtype)engine_config_default().kv_dtype};
     char err[CT_ERRLEN] = "";
-    sched *s = sched_create(fx->m, fx->pool, &c, err);
+    sched *s = sched_create(fx->m, p, &c, err);
     if (!s) fail_msg("sched_create: %s", err);
     return s;
+}
+
+static sched *make_sched(const ef_fixture *fx, int block, int n_blocks, int budget, int batch, bool prefix) {
+    return make_sched_on(fx, fx->pool, block, n_blocks, budget, batch, prefix);
 }
 
 static void check_accounting(const sched *s) {
@@ -219,14 +224,20 @@ static void test_tokens_independent_of_schedule(void **state) {
         int block, n_blocks, budget, batch;
         bool prefix;
         bool want_preempt;
+        int threads; /* 2: the step's rows (samples, prompt logprobs) run on two threads: pool_min_logits
+                        is 0, so even this small vocabulary goes to the pool (alone: one thread) */
     } cfgs[] = {
-        {16, 64, 4096, 64, true, false}, /* everything at once */
-        {16, 64, 7, 64, true, false},    /* tiny budget: prompts in 7-token chunks */
-        {4, 48, 40, 16, true, true},     /* 192 positions: preemptions */
-        {16, 12, 13, 8, false, true},    /* no prefix cache, preemptions */
+        {16, 64, 4096, 64, true, false, 1}, /* everything at once */
+        {16, 64, 4096, 64, true, false, 2}, /* ... sampled on the pool */
+        {16, 64, 7, 64, true, false, 1},    /* tiny budget: prompts in 7-token chunks */
+        {4, 48, 40, 16, true, true, 2},     /* 192 positions: preemptions */
+        {16, 12, 13, 8, false, true, 1},    /* no prefix cache, preemptions */
     };
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
-        sched *s = make_sched(fx, cfgs[c].block, cfgs[c].n_blocks, cfgs[c].budget, cfgs[c].batch, cfgs[c].prefix);
+        pool *p = cfgs[c].threads > 1 ? pool_create(cfgs[c].threads, 0) : fx->pool;
+        assert_non_null(p);
+        sched *s = make_sched_on(fx, p, cfgs[c].block, cfgs[c].n_blocks, cfgs[c].budget, cfgs[c].batch,
+                                 cfgs[c].prefix);
         run_all(s, fx, specs, N, got);
         for (int i = 0; i < N; i++) {
             ef_assert_same(&alone[i], &got[i], i);
@@ -238,6 +249,7 @@ static void test_tokens_independent_of_schedule(void **state) {
         assert_int_equal(st.kv_blocks_used, 0);
         assert_int_equal(st.requests_finished, N);
         sched_free(s);
+        if (p != fx->pool) pool_free(p);
     }
     for (int i = 0; i < N; i++) ef_outcome_free(&alone[i]);
     free(specs);

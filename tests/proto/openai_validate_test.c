@@ -276,6 +276,7 @@ static void test_sampler_defaults_sample_at_t1(void **st) {
     assert_true(s.presence_penalty == 0.0f && s.frequency_penalty == 0.0f);
     assert_int_equal(s.seed, 77);
     assert_int_equal(s.top_n, 0);
+    assert_true(s.no_logprob); /* nothing reads a token's logprob */
 }
 
 static void test_sampler_temperature_zero_is_greedy(void **st) {
@@ -299,11 +300,17 @@ static void test_sampler_knobs(void **st) {
     assert_true(s.frequency_penalty == -1.0f);
     assert_true(s.repetition_penalty == 1.2f);
     assert_int_equal(s.top_n, 3);
+    assert_false(s.no_logprob);
     s = sp_of(OAI_COMPLETION, CO("\"top_k\":12,\"logprobs\":2"));
     assert_int_equal(s.top_k, 12);
     assert_int_equal(s.top_n, 2);
     s = sp_of(OAI_CHAT, CH("\"logprobs\":false"));
     assert_int_equal(s.top_n, 0);
+    assert_true(s.no_logprob);
+    s = sp_of(OAI_COMPLETION, CO("\"n\":2,\"best_of\":3")); /* ranked by mean logprob */
+    assert_false(s.no_logprob);
+    s = sp_of(OAI_COMPLETION, CO("\"n\":2,\"best_of\":2"));
+    assert_true(s.no_logprob);
 }
 
 static void test_sampler_logit_bias_borrowed(void **st) {
