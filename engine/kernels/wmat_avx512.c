@@ -382,7 +382,49 @@ static AMX_TARGET void amx_config(int mt) {
     _tile_loadconfig(cfg);
 }
 
-/* x rows [m0, m0 + mt) (mt <= 16, the tiles configured for mt) against group g. */
+/* Block ab's quants as a B tile: Q8_0's are already one (the group block
+ * stores them in exactly that layout); the others are unpacked and staged
+ * in bb.  Returns where the tile is. */
+AMX_INLINE const uint8_t *amx_stage(const uint32_t type, const uint8_t *gb, int b, uint8_t *bb, wa_scales *p) {
+    if (type == DT_Q8_0) {
+        *p = (wa_scales){0};
+        p->ws = ld_f16(gb);
+        return gb + WL_Q8_0_QS;
+    }
+    __m512i U[8];
+    unpack(type, gb, b, U, p);
+    #pragma GCC unroll 16
+    for (int j = 0; j < 8; j++) _mm512_store_si512((void *)(bb + 64 * j), U[j]);
+    return bb;
+}
+
+/* The integer dots of a block for the tile's rows into cb (C of the whole
+ * block, or of its halves at cb and cb + 256); bt is its B tile. */
+AMX_INLINE void amx_dots(bool halves, const uint8_t *bt, const int8_t *ap, int K, int32_t *cb) {
+    _tile_zero(0);
+    if (halves) {
+        _tile_zero(1);
+        _tile_loadd(5, bt, 64);
+        _tile_loadd(4, ap, K);
+        _tile_dpbsud(0, 4, 5);
+        _tile_loadd(5, bt + 256, 64);
+        _tile_loadd(4, ap + 16, K);
+        _tile_dpbsud(1, 4, 5);
+        _tile_stored(1, cb + 256, 64);
+    } else {
+        _tile_loadd(3, bt, 64);
+        _tile_loadd(2, ap, K);
+        _tile_dpbsud(0, 2, 3);
+    }
+    _tile_stored(0, cb, 64);
+}
+
+/* x rows [m0, m0 + mt) (mt <= 16, the tiles configured for mt) against group g.
+ * Software-pipelined: in one iteration block ab's tile product is issued
+ * (its B tile staged the iteration before), block ab + 1 is staged, and
+ * block ab - 1's integers (stored to the other buffer) are read back and
+ * scaled — so neither a tile load waits for the stores that staged it nor
+ * the read-back waits for a tile store (those waits were half the time). */
 AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, float *y, int ldy,
                          uint8_t *bbuf, int32_t *cbuf) {
     wl_info t = wl_type(type);
@@ -392,40 +434,28 @@ AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, in
     __m512 acc[16];
     #pragma GCC unroll 16
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    for (int sb = 0; sb < nsb; sb++)
-        for (int b = 0; b < per; b++) {
-            __m512i U[8];
-            wa_scales p;
-            unpack(type, gbase + (size_t)sb * t.gbytes, b, U, &p);
-            #pragma GCC unroll 16
-            for (int j = 0; j < 8; j++) _mm512_store_si512((void *)(bbuf + 64 * j), U[j]);
-            int ab = sb * per + b;
-            const int8_t *ap = a->q + (size_t)m0 * K + (size_t)ab * WM_QB;
-            _tile_zero(0);
-            if (halves) {
-                _tile_zero(1);
-                _tile_loadd(5, bbuf, 64);
-                _tile_loadd(4, ap, K);
-                _tile_dpbsud(0, 4, 5);
-                _tile_loadd(5, bbuf + 256, 64);
-                _tile_loadd(4, ap + 16, K);
-                _tile_dpbsud(1, 4, 5);
-                _tile_stored(1, cbuf + 256, 64);
-            } else {
-                _tile_loadd(3, bbuf, 64);
-                _tile_loadd(2, ap, K);
-                _tile_dpbsud(0, 2, 3);
-            }
-            _tile_stored(0, cbuf, 64);
+    wa_scales sc[3]; /* the scales of blocks ab - 1, ab, ab + 1 (by ab % 3) */
+    const uint8_t *bt[2];
+    bt[0] = amx_stage(type, gbase, 0, bbuf, &sc[0]);
+    for (int ab = 0; ab <= nab; ab++) {
+        if (ab < nab) /* issue block ab */
+            amx_dots(halves, bt[ab & 1], a->q + (size_t)m0 * K + (size_t)ab * WM_QB, K, cbuf + 512 * (ab & 1));
+        if (ab + 1 < nab) /* stage block ab + 1 */
+            bt[(ab + 1) & 1] = amx_stage(type, gbase + (size_t)((ab + 1) / per) * t.gbytes, (ab + 1) % per,
+                                         bbuf + 512 * ((ab + 1) & 1), &sc[(ab + 1) % 3]);
+        if (ab > 0) { /* finish block ab - 1 */
+            const int32_t *cb = cbuf + 512 * ((ab - 1) & 1);
+            const wa_scales *p = &sc[(ab - 1) % 3];
             #pragma GCC unroll 16
             for (int i = 0; i < mt; i++) {
                 int m = m0 + i;
-                __m512i D0 = _mm512_load_si512((const void *)(cbuf + 16 * i));
-                __m512i D1 = halves ? _mm512_load_si512((const void *)(cbuf + 256 + 16 * i)) : _mm512_setzero_si512();
-                acc[i] = step_dots(type, D0, D1, &p, a->s + (size_t)m * (K / 16) + 2 * ab, a->d[(size_t)m * nab + ab],
-                                   acc[i]);
+                __m512i D0 = _mm512_load_si512((const void *)(cb + 16 * i));
+                __m512i D1 = halves ? _mm512_load_si512((const void *)(cb + 256 + 16 * i)) : _mm512_setzero_si512();
+                acc[i] = step_dots(type, D0, D1, p, a->s + (size_t)m * (K / 16) + 2 * (ab - 1),
+                                   a->d[(size_t)m * nab + ab - 1], acc[i]);
             }
         }
+    }
     int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
     #pragma GCC unroll 16
     for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
@@ -433,8 +463,8 @@ AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, in
 
 AMX_INLINE void kern_amx(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y,
                          int ldy) {
-    uint8_t bbuf[512] __attribute__((aligned(64)));
-    int32_t cbuf[512] __attribute__((aligned(64)));
+    uint8_t bbuf[2 * 512] __attribute__((aligned(64))); /* two blocks in flight (tile_amx) */
+    int32_t cbuf[2 * 512] __attribute__((aligned(64)));
     int configured = -1;
     for (int g = g0; g < g1; g++) {
         int m0 = 0;
