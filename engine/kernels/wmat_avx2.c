@@ -215,6 +215,8 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     #pragma GCC unroll 16
     for (int i = 0; i < W2_MT; i++) acc[i] = _mm256_setzero_ps();
     for (int sb = 0; sb < nsb; sb++)
+        /* unrolled: a constant b turns unpack's shifts into immediates */
+        #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
             __m256i U[8];
             w2_scales p;

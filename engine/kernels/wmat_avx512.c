@@ -221,6 +221,8 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
         const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
         if (m0 == 0) /* the first pass over the group streams it from memory: ask for every line ahead */
             for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + WA_PREFETCH + off), _MM_HINT_T0);
+        /* unrolled: a constant b turns unpack's shifts into immediates */
+        #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
             __m512i U[8];
             wa_scales p;
