@@ -28,7 +28,8 @@
 #define WA_INLINE static inline __attribute__((always_inline)) WA_TARGET
 
 #define WA_MT 4 /* x rows per tile */
-#define WA_HG 4 /* F16/BF16: groups side by side */
+#define WA_HG 4  /* F16/BF16 decode: groups side by side */
+#define WA_HMT 8 /* F16/BF16 prefill: x rows per tile (2 groups wide) */
 /* Bytes ahead of the group block being read that are prefetched (1 KiB was
  * best of 0.5-16 KiB on the 1.1B Q4_K_M/Q4_0/Q8_0 decode): one core
  * keeps only ~20 lines in flight on its own, too few to stream memory at
@@ -264,13 +265,14 @@ WA_INLINE __m512 half16(const uint32_t type, const uint8_t *p) {
     return _mm512_cvtph_ps(h);
 }
 
-/* x rows [m0, m0 + mt) x groups [g, g + ng), ng <= WA_HG. */
+/* x rows [m0, m0 + mt) x groups [g, g + ng), mt <= WA_HMT, ng <= WA_HG,
+ * mt x ng <= 24 (the accumulators stay in registers). */
 WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int m0, int mt, int g, int ng, float *y,
                          int ldy) {
     int K = w->cols;
-    __m512 acc[WA_MT][WA_HG];
+    __m512 acc[WA_HMT][WA_HG];
     #pragma GCC unroll 16
-    for (int i = 0; i < WA_MT; i++)
+    for (int i = 0; i < WA_HMT; i++)
         #pragma GCC unroll 16
         for (int j = 0; j < WA_HG; j++) acc[i][j] = _mm512_setzero_ps();
     const uint8_t *base = w->data + (size_t)g * K * 32;
@@ -293,18 +295,24 @@ WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int
     }
 }
 
-/* Rows m0.. in tiles of WA_MT, the rest one at a time, against ng groups;
- * constant tile shapes keep the accumulators in registers. */
-WA_INLINE void rows_half(const uint32_t type, const wmat *w, const float *x, int M, int g, int ng, float *y, int ldy) {
-    int m0 = 0;
-    for (; m0 + WA_MT <= M; m0 += WA_MT) tile_half(type, w, x, m0, WA_MT, g, ng, y, ldy);
-    for (; m0 < M; m0++) tile_half(type, w, x, m0, 1, g, ng, y, ldy);
-}
-
+/* Prefill-sized batches in tiles of WA_HMT rows x 2 groups: each converted
+ * weight vector then serves 8 rows (the F16 conversion shares the FMA
+ * ports, so fewer conversions per FMA is the speed); the rows left over and
+ * decode run one row against WA_HG groups (four independent FMA chains). */
 WA_INLINE void kern_half(const uint32_t type, const wmat *w, const float *x, int M, int g0, int g1, float *y, int ldy) {
+    int full = M / WA_HMT * WA_HMT;
+    for (int g = g0; g < g1 && full; g += 2)
+        for (int m0 = 0; m0 < full; m0 += WA_HMT) {
+            if (g + 2 <= g1)
+                tile_half(type, w, x, m0, WA_HMT, g, 2, y, ldy);
+            else
+                tile_half(type, w, x, m0, WA_HMT, g, 1, y, ldy);
+        }
     int g = g0;
-    for (; g + WA_HG <= g1; g += WA_HG) rows_half(type, w, x, M, g, WA_HG, y, ldy);
-    for (; g < g1; g++) rows_half(type, w, x, M, g, 1, y, ldy);
+    for (; g + WA_HG <= g1; g += WA_HG)
+        for (int m = full; m < M; m++) tile_half(type, w, x, m, 1, g, WA_HG, y, ldy);
+    for (; g < g1; g++)
+        for (int m = full; m < M; m++) tile_half(type, w, x, m, 1, g, 1, y, ldy);
 }
 
 WA_TARGET void wm_matmul_avx512(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y,
