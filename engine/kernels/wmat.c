@@ -8,7 +8,7 @@
  * CPU that has them and the portable C elsewhere.  The choice is made once
  * per process (cpuid through __builtin_cpu_supports, which also checks
  * that the OS saves the wider registers) and can be lowered, never raised,
- * with CTGI_KERNELS=portable|avx2|avx512 (tests and comparisons).
+ * with CTGI_KERNELS=portable|avx2|avx512|amx (tests and comparisons).
  */
 #include <pthread.h>
 #include <stdlib.h>

@@ -37,7 +37,7 @@
  * where o is the type's quant offset, c_h / m_h its integer sub-block
  * scales / mins and ws / wm its float scale / min for that block
  * (wmat_pack.c has the table).  F16/BF16: acc = fmaf(x[k], w[n][k], acc) for
- * k = 0, 1, ... K-1.  Every path (portable C, AVX2, AVX-512) computes
+ * k = 0, 1, ... K-1.  Every path (portable C, AVX2, AVX-512, AMX) computes
  * exactly this, for any M, any row of the batch and any split of the
  * groups between threads: a token's logits do not depend on what it is
  * batched with, nor on which kernel set the CPU got.  Bias is added after.
@@ -71,14 +71,10 @@ bool wmat_quantized(uint32_t type);
  * supported or K is not a multiple of its block size. */
 size_t wmat_bytes(uint32_t type, int N, int K);
 
-/* Packs row-major file rows into dst (wmat_bytes).  Packed row n is file
- * row row_map[n] (NULL: n); src_row_bytes is the bytes of one file row.
- * Rows past N in the last group are zeros. */
+/* Packs row-major file rows (N rows of K values of `type`, as the file
+ * stores them) into dst (wmat_bytes).  Packed row n is file row row_map[n]
+ * (NULL: n).  Rows past N in the last group are zeros. */
 void wmat_pack(uint32_t type, int N, int K, const uint8_t *src, const int *row_map, uint8_t *dst);
-
-/* Row n of a packed matrix as f32 (exact: the quants times their scales,
- * what dt_to_f32 gives for the file's block). */
-void wmat_row_f32(const wmat *w, int n, float *out);
 
 /* ---- activations ---------------------------------------------------------- */
 

@@ -229,7 +229,7 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
                               a->s + (size_t)m * (K / 16) + 2 * ab, a->d[(size_t)m * nab + ab], acc[i]);
             }
         }
-    int rows = w->rows - g * WM_GROUP - 8 * h;
+    int rows = wl_group_rows(w, g) - 8 * h; /* of this half: 8, fewer, or none */
     rows = rows > 8 ? 8 : rows;
     #pragma GCC unroll 16
     for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP + 8 * h, acc[i], rows);

@@ -237,7 +237,7 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
             }
         }
     }
-    int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+    int rows = wl_group_rows(w, g);
     #pragma GCC unroll 16
     for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
 }
@@ -289,7 +289,7 @@ WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int
     }
     #pragma GCC unroll 16
     for (int j = 0; j < ng; j++) {
-        int gg = g + j, rows = w->rows - gg * WM_GROUP < WM_GROUP ? w->rows - gg * WM_GROUP : WM_GROUP;
+        int gg = g + j, rows = wl_group_rows(w, gg);
         #pragma GCC unroll 16
         for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + gg * WM_GROUP, acc[i][j], rows);
     }
@@ -466,7 +466,7 @@ AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, in
             }
         }
     }
-    int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+    int rows = wl_group_rows(w, g);
     #pragma GCC unroll 16
     for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
 }

@@ -42,6 +42,12 @@ void wl_block_read(uint32_t type, const uint8_t *g, int r, int b, wl_block *o);
 /* acc after one block: the contract's step. */
 float wl_block_step(const wl_block *w, int o, bool has_min, const int8_t *a, float da, const int16_t *s, float acc);
 
+/* Rows of group g that exist (16, fewer in the last group). */
+static inline int wl_group_rows(const wmat *w, int g) {
+    int left = w->rows - g * WM_GROUP;
+    return left < WM_GROUP ? left : WM_GROUP;
+}
+
 /* Kernel sets (y without bias). */
 void wm_matmul_portable(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
 void wm_matmul_avx2(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);

@@ -41,9 +41,9 @@ static void put_halves(const uint8_t *const blk[WM_GROUP], int off, uint8_t *dst
     for (int r = 0; r < WM_GROUP; r++) memcpy(dst + 2 * r, blk[r] + off, 2);
 }
 
-/* Masks for 32-element high-bit sets: mask (s, j) bit 4r+i = bit
- * `bit_of(s)` of row r's element 4j+i, where the bit comes from
- * hbits(row block, s, 4j + i). */
+/* n_sets x 8 masks of high bits: bit 4r+i of mask (s, j) is
+ * hbit(row r's block, s, 4j + i), the high bit of element 4j+i of set s
+ * (a 32-element sub-block) of row r. */
 typedef int (*hbit_fn)(const uint8_t *blk, int s, int l);
 
 static void put_masks(const uint8_t *const blk[WM_GROUP], int n_sets, hbit_fn hbit, uint8_t *dst) {

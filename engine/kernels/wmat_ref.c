@@ -142,7 +142,7 @@ static void ref_quantized(const wmat *w, const wm_act *a, int M, int g0, int g1,
     bool has_min = wl_has_min(w->type);
     for (int g = g0; g < g1; g++) {
         const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
-        int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+        int rows = wl_group_rows(w, g);
         for (int m0 = 0; m0 < M; m0 += REF_MTILE) {
             int m1 = m0 + REF_MTILE < M ? m0 + REF_MTILE : M;
             float acc[REF_MTILE][WM_GROUP] = {{0}};
@@ -174,7 +174,7 @@ static void ref_half(const wmat *w, const float *x, int M, int g0, int g1, float
     int K = w->cols;
     for (int g = g0; g < g1; g++) {
         const uint8_t *gbase = w->data + (size_t)g * K * 32;
-        int rows = w->rows - g * WM_GROUP < WM_GROUP ? w->rows - g * WM_GROUP : WM_GROUP;
+        int rows = wl_group_rows(w, g);
         for (int m = 0; m < M; m++)
             for (int r = 0; r < rows; r++) {
                 float acc = 0.0f;
