@@ -5,11 +5,14 @@
  *
  * All n tokens of a call go through each weight product together: one
  * matrix product (T, K) x (N, K)^T per weight, split by output columns over
- * the pool's threads in whole panels of the packed weights.  By default each
- * thread runs mm_packed (matmul.h) on its slice: every output has one fixed
- * summation order, so a token's logits are the same bits whatever batch it
- * is computed in.  FWD_MM_BLAS instead calls single-threaded BLAS sgemm,
- * which is not batch-invariant; the weights are only held packed, so each
+ * the pool's threads.  Weights in their file's type (wmat.h) split in
+ * groups of 16 rows; their input is quantized once per product when the
+ * type calls for it (by every thread for itself when it has at most
+ * FWD_QUANT_OWN rows).  F32 weights split in whole panels and run
+ * mm_packed (matmul.h).  Either way every output has one fixed summation
+ * order, so a token's logits are the same bits whatever batch it is
+ * computed in.  FWD_MM_BLAS (F32 weights only) instead calls
+ * single-threaded BLAS sgemm, which is not batch-invariant; the weights are only held packed, so each
  * thread first unpacks a chunk of its rows into its own scratch
  * (row-major) and hands that to sgemm — a copy per call, ~2% of a
  * prefill's product.  For <= 2 rows BLAS mode used sgemv (which streams
@@ -85,6 +88,12 @@ struct fwd_ctx {
 
 /* ---- setup ---------------------------------------------------------------- */
 
+/* The longest input row of a weight product: dim, ffn_dim or the query width. */
+static int max_k(const model_config *c) {
+    int k = c->dim > c->ffn_dim ? c->dim : c->ffn_dim, qd = c->n_heads * c->head_dim;
+    return qd > k ? qd : k;
+}
+
 fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     const model_config *c = &m->cfg;
     fwd_ctx *f = calloc(1, sizeof *f);
@@ -100,12 +109,12 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
         *bufs[i] = mm_alloc(T * sizes[i] * sizeof(float)); /* huge pages: matmul.h */
         if (!*bufs[i]) { fwd_free(f); return NULL; }
     }
-    int maxk = c->dim > c->ffn_dim ? c->dim : c->ffn_dim;
-    if ((int)qd > maxk) maxk = (int)qd;
+    /* wm_act_bytes grows with K and is a multiple of 64 (each thread's
+     * act_small slice stays aligned) */
+    f->act_small_bytes = wm_act_bytes(FWD_QUANT_OWN, max_k(c));
     if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
-        !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, maxk + WM_QB))) ||
-        !(f->act_small = mm_alloc((f->act_small_bytes = (wm_act_bytes(FWD_QUANT_OWN, maxk + WM_QB) + 63) / 64 * 64) *
-                                  (size_t)pool_size(p)))) {
+        !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, max_k(c)))) ||
+        !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p)))) {
         fwd_free(f);
         return NULL;
     }
@@ -236,10 +245,7 @@ static void matmul(fwd_ctx *f, matmul_batch *mb) {
 /* BLAS mode's unpack scratch, made on first use. */
 static bool ensure_unpacked(fwd_ctx *f) {
     if (f->mm_mode != FWD_MM_BLAS || f->unpacked) return true;
-    const model_config *c = &f->m->cfg;
-    int maxk = c->dim > c->ffn_dim ? c->dim : c->ffn_dim;
-    if (c->n_heads * c->head_dim > maxk) maxk = c->n_heads * c->head_dim;
-    size_t cap = (size_t)FWD_BLAS_ROWS * maxk;
+    size_t cap = (size_t)FWD_BLAS_ROWS * max_k(&f->m->cfg);
     f->unpacked = malloc(cap * pool_size(f->pool) * sizeof(float));
     f->unpacked_cap = cap;
     return f->unpacked != NULL;
