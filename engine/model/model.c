@@ -141,17 +141,24 @@ void model_init_rope(model *m, const float *freq_factors) {
 
 /* ---- weights ------------------------------------------------------------- */
 
-/* Undo GGUF's interleaved-RoPE row order for one head-major matrix:
- * file row 2j+t of a head holds Hugging Face row t*(hd/2)+j. */
-static void unpermute_rows(const float *in, float *out, int n_heads, int head_dim, int cols) {
-    int half = head_dim / 2;
+/* Undoing GGUF's interleaved-RoPE row order of a head-major q/k matrix or
+ * bias: row n (Hugging Face order) is file row map[n] — file row 2j+t of a
+ * head holds row t*(hd/2)+j.  Rows move whole, so quantized rows need no
+ * conversion (wmat_pack takes the map) and f32 ones are gathered. */
+static int *unpermute_map(int N, int n_heads) {
+    int *map = malloc((size_t)N * sizeof *map), hd = N / n_heads, half = hd / 2;
+    if (!map) return NULL;
     for (int h = 0; h < n_heads; h++)
         for (int j = 0; j < half; j++)
-            for (int t = 0; t < 2; t++) {
-                const float *src = in + ((size_t)h * head_dim + 2 * j + t) * cols;
-                float *dst = out + ((size_t)h * head_dim + t * half + j) * cols;
-                memcpy(dst, src, (size_t)cols * sizeof(float));
-            }
+            for (int t = 0; t < 2; t++) map[h * hd + t * half + j] = h * hd + 2 * j + t;
+    return map;
+}
+
+/* dst row n = src row map[n] (map NULL: n), for n rows of row_bytes. */
+static void gather_rows(const void *src, size_t row_bytes, const int *map, int n, void *dst) {
+    for (int i = 0; i < n; i++)
+        memcpy((uint8_t *)dst + (size_t)i * row_bytes, (const uint8_t *)src + (size_t)(map ? map[i] : i) * row_bytes,
+               row_bytes);
 }
 
 /* One typed matrix to repack (wmat_pack), its destination already
@@ -218,8 +225,10 @@ static float *load_vector(loader *L, const char *name, uint64_t cols, int permut
     }
     if (permute_heads > 0 && L->src->qk_interleaved) {
         float *out = model_own(L->m, malloc(cols * sizeof(float)));
-        if (!out) { ct_err(L->err, "out of memory"); return NULL; }
-        unpermute_rows(buf, out, permute_heads, (int)(cols / (uint64_t)permute_heads), 1);
+        int *map = unpermute_map((int)cols, permute_heads);
+        if (!out || !map) { free(map); ct_err(L->err, "out of memory"); return NULL; }
+        gather_rows(buf, sizeof(float), map, (int)cols, out);
+        free(map);
         buf = out;
     }
     return buf;
@@ -233,36 +242,24 @@ static void release_mapped(const void *p, size_t bytes) {
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure only costs memory */
 }
 
-/* F32: converted rows (un-permuted) packed into matmul.h's panels. */
+/* F32: the file's rows (un-permuted, copied out of a mapping of any
+ * alignment) packed into matmul.h's panels. */
 static bool load_f32_matrix(loader *L, const wsrc *w, int N, int K, int permute_heads, wmat *out) {
-    size_t n = (size_t)N * K;
-    float *rows = malloc(n * sizeof(float));
+    float *rows = malloc((size_t)N * K * sizeof(float));
     float *packed = model_own(L->m, mm_alloc(mm_packed_size(N, K) * sizeof(float)));
-    if (!rows || !packed) { free(rows); return ct_err(L->err, "out of memory loading '%s'", w->name); }
-    memcpy(rows, w->data, n * sizeof(float)); /* F32 in the file: any alignment */
-    if (permute_heads > 0 && L->src->qk_interleaved) {
-        float *un = malloc(n * sizeof(float));
-        if (!un) { free(rows); return ct_err(L->err, "out of memory"); }
-        unpermute_rows(rows, un, permute_heads, N / permute_heads, K);
+    bool permute = permute_heads > 0 && L->src->qk_interleaved;
+    int *map = permute ? unpermute_map(N, permute_heads) : NULL;
+    if (!rows || !packed || (permute && !map)) {
         free(rows);
-        rows = un;
+        free(map);
+        return ct_err(L->err, "out of memory loading '%s'", w->name);
     }
+    gather_rows(w->data, (size_t)K * sizeof(float), map, N, rows);
+    free(map);
     mm_pack(rows, N, K, packed);
     free(rows);
     *out = (wmat){DT_F32, N, K, (const uint8_t *)packed};
     return true;
-}
-
-/* Packed row n is GGUF row perm(n): file row 2j+t of a head holds Hugging
- * Face row t*(hd/2)+j (the interleaved-RoPE order) — the rows move whole,
- * so quantized rows need no conversion. */
-static int *unpermute_map(int N, int n_heads) {
-    int *map = malloc((size_t)N * sizeof *map), hd = N / n_heads, half = hd / 2;
-    if (!map) return NULL;
-    for (int h = 0; h < n_heads; h++)
-        for (int j = 0; j < half; j++)
-            for (int t = 0; t < 2; t++) map[h * hd + t * half + j] = h * hd + 2 * j + t;
-    return map;
 }
 
 static bool add_job(loader *L) {
