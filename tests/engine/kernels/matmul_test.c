@@ -391,24 +391,17 @@ typedef struct {
     int vocab;
 } fwd_fixture;
 
-/* A seeded qwen2 (q/k/v biases) whose dimensions are not multiples of 8,
- * so every product runs the zero-padded last chunk. */
-static int fwd_setup(void **state) {
+/* *state = a fixture holding model c (vocabulary: stories260K's), written
+ * to a scratch GGUF and loaded; -1 if that fails. */
+static int fwd_open(void **state, synth_config c) {
     fwd_fixture *fx = calloc(1, sizeof *fx);
     char err[CT_ERRLEN] = "";
     char *dir = tu_mkdtemp(), *path = NULL, *vocab = tu_model_path("stories260K.gguf");
-    synth_config c = synth_default();
-    c.arch = "qwen2";
-    c.dim = 76;
-    c.n_heads = 4;
-    c.n_kv_heads = 2;
-    c.head_dim = 18;
-    c.ffn_dim = 203;
-    c.seed = 77;
     c.vocab_gguf = vocab;
     bool ok = asprintf(&path, "%s/inv.gguf", dir) >= 0 && synth_write_gguf(&c, path, err) &&
               (fx->m = model_load(path, err)) != NULL;
     if (!ok) print_error("%s\n", err);
+    if (ok) printf("# model: matrices %s, kernels %s\n", fx->m->dtype, wm_kernel_name(wm_kernels()));
     tu_rmrf(dir);
     free(dir);
     free(path);
@@ -418,15 +411,26 @@ static int fwd_setup(void **state) {
     return ok ? 0 : -1;
 }
 
+/* A seeded qwen2 (q/k/v biases) whose dimensions are not multiples of 8,
+ * so every product runs the zero-padded last chunk. */
+static int fwd_setup(void **state) {
+    synth_config c = synth_default();
+    c.arch = "qwen2";
+    c.dim = 76;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.head_dim = 18;
+    c.ffn_dim = 203;
+    c.seed = 77;
+    return fwd_open(state, c);
+}
+
 /* The same forward-pass checks on block-quantized weights: a llama with
  * K-quant rows (dim 256) in llama-quantize's Q4_K_M mix (Q4_K, Q6_K
  * output and some attn_v/ffn_down), so one step's batch runs the int8
  * kernels at M = 1 (VNNI) and at M >= 4 (AMX tiles where the CPU has them)
  * and must give every token the same bits either way. */
 static int fwd_setup_q4_k_m(void **state) {
-    fwd_fixture *fx = calloc(1, sizeof *fx);
-    char err[CT_ERRLEN] = "";
-    char *dir = tu_mkdtemp(), *path = NULL, *vocab = tu_model_path("stories260K.gguf");
     synth_config c = synth_default();
     c.dim = 256;
     c.n_layers = 8; /* llama's use_more_bits puts Q6_K in layers 0, 2, 5, 7 */
@@ -437,18 +441,7 @@ static int fwd_setup_q4_k_m(void **state) {
     c.weight_type = DT_Q4_K;
     c.llama_mix = true;
     c.seed = 78;
-    c.vocab_gguf = vocab;
-    bool ok = asprintf(&path, "%s/inv-q4km.gguf", dir) >= 0 && synth_write_gguf(&c, path, err) &&
-              (fx->m = model_load(path, err)) != NULL;
-    if (!ok) print_error("%s\n", err);
-    if (ok) printf("# Q4_K_M model: matrices %s, kernels %s\n", fx->m->dtype, wm_kernel_name(wm_kernels()));
-    tu_rmrf(dir);
-    free(dir);
-    free(path);
-    free(vocab);
-    fx->vocab = ok ? fx->m->cfg.vocab : 0;
-    *state = fx;
-    return ok ? 0 : -1;
+    return fwd_open(state, c);
 }
 
 static int fwd_teardown(void **state) {
