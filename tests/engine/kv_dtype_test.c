@@ -21,14 +21,7 @@
 
 #include "kv.h"
 #include "model/dtype.h"
-
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static int rng_int(uint64_t *s, int n) { return (int)(rng_next(s) % (uint64_t)n); }
+#include "support/testutil.h"
 
 static void check_totals(const kv_pool *kv) {
     kv_stats st = kv_pool_stats(kv);
@@ -37,8 +30,8 @@ static void check_totals(const kv_pool *kv) {
 }
 
 static float rnd_value(uint64_t *s) { /* sign, 24 random bits, scale 2^-20 .. 2^15 */
-    float m = (float)(rng_next(s) >> 40) / (float)(1 << 24);
-    return ldexpf(rng_int(s, 2) ? -m : m, rng_int(s, 36) - 20);
+    float m = (float)(tu_rnd(s) >> 40) / (float)(1 << 24);
+    return ldexpf(tu_rnd_in(s, 0, 1) ? -m : m, tu_rnd_in(s, 0, 35) - 20);
 }
 
 /* y is the value of `bits` significand bits (implicit one included) nearest
@@ -115,7 +108,7 @@ static void test_dtype_q8_0(void **st) {
         /* blocks with max|x| within ~2^-5 .. 2^14: d = max/127 stays a normal
          * f16 (as in ggml, d beyond 65504 would overflow to inf, and a
          * subnormal d loses relative precision) */
-        float scale = ldexpf(1.0f, rng_int(&r, 10) - 10);
+        float scale = ldexpf(1.0f, tu_rnd_in(&r, 0, 9) - 10);
         for (int i = 0; i < N; i++) x[i] = rnd_value(&r) * scale;
         if (round == 0) memset(x + 32, 0, 32 * sizeof(float)); /* an all-zero block: d 0, q 0 */
         kv_put(KV_Q8_0, x, row, N);
