@@ -64,30 +64,12 @@ static int hbit_q5_k(const uint8_t *blk, int s, int l) { return (blk[16 + l] >> 
 /* Q3_K: bit g of hmask[l] (hmask at 0). */
 static int hbit_q3_k(const uint8_t *blk, int g, int l) { return (blk[l] >> g) & 1; }
 
-/* Q4_K/Q5_K: the 6-bit scale and min of sub-block s from the 12 packed
- * bytes (quant-formats.md §2.3). */
-static void k4_scale_min(const uint8_t *q, int s, uint8_t *sc, uint8_t *mn) {
-    if (s < 4) {
-        *sc = q[s] & 63;
-        *mn = q[s + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[s + 4] & 15) | ((q[s - 4] >> 6) << 4));
-        *mn = (uint8_t)((q[s + 4] >> 4) | ((q[s] >> 6) << 4));
-    }
-}
-
-/* Q3_K: the signed 6-bit scale of sub-block s from the 12 packed bytes. */
-static int8_t k3_scale(const uint8_t *q, int s) {
-    int lo = s < 8 ? q[s] & 15 : q[s - 8] >> 4;
-    int hi = (q[8 + s % 4] >> (2 * (s / 4))) & 3;
-    return (int8_t)((lo | hi << 4) - 32);
-}
-
 /* ---- one group block per type ------------------------------------------------- */
 
 static void pack_k4_scales(const uint8_t *const blk[WM_GROUP], uint8_t *sc, uint8_t *mn) {
     for (int s = 0; s < 8; s++)
-        for (int r = 0; r < WM_GROUP; r++) k4_scale_min(blk[r] + 4, s, &sc[s * 16 + r], &mn[s * 16 + r]);
+        for (int r = 0; r < WM_GROUP; r++)
+            dt_q4k_scale_min(blk[r] + 4, s, &sc[s * 16 + r], &mn[s * 16 + r]);
 }
 
 static void pack_group_block(uint32_t type, const uint8_t *const blk[WM_GROUP], uint8_t *g) {
@@ -121,7 +103,8 @@ static void pack_group_block(uint32_t type, const uint8_t *const blk[WM_GROUP], 
     case DT_Q3_K:
         put_halves(blk, 108, g);
         for (int s = 0; s < 16; s++)
-            for (int r = 0; r < WM_GROUP; r++) g[WL_Q3_K_SC + s * 16 + r] = (uint8_t)k3_scale(blk[r] + 96, s);
+            for (int r = 0; r < WM_GROUP; r++)
+                g[WL_Q3_K_SC + s * 16 + r] = (uint8_t)(int8_t)dt_q3k_scale(blk[r] + 96, s);
         put_vectors(blk, 32, 16, g + WL_Q3_K_QS, 0);
         put_masks(blk, 8, hbit_q3_k, g + WL_Q3_K_HM);
         break;

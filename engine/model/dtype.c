@@ -325,16 +325,6 @@ static void deq_q2_k(const uint8_t *b, float *y, size_t nblk) {
     }
 }
 
-/* Q3_K's 16 signed six-bit scales in 12 bytes: byte k (0-7) holds the low
- * 4 bits of scale k (bits 0-3) and of scale k+8 (bits 4-7); byte 8+i holds
- * the top 2 bits of scales i, i+4, i+8, i+12 in bit pairs 0-1 .. 6-7.
- * The six bits are offset by 32: S in -32..31. */
-static inline int q3k_scale(const uint8_t *sc, int s) {
-    const int lo = s < 8 ? sc[s] & 0x0f : sc[s - 8] >> 4;
-    const int hi = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
-    return (lo | hi << 4) - 32;
-}
-
 /* Q3_K — 256 values, 110 bytes (d at the END):
  *   struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; f16 d; }
  * 16 sub-blocks of 16.  Low 2 bits of each value as in Q2_K; the high bit
@@ -345,7 +335,7 @@ static void deq_q3_k(const uint8_t *b, float *y, size_t nblk) {
         const float d = dt_f16_to_f32(load_u16(b + 108));
         const uint8_t *hmask = b, *qs = b + 32, *scales = b + 96;
         for (int s = 0; s < 16; s++, y += 16) {
-            const float dl = d * q3k_scale(scales, s);
+            const float dl = d * dt_q3k_scale(scales, s);
             const uint8_t *q = q2_bytes(qs, s), *hm = hmask + 16 * (s % 2);
             const int shift = q2_shift(s), hbit = s / 2; /* e/32 for e = 16s+l */
             for (int l = 0; l < 16; l++) {
@@ -356,22 +346,6 @@ static void deq_q3_k(const uint8_t *b, float *y, size_t nblk) {
     }
 }
 
-/* Q4_K's 8 pairs (scale, min) of 6 bits each are packed into 12 bytes:
- *   j < 4:  scale = s[j] & 63,         min = s[j+4] & 63
- *   j >= 4: scale = (s[j+4] & 15) | (s[j-4] >> 6) << 4,
- *           min   = (s[j+4] >> 4)  | (s[j]   >> 6) << 4
- * i.e. bytes 0-7 hold the low 6 bits of scales 0-3 / mins 0-3 and lend
- * their top 2 bits to pairs 4-7, whose low 4 bits live in bytes 8-11.
- * Q5_K packs its scales the same way. */
-static inline void q4k_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
-        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
-}
 
 /* Q4_K — 256 values, 144 bytes (d at the START):
  *   struct { f16 d; f16 dmin; uint8_t scales[12]; uint8_t qs[128]; }
@@ -386,9 +360,9 @@ static void deq_q4_k(const uint8_t *b, float *y, size_t nblk) {
         const uint8_t *scales = b + 4, *q = b + 16;
         for (int j = 0; j < 8; j += 2, q += 32) {
             uint8_t sc, m;
-            q4k_scale_min(scales, j, &sc, &m);
+            dt_q4k_scale_min(scales, j, &sc, &m);
             const float d1 = d * sc, m1 = dmin * m;
-            q4k_scale_min(scales, j + 1, &sc, &m);
+            dt_q4k_scale_min(scales, j + 1, &sc, &m);
             const float d2 = d * sc, m2 = dmin * m;
             for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0x0f) - m1;
             for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;
@@ -407,9 +381,9 @@ static void deq_q5_k(const uint8_t *b, float *y, size_t nblk) {
         const uint8_t *scales = b + 4, *qh = b + 16, *q = b + 48;
         for (int j = 0; j < 8; j += 2, q += 32) {
             uint8_t sc, m;
-            q4k_scale_min(scales, j, &sc, &m);
+            dt_q4k_scale_min(scales, j, &sc, &m);
             const float d1 = d * sc, m1 = dmin * m;
-            q4k_scale_min(scales, j + 1, &sc, &m);
+            dt_q4k_scale_min(scales, j + 1, &sc, &m);
             const float d2 = d * sc, m2 = dmin * m;
             for (int l = 0; l < 32; l++) *y++ = d1 * ((q[l] & 0x0f) | ((qh[l] >> j) & 1) << 4) - m1;
             for (int l = 0; l < 32; l++) *y++ = d2 * ((q[l] >> 4) | ((qh[l] >> (j + 1)) & 1) << 4) - m2;

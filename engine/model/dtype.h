@@ -82,4 +82,34 @@ float dt_bf16_to_f32(uint16_t h);
 uint16_t dt_f32_to_f16(float f);  /* round to nearest even */
 uint16_t dt_f32_to_bf16(float f); /* round to nearest even */
 
+/* The packed sub-block scales of the K-quants, shared by the dequantizers
+ * (dtype.c) and the kernels' packer (kernels/wmat_pack.c). */
+
+/* Q4_K's 8 pairs (scale, min) of 6 bits each are packed into 12 bytes:
+ *   j < 4:  scale = s[j] & 63,         min = s[j+4] & 63
+ *   j >= 4: scale = (s[j+4] & 15) | (s[j-4] >> 6) << 4,
+ *           min   = (s[j+4] >> 4)  | (s[j]   >> 6) << 4
+ * i.e. bytes 0-7 hold the low 6 bits of scales 0-3 / mins 0-3 and lend
+ * their top 2 bits to pairs 4-7, whose low 4 bits live in bytes 8-11.
+ * Q5_K packs its scales the same way. */
+static inline void dt_q4k_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+/* Q3_K's 16 signed six-bit scales in 12 bytes: byte k (0-7) holds the low
+ * 4 bits of scale k (bits 0-3) and of scale k+8 (bits 4-7); byte 8+i holds
+ * the top 2 bits of scales i, i+4, i+8, i+12 in bit pairs 0-1 .. 6-7.
+ * The six bits are offset by 32: S in -32..31. */
+static inline int dt_q3k_scale(const uint8_t *sc, int s) {
+    const int lo = s < 8 ? sc[s] & 0x0f : sc[s - 8] >> 4;
+    const int hi = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
 #endif
