@@ -61,7 +61,7 @@ typedef struct {
 typedef struct {
     bool ok;
     char err[CT_ERRLEN];
-    double file_gb, weights_gb; /* whole file; matrices read per token */
+    double file_gb, embd_gb; /* whole file; its token embedding (one row is read per token) */
     double load_s, rss_gb, rss_anon_gb, rss_file_gb;
     double decode_tps, prefill_tps, agg_tps[N_AGG];
     double lc_decode, lc_prefill; /* llama.cpp, 0 = not run */
@@ -176,6 +176,7 @@ static void measure(const char *path, const options *o, result *res) {
     res->rss_anon_gb = status_kb("RssAnon") / 1048576.0;
     res->rss_file_gb = status_kb("RssFile") / 1048576.0;
     res->rss_gb = status_kb("VmRSS") / 1048576.0;
+    res->embd_gb = (double)m->tok_embd_row_bytes * m->cfg.vocab / 1e9;
     const model_config *c = &m->cfg;
     pool *p = pool_create(o->threads, 0);
     int positions = (PROMPT + (o->quick ? 16 : 64)) * 64 + PREFILL + KV_BLOCK * 64;
@@ -255,13 +256,6 @@ static result bench_file(const char *path, const options *o) {
     return res;
 }
 
-/* Bytes of the token embedding in a bench file of `type` (llama-quantize
- * keeps it in the base type). */
-static double embd_gb(const bench_spec *s, uint32_t type, int vocab) {
-    uint64_t row = 0;
-    if (!dt_bytes(type, (uint64_t)s->dim, &row)) return 0;
-    return (double)row * vocab / 1e9;
-}
 
 /* ---- tables ------------------------------------------------------------------------ */
 
@@ -282,7 +276,7 @@ static void print_table(const bench_spec *s, const options *o, const uint32_t *t
             printf("| %s | %.3f | failed: %s |\n", name, x->file_gb, x->err);
             continue;
         }
-        double per_token = x->file_gb - embd_gb(s, types[k], 32000);
+        double per_token = x->file_gb - x->embd_gb;
         printf("| %s | %.3f | %.2f | %.3f (%.3f + %.3f) | %.2f | %.1f | %.0f%% |", name, x->file_gb, x->load_s,
                x->rss_gb, x->rss_anon_gb, x->rss_file_gb, x->rss_gb * 1.073741824 / x->file_gb, x->decode_tps,
                100 * x->decode_tps * per_token / bw);
