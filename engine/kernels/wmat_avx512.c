@@ -38,18 +38,18 @@
 
 /* The scales of one row block (16 rows), as the contract names them. */
 typedef struct {
-    __m512i c0, c1; /* integer scales of the halves (types with sub-block scales) */
-    __m512i m0, m1; /* integer mins (types with mins and sub-block mins) */
-    __m512 ws, wm;  /* float scale and min */
+    __m512 c0, c1; /* integer scales of the halves (types with sub-block scales), as floats */
+    __m512 m0, m1; /* integer mins (types with mins and sub-block mins), as floats */
+    __m512 ws, wm; /* float scale and min */
 } wa_scales;
 
 WA_INLINE __m512i ld(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
 
 WA_INLINE __m512 ld_f16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
-WA_INLINE __m512i ld_u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+WA_INLINE __m512 ld_u8x16_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 
-WA_INLINE __m512i ld_i8x16(const uint8_t *p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+WA_INLINE __m512 ld_i8x16_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 
 WA_INLINE __m512i srl16(__m512i v, int n) { return _mm512_srl_epi16(v, _mm_cvtsi32_si128(n)); }
 
@@ -112,20 +112,21 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
         break;
     case DT_Q2_K: {
         quants2(g + WL_Q2_K_QS, b, U);
-        __m512i s0 = ld_u8x16(g + WL_Q2_K_SC + 16 * (2 * b)), s1 = ld_u8x16(g + WL_Q2_K_SC + 16 * (2 * b + 1));
+        __m512i s0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(g + WL_Q2_K_SC + 16 * (2 * b))));
+        __m512i s1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(g + WL_Q2_K_SC + 16 * (2 * b + 1))));
         const __m512i f = _mm512_set1_epi32(15);
-        p->c0 = _mm512_and_si512(s0, f);
-        p->c1 = _mm512_and_si512(s1, f);
-        p->m0 = _mm512_srli_epi32(s0, 4);
-        p->m1 = _mm512_srli_epi32(s1, 4);
+        p->c0 = _mm512_cvtepi32_ps(_mm512_and_si512(s0, f));
+        p->c1 = _mm512_cvtepi32_ps(_mm512_and_si512(s1, f));
+        p->m0 = _mm512_cvtepi32_ps(_mm512_srli_epi32(s0, 4));
+        p->m1 = _mm512_cvtepi32_ps(_mm512_srli_epi32(s1, 4));
         p->wm = _mm512_sub_ps(_mm512_setzero_ps(), ld_f16(g + WL_QK_DMIN));
         break;
     }
     case DT_Q3_K:
         quants2(g + WL_Q3_K_QS, b, U);
         high_bits(g + WL_Q3_K_HM, 8 * b, 4, U);
-        p->c0 = ld_i8x16(g + WL_Q3_K_SC + 16 * (2 * b));
-        p->c1 = ld_i8x16(g + WL_Q3_K_SC + 16 * (2 * b + 1));
+        p->c0 = ld_i8x16_ps(g + WL_Q3_K_SC + 16 * (2 * b));
+        p->c1 = ld_i8x16_ps(g + WL_Q3_K_SC + 16 * (2 * b + 1));
         break;
     case DT_Q4_K:
     case DT_Q5_K: {
@@ -134,8 +135,8 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
         #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm512_and_si512(srl16(ld(qs + 64 * j), 4 * (b % 2)), lo);
         if (type == DT_Q5_K) high_bits(g + WL_Q5_K_QH, 8 * b, 16, U);
-        p->c0 = ld_u8x16(g + WL_Q4_K_SC + 16 * b);
-        p->m0 = ld_u8x16(g + WL_Q4_K_MN + 16 * b);
+        p->c0 = ld_u8x16_ps(g + WL_Q4_K_SC + 16 * b);
+        p->m0 = ld_u8x16_ps(g + WL_Q4_K_MN + 16 * b);
         p->wm = _mm512_sub_ps(_mm512_setzero_ps(), ld_f16(g + WL_QK_DMIN));
         break;
     }
@@ -148,8 +149,8 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
             __m512i hi = _mm512_and_si512(srl16(ld(g + WL_Q6_K_QH + 64 * (8 * h + j)), 2 * t), three);
             U[j] = _mm512_or_si512(l, _mm512_slli_epi16(hi, 4));
         }
-        p->c0 = ld_i8x16(g + WL_Q6_K_SC + 16 * (2 * b));
-        p->c1 = ld_i8x16(g + WL_Q6_K_SC + 16 * (2 * b + 1));
+        p->c0 = ld_i8x16_ps(g + WL_Q6_K_SC + 16 * (2 * b));
+        p->c1 = ld_i8x16_ps(g + WL_Q6_K_SC + 16 * (2 * b + 1));
         break;
     }
     }
@@ -163,30 +164,35 @@ WA_INLINE __m512i bcast4(const int8_t *q) {
 
 /* The contract's float part for 16 rows, from the integer dots D0, D1 of
  * the two halves (or their sum in D0 and 0 in D1 where the type's halves
- * share one scale: the same integers I and M follow). */
+ * share one scale: the same integers I and M follow).
+ *
+ * I and M are integers below 2^24 in magnitude for every type (the widest,
+ * Q6_K: 2 halves x 128 x 16 x 32 x 127 < 2^24; Q5_K: 63 x 32 x 31 x 127),
+ * so their products and sums computed in f32 are exact: the same (float)I
+ * as the integer formula, one multiply instead of VPMULLD's two uops. */
 WA_INLINE __m512 step_dots(const uint32_t type, __m512i D0, __m512i D1, const wa_scales *p, const int16_t *s,
                            float da, __m512 acc) {
     int s0 = s[0], s1 = s[1], o = wl_offset(type);
-    __m512i I;
-    if (type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K)
-        I = _mm512_add_epi32(_mm512_mullo_epi32(p->c0, _mm512_sub_epi32(D0, _mm512_set1_epi32(o * s0))),
-                             _mm512_mullo_epi32(p->c1, _mm512_sub_epi32(D1, _mm512_set1_epi32(o * s1))));
-    else if (type == DT_Q4_K || type == DT_Q5_K)
-        I = _mm512_mullo_epi32(p->c0, _mm512_add_epi32(D0, D1));
+    __m512 I;
+    if (type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K) {
+        __m512 E0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(D0, _mm512_set1_epi32(o * s0)));
+        __m512 E1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(D1, _mm512_set1_epi32(o * s1)));
+        I = _mm512_fmadd_ps(p->c0, E0, _mm512_mul_ps(p->c1, E1));
+    } else if (type == DT_Q4_K || type == DT_Q5_K)
+        I = _mm512_mul_ps(p->c0, _mm512_cvtepi32_ps(_mm512_add_epi32(D0, D1)));
     else
-        I = _mm512_sub_epi32(_mm512_add_epi32(D0, D1), _mm512_set1_epi32(o * (s0 + s1)));
+        I = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_add_epi32(D0, D1), _mm512_set1_epi32(o * (s0 + s1))));
     __m512 vda = _mm512_set1_ps(da);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(I), _mm512_mul_ps(p->ws, vda), acc);
+    acc = _mm512_fmadd_ps(I, _mm512_mul_ps(p->ws, vda), acc);
     if (wl_has_min(type)) {
-        __m512i M;
+        __m512 M;
         if (type == DT_Q2_K)
-            M = _mm512_add_epi32(_mm512_mullo_epi32(p->m0, _mm512_set1_epi32(s0)),
-                                 _mm512_mullo_epi32(p->m1, _mm512_set1_epi32(s1)));
+            M = _mm512_fmadd_ps(p->m0, _mm512_set1_ps((float)s0), _mm512_mul_ps(p->m1, _mm512_set1_ps((float)s1)));
         else if (type == DT_Q4_K || type == DT_Q5_K)
-            M = _mm512_mullo_epi32(p->m0, _mm512_set1_epi32(s0 + s1));
+            M = _mm512_mul_ps(p->m0, _mm512_set1_ps((float)(s0 + s1)));
         else
-            M = _mm512_set1_epi32(s0 + s1);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(M), _mm512_mul_ps(p->wm, vda), acc);
+            M = _mm512_set1_ps((float)(s0 + s1));
+        acc = _mm512_fmadd_ps(M, _mm512_mul_ps(p->wm, vda), acc);
     }
     return acc;
 }
@@ -371,17 +377,31 @@ WA_TARGET void wm_act_quantize_avx512(wm_act *a, const float *x, int m0, int m1)
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c,amx-tile,amx-int8")))
 #define AMX_INLINE static inline __attribute__((always_inline)) AMX_TARGET
 
-/* Tile registers (GCC wants the numbers as literals in the tile intrinsics):
- * 0, 1 C (the dots of a whole block or of its halves), 2 A (x, 32 bytes a
- * row), 3 B (the block's 8 quant vectors), 4 A of a half, 5 B of a half. */
-enum { T_C0 = 0, T_C1 = 1, T_A = 2, T_B = 3, T_AH = 4, T_BH = 5 };
+/* Tile registers (macros: GCC's tile intrinsics paste the number into the asm).
+ * Consecutive blocks use disjoint tiles, so that block ab + 1's loads and
+ * product need not wait for block ab's product and store to let go of its
+ * registers (tiles are not renamed: reusing one serializes the blocks).
+ * Whole-block types: block parity 0 uses C 0, A 2, B 3; parity 1 uses C 1,
+ * A 4, B 5.  Types with two 16-element halves: half h of the block is A 2
+ * (h = 0) or 4 (h = 1) times B 3 or 5 into C 0, 1 (parity 0) or 6, 7
+ * (parity 1). */
+#define T_C0 0
+#define T_C1 1
+#define T_A0 2
+#define T_B0 3
+#define T_A1 4
+#define T_B1 5
+#define T_C2 6
+#define T_C3 7
 
-/* Tiles for x tiles of mt rows: C (mt x 16 int32), A (mt x 32 or 16 bytes),
- * B (8 or 4 rows of 64 bytes). */
-static AMX_TARGET void amx_config(int mt) {
+/* Tiles for x tiles of mt rows: C (mt x 16 int32); A (mt x 32 bytes, or 16
+ * a half); B (8 rows of 64 bytes, or 4 a half). */
+static AMX_TARGET void amx_config(int mt, bool halves) {
     uint8_t cfg[64] = {0};
+    int ak = halves ? 16 : 32, bk = halves ? 4 : 8;
     const struct { int tile, rows, colsb; } t[] = {
-        {T_C0, mt, 64}, {T_C1, mt, 64}, {T_A, mt, 32}, {T_B, 8, 64}, {T_AH, mt, 16}, {T_BH, 4, 64},
+        {T_C0, mt, 64}, {T_C1, mt, 64}, {T_C2, mt, 64}, {T_C3, mt, 64},
+        {T_A0, mt, ak}, {T_A1, mt, ak}, {T_B0, bk, 64}, {T_B1, bk, 64},
     };
     cfg[0] = 1; /* palette 1 */
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -392,99 +412,193 @@ static AMX_TARGET void amx_config(int mt) {
     _tile_loadconfig(cfg);
 }
 
-/* Block ab's quants as a B tile: Q8_0's are already one (the group block
- * stores them in exactly that layout); the others are unpacked and staged
- * in bb.  Returns where the tile is. */
-AMX_INLINE const uint8_t *amx_stage(const uint32_t type, const uint8_t *gb, int b, uint8_t *bb, wa_scales *p) {
+/* Block b of the super-block at sb as a B tile, its scales in *p: Q8_0's
+ * quants are a B tile as stored; the others are unpacked into bb.
+ * Returns where the tile is. */
+AMX_INLINE const uint8_t *amx_block(const uint32_t type, const uint8_t *sb, int b, uint8_t *bb, wa_scales *p) {
     if (type == DT_Q8_0) {
         *p = (wa_scales){0};
-        p->ws = ld_f16(gb);
-        return gb + WL_Q8_0_QS;
+        p->ws = ld_f16(sb);
+        return sb + WL_Q8_0_QS;
     }
     __m512i U[8];
-    unpack(type, gb, b, U, p);
+    unpack(type, sb, b, U, p);
     #pragma GCC unroll 16
     for (int j = 0; j < 8; j++) _mm512_store_si512((void *)(bb + 64 * j), U[j]);
     return bb;
 }
 
-/* The integer dots of a block for the tile's rows into cb (C of the whole
- * block, or of its halves at cb and cb + 256); bt is its B tile. */
-AMX_INLINE void amx_dots(bool halves, const uint8_t *bt, const int8_t *ap, int K, int32_t *cb) {
-    _tile_zero(0);
-    if (halves) {
-        _tile_zero(1);
-        _tile_loadd(5, bt, 64);
-        _tile_loadd(4, ap, K);
-        _tile_dpbsud(0, 4, 5);
-        _tile_loadd(5, bt + 256, 64);
-        _tile_loadd(4, ap + 16, K);
-        _tile_dpbsud(1, 4, 5);
-        _tile_stored(1, cb + 256, 64);
-    } else {
-        _tile_loadd(3, bt, 64);
-        _tile_loadd(2, ap, K);
-        _tile_dpbsud(0, 2, 3);
-    }
-    _tile_stored(0, cb, 64);
+/* Where a pass of x tiles finds block ab's B tile and scales.  Staged: a
+ * chunk of blocks [ab0, ab0 + n) unpacked beforehand (amx_stage) for every
+ * x tile of the pass; block ab is tile0 + (ab - ab0) * stride and
+ * sc[ab - ab0].  Inline (a pass of one or two x tiles, which would not
+ * repay staging): each block is unpacked one iteration before its product,
+ * from the group's packed blocks at gbase, into bbuf (2 x 512 bytes). */
+typedef struct {
+    bool inl;
+    const uint8_t *tile0;
+    size_t stride;
+    const wa_scales *sc;
+    const uint8_t *gbase;
+    uint8_t *bbuf;
+} amx_src;
+
+/* Stages blocks [ab0, ab0 + n) of group g (ab0 and n whole super-blocks)
+ * into qbuf and sc: unpacked once for every x tile of the pass (staging
+ * inside the x-tile loop of long passes cost more than the tile products:
+ * the tile loads wait for the vector stores that staged them). */
+AMX_INLINE void amx_stage(const uint32_t type, const wmat *w, int g, int ab0, int n, uint8_t *qbuf, wa_scales *sc,
+                          amx_src *o) {
+    wl_info t = wl_type(type);
+    int per = t.qk / WM_QB;
+    const uint8_t *gbase = w->data + (size_t)g * (w->cols / t.qk) * t.gbytes;
+    *o = (amx_src){.inl = false, .sc = sc, .stride = type == DT_Q8_0 ? (size_t)t.gbytes : 512};
+    for (int i = 0; i < n; i += per)
+        #pragma GCC unroll 8
+        for (int b = 0; b < per; b++) { /* unrolled: a constant b makes unpack's shifts immediates */
+            const uint8_t *bt = amx_block(type, gbase + (size_t)((ab0 + i) / per) * t.gbytes, b, qbuf + (size_t)512 * (i + b),
+                                          &sc[i + b]);
+            if (i + b == 0) o->tile0 = bt;
+        }
 }
 
-/* x rows [m0, m0 + mt) (mt <= 16, the tiles configured for mt) against group g.
- * Software-pipelined: in one iteration block ab's tile product is issued
- * (its B tile staged the iteration before), block ab + 1 is staged, and
- * block ab - 1's integers (stored to the other buffer) are read back and
- * scaled — so neither a tile load waits for the stores that staged it nor
- * the read-back waits for a tile store (those waits were half the time). */
-AMX_INLINE void tile_amx(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, float *y, int ldy,
-                         uint8_t *bbuf, int32_t *cbuf) {
-    wl_info t = wl_type(type);
-    int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
+/* The integer dots of a block for the tile's rows into cb (C of the whole
+ * block, or of its halves at cb and cb + 256); bt is its B tile, parity
+ * picks the tile set (above). */
+AMX_INLINE void amx_dots(bool halves, int parity, const uint8_t *bt, const int8_t *ap, int K, int32_t *cb) {
+    if (halves) {
+        _tile_loadd(T_B0, bt, 64);
+        _tile_loadd(T_A0, ap, K);
+        _tile_loadd(T_B1, bt + 256, 64);
+        _tile_loadd(T_A1, ap + 16, K);
+        if (parity) {
+            _tile_zero(T_C2);
+            _tile_zero(T_C3);
+            _tile_dpbsud(T_C2, T_A0, T_B0);
+            _tile_dpbsud(T_C3, T_A1, T_B1);
+            _tile_stored(T_C2, cb, 64);
+            _tile_stored(T_C3, cb + 256, 64);
+        } else {
+            _tile_zero(T_C0);
+            _tile_zero(T_C1);
+            _tile_dpbsud(T_C0, T_A0, T_B0);
+            _tile_dpbsud(T_C1, T_A1, T_B1);
+            _tile_stored(T_C0, cb, 64);
+            _tile_stored(T_C1, cb + 256, 64);
+        }
+    } else if (parity) {
+        _tile_loadd(T_B1, bt, 64);
+        _tile_loadd(T_A1, ap, K);
+        _tile_zero(T_C1);
+        _tile_dpbsud(T_C1, T_A1, T_B1);
+        _tile_stored(T_C1, cb, 64);
+    } else {
+        _tile_loadd(T_B0, bt, 64);
+        _tile_loadd(T_A0, ap, K);
+        _tile_zero(T_C0);
+        _tile_dpbsud(T_C0, T_A0, T_B0);
+        _tile_stored(T_C0, cb, 64);
+    }
+}
+
+/* x rows [m0, m0 + mt) (mt <= 16, the tiles configured for mt) against
+ * blocks [ab0, ab0 + n) of a group from src, continuing the sums in
+ * y[., n0 .. n0 + rows) when ab0 > 0 (a float stored and reloaded keeps
+ * its bits: the contract's order is unchanged).  Software-pipelined: block
+ * ab's tile product is issued, block ab + 1 is unpacked (inline sources),
+ * then block ab - 1's integers (stored to the other half of cbuf the
+ * iteration before) are read back and scaled, so the read-back does not
+ * wait for the tile store just issued. */
+AMX_INLINE void tile_amx(const uint32_t type, const amx_src *src, const wm_act *a, int ab0, int n, int m0, int mt,
+                         float *y, int ldy, int n0, int rows, int32_t *cbuf) {
+    int K = a->K, nab = K / WM_QB, per = wl_type(type).qk / WM_QB, gbytes = wl_type(type).gbytes;
     bool halves = type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K;
-    const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
+    __mmask16 live = (__mmask16)((1u << rows) - 1);
     __m512 acc[16];
     #pragma GCC unroll 16
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-    wa_scales sc[3]; /* the scales of blocks ab - 1, ab, ab + 1 (by ab % 3) */
-    const uint8_t *bt[2];
-    bt[0] = amx_stage(type, gbase, 0, bbuf, &sc[0]);
-    for (int ab = 0; ab <= nab; ab++) {
-        if (ab < nab) /* issue block ab */
-            amx_dots(halves, bt[ab & 1], a->q + (size_t)m0 * K + (size_t)ab * WM_QB, K, cbuf + 512 * (ab & 1));
-        if (ab + 1 < nab) /* stage block ab + 1 */
-            bt[(ab + 1) & 1] = amx_stage(type, gbase + (size_t)((ab + 1) / per) * t.gbytes, (ab + 1) % per,
-                                         bbuf + 512 * ((ab + 1) & 1), &sc[(ab + 1) % 3]);
-        if (ab > 0) { /* finish block ab - 1 */
-            const int32_t *cb = cbuf + 512 * ((ab - 1) & 1);
-            const wa_scales *p = &sc[(ab - 1) % 3];
+    for (int i = 0; i < 16; i++)
+        acc[i] = ab0 && i < mt ? _mm512_maskz_loadu_ps(live, y + (size_t)(m0 + i) * ldy + n0) : _mm512_setzero_ps();
+    wa_scales ring[3]; /* inline: the scales of blocks j - 1, j, j + 1 (by j % 3) */
+    const uint8_t *bt[2] = {0};
+    if (src->inl) bt[0] = amx_block(type, src->gbase + (size_t)(ab0 / per) * gbytes, ab0 % per, src->bbuf, &ring[0]);
+    for (int j = 0; j <= n; j++) {
+        if (j < n) { /* issue block ab0 + j */
+            const uint8_t *b = src->inl ? bt[j & 1] : src->tile0 + (size_t)j * src->stride;
+            amx_dots(halves, j & 1, b, a->q + (size_t)m0 * K + (size_t)(ab0 + j) * WM_QB, K, cbuf + 512 * (j & 1));
+        }
+        if (src->inl && j + 1 < n) { /* unpack block ab0 + j + 1 */
+            int ab = ab0 + j + 1;
+            bt[(j + 1) & 1] = amx_block(type, src->gbase + (size_t)(ab / per) * gbytes, ab % per,
+                                        src->bbuf + 512 * ((j + 1) & 1), &ring[(j + 1) % 3]);
+        }
+        if (j > 0) { /* finish block ab0 + j - 1 */
+            int ab = ab0 + j - 1;
+            const int32_t *cb = cbuf + 512 * ((j - 1) & 1);
+            const wa_scales *p = src->inl ? &ring[(j - 1) % 3] : &src->sc[j - 1];
             #pragma GCC unroll 16
             for (int i = 0; i < mt; i++) {
                 int m = m0 + i;
                 __m512i D0 = _mm512_load_si512((const void *)(cb + 16 * i));
                 __m512i D1 = halves ? _mm512_load_si512((const void *)(cb + 256 + 16 * i)) : _mm512_setzero_si512();
-                acc[i] = step_dots(type, D0, D1, p, a->s + (size_t)m * (K / 16) + 2 * (ab - 1),
-                                   a->d[(size_t)m * nab + ab - 1], acc[i]);
+                acc[i] = step_dots(type, D0, D1, p, a->s + (size_t)m * (K / 16) + 2 * ab, a->d[(size_t)m * nab + ab],
+                                   acc[i]);
             }
         }
     }
-    int rows = wl_group_rows(w, g);
     #pragma GCC unroll 16
-    for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + g * WM_GROUP, acc[i], rows);
+    for (int i = 0; i < mt; i++) store_rows(y + (size_t)(m0 + i) * ldy + n0, acc[i], rows);
 }
+
+/* One pass of x rows [mc, me) over blocks [ab0, ab0 + n) of group g: x
+ * tiles of 16 rows, then one of the rows left (tiles reconfigured only
+ * when the row count changes). */
+AMX_INLINE void pass_amx(const uint32_t type, const amx_src *src, const wm_act *a, int ab0, int n, int mc, int me,
+                         float *y, int ldy, int n0, int rows, int32_t *cbuf, int *configured) {
+    bool halves = type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K;
+    int m0 = mc;
+    for (; m0 + 16 <= me; m0 += 16) { /* full tiles: a constant row count keeps acc[] in registers */
+        if (*configured != 16) amx_config(*configured = 16, halves);
+        tile_amx(type, src, a, ab0, n, m0, 16, y, ldy, n0, rows, cbuf);
+    }
+    if (m0 < me) {
+        if (*configured != me - m0) amx_config(*configured = me - m0, halves);
+        tile_amx(type, src, a, ab0, n, m0, me - m0, y, ldy, n0, rows, cbuf);
+    }
+}
+
+/* Loop order, for the caches.  Batches of up to AMX_INLINE_ROWS rows run
+ * each group's blocks inline (unpacked as the tiles go).  Larger ones run
+ * in passes of AMX_MC x rows (their int8 activations stay in L2 while every
+ * group is read); per group, chunks of AMX_KC blocks are staged once
+ * (quants and scales stay in L1) and run by every x tile of the pass. */
+#define AMX_INLINE_ROWS 32
+#define AMX_MC 128
+#define AMX_KC 32 /* a multiple of every type's blocks per super-block (8) */
 
 AMX_INLINE void kern_amx(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y,
                          int ldy) {
-    uint8_t bbuf[2 * 512] __attribute__((aligned(64))); /* two blocks in flight (tile_amx) */
-    int32_t cbuf[2 * 512] __attribute__((aligned(64)));
-    int configured = -1;
-    for (int g = g0; g < g1; g++) {
-        int m0 = 0;
-        for (; m0 + 16 <= M; m0 += 16) { /* full tiles: a constant row count keeps acc[] in registers */
-            if (configured != 16) amx_config(configured = 16);
-            tile_amx(type, w, a, m0, 16, g, y, ldy, bbuf, cbuf);
+    wl_info t = wl_type(type);
+    int nab = w->cols / WM_QB, configured = -1;
+    int32_t cbuf[2 * 512] __attribute__((aligned(64))); /* two blocks' integers in flight (tile_amx) */
+    if (M <= AMX_INLINE_ROWS) {
+        uint8_t bbuf[2 * 512] __attribute__((aligned(64)));
+        for (int g = g0; g < g1; g++) {
+            amx_src src = {.inl = true, .gbase = w->data + (size_t)g * (w->cols / t.qk) * t.gbytes, .bbuf = bbuf};
+            pass_amx(type, &src, a, 0, nab, 0, M, y, ldy, g * WM_GROUP, wl_group_rows(w, g), cbuf, &configured);
         }
-        if (m0 < M) {
-            if (configured != M - m0) amx_config(configured = M - m0);
-            tile_amx(type, w, a, m0, M - m0, g, y, ldy, bbuf, cbuf);
+    } else {
+        uint8_t qbuf[AMX_KC * 512] __attribute__((aligned(64)));
+        wa_scales sc[AMX_KC];
+        for (int mc = 0; mc < M; mc += AMX_MC) {
+            int me = mc + AMX_MC < M ? mc + AMX_MC : M;
+            for (int g = g0; g < g1; g++)
+                for (int ab0 = 0; ab0 < nab; ab0 += AMX_KC) {
+                    int n = nab - ab0 < AMX_KC ? nab - ab0 : AMX_KC;
+                    amx_src src;
+                    amx_stage(type, w, g, ab0, n, qbuf, sc, &src);
+                    pass_amx(type, &src, a, ab0, n, mc, me, y, ldy, g * WM_GROUP, wl_group_rows(w, g), cbuf,
+                             &configured);
+                }
         }
     }
     _tile_release();

@@ -6,6 +6,9 @@
  *     every row of batches of 1..9 rows, for any split of the groups, with
  *     N not a multiple of 16 and with a row permutation;
  *   - a row's output does not depend on the batch around it;
+ *   - the same for prefill-sized batches (several AMX passes and staged
+ *     chunks) and for blocks at the formats' extremes (the largest integer
+ *     sums, which the vector sets compute in f32);
  *   - accuracy: against a double-precision dot product of the exactly
  *     dequantized weights (dt_to_f32 of the file's blocks) with the
  *     quantized activations (q * d), the only difference is float
@@ -86,13 +89,15 @@ typedef struct {
     size_t row_bytes;
     uint8_t *packed;
     wmat w;
-    float *x;        /* (MAX_M, K) */
+    int M;           /* rows of x */
+    float *x;        /* (M, K) */
     void *abuf;
     wm_act a;
 } fixture;
 
-static void fixture_make(fixture *f, uint32_t type, int N, int K, uint64_t seed, const int *row_map) {
+static void fixture_make_rows(fixture *f, uint32_t type, int N, int K, uint64_t seed, const int *row_map, int M) {
     uint64_t rng = seed;
+    f->M = M;
     f->type = type;
     f->N = N;
     f->K = K;
@@ -103,11 +108,15 @@ static void fixture_make(fixture *f, uint32_t type, int N, int K, uint64_t seed,
     assert_non_null(f->packed);
     wmat_pack(type, N, K, f->file, row_map, f->packed);
     f->w = (wmat){type, N, K, f->packed};
-    f->x = malloc((size_t)MAX_M * K * sizeof(float));
-    for (int i = 0; i < MAX_M * K; i++) f->x[i] = frand(&rng) * (i % 7 == 0 ? 4.0f : 1.0f);
-    f->abuf = malloc(wm_act_bytes(MAX_M, K));
-    wm_act_init(&f->a, f->abuf, MAX_M, K);
-    if (wmat_quantized(type)) wm_act_quantize(&f->a, f->x, 0, MAX_M);
+    f->x = malloc((size_t)M * K * sizeof(float));
+    for (int i = 0; i < M * K; i++) f->x[i] = frand(&rng) * (i % 7 == 0 ? 4.0f : 1.0f);
+    f->abuf = malloc(wm_act_bytes(M, K));
+    wm_act_init(&f->a, f->abuf, M, K);
+    if (wmat_quantized(type)) wm_act_quantize(&f->a, f->x, 0, M);
+}
+
+static void fixture_make(fixture *f, uint32_t type, int N, int K, uint64_t seed, const int *row_map) {
+    fixture_make_rows(f, type, N, K, seed, row_map, MAX_M);
 }
 
 static void fixture_free(fixture *f) {
@@ -158,6 +167,82 @@ static void test_sets_agree_bitwise(void **state) {
             fixture_free(&f);
         }
     assert_true(checked >= N_TYPES * 4);
+}
+
+/* y (M, N) of every available set against the portable code's, whole
+ * batch in one call over all groups; fails naming the first difference. */
+static void sets_agree(const fixture *f, int M, const char *what) {
+    int G = wm_groups(f->N);
+    float *ref = calloc((size_t)M * f->N, sizeof(float)), *y = calloc((size_t)M * f->N, sizeof(float));
+    product(f, WM_PORTABLE, 0, M, 0, G, ref);
+    for (int k = WM_PORTABLE + 1; k < WM_N_KERNELS; k++) {
+        if (!wm_kernel_available((wm_kernel_set)k)) continue;
+        memset(y, 0, (size_t)M * f->N * sizeof(float));
+        product(f, (wm_kernel_set)k, 0, M, 0, G, y);
+        for (int i = 0; i < M * f->N; i++)
+            if (memcmp(&ref[i], &y[i], sizeof(float)) != 0)
+                fail_msg("%s %s %dx%d M=%d set %s: y[%d] = %.9g, portable %.9g", what, dt_name(f->type), f->N, f->K,
+                         M, wm_kernel_name((wm_kernel_set)k), i, y[i], ref[i]);
+    }
+    free(ref);
+    free(y);
+}
+
+/* Prefill-sized batches: the AMX set stages chunks of 32 blocks and runs
+ * 128-row passes (wmat_avx512.c), so K spans several chunks (1280 = 40
+ * blocks) and M several passes plus a ragged tile (150). */
+static void test_long_batches_agree(void **state) {
+    static const int Ms[] = {33, 48, 150};
+    for (int t = 0; t < N_TYPES; t++) {
+        fixture f;
+        fixture_make_rows(&f, TYPES[t], 40, 1280, 4000 + t, NULL, 150);
+        for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++) sets_agree(&f, Ms[i], "long batch");
+        fixture_free(&f);
+    }
+}
+
+/* Blocks whose integer sums are the largest the formats allow (the AVX-512
+ * and AMX sets compute I and M in f32, exact only below 2^24): every quant
+ * and integer scale at its extreme — Q6_K's quants 0 (q - 32 = -32) under
+ * scales -128, the others' bytes all 0xFF (Q8_0: also 0x80 = -128) — with
+ * every activation at +-127. */
+static void make_extreme(fixture *f, uint8_t fill) {
+    uint32_t bb = dt_block_bytes(f->type);
+    for (size_t blk = 0; blk < f->row_bytes * f->N / bb; blk++) {
+        uint8_t *p = f->file + blk * bb;
+        memset(p, fill, bb);
+        if (f->type == DT_Q6_K) {
+            memset(p, 0, 192);         /* ql, qh: quants 0 */
+            memset(p + 192, 0x80, 16); /* scales -128 */
+        }
+        int fs[2];
+        scale_fields(f->type, fs);
+        for (int i = 0; i < 2; i++)
+            if (fs[i] >= 0) {
+                uint16_t h = dt_f32_to_f16(0.01f);
+                memcpy(p + fs[i], &h, 2);
+            }
+    }
+    wmat_pack(f->type, f->N, f->K, f->file, NULL, f->packed);
+}
+
+static void test_extreme_blocks_agree(void **state) {
+    for (int t = 0; t < N_TYPES; t++) {
+        if (!wmat_quantized(TYPES[t])) continue;
+        fixture f;
+        fixture_make_rows(&f, TYPES[t], 16, 512, 9000 + t, NULL, 40);
+        for (int sign = -1; sign <= 1; sign += 2) {
+            for (int i = 0; i < f.M * f.K; i++) f.x[i] = (float)sign;
+            wm_act_quantize(&f.a, f.x, 0, f.M);
+            assert_int_equal(f.a.q[0], 127 * sign);
+            for (int fill = 0; fill < 2; fill++) {
+                make_extreme(&f, fill ? 0xFF : 0x80);
+                sets_agree(&f, 1, "extreme");
+                sets_agree(&f, f.M, "extreme");
+            }
+        }
+        fixture_free(&f);
+    }
 }
 
 /* Weights dequantized from the file's blocks, activations as quantized. */
@@ -264,6 +349,8 @@ int main(void) {
     printf("# kernel set of this CPU: %s\n", wm_kernel_name(wm_kernels()));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sets_agree_bitwise),
+        cmocka_unit_test(test_long_batches_agree),
+        cmocka_unit_test(test_extreme_blocks_agree),
         cmocka_unit_test(test_accuracy_against_double),
         cmocka_unit_test(test_row_map),
         cmocka_unit_test(test_activation_quantizer),
