@@ -4,7 +4,9 @@
 #   make test       install test deps, build, run every test (TAP; "N passed, N failed")
 #   make test-asan  the same suite built with AddressSanitizer + UBSan (build-asan/)
 #   make bench      engine benchmarks (printed tables)
-#   make run        install deps, build, serve stories260K on http://127.0.0.1:8080
+#   make run        install deps, build, serve a model with the chat page on
+#                   http://127.0.0.1:8080 (MODEL_ID, else SmolLM2-135M-Instruct
+#                   from the Hub, else offline a model in ../shared/models)
 #
 # OpenBLAS is pinned to one variant at link time (see docs/ARCHITECTURE.md and
 # ../shared/reference/runtime-notes.md §2.5): the engine owns its thread pool and
@@ -12,10 +14,12 @@
 
 BUILD      ?= build
 CC         ?= gcc
-MA         := $(shell $(CC) -print-multiarch)
+# Computed on first use, not at parse time: on a bare machine `make run` /
+# `make test` first install the compiler (deps), then build in a sub-make.
+MA          = $(eval MA := $(shell $(CC) -print-multiarch))$(MA)
 BLAS_V     ?= pthread
-BLAS_INC   := /usr/include/$(MA)/openblas-$(BLAS_V)
-BLAS_LIB   := /usr/lib/$(MA)/openblas-$(BLAS_V)
+BLAS_INC    = /usr/include/$(MA)/openblas-$(BLAS_V)
+BLAS_LIB    = /usr/lib/$(MA)/openblas-$(BLAS_V)
 ARCH_FLAGS ?= -march=native
 OPT        ?= -O2
 SAN        ?=
@@ -24,9 +28,9 @@ CTGI_MODELS ?= $(SHARED_DIR)/models
 export CTGI_MODELS
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS  := -std=c17 $(OPT) -g $(ARCH_FLAGS) -fopenmp-simd $(WARN) -D_GNU_SOURCE -pthread \
+CFLAGS   = -std=c17 $(OPT) -g $(ARCH_FLAGS) -fopenmp-simd $(WARN) -D_GNU_SOURCE -pthread \
            -I. -Iengine -Iproto -Iserver -I$(BLAS_INC) $(SAN) $(EXTRA_CFLAGS)
-LDFLAGS := -pthread -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -Wl,--disable-new-dtags $(SAN)
+LDFLAGS  = -pthread -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -Wl,--disable-new-dtags $(SAN)
 LDLIBS  := -lopenblas -ljansson -lpcre2-8 -lutf8proc -lxxhash -lmicrohttpd -luv -lcurl -lm
 
 ENGINE_SRC := $(sort $(shell find engine -name '*.c'))
@@ -107,7 +111,7 @@ bench: deps
 
 run: deps
 	$(MAKE) all
-	$(BUILD)/ctgi serve --model-id $(CTGI_MODELS)/stories260K.gguf --hostname 127.0.0.1 --port 8080
+	BUILD=$(BUILD) scripts/run.sh
 
 clean:
 	rm -rf build build-asan build-x86-64 build-x86-64-v2 build-x86-64*.log
