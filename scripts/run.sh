@@ -62,5 +62,9 @@ else
     echo "run.sh: serving $model"
 fi
 
-echo "run.sh: the chat page will be on http://$HOST:$PORT/ once the model has loaded"
+if [ "$PORT" = 0 ]; then
+    echo "run.sh: the chat page will be on the http://$HOST:PORT/ that the log below names, once the model has loaded"
+else
+    echo "run.sh: the chat page will be on http://$HOST:$PORT/ once the model has loaded"
+fi
 exec "$CTGI" serve --model-id "$model" --hostname "$HOST" --port "$PORT" "$@"
