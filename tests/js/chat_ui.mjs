@@ -97,6 +97,217 @@ async function waitIdle(page) {
   await page.waitForSelector('#stop', { state: 'hidden', timeout: 60000 });
 }
 
+// Steps 1-6: load, answer, stream + Stop + cancellation, reload, regenerate, screenshot.
+async function conversationSteps(page, foreign) {
+  await step('the page loads from the server alone and names the model', async () => {
+    const res = await page.goto(opt.url + '/');
+    assert(res.status() === 200 && /^text\/html/.test(res.headers()['content-type']), `GET / answered ${res.status()} ${res.headers()['content-type']}`);
+    await page.waitForSelector('#server-status.ok');
+    const status = await page.textContent('#server-status');
+    assert(status.includes('slow.gguf'), `status shows "${status}"`);
+    assert(foreign.length === 0, 'requests left the server: ' + foreign.join(', '));
+    assert(await page.evaluate(() => typeof window.ctgi.renderMarkdown === 'function'), 'no window.ctgi.renderMarkdown');
+  });
+
+  await step('a message gets an answer with time to first token and tokens/s', async () => {
+    await send(page, 'Hello', 40);
+    await page.waitForSelector('#messages .msg.user >> text=Hello');
+    await waitIdle(page);
+    const stats = await lastAssistant(page).locator('.stats').textContent();
+    assert(/^TTFT \d+ ms · \d+(\.\d)? tok\/s · 40 tokens · length$/.test(stats), `stats "${stats}"`);
+    const text = await lastAssistant(page).locator('.content').textContent();
+    assert(text.trim().length > 0, 'the answer is empty');
+  });
+
+  let stoppedText = '';
+  await step('a long answer streams into the page, Stop aborts it and the server counts a cancellation', async () => {
+    const before = await cancelled('running');
+    await send(page, 'Tell me a long story', 1500);
+    // text arrives while the request is still running (the message has the streaming mark)
+    await page.waitForFunction(() => {
+      const m = document.querySelector('#messages .msg.assistant.streaming .content');
+      return m && m.textContent.length >= 20;
+    }, null, { timeout: 20000 });
+    assert(await page.isVisible('#stop'), 'no Stop button while streaming');
+    await page.click('#stop');
+    await waitIdle(page);
+    const stats = await lastAssistant(page).locator('.stats').textContent();
+    assert(/ · stopped$/.test(stats), `stats after Stop "${stats}"`);
+    stoppedText = await lastAssistant(page).locator('.content').textContent();
+    assert(stoppedText.length >= 20, 'the partial answer was not kept');
+    const after = await until(async () => { const v = await cancelled('running'); return v > before && v; }, 10000,
+      'ctgi_request_cancelled{phase="running"} to grow');
+    assert(after === before + 1, `cancelled went from ${before} to ${after}`);
+  });
+
+  await step('after a reload the conversation is kept (the stopped answer too)', async () => {
+    const was = await texts(page);
+    await page.reload();
+    await page.waitForSelector('#server-status.ok');
+    const now = await texts(page);
+    assert(JSON.stringify(now) === JSON.stringify(was), `before: ${JSON.stringify(was).slice(0, 300)}\nafter: ${JSON.stringify(now).slice(0, 300)}`);
+    assert(now.length === 4 && now[3] === stoppedText, 'the stopped answer is not the last message');
+    const stats = await lastAssistant(page).locator('.stats').textContent();
+    assert(/ · stopped$/.test(stats), `stats after reload "${stats}"`);
+    const titles = await page.locator('#conversations li .open').allTextContents();
+    assert(titles.length === 1 && titles[0] === 'Hello', `sidebar: ${JSON.stringify(titles)}`);
+  });
+
+  await step('Regenerate replaces the last answer', async () => {
+    await setMaxTokens(page, 20);
+    await lastAssistant(page).locator('.regenerate').click();
+    await waitIdle(page);
+    const stats = await lastAssistant(page).locator('.stats').textContent();
+    assert(/ · 20 tokens · length$/.test(stats), `stats "${stats}"`);
+    const all = await texts(page);
+    assert(all.length === 4, `${all.length} messages after regenerate`);
+    assert(await page.locator('#messages .msg.assistant').count() === 2, 'not two answers');
+  });
+
+  await step('desktop screenshot', async () => {
+    const file = path.resolve(opt.artifacts, 'chat_ui.png');
+    await page.screenshot({ path: file, fullPage: true });
+    assert(fs.statSync(file).size > 1000, 'screenshot is empty');
+    console.log('# screenshot: ' + file);
+  });
+}
+
+// Errors as the user sees them: a real 429, a rejected request, a network failure.
+async function errorSteps(page) {
+  await step('a 429 from a busy server is shown with its message', async () => {
+    await page.click('#new-chat');
+    await page.waitForSelector('#messages .msg', { state: 'detached' });
+    const before = await cancelled('running');
+    const busy = await occupyServer();
+    try {
+      await send(page, 'Are you busy?', 10);
+      const err = lastAssistant(page).locator('.error');
+      await err.waitFor({ state: 'visible' });
+      const text = await err.textContent();
+      assert(/busy \(HTTP 429\): Model is overloaded\. Try again in 1 s\./.test(text), `error shown: "${text}"`);
+    } finally {
+      await busy.abort();
+    }
+    await until(async () => (await cancelled('running')) > before, 10000, 'the occupying request to be cancelled');
+  });
+
+  await step('a request the server rejects shows the server\'s message', async () => {
+    await send(page, 'Too long', 100000);
+    const err = lastAssistant(page).locator('.error');
+    await err.waitFor({ state: 'visible' });
+    const text = await err.textContent();
+    assert(/^HTTP 400: This model's maximum context length is 2048 tokens/.test(text), `error shown: "${text}"`);
+  });
+
+  await step('a network failure is shown plainly', async () => {
+    await page.route('**/v1/chat/completions', r => r.abort('connectionrefused'));
+    try {
+      await send(page, 'Anyone there?', 10);
+      const err = lastAssistant(page).locator('.error');
+      await err.waitFor({ state: 'visible' });
+      const text = await err.textContent();
+      assert(/^Network error: could not reach the server/.test(text), `error shown: "${text}"`);
+    } finally {
+      await page.unroute('**/v1/chat/completions');
+    }
+  });
+}
+
+// Untrusted text: the SSE parser, the markdown renderer, hostile stored conversations.
+async function safetySteps(page) {
+  await step('the SSE parser takes split events, CRLF, comments and data: without a space', async () => {
+    const got = await page.evaluate(() => {
+      const out = [];
+      const p = new window.ctgi.SseParser(d => out.push(d));
+      for (const piece of ['data:{"a":1}\r', '\n\r\n: keep-alive\n\nda', 'ta: {"b":', '2}\n\nevent: x\ndata: [DONE]']) p.feed(piece);
+      p.end();
+      return out;
+    });
+    assert(JSON.stringify(got) === JSON.stringify(['{"a":1}', '{"b":2}', '[DONE]']), JSON.stringify(got));
+  });
+
+  await step('markdown: model output is escaped, only safe markup and links come out', async () => {
+    const r = await page.evaluate(hostile => {
+      const md = hostile + '\n\n**bold** and *it* [ok](https://example.com/a?b=1&c=2) [bad](javascript:alert(1))' +
+        ' `<b>code</b>`\n\n- one\n- two\n\n```js\n<script>x()</script>\n```';
+      const div = document.createElement('div');
+      div.innerHTML = window.ctgi.renderMarkdown(md);
+      document.body.append(div);
+      const out = {
+        text: div.textContent,
+        injected: div.querySelectorAll('script, img, iframe, [onerror], [src]').length,
+        strong: div.querySelector('strong') && div.querySelector('strong').textContent,
+        em: div.querySelector('em') && div.querySelector('em').textContent,
+        links: [...div.querySelectorAll('a')].map(a => a.getAttribute('href')),
+        code: [...div.querySelectorAll('code')].map(c => c.textContent),
+        items: div.querySelectorAll('ul > li').length,
+        pwned: window.__pwned,
+      };
+      div.remove();
+      return out;
+    }, HOSTILE);
+    assert(r.injected === 0, `${r.injected} injected elements`);
+    assert(r.text.includes(HOSTILE), `the hostile text is not shown literally: ${r.text.slice(0, 200)}`);
+    assert(r.pwned === undefined, 'script ran');
+    assert(r.strong === 'bold' && r.em === 'it', `emphasis: ${r.strong} / ${r.em}`);
+    assert(JSON.stringify(r.links) === JSON.stringify(['https://example.com/a?b=1&c=2']), `links: ${JSON.stringify(r.links)}`);
+    assert(r.text.includes('[bad](javascript:alert(1))'), 'the unsafe link is not left as text');
+    assert(JSON.stringify(r.code) === JSON.stringify(['<b>code</b>', '<script>x()</script>']), `code: ${JSON.stringify(r.code)}`);
+    assert(r.items === 2, `${r.items} list items`);
+  });
+
+  await step('a stored conversation with hostile content renders as text after a reload', async () => {
+    await page.evaluate(hostile => {
+      const convs = JSON.parse(localStorage.getItem('ctgi.conversations'));
+      convs.push({ id: 'hostile', title: hostile, system: '', updated: Date.now(), messages: [
+        { role: 'user', content: hostile }, { role: 'assistant', content: '## ' + hostile + '\n\n' + hostile, stats: null }] });
+      localStorage.setItem('ctgi.conversations', JSON.stringify(convs));
+      localStorage.setItem('ctgi.current', JSON.stringify('hostile'));
+    }, HOSTILE);
+    await page.reload();
+    await page.waitForSelector('#messages .msg.assistant h2');
+    const r = await page.evaluate(() => ({
+      contents: [...document.querySelectorAll('#messages .msg .content')].map(e => e.textContent),
+      injected: document.querySelectorAll('script:not([src]), img, iframe, [onerror]').length,
+      title: document.getElementById('title').textContent,
+      pwned: window.__pwned,
+    }));
+    assert(r.injected === 0 && r.pwned === undefined, `injected ${r.injected}, pwned ${r.pwned}`);
+    assert(r.contents[0] === HOSTILE, `user message: ${r.contents[0]}`);
+    assert(r.contents[1] === HOSTILE + '\n' + HOSTILE, `answer: ${JSON.stringify(r.contents[1])}`);
+    assert(r.title === HOSTILE, `title: ${r.title}`);
+  });
+}
+
+// A phone-sized screen, and a server started with --no-ui.
+async function layoutSteps(page, context) {
+  await step('on a phone-sized screen the list is a drawer and nothing overflows', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    // the drawer slides shut (a short CSS transition)
+    await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 1);
+    await page.click('#toggle-sidebar');
+    await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().x >= 0);
+    await page.click('#conversations li .open >> text=Hello'); // opens it and closes the drawer
+    await page.waitForSelector('#messages .msg.user >> text=Hello');
+    await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 1);
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert(w <= 390, `page is ${w}px wide`);
+    const file = path.resolve(opt.artifacts, 'chat_ui_phone.png');
+    await page.screenshot({ path: file });
+    console.log('# screenshot: ' + file);
+  });
+
+  await step('--no-ui: a browser gets the health answer, not the page', async () => {
+    const p2 = await context.newPage();
+    const res = await p2.goto(opt.noUiUrl + '/');
+    const ctype = res.headers()['content-type'] || '';
+    assert(res.status() === 200 && !/html/.test(ctype), `GET / answered ${res.status()} ${ctype}`);
+    assert(await p2.locator('#prompt').count() === 0, 'the page is there');
+    assert((await p2.evaluate(() => document.body.textContent)).trim() === '', 'the body is not empty');
+    await p2.close();
+  });
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: opt.chromium, headless: true,
@@ -114,205 +325,10 @@ async function main() {
     page.on('request', r => { if (!r.url().startsWith(opt.url) && !r.url().startsWith('data:')) foreign.push(r.url()); });
     fs.mkdirSync(opt.artifacts, { recursive: true });
 
-    await step('the page loads from the server alone and names the model', async () => {
-      const res = await page.goto(opt.url + '/');
-      assert(res.status() === 200 && /^text\/html/.test(res.headers()['content-type']), `GET / answered ${res.status()} ${res.headers()['content-type']}`);
-      await page.waitForSelector('#server-status.ok');
-      const status = await page.textContent('#server-status');
-      assert(status.includes('slow.gguf'), `status shows "${status}"`);
-      assert(foreign.length === 0, 'requests left the server: ' + foreign.join(', '));
-      assert(await page.evaluate(() => typeof window.ctgi.renderMarkdown === 'function'), 'no window.ctgi.renderMarkdown');
-    });
-
-    await step('a message gets an answer with time to first token and tokens/s', async () => {
-      await send(page, 'Hello', 40);
-      await page.waitForSelector('#messages .msg.user >> text=Hello');
-      await waitIdle(page);
-      const stats = await lastAssistant(page).locator('.stats').textContent();
-      assert(/^TTFT \d+ ms · \d+(\.\d)? tok\/s · 40 tokens · length$/.test(stats), `stats "${stats}"`);
-      const text = await lastAssistant(page).locator('.content').textContent();
-      assert(text.trim().length > 0, 'the answer is empty');
-    });
-
-    let stoppedText = '';
-    await step('a long answer streams into the page, Stop aborts it and the server counts a cancellation', async () => {
-      const before = await cancelled('running');
-      await send(page, 'Tell me a long story', 1500);
-      // text arrives while the request is still running (the message has the streaming mark)
-      await page.waitForFunction(() => {
-        const m = document.querySelector('#messages .msg.assistant.streaming .content');
-        return m && m.textContent.length >= 20;
-      }, null, { timeout: 20000 });
-      assert(await page.isVisible('#stop'), 'no Stop button while streaming');
-      await page.click('#stop');
-      await waitIdle(page);
-      const stats = await lastAssistant(page).locator('.stats').textContent();
-      assert(/ · stopped$/.test(stats), `stats after Stop "${stats}"`);
-      stoppedText = await lastAssistant(page).locator('.content').textContent();
-      assert(stoppedText.length >= 20, 'the partial answer was not kept');
-      const after = await until(async () => { const v = await cancelled('running'); return v > before && v; }, 10000,
-        'ctgi_request_cancelled{phase="running"} to grow');
-      assert(after === before + 1, `cancelled went from ${before} to ${after}`);
-    });
-
-    await step('after a reload the conversation is kept (the stopped answer too)', async () => {
-      const was = await texts(page);
-      await page.reload();
-      await page.waitForSelector('#server-status.ok');
-      const now = await texts(page);
-      assert(JSON.stringify(now) === JSON.stringify(was), `before: ${JSON.stringify(was).slice(0, 300)}\nafter: ${JSON.stringify(now).slice(0, 300)}`);
-      assert(now.length === 4 && now[3] === stoppedText, 'the stopped answer is not the last message');
-      const stats = await lastAssistant(page).locator('.stats').textContent();
-      assert(/ · stopped$/.test(stats), `stats after reload "${stats}"`);
-      const titles = await page.locator('#conversations li .open').allTextContents();
-      assert(titles.length === 1 && titles[0] === 'Hello', `sidebar: ${JSON.stringify(titles)}`);
-    });
-
-    await step('Regenerate replaces the last answer', async () => {
-      await setMaxTokens(page, 20);
-      await lastAssistant(page).locator('.regenerate').click();
-      await waitIdle(page);
-      const stats = await lastAssistant(page).locator('.stats').textContent();
-      assert(/ · 20 tokens · length$/.test(stats), `stats "${stats}"`);
-      const all = await texts(page);
-      assert(all.length === 4, `${all.length} messages after regenerate`);
-      assert(await page.locator('#messages .msg.assistant').count() === 2, 'not two answers');
-    });
-
-    await step('desktop screenshot', async () => {
-      const file = path.resolve(opt.artifacts, 'chat_ui.png');
-      await page.screenshot({ path: file, fullPage: true });
-      assert(fs.statSync(file).size > 1000, 'screenshot is empty');
-      console.log('# screenshot: ' + file);
-    });
-
-    await step('a 429 from a busy server is shown with its message', async () => {
-      await page.click('#new-chat');
-      await page.waitForSelector('#messages .msg', { state: 'detached' });
-      const before = await cancelled('running');
-      const busy = await occupyServer();
-      try {
-        await send(page, 'Are you busy?', 10);
-        const err = lastAssistant(page).locator('.error');
-        await err.waitFor({ state: 'visible' });
-        const text = await err.textContent();
-        assert(/busy \(HTTP 429\): Model is overloaded\. Try again in 1 s\./.test(text), `error shown: "${text}"`);
-      } finally {
-        await busy.abort();
-      }
-      await until(async () => (await cancelled('running')) > before, 10000, 'the occupying request to be cancelled');
-    });
-
-    await step('a request the server rejects shows the server\'s message', async () => {
-      await send(page, 'Too long', 100000);
-      const err = lastAssistant(page).locator('.error');
-      await err.waitFor({ state: 'visible' });
-      const text = await err.textContent();
-      assert(/^HTTP 400: This model's maximum context length is 2048 tokens/.test(text), `error shown: "${text}"`);
-    });
-
-    await step('a network failure is shown plainly', async () => {
-      await page.route('**/v1/chat/completions', r => r.abort('connectionrefused'));
-      try {
-        await send(page, 'Anyone there?', 10);
-        const err = lastAssistant(page).locator('.error');
-        await err.waitFor({ state: 'visible' });
-        const text = await err.textContent();
-        assert(/^Network error: could not reach the server/.test(text), `error shown: "${text}"`);
-      } finally {
-        await page.unroute('**/v1/chat/completions');
-      }
-    });
-
-    await step('the SSE parser takes split events, CRLF, comments and data: without a space', async () => {
-      const got = await page.evaluate(() => {
-        const out = [];
-        const p = new window.ctgi.SseParser(d => out.push(d));
-        for (const piece of ['data:{"a":1}\r', '\n\r\n: keep-alive\n\nda', 'ta: {"b":', '2}\n\nevent: x\ndata: [DONE]']) p.feed(piece);
-        p.end();
-        return out;
-      });
-      assert(JSON.stringify(got) === JSON.stringify(['{"a":1}', '{"b":2}', '[DONE]']), JSON.stringify(got));
-    });
-
-    await step('markdown: model output is escaped, only safe markup and links come out', async () => {
-      const r = await page.evaluate(hostile => {
-        const md = hostile + '\n\n**bold** and *it* [ok](https://example.com/a?b=1&c=2) [bad](javascript:alert(1))' +
-          ' `<b>code</b>`\n\n- one\n- two\n\n```js\n<script>x()</script>\n```';
-        const div = document.createElement('div');
-        div.innerHTML = window.ctgi.renderMarkdown(md);
-        document.body.append(div);
-        const out = {
-          text: div.textContent,
-          injected: div.querySelectorAll('script, img, iframe, [onerror], [src]').length,
-          strong: div.querySelector('strong') && div.querySelector('strong').textContent,
-          em: div.querySelector('em') && div.querySelector('em').textContent,
-          links: [...div.querySelectorAll('a')].map(a => a.getAttribute('href')),
-          code: [...div.querySelectorAll('code')].map(c => c.textContent),
-          items: div.querySelectorAll('ul > li').length,
-          pwned: window.__pwned,
-        };
-        div.remove();
-        return out;
-      }, HOSTILE);
-      assert(r.injected === 0, `${r.injected} injected elements`);
-      assert(r.text.includes(HOSTILE), `the hostile text is not shown literally: ${r.text.slice(0, 200)}`);
-      assert(r.pwned === undefined, 'script ran');
-      assert(r.strong === 'bold' && r.em === 'it', `emphasis: ${r.strong} / ${r.em}`);
-      assert(JSON.stringify(r.links) === JSON.stringify(['https://example.com/a?b=1&c=2']), `links: ${JSON.stringify(r.links)}`);
-      assert(r.text.includes('[bad](javascript:alert(1))'), 'the unsafe link is not left as text');
-      assert(JSON.stringify(r.code) === JSON.stringify(['<b>code</b>', '<script>x()</script>']), `code: ${JSON.stringify(r.code)}`);
-      assert(r.items === 2, `${r.items} list items`);
-    });
-
-    await step('a stored conversation with hostile content renders as text after a reload', async () => {
-      await page.evaluate(hostile => {
-        const convs = JSON.parse(localStorage.getItem('ctgi.conversations'));
-        convs.push({ id: 'hostile', title: hostile, system: '', updated: Date.now(), messages: [
-          { role: 'user', content: hostile }, { role: 'assistant', content: '## ' + hostile + '\n\n' + hostile, stats: null }] });
-        localStorage.setItem('ctgi.conversations', JSON.stringify(convs));
-        localStorage.setItem('ctgi.current', JSON.stringify('hostile'));
-      }, HOSTILE);
-      await page.reload();
-      await page.waitForSelector('#messages .msg.assistant h2');
-      const r = await page.evaluate(() => ({
-        contents: [...document.querySelectorAll('#messages .msg .content')].map(e => e.textContent),
-        injected: document.querySelectorAll('script:not([src]), img, iframe, [onerror]').length,
-        title: document.getElementById('title').textContent,
-        pwned: window.__pwned,
-      }));
-      assert(r.injected === 0 && r.pwned === undefined, `injected ${r.injected}, pwned ${r.pwned}`);
-      assert(r.contents[0] === HOSTILE, `user message: ${r.contents[0]}`);
-      assert(r.contents[1] === HOSTILE + '\n' + HOSTILE, `answer: ${JSON.stringify(r.contents[1])}`);
-      assert(r.title === HOSTILE, `title: ${r.title}`);
-    });
-
-    await step('on a phone-sized screen the list is a drawer and nothing overflows', async () => {
-      await page.setViewportSize({ width: 390, height: 844 });
-      // the drawer slides shut (a short CSS transition)
-      await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 1);
-      await page.click('#toggle-sidebar');
-      await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().x >= 0);
-      await page.click('#conversations li .open >> text=Hello'); // opens it and closes the drawer
-      await page.waitForSelector('#messages .msg.user >> text=Hello');
-      await page.waitForFunction(() => document.getElementById('sidebar').getBoundingClientRect().right <= 1);
-      const w = await page.evaluate(() => document.documentElement.scrollWidth);
-      assert(w <= 390, `page is ${w}px wide`);
-      const file = path.resolve(opt.artifacts, 'chat_ui_phone.png');
-      await page.screenshot({ path: file });
-      console.log('# screenshot: ' + file);
-    });
-
-    await step('--no-ui: a browser gets the health answer, not the page', async () => {
-      const p2 = await context.newPage();
-      const res = await p2.goto(opt.noUiUrl + '/');
-      const ctype = res.headers()['content-type'] || '';
-      assert(res.status() === 200 && !/html/.test(ctype), `GET / answered ${res.status()} ${ctype}`);
-      assert(await p2.locator('#prompt').count() === 0, 'the page is there');
-      assert((await p2.evaluate(() => document.body.textContent)).trim() === '', 'the body is not empty');
-      await p2.close();
-    });
-
+    await conversationSteps(page, foreign);
+    await errorSteps(page);
+    await safetySteps(page);
+    await layoutSteps(page, context);
     await step('no CSP violation, script error or outside request during the run', async () => {
       assert(problems.length === 0, problems.join('\n'));
       assert(foreign.length === 0, foreign.join('\n'));
