@@ -177,7 +177,7 @@ async function errorSteps(page) {
   await step('a 429 from a busy server is shown with its message', async () => {
     await page.click('#new-chat');
     await page.waitForSelector('#messages .msg', { state: 'detached' });
-    const before = await cancelled('running');
+    const before = await cancelled('running') + await cancelled('queued');
     const busy = await occupyServer();
     try {
       await send(page, 'Are you busy?', 10);
@@ -188,7 +188,8 @@ async function errorSteps(page) {
     } finally {
       await busy.abort();
     }
-    await until(async () => (await cancelled('running')) > before, 10000, 'the occupying request to be cancelled');
+    await until(async () => (await cancelled('running')) + (await cancelled('queued')) > before, 10000,
+      'the occupying request to be cancelled');
   });
 
   await step('a request the server rejects shows the server\'s message', async () => {
@@ -312,7 +313,8 @@ async function main() {
   const browser = await chromium.launch({
     executablePath: opt.chromium, headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage'], // a container's small /dev/shm must not crash the renderer
   });
   const problems = []; // CSP violations and uncaught script errors
   const foreign = [];  // requests to anything but the server
