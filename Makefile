@@ -66,6 +66,8 @@ $(BUILD)/%.o: %.c
 
 # proto/openapi.c embeds this file with .incbin (the compiler's .d cannot see it)
 $(BUILD)/proto/openapi.o: proto/openapi.json
+# server/ui.c embeds the chat page's files the same way
+$(BUILD)/server/ui.o: $(wildcard server/ui/*)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libctgi.a $(TEST_SUPPORT_OBJ)
 	@mkdir -p $(dir $@)

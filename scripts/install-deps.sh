@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh — install what ctgi needs on Debian 12 (idempotent, no prompts).
 #   scripts/install-deps.sh          build + run dependencies
-#   scripts/install-deps.sh --test   also what the test suite needs (cmocka, node/npm packages)
+#   scripts/install-deps.sh --test   also what the test suite needs (cmocka, chromium, node/npm packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libop
       libuv1-dev libpcre2-dev libutf8proc-dev libxxhash-dev libcurl4-openssl-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev curl)
+    pkgs+=(chromium) # the chat page's browser test (tests/server/chat_ui_test.sh, playwright-core)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 fi
 

@@ -2,8 +2,9 @@
  * routes.c — what each HTTP request gets: the route table, CORS and OPTIONS
  * preflights, `--api-key` on the generation routes, 404 / 405 / 413 / 415,
  * the body reader with --payload-limit, the GET routes (/health, /info,
- * /metrics, /openapi.json), and the life of a conn from MHD's first
- * access-handler call to NOTIFY_COMPLETED.
+ * /metrics, /openapi.json, and the chat page's files of ui.h at / and /ui/),
+ * and the life of a conn from MHD's first access-handler call to
+ * NOTIFY_COMPLETED.
  *
  * Responses are queued on the handler's second call at the earliest
  * (runtime-notes P2: queueing on the first call costs the keep-alive),
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "openapi.h"
 #include "server.h"
+#include "ui.h"
 
 typedef struct {
     const char *path;
@@ -38,10 +40,12 @@ static const route_def ROUTES[] = {
     {"/v1/models", "GET", RT_MODELS, false},
     {"/info", "GET", RT_INFO, false},
     {"/health", "GET", RT_HEALTH, false},
-    {"/", "GET", RT_HEALTH, false},     /* TGI's health aliases */
+    {"/", "GET", RT_ROOT, false},       /* TGI's health alias, or the chat page for a browser */
     {"/ping", "GET", RT_HEALTH, false},
     {"/metrics", "GET", RT_METRICS, false},
     {"/openapi.json", "GET", RT_OPENAPI, false},
+    {"/ui/app.js", "GET", RT_UI, false},
+    {"/ui/style.css", "GET", RT_UI, false},
 };
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
@@ -218,11 +222,19 @@ static void body_append(conn *c, const char *data, size_t n) {
 
 static bool serving(const srv *s) { return s->state == SRV_READY; }
 
-static enum MHD_Result get_health(conn *c) {
-    if (serving(c->s)) return answer(c, resp_buffer(c, "", 0, NULL), 200);
+static struct MHD_Response *health_response(conn *c, int *status) {
+    *status = 200;
+    if (serving(c->s)) return resp_buffer(c, "", 0, NULL);
     proto_error e;
     proto_err_unhealthy(&e);
-    return answer(c, resp_error(c, &e), e.status);
+    *status = e.status;
+    return resp_error(c, &e);
+}
+
+static enum MHD_Result get_health(conn *c) {
+    int status;
+    struct MHD_Response *r = health_response(c, &status);
+    return answer(c, r, status);
 }
 
 static enum MHD_Result get_info(conn *c) {
@@ -280,6 +292,40 @@ static enum MHD_Result get_openapi(conn *c) {
     size_t n;
     const char *doc = proto_openapi_json(&n);
     return answer(c, resp_buffer(c, doc, n, "application/json"), 200);
+}
+
+/* A file of the chat page (the page itself at "/"), whatever the model's
+ * state: the page shows that state itself.  404 with --no-ui. */
+static enum MHD_Result get_ui(conn *c) {
+    ui_file f;
+    if (c->s->cfg.no_ui || !ui_find(c->path, &f)) return answer_error(c, 404, "not_found", "Not Found: %s", c->path);
+    const char *inm = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    bool fresh = ui_etag_matches(inm, f.etag);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(fresh ? 0 : f.len, fresh ? (void *)"" : (void *)f.data, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    if (!fresh) MHD_add_response_header(r, "Content-Type", f.content_type);
+    MHD_add_response_header(r, "ETag", f.etag);
+    MHD_add_response_header(r, "Cache-Control", UI_CACHE_CONTROL);
+    MHD_add_response_header(r, "Content-Security-Policy", UI_CSP);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    if (strcmp(f.path, "/") == 0) MHD_add_response_header(r, "Vary", "Accept");
+    resp_add_cors(c, r);
+    return answer(c, r, fresh ? 304 : 200);
+}
+
+/* GET /: TGI's health answer, except for a browser (Accept: text/html)
+ * while the page is on.  The answer then depends on Accept, which caches
+ * are told with Vary. */
+static enum MHD_Result get_root(conn *c) {
+    bool ui = !c->s->cfg.no_ui;
+    if (ui && ui_accepts_html(MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT)))
+        return get_ui(c);
+    int status;
+    struct MHD_Response *r = health_response(c, &status);
+    if (r && ui) MHD_add_response_header(r, "Vary", "Accept");
+    return answer(c, r, status);
 }
 
 /* ---- dispatch --------------------------------------------------------------------------- */
@@ -354,6 +400,8 @@ static enum MHD_Result dispatch(conn *c) {
     }
     switch (rd->id) {
     case RT_HEALTH: return get_health(c);
+    case RT_ROOT: return get_root(c);
+    case RT_UI: return get_ui(c);
     case RT_INFO: return get_info(c);
     case RT_METRICS: return get_metrics(c);
     case RT_OPENAPI: return get_openapi(c);

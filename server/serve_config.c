@@ -78,6 +78,8 @@ static const opt_def OPTS[] = {
      "require `Authorization: Bearer KEY` on POST /, /generate, /generate_stream, /tokenize, /v1/chat/completions, /v1/completions"},
     {"cors-allow-origin", K_STR, OFF(cors_allow_origin), 0, 0, "ORIGINS", "any (*)",
      "comma-separated origins allowed by CORS"},
+    {"no-ui", K_BOOL, OFF(no_ui), 0, 0, NULL, "page on",
+     "do not serve the chat page (GET / with Accept: text/html, /ui/*); GET / is then the health answer for everyone"},
     {"threads", K_INT, OFF(threads), 1, 1024, "N", "all cores", "compute threads of the engine"},
     {"json-output", K_BOOL, OFF(json_output), 0, 0, NULL, "off", "log JSON lines instead of text"},
     {"graceful-termination-timeout", K_SECS, OFF(graceful_termination_timeout), 0, 1e6, "SECONDS", "90",
@@ -169,7 +171,8 @@ void serve_config_help(FILE *f) {
     fputs("usage: ctgi serve --model-id PATH [options]\n"
           "\n"
           "Serve a model over HTTP with Hugging Face text-generation-inference's API:\n"
-          "POST / /generate /generate_stream /tokenize, GET /info /health /metrics /openapi.json.\n"
+          "POST / /generate /generate_stream /tokenize, GET /info /health /metrics /openapi.json,\n"
+          "OpenAI's /v1/chat/completions /v1/completions /v1/models, and a chat page for browsers at GET /.\n"
           "Every option can also be set by its upper-case environment variable\n"
           "(--max-input-tokens = MAX_INPUT_TOKENS); an option given on the command line wins.\n"
           "\noptions:\n",

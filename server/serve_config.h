@@ -36,6 +36,7 @@ typedef struct {
     int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
     const char *chat_template;    /* --chat-template FILE; NULL = the model's own */
+    bool no_ui;                   /* --no-ui: no chat page; GET / is the health answer for everyone */
 } serve_config;
 
 /* Defaults, then the environment, then argv (argv[0] = "serve").

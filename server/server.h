@@ -55,6 +55,8 @@ typedef enum {
     RT_COMPLETIONS,     /* POST /v1/completions */
     RT_CHAT_TOKENIZE,   /* POST /chat_tokenize */
     RT_MODELS,          /* GET /v1/models */
+    RT_ROOT,            /* GET /: the chat page for browsers, else the health answer */
+    RT_UI,              /* GET /ui/app.js, /ui/style.css: the chat page's script and style */
 } route_id;
 
 /* A generated token as the wire shows it (texts owned). */

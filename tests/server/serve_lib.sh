@@ -1,14 +1,16 @@
 # serve_lib.sh — sourced by the shell tests that run real clients against
-# `ctgi serve` on stories260K (hf_client_test.sh, openai_client_test.sh):
+# `ctgi serve` (hf_client_test.sh, openai_client_test.sh, chat_ui_test.sh):
 # start it on an ephemeral loopback port, stop it with SIGTERM.  Not a test
 # itself (no _test suffix).
 BIN=${CTGI_BIN:-$PWD/build/ctgi}
 MODELS=${CTGI_MODELS:-$(cd .. && pwd)/shared/models}
 
-# serve_start: sets $pid, $port and $log, or prints a failed TAP line and exits 1.
+# serve_start [MODEL [ARGS...]]: sets $pid, $port and $log, or prints a
+# failed TAP line and exits 1.  MODEL defaults to stories260K; ARGS are
+# more `ctgi serve` flags.
 serve_start() {
     log=$(mktemp)
-    "$BIN" serve --hostname 127.0.0.1 --port 0 --threads 1 --model-id "$MODELS/stories260K.gguf" >"$log" 2>&1 &
+    "$BIN" serve --hostname 127.0.0.1 --port 0 --threads 1 --model-id "${1:-$MODELS/stories260K.gguf}" "${@:2}" >"$log" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 200); do
