@@ -36,6 +36,8 @@ typedef struct {
     int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
     const char *chat_template;    /* --chat-template FILE; NULL = the model's own */
+    const char *revision;         /* a Hub repo's revision; NULL = main */
+    const char *model_file;       /* the .gguf of a Hub repo or local directory; NULL = pick */
 } serve_config;
 
 /* Defaults, then the environment, then argv (argv[0] = "serve").
