@@ -114,6 +114,12 @@ hub_status hub_init(hub *h, char *err) {
         else hub_fmt(tmp, sizeof tmp, "%.*s/token", PATH_MAX - 8, home);
         h->token = read_token_file(tmp);
     }
+    for (const char *t = h->token; t && *t; t++)
+        if ((unsigned char)*t <= 0x20 || *t == 0x7f) {
+            hub_free(h);
+            hub_fmt(err, HUB_ERRLEN, "HF_TOKEN contains a space or control character");
+            return HUB_E_USAGE;
+        }
     h->offline = env_true("HF_HUB_OFFLINE");
     h->progress = isatty(2) && !env_true("HF_HUB_DISABLE_PROGRESS_BARS");
     if (!env_seconds("HF_HUB_ETAG_TIMEOUT", 10, &h->etag_timeout, err) ||

@@ -236,7 +236,7 @@ static int resolve_model(srv *s) {
     char err[HUB_ERRLEN], path[PATH_MAX];
     if (!hub_repo_id_check(c->model_id, err)) {
         log_line(json, "ERROR", NULL, "--model-id: no such file or directory '%s', and %s", c->model_id, err);
-        return 2;
+        return 1; /* a missing file, as when a path's load fails */
     }
     log_line(json, "INFO", NULL, "model %s (revision %s): not a local path; fetching it from the Hugging Face Hub",
              c->model_id, c->revision ? c->revision : "main");

@@ -121,7 +121,7 @@ function fail(res, status, code, message, extra = {}) {
     res.end(JSON.stringify({error: message}));
 }
 
-// null when allowed, else the error already sent
+// false when allowed; true when the 401/403 has been sent
 function denied(req, res, id, r) {
     if (!r.gated) return false;
     const auth = req.headers.authorization;

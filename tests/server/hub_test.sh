@@ -177,6 +177,11 @@ tap "safetensors repo: config, tokenizer files, index and both shards; the snaps
     eval '[ $rc -eq 0 ] && [ "$(cat $T/out)" = "$D/snapshots/$SHA" ] &&
           all_files "$D/snapshots/$SHA" config.json tokenizer.json tokenizer_config.json generation_config.json \
                     model.safetensors.index.json model-00001-of-00002.safetensors model-00002-of-00002.safetensors'
+dl test/qwen2-hf
+D=$(repo_dir test/qwen2-hf)
+tap "safetensors repo with one model.safetensors: the weights byte for byte" \
+    eval '[ $rc -eq 0 ] && cmp -s "$(cat $T/out)/model.safetensors" "$MODELS/synth/qwen2-bpe-hf/model.safetensors" &&
+          all_files "$(cat $T/out)" config.json tokenizer.json tokenizer_config.json generation_config.json'
 dl test/old-name README.md
 tap "a renamed repo: relative redirects followed" eval '[ $rc -eq 0 ] && grep -q "fake Hub repo" "$(cat $T/out)"'
 
@@ -242,7 +247,7 @@ tap "serve: Hub unreachable exits 3 with 'cannot reach the Hub'" eval '[ -z "$po
 serve_hub --model-id test/gated
 tap "serve: a gated repo without HF_TOKEN exits 1 mentioning HF_TOKEN" eval '[ -z "$port" ] && [ $rc -eq 1 ] && err_has HF_TOKEN'
 serve_hub --model-id ./no/such/model.gguf
-tap "serve: neither a path nor a repo id exits 2 saying both" \
-    eval '[ -z "$port" ] && [ $rc -eq 2 ] && err_has "no such file or directory" && err_has "not a Hub repo id"'
+tap "serve: neither a path nor a repo id exits 1 saying both" \
+    eval '[ -z "$port" ] && [ $rc -eq 1 ] && err_has "no such file or directory" && err_has "not a Hub repo id"'
 serve_hub --model-id test/stories-gguf --revision v9
 tap "serve --revision: an unknown revision exits 1 (404)" eval '[ -z "$port" ] && [ $rc -eq 1 ] && err_has "404 revision not found"'

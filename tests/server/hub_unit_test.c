@@ -154,6 +154,9 @@ static void token_sources(void **state) {
     assert_int_equal(hub_init(&h, err), HUB_OK);
     assert_string_equal(h.token, "hf_env");
     hub_free(&h);
+    setenv("HF_TOKEN", "hf_x\r\nX-Injected: 1", 1);
+    assert_int_equal(hub_init(&h, err), HUB_E_USAGE);
+    assert_non_null(strstr(err, "HF_TOKEN"));
     clear_env();
     setenv("HF_HOME", "/nonexistent-hub-home", 1);
     assert_int_equal(hub_init(&h, err), HUB_OK);
