@@ -294,18 +294,30 @@ typedef struct {
     bool drawn;
 } dl;
 
+/* "12.3 MB" */
+static void human(double bytes, char out[16]) {
+    const char *unit[] = {"B", "kB", "MB", "GB", "TB"};
+    int u = 0;
+    for (; bytes >= 1000 && u < 4; u++) bytes /= 1000;
+    hub_fmt(out, 16, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
+}
+
 static void draw(dl *d, bool final) {
     double t = now_s();
     if (!d->h->progress || (!final && t - d->t_drawn < 0.1)) return;
     d->t_drawn = t, d->drawn = true;
-    double mb = (double)d->have / 1e6, rate = (double)(d->have - d->start) / 1e6 / (t - d->t0 + 1e-9);
-    char bar[21] = "--------------------";
+    char have[16], total[16], rate[16], bar[21] = "--------------------";
+    human((double)d->have, have);
+    human(d->total > 0 ? (double)d->total : 0, total);
+    human((double)(d->have - d->start) / (t - d->t0 + 1e-9), rate);
     int pct = d->total > 0 ? (int)(100.0 * (double)d->have / (double)d->total) : 0;
     for (int i = 0; i < pct / 5 && i < 20; i++) bar[i] = '#';
+    size_t n = strlen(d->label); /* the end of a long label: the file name matters most */
+    const char *dots = n > 36 ? "..." : "", *label = n > 36 ? d->label + n - 33 : d->label;
     if (d->total > 0)
-        fprintf(stderr, "\r%-32.32s %3d%% [%s] %8.1f / %.1f MB %6.1f MB/s%s", d->label, pct, bar, mb,
-                (double)d->total / 1e6, rate, final ? "\n" : "");
-    else fprintf(stderr, "\r%-32.32s %8.1f MB %6.1f MB/s%s", d->label, mb, rate, final ? "\n" : "");
+        fprintf(stderr, "\r%s%-*s %3d%% [%s] %9s / %-9s %9s/s%s", dots, 36 - (int)strlen(dots), label, pct, bar,
+                have, total, rate, final ? "\n" : "");
+    else fprintf(stderr, "\r%s%-*s %9s %9s/s%s", dots, 36 - (int)strlen(dots), label, have, rate, final ? "\n" : "");
     fflush(stderr);
 }
 
