@@ -14,6 +14,16 @@ int cli_tokenize(int argc, char **argv);
 int cli_perplexity(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_chat_template(int argc, char **argv);
+int cli_download(int argc, char **argv);
+
+/* A Hub repo for a command that loads a model (cli_download.c): resolve
+ * repo_id at revision (NULL = main), fetch what the model needs into the
+ * Hub cache (hub.h) and set path (PATH_MAX bytes: the file or directory to
+ * load) and commit (41 bytes).  note gets progress lines (may be NULL).
+ * Returns 0, else the exit status (1 error, 2 usage, 3 the Hub cannot be
+ * reached) with the message in err (HUB_ERRLEN bytes). */
+int cli_hub_model(const char *repo_id, const char *revision, const char *model_file, void (*note)(void *, const char *),
+                  void *ud, char *path, char *commit, char *err);
 
 /* Option reader: walks argv[1..]; options are "--name value" or "--name=value"
  * or flags "--name"; anything else is positional. */

@@ -15,9 +15,10 @@ static const char USAGE[] =
     "  perplexity   mean cross-entropy / perplexity of a model over a text file\n"
     "  serve        serve a model over HTTP with TGI's API (ctgi serve --help)\n"
     "  chat-template render a chat template over messages (ctgi chat-template --help)\n"
+    "  download     fetch a model from the Hugging Face Hub into its cache (ctgi download --help)\n"
     "\n"
     "models: a GGUF file, or a Hugging Face directory (config.json, model.safetensors\n"
-    "or model.safetensors.index.json, tokenizer.json).\n";
+    "or model.safetensors.index.json, tokenizer.json); serve also takes a Hub repo id.\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -30,6 +31,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "perplexity") == 0) return cli_perplexity(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "chat-template") == 0) return cli_chat_template(argc - 1, argv + 1);
+    if (strcmp(cmd, "download") == 0) return cli_download(argc - 1, argv + 1);
     fprintf(stderr, "ctgi: unknown command '%s'\n%s", cmd, USAGE);
     return 2;
 }

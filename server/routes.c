@@ -243,6 +243,7 @@ static enum MHD_Result get_info(conn *c) {
     const model_info mi = model_get_info(s->m);
     tgi_info info = {
         .model_id = s->cfg.model_id,
+        .model_sha = s->model_sha[0] ? s->model_sha : NULL,
         .model_pipeline_tag = "text-generation",
         .limits = s->limits,
         .validation_workers = 4, /* libuv's thread pool */

@@ -18,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "hub.h"
 #include "log.h"
 #include "server.h"
 
@@ -114,7 +116,7 @@ static void *load_main(void *arg) {
         struct timespec ts = {s->cfg.load_delay_ms / 1000, (long)(s->cfg.load_delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    s->m = model_load(s->cfg.model_id, s->load_err);
+    s->m = model_load(s->model_path, s->load_err);
     if (s->m) {
         char err[CT_ERRLEN];
         s->ct = chat_template_create(s->m, s->cfg.chat_template, err);
@@ -210,6 +212,44 @@ static void on_loaded(uv_async_t *a) {
     log_ready(s);
 }
 
+/* ---- the model's files --------------------------------------------------------------------- */
+
+static void note_log(void *ud, const char *msg) {
+    srv *s = ud;
+    log_line(s->cfg.json_output, strncmp(msg, "warning: ", 9) == 0 ? "WARN" : "INFO", NULL, "%s", msg);
+}
+
+/* --model-id: an existing file or directory (with --model-file, a file in
+ * that directory), else a Hub repo id fetched into the Hub cache.  0, or
+ * the exit status (1 error, 2 usage, 3 the Hub cannot be reached). */
+static int resolve_model(srv *s) {
+    const serve_config *c = &s->cfg;
+    bool json = c->json_output;
+    struct stat st;
+    if (stat(c->model_id, &st) == 0) {
+        bool join = c->model_file && S_ISDIR(st.st_mode);
+        if (join ? asprintf(&s->model_path, "%s/%s", c->model_id, c->model_file) < 0
+                 : !(s->model_path = strdup(c->model_id)))
+            s->model_path = NULL;
+        return s->model_path ? 0 : 1;
+    }
+    char err[HUB_ERRLEN], path[PATH_MAX];
+    if (!hub_repo_id_check(c->model_id, err)) {
+        log_line(json, "ERROR", NULL, "--model-id: no such file or directory '%s', and %s", c->model_id, err);
+        return 1; /* a missing file, as when a path's load fails */
+    }
+    log_line(json, "INFO", NULL, "model %s (revision %s): not a local path; fetching it from the Hugging Face Hub",
+             c->model_id, c->revision ? c->revision : "main");
+    int rc = cli_hub_model(c->model_id, c->revision, c->model_file, note_log, s, path, s->model_sha, err);
+    if (rc != 0) {
+        log_line(json, "ERROR", NULL, "cannot serve %s: %s", c->model_id, err);
+        return rc;
+    }
+    log_line(json, "INFO", NULL, "model %s: commit %s, loading %s", c->model_id, s->model_sha, path);
+    s->model_path = strdup(path);
+    return s->model_path ? 0 : 1;
+}
+
 /* ---- the process --------------------------------------------------------------------------- */
 
 static void on_keepalive(uv_timer_t *t) {
@@ -262,6 +302,10 @@ int cli_serve(int argc, char **argv) {
         free(s);
         return rc == 1 ? 0 : 2;
     }
+    if ((rc = resolve_model(s)) != 0) {
+        free(s);
+        return rc;
+    }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
     pthread_mutex_init(&s->ready_mu, NULL);
     uv_loop_init(&s->loop);
@@ -273,6 +317,7 @@ int cli_serve(int argc, char **argv) {
     model_free(s->m);
     metrics_free(s->met);
     free(s->drain);
+    free(s->model_path);
     pthread_mutex_destroy(&s->ready_mu);
     rc = s->exit_code;
     log_line(s->cfg.json_output, "INFO", NULL, "exit %d", rc);

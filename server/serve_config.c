@@ -33,8 +33,12 @@ typedef struct {
 #define OFF(f) offsetof(serve_config, f)
 
 static const opt_def OPTS[] = {
-    {"model-id", K_STR, OFF(model_id), 0, 0, "PATH", "required",
-     "the model: a GGUF file or a Hugging Face directory (config.json, *.safetensors, tokenizer.json)"},
+    {"model-id", K_STR, OFF(model_id), 0, 0, "PATH|ORG/NAME", "required",
+     "the model: a GGUF file, a Hugging Face directory (config.json, *.safetensors, tokenizer.json), or a "
+     "Hugging Face Hub repo id, downloaded into the Hub cache first (docs/hub.md)"},
+    {"revision", K_STR, OFF(revision), 0, 0, "REV", "main", "the Hub repo's branch, tag or commit sha"},
+    {"model-file", K_STR, OFF(model_file), 0, 0, "FILE", "the only .gguf, else the only Q4_K_M one",
+     "the .gguf file of a Hub repo (or of a local directory) to serve"},
     {"hostname", K_STR, OFF(hostname), 0, 0, "ADDR", "127.0.0.1; 0.0.0.0 in a container",
      "address to listen on"},
     {"port", K_INT, OFF(port), 0, 65535, "N", "8080", "TCP port; 0 = any free port (the log says which)"},
@@ -168,7 +172,7 @@ static bool from_env(serve_config *c) {
 }
 
 void serve_config_help(FILE *f) {
-    fputs("usage: ctgi serve --model-id PATH [options]\n"
+    fputs("usage: ctgi serve --model-id PATH|ORG/NAME [options]\n"
           "\n"
           "Serve a model over HTTP with Hugging Face text-generation-inference's API:\n"
           "POST / /generate /generate_stream /tokenize, GET /info /health /metrics /openapi.json,\n"
@@ -186,7 +190,8 @@ void serve_config_help(FILE *f) {
     }
     fputs("  --help                                 this text\n"
           "\nother environment: COMPUTE_TYPE (x-compute-type header, default cpu),\n"
-          "CTGI_DEBUG_LOAD_DELAY_MS (testing: wait before loading the model).\n"
+          "CTGI_DEBUG_LOAD_DELAY_MS (testing: wait before loading the model); for Hub repo ids\n"
+          "HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE (see ctgi download --help).\n"
           "SIGTERM / SIGINT: stop accepting, /health 503, drain, exit 0 (a second signal cancels at once).\n",
           f);
 }

@@ -37,6 +37,8 @@ typedef struct {
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
     const char *chat_template;    /* --chat-template FILE; NULL = the model's own */
     bool no_ui;                   /* --no-ui: no chat page; GET / is the health answer for everyone */
+    const char *revision;         /* a Hub repo's revision; NULL = main */
+    const char *model_file;       /* the .gguf of a Hub repo or local directory; NULL = pick */
 } serve_config;
 
 /* Defaults, then the environment, then argv (argv[0] = "serve").

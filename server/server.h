@@ -187,6 +187,8 @@ typedef enum { SRV_LOADING = 0, SRV_READY, SRV_DRAINING, SRV_STOPPING } srv_stat
 
 struct srv {
     serve_config cfg;
+    char *model_path;          /* what model_load opens: --model-id, or the Hub snapshot's file / directory */
+    char model_sha[41];        /* the Hub commit served ("" = a local model) */
     uv_loop_t loop;
     struct MHD_Daemon *d;
     int port;                  /* bound */
