@@ -3,6 +3,10 @@
 #   - MODEL_ID set: that model, no Hub request;
 #   - MODEL_ID unset and the Hub unreachable: the first usable model of
 #     CTGI_MODELS (stories260K), served and answering;
+#   - MODEL_ID unset and the Hub reachable (the fake Hub, tests/js/fake_hub.mjs,
+#     with CTGI_DEFAULT_MODEL naming one of its repos): downloaded, then
+#     served from the Hub cache; a second run serves it from the cache
+#     with the Hub gone;
 #   - nothing usable anywhere: a non-zero exit naming what to set.
 # The Hub is made unreachable with HF_ENDPOINT on a closed loopback port and
 # HF_HUB_OFFLINE unset; HF_HOME is a fresh temporary directory.
@@ -65,7 +69,35 @@ fi
 if grep -q "http://127.0.0.1:" "$tmp/b.log"; then ok "the URL is printed"; else nok "the URL is printed" "$tmp/b.log"; fi
 stop_case
 
-# 3. nothing usable
+# 3. the Hub's default model (the fake Hub's test/stories-gguf)
+CTGI_MODELS="$MODELS" node tests/js/fake_hub.mjs "$tmp/hub.port" "$tmp/hub.log" 2>"$tmp/hub.err" &
+hub=$!
+for _ in $(seq 100); do [ -s "$tmp/hub.port" ] && break; sleep 0.05; done
+if [ -s "$tmp/hub.port" ]; then
+    endpoint="http://127.0.0.1:$(cat "$tmp/hub.port")"
+    run_case "$tmp/d.log" HF_ENDPOINT="$endpoint" CTGI_DEFAULT_MODEL=test/stories-gguf CTGI_MODELS="$tmp/empty-d"
+    if [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/info" | grep -q '"model_id":"test/stories-gguf"' &&
+        [ -d "$tmp/hf/hub/models--test--stories-gguf/snapshots" ]; then
+        ok "the default model is downloaded from the Hub into HF_HOME and served"
+    else
+        nok "the default model is downloaded from the Hub into HF_HOME and served" "$tmp/d.log"
+    fi
+    stop_case
+    kill "$hub" 2>/dev/null
+    wait "$hub" 2>/dev/null
+    run_case "$tmp/e.log" HF_ENDPOINT="$endpoint" CTGI_DEFAULT_MODEL=test/stories-gguf CTGI_MODELS="$tmp/empty-d"
+    if [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/info" | grep -q '"model_id":"test/stories-gguf"'; then
+        ok "with the Hub gone, the cached default model is served"
+    else
+        nok "with the Hub gone, the cached default model is served" "$tmp/e.log"
+    fi
+    stop_case
+else
+    nok "the fake Hub started" "$tmp/hub.err"
+    kill "$hub" 2>/dev/null
+fi
+
+# 4. nothing usable
 mkdir -p "$tmp/empty"
 run_case "$tmp/c.log" CTGI_MODELS="$tmp/empty"
 wait "$pid" 2>/dev/null
