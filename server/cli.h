@@ -14,6 +14,7 @@ int cli_tokenize(int argc, char **argv);
 int cli_perplexity(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_chat_template(int argc, char **argv);
+int cli_health(int argc, char **argv);
 
 /* Option reader: walks argv[1..]; options are "--name value" or "--name=value"
  * or flags "--name"; anything else is positional. */
