@@ -9,6 +9,8 @@ pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libop
       libuv1-dev libpcre2-dev libutf8proc-dev libxxhash-dev libcurl4-openssl-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev curl)
+    # tests/docker: podman builds and runs the image (rootful, runc, netavark), debootstrap makes its base
+    pkgs+=(podman runc netavark iptables debootstrap python3-yaml)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 fi
 
