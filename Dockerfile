@@ -2,10 +2,10 @@
 # from this checkout, the runtime stage carries only the binary, its shared
 # libraries and an entry point.  docs/deploy.md has the whole story.
 #
-#   docker build -t ctgi .
+#   docker build -t ctgi:latest .
 #   docker run -p 8080:8080 -v /path/to/models:/models:ro \
-#       -e MODEL_ID=/models/model.gguf ctgi                  # serve on :8080
-#   docker run -v /path/to/models:/models:ro ctgi generate \
+#       -e MODEL_ID=/models/model.gguf ctgi:latest           # serve on :8080
+#   docker run -v /path/to/models:/models:ro ctgi:latest generate \
 #       --model /models/model.gguf --prompt "Hello"          # any other command
 #
 # The image runs on any x86-64-v2 CPU: the code outside the kernels is built
