@@ -6,7 +6,8 @@
 #   base   a debootstrap minbase bookworm, tagged docker.io/library/debian:bookworm-slim
 #          (tarball cached in $CACHE, reused across runs; no registry is reachable)
 #   build  podman build --format docker --pull=never (HEALTHCHECK kept), chroot isolation
-#   run    stories260K.gguf mounted read-only, port published on 127.0.0.1;
+#   run    stories260K.gguf mounted read-only, a read-only root filesystem, port
+#          published on 127.0.0.1;
 #          healthy through the image's HEALTHCHECK, POST /generate answers,
 #          ctgi is PID 1 and not root, `podman stop` (SIGTERM) → exit 0 and the
 #          graceful-shutdown log line; `IMAGE generate ...` runs another command
@@ -100,6 +101,8 @@ else
     die "podman build of the Dockerfile failed" "$CACHE/build.log"
 fi
 
+pm image prune -f >/dev/null 2>&1 # the layers of earlier builds: keeps $CACHE from growing run after run
+
 # The build stage saw no host build output (.dockerignore); it is cached, so this is quick.
 if pm build --format docker --pull=never --target build -t localhost/ctgi-build-stage "$SRC" >"$CACHE/build-stage.log" 2>&1 &&
     leaked=$(pm run --rm --entrypoint sh localhost/ctgi-build-stage -c \
@@ -124,7 +127,8 @@ size=$(pm image inspect --format '{{.Size}}' "$IMAGE")
 echo "# image size $((size / 1000000)) MB"
 
 # ---- run ----------------------------------------------------------------------------------
-pm run -d --name "$NAME" -p 127.0.0.1::8080 -v "$MODELS/stories260K.gguf:/models/stories260K.gguf:ro" \
+# --read-only without podman's tmpfs mounts: what Kubernetes' readOnlyRootFilesystem gives
+pm run -d --name "$NAME" --read-only --read-only-tmpfs=false -p 127.0.0.1::8080 -v "$MODELS/stories260K.gguf:/models/stories260K.gguf:ro" \
     -e MODEL_ID=/models/stories260K.gguf -e THREADS=1 "$IMAGE" >"$CACHE/run.log" 2>&1 ||
     die "podman run of the image" "$CACHE/run.log"
 healthy=""
@@ -167,6 +171,9 @@ out=$(pm run --rm -v "$MODELS/stories260K.gguf:/models/stories260K.gguf:ro" "$IM
     generate --model /models/stories260K.gguf --prompt "Once upon a time" --max-new-tokens 8 --threads 1 2>&1)
 [ $? -eq 0 ] && [[ $out == *"8 generated"* ]] && ok "IMAGE generate ... runs ctgi generate" ||
     bad "IMAGE generate: $out"
+out=$(pm run --rm "$IMAGE" 2>&1)
+[ $? -eq 2 ] && [[ $out == *"--model-id (or MODEL_ID) is required"* ]] &&
+    ok "IMAGE without MODEL_ID: exit 2, says MODEL_ID is required" || bad "IMAGE without MODEL_ID: $(head -3 <<<"$out")"
 out=$(pm run --rm "$IMAGE" health --url http://127.0.0.1:1/health --timeout 2 2>&1)
 [ $? -eq 1 ] && [[ $out == *unreachable* ]] && ok "IMAGE health (down) exits 1: unreachable" ||
     bad "IMAGE health: $out"
