@@ -13,13 +13,14 @@
 #          graceful-shutdown log line; `IMAGE generate ...` runs another command
 #
 # podman's state (images, layers) lives in $CACHE/storage, apart from the
-# machine's own.  Anything missing or not working is a failed test, never a
+# machine's own; $CACHE is build-container/ beside build/ (the Makefile
+# includes every *.d file under build/, and a root filesystem has many).  Anything missing or not working is a failed test, never a
 # skip.  TAP output (tests/run.sh).
 set -u
 cd "$(dirname "$0")/../.."
 SRC=$PWD
 MODELS=${CTGI_MODELS:-$(cd .. && pwd)/shared/models}
-CACHE=${CTGI_CONTAINER_CACHE:-${CTGI_BUILD:-$SRC/build}/container}
+CACHE=${CTGI_CONTAINER_CACHE:-$SRC/build-container}
 IMAGE=localhost/ctgi:latest
 BASE=docker.io/library/debian:bookworm-slim
 NAME=ctgi-test-$$
@@ -66,6 +67,8 @@ pm() {
 }
 cleanup() { pm rm -f -t 0 "$NAME" >/dev/null 2>&1; }
 trap cleanup EXIT
+# containers left by an interrupted run (this storage is this checkout's own)
+for c in $(pm ps -a --filter name=ctgi-test- --format '{{.Names}}' 2>/dev/null); do pm rm -f -t 0 "$c" >/dev/null 2>&1; done
 
 # ---- base image ---------------------------------------------------------------------------
 mirror() { # the host's Debian mirror (sources.list or deb822 .sources)
@@ -171,6 +174,9 @@ out=$(pm run --rm -v "$MODELS/stories260K.gguf:/models/stories260K.gguf:ro" "$IM
     generate --model /models/stories260K.gguf --prompt "Once upon a time" --max-new-tokens 8 --threads 1 2>&1)
 [ $? -eq 0 ] && [[ $out == *"8 generated"* ]] && ok "IMAGE generate ... runs ctgi generate" ||
     bad "IMAGE generate: $out"
+out=$(pm run --rm "$IMAGE" --help 2>&1)
+[ $? -eq 0 ] && [[ $out == *"usage: ctgi serve"* ]] && ok "IMAGE --help: options go to ctgi serve" ||
+    bad "IMAGE --help: $(head -3 <<<"$out")"
 out=$(pm run --rm "$IMAGE" 2>&1)
 [ $? -eq 2 ] && [[ $out == *"--model-id (or MODEL_ID) is required"* ]] &&
     ok "IMAGE without MODEL_ID: exit 2, says MODEL_ID is required" || bad "IMAGE without MODEL_ID: $(head -3 <<<"$out")"
