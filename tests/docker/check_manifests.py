@@ -123,133 +123,144 @@ def env_source(e):
     return ("other", repr(vf))
 
 
-# ---- the checks ----------------------------------------------------------------------------
+# ---- loading -------------------------------------------------------------------------------
 
-def main(root, help_file):
-    t = Tap()
+class Tree:
+    """Everything the checks read, parsed once."""
+
+
+def load(t, root, help_file):
+    """A Tree, or None after a failed check line."""
+    m = Tree()
+    m.root = root
     help_text = open(help_file).read()
-    serve_env = set(re.findall(r"\[env ([A-Z0-9_]+);", help_text))
-    m = re.search(r"\[env GRACEFUL_TERMINATION_TIMEOUT; default: ([\d.]+)\]", help_text)
+    m.serve_env = set(re.findall(r"\[env ([A-Z0-9_]+);", help_text))
+    g = re.search(r"\[env GRACEFUL_TERMINATION_TIMEOUT; default: ([\d.]+)\]", help_text)
     t.check("ctgi serve --help names its variables and the graceful-termination default",
-            [] if serve_env and m else ["cannot read them from " + help_file])
-    if not (serve_env and m):
-        return 1
-    server_grace = float(m.group(1))
+            [] if m.serve_env and g else ["cannot read them from " + help_file])
+    if not (m.serve_env and g):
+        return None
+    m.server_grace = float(g.group(1))
 
-    # -- parse everything
-    k8s_dir = os.path.join(root, "docker", "k8s")
-    objs, problems = [], []
-    files = sorted(glob.glob(os.path.join(k8s_dir, "*.yaml")))
-    compose = prom = None
-    for p in files + [os.path.join(root, "docker", "compose.yaml"), os.path.join(root, "docker", "prometheus.yml")]:
+    m.files = sorted(glob.glob(os.path.join(root, "docker", "k8s", "*.yaml")))
+    m.objs, problems, m.compose, m.prom = [], [], None, None
+    for p in m.files + [os.path.join(root, "docker", "compose.yaml"), os.path.join(root, "docker", "prometheus.yml")]:
         try:
             docs = load_yaml_docs(p)
         except (OSError, yaml.YAMLError) as e:
             problems.append(f"{os.path.relpath(p, root)}: {e}")
             continue
         if p.endswith("compose.yaml"):
-            compose = docs[0] if docs else None
+            m.compose = docs[0] if docs else None
         elif p.endswith("prometheus.yml"):
-            prom = docs[0] if docs else None
+            m.prom = docs[0] if docs else None
         else:
-            objs += [(os.path.basename(p), d) for d in docs]
-    t.check(f"the YAML parses ({len(files)} Kubernetes files, compose, prometheus)", problems)
-    if problems or not compose or not prom:
-        return 1
+            m.objs += [(os.path.basename(p), d) for d in docs]
+    t.check(f"the YAML parses ({len(m.files)} Kubernetes files, compose, prometheus)", problems)
+    if problems or not m.compose or not m.prom:
+        return None
 
     def kind(k):
-        found = [d for _, d in objs if d.get("kind") == k]
+        found = [d for _, d in m.objs if d.get("kind") == k]
         return found[0] if len(found) == 1 else None
 
-    dep, svc, hpa = kind("Deployment"), kind("Service"), kind("HorizontalPodAutoscaler")
+    m.dep, m.svc, m.hpa = kind("Deployment"), kind("Service"), kind("HorizontalPodAutoscaler")
     t.check("one Deployment, one Service, one HorizontalPodAutoscaler",
             [f"{k} missing or not unique" for k, o in
-             (("Deployment", dep), ("Service", svc), ("HorizontalPodAutoscaler", hpa)) if o is None])
-    if not (dep and svc and hpa):
-        return 1
-    pod = dep["spec"]["template"]
-    spec = pod["spec"]
-    mains = [c for c in spec.get("containers", []) if c.get("name") == "ctgi"]
-    inits = spec.get("initContainers", [])
-    main_c = mains[0] if mains else spec["containers"][0]
-    menv = env_map(main_c)
+             (("Deployment", m.dep), ("Service", m.svc), ("HorizontalPodAutoscaler", m.hpa)) if o is None])
+    if not (m.dep and m.svc and m.hpa):
+        return None
+    m.pod = m.dep["spec"]["template"]
+    m.spec = m.pod["spec"]
+    mains = [c for c in m.spec.get("containers", []) if c.get("name") == "ctgi"]
+    m.inits = m.spec.get("initContainers", [])
+    m.main = mains[0] if mains else m.spec["containers"][0]
+    m.menv = env_map(m.main)
+    m.cports = {p.get("name"): p["containerPort"] for p in m.main.get("ports", [])}
+    m.cport = next(iter(m.cports.values()), None)
+    m.ctgi = m.compose["services"]["ctgi"]
+    m.cenv = m.ctgi.get("environment", {})
+    m.prom_targets = [tg for sc in m.prom.get("scrape_configs", []) for s in sc.get("static_configs", [])
+                      for tg in s.get("targets", [])]
 
-    # -- the Dockerfile
-    df = dockerfile(os.path.join(root, "Dockerfile"))
-    denv = docker_env(df)
-    d_user = next((r for k, r in df if k == "USER"), "")
-    d_uid = d_user.split(":")[0]
-    d_expose = [p.split("/")[0] for k, r in df if k == "EXPOSE" for p in r.split()]
-    d_vol = " ".join(r for k, r in df if k == "VOLUME")
-    d_hc = " ".join(r for k, r in df if k == "HEALTHCHECK")
+    m.df = dockerfile(os.path.join(root, "Dockerfile"))
+    m.denv = docker_env(m.df)
+    m.d_user = next((r for k, r in m.df if k == "USER"), "")
+    m.d_uid = m.d_user.split(":")[0]
+    m.hf_home = m.denv.get("HF_HOME")
+    return m
+
+
+# ---- the checks: each returns its problems, none = ok ----------------------------------------
+
+def check_dockerfile(m):
     problems = []
-    if not d_uid.isdigit() or d_uid == "0":
-        problems.append(f"USER '{d_user}' is not a numeric non-root uid (Kubernetes' runAsNonRoot needs a number)")
+    d_vol = " ".join(r for k, r in m.df if k == "VOLUME")
+    d_hc = " ".join(r for k, r in m.df if k == "HEALTHCHECK")
+    if not m.d_uid.isdigit() or m.d_uid == "0":
+        problems.append(f"USER '{m.d_user}' is not a numeric non-root uid (Kubernetes' runAsNonRoot needs a number)")
     if not re.search(r"CMD .*ctgi.*health", d_hc):
         problems.append(f"HEALTHCHECK does not run `ctgi health`: '{d_hc}'")
-    if denv.get("HF_HOME") not in d_vol:
-        problems.append(f"HF_HOME={denv.get('HF_HOME')} is not a VOLUME ({d_vol})")
-    if "MODEL_ID" not in denv:
+    if not m.hf_home or m.hf_home not in d_vol:
+        problems.append(f"HF_HOME={m.hf_home} is not a VOLUME ({d_vol})")
+    if "MODEL_ID" not in m.denv:
         problems.append("no ENV MODEL_ID")
-    t.check("Dockerfile: numeric non-root USER, HEALTHCHECK ctgi health, VOLUME = HF_HOME, ENV MODEL_ID", problems)
+    return problems
 
-    # -- one image name everywhere
+
+def check_image(m):
     names = {}
-    for c in spec.get("containers", []) + inits:
+    for c in m.spec.get("containers", []) + m.inits:
         names.setdefault(c.get("image"), []).append(f"k8s {c.get('name')}")
-    names.setdefault(compose["services"]["ctgi"].get("image"), []).append("compose")
+    names.setdefault(m.ctgi.get("image"), []).append("compose")
     for doc in ("docs/deploy.md", "Dockerfile"):
-        for tag in re.findall(r"docker build -t (\S+)", open(os.path.join(root, doc)).read()):
+        for tag in re.findall(r"docker build -t (\S+)", open(os.path.join(m.root, doc)).read()):
             names.setdefault(tag, []).append(doc)
-    t.check("one image name in the Deployment, compose, the Dockerfile and docs/deploy.md",
-            [] if len(names) == 1 else [f"{n}: {', '.join(w)}" for n, w in names.items()])
+    return [] if len(names) == 1 else [f"{n}: {', '.join(w)}" for n, w in names.items()]
 
-    # -- ports
-    cports = {p.get("name"): p["containerPort"] for p in main_c.get("ports", [])}
-    cport = next(iter(cports.values()), None)
-    svc_ports = svc["spec"].get("ports", [])
+
+def check_ports(m):
+    svc_ports = m.svc["spec"].get("ports", [])
     tgt = svc_ports[0].get("targetPort") if svc_ports else None
-    tgt = cports.get(tgt, tgt) if isinstance(tgt, str) else tgt
-    cmp_port = compose["services"]["ctgi"].get("ports", [""])[0]
-    cmp_target = str(cmp_port).rsplit(":", 1)[-1].split("/")[0]
-    prom_targets = [tg for sc in prom.get("scrape_configs", []) for s in sc.get("static_configs", [])
-                    for tg in s.get("targets", [])]
+    tgt = m.cports.get(tgt, tgt) if isinstance(tgt, str) else tgt
+    cmp_target = str(m.ctgi.get("ports", [""])[0]).rsplit(":", 1)[-1].split("/")[0]
+    port = m.denv.get("PORT")
     seen = {
-        "containerPort": str(cport),
+        "containerPort": str(m.cport),
         "Service targetPort": str(tgt),
-        "EXPOSE": ",".join(d_expose),
-        "Dockerfile ENV PORT": denv.get("PORT"),
-        "Deployment PORT": menv.get("PORT", {}).get("value", denv.get("PORT")),
+        "EXPOSE": ",".join(p.split("/")[0] for k, r in m.df if k == "EXPOSE" for p in r.split()),
+        "Dockerfile ENV PORT": port,
+        "Deployment PORT": m.menv.get("PORT", {}).get("value", port),
         "compose port target": cmp_target,
-        "compose PORT": str(compose["services"]["ctgi"].get("environment", {}).get("PORT", denv.get("PORT"))),
-        "prometheus target": ",".join(tg.rsplit(":", 1)[-1] for tg in prom_targets),
-        "prometheus.io/port": pod.get("metadata", {}).get("annotations", {}).get("prometheus.io/port"),
+        "compose PORT": str(m.cenv.get("PORT", port)),
+        "prometheus target": ",".join(tg.rsplit(":", 1)[-1] for tg in m.prom_targets),
+        "prometheus.io/port": m.pod.get("metadata", {}).get("annotations", {}).get("prometheus.io/port"),
     }
-    t.check(f"one port everywhere ({cport})",
-            [] if len(set(seen.values())) == 1 else [f"{k}={v}" for k, v in seen.items()])
+    return [] if len(set(seen.values())) == 1 else [f"{k}={v}" for k, v in seen.items()]
 
-    # -- probes
+
+def check_probes(m):
     problems = []
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        pr = main_c.get(probe)
+        pr = m.main.get(probe)
         if not pr or "httpGet" not in pr:
             problems.append(f"no {probe} httpGet")
             continue
         g = pr["httpGet"]
-        port = cports.get(g.get("port"), g.get("port"))
-        if g.get("path") != "/health" or port != cport:
+        port = m.cports.get(g.get("port"), g.get("port"))
+        if g.get("path") != "/health" or port != m.cport:
             problems.append(f"{probe} probes {g.get('path')} on port {g.get('port')}")
-    st = main_c.get("startupProbe", {})
+    st = m.main.get("startupProbe", {})
     budget = st.get("periodSeconds", 10) * st.get("failureThreshold", 3)
     if budget < 300:
         problems.append(f"the startup probe allows only {budget} s for the model to load")
-    t.check("startup, readiness and liveness probes GET /health on the container port", problems)
+    return problems
 
-    # -- the init container downloads MODEL_ID into HF_HOME
+
+def check_init(m):
     problems = []
-    hf_home = denv.get("HF_HOME")
-    main_mounts = {v["mountPath"]: v["name"] for v in main_c.get("volumeMounts", [])}
-    dl = [c for c in inits if "download" in (c.get("command", []) + c.get("args", []))]
+    main_mounts = {v["mountPath"]: v["name"] for v in m.main.get("volumeMounts", [])}
+    dl = [c for c in m.inits if "download" in (c.get("command", []) + c.get("args", []))]
     if not dl:
         problems.append("no init container runs `ctgi download`")
     for c in dl:
@@ -261,43 +272,47 @@ def main(root, help_file):
             problems.append(f"{c['name']}: command {c['command']} is not ctgi")
         ienv = env_map(c)
         for var in ("MODEL_ID", "HF_HOME"):
-            if var not in ienv or var not in menv:
+            if var not in ienv or var not in m.menv:
                 problems.append(f"{var} missing in {c['name']} or ctgi")
-            elif env_source(ienv[var]) != env_source(menv[var]):
-                problems.append(f"{var}: {env_source(ienv[var])} vs {env_source(menv[var])}")
-        if menv.get("HF_HOME", {}).get("value") != hf_home:
-            problems.append(f"HF_HOME is not the image's {hf_home}")
+            elif env_source(ienv[var]) != env_source(m.menv[var]):
+                problems.append(f"{var}: {env_source(ienv[var])} vs {env_source(m.menv[var])}")
+        if m.menv.get("HF_HOME", {}).get("value") != m.hf_home:
+            problems.append(f"HF_HOME is not the image's {m.hf_home}")
         imounts = {v["mountPath"]: v["name"] for v in c.get("volumeMounts", [])}
-        if hf_home not in imounts or imounts.get(hf_home) != main_mounts.get(hf_home):
-            problems.append(f"{c['name']} and ctgi do not share a volume at {hf_home}")
-    t.check("an init container runs `ctgi download $(MODEL_ID)` into the volume the server reads (HF_HOME)",
-            problems)
+        if m.hf_home not in imounts or imounts.get(m.hf_home) != main_mounts.get(m.hf_home):
+            problems.append(f"{c['name']} and ctgi do not share a volume at {m.hf_home}")
+    return problems
 
-    # -- graceful termination
-    problems = []
-    gt = float(menv["GRACEFUL_TERMINATION_TIMEOUT"]["value"]) if "GRACEFUL_TERMINATION_TIMEOUT" in menv \
-        else server_grace
-    pre = main_c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+
+def grace_periods(m):
+    """(Kubernetes grace, preStop sleep, drain, compose grace, compose drain)"""
+    gte = m.menv.get("GRACEFUL_TERMINATION_TIMEOUT")
+    gt = float(gte["value"]) if gte and "value" in gte else m.server_grace
+    pre = m.main.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     pre_s = float(pre[1]) if len(pre) == 2 and pre[0] == "sleep" else 0.0
-    tg = spec.get("terminationGracePeriodSeconds", 30)
+    cgt = float(m.cenv.get("GRACEFUL_TERMINATION_TIMEOUT", m.server_grace))
+    sgp = duration(m.ctgi.get("stop_grace_period", "10s"))
+    return m.spec.get("terminationGracePeriodSeconds", 30), pre_s, gt, sgp, cgt
+
+
+def check_grace(m):
+    tg, pre_s, gt, sgp, cgt = grace_periods(m)
+    problems = []
     if tg < gt + pre_s:
         problems.append(f"terminationGracePeriodSeconds {tg} < preStop {pre_s:g} s + drain {gt:g} s")
-    cenv = compose["services"]["ctgi"].get("environment", {})
-    cgt = float(cenv.get("GRACEFUL_TERMINATION_TIMEOUT", server_grace))
-    sgp = duration(compose["services"]["ctgi"].get("stop_grace_period", "10s"))
     if sgp < cgt:
         problems.append(f"compose stop_grace_period {sgp:g} s < drain {cgt:g} s")
-    t.check(f"grace periods cover the server's drain (Kubernetes {tg} s, compose {sgp:g} s, drain {gt:g} s)",
-            problems)
+    return problems
 
-    # -- non-root, read-only root filesystem
+
+def check_security(m):
     problems = []
-    psc = spec.get("securityContext", {})
+    psc = m.spec.get("securityContext", {})
     if psc.get("runAsNonRoot") is not True:
         problems.append("pod runAsNonRoot is not true")
-    if str(psc.get("runAsUser")) != d_uid or d_uid == "0":
-        problems.append(f"pod runAsUser {psc.get('runAsUser')} is not the image's uid {d_uid}")
-    for c in spec.get("containers", []) + inits:
+    if str(psc.get("runAsUser")) != m.d_uid or m.d_uid == "0":
+        problems.append(f"pod runAsUser {psc.get('runAsUser')} is not the image's uid {m.d_uid}")
+    for c in m.spec.get("containers", []) + m.inits:
         sc = c.get("securityContext", {})
         if sc.get("runAsUser", 1) == 0:
             problems.append(f"{c['name']} runs as root")
@@ -307,77 +322,105 @@ def main(root, help_file):
             problems.append(f"{c['name']}: readOnlyRootFilesystem is not true")
         if "ALL" not in sc.get("capabilities", {}).get("drop", []):
             problems.append(f"{c['name']}: capabilities not dropped")
-    if compose["services"]["ctgi"].get("user") in ("0", "root"):
+    if str(m.ctgi.get("user", "")).split(":")[0] in ("0", "root"):
         problems.append("compose runs ctgi as root")
-    t.check("non-root (uid from the image), no privilege escalation, read-only root filesystem", problems)
+    if m.ctgi.get("read_only") is not True:
+        problems.append("compose: read_only is not true")
+    return problems
 
-    # -- resources and sizing
-    problems = []
-    res = main_c.get("resources", {})
-    for side in ("requests", "limits"):
-        for r in ("cpu", "memory"):
-            if r not in res.get(side, {}):
-                problems.append(f"no {side}.{r}")
-    if not problems:
-        if cpu(res["requests"]["cpu"]) > cpu(res["limits"]["cpu"]) or \
-                mem(res["requests"]["memory"]) > mem(res["limits"]["memory"]):
-            problems.append("requests exceed limits")
-        th = env_source(menv.get("THREADS", {}))
-        if th != ("resource", "limits.cpu") and not (th[0] == "value" and float(th[1]) <= cpu(res["limits"]["cpu"])):
-            problems.append(f"THREADS {th} does not follow the CPU limit (the server counts the node's cores)")
-        kv = menv.get("KV_CACHE_MEMORY", {}).get("value")
-        if kv is None or float(kv) >= mem(res["limits"]["memory"]) / 2:
-            problems.append(f"KV_CACHE_MEMORY {kv} is not well inside the memory limit (default: 25% of the node's RAM)")
-    t.check("requests and limits set; THREADS and KV_CACHE_MEMORY sized to the limits", problems)
 
-    # -- every variable is one the server reads
-    problems = []
-    for where, names_ in (("Deployment", menv.keys()), ("compose", cenv.keys())):
-        for v in names_:
-            if v not in serve_env and v not in NON_SERVE_ENV:
-                problems.append(f"{where}: {v} is not a ctgi serve variable")
-    t.check("every variable set is one ctgi serve reads (or HF_HOME)", problems)
+def check_resources(m):
+    res = m.main.get("resources", {})
+    problems = [f"no {side}.{r}" for side in ("requests", "limits") for r in ("cpu", "memory")
+                if r not in res.get(side, {})]
+    if problems:
+        return problems
+    if cpu(res["requests"]["cpu"]) > cpu(res["limits"]["cpu"]) or \
+            mem(res["requests"]["memory"]) > mem(res["limits"]["memory"]):
+        problems.append("requests exceed limits")
+    th = env_source(m.menv.get("THREADS", {}))
+    if th != ("resource", "limits.cpu") and not (th[0] == "value" and float(th[1]) <= cpu(res["limits"]["cpu"])):
+        problems.append(f"THREADS {th} does not follow the CPU limit (the server counts the node's cores)")
+    kv = m.menv.get("KV_CACHE_MEMORY", {}).get("value")
+    if kv is None or float(kv) >= mem(res["limits"]["memory"]) / 2:
+        problems.append(f"KV_CACHE_MEMORY {kv} is not well inside the memory limit (default: 25% of the node's RAM)")
+    return problems
 
-    # -- Service and HPA point at the Deployment
+
+def check_env_names(m):
+    return [f"{where}: {v} is not a ctgi serve variable"
+            for where, names in (("Deployment", m.menv.keys()), ("compose", m.cenv.keys()))
+            for v in names if v not in m.serve_env and v not in NON_SERVE_ENV]
+
+
+def check_wiring(m):
     problems = []
-    labels = pod.get("metadata", {}).get("labels", {})
-    sel = svc["spec"].get("selector", {})
+    labels = m.pod.get("metadata", {}).get("labels", {})
+    sel = m.svc["spec"].get("selector", {})
     if not sel or any(labels.get(k) != v for k, v in sel.items()):
         problems.append(f"Service selector {sel} does not match the pod labels {labels}")
-    if dep["spec"]["selector"].get("matchLabels", {}).items() - labels.items():
+    if m.dep["spec"]["selector"].get("matchLabels", {}).items() - labels.items():
         problems.append("Deployment selector does not match its pod labels")
-    ref = hpa["spec"].get("scaleTargetRef", {})
-    if ref.get("kind") != "Deployment" or ref.get("name") != dep["metadata"]["name"]:
+    ref = m.hpa["spec"].get("scaleTargetRef", {})
+    if ref.get("kind") != "Deployment" or ref.get("name") != m.dep["metadata"]["name"]:
         problems.append(f"HPA scales {ref}")
-    mets = [mm.get("resource", {}).get("name") for mm in hpa["spec"].get("metrics", [])]
+    mets = [mm.get("resource", {}).get("name") for mm in m.hpa["spec"].get("metrics", [])]
     if "cpu" not in mets:
         problems.append(f"HPA metrics {mets} lack cpu")
-    if not 1 <= hpa["spec"].get("minReplicas", 1) <= hpa["spec"].get("maxReplicas", 0):
+    if not 1 <= m.hpa["spec"].get("minReplicas", 1) <= m.hpa["spec"].get("maxReplicas", 0):
         problems.append("HPA replica range is empty")
-    t.check("Service selects the pods; HPA scales the Deployment on CPU", problems)
+    return problems
 
-    # -- compose, prometheus, kustomization
+
+def check_compose(m):
     problems = []
-    c = compose["services"]["ctgi"]
-    ctx = os.path.normpath(os.path.join(root, "docker", c.get("build", {}).get("context", ".")))
-    if not os.path.isfile(os.path.join(ctx, c.get("build", {}).get("dockerfile", "Dockerfile"))):
+    b = m.ctgi.get("build", {})
+    ctx = os.path.normpath(os.path.join(m.root, "docker", b.get("context", ".")))
+    if not os.path.isfile(os.path.join(ctx, b.get("dockerfile", "Dockerfile"))):
         problems.append(f"compose build context {ctx} has no Dockerfile")
-    if not any(str(v).split(":")[1:2] == [hf_home] for v in c.get("volumes", [])):
-        problems.append(f"compose mounts nothing at {hf_home}")
-    p = compose["services"].get("prometheus")
+    if not any(str(v).split(":")[1:2] == [m.hf_home] for v in m.ctgi.get("volumes", [])):
+        problems.append(f"compose mounts nothing at {m.hf_home}")
+    p = m.compose["services"].get("prometheus")
     if not p or not p.get("profiles"):
         problems.append("no prometheus service under a profile")
-    paths = [sc.get("metrics_path", "/metrics") for sc in prom.get("scrape_configs", [])]
-    if paths != ["/metrics"] or not all(tg.startswith("ctgi:") for tg in prom_targets):
-        problems.append(f"prometheus scrapes {prom_targets} at {paths}")
-    kus = [d for f, d in objs if f == "kustomization.yaml"]
+    paths = [sc.get("metrics_path", "/metrics") for sc in m.prom.get("scrape_configs", [])]
+    if paths != ["/metrics"] or not m.prom_targets or not all(tg.startswith("ctgi:") for tg in m.prom_targets):
+        problems.append(f"prometheus scrapes {m.prom_targets} at {paths}")
+    kus = [d for f, d in m.objs if f == "kustomization.yaml"]
     listed = set(kus[0].get("resources", [])) if kus else set()
-    want = {os.path.basename(f) for f in files} - {"kustomization.yaml"}
+    want = {os.path.basename(f) for f in m.files} - {"kustomization.yaml"}
     if listed != want:
         problems.append(f"kustomization lists {sorted(listed)}, the folder has {sorted(want)}")
-    t.check("compose builds this Dockerfile with a /data volume; Prometheus (profile) scrapes /metrics; "
-            "kustomization lists every manifest", problems)
+    return problems
 
+
+CHECKS = [
+    ("Dockerfile: numeric non-root USER, HEALTHCHECK ctgi health, VOLUME = HF_HOME, ENV MODEL_ID", check_dockerfile),
+    ("one image name in the Deployment, compose, the Dockerfile and docs/deploy.md", check_image),
+    ("one port everywhere", check_ports),
+    ("startup, readiness and liveness probes GET /health on the container port", check_probes),
+    ("an init container runs `ctgi download $(MODEL_ID)` into the volume the server reads (HF_HOME)", check_init),
+    ("grace periods cover the server's drain", check_grace),
+    ("non-root (uid from the image), no privilege escalation, read-only root filesystem", check_security),
+    ("requests and limits set; THREADS and KV_CACHE_MEMORY sized to the limits", check_resources),
+    ("every variable set is one ctgi serve reads (or HF_HOME)", check_env_names),
+    ("Service selects the pods; HPA scales the Deployment on CPU", check_wiring),
+    ("compose builds this Dockerfile with a /data volume; Prometheus (profile) scrapes /metrics; "
+     "kustomization lists every manifest", check_compose),
+]
+
+
+def main(root, help_file):
+    t = Tap()
+    m = load(t, root, help_file)
+    if m is None:
+        return 1
+    for name, fn in CHECKS:
+        try:
+            problems = fn(m)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, OSError) as e:
+            problems = [f"malformed: {type(e).__name__}: {e}"]
+        t.check(name, problems)
     return 1 if t.failed else 0
 
 

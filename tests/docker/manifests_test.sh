@@ -58,6 +58,7 @@ mutate docker/k8s/deployment.yaml 's/terminationGracePeriodSeconds: 110/terminat
     "grace periods"
 mutate docker/compose.yaml 's/stop_grace_period: 100s/stop_grace_period: 1m/' "grace periods"
 mutate docker/k8s/deployment.yaml 's/runAsUser: 1000/runAsUser: 0/' "non-root"
+mutate docker/compose.yaml 's/read_only: true/read_only: false/' "non-root"
 mutate docker/k8s/deployment.yaml '0,/readOnlyRootFilesystem: true/s//readOnlyRootFilesystem: false/' "non-root"
 mutate Dockerfile 's/^USER 1000:1000/USER ctgi/' "Dockerfile: numeric non-root USER"
 mutate docker/k8s/deployment.yaml '0,/path: \/health/s//path: \/healthz/' "startup, readiness and liveness probes"
