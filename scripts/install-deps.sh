@@ -10,6 +10,8 @@ pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libop
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev curl)
     pkgs+=(chromium) # the chat page's browser test (tests/server/chat_ui_test.sh, playwright-core)
+    # tests/docker: podman builds and runs the image (rootful, runc, netavark), debootstrap makes its base
+    pkgs+=(podman runc netavark iptables debootstrap python3-yaml)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 fi
 

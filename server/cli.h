@@ -24,6 +24,7 @@ int cli_download(int argc, char **argv);
  * reached) with the message in err (HUB_ERRLEN bytes). */
 int cli_hub_model(const char *repo_id, const char *revision, const char *model_file, void (*note)(void *, const char *),
                   void *ud, char *path, char *commit, char *err);
+int cli_health(int argc, char **argv);
 
 /* Option reader: walks argv[1..]; options are "--name value" or "--name=value"
  * or flags "--name"; anything else is positional. */

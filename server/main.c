@@ -16,6 +16,7 @@ static const char USAGE[] =
     "  serve        serve a model over HTTP with TGI's API (ctgi serve --help)\n"
     "  chat-template render a chat template over messages (ctgi chat-template --help)\n"
     "  download     fetch a model from the Hugging Face Hub into its cache (ctgi download --help)\n"
+    "  health       exit 0 if a running server's GET /health answers 200 (ctgi health --help)\n"
     "\n"
     "models: a GGUF file, or a Hugging Face directory (config.json, model.safetensors\n"
     "or model.safetensors.index.json, tokenizer.json); serve also takes a Hub repo id.\n";
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "serve") == 0) return cli_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "chat-template") == 0) return cli_chat_template(argc - 1, argv + 1);
     if (strcmp(cmd, "download") == 0) return cli_download(argc - 1, argv + 1);
+    if (strcmp(cmd, "health") == 0) return cli_health(argc - 1, argv + 1);
     fprintf(stderr, "ctgi: unknown command '%s'\n%s", cmd, USAGE);
     return 2;
 }
