@@ -28,8 +28,7 @@ const char *hub_status_name(hub_status s) {
     return (unsigned)s < sizeof N / sizeof N[0] ? N[s] : "?";
 }
 
-static void notef(const hub *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void notef(const hub *h, const char *fmt, ...) {
+void hub_note(const hub *h, const char *fmt, ...) {
     if (!h->note) return;
     char msg[1200];
     va_list ap;
@@ -362,7 +361,7 @@ hub_status hub_open(hub *h, const char *repo_id, const char *revision, hub_repo 
             hub_fmt(err, HUB_ERRLEN, "%s (and the cache %s has no copy of it)", why, h->cache);
             return HUB_E_NETWORK;
         }
-        notef(h, "warning: %s; using the cached snapshot %s", why, r->commit);
+        hub_note(h, "warning: %s; using the cached snapshot %s", why, r->commit);
         return HUB_OK;
     }
     if (s == HUB_OK) s = parse_listing(r, body, err);
@@ -413,7 +412,7 @@ static hub_status fetch_blob(hub *h, const hub_repo *r, const hub_meta *m, const
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return disk_err("create the lock", lock, err);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        notef(h, "%s: another process is downloading it; waiting", label);
+        hub_note(h, "%s: another process is downloading it; waiting", label);
         flock(fd, LOCK_EX);
     }
     hub_status s = HUB_OK;
@@ -453,14 +452,14 @@ hub_status hub_fetch(hub *h, const hub_repo *r, const char *file, bool *fetched,
                    m.etag[0] != '.';
     if (!etag_ok) return hub_fmt(err, HUB_ERRLEN, "%s: unusable ETag '%.100s'", label, m.etag), HUB_E_PROTOCOL;
     if (m.commit[0] && strcmp(m.commit, r->commit) != 0)
-        notef(h, "warning: %s: the Hub serves commit %s for %s", label, m.commit, r->commit);
+        hub_note(h, "warning: %s: the Hub serves commit %s for %s", label, m.commit, r->commit);
     char blob[PATH_MAX * 2];
     hub_fmt(blob, sizeof blob, "%s/blobs/%s", r->dir, m.etag);
     if (!is_blob(blob, m.size)) {
         s = fetch_blob(h, r, &m, blob, label, err);
         if (s != HUB_OK) return s;
         if (fetched) *fetched = true;
-        if (!h->progress) notef(h, "%s: downloaded (%lld bytes)", label, m.size);
+        if (!h->progress) hub_note(h, "%s: downloaded (%lld bytes)", label, m.size);
     }
     return link_snapshot(r, file, m.etag, err);
 }

@@ -372,16 +372,6 @@ static bool transient(CURLcode rc) {
            rc == CURLE_HTTP2_STREAM || rc == CURLE_SSL_CONNECT_ERROR;
 }
 
-static void __attribute__((format(printf, 2, 3))) note(const hub *h, const char *fmt, ...) {
-    if (!h->note) return;
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    h->note(h->note_ud, msg);
-}
-
 /* One GET from d->have on; the curl code, the HTTP status in *status. */
 static CURLcode transfer(dl *d, const hub_meta *m, long *status, char *errbuf) {
     struct curl_slist *hl;
@@ -434,7 +424,7 @@ static hub_status fill(dl *d, const hub_meta *m, const char *path, char *err) {
             return curl_fail(d->h, rc == CURLE_OK ? CURLE_PARTIAL_FILE : rc, errbuf, d->label, err);
         }
         if (d->drawn) fputc('\n', stderr), d->drawn = false;
-        note(d->h, "%s: the transfer broke off at byte %lld; resuming (attempt %d)", d->label, d->have, idle + 1);
+        hub_note(d->h, "%s: the transfer broke off at byte %lld; resuming (attempt %d)", d->label, d->have, idle + 1);
         struct timespec ts = {0, 200000000L * (1L << (idle < 3 ? idle : 3)) % 1000000000L};
         if (idle >= 3) ts.tv_sec = 1;
         nanosleep(&ts, NULL);
@@ -469,7 +459,7 @@ hub_status hub_http_download(const hub *h, const hub_meta *m, const char *path, 
         d.have = 0;
     }
     if (s == HUB_OK && d.have > 0 && d.lfs && !hash_existing(&d)) s = disk_fail(errno ? errno : EIO, path, err);
-    if (s == HUB_OK && d.have > 0) note(h, "%s: resuming a partial download at byte %lld", label, d.have);
+    if (s == HUB_OK && d.have > 0) hub_note(h, "%s: resuming a partial download at byte %lld", label, d.have);
     if (s == HUB_OK && d.total >= 0) s = check_space(path, d.total - d.have, err);
     d.t0 = now_s();
     d.start = d.have;

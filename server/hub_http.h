@@ -35,6 +35,9 @@ hub_status hub_http_meta(const hub *h, const char *repo_id, const char *commit, 
  * file.  label names the file in messages and the progress bar. */
 hub_status hub_http_download(const hub *h, const hub_meta *m, const char *path, const char *label, char *err);
 
+/* A progress line to h->note (nothing when it is NULL). */
+void hub_note(const hub *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* snprintf that tells whether the text fit (a function call, so the sizes
  * of paths are checked where they matter rather than warned about). */
 bool hub_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
