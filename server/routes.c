@@ -343,12 +343,7 @@ static enum MHD_Result preflight(conn *c, bool known_path) {
 }
 
 static bool auth_ok(conn *c) {
-    const char *key = c->s->cfg.api_key;
-    if (!key) return true;
-    const char *h = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    size_t k = strlen(key);
-    /* TGI compares "Bearer <key>" without regard to case */
-    return h && strncasecmp(h, "Bearer ", 7) == 0 && strlen(h + 7) == k && strncasecmp(h + 7, key, k) == 0;
+    return auth_keys_check(&c->s->keys, MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 static bool json_content(conn *c) {

@@ -26,7 +26,8 @@ typedef struct {
     const char *kv_cache_dtype;   /* "f32" | "f16" | "bf16" | "q8_0"; NULL = engine default (f16) */
     size_t payload_limit;
     size_t max_stream_backlog;    /* unsent bytes a streaming client may fall behind by before it is dropped */
-    const char *api_key;          /* NULL = no auth */
+    const char *api_key;          /* comma-separated keys; NULL (and no api_key_file) = no auth */
+    const char *api_key_file;     /* one key per line; NULL = none */
     const char *cors_allow_origin; /* comma-separated origins; NULL = any */
     int threads;                  /* 0 = all cores */
     bool json_output;

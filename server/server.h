@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "template/chat_template.h"
+#include "auth.h"
 #include "engine.h"
 #include "metrics.h"
 #include "openai.h"
@@ -187,6 +188,7 @@ typedef enum { SRV_LOADING = 0, SRV_READY, SRV_DRAINING, SRV_STOPPING } srv_stat
 
 struct srv {
     serve_config cfg;
+    auth_keys keys;            /* --api-key, --api-key-file (none = no auth) */
     char *model_path;          /* what model_load opens: --model-id, or the Hub snapshot's file / directory */
     char model_sha[41];        /* the Hub commit served ("" = a local model) */
     uv_loop_t loop;
