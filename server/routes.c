@@ -155,6 +155,8 @@ static conn *conn_new(srv *s, struct MHD_Connection *mc, const char *url, const 
     snprintf(c->method, sizeof c->method, "%s", method);
     snprintf(c->path, sizeof c->path, "%s", url);
     c->outcome = "ok";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    c->sock = ci ? ci->socket_context : NULL;
     const route_def *r = find_route(url, method, NULL);
     c->route = r ? r->id : RT_NONE;
     /* OpenAI's routes (and unknown /v1/ paths) answer errors in OpenAI's envelope */
@@ -181,9 +183,20 @@ static bool body_route(const conn *c) {
            c->route == RT_CHAT_TOKENIZE;
 }
 
-/* First handler call: only the early 413 is answered now (it closes the
- * connection, which is what an oversized upload deserves). */
+/* First handler call: only the early 431 and 413 are answered now (they
+ * close the connection, which is what an oversized request deserves).
+ * Headers far over --max-header-size do not get here: MHD's pool
+ * (http_loop.c) cannot hold them, and MHD answers 431 itself. */
 static enum MHD_Result first_call(conn *c) {
+    const union MHD_ConnectionInfo *hi = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (hi && hi->header_size > c->s->cfg.max_header_size) {
+        char limit[32];
+        snprintf(limit, sizeof limit, "%zu", c->s->cfg.max_header_size);
+        c->outcome = "headers_too_large";
+        return answer_error(c, 431, "headers_too_large",
+                            "Request Header Fields Too Large: the request line and headers exceed --max-header-size (%s bytes)",
+                            limit);
+    }
     if (!body_route(c) || strcmp(c->method, "POST") != 0) return MHD_YES;
     const char *cl = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > c->s->cfg.payload_limit) {
@@ -417,7 +430,14 @@ enum MHD_Result routes_access(void *cls, struct MHD_Connection *mc, const char *
     }
     if (*upload_data_size) {
         body_append(c, upload_data, *upload_data_size);
+        c->body_seen += *upload_data_size;
         *upload_data_size = 0;
+        /* A chunked upload past --payload-limit is read to its end and
+         * dropped, then answered 413 (closing with unread bytes would make
+         * the kernel reset the connection, and the client lose the 413);
+         * but one far past it is answered now and closed. */
+        size_t cut = 2 * c->s->cfg.payload_limit + (1u << 20);
+        if (c->body_too_large && c->body_seen > cut && !c->queued) return answer_413(c);
         return MHD_YES;
     }
     if (c->queued) return MHD_YES;
@@ -432,6 +452,7 @@ enum MHD_Result routes_access(void *cls, struct MHD_Connection *mc, const char *
         return MHD_YES;
     }
     c->started = true;
+    guard_got_request(c->sock); /* the request is in: no deadline while it is answered */
     return dispatch(c);
 }
 
@@ -453,5 +474,6 @@ void routes_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
         log_request_line(s->cfg.json_output, &l);
     }
     s->n_conns--;
+    guard_wait_request(c->sock); /* keep-alive: the next request's deadline */
     conn_unref(c);
 }

@@ -268,8 +268,8 @@ static bool start(srv *s) {
     }
     json_t *f = json_pack("{s:s, s:i}", "hostname", s->cfg.hostname, "port", s->port);
     char *fields = f ? json_dumps(f, JSON_COMPACT) : NULL;
-    log_line(s->cfg.json_output, "INFO", fields, "ctgi %s listening on http://%s:%d (loading %s)", CTGI_VERSION,
-             s->cfg.hostname, s->port, s->cfg.model_id);
+    log_line(s->cfg.json_output, "INFO", fields, "ctgi %s listening on %s://%s:%d (loading %s)", CTGI_VERSION,
+             s->tls_cert ? "https" : "http", s->cfg.hostname, s->port, s->cfg.model_id);
     free(fields);
     json_decref(f);
     uv_timer_init(&s->loop, &s->drain_timer);
@@ -326,6 +326,7 @@ int cli_serve(int argc, char **argv) {
     free(s->drain);
     free(s->model_path);
     auth_keys_free(&s->keys);
+    guard_tls_free(s);
     pthread_mutex_destroy(&s->ready_mu);
     rc = s->exit_code;
     log_line(s->cfg.json_output, "INFO", NULL, "exit %d", rc);

@@ -95,6 +95,16 @@ static const opt_def OPTS[] = {
      "silence after which a stream gets a `:` comment (long prefills, a long queue)"},
     {"idle-timeout", K_SECS, OFF(idle_timeout), 1, 1e6, "SECONDS", "60",
      "an idle keep-alive connection (or a client sending a request this slowly) is closed after it"},
+    {"request-timeout", K_SECS, OFF(request_timeout), 0, 1e6, "SECONDS", "--idle-timeout",
+     "a connection must send a whole request (headers and body) within it, counted from its accept or its previous "
+     "answer; slower clients (slow-loris) are disconnected"},
+    {"max-connections", K_U32, OFF(max_connections), 1, 1e6, "N", "10000",
+     "open HTTP connections at once; beyond it new connections are closed at once (raises ulimit -n if it can)"},
+    {"max-header-size", K_SIZE, OFF(max_header_size), 1024, 1 << 20, "BYTES", "16384",
+     "request line + headers; beyond it: 431"},
+    {"ssl-certfile", K_STR, OFF(ssl_certfile), 0, 0, "FILE", "none (plain HTTP)",
+     "PEM certificate (chain) to serve HTTPS with; needs --ssl-keyfile"},
+    {"ssl-keyfile", K_STR, OFF(ssl_keyfile), 0, 0, "FILE", "none", "PEM private key of --ssl-certfile"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -110,6 +120,8 @@ static serve_config defaults(void) {
     c.graceful_termination_timeout = 90;
     c.sse_keep_alive = 15;
     c.idle_timeout = 60;
+    c.max_connections = 10000;
+    c.max_header_size = 16384;
     const char *ct = getenv("COMPUTE_TYPE");
     c.compute_type = ct && *ct ? ct : "cpu";
     const char *delay = getenv("CTGI_DEBUG_LOAD_DELAY_MS");

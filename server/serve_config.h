@@ -34,6 +34,11 @@ typedef struct {
     double graceful_termination_timeout; /* seconds */
     double sse_keep_alive;        /* seconds of silence before a ":" comment */
     double idle_timeout;          /* seconds an idle keep-alive connection is kept */
+    double request_timeout;       /* seconds a connection has to send a whole request; 0 = idle_timeout */
+    unsigned max_connections;     /* open connections at once (MHD_OPTION_CONNECTION_LIMIT) */
+    size_t max_header_size;       /* request line + headers, bytes; beyond it: 431 */
+    const char *ssl_certfile;     /* PEM certificate (chain); with ssl_keyfile: HTTPS */
+    const char *ssl_keyfile;      /* PEM private key */
     int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
     const char *chat_template;    /* --chat-template FILE; NULL = the model's own */
