@@ -39,6 +39,10 @@ static void on_mhd_poll(uv_poll_t *p, int status, int events) { http_drive(p->da
 void http_drive(srv *s) {
     if (!s->d) return;
     MHD_run(s->d);
+    if (s->rerun) { /* MHD took its listening socket out at the limit, and puts it back at its next run only */
+        s->rerun = false;
+        MHD_run(s->d);
+    }
     MHD_UNSIGNED_LONG_LONG to = 0;
     if (MHD_get_timeout(s->d, &to) == MHD_YES)
         uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
@@ -193,15 +197,40 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_ct
                           enum MHD_ConnectionNotificationCode code) {
     srv *s = cls;
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (s->n_sockets-- >= s->max_sockets) s->rerun = true;
         guard_sock_free(*socket_ctx);
         *socket_ctx = NULL;
         return;
     }
+    s->n_sockets++;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return;
     int sz = s->cfg.max_stream_backlog < (1u << 30) ? (int)s->cfg.max_stream_backlog : 1 << 30;
     setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     *socket_ctx = guard_sock_new(s, ci->connect_fd); /* the request deadline (--request-timeout) */
+}
+
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The request path's %XX escapes, decoded in place, except %00: a NUL
+ * would cut the path short ("/ui/app.js%00.txt" would become a real file's
+ * path), so it stays as the three characters and the path matches nothing.
+ * Returns the new length. */
+static size_t unescape(void *cls, struct MHD_Connection *mc, char *uri) {
+    char *w = uri;
+    for (const char *r = uri; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - uri);
 }
 
 /* MHD's pool per connection holds the request's headers (plus the
@@ -225,13 +254,15 @@ static bool start_daemon(srv *s, char *err) {
         {MHD_OPTION_END, 0, NULL},
     };
     s->mhd_err[0] = '\0';
+    s->max_sockets = guard_max_connections(s);
     s->d = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, routes_access, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first, or MHD logs on its own */
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_NOTIFY_COMPLETED, routes_completed, s,
                             MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(s->cfg.idle_timeout + 0.5),
-                            MHD_OPTION_CONNECTION_LIMIT, guard_max_connections(s),
+                            MHD_OPTION_CONNECTION_LIMIT, s->max_sockets,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory_limit(s),
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                             MHD_OPTION_ARRAY, tls,

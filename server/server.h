@@ -237,6 +237,9 @@ struct srv {
     guard_sock *dl_head, *dl_tail; /* connections owing a request, oldest deadline first */
     uv_timer_t dl_timer;       /* at dl_head's deadline */
     char *tls_cert, *tls_key;  /* PEM text of --ssl-certfile / --ssl-keyfile (NULL = plain HTTP) */
+    unsigned max_sockets;      /* --max-connections in effect */
+    unsigned n_sockets;        /* open connections (MHD's NOTIFY_CONNECTION) */
+    bool rerun;                /* one closed at the limit: MHD_run again to listen again */
     double t_refused_log;      /* last "connection limit" log line */
     unsigned n_refused;        /* connections refused since */
     char mhd_err[256];         /* libmicrohttpd's last message (start-up errors) */
