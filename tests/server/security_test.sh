@@ -235,6 +235,8 @@ check "POST /generate_stream over TLS: 6 events, the last with generated_text" \
     '[ "$(grep -c "^data:{" <<<"$out")" = 6 ] && tail -n2 <<<"$out" | grep -q "\"generated_text\":\""'
 check "plain HTTP to the TLS port gets no answer" '[ "$(code -m 3 "http://${C#https://}/health")" = 000 ]'
 check "an untrusted certificate is refused by the client" '[ "$(code "$C/health")" = 000 ]'
+PORT=${C##*:} SSL_CERTFILE="$tmp/cert.pem" "$BIN" health >/dev/null 2>&1; rc=$?
+check "ctgi health (the container's HEALTHCHECK) speaks HTTPS when SSL_CERTFILE is set" '[ $rc = 0 ]'
 out=$("$BIN" serve --hostname 127.0.0.1 --port 0 --model-id "$MODEL" --ssl-certfile "$tmp/cert.pem" \
     --ssl-keyfile "$tmp/key2.pem" 2>&1); rc=$?
 check "a key that does not match the certificate stops the start, named" \
