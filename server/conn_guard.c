@@ -35,8 +35,11 @@ struct guard_sock {
     guard_sock *prev, *next;
 };
 
+/* By default a little longer than --idle-timeout, so that an idle
+ * keep-alive connection is MHD's to close (quietly), and only a client
+ * that keeps sending without finishing is ours. */
 static double request_timeout(const srv *s) {
-    return s->cfg.request_timeout > 0 ? s->cfg.request_timeout : s->cfg.idle_timeout;
+    return s->cfg.request_timeout > 0 ? s->cfg.request_timeout : s->cfg.idle_timeout + 5;
 }
 
 static void unlink_sock(srv *s, guard_sock *k) {
@@ -72,7 +75,7 @@ static void on_deadline(uv_timer_t *t) {
     }
     if (n)
         log_line(s->cfg.json_output, "WARN", NULL,
-                 "closed %d connection(s) that sent no complete request within %g s (--request-timeout)", n,
+                 "closed %d connection(s) with no complete request after %g s (slow or idle client; --request-timeout)", n,
                  request_timeout(s));
     rearm(s);
     http_drive(s);

@@ -95,9 +95,9 @@ static const opt_def OPTS[] = {
      "silence after which a stream gets a `:` comment (long prefills, a long queue)"},
     {"idle-timeout", K_SECS, OFF(idle_timeout), 1, 1e6, "SECONDS", "60",
      "an idle keep-alive connection (or a client sending a request this slowly) is closed after it"},
-    {"request-timeout", K_SECS, OFF(request_timeout), 0, 1e6, "SECONDS", "--idle-timeout",
+    {"request-timeout", K_SECS, OFF(request_timeout), 0, 1e6, "SECONDS", "idle-timeout + 5",
      "a connection must send a whole request (headers and body) within it, counted from its accept or its previous "
-     "answer; slower clients (slow-loris) are disconnected"},
+     "answer; slower clients (slow-loris) are disconnected (idle ones too, when it is below --idle-timeout)"},
     {"max-connections", K_U32, OFF(max_connections), 1, 1e6, "N", "10000",
      "open HTTP connections at once; beyond it new connections are closed at once (raises ulimit -n if it can)"},
     {"max-header-size", K_SIZE, OFF(max_header_size), 1024, 1 << 20, "BYTES", "16384",

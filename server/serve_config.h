@@ -34,7 +34,7 @@ typedef struct {
     double graceful_termination_timeout; /* seconds */
     double sse_keep_alive;        /* seconds of silence before a ":" comment */
     double idle_timeout;          /* seconds an idle keep-alive connection is kept */
-    double request_timeout;       /* seconds a connection has to send a whole request; 0 = idle_timeout */
+    double request_timeout;       /* seconds a connection has to send a whole request; 0 = idle_timeout + 5 */
     unsigned max_connections;     /* open connections at once (MHD_OPTION_CONNECTION_LIMIT) */
     size_t max_header_size;       /* request line + headers, bytes; beyond it: 431 */
     const char *ssl_certfile;     /* PEM certificate (chain); with ssl_keyfile: HTTPS */
