@@ -233,6 +233,31 @@ check "GET /health over TLS (curl --cacert)" '[ "$(code --cacert "$tmp/cert.pem"
 out=$(curl -sN --cacert "$tmp/cert.pem" -H "$JSON" -d '{"inputs":"Once","parameters":{"max_new_tokens":6}}' "$C/generate_stream")
 check "POST /generate_stream over TLS: 6 events, the last with generated_text" \
     '[ "$(grep -c "^data:{" <<<"$out")" = 6 ] && tail -n2 <<<"$out" | grep -q "\"generated_text\":\""'
+args=()
+for i in $(seq 12); do args+=(-s -o "$tmp/tls$i" --cacert "$tmp/cert.pem" -H "$JSON"
+    -d '{"inputs":"Once","parameters":{"max_new_tokens":30}}' "$C/generate_stream" --next); done
+curl -s -Z --parallel-max 12 "${args[@]:0:${#args[@]}-1}" 2>/dev/null
+counts=$(for i in $(seq 12); do grep -c '^data:{' "$tmp/tls$i"; done | sort -u | tr '\n' ' ')
+check "12 concurrent TLS streams: 30 events each (got: $counts)" '[ "$counts" = "30 " ]'
+t0=$(awk '{print $14 + $15}' "/proc/$c_pid/stat")
+idle=$(python3 - "$C" "$tmp/cert.pem" <<'EOF'
+import socket, ssl, sys, time
+host, port = sys.argv[1].split("//")[1].split(":")
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
+def get():
+    s.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    d = b""
+    while b"\r\n\r\n" not in d:
+        d += s.recv(1000)
+    return d.split(b"\r\n")[0].decode()
+a = get(); time.sleep(2); b = get()
+print(a.replace(" ", "_"), b.replace(" ", "_"))
+EOF
+)
+t1=$(awk '{print $14 + $15}' "/proc/$c_pid/stat")
+check "an idle TLS keep-alive connection costs no CPU ($((t1 - t0)) ticks in 2 s) and is reused ($idle)" \
+    '[ $((t1 - t0)) -le 5 ] && [ "$idle" = "HTTP/1.1_200_OK HTTP/1.1_200_OK" ]'
 check "plain HTTP to the TLS port gets no answer" '[ "$(code -m 3 "http://${C#https://}/health")" = 000 ]'
 check "an untrusted certificate is refused by the client" '[ "$(code "$C/health")" = 000 ]'
 PORT=${C##*:} SSL_CERTFILE="$tmp/cert.pem" "$BIN" health >/dev/null 2>&1; rc=$?
