@@ -185,6 +185,23 @@ for i in range(40):
         closed = time.time() - t0
         break
 print("slowloris", "%.2f" % closed if closed else "open")
+# the same with the body: headers at once, then a byte every 0.25 s
+s = socket.create_connection((host, port))
+s.settimeout(0.25)
+s.send(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+t0, closed = time.time(), None
+for i in range(40):
+    try:
+        s.send(b" ")
+        if s.recv(100) == b"":
+            closed = time.time() - t0
+            break
+    except socket.timeout:
+        pass
+    except OSError:
+        closed = time.time() - t0
+        break
+print("slowbody", "%.2f" % closed if closed else "open")
 # --max-connections 4: four connections held, a fifth waits, then gets in
 held = [socket.create_connection((host, port)) for _ in range(4)]
 for h in held:
@@ -206,6 +223,9 @@ EOF
 sl=$(awk '/^slowloris/ {print $2}' <<<"$res")
 check "a slow-loris client is disconnected after --request-timeout 2 s (at $sl s)" \
     'awk -v t="$sl" "BEGIN {exit !(t != \"open\" && t >= 1.5 && t <= 4)}"'
+sb=$(awk '/^slowbody/ {print $2}' <<<"$res")
+check "a client sending its body slowly is disconnected too (at $sb s)" \
+    'awk -v t="$sb" "BEGIN {exit !(t != \"open\" && t >= 1.5 && t <= 4)}"'
 check "a fifth connection over --max-connections 4 waits" 'grep -q "^fifth-early none" <<<"$res"'
 check "... and is served once the others close" 'grep -q "^fifth-late HTTP/1.1_200" <<<"$res"'
 check "the slow client's closing is logged" 'grep -q "request-timeout" "$tmp/b.log"'
