@@ -268,7 +268,7 @@ static bool start_daemon(srv *s, char *err) {
                             MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
     if (!s->d && s->tls_cert) {
-        snprintf(err, CT_ERRLEN, "cannot serve HTTPS on %s:%d with --ssl-certfile %s --ssl-keyfile %s: %s", s->cfg.hostname,
+        snprintf(err, CT_ERRLEN, "cannot serve HTTPS on %s:%d with --ssl-certfile %s --ssl-keyfile %s: %.200s", s->cfg.hostname,
                  s->cfg.port, s->cfg.ssl_certfile, s->cfg.ssl_keyfile,
                  s->mhd_err[0] ? s->mhd_err : "the key does not match the certificate, or the address is in use");
         return false;

@@ -242,7 +242,7 @@ struct srv {
     bool rerun;                /* one closed at the limit: MHD_run again to listen again */
     double t_refused_log;      /* last "connection limit" log line */
     unsigned n_refused;        /* connections refused since */
-    char mhd_err[256];         /* libmicrohttpd's last message (start-up errors) */
+    char mhd_err[512];         /* libmicrohttpd's last message (start-up errors) */
 };
 
 /* ---- http_loop.c -------------------------------------------------------------------- */
