@@ -1,14 +1,18 @@
 /*
  * routes.c — what each HTTP request gets: the route table, CORS and OPTIONS
- * preflights, `--api-key` on the generation routes, 404 / 405 / 413 / 415,
- * the body reader with --payload-limit, the GET routes (/health, /info,
+ * preflights, `--api-key` on the generation routes (auth.c), 404 / 405 /
+ * 413 / 415 / 431 (--max-header-size), the body reader with --payload-limit
+ * (chunked bodies too), the GET routes (/health, /info,
  * /metrics, /openapi.json, and the chat page's files of ui.h at / and /ui/),
  * and the life of a conn from MHD's first access-handler call to
  * NOTIFY_COMPLETED.
  *
  * Responses are queued on the handler's second call at the earliest
  * (runtime-notes P2: queueing on the first call costs the keep-alive),
- * except the early 413, which closes the connection on purpose.  A
+ * except the early 431 and 413, which close the connection on purpose.
+ * The chat page's files are found by exact match in ui.h's table, never
+ * on disk, so no path can reach a file (MHD decodes %XX first, but not
+ * %00: see http_loop.c).  A
  * response built while the connection is parked (conn_answer_later) waits
  * in conn.pending until the resumed connection calls the handler again.
  */
