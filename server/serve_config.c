@@ -99,7 +99,8 @@ static const opt_def OPTS[] = {
      "a connection must send a whole request (headers and body) within it, counted from its accept or its previous "
      "answer; slower clients (slow-loris) are disconnected (idle ones too, when it is below --idle-timeout)"},
     {"max-connections", K_U32, OFF(max_connections), 1, 1e6, "N", "10000",
-     "open HTTP connections at once; beyond it new connections are closed at once (raises ulimit -n if it can)"},
+     "open HTTP connections at once; beyond it new ones are not accepted: they wait in the kernel's listen backlog "
+     "(1024) until one closes (raises ulimit -n for it if it can, else lowers it to fit)"},
     {"max-header-size", K_SIZE, OFF(max_header_size), 1024, 1 << 20, "BYTES", "16384",
      "request line + headers; beyond it: 431"},
     {"ssl-certfile", K_STR, OFF(ssl_certfile), 0, 0, "FILE", "none (plain HTTP)",
