@@ -6,7 +6,10 @@
  *
  * It is the container's HEALTHCHECK (the runtime image has no curl): the
  * default URL is http://127.0.0.1:$PORT/health, PORT being the variable
- * `ctgi serve` reads its port from (8080 when unset).
+ * `ctgi serve` reads its port from (8080 when unset); https:// when
+ * SSL_CERTFILE is set, as `ctgi serve` then speaks only HTTPS.  That probe
+ * of our own process on the loopback does not verify the certificate (it
+ * names the public host, not 127.0.0.1).
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -21,7 +24,8 @@ static const char HEALTH_USAGE[] =
     "usage: ctgi health [--url URL] [--timeout SECONDS]\n"
     "\n"
     "Exit 0 if GET URL answers 200 (the server is up and its model loaded), 1 otherwise.\n"
-    "  --url URL          default http://127.0.0.1:$PORT/health ($PORT from the environment, else 8080)\n"
+    "  --url URL          default http://127.0.0.1:$PORT/health ($PORT from the environment, else 8080;\n"
+    "                     https:// without certificate checks when SSL_CERTFILE is set)\n"
     "  --timeout SECONDS  give up after this long (default 5)\n";
 
 /* Discard the body: only the status matters. */
@@ -31,8 +35,9 @@ static size_t health_sink(char *p, size_t size, size_t n, void *ud) {
     return size * n;
 }
 
-/* The default URL from $PORT; false + message if PORT is not a port. */
-static bool health_default_url(char *out, size_t cap) {
+/* The default URL from $PORT (https when SSL_CERTFILE is set: *tls);
+ * false + message if PORT is not a port. */
+static bool health_default_url(char *out, size_t cap, bool *tls) {
     const char *port = getenv("PORT");
     long p = 8080;
     if (port && *port) {
@@ -43,12 +48,14 @@ static bool health_default_url(char *out, size_t cap) {
             return false;
         }
     }
-    snprintf(out, cap, "http://127.0.0.1:%ld/health", p);
+    const char *cert = getenv("SSL_CERTFILE");
+    *tls = cert && *cert;
+    snprintf(out, cap, "%s://127.0.0.1:%ld/health", *tls ? "https" : "http", p);
     return true;
 }
 
-/* GET url; the exit status. */
-static int health_probe(const char *url, double timeout) {
+/* GET url (own_tls: our own HTTPS on the loopback, unverified); the exit status. */
+static int health_probe(const char *url, double timeout, bool own_tls) {
     CURL *h = curl_easy_init();
     if (!h) {
         fputs("ctgi health: cannot initialise libcurl\n", stderr);
@@ -61,6 +68,10 @@ static int health_probe(const char *url, double timeout) {
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (own_tls) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     CURLcode rc = curl_easy_perform(h);
     long status = 0;
     if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -96,15 +107,16 @@ int cli_health(int argc, char **argv) {
     }
     if (o.error) return 2;
     char def[HEALTH_URL_MAX];
+    bool own_tls = false;
     if (!url) {
-        if (!health_default_url(def, sizeof def)) return 2;
+        if (!health_default_url(def, sizeof def, &own_tls)) return 2;
         url = def;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("ctgi health: cannot initialise libcurl\n", stderr);
         return 1;
     }
-    int rc = health_probe(url, timeout);
+    int rc = health_probe(url, timeout, own_tls);
     curl_global_cleanup();
     return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * gen.c — a generation request from its body to its answer: admission
- * (--max-concurrent-requests → 429), validation and tokenization on a
+ * (--max-concurrent-requests → 429, the tokenize routes too), validation and tokenization on a
  * libuv worker (never on the loop thread: tokenizing a 2 MB prompt is CPU
  * work), submission to the engine (best_of sequences), the engine's events
  * for non-streaming answers (with TGI's x-* timing headers), cancellation,
@@ -217,10 +217,14 @@ static void after_work(uv_work_t *w, int status) {
 enum MHD_Result gen_start(conn *c) {
     srv *s = c->s;
     c->troute = tgi_route_of(c->route);
-    if (is_generation(c->route)) {
-        metrics_request(s->met);
+    /* every route that queues work on a worker takes a permit (the
+     * tokenize routes too: else their worker queue is unbounded); only
+     * generations are counted in the request metrics */
+    bool gen = is_generation(c->route);
+    if (gen || is_tokenize(c->route)) {
+        if (gen) metrics_request(s->met);
         if ((uint32_t)s->n_permits >= s->limits.max_concurrent_requests) {
-            metrics_fail(s->met, MF_OVERLOADED);
+            if (gen) metrics_fail(s->met, MF_OVERLOADED);
             c->outcome = "overloaded";
             proto_error e;
             proto_err_overloaded(&e);
@@ -496,7 +500,7 @@ void gen_cancel(conn *c, bool client_gone) {
         if (c->seqs[i].h && !c->seqs[i].ended) engine_cancel(c->seqs[i].h);
         any_token = any_token || c->seqs[i].t_first > 0;
     }
-    if (client_gone && c->permit && !c->finished && strcmp(c->outcome, "cancelled") != 0) {
+    if (client_gone && c->permit && is_generation(c->route) && !c->finished && strcmp(c->outcome, "cancelled") != 0) {
         metrics_cancelled(c->s->met, !any_token);
         c->outcome = "cancelled";
     }

@@ -8,6 +8,7 @@
 #define CTGI_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct {
     const char *method;
@@ -26,5 +27,14 @@ void log_request_line(bool json, const log_request *r);
  * fields given as a JSON object text (NULL for none). */
 void log_line(bool json, const char *level, const char *fields_json, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Copy in to out (at most cap bytes with the NUL; cut at a whole
+ * character) with what could fool a log reader written as \xNN: invalid
+ * UTF-8 and C1 controls always; control bytes and DEL unless LOG_ESC_JSON
+ * (jansson escapes those); space, '"' and '\\' too with LOG_ESC_FIELD.
+ * Returns the length written. */
+#define LOG_ESC_JSON 1u
+#define LOG_ESC_FIELD 2u
+size_t log_escape(const char *in, char *out, size_t cap, unsigned mode);
 
 #endif

@@ -218,7 +218,7 @@ char *metrics_render(const metrics *m, const engine_stats *st, const engine_conf
                      const metrics_gauges *g, size_t *len) {
     buf b = {0};
     put_requests(&b, m);
-    scalar(&b, "ctgi_requests_in_flight", "gauge", "Generation requests holding a concurrency permit",
+    scalar(&b, "ctgi_requests_in_flight", "gauge", "Generation and tokenize requests holding a concurrency permit",
            g->requests_in_flight);
     scalar(&b, "ctgi_max_concurrent_requests", "gauge", "--max-concurrent-requests", g->max_concurrent_requests);
     scalar(&b, "ctgi_http_requests_open", "gauge", "HTTP requests being served", g->connections);

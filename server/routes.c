@@ -1,14 +1,18 @@
 /*
  * routes.c — what each HTTP request gets: the route table, CORS and OPTIONS
- * preflights, `--api-key` on the generation routes, 404 / 405 / 413 / 415,
- * the body reader with --payload-limit, the GET routes (/health, /info,
+ * preflights, `--api-key` on the generation routes (auth.c), 404 / 405 /
+ * 413 / 415 / 431 (--max-header-size), the body reader with --payload-limit
+ * (chunked bodies too), the GET routes (/health, /info,
  * /metrics, /openapi.json, and the chat page's files of ui.h at / and /ui/),
  * and the life of a conn from MHD's first access-handler call to
  * NOTIFY_COMPLETED.
  *
  * Responses are queued on the handler's second call at the earliest
  * (runtime-notes P2: queueing on the first call costs the keep-alive),
- * except the early 413, which closes the connection on purpose.  A
+ * except the early 431 and 413, which close the connection on purpose.
+ * The chat page's files are found by exact match in ui.h's table, never
+ * on disk, so no path can reach a file (MHD decodes %XX first, but not
+ * %00: see http_loop.c).  A
  * response built while the connection is parked (conn_answer_later) waits
  * in conn.pending until the resumed connection calls the handler again.
  */
@@ -155,6 +159,8 @@ static conn *conn_new(srv *s, struct MHD_Connection *mc, const char *url, const 
     snprintf(c->method, sizeof c->method, "%s", method);
     snprintf(c->path, sizeof c->path, "%s", url);
     c->outcome = "ok";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    c->sock = ci ? ci->socket_context : NULL;
     const route_def *r = find_route(url, method, NULL);
     c->route = r ? r->id : RT_NONE;
     /* OpenAI's routes (and unknown /v1/ paths) answer errors in OpenAI's envelope */
@@ -181,9 +187,20 @@ static bool body_route(const conn *c) {
            c->route == RT_CHAT_TOKENIZE;
 }
 
-/* First handler call: only the early 413 is answered now (it closes the
- * connection, which is what an oversized upload deserves). */
+/* First handler call: only the early 431 and 413 are answered now (they
+ * close the connection, which is what an oversized request deserves).
+ * Headers far over --max-header-size do not get here: MHD's pool
+ * (http_loop.c) cannot hold them, and MHD answers 431 itself. */
 static enum MHD_Result first_call(conn *c) {
+    const union MHD_ConnectionInfo *hi = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (hi && hi->header_size > c->s->cfg.max_header_size) {
+        char limit[32];
+        snprintf(limit, sizeof limit, "%zu", c->s->cfg.max_header_size);
+        c->outcome = "headers_too_large";
+        return answer_error(c, 431, "headers_too_large",
+                            "Request Header Fields Too Large: the request line and headers exceed --max-header-size (%s bytes)",
+                            limit);
+    }
     if (!body_route(c) || strcmp(c->method, "POST") != 0) return MHD_YES;
     const char *cl = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > c->s->cfg.payload_limit) {
@@ -343,12 +360,7 @@ static enum MHD_Result preflight(conn *c, bool known_path) {
 }
 
 static bool auth_ok(conn *c) {
-    const char *key = c->s->cfg.api_key;
-    if (!key) return true;
-    const char *h = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    size_t k = strlen(key);
-    /* TGI compares "Bearer <key>" without regard to case */
-    return h && strncasecmp(h, "Bearer ", 7) == 0 && strlen(h + 7) == k && strncasecmp(h + 7, key, k) == 0;
+    return auth_keys_check(&c->s->keys, MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 static bool json_content(conn *c) {
@@ -422,7 +434,14 @@ enum MHD_Result routes_access(void *cls, struct MHD_Connection *mc, const char *
     }
     if (*upload_data_size) {
         body_append(c, upload_data, *upload_data_size);
+        c->body_seen += *upload_data_size;
         *upload_data_size = 0;
+        /* A chunked upload past --payload-limit is read to its end and
+         * dropped, then answered 413 (closing with unread bytes would make
+         * the kernel reset the connection, and the client lose the 413);
+         * but one far past it is answered now and closed. */
+        size_t cut = 2 * c->s->cfg.payload_limit + (1u << 20);
+        if (c->body_too_large && c->body_seen > cut && !c->queued) return answer_413(c);
         return MHD_YES;
     }
     if (c->queued) return MHD_YES;
@@ -437,6 +456,7 @@ enum MHD_Result routes_access(void *cls, struct MHD_Connection *mc, const char *
         return MHD_YES;
     }
     c->started = true;
+    guard_got_request(c->sock); /* the request is in: no deadline while it is answered */
     return dispatch(c);
 }
 
@@ -458,5 +478,6 @@ void routes_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
         log_request_line(s->cfg.json_output, &l);
     }
     s->n_conns--;
+    guard_wait_request(c->sock); /* keep-alive: the next request's deadline */
     conn_unref(c);
 }

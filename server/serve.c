@@ -173,14 +173,14 @@ static void log_ready(srv *s) {
              "ready in %.2f s: model %s (%s, %s, %llu parameters, context %d); kernels %s; limits: max_concurrent_requests=%u "
              "max_best_of=%u max_stop_sequences=%u max_top_n_tokens=%u max_input_tokens=%u max_total_tokens=%u "
              "max_batch_prefill_tokens=%d max_batch_total_tokens=%d max_batch_size=%d kv_cache=%.1f MiB "
-             "kv_cache_dtype=%s threads=%d matmul=%s payload_limit=%zu api_key=%s cors=%s",
+             "kv_cache_dtype=%s threads=%d matmul=%s payload_limit=%zu api_keys=%d cors=%s",
              srv_now() - s->t_ready, s->cfg.model_id, mi.format, mi.weight_type, (unsigned long long)mi.n_params,
              mi.ctx_len, mi.kernels, l->max_concurrent_requests, l->max_best_of, l->max_stop_sequences,
              l->max_top_n_tokens, l->max_input_tokens, l->max_total_tokens, e->max_batch_prefill_tokens,
              e->max_batch_total_tokens, e->max_batch_size, (double)e->kv_cache_bytes / (1 << 20),
              engine_kv_dtype_name(e->kv_dtype), e->n_threads,
              e->blas_matmul ? "blas" : "invariant",
-             s->cfg.payload_limit, s->cfg.api_key ? "set" : "none",
+             s->cfg.payload_limit, s->keys.n,
              s->cfg.cors_allow_origin ? s->cfg.cors_allow_origin : "*");
     free(fields);
     json_decref(f);
@@ -268,8 +268,8 @@ static bool start(srv *s) {
     }
     json_t *f = json_pack("{s:s, s:i}", "hostname", s->cfg.hostname, "port", s->port);
     char *fields = f ? json_dumps(f, JSON_COMPACT) : NULL;
-    log_line(s->cfg.json_output, "INFO", fields, "ctgi %s listening on http://%s:%d (loading %s)", CTGI_VERSION,
-             s->cfg.hostname, s->port, s->cfg.model_id);
+    log_line(s->cfg.json_output, "INFO", fields, "ctgi %s listening on %s://%s:%d (loading %s)", CTGI_VERSION,
+             s->tls_cert ? "https" : "http", s->cfg.hostname, s->port, s->cfg.model_id);
     free(fields);
     json_decref(f);
     uv_timer_init(&s->loop, &s->drain_timer);
@@ -302,7 +302,14 @@ int cli_serve(int argc, char **argv) {
         free(s);
         return rc == 1 ? 0 : 2;
     }
+    char kerr[AUTH_ERRLEN];
+    if (!auth_keys_load(&s->keys, s->cfg.api_key, s->cfg.api_key_file, kerr)) {
+        fprintf(stderr, "ctgi serve: %s\n", kerr);
+        free(s);
+        return 2;
+    }
     if ((rc = resolve_model(s)) != 0) {
+        auth_keys_free(&s->keys);
         free(s);
         return rc;
     }
@@ -318,6 +325,8 @@ int cli_serve(int argc, char **argv) {
     metrics_free(s->met);
     free(s->drain);
     free(s->model_path);
+    auth_keys_free(&s->keys);
+    guard_tls_free(s);
     pthread_mutex_destroy(&s->ready_mu);
     rc = s->exit_code;
     log_line(s->cfg.json_output, "INFO", NULL, "exit %d", rc);

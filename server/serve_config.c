@@ -43,7 +43,7 @@ static const opt_def OPTS[] = {
      "address to listen on"},
     {"port", K_INT, OFF(port), 0, 65535, "N", "8080", "TCP port; 0 = any free port (the log says which)"},
     {"max-concurrent-requests", K_U32, OFF(limits.max_concurrent_requests), 1, 1e6, "N", "128",
-     "generation requests in flight (queued + running); beyond it: 429 with Retry-After"},
+     "generation and tokenize requests in flight (queued + running); beyond it: 429 with Retry-After"},
     {"max-input-tokens", K_U32, OFF(limits.max_input_tokens), 1, 1e9, "N", "max-total-tokens - 1",
      "longest prompt (after `truncate`), in tokens"},
     {"max-total-tokens", K_U32, OFF(limits.max_total_tokens), 2, 1e9, "N",
@@ -78,8 +78,11 @@ static const opt_def OPTS[] = {
      "largest request body; beyond it: 413"},
     {"max-stream-backlog", K_SIZE, OFF(max_stream_backlog), 1024, 1e12, "BYTES", "4194304",
      "unsent bytes a streaming client may fall behind by; beyond it the client is dropped and its request cancelled"},
-    {"api-key", K_STR, OFF(api_key), 0, 0, "KEY", "none",
-     "require `Authorization: Bearer KEY` on POST /, /generate, /generate_stream, /tokenize, /v1/chat/completions, /v1/completions"},
+    {"api-key", K_STR, OFF(api_key), 0, 0, "KEY[,KEY...]", "none",
+     "require `Authorization: Bearer KEY` (one of the keys, case-sensitive) on POST /, /generate, /generate_stream, "
+     "/tokenize, /v1/chat/completions, /v1/completions"},
+    {"api-key-file", K_STR, OFF(api_key_file), 0, 0, "FILE", "none",
+     "more API keys, one per line ('#' comments and blank lines skipped); unreadable or empty: ctgi exits 2"},
     {"cors-allow-origin", K_STR, OFF(cors_allow_origin), 0, 0, "ORIGINS", "any (*)",
      "comma-separated origins allowed by CORS"},
     {"no-ui", K_BOOL, OFF(no_ui), 0, 0, NULL, "page on",
@@ -92,6 +95,17 @@ static const opt_def OPTS[] = {
      "silence after which a stream gets a `:` comment (long prefills, a long queue)"},
     {"idle-timeout", K_SECS, OFF(idle_timeout), 1, 1e6, "SECONDS", "60",
      "an idle keep-alive connection (or a client sending a request this slowly) is closed after it"},
+    {"request-timeout", K_SECS, OFF(request_timeout), 0, 1e6, "SECONDS", "idle-timeout + 5",
+     "a connection must send a whole request (headers and body) within it, counted from its accept or its previous "
+     "answer; slower clients (slow-loris) are disconnected (idle ones too, when it is below --idle-timeout)"},
+    {"max-connections", K_U32, OFF(max_connections), 1, 1e6, "N", "10000",
+     "open HTTP connections at once; beyond it new ones are not accepted: they wait in the kernel's listen backlog "
+     "(1024) until one closes (raises ulimit -n for it if it can, else lowers it to fit)"},
+    {"max-header-size", K_SIZE, OFF(max_header_size), 1024, 1 << 20, "BYTES", "16384",
+     "request line + headers; beyond it: 431"},
+    {"ssl-certfile", K_STR, OFF(ssl_certfile), 0, 0, "FILE", "none (plain HTTP)",
+     "PEM certificate (chain) to serve HTTPS with; needs --ssl-keyfile"},
+    {"ssl-keyfile", K_STR, OFF(ssl_keyfile), 0, 0, "FILE", "none", "PEM private key of --ssl-certfile"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -107,6 +121,8 @@ static serve_config defaults(void) {
     c.graceful_termination_timeout = 90;
     c.sse_keep_alive = 15;
     c.idle_timeout = 60;
+    c.max_connections = 10000;
+    c.max_header_size = 16384;
     const char *ct = getenv("COMPUTE_TYPE");
     c.compute_type = ct && *ct ? ct : "cpu";
     const char *delay = getenv("CTGI_DEBUG_LOAD_DELAY_MS");

@@ -26,13 +26,19 @@ typedef struct {
     const char *kv_cache_dtype;   /* "f32" | "f16" | "bf16" | "q8_0"; NULL = engine default (f16) */
     size_t payload_limit;
     size_t max_stream_backlog;    /* unsent bytes a streaming client may fall behind by before it is dropped */
-    const char *api_key;          /* NULL = no auth */
+    const char *api_key;          /* comma-separated keys; NULL (and no api_key_file) = no auth */
+    const char *api_key_file;     /* one key per line; NULL = none */
     const char *cors_allow_origin; /* comma-separated origins; NULL = any */
     int threads;                  /* 0 = all cores */
     bool json_output;
     double graceful_termination_timeout; /* seconds */
     double sse_keep_alive;        /* seconds of silence before a ":" comment */
     double idle_timeout;          /* seconds an idle keep-alive connection is kept */
+    double request_timeout;       /* seconds a connection has to send a whole request; 0 = idle_timeout + 5 */
+    unsigned max_connections;     /* open connections at once (MHD_OPTION_CONNECTION_LIMIT) */
+    size_t max_header_size;       /* request line + headers, bytes; beyond it: 431 */
+    const char *ssl_certfile;     /* PEM certificate (chain); with ssl_keyfile: HTTPS */
+    const char *ssl_keyfile;      /* PEM private key */
     int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
     const char *chat_template;    /* --chat-template FILE; NULL = the model's own */

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "template/chat_template.h"
+#include "auth.h"
 #include "engine.h"
 #include "metrics.h"
 #include "openai.h"
@@ -98,6 +99,7 @@ typedef struct {
 
 typedef struct conn conn;
 typedef struct srv srv;
+typedef struct guard_sock guard_sock; /* conn_guard.c: one TCP connection */
 
 typedef enum { API_TGI = 0, API_OAI } api_kind;
 
@@ -119,6 +121,7 @@ typedef struct {
 struct conn {
     srv *s;
     struct MHD_Connection *mc;
+    guard_sock *sock;      /* its connection's request deadline (NULL if none) */
     int refs;
     route_id route;
     char method[8];
@@ -128,6 +131,7 @@ struct conn {
     /* body */
     char *body;
     size_t body_len, body_cap;
+    size_t body_seen;      /* bytes received, kept or not */
     bool body_too_large;
 
     /* connection state */
@@ -187,6 +191,7 @@ typedef enum { SRV_LOADING = 0, SRV_READY, SRV_DRAINING, SRV_STOPPING } srv_stat
 
 struct srv {
     serve_config cfg;
+    auth_keys keys;            /* --api-key, --api-key-file (none = no auth) */
     char *model_path;          /* what model_load opens: --model-id, or the Hub snapshot's file / directory */
     char model_sha[41];        /* the Hub commit served ("" = a local model) */
     uv_loop_t loop;
@@ -227,6 +232,17 @@ struct srv {
 
     metrics *met;
     uint64_t rng;              /* seeds for requests that bring none */
+
+    /* conn_guard.c */
+    guard_sock *dl_head, *dl_tail; /* connections owing a request, oldest deadline first */
+    uv_timer_t dl_timer;       /* at dl_head's deadline */
+    char *tls_cert, *tls_key;  /* PEM text of --ssl-certfile / --ssl-keyfile (NULL = plain HTTP) */
+    unsigned max_sockets;      /* --max-connections in effect */
+    unsigned n_sockets;        /* open connections (MHD's NOTIFY_CONNECTION) */
+    bool rerun;                /* one closed at the limit: MHD_run again to listen again */
+    double t_refused_log;      /* last "connection limit" log line */
+    unsigned n_refused;        /* connections refused since */
+    char mhd_err[512];         /* libmicrohttpd's last message (start-up errors) */
 };
 
 /* ---- http_loop.c -------------------------------------------------------------------- */
@@ -249,6 +265,26 @@ void conn_watch_close(conn *c);
 /* The engine's notify callback (engine thread): put the conn on the ready
  * list and wake the loop. */
 void http_engine_notify(void *ud);
+
+/* ---- conn_guard.c --------------------------------------------------------------------- */
+
+void guard_init(srv *s);
+void guard_close(srv *s);
+/* A connection accepted on fd (NOTIFY_CONNECTION STARTED): its request
+ * deadline starts now.  NULL when memory runs out (no deadline then). */
+guard_sock *guard_sock_new(srv *s, int fd);
+void guard_sock_free(guard_sock *k);
+/* The connection answered a request and may send another: a new deadline. */
+void guard_wait_request(guard_sock *k);
+/* A whole request arrived: no deadline until the answer is sent. */
+void guard_got_request(guard_sock *k);
+/* --max-connections, raising RLIMIT_NOFILE for it (or lowered to fit). */
+unsigned guard_max_connections(srv *s);
+/* Read --ssl-certfile / --ssl-keyfile into s->tls_cert / tls_key; true
+ * when neither is given.  false + err: one without the other, MHD without
+ * TLS, a file unreadable or not PEM. */
+bool guard_tls_load(srv *s, char *err);
+void guard_tls_free(srv *s);
 
 /* ---- serve.c ------------------------------------------------------------------------ */
 
