@@ -49,6 +49,7 @@ for src in tests/fuzz/fuzz_*.c; do
     corpus="tests/fuzz/corpus/${name#fuzz_}"
     art="$FUZZ_BUILD/fuzz/artifacts/$name-"
     opts=(-rss_limit_mb=2048 -timeout=20 -artifact_prefix="$art" -print_final_stats=1)
+    [ -f "tests/fuzz/${name#fuzz_}.dict" ] && opts+=(-dict="tests/fuzz/${name#fuzz_}.dict")
     if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
         tap "not ok" "$name: no seed corpus in $corpus"; failed=1; continue
     fi
