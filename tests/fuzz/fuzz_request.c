@@ -14,7 +14,30 @@
 #include <stdlib.h>
 
 #include "openai.h"
+#include "template/jinja.h"
 #include "tgi.h"
+
+/* A ChatML template the chat messages are rendered with, as the server
+ * renders them (the chat_template_kwargs become variables too). */
+static const char CHATML[] =
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content if m.content is string else "
+    "m.content | tojson }}{% if m.tool_calls %}{{ m.tool_calls | tojson }}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+static void render_chat(const oai_request *req) {
+    static jinja_template *tpl;
+    char err[CT_ERRLEN];
+    if (!tpl && !(tpl = jinja_parse(CHATML, sizeof CHATML - 1, NULL, err))) abort();
+    json_t *ctx = json_object();
+    if (req->chat_template_kwargs) json_object_update(ctx, req->chat_template_kwargs);
+    json_object_set(ctx, "messages", req->messages);
+    json_object_set_new(ctx, "add_generation_prompt", json_true());
+    jinja_limits lim = jinja_limits_default();
+    lim.max_steps = 20000;
+    size_t n;
+    free(jinja_render(tpl, ctx, &lim, &n, err));
+    json_decref(ctx);
+}
 
 static void encode_errors(const proto_error *e) {
     size_t n;
@@ -64,6 +87,7 @@ static void run_oai(const char *body, size_t len, oai_kind kind, const proto_lim
         sampler_params sp = oai_sampler_params(&req, 7);
         char serr[256];
         (void)sampler_params_validate(&sp, 512, serr);
+        if (req.kind == OAI_CHAT && req.messages) render_chat(&req);
         for (int p = 0; p < req.n_prompts; p++) (void)oai_utf8_chars(req.prompts[p].text, req.prompts[p].text_len);
     } else {
         encode_errors(&err);

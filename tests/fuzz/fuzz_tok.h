@@ -19,25 +19,29 @@
 
 typedef struct {
     tokenizer *tok[FUZZ_MAX_TOK];
+    bool lossless[FUZZ_MAX_TOK]; /* byte-level, no normalizer: decode(encode(valid UTF-8)) == text */
     int n;
 } fuzz_toks;
 
 static const fuzz_toks *fuzz_toks_get(void) {
     static fuzz_toks ft;
     static int loaded;
-    static const char *const files[] = {
-        "stories260K.gguf",                  /* SentencePiece BPE, GGUF, byte fallback */
-        "vocab/ggml-vocab-gpt-2.gguf",       /* byte-level BPE, GGUF */
-        "synth/llama-spm-hf",                /* SentencePiece BPE, tokenizer.json */
-        "synth/qwen2-bpe-hf",                /* byte-level BPE, tokenizer.json (qwen2 split) */
-        "vocab/ggml-vocab-llama-spm.gguf",   /* llama.cpp's own SentencePiece vocab */
-        "vocab/ggml-vocab-phi-3.gguf",
-        "vocab/ggml-vocab-deepseek-llm.gguf",
-        "vocab/ggml-vocab-deepseek-coder.gguf",
-        "vocab/ggml-vocab-starcoder.gguf",
-        "vocab/ggml-vocab-falcon.gguf",
-        "vocab/ggml-vocab-gpt-neox.gguf",
-        "vocab/ggml-vocab-refact.gguf",
+    static const struct {
+        const char *file;
+        bool lossless;
+    } files[] = {
+        {"stories260K.gguf", false},                   /* SentencePiece BPE, GGUF, byte fallback */
+        {"vocab/ggml-vocab-gpt-2.gguf", true},         /* byte-level BPE, GGUF */
+        {"synth/llama-spm-hf", false},                 /* SentencePiece BPE, tokenizer.json */
+        {"synth/qwen2-bpe-hf", false},                 /* byte-level BPE, tokenizer.json, NFC */
+        {"vocab/ggml-vocab-llama-spm.gguf", false},    /* llama.cpp's own SentencePiece vocab */
+        {"vocab/ggml-vocab-phi-3.gguf", false},
+        {"vocab/ggml-vocab-deepseek-llm.gguf", true},  /* other pre-tokenizer regexes */
+        {"vocab/ggml-vocab-deepseek-coder.gguf", true},
+        {"vocab/ggml-vocab-starcoder.gguf", true},
+        {"vocab/ggml-vocab-falcon.gguf", false},       /* lacks some byte tokens (0x1d): drops them */
+        {"vocab/ggml-vocab-gpt-neox.gguf", true},
+        {"vocab/ggml-vocab-refact.gguf", true},
     };
     if (loaded) return &ft;
     loaded = 1;
@@ -45,10 +49,10 @@ static const fuzz_toks *fuzz_toks_get(void) {
     if (!dir) dir = "../shared/models";
     for (size_t i = 0; i < sizeof files / sizeof files[0] && ft.n < FUZZ_MAX_TOK; i++) {
         char path[1024], err[CT_ERRLEN];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].file);
         tokenizer *t = model_load_tokenizer(path, err);
-        if (t) ft.tok[ft.n++] = t;
-        else fprintf(stderr, "fuzz: skipping %s: %s\n", files[i], err);
+        if (t) ft.lossless[ft.n] = files[i].lossless, ft.tok[ft.n++] = t;
+        else fprintf(stderr, "fuzz: skipping %s: %s\n", files[i].file, err);
     }
     if (ft.n == 0) {
         fprintf(stderr, "fuzz: no tokenizer found under %s (set CTGI_MODELS)\n", dir);
