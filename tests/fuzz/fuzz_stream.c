@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(stops[i], data + pos, lens[i]);
         stops[i][lens[i]] = '\0';
         lens[i] = strlen(stops[i]); /* the matcher takes C strings */
-        pos += lens[i] ? lens[i] : 0;
+        pos += lens[i];
     }
     size_t n_ids = (size - pos) / 2;
     int32_t *ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
