@@ -3,6 +3,8 @@
 #   make            build build/ctgi (release flags)
 #   make test       install test deps, build, run every test (TAP; "N passed, N failed")
 #   make test-asan  the same suite built with AddressSanitizer + UBSan (build-asan/)
+#   make fuzz       libFuzzer targets (tests/fuzz/, clang, build-fuzz/): each seed
+#                   corpus, then FUZZ_TIME seconds (default 60) of fuzzing per target
 #   make bench      engine benchmarks (printed tables)
 #   make run        install deps, build, serve a model with the chat page on
 #                   http://127.0.0.1:8080 (MODEL_ID, else SmolLM2-135M-Instruct
@@ -49,7 +51,7 @@ TEST_BIN   := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
 TOOL_SRC   := $(wildcard scripts/*.c)
 TOOL_BIN   := $(patsubst scripts/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps test-deps test test-asan bench run clean tests tools
+.PHONY: all deps test-deps test test-asan bench run clean tests tools fuzz fuzz-build fuzz-targets
 
 all: $(BUILD)/ctgi
 
@@ -107,6 +109,32 @@ test-asan: test-deps
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests
 	BUILD=build-asan CTGI_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
 
+# Fuzzing: the library built by clang with libFuzzer's coverage hooks and
+# ASan + UBSan into build-fuzz/, one binary per tests/fuzz/fuzz_*.c.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
+FUZZ_SAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+# The kernels are left uninstrumented: they take minutes to compile with
+# ASan and their inputs are not what the targets fuzz.
+ifeq ($(FUZZ),1)
+SAN := -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+$(BUILD)/engine/kernels/%.o: SAN :=
+endif
+
+fuzz-build:
+	$(MAKE) FUZZ=1 BUILD=$(FUZZ_BUILD) CC=clang OPT=-O1 fuzz-targets
+
+fuzz-targets: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(BUILD)/libctgi.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libctgi.a $(LDFLAGS) $(LDLIBS)
+
+fuzz: test-deps
+	FUZZ_TIME=$(FUZZ_TIME) FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/fuzz_test.sh
+
 bench: deps
 	$(MAKE) all tools
 	BUILD=$(BUILD) scripts/bench.sh
@@ -116,6 +144,6 @@ run: deps
 	BUILD=$(BUILD) scripts/run.sh
 
 clean:
-	rm -rf build build-asan build-x86-64 build-x86-64-v2 build-x86-64*.log
+	rm -rf build build-asan build-fuzz build-x86-64 build-x86-64-v2 build-x86-64*.log
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -14,6 +14,7 @@ if [ "${1:-}" = "--test" ]; then
     # tests/docker: podman builds and runs the image (rootful, runc, netavark), debootstrap makes its base
     pkgs+=(podman runc netavark iptables debootstrap python3-yaml)
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
+    pkgs+=(clang libclang-rt-14-dev) # tests/fuzz: libFuzzer + ASan/UBSan runtimes of clang 14
 fi
 
 missing=()

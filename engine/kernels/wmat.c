@@ -40,6 +40,25 @@ static void amx_request(void) {
                   syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mask) == 0 && (mask >> XFEATURE_XTILEDATA & 1);
 }
 
+/* clang before 16 rejects "f16c", "amx-tile" and "amx-int8" in
+ * __builtin_cpu_supports (the fuzz build, tests/fuzz/, uses clang 14):
+ * there those three bits come from cpuid directly. */
+#if defined(__clang__) && __clang_major__ < 16
+#include <cpuid.h>
+static bool cpuid_bit(unsigned leaf, bool edx, int bit) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(leaf, 0, &a, &b, &c, &d)) return false;
+    return ((edx ? d : c) >> bit) & 1;
+}
+#define CPU_F16C() cpuid_bit(1, false, 29)
+#define CPU_AMX_TILE() cpuid_bit(7, true, 24)
+#define CPU_AMX_INT8() cpuid_bit(7, true, 25)
+#else
+#define CPU_F16C() __builtin_cpu_supports("f16c")
+#define CPU_AMX_TILE() __builtin_cpu_supports("amx-tile")
+#define CPU_AMX_INT8() __builtin_cpu_supports("amx-int8")
+#endif
+
 static bool amx_permitted(void) {
     pthread_once(&amx_once, amx_request);
     return amx_granted;
@@ -49,7 +68,7 @@ static bool amx_permitted(void) {
 bool wm_kernel_available(wm_kernel_set k) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CPU_F16C();
     switch (k) {
     case WM_PORTABLE: return true;
     case WM_AVX2: return avx2;
@@ -57,8 +76,7 @@ bool wm_kernel_available(wm_kernel_set k) {
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     case WM_AMX:
-        return wm_kernel_available(WM_AVX512) && __builtin_cpu_supports("amx-tile") &&
-               __builtin_cpu_supports("amx-int8") && amx_permitted();
+        return wm_kernel_available(WM_AVX512) && CPU_AMX_TILE() && CPU_AMX_INT8() && amx_permitted();
     default: return false;
     }
 #else

@@ -1,0 +1,64 @@
+/*
+ * fuzz_tok.h — the tokenizers the tokenizer and streaming fuzz targets
+ * share: every kind the engine implements, loaded once per process from
+ * $CTGI_MODELS (SentencePiece BPE and byte-level BPE, each from a GGUF
+ * vocabulary and from a tokenizer.json, plus GGUF vocabularies with other
+ * pre-tokenizer rules).  A file that is missing is skipped; no tokenizer
+ * at all is a setup error (the process exits, the run fails).
+ */
+#ifndef CTGI_FUZZ_TOK_H
+#define CTGI_FUZZ_TOK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/model_info.h"
+#include "tokenizer/tokenizer.h"
+
+#define FUZZ_MAX_TOK 12
+
+typedef struct {
+    tokenizer *tok[FUZZ_MAX_TOK];
+    bool lossless[FUZZ_MAX_TOK]; /* byte-level, no normalizer: decode(encode(valid UTF-8)) == text */
+    int n;
+} fuzz_toks;
+
+static const fuzz_toks *fuzz_toks_get(void) {
+    static fuzz_toks ft;
+    static int loaded;
+    static const struct {
+        const char *file;
+        bool lossless;
+    } files[] = {
+        {"stories260K.gguf", false},                   /* SentencePiece BPE, GGUF, byte fallback */
+        {"vocab/ggml-vocab-gpt-2.gguf", true},         /* byte-level BPE, GGUF */
+        {"synth/llama-spm-hf", false},                 /* SentencePiece BPE, tokenizer.json */
+        {"synth/qwen2-bpe-hf", false},                 /* byte-level BPE, tokenizer.json, NFC */
+        {"vocab/ggml-vocab-llama-spm.gguf", false},    /* llama.cpp's own SentencePiece vocab */
+        {"vocab/ggml-vocab-phi-3.gguf", false},
+        {"vocab/ggml-vocab-deepseek-llm.gguf", true},  /* other pre-tokenizer regexes */
+        {"vocab/ggml-vocab-deepseek-coder.gguf", true},
+        {"vocab/ggml-vocab-starcoder.gguf", true},
+        {"vocab/ggml-vocab-falcon.gguf", false},       /* lacks some byte tokens (0x1d): drops them */
+        {"vocab/ggml-vocab-gpt-neox.gguf", true},
+        {"vocab/ggml-vocab-refact.gguf", true},
+    };
+    if (loaded) return &ft;
+    loaded = 1;
+    const char *dir = getenv("CTGI_MODELS");
+    if (!dir) dir = "../shared/models";
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && ft.n < FUZZ_MAX_TOK; i++) {
+        char path[1024], err[CT_ERRLEN];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].file);
+        tokenizer *t = model_load_tokenizer(path, err);
+        if (t) ft.lossless[ft.n] = files[i].lossless, ft.tok[ft.n++] = t;
+        else fprintf(stderr, "fuzz: skipping %s: %s\n", files[i].file, err);
+    }
+    if (ft.n == 0) {
+        fprintf(stderr, "fuzz: no tokenizer found under %s (set CTGI_MODELS)\n", dir);
+        exit(2);
+    }
+    return &ft;
+}
+
+#endif
