@@ -34,6 +34,7 @@ typedef struct {
     double sse_keep_alive;        /* seconds of silence before a ":" comment */
     double idle_timeout;          /* seconds an idle keep-alive connection is kept */
     int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
+    unsigned long long debug_fail_step; /* testing: the engine step that fails (CTGI_DEBUG_FAIL_STEP; 0 = none) */
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
     const char *chat_template;    /* --chat-template FILE; NULL = the model's own */
     bool no_ui;                   /* --no-ui: no chat page; GET / is the health answer for everyone */
