@@ -600,6 +600,9 @@ static void check_metrics(soak *s, verdict *v) {
           (double)(ok + dropped));
     check(v, success >= (double)ok && success <= (double)(ok + dropped), "success within [ok, ok + disconnects]",
           success, (double)ok);
+    double cq = metric(s, "ctgi_request_cancelled{phase=\"queued\"}"), cr = metric(s, "ctgi_request_cancelled{phase=\"running\"}");
+    check(v, cq + cr == drops && drops <= (double)dropped, "cancelled{queued+running} = failure{dropped} <= disconnects",
+          cq + cr, (double)dropped);
     check(v, metric(s, "tgi_request_failure{err=\"generation\"}") == 0, "failure{generation} (want 0)",
           metric(s, "tgi_request_failure{err=\"generation\"}"), 0);
     check(v, metric(s, "tgi_request_failure{err=\"incomplete\"}") == 0, "failure{incomplete} (want 0)",
@@ -608,7 +611,7 @@ static void check_metrics(soak *s, verdict *v) {
           (double)t->tokens_ok);
     printf("  (info) prefix cache hit ratio %.3f, preemptions %.0f, evictions %.0f, cancelled queued/running %.0f/%.0f\n",
            metric(s, "ctgi_prefix_cache_hit_ratio"), metric(s, "ctgi_preemptions"), metric(s, "ctgi_kv_cache_evictions"),
-           metric(s, "ctgi_request_cancelled{phase=\"queued\"}"), metric(s, "ctgi_request_cancelled{phase=\"running\"}"));
+           cq, cr);
 }
 
 static int verdict_of(soak *s, double elapsed) {
