@@ -113,18 +113,11 @@ static bool read_rope_freqs(model *m, const gguf_file *f, char *err) {
     return m->rope_inv_freq ? true : ct_err(err, "out of memory");
 }
 
-/* The weights are copied into memory (packed for the kernels), so a file
- * whose tensors alone exceed the memory still available would only load
- * to be killed by the kernel's OOM killer, or swap to a halt: refuse it
- * before touching a byte of it. */
 static bool weights_fit(const gguf_file *f, const char *path, char *err) {
-    uint64_t need = 0, avail = ct_mem_available();
+    uint64_t need = 0;
     for (uint64_t i = 0; i < gguf_n_tensors(f); i++)
         if (!ct_add_ok(need, gguf_tensor_at(f, i)->nbytes, &need)) need = UINT64_MAX;
-    if (avail == 0 || need <= avail) return true;
-    char a[32], b[32];
-    return ct_err(err, "%s: the model does not fit in memory: its weights take %s, only %s is available", path,
-                  ct_fmt_bytes(need, a, sizeof a), ct_fmt_bytes(avail, b, sizeof b));
+    return model_weights_fit(path, need, err);
 }
 
 bool model_open_gguf(model *m, const char *path, char *err) {
