@@ -18,8 +18,10 @@
  * and streamed /v1/chat/completions, multi-turn chats sharing one long
  * system prompt (prefix cache), streams dropped after a few tokens,
  * non-streaming requests dropped by a client timeout, invalid parameters,
- * malformed JSON and bodies over the payload limit; beside them, slow-loris
- * connections trickling header bytes, reopened when the server closes them.
+ * malformed JSON and bodies over the payload limit; beside them, four
+ * slow-loris connections: two trickle a header byte every 200 ms (closed by
+ * the soak when the headers run out), two send 8 bytes and fall silent
+ * (the server must close those: --idle-timeout); each is reopened.
  *
  * PASS when: the server never died; every valid request completed with
  * consistent token counts (details.generated_tokens = tokens streamed or
