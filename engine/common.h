@@ -33,4 +33,12 @@ char *ct_read_file(const char *path, size_t *len_out, char *err);
 /* Monotonic clock in seconds. */
 double ct_now(void);
 
+/* Bytes of memory a new allocation can still get without swapping: the
+ * kernel's MemAvailable (free + reclaimable page cache), else free
+ * physical pages; 0 when unknown. */
+uint64_t ct_mem_available(void);
+
+/* "12.3 GiB" style text of n bytes into buf (cap >= 16); returns buf. */
+const char *ct_fmt_bytes(uint64_t n, char *buf, size_t cap);
+
 #endif

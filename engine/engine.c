@@ -93,6 +93,8 @@ static long default_kv_tokens(const model *m, const engine_config *c, size_t byt
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     double ram = pages > 0 && page > 0 ? (double)pages * (double)page : 4e9;
     double fit = ram * 0.25 / (double)bytes_per_token;
+    double avail = (double)ct_mem_available() * 0.5 / (double)bytes_per_token; /* a busy machine: half of what is left */
+    if (avail > 0 && avail < fit) fit = avail;
     double want = 16.0 * m->cfg.ctx_len;
     return (long)(fit < want ? fit : want);
 }
@@ -133,6 +135,13 @@ static bool resolve_config(const model *m, const engine_config *in, engine_confi
         return ct_err(err, "KV cache of %ld tokens is too large", blocks * c->block_size);
     c->max_batch_total_tokens = (int)(blocks * c->block_size);
     c->kv_cache_bytes = (size_t)blocks * (size_t)c->block_size * per_token;
+    uint64_t avail = ct_mem_available();
+    if (avail > 0 && c->kv_cache_bytes > avail) {
+        char a[32], b[32];
+        return ct_err(err, "the KV cache of %d tokens (%s) does not fit in memory: only %s is available",
+                      c->max_batch_total_tokens, ct_fmt_bytes(c->kv_cache_bytes, a, sizeof a),
+                      ct_fmt_bytes(avail, b, sizeof b));
+    }
     return true;
 }
 
@@ -184,6 +193,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .blas_matmul = e->cfg.blas_matmul,
         .kv_dtype = (kv_dtype)e->cfg.kv_dtype,
         .pool_min_logits = SCHED_POOL_MIN_LOGITS,
+        .fail_step = e->cfg.debug_fail_step,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;
     sched_stats(e->s, &e->snap);

@@ -98,6 +98,13 @@ typedef struct {
      * then depends on the batch it is computed in, so the determinism
      * promise below no longer holds. */
     bool blas_matmul;
+    /* Testing only (fault injection): the forward pass of the engine's
+     * step number debug_fail_step (1-based, counting the steps that ran a
+     * batch) fails as if out of memory, so every sequence in that batch
+     * ends with an ERROR "forward pass failed (injected fault)" and gives
+     * its blocks back; later steps run normally.  0 = never (the default).
+     * `ctgi serve` takes it from CTGI_DEBUG_FAIL_STEP. */
+    uint64_t debug_fail_step;
 } engine_config;
 
 engine_config engine_config_default(void);

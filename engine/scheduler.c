@@ -484,9 +484,11 @@ void sched_step(sched *s) {
     if (ks.used > s->used_peak) s->used_peak = ks.used;
     /* prompt tiles first: they reuse the logits buffer the samples need */
     int n_rows = 0;
-    if (!forward(s) || !prompt_rows(s) || !sample_rows(s, &n_rows)) {
+    bool injected = s->cfg.fail_step != 0 && s->steps + 1 == s->cfg.fail_step;
+    if (injected || !forward(s) || !prompt_rows(s) || !sample_rows(s, &n_rows)) {
         for (int j = 0; j < s->n_slots; j++) {
-            req_fail(s->slots[j].h, "forward pass failed (out of memory)", false);
+            req_fail(s->slots[j].h, injected ? "forward pass failed (injected fault)" : "forward pass failed (out of memory)",
+                     false);
             s->failed++;
             retire(s, s->slots[j].h);
         }

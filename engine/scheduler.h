@@ -62,6 +62,7 @@ typedef struct {
     int pool_min_logits;    /* a step's logits rows (samples, prompt logprobs) go to the
                                pool when there are two or more holding at least this
                                many logits in all (SCHED_POOL_MIN_LOGITS; 0: always) */
+    uint64_t fail_step;     /* testing: this step's forward pass fails (engine_config.debug_fail_step) */
 } sched_config;
 
 /* Below this many logits, waking the workers for the rows' samplers costs

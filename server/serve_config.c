@@ -127,6 +127,8 @@ static serve_config defaults(void) {
     c.compute_type = ct && *ct ? ct : "cpu";
     const char *delay = getenv("CTGI_DEBUG_LOAD_DELAY_MS");
     c.load_delay_ms = delay ? atoi(delay) : 0;
+    const char *fail = getenv("CTGI_DEBUG_FAIL_STEP");
+    c.debug_fail_step = fail ? strtoull(fail, NULL, 10) : 0;
     return c;
 }
 
@@ -206,7 +208,8 @@ void serve_config_help(FILE *f) {
     }
     fputs("  --help                                 this text\n"
           "\nother environment: COMPUTE_TYPE (x-compute-type header, default cpu),\n"
-          "CTGI_DEBUG_LOAD_DELAY_MS (testing: wait before loading the model); for Hub repo ids\n"
+          "CTGI_DEBUG_LOAD_DELAY_MS (testing: wait before loading the model),\n"
+          "CTGI_DEBUG_FAIL_STEP=N (testing: the engine's Nth step fails, its requests get an error); for Hub repo ids\n"
           "HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE (see ctgi download --help).\n"
           "SIGTERM / SIGINT: stop accepting, /health 503, drain, exit 0 (a second signal cancels at once).\n",
           f);

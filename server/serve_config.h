@@ -40,6 +40,7 @@ typedef struct {
     const char *ssl_certfile;     /* PEM certificate (chain); with ssl_keyfile: HTTPS */
     const char *ssl_keyfile;      /* PEM private key */
     int load_delay_ms;            /* testing: sleep before loading (CTGI_DEBUG_LOAD_DELAY_MS) */
+    unsigned long long debug_fail_step; /* testing: the engine step that fails (CTGI_DEBUG_FAIL_STEP; 0 = none) */
     const char *compute_type;     /* x-compute-type (env COMPUTE_TYPE, default "cpu") */
     const char *chat_template;    /* --chat-template FILE; NULL = the model's own */
     bool no_ui;                   /* --no-ui: no chat page; GET / is the health answer for everyone */

@@ -462,6 +462,14 @@ static bool assemble(loader *L) {
 
 /* ---- entry points --------------------------------------------------------- */
 
+bool model_weights_fit(const char *path, uint64_t need, char *err) {
+    uint64_t avail = ct_mem_available();
+    if (avail == 0 || need <= avail) return true;
+    char a[32], b[32];
+    return ct_err(err, "%s: the model does not fit in memory: its weights take %s, only %s is available", path,
+                  ct_fmt_bytes(need, a, sizeof a), ct_fmt_bytes(avail, b, sizeof b));
+}
+
 static bool is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);

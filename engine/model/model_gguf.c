@@ -113,10 +113,18 @@ static bool read_rope_freqs(model *m, const gguf_file *f, char *err) {
     return m->rope_inv_freq ? true : ct_err(err, "out of memory");
 }
 
+static bool weights_fit(const gguf_file *f, const char *path, char *err) {
+    uint64_t need = 0;
+    for (uint64_t i = 0; i < gguf_n_tensors(f); i++)
+        if (!ct_add_ok(need, gguf_tensor_at(f, i)->nbytes, &need)) need = UINT64_MAX;
+    return model_weights_fit(path, need, err);
+}
+
 bool model_open_gguf(model *m, const char *path, char *err) {
     gguf_file *f = gguf_open(path, err);
     if (!f) return false;
     m->gguf = f;
+    if (!weights_fit(f, path, err)) return false;
     m->format = strdup("gguf");
     char *arch = gguf_get_strdup(f, "general.architecture");
     if (!arch) return ct_err(err, "%s: missing metadata key 'general.architecture'", path);

@@ -202,6 +202,10 @@ bool model_open_hf(model *m, const char *dir, char *err) {
         m->st = st_open_dir(dir, err);
         ok = m->st != NULL;
     }
+    uint64_t need = 0;
+    for (uint64_t i = 0; ok && i < st_n_tensors(m->st); i++)
+        if (!ct_add_ok(need, st_tensor_at(m->st, i)->nbytes, &need)) need = UINT64_MAX;
+    if (ok) ok = model_weights_fit(dir, need, err);
     if (ok) {
         const st_tensor *q = st_find(m->st, "model.layers.0.self_attn.q_proj.weight");
         m->dtype = strdup(q ? dt_name(q->type) : "F32");

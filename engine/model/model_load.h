@@ -29,6 +29,11 @@ typedef struct {
 
 /* model.c */
 bool model_assemble(model *m, const weight_source *src, char *err);
+/* The weights are copied into memory (packed for the kernels), so a model
+ * whose tensors (need bytes in the file) exceed the memory still
+ * available would only load to be OOM-killed or swap to a halt: false +
+ * err naming both sizes, checked before a byte of weights is read. */
+bool model_weights_fit(const char *path, uint64_t need, char *err);
 bool model_check_config(const model_config *c, char *err);
 void model_init_rope(model *m, const float *freq_factors /* (head_dim/2) or NULL */);
 void *model_own(model *m, void *buf); /* record an owned buffer; NULL-safe */

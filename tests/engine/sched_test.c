@@ -9,6 +9,10 @@
  *     with prefix sharing;
  *   - a step never feeds more than its budget (decode tokens aside);
  *   - cancelled sequences give every block back and end with ERROR;
+ *   - an injected forward-pass failure (sched_config.fail_step) ends the
+ *     sequences of that step with ERROR and gives their blocks back; the
+ *     prefix cache holds nothing of the failed step, so the same requests
+ *     run again afterwards give the tokens they give alone;
  *   - the random operations and the schedule comparison also carry prompt
  *     logprobs, min_new_tokens and stop ids (prompt logprobs compared bit
  *     for bit too).
@@ -257,6 +261,60 @@ static void test_tokens_independent_of_schedule(void **state) {
     free(got);
 }
 
+/* Step 3 fails: the 6 sequences it feeds end with ERROR "... (injected
+ * fault)", every block is free or cached, and the same requests then run
+ * in full, token for token as alone (no block of the failed step was
+ * offered to the prefix cache). */
+static void test_injected_step_failure(void **state) {
+    const ef_fixture *fx = *state;
+    enum { N = 6 };
+    spec specs[N];
+    ef_outcome alone[N], got[N];
+    uint64_t r = 41;
+    for (int i = 0; i < N; i++) make_spec(&specs[i], &r, 60, 12, i % 2 ? 40 : 0);
+    run_alone(fx, specs, N, alone);
+    sched_config c = {.block_size = 4, .n_blocks = 96, .max_prefill_tokens = 16, .max_batch_size = N,
+                      .prefix_caching = true, .kv_dtype = (kv_dtype)engine_config_default().kv_dtype, .fail_step = 3};
+    char err[CT_ERRLEN] = "";
+    sched *s = sched_create(fx->m, fx->pool, &c, err);
+    assert_non_null(s);
+    engine_req *h[N];
+    for (int i = 0; i < N; i++) {
+        h[i] = make_req(fx, &specs[i], sched_kv_positions(s));
+        sched_add(s, h[i]);
+    }
+    for (int step = 0; sched_has_work(s); step++) {
+        assert_true(step < 10000);
+        sched_step(s);
+        check_accounting(s);
+    }
+    int failed = 0;
+    for (int i = 0; i < N; i++) {
+        engine_event ev = {0};
+        while (engine_next_event(h[i], &ev, false)) {
+            if (ev.kind == ENGINE_EVENT_ERROR) {
+                assert_non_null(strstr(ev.error.message, "injected fault"));
+                assert_false(ev.error.cancelled);
+                failed++;
+            }
+            engine_event_clear(&ev);
+        }
+        req_release(h[i]);
+    }
+    engine_stats st;
+    sched_stats(s, &st);
+    assert_true(failed > 0); /* step 3 fed someone (chunked prompts: likely all) */
+    assert_int_equal((int)st.requests_failed, failed);
+    assert_int_equal(st.kv_blocks_used, 0);
+    run_all(s, fx, specs, N, got); /* step 3 is past: everything runs */
+    for (int i = 0; i < N; i++) {
+        ef_assert_same(&alone[i], &got[i], i);
+        ef_outcome_free(&alone[i]);
+        ef_outcome_free(&got[i]);
+    }
+    sched_free(s);
+}
+
 /* A step feeds at most max(budget, decode tokens) tokens. */
 static void test_budget_respected(void **state) {
     const ef_fixture *fx = *state;
@@ -386,6 +444,7 @@ int main(void) {
         cmocka_unit_test(test_tokens_independent_of_schedule),
         cmocka_unit_test(test_budget_respected),
         cmocka_unit_test(test_cancel_returns_blocks),
+        cmocka_unit_test(test_injected_step_failure),
         cmocka_unit_test(test_preempted_stream_continues),
         cmocka_unit_test(test_shared_prefix_same_step),
     };
