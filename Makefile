@@ -154,7 +154,7 @@ check-tsan:
 VG_ONLY := /tests/(engine|proto)/.*_test$$
 VG_SKIP := $(VG_HEAVY)
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-           --show-leak-kinds=definite --suppressions=$(abspath tests/valgrind.supp)
+           --show-leak-kinds=definite
 check-valgrind:
 	$(MAKE) -j$(JOBS) BUILD=build-valgrind ARCH_FLAGS=-march=x86-64-v2 \
 	    $(filter build-valgrind/tests/engine/% build-valgrind/tests/proto/%,$(patsubst $(BUILD)/%,build-valgrind/%,$(TEST_BIN)))
