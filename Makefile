@@ -151,8 +151,14 @@ check-tsan:
 # valgrind memcheck over the engine and proto unit tests (C programs only).
 # valgrind runs no AVX-512: the tree is built for x86-64-v2 and the int8
 # kernels are held to AVX2 (valgrind's CPUID reports no AVX-512 anyway).
+# Left out, for time only (each is minutes under ASan, tens of minutes under
+# memcheck; the ASan stage runs them, with LeakSanitizer): the golden tests
+# (golden_test, golden_quant_test: whole reference models), model_test
+# (every quantized type of the synthetic models), perplexity_test (a whole
+# perplexity pass), tok_decode_test (every token of every vocabulary),
+# matmul_test (large products).
 VG_ONLY := /tests/(engine|proto)/.*_test$$
-VG_SKIP := $(VG_HEAVY)
+VG_SKIP := /(golden_test|golden_quant_test|model_test|perplexity_test|tok_decode_test|matmul_test)$$
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --show-leak-kinds=definite
 check-valgrind:
