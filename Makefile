@@ -146,7 +146,7 @@ TSAN_OPTS := halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(
 check-tsan:
 	$(MAKE) -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
 	    build-tsan/ctgi tools $(addprefix build-tsan/,$(TSAN_C))
-	BUILD=build-tsan TSAN_OPTIONS='$(TSAN_OPTS)' tests/run.sh '$(TSAN_ONLY)'
+	BUILD=build-tsan TSAN_OPTIONS='$(TSAN_OPTS)' CTGI_TEST_SLOWDOWN=4 tests/run.sh '$(TSAN_ONLY)'
 
 # valgrind memcheck over the engine and proto unit tests (C programs only).
 # valgrind runs no AVX-512: the tree is built for x86-64-v2 and the int8
