@@ -122,9 +122,9 @@ test-valgrind: test-deps
 JOBS ?= $(shell nproc)
 # Left out of the ASan stage: tests that never run this tree's build (the
 # container image, built from source by podman; the include rule), and
-# baseline_arch_test.sh, whose -march builds are plain builds the plain stage
-# already ran (~10 min again); every kernel set it forces runs under ASan in
-# wmat_test, which checks each set the CPU has.
+# baseline_arch_test.sh, which would rerun the plain stage's -march test
+# programs and two more golden runs (minutes); every kernel set it forces
+# runs under ASan in wmat_test, which checks each set the CPU has.
 SAN_SKIP := tests/docker/container_test\.sh|tests/include_rule_test\.sh|tests/engine/kernels/baseline_arch_test\.sh
 
 check-plain:
