@@ -151,7 +151,8 @@ check-tsan:
 	    build-tsan/ctgi tools $(addprefix build-tsan/,$(TSAN_C))
 	BUILD=build-tsan TSAN_OPTIONS='$(TSAN_OPTS)' CTGI_TEST_SLOWDOWN=4 tests/run.sh '$(TSAN_ONLY)'
 
-# valgrind memcheck over the engine and proto unit tests (C programs only).
+# valgrind memcheck over the engine and proto unit tests (C programs only;
+# the ctgi they start, e.g. chat_template_test's CLI case, runs natively).
 # valgrind runs no AVX-512: the tree is built for x86-64-v2 and the int8
 # kernels are held to AVX2 (valgrind's CPUID reports no AVX-512 anyway).
 # Left out, for time only (each is minutes under ASan, tens of minutes under
@@ -167,7 +168,7 @@ VG_SKIP := /(golden_test|golden_quant_test|model_test|perplexity_test|tok_decode
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --show-leak-kinds=definite
 check-valgrind:
-	$(MAKE) -j$(JOBS) BUILD=build-valgrind ARCH_FLAGS=-march=x86-64-v2 \
+	$(MAKE) -j$(JOBS) BUILD=build-valgrind ARCH_FLAGS=-march=x86-64-v2 build-valgrind/ctgi \
 	    $(filter build-valgrind/tests/engine/% build-valgrind/tests/proto/%,$(patsubst $(BUILD)/%,build-valgrind/%,$(TEST_BIN)))
 	BUILD=build-valgrind CTGI_KERNELS=avx2 CTGI_TEST_WRAP='$(VG_CMD)' CTGI_TEST_SKIP='$(VG_SKIP)' \
 	    tests/run.sh '$(VG_ONLY)'
