@@ -1,8 +1,14 @@
 # ctgi — build, test, bench, run.
 #
 #   make            build build/ctgi (release flags)
-#   make test       install test deps, build, run every test (TAP; "N passed, N failed")
-#   make test-asan  the same suite built with AddressSanitizer + UBSan (build-asan/)
+#   make test       install test deps, build, run every test (TAP; "N passed, N failed"),
+#                   fuzz targets included (tests/fuzz/fuzz_test.sh)
+#   make test-sanitizers  the ASan+UBSan, TSan and memcheck stages below together
+#                   (tests/stages.sh; one final "N passed, N failed" over them)
+#   make test-asan  the suite built with AddressSanitizer + UBSan (build-asan/)
+#   make test-tsan  the threaded tests built with ThreadSanitizer (build-tsan/)
+#   make test-valgrind  the engine and proto unit tests under valgrind memcheck
+#                   (build-valgrind/, baseline -march)
 #   make fuzz       libFuzzer targets (tests/fuzz/, clang, build-fuzz/): each seed
 #                   corpus, then FUZZ_TIME seconds (default 60) of fuzzing per target
 #   make bench      engine benchmarks (printed tables)
@@ -51,7 +57,8 @@ TEST_BIN   := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
 TOOL_SRC   := $(wildcard scripts/*.c)
 TOOL_BIN   := $(patsubst scripts/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all deps test-deps test test-asan bench run clean tests tools fuzz fuzz-build fuzz-targets
+.PHONY: all deps test-deps test test-sanitizers test-asan test-tsan test-valgrind bench run clean tests tools \
+        fuzz fuzz-build fuzz-targets check-plain check-asan check-tsan check-valgrind
 
 all: $(BUILD)/ctgi
 
@@ -100,14 +107,83 @@ deps:
 test-deps:
 	scripts/install-deps.sh --test
 
-# The README's test command.  Installs what is missing, builds, runs all.
+# The README's test command.  Installs what is missing, builds, runs all:
+# the plain suite, then the ASan+UBSan, TSan and valgrind stages (each
+# check-STAGE builds its own tree and runs tests/run.sh over it).
 test: test-deps
-	$(MAKE) tests
-	BUILD=$(BUILD) tests/run.sh
+	MAKE="$(MAKE)" tests/stages.sh plain
+
+# Not yet in `make test` (CI): their durations and the TSan stage's timing-
+# sensitive server tests still have to be measured on an idle machine.
+test-sanitizers: test-deps
+	MAKE="$(MAKE)" tests/stages.sh asan tsan valgrind
 
 test-asan: test-deps
-	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests
-	BUILD=build-asan CTGI_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
+	MAKE="$(MAKE)" tests/stages.sh asan
+test-tsan: test-deps
+	MAKE="$(MAKE)" tests/stages.sh tsan
+test-valgrind: test-deps
+	MAKE="$(MAKE)" tests/stages.sh valgrind
+
+# ---- the stages --------------------------------------------------------------------------
+# Builds in the stages run -j$(JOBS) even under a plain `make test` (CI).
+JOBS ?= $(shell nproc)
+# Left out of the ASan stage: tests that never run this tree's build (the
+# container image, built from source by podman; the include rule; the fuzz
+# targets, built with ASan in build-fuzz/ by the plain stage), and
+# baseline_arch_test.sh, which would rerun the plain stage's -march test
+# programs and two more golden runs (minutes); every kernel set it forces
+# runs under ASan in wmat_test, which checks each set the CPU has.
+SAN_SKIP := tests/docker/container_test\.sh|tests/include_rule_test\.sh|tests/engine/kernels/baseline_arch_test\.sh|tests/fuzz/fuzz_test\.sh
+
+check-plain:
+	$(MAKE) -j$(JOBS) tests
+	BUILD=$(BUILD) tests/run.sh
+
+ASAN_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+check-asan:
+	$(MAKE) -j$(JOBS) BUILD=build-asan OPT=-O1 SAN="$(ASAN_SAN)" tests
+	BUILD=build-asan CTGI_ASAN=1 CTGI_TEST_SKIP='$(SAN_SKIP)' ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
+
+# ThreadSanitizer: the tests with threads of ours -- the engine thread and
+# the compute pool (engine, engine_prompt, sched, pool) and everything that
+# starts `ctgi serve` (loop thread, model loading thread, libuv workers):
+# tests/server/ and tests/scripts/run_test.sh.  Any report fails the test
+# (exitcode 66); tests/tsan.supp names third-party internals only.
+TSAN_C    := tests/engine/engine_test tests/engine/engine_prompt_test tests/engine/sched_test \
+             tests/engine/pool_test $(patsubst %.c,%,$(wildcard tests/server/*_test.c))
+TSAN_ONLY := tests/engine/(engine|engine_prompt|sched|pool)_test$$|tests/server/|tests/scripts/run_test\.sh
+TSAN_OPTS := halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(abspath tests/tsan.supp)
+check-tsan:
+	$(MAKE) -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
+	    build-tsan/ctgi tools $(addprefix build-tsan/,$(TSAN_C))
+	BUILD=build-tsan TSAN_OPTIONS='$(TSAN_OPTS)' CTGI_TEST_SLOWDOWN=4 tests/run.sh '$(TSAN_ONLY)'
+
+# valgrind memcheck over the engine and proto unit tests (C programs only;
+# the ctgi they start, e.g. chat_template_test's CLI case, runs natively).
+# valgrind runs no AVX-512: the tree is built for x86-64-v2 and the int8
+# kernels are held to AVX2 (valgrind's CPUID reports no AVX-512 anyway).
+# Left out, for time only (each is minutes under ASan, tens of minutes under
+# memcheck; the ASan stage runs them, with LeakSanitizer): the golden tests
+# (golden_test, golden_quant_test: whole reference models), model_test
+# (every quantized type of the synthetic models), perplexity_test (a whole
+# perplexity pass), tok_decode_test (every token of every vocabulary),
+# matmul_test (large products); and pool_test (20000 back-to-back
+# hand-offs: valgrind runs one thread at a time, so each one spins out the
+# pool's whole spin budget; TSan and ASan run it).  Left out as third-party:
+# tokenizer_test, whose pre-tokenizer regexes run PCRE2's JIT code, which
+# memcheck flags (uninitialised reads at unnamed JIT addresses, no symbols
+# to suppress by); ASan runs it.
+VG_ONLY := /tests/(engine|proto)/.*_test$$
+VG_SKIP := /(golden_test|golden_quant_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test)$$
+VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+           --show-leak-kinds=definite
+check-valgrind:
+	$(MAKE) -j$(JOBS) BUILD=build-valgrind ARCH_FLAGS=-march=x86-64-v2 build-valgrind/ctgi \
+	    $(filter build-valgrind/tests/engine/% build-valgrind/tests/proto/%,$(patsubst $(BUILD)/%,build-valgrind/%,$(TEST_BIN)))
+	BUILD=build-valgrind CTGI_KERNELS=avx2 CTGI_TEST_WRAP='$(VG_CMD)' CTGI_TEST_SKIP='$(VG_SKIP)' \
+	    tests/run.sh '$(VG_ONLY)'
 
 # Fuzzing: the library built by clang with libFuzzer's coverage hooks and
 # ASan + UBSan into build-fuzz/, one binary per tests/fuzz/fuzz_*.c.
@@ -144,6 +220,6 @@ run: deps
 	BUILD=$(BUILD) scripts/run.sh
 
 clean:
-	rm -rf build build-asan build-fuzz build-x86-64 build-x86-64-v2 build-x86-64*.log
+	rm -rf build build-asan build-tsan build-valgrind build-fuzz build-x86-64 build-x86-64-v2 build-x86-64*.log
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

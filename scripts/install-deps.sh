@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libopenblas-pthread-dev
       libuv1-dev libpcre2-dev libutf8proc-dev libxxhash-dev libcurl4-openssl-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(libcmocka-dev curl)
+    pkgs+=(libcmocka-dev curl valgrind) # valgrind: make test-valgrind
     pkgs+=(openssl python3) # tests/server/security_test.sh: a self-signed certificate, raw slow sockets
     pkgs+=(chromium) # the chat page's browser test (tests/server/chat_ui_test.sh, playwright-core)
     # tests/docker: podman builds and runs the image (rootful, runc, netavark), debootstrap makes its base

@@ -6,9 +6,9 @@
  * for non-streaming answers (with TGI's x-* timing headers), cancellation,
  * and the request's log line and metrics.  Streaming bytes are sse.c's.
  *
- * The conn's "work" fields (req, err, prompt, lens, tok_json) belong to the
- * worker between uv_queue_work and after_work; the loop reads them only
- * after.
+ * The conn's "work" fields (req, err, prompt, lens, tok_json, stream,
+ * sampling, full_text, work_failed) belong to the worker between
+ * uv_queue_work and after_work; the loop reads them only after.
  */
 #include <math.h>
 #include <stdio.h>

@@ -185,8 +185,11 @@ void sse_error(conn *c, const proto_error *e) {
 
 void sse_keepalive(srv *s) {
     double now = srv_now(), gap = s->cfg.sse_keep_alive;
+    /* c->queued first: while a conn's work runs on a libuv worker, the
+     * worker writes c->stream (gen.c), and nothing is queued before
+     * after_work */
     for (conn *c = s->active; c; c = c->next_active)
-        if (c->stream && c->queued && !c->stream_done && !c->gone && now - c->last_write >= gap)
+        if (c->queued && c->stream && !c->stream_done && !c->gone && now - c->last_write >= gap)
             sse_append(c, PROTO_SSE_KEEPALIVE, sizeof PROTO_SSE_KEEPALIVE - 1);
 }
 

@@ -5,6 +5,11 @@
 # the C unit tests through cmocka (CMOCKA_MESSAGE_OUTPUT=TAP), the shell and
 # node tests by hand.  A program that exits non-zero without reporting a
 # failure (a crash, a sanitizer report) counts as one failed test.
+#
+#   tests/run.sh [REGEX]   only the tests whose path matches REGEX (extended
+#                          regular expression; a plain substring works)
+#   CTGI_TEST_SKIP=REGEX   leave out the tests whose path matches
+#   CTGI_TEST_WRAP="CMD"   run each C test program under CMD (valgrind ...)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -13,12 +18,17 @@ export CTGI_BUILD="$PWD/$BUILD"
 export CTGI_MODELS=${CTGI_MODELS:-$(cd .. && pwd)/shared/models}
 export CMOCKA_MESSAGE_OUTPUT=TAP
 FILTER=${1:-}
+SKIP=${CTGI_TEST_SKIP:-}
+read -r -a WRAP <<<"${CTGI_TEST_WRAP:-}"
+# wanted PATH: the filter, then the skip list
+wanted() { { [ -z "$FILTER" ] || [[ "$1" =~ $FILTER ]]; } && { [ -z "$SKIP" ] || ! [[ "$1" =~ $SKIP ]]; }; }
 
 pass=0; fail=0; failed_names=()
 run_one() {
     local name=$1; shift
-    local out rc
+    local out rc t0=$SECONDS
     out=$("$@" 2>&1); rc=$?
+    local secs=$((SECONDS - t0))
     local p f
     p=$(grep -cE '^ok [0-9]+' <<<"$out")
     f=$(grep -cE '^not ok [0-9]+' <<<"$out")
@@ -26,10 +36,10 @@ run_one() {
     pass=$((pass + p)); fail=$((fail + f))
     if [ "$f" -gt 0 ]; then
         failed_names+=("$name")
-        echo "=== $name: $p passed, $f failed (exit $rc)"
+        echo "=== $name: $p passed, $f failed (exit $rc, ${secs} s)"
         grep -vE '^ok [0-9]+' <<<"$out" | tail -n 60
     else
-        echo "=== $name: $p passed"
+        echo "=== $name: $p passed (${secs} s)"
     fi
 }
 
@@ -38,11 +48,11 @@ run_one() {
 # which counts as a failure.
 for src in $(find tests/engine tests/server tests/proto -name '*_test.c' | sort); do
     t="$BUILD/${src%.c}"
-    [ -n "$FILTER" ] && [[ "$t" != *"$FILTER"* ]] && continue
-    run_one "$t" "$t"
+    wanted "$t" || continue
+    run_one "$t" "${WRAP[@]}" "$t"
 done
 for t in $(find tests -path tests/js/node_modules -prune -o -type f -name '*_test.sh' -print | sort); do
-    [ -n "$FILTER" ] && [[ "$t" != *"$FILTER"* ]] && continue
+    wanted "$t" || continue
     run_one "$t" bash "$t"
 done
 

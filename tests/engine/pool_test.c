@@ -18,13 +18,13 @@
 typedef struct {
     atomic_int calls[8];
     atomic_long sum;
-    int nth_seen;
+    atomic_int nth_seen; /* every share stores it: atomic, or the shares race */
 } counter;
 
 static void count_task(void *arg, int ith, int nth) {
     counter *c = arg;
     atomic_fetch_add(&c->calls[ith], 1);
-    c->nth_seen = nth;
+    atomic_store(&c->nth_seen, nth);
     int b, e;
     pool_range(1000, ith, nth, &b, &e);
     long s = 0;
@@ -42,7 +42,7 @@ static void run_pool(int n, int rounds, bool sleepy) {
         pool_run(p, count_task, &c);
     }
     for (int i = 0; i < n; i++) assert_int_equal(atomic_load(&c.calls[i]), rounds);
-    assert_int_equal(c.nth_seen, n);
+    assert_int_equal(atomic_load(&c.nth_seen), n);
     assert_int_equal(atomic_load(&c.sum), (long)rounds * 999 * 1000 / 2);
     pool_free(p);
 }
