@@ -24,23 +24,6 @@
 #include "sampling/stop.h"
 #include "tgi.h"
 
-static bool utf8_valid(const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = p[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!k || i + k > n || (k == 2 && c < 0xc2) || (k == 4 && c > 0xf4)) return false;
-        for (size_t j = 1; j < k; j++)
-            if ((p[i + j] & 0xc0) != 0x80) return false;
-        if (k == 3 && c == 0xe0 && p[i + 1] < 0xa0) return false;
-        if (k == 3 && c == 0xed && p[i + 1] > 0x9f) return false;
-        if (k == 4 && c == 0xf0 && p[i + 1] < 0x90) return false;
-        if (k == 4 && c == 0xf4 && p[i + 1] > 0x8f) return false;
-        i += k;
-    }
-    return true;
-}
-
 /* The reference: scan end positions, the first with a match wins, longest there. */
 static void naive_match(const char *text, size_t n, char stops[3][16], const size_t *lens, int k,
                         int *idx, size_t *start, size_t *end) {
@@ -115,13 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < n_ids; i++) {
         size_t before = out_len;
         size_t got = tok_stream_push(&st, ids[i], &out, &out_len);
-        if (out_len != before + got || !utf8_valid(out + before, got)) abort();
+        if (out_len != before + got || !fuzz_utf8_valid(out + before, got)) abort();
         if (got) emit_event((uint32_t)i + 1, out + before, got);
         cuts[i] = out_len;
     }
     size_t before = out_len;
     size_t got = tok_stream_flush(&st, &out, &out_len);
-    if (out_len != before + got || !utf8_valid(out + before, got)) abort();
+    if (out_len != before + got || !fuzz_utf8_valid(out + before, got)) abort();
     char *whole = tok_decode(t, ids, n_ids, skip);
     if (!whole) abort();
     if (!memchr(out, '\0', out_len) && (strlen(whole) != out_len || memcmp(whole, out, out_len) != 0)) abort();

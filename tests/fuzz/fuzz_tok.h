@@ -17,6 +17,24 @@
 
 #define FUZZ_MAX_TOK 12
 
+/* Whether s[0, n) is well-formed UTF-8 (no overlongs, surrogates or code
+ * points past U+10FFFF). */
+static inline bool fuzz_utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!k || i + k > n || (k == 2 && c < 0xc2) || (k == 4 && c > 0xf4)) return false;
+        for (size_t j = 1; j < k; j++)
+            if ((p[i + j] & 0xc0) != 0x80) return false;
+        if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) ||
+            (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f))
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 typedef struct {
     tokenizer *tok[FUZZ_MAX_TOK];
     bool lossless[FUZZ_MAX_TOK]; /* byte-level, no normalizer: decode(encode(valid UTF-8)) == text */
