@@ -172,7 +172,7 @@ W2_INLINE __m256 step(const uint32_t type, const __m256i U[8], const w2_scales *
     }
     int s0 = s[0], s1 = s[1], o = sgn ? 0 : wl_offset(type);
     __m256i I;
-    if (type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K)
+    if (wl_halves(type))
         I = _mm256_add_epi32(_mm256_mullo_epi32(p->c0, _mm256_sub_epi32(D0, _mm256_set1_epi32(o * s0))),
                              _mm256_mullo_epi32(p->c1, _mm256_sub_epi32(D1, _mm256_set1_epi32(o * s1))));
     else if (type == DT_Q4_K || type == DT_Q5_K)

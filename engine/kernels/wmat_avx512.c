@@ -174,7 +174,7 @@ WA_INLINE __m512 step_dots(const uint32_t type, __m512i D0, __m512i D1, const wa
                            float da, __m512 acc) {
     int s0 = s[0], s1 = s[1], o = wl_offset(type);
     __m512 I;
-    if (type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K) {
+    if (wl_halves(type)) {
         __m512 E0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(D0, _mm512_set1_epi32(o * s0)));
         __m512 E1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(D1, _mm512_set1_epi32(o * s1)));
         I = _mm512_fmadd_ps(p->c0, E0, _mm512_mul_ps(p->c1, E1));
@@ -512,7 +512,7 @@ AMX_INLINE void amx_dots(bool halves, int parity, const uint8_t *bt, const int8_
 AMX_INLINE void tile_amx(const uint32_t type, const amx_src *src, const wm_act *a, int ab0, int n, int m0, int mt,
                          float *y, int ldy, int n0, int rows, int32_t *cbuf) {
     int K = a->K, nab = K / WM_QB, per = wl_type(type).qk / WM_QB, gbytes = wl_type(type).gbytes;
-    bool halves = type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K;
+    bool halves = wl_halves(type);
     __mmask16 live = (__mmask16)((1u << rows) - 1);
     __m512 acc[16];
     #pragma GCC unroll 16
@@ -554,7 +554,7 @@ AMX_INLINE void tile_amx(const uint32_t type, const amx_src *src, const wm_act *
  * when the row count changes). */
 AMX_INLINE void pass_amx(const uint32_t type, const amx_src *src, const wm_act *a, int ab0, int n, int mc, int me,
                          float *y, int ldy, int n0, int rows, int32_t *cbuf, int *configured) {
-    bool halves = type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K;
+    bool halves = wl_halves(type);
     int m0 = mc;
     for (; m0 + 16 <= me; m0 += 16) { /* full tiles: a constant row count keeps acc[] in registers */
         if (*configured != 16) amx_config(*configured = 16, halves);

@@ -36,6 +36,10 @@ static inline int wl_offset(uint32_t type) {
 static inline bool wl_has_min(uint32_t type) {
     return type == DT_Q4_1 || type == DT_Q5_1 || type == DT_Q2_K || type == DT_Q4_K || type == DT_Q5_K;
 }
+
+/* Whether the type's two 16-element halves of a block have their own
+ * integer scale (c_0 != c_1 in the contract): their dots are kept apart. */
+static inline bool wl_halves(uint32_t type) { return type == DT_Q2_K || type == DT_Q3_K || type == DT_Q6_K; }
 /* Row r of group block g (one file block of 16 rows), its 32-element
  * block b (0 for 32-element types, 0..7 for K-quants). */
 void wl_block_read(uint32_t type, const uint8_t *g, int r, int b, wl_block *o);
