@@ -169,38 +169,31 @@ res=$(python3 - "$B" <<'EOF'
 import socket, sys, time
 host, port = sys.argv[1].split("//")[1].split(":")
 port = int(port)
+def trickle(head, byte):
+    """Sends head at once, then byte(i) every 0.25 s (40 times); the seconds
+    until the server closed the connection, or None if it stayed open."""
+    s = socket.create_connection((host, port))
+    s.settimeout(0.25)
+    s.send(head)
+    t0 = time.time()
+    for i in range(40):
+        try:
+            s.send(byte(i))
+            if s.recv(100) == b"":
+                return time.time() - t0
+        except socket.timeout:
+            pass
+        except OSError:
+            return time.time() - t0
+    return None
+
 # slow-loris: one byte every 0.25 s, never the end of the headers
-s = socket.create_connection((host, port))
-s.settimeout(0.25)
-req, t0, closed = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100, time.time(), None
-for i in range(40):
-    try:
-        s.send(req[i:i + 1])
-        if s.recv(100) == b"":
-            closed = time.time() - t0
-            break
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = time.time() - t0
-        break
+req = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+closed = trickle(b"", lambda i: req[i:i + 1])
 print("slowloris", "%.2f" % closed if closed else "open")
 # the same with the body: headers at once, then a byte every 0.25 s
-s = socket.create_connection((host, port))
-s.settimeout(0.25)
-s.send(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
-t0, closed = time.time(), None
-for i in range(40):
-    try:
-        s.send(b" ")
-        if s.recv(100) == b"":
-            closed = time.time() - t0
-            break
-    except socket.timeout:
-        pass
-    except OSError:
-        closed = time.time() - t0
-        break
+closed = trickle(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+                 lambda i: b" ")
 print("slowbody", "%.2f" % closed if closed else "open")
 # --max-connections 4: four connections held, a fifth waits, then gets in
 held = [socket.create_connection((host, port)) for _ in range(4)]
