@@ -2,7 +2,9 @@
 #
 #   make            build build/ctgi (release flags)
 #   make test       install test deps, build, run every test (TAP; "N passed, N failed"),
-#                   fuzz targets included (tests/fuzz/fuzz_test.sh)
+#                   fuzz targets included (tests/fuzz/fuzz_test.sh), then the same
+#                   suite under ASan+UBSan, the threaded tests under TSan and the
+#                   engine and proto tests under memcheck (tests/stages.sh)
 #   make test-sanitizers  the ASan+UBSan, TSan and memcheck stages below together
 #                   (tests/stages.sh; one final "N passed, N failed" over them)
 #   make test-asan  the suite built with AddressSanitizer + UBSan (build-asan/)
@@ -111,10 +113,8 @@ test-deps:
 # the plain suite, then the ASan+UBSan, TSan and valgrind stages (each
 # check-STAGE builds its own tree and runs tests/run.sh over it).
 test: test-deps
-	MAKE="$(MAKE)" tests/stages.sh plain
+	MAKE="$(MAKE)" tests/stages.sh plain asan tsan valgrind
 
-# Not yet in `make test` (CI): their durations and the TSan stage's timing-
-# sensitive server tests still have to be measured on an idle machine.
 test-sanitizers: test-deps
 	MAKE="$(MAKE)" tests/stages.sh asan tsan valgrind
 

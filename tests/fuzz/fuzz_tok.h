@@ -38,8 +38,27 @@ static inline bool fuzz_utf8_valid(const char *s, size_t n) {
 typedef struct {
     tokenizer *tok[FUZZ_MAX_TOK];
     bool lossless[FUZZ_MAX_TOK]; /* byte-level, no normalizer: decode(encode(valid UTF-8)) == text */
+    /* Which bytes have a token of their own.  Real byte-level vocabularies
+     * lack some: all lack c0, c1 and f5..ff (never in UTF-8), and
+     * StarCoder's and Refact's lack f1 too, so text holding them cannot
+     * come back (the encoder drops the byte, as llama.cpp and HF do). */
+    bool has_byte[FUZZ_MAX_TOK][256];
     int n;
 } fuzz_toks;
+
+/* Whether every byte of s[0, n) has a token in tokenizer `which`. */
+static inline bool fuzz_bytes_covered(const fuzz_toks *ft, int which, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!ft->has_byte[which][(unsigned char)s[i]]) return false;
+    return true;
+}
+
+static void fuzz_scan_bytes(const tokenizer *t, bool has_byte[256]) {
+    for (int32_t id = 0; id < tok_n_vocab(t); id++) {
+        char buf[8];
+        if (tok_token_bytes(t, id, false, buf, sizeof buf) == 1) has_byte[(unsigned char)buf[0]] = true;
+    }
+}
 
 static const fuzz_toks *fuzz_toks_get(void) {
     static fuzz_toks ft;
@@ -57,7 +76,7 @@ static const fuzz_toks *fuzz_toks_get(void) {
         {"vocab/ggml-vocab-deepseek-llm.gguf", true},  /* other pre-tokenizer regexes */
         {"vocab/ggml-vocab-deepseek-coder.gguf", true},
         {"vocab/ggml-vocab-starcoder.gguf", true},
-        {"vocab/ggml-vocab-falcon.gguf", false},       /* lacks some byte tokens (0x1d): drops them */
+        {"vocab/ggml-vocab-falcon.gguf", true},        /* lacks some byte tokens (0x1d, ...) */
         {"vocab/ggml-vocab-gpt-neox.gguf", true},
         {"vocab/ggml-vocab-refact.gguf", true},
     };
@@ -69,8 +88,13 @@ static const fuzz_toks *fuzz_toks_get(void) {
         char path[1024], err[CT_ERRLEN];
         snprintf(path, sizeof path, "%s/%s", dir, files[i].file);
         tokenizer *t = model_load_tokenizer(path, err);
-        if (t) ft.lossless[ft.n] = files[i].lossless, ft.tok[ft.n++] = t;
-        else fprintf(stderr, "fuzz: skipping %s: %s\n", files[i].file, err);
+        if (!t) {
+            fprintf(stderr, "fuzz: skipping %s: %s\n", files[i].file, err);
+            continue;
+        }
+        ft.lossless[ft.n] = files[i].lossless;
+        if (files[i].lossless) fuzz_scan_bytes(t, ft.has_byte[ft.n]);
+        ft.tok[ft.n++] = t;
     }
     if (ft.n == 0) {
         fprintf(stderr, "fuzz: no tokenizer found under %s (set CTGI_MODELS)\n", dir);
