@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum { TC_GENERIC, TC_HERMES, TC_LLAMA3, TC_MISTRAL } tc_format;
 
@@ -37,7 +38,8 @@ const char *tc_format_name(tc_format f);
 typedef struct {
     char *id;        /* "call_" + 24 alphanumerics; 9 alphanumerics for TC_MISTRAL */
     char *name;
-    char *arguments; /* compact JSON text of an object ("{}" when none) */
+    char *arguments; /* the arguments object's JSON text as the model wrote it (it parses;
+                        "{}" when the format has none) */
 } tc_call;
 
 typedef struct {
