@@ -71,6 +71,13 @@ typedef struct {
      * extra variables for the template, e.g. {"enable_thinking": false} */
     json_t *chat_template_kwargs;
 
+    /* structured outputs (structured.h; owned copies, NULL when absent or
+     * null): OpenAI's response_format, vLLM's guided_* and
+     * structured_outputs.  oai_constraint_regex turns them into a regex. */
+    json_t *response_format;
+    json_t *guided_json, *guided_regex, *guided_choice, *guided_grammar;
+    json_t *structured_outputs;
+
     /* completions */
     oai_prompt *prompts; /* n_prompts >= 1 after a successful parse */
     int n_prompts;
@@ -125,11 +132,9 @@ typedef struct {
     bool has_stream_options; /* only valid with stream */
     bool include_usage;
 
-    /* not supported yet (422): a non-empty tools / functions list, a
-     * response_format other than {"type":"text"} */
+    /* not supported yet (422): a non-empty tools / functions list */
     bool has_tools;
     bool has_functions;
-    bool has_response_format;
 } oai_request;
 
 /* Parse a body.  Unknown fields are ignored; known fields of the wrong type
@@ -150,8 +155,14 @@ void oai_request_free(oai_request *req);
  * with stream; chat messages non-empty, roles system/developer/user/
  * assistant/tool, content a string (null only for an assistant turn with
  * tool_calls).  Then the unsupported features (422): tools, functions,
- * response_format, suffix. */
+ * suffix. */
 bool oai_validate(const oai_request *req, const proto_limits *lim, proto_error *err);
+
+/* The constraint the structured-output fields ask for, as a regex of the
+ * engine's constraint dialect (structured.h): *regex malloc'd, NULL when
+ * none.  400 for malformed values or two constraints at once, 422 (code
+ * "unsupported_value") for schema keywords ctgi cannot enforce and GBNF. */
+bool oai_constraint_regex(const oai_request *req, char **regex, proto_error *err);
 
 /* The rules that need the vocabulary size: logit_bias keys, stop_token_ids
  * and token-id prompts must be < n_vocab (400). */

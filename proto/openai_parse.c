@@ -31,7 +31,8 @@ typedef enum {
     K_IDS,         /* stop_token_ids: array of i32 */
     K_STREAM_OPTS, /* {"include_usage": bool} */
     K_LIST,        /* tools / functions: a non-empty array sets has */
-    K_FORMAT,      /* response_format: anything but {"type":"text"} sets has */
+    K_FORMAT,      /* response_format: an object with a string type, kept */
+    K_KEEP,        /* guided_* / structured_outputs: any JSON value, kept */
     K_SUFFIX,      /* a non-empty string sets has */
     K_MESSAGES,
     K_PROMPT,
@@ -76,7 +77,12 @@ static const field FIELDS[] = {
     {"suffix", COMPL, K_SUFFIX, R(has_suffix), NO_OFF},
     {"tools", CHAT, K_LIST, R(has_tools), NO_OFF},
     {"functions", CHAT, K_LIST, R(has_functions), NO_OFF},
-    {"response_format", BOTH, K_FORMAT, R(has_response_format), NO_OFF},
+    {"response_format", BOTH, K_FORMAT, NO_OFF, R(response_format)},
+    {"guided_json", BOTH, K_KEEP, NO_OFF, R(guided_json)},
+    {"guided_regex", BOTH, K_KEEP, NO_OFF, R(guided_regex)},
+    {"guided_choice", BOTH, K_KEEP, NO_OFF, R(guided_choice)},
+    {"guided_grammar", BOTH, K_KEEP, NO_OFF, R(guided_grammar)},
+    {"structured_outputs", BOTH, K_KEEP, NO_OFF, R(structured_outputs)},
     {"top_k", BOTH, K_I32, R(has_top_k), R(top_k)},
     {"min_p", BOTH, K_F32, R(has_min_p), R(min_p)},
     {"repetition_penalty", BOTH, K_F32, R(has_repetition_penalty), R(repetition_penalty)},
@@ -214,7 +220,7 @@ static bool read_list(ctx *c, const field *f, const json_t *v, bool *has) {
     return true;
 }
 
-static bool read_format(ctx *c, const json_t *v, bool *has) {
+static bool read_format(ctx *c, const json_t *v, json_t **out) {
     if (!json_is_object(v))
         return type_400(c, v, "response_format", "struct ResponseFormat", "response_format");
     const json_t *t = json_object_get(v, "type");
@@ -222,8 +228,7 @@ static bool read_format(ctx *c, const json_t *v, bool *has) {
         return oai_bad(c->err, "response_format",
                    "`response_format` needs a string `type` (\"text\", \"json_object\" or "
                    "\"json_schema\")");
-    *has = strcmp(json_string_value(t), "text") != 0;
-    return true;
+    return (*out = json_deep_copy(v)) ? true : oom(c->err);
 }
 
 static bool read_suffix(ctx *c, const json_t *v, bool *has) {
@@ -289,7 +294,8 @@ static bool read_field(ctx *c, const field *f, const json_t *v) {
     case K_IDS: return read_ids(c, v);
     case K_STREAM_OPTS: return read_stream_options(c, v);
     case K_LIST: return read_list(c, f, v, has);
-    case K_FORMAT: return read_format(c, v, has);
+    case K_FORMAT: return read_format(c, v, (json_t **)val);
+    case K_KEEP: return (*(json_t **)val = json_deep_copy(v)) ? true : oom(err);
     case K_SUFFIX: return read_suffix(c, v, has);
     case K_LOGPROBS: return read_logprobs(c, v);
     case K_OBJECT:
@@ -361,6 +367,12 @@ void oai_request_free(oai_request *req) {
     free(req->model);
     json_decref(req->messages);
     json_decref(req->chat_template_kwargs);
+    json_decref(req->response_format);
+    json_decref(req->guided_json);
+    json_decref(req->guided_regex);
+    json_decref(req->guided_choice);
+    json_decref(req->guided_grammar);
+    json_decref(req->structured_outputs);
     for (int i = 0; i < req->n_prompts; i++) {
         free(req->prompts[i].text);
         free(req->prompts[i].ids);

@@ -14,6 +14,7 @@
 
 #include "jsonw.h"
 #include "openai_read.h"
+#include "structured.h"
 
 /* 400 "`name` must be <rule>. Given: <x>" with x spelled as JSON would. */
 static bool range_fail(proto_error *err, const char *param, const char *rule, float x) {
@@ -163,10 +164,6 @@ static bool validate_unsupported(const oai_request *r, proto_error *err) {
     if (r->has_functions)
         return oai_unsupported(err, "functions", u, "`functions` is not supported yet: this "
                                "server has no tool calling");
-    if (r->has_response_format)
-        return oai_unsupported(err, "response_format", u,
-                               "`response_format` other than {\"type\":\"text\"} is not "
-                               "supported yet: this server has no constrained (JSON) decoding");
     if (r->has_suffix)
         return oai_unsupported(err, "suffix", u, "`suffix` is not supported (no fill-in-the-"
                                "middle); send null or omit it");
@@ -264,4 +261,10 @@ const char *oai_error_type(int status) {
     if (status == 429) return "requests";
     if (status == 424 || status >= 500) return "server_error";
     return "invalid_request_error";
+}
+
+bool oai_constraint_regex(const oai_request *r, char **regex, proto_error *err) {
+    so_openai_fields f = {r->response_format, r->guided_json,  r->guided_regex,
+                          r->guided_choice,   r->guided_grammar, r->structured_outputs};
+    return so_openai(&f, regex, err);
 }

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "proto.h"
 #include "sampling/sampler_params.h"
 
@@ -74,7 +76,8 @@ typedef struct {
     uint64_t seed;
     bool has_top_n_tokens;
     uint32_t top_n_tokens;
-    bool has_grammar;    /* grammar present and not null (ctgi rejects it) */
+    bool has_grammar;    /* grammar present and not null */
+    json_t *grammar;     /* owned copy of it (see tgi_grammar_regex) */
     bool has_adapter_id; /* adapter_id present and not null (rejected) */
     char *adapter_id;
 } tgi_parameters;
@@ -101,7 +104,8 @@ bool tgi_streaming(const tgi_request *req, tgi_route route);
  * rules first, then best_of, temperature, repetition_penalty,
  * frequency_penalty, top_p, typical_p, top_k, max_new_tokens, stop, seed,
  * top_n_tokens, inputs, truncate), then ctgi's: stop strings non-empty,
- * watermark, adapter_id, grammar.  422 on failure. */
+ * watermark, adapter_id.  422 on failure.  (The grammar is checked by
+ * tgi_grammar_regex.) */
 bool tgi_validate(const tgi_request *req, tgi_route route, const proto_limits *lim,
                   proto_error *err);
 
@@ -120,6 +124,12 @@ typedef struct {
  * and the effective budget is clamped to max_total_tokens - input_length. */
 bool tgi_validate_lengths(const tgi_request *req, uint32_t n_prompt_tokens,
                           const proto_limits *lim, tgi_lengths *out, proto_error *err);
+
+/* The constraint parameters.grammar asks for, as a regex of the engine's
+ * constraint dialect (structured.h): *regex malloc'd, NULL without a
+ * grammar.  422 for a malformed grammar, schema or regex and for schema
+ * keywords ctgi cannot enforce. */
+bool tgi_grammar_regex(const tgi_request *req, char **regex, proto_error *err);
 
 /* Whether tokens are sampled rather than chosen greedily: do_sample, or any
  * warper set to a non-neutral value (TGI's `do_sample or has_warpers`). */

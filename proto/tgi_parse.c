@@ -25,7 +25,7 @@ typedef enum {
     K_OPT_BOOL,   /* Option<bool> */
     K_STRINGS,    /* Vec<String> with a default: null is a type error */
     K_OPT_STRING, /* Option<String> */
-    K_OPT_ANY,    /* Option<GrammarType>: only "present or not" matters */
+    K_GRAMMAR,    /* Option<GrammarType>: kept as JSON (structured.h reads it) */
 } kind;
 
 #define NO_HAS ((size_t)-1)
@@ -56,7 +56,7 @@ static const field FIELDS[] = {
     {"decoder_input_details", K_BOOL, NO_HAS, P(decoder_input_details)},
     {"seed", K_U64, P(has_seed), P(seed)},
     {"top_n_tokens", K_U32, P(has_top_n_tokens), P(top_n_tokens)},
-    {"grammar", K_OPT_ANY, P(has_grammar), NO_HAS},
+    {"grammar", K_GRAMMAR, P(has_grammar), P(grammar)},
     {"adapter_id", K_OPT_STRING, P(has_adapter_id), P(adapter_id)},
 };
 
@@ -106,7 +106,11 @@ static bool read_field(const ji_doc *d, const field *f, const json_t *v, tgi_par
     case K_OPT_BOOL: ok = ji_bool(d, v, path, (bool *)val, err); break;
     case K_STRINGS: ok = read_stop(d, v, path, p, err); break;
     case K_OPT_STRING: ok = ji_string(d, v, path, (char **)val, NULL, err); break;
-    case K_OPT_ANY: break;
+    case K_GRAMMAR:
+        json_decref(*(json_t **)val);
+        if (!(*(json_t **)val = json_deep_copy(v)))
+            ok = proto_fail(err, 500, "internal", "out of memory reading the body");
+        break;
     }
     if (ok && has) *has = true;
     return ok;
@@ -180,6 +184,7 @@ void tgi_request_free(tgi_request *req) {
     free(req->p.stop);
     free(req->p.stop_len);
     free(req->p.adapter_id);
+    json_decref(req->p.grammar);
     memset(req, 0, sizeof *req);
 }
 

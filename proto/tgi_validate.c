@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tgi.h"
+#include "structured.h"
 
 /* Rules only the streaming handlers apply, before anything else. */
 static bool validate_stream(const tgi_parameters *p, proto_error *err) {
@@ -96,7 +97,6 @@ static bool validate_unsupported(const tgi_parameters *p, proto_error *err) {
     if (p->has_adapter_id)
         return proto_invalid(err, "`adapter_id` is not supported: this server has no LoRA "
                                   "adapters (send null or omit it)");
-    if (p->has_grammar) return proto_invalid(err, "grammar is not supported");
     return true;
 }
 
@@ -160,4 +160,10 @@ sampler_params tgi_sampler_params(const tgi_request *req, uint64_t seed_if_unset
 bool tgi_return_full_text(const tgi_request *req, tgi_route route) {
     if (req->p.has_return_full_text) return req->p.return_full_text;
     return route == TGI_ROUTE_COMPAT;
+}
+
+bool tgi_grammar_regex(const tgi_request *req, char **regex, proto_error *err) {
+    *regex = NULL;
+    if (!req->p.has_grammar) return true;
+    return so_tgi_grammar(req->p.grammar, regex, err);
 }

@@ -123,6 +123,8 @@ static void work_generate(conn *c, const model *m, const proto_limits *lim) {
         goto fail;
     }
     if (!tgi_validate_lengths(&c->req, (uint32_t)n, lim, &c->lens, &c->err)) goto fail;
+    char *regex;
+    if (!tgi_grammar_regex(&c->req, &regex, &c->err) || !gen_constraint(c, regex)) goto fail;
     memmove(ids, ids + c->lens.truncate_drop, (size_t)c->lens.input_length * sizeof *ids);
     c->prompt = ids;
     c->n_prompt = (int)c->lens.input_length;
@@ -130,6 +132,18 @@ static void work_generate(conn *c, const model *m, const proto_limits *lim) {
 fail:
     free(ids);
     c->work_failed = true;
+}
+
+bool gen_constraint(conn *c, char *regex) {
+    if (!regex) return true;
+    char err[CT_ERRLEN];
+    c->grammar = engine_constraint(c->s->e, regex, strlen(regex), err);
+    free(regex);
+    if (c->grammar) return true;
+    if (c->api == API_TGI) return proto_invalid(&c->err, "grammar is not valid: %s", err);
+    proto_fail(&c->err, 400, "validation", "%s", err);
+    c->err.param = "response_format";
+    return false;
 }
 
 static void work_cb(uv_work_t *w) {
@@ -177,6 +191,7 @@ static bool submit(conn *c) {
         er.stops = (const char *const *)p->stop;
         er.n_stops = p->n_stop;
         er.prompt_logprobs = p->decoder_input_details;
+        er.constraint = c->grammar;
         er.notify = http_engine_notify;
         er.ud = c;
         char err[CT_ERRLEN];
@@ -566,4 +581,5 @@ void gen_free(conn *c) {
     free(c->prompt);
     free(c->tok_json);
     tgi_request_free(&c->req);
+    cons_grammar_unref(c->grammar);
 }

@@ -110,6 +110,8 @@ void oai_work(conn *c) {
     }
     for (int p = 0; p < n_prompts; p++)
         if (!oai_max_new_tokens(&o->req, (uint32_t)o->n_prompt[p], &s->limits, &o->max_new[p], &c->err)) return;
+    char *regex;
+    if (!oai_constraint_regex(&o->req, &regex, &c->err) || !gen_constraint(c, regex)) return;
     c->stream = o->req.stream;
     c->sampling = oai_sampling(&o->req);
     c->work_failed = false;
@@ -133,6 +135,7 @@ static engine_request request_for(conn *c, int p, const sampler_params *sp) {
     er.n_stop_ids = r->n_stop_token_ids;
     er.min_new_tokens = r->has_min_tokens ? (int)r->min_tokens : 0;
     er.prompt_logprobs = r->kind == OAI_COMPLETION && r->echo && r->logprobs;
+    er.constraint = c->grammar;
     er.notify = http_engine_notify;
     er.ud = c;
     return er;

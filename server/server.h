@@ -27,6 +27,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "constraint/constraint.h"
 #include "template/chat_template.h"
 #include "auth.h"
 #include "engine.h"
@@ -160,6 +161,7 @@ struct conn {
     int32_t *prompt;       /* after truncation */
     int n_prompt;
     tgi_lengths lens;
+    cons_grammar *grammar; /* the request's constraint (one reference, owned), NULL = none */
     char *tok_json;        /* /tokenize answer */
     size_t tok_json_len;
     double t_validated;    /* submitted to the engine */
@@ -325,6 +327,10 @@ void gen_cancel(conn *c, bool client_gone);
 /* NOTIFY_COMPLETED: release the engine handles, count and log. */
 void gen_completed(conn *c, bool error);
 void gen_free(conn *c);
+/* Compile a validated request's constraint regex (taken; NULL = none) for
+ * the model into c->grammar, on the validation worker: 422 (TGI) / 400
+ * (OpenAI) when the engine's dialect refuses it. */
+bool gen_constraint(conn *c, char *regex);
 /* A token event as the wire shows it; ev's texts are taken. */
 bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out);
 /* The bytes token id stands for, special tokens' text included (malloc'd,
