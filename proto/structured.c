@@ -50,7 +50,7 @@ static so_status from_schema(const json_t *v, char **regex, char *msg) {
     *regex = js_schema_to_regex(schema, &o, msg);
     json_decref(owned);
     if (*regex) return SO_OK;
-    return strncmp(msg, "unsupported", 11) == 0 ? SO_UNSUPPORTED : SO_BAD;
+    return strncmp(msg, "unsupported keyword", 19) == 0 ? SO_UNSUPPORTED : SO_BAD;
 }
 
 static so_status from_regex(const json_t *v, char **regex, char *msg) {

@@ -365,11 +365,14 @@ static void test_seed_range(void **st) {
 static void test_unsupported_flags(void **st) {
     oai_request r = oparse(OAI_CHAT, "{" CHAT_HI ",\"tools\":[],\"functions\":[],"
                                      "\"response_format\":{\"type\":\"text\"}}");
-    assert_false(r.has_tools || r.has_functions || r.has_response_format);
+    assert_false(r.has_tools || r.has_functions);
+    assert_non_null(r.response_format);
     oai_request_free(&r);
     r = oparse(OAI_CHAT, "{" CHAT_HI ",\"tools\":[{\"type\":\"function\"}],"
-                         "\"response_format\":{\"type\":\"json_object\"}}");
-    assert_true(r.has_tools && r.has_response_format);
+                         "\"response_format\":{\"type\":\"json_object\"},\"guided_regex\":\"a\"}");
+    assert_true(r.has_tools);
+    assert_string_equal(json_string_value(json_object_get(r.response_format, "type")), "json_object");
+    assert_string_equal(json_string_value(r.guided_regex), "a");
     oai_request_free(&r);
     r = oparse(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":\"\"}");
     assert_false(r.has_suffix);

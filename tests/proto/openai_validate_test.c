@@ -169,9 +169,6 @@ static void test_unsupported_are_422(void **st) {
          "empty list)"},
         {OAI_CHAT, CH("\"functions\":[{\"name\":\"f\"}]"), "functions",
          "`functions` is not supported yet: this server has no tool calling"},
-        {OAI_CHAT, CH("\"response_format\":{\"type\":\"json_object\"}"), "response_format",
-         "`response_format` other than {\"type\":\"text\"} is not supported yet: this server "
-         "has no constrained (JSON) decoding"},
         {OAI_COMPLETION, CO("\"suffix\":\"x\""), "suffix",
          "`suffix` is not supported (no fill-in-the-middle); send null or omit it"},
     };

@@ -151,13 +151,39 @@ static void test_rule_adapter_id(void **st) {
             "omit it)");
 }
 
+/* grammar: tgi_validate lets it through; tgi_grammar_regex reads it. */
+static void grammar_gives(const char *grammar, const char *regex, const char *msg) {
+    char body[512];
+    snprintf(body, sizeof body, "{\"inputs\":\"x\",\"parameters\":{\"grammar\":%s}}", grammar);
+    valid(body);
+    tgi_request r = parse_ok(body, TGI_ROUTE_GENERATE);
+    proto_error e = {0};
+    char *re = NULL;
+    bool ok = tgi_grammar_regex(&r, &re, &e);
+    if (regex) {
+        if (!ok) fail_msg("%s refused: %s", grammar, e.message);
+        assert_string_equal(re, regex);
+    } else {
+        assert_false(ok);
+        assert_int_equal(e.status, 422);
+        if (!strstr(e.message, msg)) fail_msg("%s: \"%s\" lacks \"%s\"", grammar, e.message, msg);
+    }
+    free(re);
+    tgi_request_free(&r);
+}
+
 static void test_rule_grammar(void **st) {
-    invalid("{\"inputs\":\"x\",\"parameters\":{\"grammar\":{\"type\":\"json\",\"value\":"
-            "{\"properties\":{}}}}}",
-            "grammar is not supported");
-    invalid("{\"inputs\":\"x\",\"parameters\":{\"grammar\":{\"type\":\"regex\",\"value\":\"a+\"}}}",
-            "grammar is not supported");
-    valid("{\"inputs\":\"x\",\"parameters\":{\"grammar\":null}}");
+    grammar_gives("null", NULL, "");
+    grammar_gives("{\"type\":\"regex\",\"value\":\"a+\"}", "a+", NULL);
+    grammar_gives("{\"type\":\"json\",\"value\":{\"const\":1}}", "1", NULL);
+    grammar_gives("{\"type\":\"json\",\"value\":\"{\\\"const\\\":1}\"}", "1", NULL); /* a schema string */
+    grammar_gives("{\"type\":\"json_schema\",\"value\":{\"name\":\"n\",\"schema\":{\"const\":1}}}", "1", NULL);
+    grammar_gives("{\"type\":\"regex\",\"value\":\"a(\"}", NULL, "grammar is not valid: regex");
+    grammar_gives("{\"type\":\"regex\",\"value\":7}", NULL, "must be a string");
+    grammar_gives("{\"type\":\"json\",\"value\":{\"not\":{}}}", NULL, "`not`");
+    grammar_gives("{\"type\":\"json\",\"value\":\"{oops\"}", NULL, "cannot compile regex from schema");
+    grammar_gives("{\"type\":\"yaml\",\"value\":\"a\"}", NULL, "unknown variant `yaml`");
+    grammar_gives("{\"value\":\"a\"}", NULL, "grammar must be an object");
 }
 
 static void test_rule_order(void **st) {
