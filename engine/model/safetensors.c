@@ -230,11 +230,12 @@ static int cmp_name(const void *a, const void *b) {
 /* Sort, build the name index, reject names that appear twice (which can
  * only happen across shards: JSON_REJECT_DUPLICATES covers one header). */
 static bool finish(st_model *m, char *err) {
-    qsort(m->tensors, (size_t)m->n_tensors, sizeof *m->tensors, cmp_order);
+    /* qsort's array must not be NULL even when empty (a header with no tensors) */
+    if (m->n_tensors > 1) qsort(m->tensors, (size_t)m->n_tensors, sizeof *m->tensors, cmp_order);
     m->by_name = malloc((size_t)(m->n_tensors + 1) * sizeof *m->by_name);
     if (!m->by_name) return ct_err(err, "%s: out of memory", m->shards[0].path);
     for (uint64_t i = 0; i < m->n_tensors; i++) m->by_name[i] = &m->tensors[i];
-    qsort(m->by_name, (size_t)m->n_tensors, sizeof *m->by_name, cmp_name);
+    if (m->n_tensors > 1) qsort(m->by_name, (size_t)m->n_tensors, sizeof *m->by_name, cmp_name);
     for (uint64_t i = 1; i < m->n_tensors; i++)
         if (cmp_name(&m->by_name[i - 1], &m->by_name[i]) == 0)
             return ct_err(err, "tensor '%s' appears in both %s and %s", m->by_name[i]->pub.name,
