@@ -77,9 +77,17 @@ cons_grammar *cons_compile(const char *re, size_t len, const tokenizer *t, const
 cons_grammar *cons_grammar_ref(cons_grammar *g);
 void cons_grammar_unref(cons_grammar *g); /* NULL is fine */
 
-/* A matcher at the start of g's language (takes a reference on g). */
+/* The tokenizer g was compiled for. */
+const tokenizer *cons_grammar_tokenizer(const cons_grammar *g);
+
+/* A matcher at the start of g's language (takes a reference on g).  NULL
+ * when out of memory. */
 cons_matcher *cons_matcher_new(cons_grammar *g);
-void cons_matcher_free(cons_matcher *m);
+void cons_matcher_free(cons_matcher *m); /* NULL is fine */
+/* allow false: the eos ids are never allowed, not even in an accepting
+ * state (a request with ignore_eos; it still ends when the text is
+ * complete).  Default true. */
+void cons_matcher_allow_eos(cons_matcher *m, bool allow);
 
 /* Set logits[id] = -INFINITY for every id of [0, n_vocab) that may not
  * come next: a token whose whole text does not keep the text a prefix of
