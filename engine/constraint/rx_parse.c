@@ -300,7 +300,8 @@ static bool group_opener(rx_parser *p, size_t off) {
         p->i += python ? 2 : 1;
         size_t start = p->i;
         while (p->i < p->n && (is_alnum(p->s[p->i]) || p->s[p->i] == '_')) p->i++;
-        if (p->i == start || !at(p, 0, '>')) return fail(p, off, "bad group name (expected (?<name>...))") != NULL;
+        bool digit_first = p->i > start && p->s[start] >= '0' && p->s[start] <= '9';
+        if (p->i == start || digit_first || !at(p, 0, '>')) return fail(p, off, "bad group name (expected (?<name>...))") != NULL;
         p->i++;
         return true;
     }
