@@ -27,6 +27,7 @@ PUBLIC=(
     tokenizer/tokenizer.h
     template/chat_template.h
     sampling/sampler_params.h
+    constraint/constraint.h
 )
 
 is_public() {
