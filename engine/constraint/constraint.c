@@ -47,7 +47,8 @@ static cons_grammar *grammar_new(const char *re, size_t len, int32_t max_states,
 static bool grammar_attach(cons_grammar *g, ti_index *ti, char *err) {
     g->ti = ti_ref(ti);
     g->depth = calloc((size_t)ti->max_len + 1, sizeof *g->depth);
-    return g->depth || ct_err(err, "out of memory");
+    g->fill_bits = malloc(((size_t)ti->n_vocab + 31) / 32 * sizeof *g->fill_bits + sizeof(uint32_t));
+    return (g->depth && g->fill_bits) || ct_err(err, "out of memory");
 }
 
 cons_grammar *cons_compile_index(const char *re, size_t len, ti_index *ti, int32_t max_states, char *err) {
@@ -84,6 +85,7 @@ void cons_grammar_unref(cons_grammar *g) {
     if (g->depth)
         for (int i = 0; i <= g->ti->max_len; i++) dfa_cursor_free(&g->depth[i]);
     free(g->depth);
+    free(g->fill_bits);
     dfa_destroy(&g->d);
     ti_unref(g->ti);
     free(g);
@@ -112,7 +114,10 @@ cons_matcher *cons_matcher_new(cons_grammar *g) {
     cons_matcher *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->eos_save = malloc((size_t)(g->ti->n_eos > 0 ? g->ti->n_eos : 1) * sizeof *m->eos_save);
-    if (!m->eos_save) {
+    m->keep = malloc(((size_t)g->ti->n_vocab + 31) / 32 * sizeof *m->keep + sizeof *m->keep);
+    if (!m->eos_save || !m->keep) {
+        free(m->eos_save);
+        free(m->keep);
         free(m);
         return NULL;
     }
@@ -128,6 +133,7 @@ void cons_matcher_free(cons_matcher *m) {
     dfa_cursor_free(&m->tmp[0]);
     dfa_cursor_free(&m->tmp[1]);
     free(m->scratch);
+    free(m->keep);
     free(m->eos_save);
     cons_grammar_unref(m->g);
     free(m);

@@ -256,18 +256,26 @@ bool ti_matches(const ti_index *ti, const tokenizer *t, const int32_t *eos, int 
 
 /* ---- grammar and masks (constraint.c, mask.c) ---------------------------------------- */
 
+/* A state's mask, in whichever form is smallest: the bitset over the
+ * tokenizer's ids, or the sorted list of allowed ids (few allowed: inside
+ * structure), or the sorted list of refused ids (few refused: free text). */
+typedef enum { MK_BITS, MK_ALLOW, MK_DENY } mk_kind;
+
 typedef struct mk_mask {
+    mk_kind kind;
     int32_t count;   /* tokens of the trie allowed (eos not counted) */
-    uint32_t bits[]; /* (ti.n_vocab + 31) / 32 words, bit id set = allowed */
+    int32_t n;       /* MK_BITS: words; MK_ALLOW / MK_DENY: ids listed */
+    uint32_t data[]; /* bits (bit id set = allowed) or ids */
 } mk_mask;
 
-#define MK_BUDGET ((size_t)256 << 20) /* cached mask bytes per grammar; past it, masks are not kept */
+#define MK_BUDGET ((size_t)64 << 20) /* cached mask bytes per grammar; past it, masks are not kept */
 
 struct cons_grammar {
     atomic_int refs;
     dfa d;
     ti_index *ti;
     dfa_cursor *depth;   /* (ti->max_len + 1) mask walk cursors, under d.mu */
+    uint32_t *fill_bits; /* a mask being made, before it is packed; under d.mu */
     size_t mask_bytes;   /* cached masks, under d.mu */
     size_t mask_budget;
     atomic_llong stat_masks_made, stat_masks_uncached;
@@ -279,7 +287,8 @@ struct cons_matcher {
     dfa_cursor tmp[2];   /* walks past the state cap */
     bool eos_allowed;    /* cons_matcher_allow_eos */
     float *eos_save;     /* (ti->n_eos) the eos logits while the row is masked */
-    uint32_t *scratch;   /* a mask that is not cached (state cap or budget), lazily */
+    float *keep;         /* (words of a bitset) MK_ALLOW masks: the allowed logits while the row is cleared */
+    mk_mask *scratch;    /* a bitset mask that is not cached (state cap or budget), lazily */
 };
 
 /* What a grammar holds now (bench, tests). */
@@ -295,10 +304,9 @@ void cons_grammar_stats(cons_grammar *g, cons_stats *s);
  * caps its DFA cache.  NULL + err. */
 cons_grammar *cons_compile_index(const char *re, size_t len, ti_index *ti, int32_t max_states, char *err);
 
-/* The mask of cursor c into *bits (a cached mask's words, or m's scratch
- * filled now); returns the allowed count (eos not counted), -1 out of
- * memory.  Thread-safe (mask.c). */
-int32_t mk_mask_of(cons_matcher *m, const uint32_t **bits);
+/* The mask of m's state: a cached one, or m's scratch bitset filled now.
+ * NULL out of memory.  Thread-safe (mask.c). */
+const mk_mask *mk_mask_of(cons_matcher *m);
 void mk_free_all(cons_grammar *g); /* the cached masks, at grammar free */
 
 #endif

@@ -14,9 +14,12 @@
  * ever after.  Masks of states past the DFA cap, or past MK_BUDGET bytes of
  * cached masks, are computed into the matcher's scratch each time.
  *
- * A mask is a bitset over the tokenizer's ids plus the allowed count; eos
- * ids are never in it — cons_mask_logits lets them through when the text
- * so far is accepted.
+ * A mask is kept in the smallest of three forms (mk_mask): a bitset over
+ * the tokenizer's ids, the list of allowed ids (a few digits or a quote:
+ * most states inside structure) or the list of refused ids (free text);
+ * 150k ids take 19 KB as bits, a list of 20 ids 80 bytes.  eos ids are
+ * never in a mask — cons_mask_logits lets them through when the text so
+ * far is accepted.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -24,7 +27,8 @@
 
 #include "constraint/constraint_internal.h"
 
-static size_t mask_words(const ti_index *ti) { return ((size_t)ti->n_vocab + 31) / 32; }
+static size_t mask_words_n(int32_t V) { return ((size_t)V + 31) / 32; }
+static size_t mask_words(const ti_index *ti) { return mask_words_n(ti->n_vocab); }
 
 /* The trie scan from cursor start into bits (zeroed here); the allowed
  * count, -1 out of memory.  mu held. */
@@ -65,51 +69,70 @@ static int32_t fill(cons_grammar *g, const dfa_cursor *start, uint32_t *bits) {
     return count;
 }
 
-/* mu held: the cached mask of m's state (made now if the budget allows) or
- * m's scratch filled now. */
-static int32_t mask_locked(cons_matcher *m, const uint32_t **bits) {
+/* The smallest form of a filled bitset (count of V allowed): a new mask,
+ * NULL when out of memory.  Lists are shorter than the bitset's words. */
+static mk_mask *pack(const uint32_t *bits, int32_t count, int32_t V) {
+    size_t words = mask_words_n(V), n = words;
+    mk_kind kind = MK_BITS;
+    if ((size_t)count < words) kind = MK_ALLOW, n = (size_t)count;
+    else if ((size_t)(V - count) < words) kind = MK_DENY, n = (size_t)(V - count);
+    mk_mask *mk = malloc(sizeof *mk + n * sizeof *mk->data);
+    if (!mk) return NULL;
+    mk->kind = kind;
+    mk->count = count;
+    mk->n = (int32_t)n;
+    if (kind == MK_BITS) {
+        memcpy(mk->data, bits, words * sizeof *bits);
+        return mk;
+    }
+    bool want = kind == MK_ALLOW;
+    size_t k = 0;
+    for (int32_t id = 0; id < V; id++)
+        if ((((bits[id >> 5] >> (id & 31)) & 1u) != 0) == want) mk->data[k++] = (uint32_t)id;
+    return mk;
+}
+
+/* mu held: the cached mask of m's state (made and published now if the
+ * budget allows), or m's scratch bitset filled now. */
+static const mk_mask *mask_locked(cons_matcher *m) {
     cons_grammar *g = m->g;
-    size_t words = mask_words(g->ti), size = sizeof(mk_mask) + words * sizeof(uint32_t);
+    int32_t V = g->ti->n_vocab;
     if (m->cur.id >= 0) {
         dfa_state *st = dfa_get(&g->d, m->cur.id);
         mk_mask *mk = atomic_load_explicit(&st->mask, memory_order_relaxed);
-        if (mk) { /* made by another thread while this one waited */
-            *bits = mk->bits;
-            return mk->count;
-        }
-        if (g->mask_bytes + size <= g->mask_budget && (mk = malloc(size))) {
-            int32_t count = fill(g, &m->cur, mk->bits);
-            if (count < 0) {
-                free(mk);
-                return -1;
+        if (mk) return mk; /* made by another thread while this one waited */
+        if (g->mask_bytes < g->mask_budget) {
+            int32_t count = fill(g, &m->cur, g->fill_bits);
+            if (count < 0) return NULL;
+            if ((mk = pack(g->fill_bits, count, V))) {
+                g->mask_bytes += sizeof *mk + (size_t)mk->n * sizeof *mk->data;
+                atomic_fetch_add_explicit(&g->stat_masks_made, 1, memory_order_relaxed);
+                atomic_store_explicit(&st->mask, mk, memory_order_release);
+                return mk;
             }
-            mk->count = count;
-            g->mask_bytes += size;
-            atomic_fetch_add_explicit(&g->stat_masks_made, 1, memory_order_relaxed);
-            atomic_store_explicit(&st->mask, mk, memory_order_release);
-            *bits = mk->bits;
-            return count;
         }
     }
-    if (!m->scratch && !(m->scratch = malloc(words * sizeof *m->scratch))) return -1;
+    size_t words = mask_words_n(V);
+    if (!m->scratch && !(m->scratch = malloc(sizeof *m->scratch + words * sizeof *m->scratch->data))) return NULL;
+    int32_t count = fill(g, &m->cur, m->scratch->data);
+    if (count < 0) return NULL;
+    m->scratch->kind = MK_BITS;
+    m->scratch->count = count;
+    m->scratch->n = (int32_t)words;
     atomic_fetch_add_explicit(&g->stat_masks_uncached, 1, memory_order_relaxed);
-    *bits = m->scratch;
-    return fill(g, &m->cur, m->scratch);
+    return m->scratch;
 }
 
-int32_t mk_mask_of(cons_matcher *m, const uint32_t **bits) {
+const mk_mask *mk_mask_of(cons_matcher *m) {
     dfa *d = &m->g->d;
     if (m->cur.id >= 0) {
         const mk_mask *mk = atomic_load_explicit(&dfa_get(d, m->cur.id)->mask, memory_order_acquire);
-        if (mk) {
-            *bits = mk->bits;
-            return mk->count;
-        }
+        if (mk) return mk;
     }
     pthread_mutex_lock(&d->mu);
-    int32_t count = mask_locked(m, bits);
+    const mk_mask *mk = mask_locked(m);
     pthread_mutex_unlock(&d->mu);
-    return count;
+    return mk;
 }
 
 void mk_free_all(cons_grammar *g) {
@@ -120,6 +143,8 @@ void mk_free_all(cons_grammar *g) {
     }
     g->mask_bytes = 0;
 }
+
+/* ---- applying a mask --------------------------------------------------------------------------- */
 
 /* logits[i] = -inf for every i of [0, n) whose bit is clear.  Words that
  * are all ones are skipped; the rest go through a branch-free 32-lane
@@ -137,11 +162,30 @@ static void apply_bits(const uint32_t *bits, float *logits, int n) {
         if (!((bits[i >> 5] >> (i & 31)) & 1u)) logits[i] = -INFINITY;
 }
 
-static int32_t popcount_prefix(const uint32_t *bits, int n) {
-    int32_t c = 0;
-    for (int w = 0; w < n / 32; w++) c += __builtin_popcount(bits[w]);
-    for (int i = n / 32 * 32; i < n; i++) c += (bits[i >> 5] >> (i & 31)) & 1u;
-    return c;
+/* Apply mk to logits[0, nv) (nv <= the tokenizer's ids); the count of
+ * allowed ids among them. */
+static int32_t apply(const mk_mask *mk, float *keep, float *logits, int nv, int32_t V) {
+    int32_t listed = 0; /* list entries below nv */
+    switch (mk->kind) {
+    case MK_BITS:
+        apply_bits(mk->data, logits, nv);
+        if (nv == V) return mk->count;
+        for (int w = 0; w < nv / 32; w++) listed += __builtin_popcount(mk->data[w]);
+        for (int i = nv / 32 * 32; i < nv; i++) listed += (mk->data[i >> 5] >> (i & 31)) & 1u;
+        return listed;
+    case MK_DENY:
+        for (int32_t i = 0; i < mk->n; i++)
+            if (mk->data[i] < (uint32_t)nv) logits[mk->data[i]] = -INFINITY, listed++;
+        return nv - listed;
+    case MK_ALLOW:
+        for (int32_t i = 0; i < mk->n; i++) keep[i] = mk->data[i] < (uint32_t)nv ? logits[mk->data[i]] : 0;
+#pragma omp simd
+        for (int i = 0; i < nv; i++) logits[i] = -INFINITY;
+        for (int32_t i = 0; i < mk->n; i++)
+            if (mk->data[i] < (uint32_t)nv) logits[mk->data[i]] = keep[i], listed++;
+        return listed;
+    }
+    return 0;
 }
 
 int cons_mask_logits(cons_matcher *m, float *logits, int n_vocab) {
@@ -149,16 +193,14 @@ int cons_mask_logits(cons_matcher *m, float *logits, int n_vocab) {
     int nv = n_vocab < ti->n_vocab ? n_vocab : ti->n_vocab;
     bool eos_ok = m->eos_allowed && cons_is_accepting(m);
     for (int i = 0; i < ti->n_eos; i++) m->eos_save[i] = ti->eos[i] < n_vocab ? logits[ti->eos[i]] : 0;
-    const uint32_t *bits;
-    int32_t count = mk_mask_of(m, &bits);
-    if (count < 0) { /* out of memory: nothing can be vouched for */
+    const mk_mask *mk = mk_mask_of(m);
+    if (!mk) { /* out of memory: nothing can be vouched for */
         for (int i = 0; i < n_vocab; i++) logits[i] = -INFINITY;
         return 0;
     }
-    apply_bits(bits, logits, nv);
+    int32_t count = apply(mk, m->keep, logits, nv, ti->n_vocab);
     for (int i = nv; i < n_vocab; i++) logits[i] = -INFINITY; /* ids the tokenizer does not know */
-    if (nv < ti->n_vocab) count = popcount_prefix(bits, nv);
-    if (eos_ok)
+    if (eos_ok) /* eos ids are never in a mask: they come back here */
         for (int i = 0; i < ti->n_eos; i++)
             if (ti->eos[i] < n_vocab) {
                 logits[ti->eos[i]] = m->eos_save[i];

@@ -395,6 +395,44 @@ static void test_eos_and_complete(void **st) {
     free(row);
 }
 
+/* The three forms a cached mask takes (a bitset, the allowed ids, the
+ * refused ids) give the same rows, also for rows shorter than the
+ * vocabulary (the count is then of the ids in the row). */
+static void test_mask_forms(void **st) {
+    const tokenizer *t = vocabs[1].t;
+    int V = tok_n_vocab(t);
+    struct {
+        const char *re;
+        mk_kind kind;
+    } cases[] = {{"[a-z]+ (cat|dog)", MK_BITS}, {"\\d{3}", MK_ALLOW}, {"[^\\n]*", MK_DENY}};
+    float *a = malloc((size_t)V * sizeof *a), *b = malloc((size_t)V * sizeof *b);
+    for (int k = 0; k < 3; k++) {
+        char err[CT_ERRLEN];
+        int32_t eos = tok_eos(t);
+        cons_grammar *g = cons_compile(cases[k].re, strlen(cases[k].re), t, &eos, 1, err);
+        cons_grammar *bits = cons_compile_index(cases[k].re, strlen(cases[k].re), g->ti, CONS_MAX_DFA_STATES, err);
+        bits->mask_budget = 0; /* always the scratch bitset */
+        cons_matcher *m = cons_matcher_new(g), *mb = cons_matcher_new(bits);
+        for (int nv = V; nv >= V / 3; nv -= V / 3 - 1) {
+            for (int i = 0; i < V; i++) a[i] = b[i] = (float)(i % 13);
+            int ca = cons_mask_logits(m, a, nv), cb = cons_mask_logits(mb, b, nv);
+            assert_int_equal(atomic_load(&dfa_get(&g->d, 0)->mask)->kind, cases[k].kind);
+            assert_int_equal(ca, cb);
+            assert_memory_equal(a, b, (size_t)V * sizeof *a);
+            int finite = 0;
+            for (int i = 0; i < nv; i++) finite += a[i] != -INFINITY;
+            assert_int_equal(ca, finite);
+            for (int i = nv; i < V; i++) assert_true(a[i] == (float)(i % 13)); /* past the row: untouched */
+        }
+        cons_matcher_free(m);
+        cons_matcher_free(mb);
+        cons_grammar_unref(g);
+        cons_grammar_unref(bits);
+    }
+    free(a);
+    free(b);
+}
+
 /* Special tokens are never text: "<|endoftext|>" cannot be spelled by the
  * control token, only by ordinary ones. */
 static void test_special_never_text(void **st) {
@@ -523,6 +561,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_masks_brute_force),
         cmocka_unit_test(test_eos_and_complete),
+        cmocka_unit_test(test_mask_forms),
         cmocka_unit_test(test_special_never_text),
         cmocka_unit_test(test_threads_share_a_grammar),
         cmocka_unit_test(test_cache),
