@@ -25,6 +25,7 @@ struct engine {
     engine_config cfg; /* resolved */
     pool *pool;
     sched *s;
+    cons_cache *cons; /* engine_constraint's grammars */
     pthread_t thread;
     bool thread_started;
 
@@ -180,6 +181,10 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
     pthread_cond_init(&e->cv, NULL);
     e->m = m;
     if (!resolve_config(m, cfg, &e->cfg, err)) goto fail;
+    if (!(e->cons = cons_cache_new(ENGINE_CONSTRAINT_CACHE))) {
+        ct_err(err, "out of memory (grammar cache)");
+        goto fail;
+    }
     if (!(e->pool = pool_create(e->cfg.n_threads, 0))) {
         ct_err(err, "cannot start a pool of %d threads", e->cfg.n_threads);
         goto fail;
@@ -219,6 +224,7 @@ void engine_free(engine *e) {
     }
     sched_free(e->s);
     pool_free(e->pool);
+    cons_cache_free(e->cons); /* requests still held keep their grammars (references) */
     free(e->inbox);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -255,6 +261,10 @@ engine_req *engine_submit(engine *e, const engine_request *r, char *err) {
         return NULL;
     }
     return h;
+}
+
+cons_grammar *engine_constraint(engine *e, const char *regex, size_t len, char *err) {
+    return cons_cache_get(e->cons, regex, len, e->m->tok, e->m->eos_ids, e->m->n_eos, err);
 }
 
 bool engine_next_event(engine_req *h, engine_event *ev, bool block) { return req_next_event(h, ev, block); }

@@ -8,6 +8,7 @@
  *     tokenizer/tokenizer.h     text <-> ids, streaming decode
  *     template/chat_template.h  the model's chat template
  *     sampling/sampler_params.h what a request asks of the sampler
+ *     constraint/constraint.h   constrained decoding (regex -> token masks)
  *     perplexity.h              evaluation, itself a client of this header
  *     common.h                  error buffers, clock, file reads
  *
@@ -59,6 +60,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "constraint/constraint.h"
 #include "model/model_info.h"
 #include "sampling/sampler_params.h"
 
@@ -158,6 +160,22 @@ typedef struct {
     /* vLLM's skip_special_tokens false: control tokens' text (e.g. "</s>")
      * is part of the text; by default it is left out. */
     bool keep_special_text;
+    /* Constrained decoding: the generated text must be a string of this
+     * grammar's language (constraint/constraint.h; engine_constraint makes
+     * one for the engine's model).  Before each sample, after the
+     * min_new_tokens bans, every token that cannot continue the text gets
+     * logit -inf (no probability mass, never an alternative; logprobs are
+     * those of the masked row), and so do the EOS ids unless the text so
+     * far is in the language (always, with ignore_eos).  When the text is
+     * complete (in the language, and nothing may follow) the request ends
+     * with reason EOS at once, without sampling an EOS token.  When no
+     * token can continue the text the request ends with the ERROR
+     * "constraint: no token can continue the text".  Length, stop strings
+     * and stop ids still end a request early (its text is then a prefix of
+     * the language).  The grammar must be compiled for the model's
+     * tokenizer.  NULL = free generation; the engine takes its own
+     * reference (the caller may unref right after engine_submit). */
+    cons_grammar *constraint;
     /* Called on the engine thread, with the request's lock held, whenever
      * events were queued for this request.  It must only wake someone up
      * (e.g. uv_async_send) and never call engine functions.  May be NULL. */
@@ -251,8 +269,20 @@ const model *engine_model(const engine *e);
  * above max_new_tokens, max_new_tokens < 1 (0 without prompt_logprobs),
  * prompt_logprobs_from outside [0, n_prompt], prompt + max_new_tokens above
  * the model's context or above the whole KV cache (the message names the
- * numbers), or out of memory. */
+ * numbers), a constraint compiled for another tokenizer, or out of
+ * memory. */
 engine_req *engine_submit(engine *e, const engine_request *r, char *err);
+
+/* The grammar of regex (constraint.h's dialect; the whole generated text
+ * must match) for this engine's model: its tokenizer, its EOS ids allowed
+ * only where the text is in the language.  From a cache the engine keeps
+ * (ENGINE_CONSTRAINT_CACHE grammars, least recently used dropped), so a
+ * regex seen again finds its DFA states and token masks already made.  A
+ * new reference for the caller: put it in engine_request.constraint,
+ * submit, then cons_grammar_unref.  Any thread.  NULL + err ("regex: <what>
+ * at offset N") for a regex the dialect refuses, or out of memory. */
+#define ENGINE_CONSTRAINT_CACHE 64
+cons_grammar *engine_constraint(engine *e, const char *regex, size_t len, char *err);
 
 /* Take the next event.  block: wait until one arrives.  Returns false when
  * no event is available now (block false) or the stream has ended (its

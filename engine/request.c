@@ -1,7 +1,8 @@
 /*
  * request.c — validation and copy of a submitted request, its outbox of
  * events, its reference count, and what happens when logits arrive for it
- * (ban what min_new_tokens forbids, sample, detokenize, stop rules, events;
+ * (ban what min_new_tokens forbids, mask what the constraint forbids,
+ * sample, advance the constraint, detokenize, stop rules, events;
  * log_softmax of its prompt rows for prompt logprobs).  See request.h.
  */
 #include "request.h"
@@ -51,6 +52,8 @@ static bool validate(const model *m, const engine_request *r, int kv_positions, 
     for (int i = 0; i < r->n_stop_ids; i++)
         if (r->stop_ids[i] < 0 || r->stop_ids[i] >= c->vocab)
             return ct_err(err, "stop token id %d is outside the vocabulary [0, %d)", r->stop_ids[i], c->vocab);
+    if (r->constraint && cons_grammar_tokenizer(r->constraint) != m->tok)
+        return ct_err(err, "the constraint was compiled for another tokenizer than this model's");
     if (!sampler_params_validate(&r->sampling, c->vocab, err)) return false;
     return stop_validate(r->stops, r->n_stops, err);
 }
@@ -64,6 +67,7 @@ static void req_free(engine_req *h) {
     free(h->terminal);
     free(h->tokens);
     sampler_free(h->smp);
+    cons_matcher_free(h->cons);
     stop_free(h->stop);
     free(h->text);
     free(h->kv.table);
@@ -102,8 +106,10 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     h->stop = stop_create(r->stops, r->n_stops);
     if (r->n_stop_ids > 0) h->stop_ids = malloc((size_t)r->n_stop_ids * sizeof(int32_t));
     if (r->prompt_logprobs) h->plp = calloc((size_t)r->n_prompt, sizeof *h->plp);
+    if (r->constraint && (h->cons = cons_matcher_new(r->constraint))) /* the engine's reference */
+        cons_matcher_allow_eos(h->cons, !r->ignore_eos);
     if (!h->tokens || !h->terminal || !h->text || !h->smp || !h->stop || (r->n_stop_ids > 0 && !h->stop_ids) ||
-        (r->prompt_logprobs && !h->plp)) {
+        (r->prompt_logprobs && !h->plp) || (r->constraint && !h->cons)) {
         req_free(h);
         ct_err(err, "out of memory (request of %d prompt tokens)", r->n_prompt);
         return NULL;
@@ -266,17 +272,18 @@ static bool release_text(engine_req *h, engine_token *t, bool finished, bool mat
 /* Decode id's text into t and decide whether generation ends (generate.c's
  * rules: EOS unless ignored, a stop id, the token limit, stop strings with
  * TGI semantics — the matched stop string stays in the text, what follows
- * it is cut).  Stop strings are matched from token number min_new_tokens
- * on: the matcher only sees text from stop_base.  With stop_exclude the
- * token's text becomes what release_text lets out. */
-static bool token_text(engine_req *h, const model *m, engine_token *t, bool *finished, engine_finish *reason,
-                       int32_t *stop_id) {
+ * it is cut; and a constraint whose text is `complete`, which ends like
+ * EOS).  Stop strings are matched from token number min_new_tokens on: the
+ * matcher only sees text from stop_base.  With stop_exclude the token's
+ * text becomes what release_text lets out. */
+static bool token_text(engine_req *h, const model *m, engine_token *t, bool complete, bool *finished,
+                       engine_finish *reason, int32_t *stop_id) {
     bool eos = !h->ignore_eos && model_is_eos(m, t->id), by_id = is_stop_id(h, t->id);
     bool last = h->n_generated == h->max_new_tokens;
     char *txt = NULL;
     size_t len = 0;
     tok_stream_push(&h->ts, t->id, &txt, &len);
-    if (eos || by_id || last) tok_stream_flush(&h->ts, &txt, &len);
+    if (eos || by_id || last || complete) tok_stream_flush(&h->ts, &txt, &len);
     if (!txt && !(txt = calloc(1, 1))) return false;
     stop_result sr = {0};
     bool check = h->n_generated >= h->min_new_tokens;
@@ -290,6 +297,8 @@ static bool token_text(engine_req *h, const model *m, engine_token *t, bool *fin
     } else if (eos || by_id) {
         *reason = ENGINE_FINISH_EOS;
         if (!eos) *stop_id = t->id;
+    } else if (complete) { /* nothing may follow: as if EOS came next */
+        *reason = ENGINE_FINISH_EOS;
     } else if (last) {
         *reason = ENGINE_FINISH_LENGTH;
     } else {
@@ -313,6 +322,11 @@ static void ban_enders(const engine_req *h, const model *m, float *logits) {
 void req_sample(engine_req *h, const model *m, float *logits) {
     if (h->max_new_tokens == 0) return; /* a scoring request: nothing to sample */
     ban_enders(h, m, logits);
+    if (h->cons && cons_mask_logits(h->cons, logits, m->cfg.vocab) == 0) {
+        h->cons_stuck = true; /* req_on_sample fails the request */
+        h->sample.id = -1;
+        return;
+    }
     h->sample.id = sampler_sample(h->smp, logits, &h->sample);
 }
 
@@ -326,7 +340,12 @@ bool req_on_sample(engine_req *h, const model *m, bool *done, char *err) {
     }
     const sample_result *res = &h->sample;
     int32_t id = res->id;
+    if (id < 0 && h->cons_stuck) return ct_err(err, "constraint: no token can continue the text");
     if (id < 0) return ct_err(err, "every token is banned (logit bias / penalties / min_tokens leave no candidate)");
+    /* the mask allowed id, so the matcher takes it; were it not so, the
+     * request fails rather than leave its language */
+    if (h->cons && !cons_accept(h->cons, id)) return ct_err(err, "constraint: token %d does not continue the text", id);
+    bool complete = h->cons && cons_is_complete(h->cons);
     req_node *n = calloc(1, sizeof *n);
     if (!n || !sampler_accept(h->smp, id)) {
         free(n);
@@ -347,7 +366,7 @@ bool req_on_sample(engine_req *h, const model *m, bool *done, char *err) {
     bool finished;
     engine_finish reason = ENGINE_FINISH_LENGTH;
     int32_t stop_id;
-    if (!token_text(h, m, t, &finished, &reason, &stop_id)) {
+    if (!token_text(h, m, t, complete, &finished, &reason, &stop_id)) {
         engine_event_clear(&n->ev);
         free(n);
         return ct_err(err, "out of memory");

@@ -4,8 +4,8 @@
  * Owns: the validated copy of what the caller submitted, the request's
  * outbox of events, the two-owner reference count, and the per-sequence
  * generation state (token list, sampler, stop matcher, stop ids,
- * incremental decoder, KV block table, the prompt logprobs recorded so
- * far).
+ * constraint matcher, incremental decoder, KV block table, the prompt
+ * logprobs recorded so far).
  *
  * Two halves with different rules:
  *   - the outbox half (outbox, ended, released, refs, notify) is shared by
@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "constraint/constraint.h"
 #include "engine.h"
 #include "kv.h"
 #include "model/model.h"
@@ -64,6 +65,8 @@ struct engine_req {
     int n_prompt;
     int n_generated;
     sampler *smp;
+    cons_matcher *cons;       /* engine_request.constraint's matcher (holds the grammar), or NULL */
+    bool cons_stuck;          /* req_sample: the constraint left no token (sample.id -1) */
     sample_result sample;     /* req_sample's choice, until req_on_sample takes it */
     stop_matcher *stop;
     tok_stream ts;
@@ -119,16 +122,19 @@ void req_prompt_logits(engine_req *h, int pos, float *row, int vocab);
 
 /* The model's next-token logits for h arrived, in two halves:
  *
- * req_sample chooses the token (min_new_tokens bans, then the sampler) and
- * keeps the result in h->sample; logits is scratch.  It touches nothing but
- * h's sampler and h->sample and only reads m, so the scheduler runs the
+ * req_sample chooses the token (min_new_tokens bans, the constraint's
+ * mask, then the sampler) and keeps the result in h->sample; logits is
+ * scratch.  It touches nothing but h's sampler, constraint matcher (whose
+ * grammar is shared, thread-safe) and h->sample and only reads m, so the scheduler runs the
  * calls of one step for different requests on the pool at once (a request
  * is never in two calls at a time).  A scoring request samples nothing.
  *
  * req_on_sample (engine thread, in slot order) takes that token: history,
- * the TOKEN event, detokenization, the stop rules.  *done when the request
+ * the constraint's matcher, the TOKEN event, detokenization, the stop
+ * rules (and the constraint's completion).  *done when the request
  * finished (its FINAL is queued).  false + err when it must fail (every
- * token banned, out of memory); the caller then ends it with req_fail. */
+ * token banned, no token continues the constrained text, out of memory);
+ * the caller then ends it with req_fail. */
 void req_sample(engine_req *h, const model *m, float *logits);
 bool req_on_sample(engine_req *h, const model *m, bool *done, char *err);
 /* Queue the ERROR event that ends h (no-op if it already ended). */

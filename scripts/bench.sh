@@ -6,7 +6,8 @@
 # API under 1/4/16/64 concurrent requests (throughput, time to first token,
 # inter-token latency, KV memory) and a shared-system-prompt workload with
 # prefix caching on and off, then build/tools/bench_sampler (what choosing a
-# token costs), then build/tools/bench_http: `ctgi serve` over
+# token costs), build/tools/bench_constraint (what constrained decoding
+# costs), then build/tools/bench_http: `ctgi serve` over
 # HTTP/SSE at the same concurrencies beside the engine alone on the same
 # prompts.  Prints the tables.  Nothing is asserted.
 #
@@ -28,6 +29,9 @@
 #   CTGI_LLAMA_SERVER  path to llama.cpp's llama-server: bench_http runs it on the same
 #                      file beside ctgi (with CTGI_BENCH_HTTP_ARGS="--type q8_0" etc.)
 #   CTGI_BENCH_SAMPLER=0  skips bench_sampler (sampler cost per call / step / decode share)
+#   CTGI_BENCH_CONSTRAINT=0  skips bench_constraint (constrained decoding: regex compile,
+#                      first-visit and cached token masks, per-step cost); CTGI_BENCH_CONSTRAINT_ARGS
+#                      passes it options (--quick, --vocab PATH)
 #   CTGI_BENCH_HTTP_ARGS  options for bench_http (`ctgi serve` over HTTP/SSE beside the
 #                      engine alone: --concurrency 1,4,16,64, --quick, --no-engine, ...);
 #                      CTGI_BENCH_HTTP=0 skips it
@@ -80,6 +84,14 @@ fi
 if [ "${CTGI_BENCH_SAMPLER:-1}" != 0 ] && [ -x "$BUILD/tools/bench_sampler" ]; then
     echo
     "$BUILD/tools/bench_sampler" --cache-dir "$CACHE"
+fi
+
+# Constrained decoding: compile, token masks first visit / cached, per-step cost
+# (scripts/bench_constraint.c).
+if [ "${CTGI_BENCH_CONSTRAINT:-1}" != 0 ] && [ -x "$BUILD/tools/bench_constraint" ]; then
+    echo
+    # shellcheck disable=SC2086 # CTGI_BENCH_CONSTRAINT_ARGS is a list of options
+    "$BUILD/tools/bench_constraint" ${CTGI_BENCH_CONSTRAINT_ARGS:-}
 fi
 
 # HTTP serving: `ctgi serve` driven over SSE at several concurrencies, beside the

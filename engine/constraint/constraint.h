@@ -24,11 +24,24 @@
  *   `* + ? {m} {m,} {m,n}` (a lazy `?` suffix is accepted: a language has
  *   no greediness); `^` at the very start and `$` at the very end are
  *   accepted and mean nothing more (matching is always whole-text).
+ *   Details, as PCRE2 (UTF mode, no UCP) reads them unless said: \d \w \s
+ *   are ASCII ([0-9], [A-Za-z0-9_], [\t\n\v\f\r ]); \v is VT (U+000B, as
+ *   ECMAScript); \x{H..} and (?P<name> ) are accepted too; {,n} is {0,n};
+ *   a `{` that does not start a quantifier is a literal, and so are `]`
+ *   and `}` outside a class; `[]` and `[^]` are refused (write \]); \b in
+ *   a class is backspace; negated classes and \D \W \S hold every valid
+ *   code point outside the set (never a surrogate: the byte language is
+ *   valid UTF-8 only).
  *   Refused with an error naming the construct and its offset:
  *   backreferences, lookaround, \b \B, possessive quantifiers, inline
- *   flags, Unicode properties \p{..}, anchors elsewhere, {m,n} with
- *   n < m or n > CONS_MAX_REPEAT, and a pattern whose NFA would exceed
- *   CONS_MAX_NFA_STATES.
+ *   flags, Unicode properties \p{..}, anchors elsewhere (and \A \z \Z \G),
+ *   atomic and comment groups, POSIX classes, octal escapes, \Q..\E, \c,
+ *   unknown letter escapes, stacked quantifiers (a** — use a group),
+ *   {m,n} with n < m or n > CONS_MAX_REPEAT, surrogate or > U+10FFFF code
+ *   points, invalid UTF-8, groups nested deeper than 200, a pattern whose
+ *   NFA would exceed CONS_MAX_NFA_STATES (the offset of the outermost
+ *   repetition being expanded), and a pattern that matches no text at all
+ *   ([^\s\S]).
  *
  * Tokens: a token's text is tok_token_bytes(id, skip_special=false).
  * Special (control) tokens are never allowed by the language except the
@@ -45,7 +58,11 @@
  *
  * Memory: a grammar's DFA cache is bounded (CONS_MAX_DFA_STATES); when it
  * is full, further states are computed without being cached (slower,
- * never an error, never a failed request).
+ * never an error, never a failed request).  Cached masks are bounded too
+ * (64 MiB per grammar, each in the smallest of bitset / allowed ids /
+ * refused ids); past that, masks are recomputed at each use.  The token
+ * index (the vocabulary's byte trie) is shared by the grammars a
+ * cons_cache compiles for one tokenizer.
  */
 #ifndef CTGI_CONSTRAINT_H
 #define CTGI_CONSTRAINT_H
@@ -68,7 +85,8 @@ typedef struct cons_matcher cons_matcher;
  * validation).  false + err (CT_ERRLEN bytes: "regex: <what> at offset N"). */
 bool cons_regex_check(const char *re, size_t len, char *err);
 
-/* Compile re for tokenizer t (which must outlive the grammar).  eos_ids
+/* Compile re for tokenizer t (which must outlive the grammar's use; the
+ * grammar only compares the pointer afterwards).  eos_ids
  * (n_eos, copied) are the ids that end generation; they are allowed only
  * in accepting states.  Refcount 1.  NULL + err for a regex the dialect
  * refuses or out of memory. */
@@ -77,9 +95,17 @@ cons_grammar *cons_compile(const char *re, size_t len, const tokenizer *t, const
 cons_grammar *cons_grammar_ref(cons_grammar *g);
 void cons_grammar_unref(cons_grammar *g); /* NULL is fine */
 
-/* A matcher at the start of g's language (takes a reference on g). */
+/* The tokenizer g was compiled for. */
+const tokenizer *cons_grammar_tokenizer(const cons_grammar *g);
+
+/* A matcher at the start of g's language (takes a reference on g).  NULL
+ * when out of memory. */
 cons_matcher *cons_matcher_new(cons_grammar *g);
-void cons_matcher_free(cons_matcher *m);
+void cons_matcher_free(cons_matcher *m); /* NULL is fine */
+/* allow false: the eos ids are never allowed, not even in an accepting
+ * state (a request with ignore_eos; it still ends when the text is
+ * complete).  Default true. */
+void cons_matcher_allow_eos(cons_matcher *m, bool allow);
 
 /* Set logits[id] = -INFINITY for every id of [0, n_vocab) that may not
  * come next: a token whose whole text does not keep the text a prefix of
