@@ -7,7 +7,7 @@
  * each into digit counts; a range of same-length strings x..y is its
  * common prefix, then (x's next digit, anything up to 9...9 after it), the
  * digits strictly between with \d{n}, and (y's next digit, 0...0 up to the
- * rest of y).  Without bounds: -?(?:0|[1-9]\d{0,15}).  A missing bound is
+ * rest of y).  Without bounds: (?:0|-?[1-9]\d{0,15}) (no -0).  A missing bound is
  * ±(10^16 - 1).  JavaScript (ajv) reads numbers as doubles: an exclusive
  * bound of magnitude >= 2^53 is tightened by 3 instead of 1, so that no
  * generated integer rounds onto it.
@@ -147,8 +147,9 @@ void js_put_int_range(js_ctx *c, int64_t lo, int64_t hi) {
         alts++;
     }
     if (hi >= 0) {
+        int k = 0;
         if (alts) js_putc(c, '|');
-        put_nat_alts(c, lo > 0 ? lo : 0, hi, 0, &alts);
+        put_nat_alts(c, lo > 0 ? lo : 0, hi, 0, &k);
     }
     js_putc(c, ')');
 }
@@ -173,7 +174,7 @@ js_st js_compile_integer(js_ctx *c, const json_t *s) {
     const json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
     const json_t *xmn = json_object_get(s, "exclusiveMinimum"), *xmx = json_object_get(s, "exclusiveMaximum");
     if (!mn && !mx && !xmn && !xmx) {
-        js_put(c, "-?(?:0|[1-9]\\d{0,15})");
+        js_put(c, "(?:0|-?[1-9]\\d{0,15})");
         return c->fail ? JS_FAIL : JS_OK;
     }
     int64_t lo = -CAP16, hi = CAP16, b;
@@ -274,6 +275,11 @@ static int put_frac(js_ctx *c, const char *lo, const char *hi, int m, bool allow
     if (m <= 0) return empty ? 2 : 0;
     char ld = lo && *lo ? *lo : '0', hd = hi ? *hi : '9';
     if (lo && hi && ld > hd) return 0;
+    if (lo && !*lo && !hi) { /* not all zeros: generated without trailing zeros */
+        if (m > 1) js_printf(c, "\\d{0,%d}", m - 1);
+        js_put(c, "[1-9]");
+        return 1;
+    }
     size_t start = c->n;
     int alts = 0;
     js_put(c, "(?:");

@@ -255,6 +255,9 @@ static js_st object_members(js_ctx *c, const json_t *s, members *m, trie *names)
         const char *n = json_string_value(name);
         size_t len = json_string_length(name);
         if (json_object_getn(props, n, len) || is_required_before(req, i, n, len)) continue;
+        if (json_is_false(ap))
+            return js_empty(c, "required property `%s` at %s is not allowed by additionalProperties", n,
+                            js_where(c));
         size_t old = js_path_push(c, "additionalProperties");
         js_st st = add_member(c, m, n, len, ap ? ap : json_true(), true);
         js_path_pop(c, old);

@@ -62,11 +62,17 @@ void js_putc(js_ctx *c, char ch) { js_putn(c, &ch, 1); }
 
 void js_printf(js_ctx *c, const char *fmt, ...) {
     char buf[256];
-    va_list ap;
+    va_list ap, ap2;
     va_start(ap, fmt);
+    va_copy(ap2, ap);
     int k = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (k >= 0) js_putn(c, buf, (size_t)k < sizeof buf ? (size_t)k : sizeof buf - 1);
+    if (k >= 0 && (size_t)k < sizeof buf) js_putn(c, buf, (size_t)k);
+    else if (k >= 0 && grow(c, (size_t)k)) { /* a long argument: format in place */
+        vsnprintf(c->out + c->n, (size_t)k + 1, fmt, ap2);
+        c->n += (size_t)k;
+    }
+    va_end(ap2);
 }
 
 void js_cut(js_ctx *c, size_t n) {
