@@ -1,7 +1,7 @@
 /*
  * js_internal.h — what the files of the JSON-Schema compiler share
- * (json_schema.c, js_merge.c, js_object.c, js_string.c, js_pattern.c,
- * js_number.c).  Internal to engine/constraint/.
+ * (json_schema.c, js_emit.c, js_merge.c, js_object.c, js_string.c,
+ * js_pattern.c, js_number.c).  Internal to engine/constraint/.
  *
  * One compilation is one js_ctx.  The regex grows in ctx->out; every
  * compile function appends the regex of one value to it and returns
@@ -58,7 +58,7 @@ typedef struct {
     char *any_memo[JS_MAX_DEPTH_OPT + 2]; /* any-value regex per remaining depth */
 } js_ctx;
 
-/* ---- json_schema.c: buffer, paths, errors, dispatch ---- */
+/* ---- js_emit.c: buffer, escapes, errors, paths, whitespace ---- */
 void js_put(js_ctx *c, const char *s);
 void js_putn(js_ctx *c, const char *s, size_t n);
 void js_putc(js_ctx *c, char ch);
@@ -78,6 +78,10 @@ const char *js_where(js_ctx *c);
 size_t js_path_push(js_ctx *c, const char *seg);
 size_t js_path_push_i(js_ctx *c, size_t i);
 void js_path_pop(js_ctx *c, size_t len);
+/* Set the path to ptr (a $ref's fragment); returns the old one for
+ * js_path_restore (NULL after an error). */
+char *js_path_swap(js_ctx *c, const char *ptr);
+void js_path_restore(js_ctx *c, char *old);
 
 /* Whitespace slots between tokens, per opts->whitespace. */
 typedef enum { JS_WS_OPEN, JS_WS_CLOSE, JS_WS_COLON, JS_WS_COMMA } js_ws_slot;
@@ -126,7 +130,7 @@ const json_t *js_without(js_ctx *c, const json_t *s, const char *const *drop);
  * NULL + error naming the ref when it cannot be followed. */
 const json_t *js_resolve_ref(js_ctx *c, const char *ref);
 
-/* ---- json_literal: JSON values as regexes (json_schema.c) ---- */
+/* ---- js_emit.c: JSON values as regexes ---- */
 /* Append the regex of JSON value v serialized compactly (whitespace slots
  * between tokens per opts). */
 void js_put_value(js_ctx *c, const json_t *v);

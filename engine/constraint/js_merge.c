@@ -11,6 +11,9 @@
  *   required                 union
  *   min* / max* bounds       the tighter one
  *   enum                     intersection;  items: {"allOf": [...]}
+ *   prefixItems              element-wise allOf (same lengths only; a part's
+ *                            `items` must start where the merged
+ *                            prefixItems end)
  *   additionalProperties     exact: a part's additionalProperties applies to
  *                            every merged property that part does not
  *                            declare (that property's schema gets it in an
@@ -215,6 +218,21 @@ static bool apply_additional(js_ctx *c, json_t *m, const atoms *a) {
     return true;
 }
 
+/* `items` applies past a part's own prefixItems: every part with `items`
+ * must have as many prefixItems as the merged schema. */
+static bool items_line_up(js_ctx *c, const json_t *m, const atoms *a) {
+    size_t n = json_array_size(json_object_get(m, "prefixItems"));
+    for (size_t k = 0; k < a->n; k++) {
+        const json_t *items = json_object_get(a->v[k], "items");
+        if (items && !json_is_true(items) && json_array_size(json_object_get(a->v[k], "prefixItems")) != n) {
+            js_fail(c, "allOf at %s: `items` of one part would apply to another part's prefixItems",
+                    js_where(c));
+            return false;
+        }
+    }
+    return true;
+}
+
 static json_t *merge_atoms(js_ctx *c, const atoms *a, bool *unsat) {
     json_t *m = json_object();
     for (size_t i = 0; m && i < a->n && !*unsat; i++) {
@@ -240,7 +258,7 @@ static json_t *merge_atoms(js_ctx *c, const atoms *a, bool *unsat) {
             }
         }
     }
-    if (m && !*unsat && !apply_additional(c, m, a)) {
+    if (m && !*unsat && (!apply_additional(c, m, a) || !items_line_up(c, m, a))) {
         json_decref(m);
         return NULL;
     }

@@ -123,6 +123,10 @@ js_st js_compile_string(js_ctx *c, const json_t *s) {
     if (pat) return put_pattern(c, pat, min, max);
     if (min > JS_LEN_MAX)
         return js_fail(c, "minLength above %d is not supported at %s", JS_LEN_MAX, js_where(c));
+    if (max == 0) {
+        js_put(c, "\"\"");
+        return c->fail ? JS_FAIL : JS_OK;
+    }
     js_putc(c, '"');
     js_put(c, JS_STR_CHAR);
     put_count(c, min, max > JS_LEN_MAX && max != SIZE_MAX ? JS_LEN_MAX : max);

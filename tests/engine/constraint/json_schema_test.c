@@ -643,6 +643,10 @@ static void test_errors(void **st) {
         {"{\"enum\":[]}", "matches nothing"},
         {"{\"type\":\"object\",\"properties\":{\"a\":false},\"required\":[\"a\"]}", "matches nothing"},
         {"{\"type\":\"object\",\"required\":[\"a\"],\"additionalProperties\":false}", "not allowed by additionalProperties"},
+        {"{\"type\":[]}", "allows no type"},
+        {"{\"allOf\":[{\"items\":{\"type\":\"integer\"}},{\"prefixItems\":[{\"type\":\"string\"}]}]}",
+         "`items` of one part would apply to another part's prefixItems"},
+        {"{\"allOf\":[{\"$ref\":\"#\"}]}", "nest more than"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_error(cases[i].schema, NULL, cases[i].needle);
     /* a deep binary recursion outgrows the size limit with a large max_depth */
@@ -690,6 +694,13 @@ static void test_enum_and_types(void **st) {
            (const char *const[]){"\"x\"", NULL}, (const char *const[]){"5", NULL});
     expect("{\"allOf\":[{\"type\":[\"number\",\"string\"]},{\"type\":\"integer\"},{\"minimum\":3},{\"maximum\":5}]}",
            NULL, (const char *const[]){"3", "5", NULL}, (const char *const[]){"\"x\"", "2", "6", "4.5", NULL});
+    expect("{\"type\":\"string\",\"nullable\":true,\"enum\":[\"a\",null,1]}", NULL,
+           (const char *const[]){"\"a\"", "null", NULL}, (const char *const[]){"1", NULL});
+    expect("{\"type\":\"string\",\"maxLength\":0}", NULL, (const char *const[]){"\"\"", NULL},
+           (const char *const[]){"\"a\"", NULL});
+    expect("{\"allOf\":[{\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":\"integer\"}},"
+           "{\"prefixItems\":[{\"maxLength\":1}],\"maxItems\":2}]}",
+           NULL, (const char *const[]){"[\"a\",1]", "[]", NULL}, (const char *const[]){"[\"ab\"]", "[\"a\",1,2]", NULL});
     expect("{\"allOf\":[{\"properties\":{\"a\":{},\"b\":{}}},{\"properties\":{\"a\":{\"type\":\"integer\"}},"
            "\"additionalProperties\":false}],\"required\":[\"a\"]}",
            NULL, (const char *const[]){"{\"a\":1}", NULL}, (const char *const[]){"{\"a\":1,\"b\":1}", "{\"a\":\"x\"}", NULL});
