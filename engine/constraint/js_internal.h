@@ -32,6 +32,7 @@ typedef enum { JS_FAIL = -1, JS_OK = 0, JS_EMPTY = 1 } js_st;
 #define JS_MAX_WORK (64u << 20)  /* bytes appended in all, dropped tries included */
 #define JS_MAX_REFS 256          /* $ref expansions nested at once */
 #define JS_MAX_DEPTH_OPT 32      /* the largest opts->max_depth accepted */
+#define JS_MAX_NEST 200          /* schemas compiled inside each other at once (stack) */
 
 /* A $ref being expanded: its target and the container depth it was
  * followed at (a recursion must be deeper than its previous turn). */
@@ -51,6 +52,7 @@ typedef struct {
     char *path; /* JSON pointer of the schema being compiled */
     size_t path_n, path_cap;
     int depth; /* containers (objects, arrays) around the current value */
+    int nest;  /* js_compile calls on the stack */
     js_refent refs[JS_MAX_REFS];
     int n_refs;
     json_t *keep; /* schemas made by merging, alive until the end */

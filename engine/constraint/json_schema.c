@@ -500,8 +500,7 @@ static js_st compile_types(js_ctx *c, const json_t *s) {
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-js_st js_compile(js_ctx *c, const json_t *s) {
-    if (c->fail) return JS_FAIL;
+static js_st compile_schema(js_ctx *c, const json_t *s) {
     if (json_is_true(s)) return js_any_value(c, js_levels_left(c), false);
     if (json_is_false(s)) return js_empty(c, "schema `false` at %s", js_where(c));
     if (!json_is_object(s))
@@ -512,6 +511,16 @@ js_st js_compile(js_ctx *c, const json_t *s) {
     if (json_object_get(s, "anyOf") || json_object_get(s, "oneOf")) return compile_union(c, s);
     if (json_object_get(s, "enum") || json_object_get(s, "const")) return compile_enum(c, s);
     return compile_types(c, s);
+}
+
+js_st js_compile(js_ctx *c, const json_t *s) {
+    if (c->fail) return JS_FAIL;
+    if (c->nest >= JS_MAX_NEST)
+        return js_fail(c, "the schema nests more than %d levels deep at %s", JS_MAX_NEST, js_where(c));
+    c->nest++;
+    js_st st = compile_schema(c, s);
+    c->nest--;
+    return st;
 }
 
 js_st js_compile_str(js_ctx *c, const json_t *s, char **out) {

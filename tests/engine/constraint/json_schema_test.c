@@ -649,6 +649,13 @@ static void test_errors(void **st) {
         {"{\"allOf\":[{\"$ref\":\"#\"}]}", "nest more than"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_error(cases[i].schema, NULL, cases[i].needle);
+    /* a schema nested deeper than the compiler's stack allows */
+    sbuf deep = {0};
+    for (int i = 0; i < 300; i++) sb_str(&deep, "{\"items\":");
+    sb_str(&deep, "{}");
+    for (int i = 0; i < 300; i++) sb_str(&deep, "}");
+    expect_error(deep.p, NULL, "nests more than 200 levels deep at /items/items");
+    free(deep.p);
     /* a deep binary recursion outgrows the size limit with a large max_depth */
     js_opts o = js_opts_default();
     o.max_depth = 30;
