@@ -9,6 +9,7 @@
 #include <pcre2.h>
 
 #include "openai_util.h"
+#include "constraint/json_schema.h"
 #include "structured.h"
 
 /* Whether text is in the language of regex (whole-text match). */
@@ -88,14 +89,19 @@ static void test_any_object(void **st) {
     const char *forms[] = {"\"response_format\":{\"type\":\"json_object\"}",
                            "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}",
                            "\"structured_outputs\":{\"json_object\":true}"};
+    /* any JSON object, nested up to the default depth: json_schema_test
+     * checks that language (the regex is too long for PCRE2's compiler) */
+    js_opts o = js_opts_default();
+    char err[CT_ERRLEN];
+    char *want = js_any_json_regex(true, &o, err);
+    assert_non_null(want);
     for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
         char *re = regex_of(forms[i]);
         assert_non_null(re);
-        assert_true(in_language(re, "{\"a\":[1,{\"b\":null}],\"c\":\"d\"}"));
-        assert_false(in_language(re, "[1]"));
-        assert_false(in_language(re, "{\"a\":}"));
+        assert_string_equal(re, want);
         free(re);
     }
+    free(want);
 }
 
 static void test_regex_and_choice(void **st) {
