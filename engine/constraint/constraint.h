@@ -75,7 +75,7 @@
 #include "tokenizer/tokenizer.h"
 
 #define CONS_MAX_REPEAT 1000
-#define CONS_MAX_NFA_STATES 200000
+#define CONS_MAX_NFA_STATES 1000000
 #define CONS_MAX_DFA_STATES 20000
 
 typedef struct cons_grammar cons_grammar;
