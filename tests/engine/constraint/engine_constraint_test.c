@@ -8,7 +8,10 @@
  *     languages always end with EOS, as soon as the text is complete and
  *     without an EOS token;
  *   - a free request beside constrained ones produces exactly the tokens
- *     (and logprobs) it produces alone; a constrained one too;
+ *     (and logprobs) it produces alone; a constrained one too; also with
+ *     a 32000-token vocabulary on two threads, where a step's samplers
+ *     (and so the masks of one shared grammar, first visits included) run
+ *     on the pool at once;
  *   - ignore_eos: no EOS token is ever drawn, completion still ends it;
  *   - a vocabulary that cannot spell the language (StarCoder's has no
  *     token for the byte 0xF1) ends the request with the constraint's
@@ -179,6 +182,49 @@ static void test_free_request_unchanged(void **state) {
     engine_free(e);
 }
 
+/* 12 requests x 32000 logits: the scheduler samples on the pool's two
+ * threads; 10 constrained requests share one grammar whose masks are made
+ * while they run. */
+static void test_pool_threads_share_a_grammar(void **state) {
+    char err[CT_ERRLEN] = "", *path = tu_model_path("synth/llama-spm-f32.gguf");
+    model *m = model_load(path, err);
+    free(path);
+    if (!m) fail_msg("%s", err);
+    engine_config c = ef_config(1024, 16, 8192, false);
+    c.n_threads = 2;
+    engine *e = ef_engine(m, &c);
+    const char *re = "\\{\"(name|city)\": \"[A-Z][a-z]{1,12}\", \"n\": \\d{1,4}\\}";
+    cons_grammar *g = grammar(e, re);
+    enum { N = 12 };
+    static ef_job jobs[N];
+    engine_request reqs[N];
+    static ef_outcome batch[N], alone;
+    uint64_t rnd = 4242;
+    for (int i = 0; i < N; i++) {
+        ef_job_random(&jobs[i], &rnd, tu_rnd_in(&rnd, 2, 20));
+        for (int k = 0; k < jobs[i].r.n_prompt; k++) jobs[i].prompt[k] = (int32_t)(3 + tu_rnd(&rnd) % 31997);
+        reqs[i] = jobs[i].r;
+        reqs[i].prompt = jobs[i].prompt;
+        reqs[i].max_new_tokens = 32;
+        reqs[i].sampling.do_sample = true;
+        reqs[i].sampling.temperature = 1.0f;
+        reqs[i].sampling.seed = 100 + (uint64_t)i;
+        reqs[i].constraint = i < 10 ? g : NULL;
+    }
+    ef_run_batch(e, reqs, N, batch);
+    for (int i = 0; i < N; i++) {
+        if (i < 10) {
+            assert_int_equal(batch[i].fin.reason, ENGINE_FINISH_EOS);
+            assert_int_equal(oracle(re, batch[i].text, batch[i].text_len), 2);
+        }
+        ef_run_alone(m, &reqs[i], &alone);
+        ef_assert_same(&batch[i], &alone, i);
+    }
+    cons_grammar_unref(g);
+    engine_free(e);
+    model_free(m);
+}
+
 /* ---- EOS -------------------------------------------------------------------------------------------- */
 
 static void test_ignore_eos(void **state) {
@@ -332,6 +378,7 @@ int main(void) {
         cmocka_unit_test(test_outputs_in_language_synth),
         cmocka_unit_test(test_outputs_in_language_stories),
         cmocka_unit_test(test_free_request_unchanged),
+        cmocka_unit_test(test_pool_threads_share_a_grammar),
         cmocka_unit_test(test_ignore_eos),
         cmocka_unit_test(test_vocabulary_cannot_continue),
         cmocka_unit_test(test_refusals_and_cache),
