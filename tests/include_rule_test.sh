@@ -27,6 +27,8 @@ PUBLIC=(
     tokenizer/tokenizer.h
     template/chat_template.h
     sampling/sampler_params.h
+    constraint/constraint.h
+    constraint/json_schema.h
 )
 
 is_public() {
