@@ -239,6 +239,9 @@ static void test_openai_fields(void **st) {
     assert_true(r.has_max_tokens);
     assert_int_equal(r.max_tokens, 7);
     assert_true(r.stream && r.has_stream_options && r.include_usage);
+    assert_true(r.has_tool_choice);
+    assert_int_equal(r.tool_choice, OAI_TOOL_CHOICE_NONE);
+    assert_false(r.parallel_tool_calls);
     oai_request_free(&r);
 }
 
@@ -367,9 +370,10 @@ static void test_unsupported_flags(void **st) {
                                      "\"response_format\":{\"type\":\"text\"}}");
     assert_false(r.has_tools || r.has_functions || r.has_response_format);
     oai_request_free(&r);
-    r = oparse(OAI_CHAT, "{" CHAT_HI ",\"tools\":[{\"type\":\"function\"}],"
+    r = oparse(OAI_CHAT, "{" CHAT_HI ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
                          "\"response_format\":{\"type\":\"json_object\"}}");
     assert_true(r.has_tools && r.has_response_format);
+    assert_int_equal(json_array_size(r.tools), 1);
     oai_request_free(&r);
     r = oparse(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":\"\"}");
     assert_false(r.has_suffix);
