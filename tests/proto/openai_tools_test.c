@@ -8,8 +8,11 @@
  * template receives them.
  */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "openai_util.h"
+#include "template/chat_template.h"
+#include "toolcall.h"
 
 #define TOOL(name) "{\"type\":\"function\",\"function\":{\"name\":\"" name "\"}}"
 #define WEATHER                                                                               \
@@ -249,6 +252,59 @@ static void test_history_reaches_the_template(void **st) {
     oai_request_free(&r);
 }
 
+/* The parsed request rendered by a chat template that reads tools and
+ * history the way Qwen2.5's does: parameters as objects, arguments as
+ * objects (tojson, not a double-encoded string), tool_call_id kept; the
+ * rendered call is read back by the Hermes parser. */
+static void test_rendered_by_a_template(void **st) {
+    static const char TEMPLATE[] =
+        "{%- for t in tools %}T:{{ t.function.name }}{{ t.function.parameters.properties | tojson }}\n"
+        "{% endfor %}"
+        "{%- for m in messages %}{{ m.role }}:"
+        "{%- if m.tool_calls %}{% for c in m.tool_calls %}<tool_call>{\"name\": \"{{ c.function.name }}\", "
+        "\"arguments\": {{ c.function.arguments | tojson }}}</tool_call>{% endfor %}"
+        "{%- elif m.role == 'tool' %}[{{ m.tool_call_id }}]{{ m.content }}"
+        "{%- else %}{{ m.content }}{% endif %}{{ '\\n' }}{% endfor %}";
+    char path[] = "/tmp/ctgi_tools_XXXXXX.jinja";
+    int fd = mkstemps(path, 6);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, TEMPLATE, sizeof TEMPLATE - 1), (ssize_t)(sizeof TEMPLATE - 1));
+    close(fd);
+    char err[CT_ERRLEN];
+    chat_template *ct = chat_template_create(NULL, path, err);
+    unlink(path);
+    if (!ct) fail_msg("%s", err);
+    assert_int_equal(tc_detect_format(chat_template_source(ct)), TC_HERMES);
+    oai_request r = oparse(
+        OAI_CHAT,
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":[{\"type\":\"text\",\"text\":\"21C\"}]}],"
+        "\"tools\":[" WEATHER "," TOOL("now") "]}");
+    chat_render_opts o = {.tools = oai_template_tools(&r)};
+    size_t n;
+    char *text = chat_template_render(ct, NULL, r.messages, &o, &n, err);
+    if (!text) fail_msg("%s", err);
+    assert_string_equal(text, "T:get_weather{\"city\": {\"type\": \"string\"}}\n"
+                              "T:now{}\n"
+                              "user:weather?\n"
+                              "assistant:<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}"
+                              "</tool_call>\n"
+                              "tool:[call_1]21C\n");
+    /* the rendered call is one the parser reads back */
+    const char *call = strstr(text, "<tool_call>");
+    uint64_t rng = 1;
+    tc_result res;
+    assert_int_equal(tc_parse(TC_HERMES, call, strcspn(call, "\n"), &rng, &res), 1);
+    assert_string_equal(res.calls[0].name, "get_weather");
+    assert_string_equal(res.calls[0].arguments, "{\"city\": \"Paris\"}");
+    tc_result_clear(&res);
+    free(text);
+    oai_request_free(&r);
+    chat_template_free(ct);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tools_kept_for_the_template),
@@ -258,6 +314,7 @@ int main(void) {
         cmocka_unit_test(test_tool_choice_rejected),
         cmocka_unit_test(test_validate_cross_checks),
         cmocka_unit_test(test_history_reaches_the_template),
+        cmocka_unit_test(test_rendered_by_a_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
