@@ -94,10 +94,21 @@ static bool grow_events(tc_sink *o) {
     return true;
 }
 
+/* The capacity of a text of length len: the next power of two above it
+ * (implied by the length, so growing is amortized O(1) per byte). */
+static size_t cap_for(size_t len) {
+    size_t c = 16;
+    while (c < len + 1) c *= 2;
+    return c;
+}
+
 /* Append s[0, n) to text *t of length *len. */
 static bool append(char **t, size_t *len, const char *s, size_t n) {
-    char *p = realloc(*t, *len + n + 1);
-    if (!p) return false;
+    char *p = *t;
+    if (!p || cap_for(*len + n) > cap_for(*len)) {
+        p = realloc(*t, cap_for(*len + n));
+        if (!p) return false;
+    }
     memcpy(p + *len, s, n);
     *len += n;
     p[*len] = '\0';
