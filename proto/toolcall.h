@@ -17,8 +17,9 @@
  *               object is accepted too.  The server tells the model about
  *               the tools in a system note when the template ignores `tools`.
  * Output that does not parse as the format's calls is plain content: never
- * an error.  Markers (<tool_call>, [TOOL_CALLS], <|python_tag|>) never
- * reach `content`.
+ * an error.  Markers (<tool_call>, [TOOL_CALLS], <|python_tag|>; and
+ * </tool_call>, Llama's <|eom_id|> / <|eot_id|>) never reach `content`:
+ * give the parsers the text with special tokens kept, they strip them.
  */
 #ifndef CTGI_TOOLCALL_H
 #define CTGI_TOOLCALL_H

@@ -8,8 +8,10 @@
  *
  * Two modes.  Content: bytes go out as content, except
  *   - a marker of the format (<tool_call>, [TOOL_CALLS], <|python_tag|>)
- *     opens a region; a stray </tool_call> is dropped; a byte that may
- *     begin a marker is held until the marker is complete or ruled out;
+ *     opens a region; a stray </tool_call> is dropped, so are Llama's end
+ *     tokens <|eom_id|> and <|eot_id|> (when the text given keeps special
+ *     tokens); a byte that may begin a marker is held until the marker is
+ *     complete or ruled out;
  *   - LLAMA3 / GENERIC: a '{' before any other non-space byte opens a
  *     region (the model answered with a call);
  *   - whitespace is held until the next byte: dropped when a call follows
@@ -549,6 +551,8 @@ static int step_marker(tc_machine *m, bool *handled) {
     } MARKERS[] = {{TC_HERMES, HERMES_OPEN, true},
                    {TC_HERMES, HERMES_CLOSE, false},
                    {TC_LLAMA3, PYTHON_TAG, true},
+                   {TC_LLAMA3, "<|eom_id|>", false},
+                   {TC_LLAMA3, "<|eot_id|>", false},
                    {TC_MISTRAL, MISTRAL_TAG, true}};
     *handled = false;
     for (size_t i = 0; i < sizeof MARKERS / sizeof MARKERS[0]; i++) {

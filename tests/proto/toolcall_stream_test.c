@@ -41,6 +41,7 @@ static const sample SAMPLES[] = {
     {TC_LLAMA3, "Checking.<|python_tag|>brave_search.call(query=\"x\")"},
     {TC_LLAMA3, "{\"name\":\"f\",\"parameters\":{}}; oops {"},
     {TC_LLAMA3, "\n\n{\"name\": \"f\"}"},
+    {TC_LLAMA3, "<|python_tag|>{\"name\":\"f\",\"parameters\":{}}<|eom_id|> <|eot"},
     {TC_MISTRAL, "[TOOL_CALLS][{\"name\": \"add\", \"arguments\": {\"a\": 3.5, \"b\": 4}, \"id\": \"abcDEF123\"}, "
                  "{\"name\": \"sub\", \"arguments\": {}}]"},
     {TC_MISTRAL, "Sure. [TOOL_CALLS]add{\"a\":1}\n[TOOL_CALLS]mul[ARGS]{\"b\":{\"c\":2}}"},

@@ -116,6 +116,10 @@ static void test_hermes_arguments_forms(void **st) {
                  "<tool_call>{\"name\": \"f\", \"arguments\": {\"s\": \"}{\\\"]\", \"n\": {\"m\": [1, "
                  "{\"k\": \"]}\"}], \"e\": -1.5e+3}}}</tool_call>",
                  NULL, C1("f", "{\"s\": \"}{\\\"]\", \"n\": {\"m\": [1, {\"k\": \"]}\"}], \"e\": -1.5e+3}}"));
+    /* numbers of any size are JSON (found by fuzz_toolcall: beyond jansson's ints) */
+    expect_parse(TC_HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {\"b\": 1111111111111111111111111114, "
+                 "\"c\": -0.0e-400}}</tool_call>",
+                 NULL, C1("f", "{\"b\": 1111111111111111111111111114, \"c\": -0.0e-400}"));
     /* unicode in the text, the name and the arguments */
     expect_parse(TC_HERMES,
                  "Voil\xC3\xA0 <tool_call>{\"name\": \"m\xC3\xA9t\xC3\xA9o\", \"arguments\": {\"ville\": "
@@ -204,6 +208,9 @@ static void test_llama3_calls(void **st) {
     expect_parse(TC_LLAMA3, "Checking.<|python_tag|>{\"name\":\"f\",\"parameters\":{}}", "Checking.",
                  C1("f", "{}"));
     expect_parse(TC_LLAMA3, "{\"name\":\"f\",\"parameters\":{}} Done", "Done", C1("f", "{}"));
+    /* Llama's end tokens are never content */
+    expect_parse(TC_LLAMA3, "<|python_tag|>{\"name\":\"f\",\"parameters\":{}}<|eom_id|>", NULL, C1("f", "{}"));
+    expect_parse(TC_LLAMA3, "Hi<|eot_id|>", "Hi", NONE);
     /* arguments as a string */
     expect_parse(TC_LLAMA3, "{\"name\":\"f\",\"parameters\":\"{\\\"a\\\":1}\"}", NULL,
                  C1("f", "{\"a\":1}"));
