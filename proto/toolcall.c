@@ -1,14 +1,32 @@
 /*
  * toolcall.c — the face of tool-call parsing (toolcall.h): which format a
- * chat template speaks, call ids, tc_parse and tc_stream.  Both parsers run
+ * chat template speaks (and the note for templates that ignore tools),
+ * call ids, tc_parse and tc_stream.  Both parsers run
  * the same machine (toolcall_machine.c); tc_parse is one run over the whole
  * text that may take back a call whose arguments broke, tc_stream keeps
  * the text fed so far and runs the machine over each new piece.
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "toolcall_internal.h"
+
+/* Append s[0, n) to the NUL-terminated *out (len, cap). */
+static bool grow_cat(char **out, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *len + n + 1) c *= 2;
+        char *p = realloc(*out, c);
+        if (!p) return false;
+        *out = p;
+        *cap = c;
+    }
+    memcpy(*out + *len, s, n);
+    *len += n;
+    (*out)[*len] = '\0';
+    return true;
+}
 
 tc_format tc_detect_format(const char *src) {
     if (!src) return TC_GENERIC;
@@ -30,6 +48,34 @@ const char *tc_format_name(tc_format f) {
     case TC_GENERIC: break;
     }
     return "generic";
+}
+
+bool tc_template_reads_tools(const char *src) { return src && strstr(src, "tools"); }
+
+char *tc_tools_note(const json_t *tools, bool parallel) {
+    static const char HEAD[] =
+        "You can call tools. To call one, answer with nothing but a JSON object: "
+        "{\"tool_call\": {\"name\": \"<tool name>\", \"arguments\": {<its arguments>}}}";
+    static const char PARALLEL[] =
+        "; to call several at once: {\"tool_calls\": [{\"name\": \"<tool name>\", "
+        "\"arguments\": {<its arguments>}}, ...]}";
+    static const char TAIL[] = ". Otherwise answer as usual.\n\nTools:";
+    size_t len = 0, cap = 0;
+    char *out = NULL;
+    bool ok = grow_cat(&out, &len, &cap, HEAD, strlen(HEAD)) &&
+              (!parallel || grow_cat(&out, &len, &cap, PARALLEL, strlen(PARALLEL))) &&
+              grow_cat(&out, &len, &cap, TAIL, strlen(TAIL));
+    for (size_t i = 0; ok && i < json_array_size(tools); i++) {
+        const json_t *fn = json_object_get(json_array_get(tools, i), "function");
+        char *j = json_dumps(fn ? fn : json_array_get(tools, i), JSON_COMPACT | JSON_ENCODE_ANY);
+        ok = j && grow_cat(&out, &len, &cap, "\n", 1) && grow_cat(&out, &len, &cap, j, strlen(j));
+        free(j);
+    }
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 /* splitmix64 */

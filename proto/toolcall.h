@@ -58,6 +58,18 @@ typedef struct {
     int n_calls;
 } tc_result;
 
+/* Whether a template's source reads `tools` (TGI's test: the word occurs).
+ * When it does not, the model learns of the tools only from tc_tools_note. */
+bool tc_template_reads_tools(const char *template_src);
+
+/* The note that tells a model whose template ignores `tools` which tools
+ * it has and how to call them in TC_GENERIC's shape (the server adds it to
+ * the system message, or sends it as one): the answer format
+ * {"tool_call": {"name", "arguments"}} (with parallel also
+ * {"tool_calls": [...]}), then one line per tool, its `function` object as
+ * JSON.  tools: OpenAI tool objects.  malloc'd; NULL on OOM. */
+char *tc_tools_note(const json_t *tools, bool parallel);
+
 /* Parse a finished generation.  Returns the number of calls found (0: the
  * whole text is content).  Ids come from rng_state (a per-request seed;
  * advanced by one draw per character of each id).  -1 only on allocation

@@ -37,6 +37,27 @@ static void test_detect_format(void **st) {
     assert_string_equal(tc_format_name(TC_GENERIC), "generic");
 }
 
+static void test_tools_note(void **st) {
+    assert_true(tc_template_reads_tools("{% if tools %}{{ tools | tojson }}{% endif %}"));
+    assert_false(tc_template_reads_tools("{{ messages }}"));
+    assert_false(tc_template_reads_tools(NULL));
+    json_t *tools = json_loads("[{\"type\":\"function\",\"function\":{\"name\":\"now\"}},"
+                               "{\"type\":\"function\",\"function\":{\"name\":\"w\",\"parameters\":"
+                               "{\"type\":\"object\"}}}]", 0, NULL);
+    char *note = tc_tools_note(tools, false);
+    assert_string_equal(note,
+                        "You can call tools. To call one, answer with nothing but a JSON object: "
+                        "{\"tool_call\": {\"name\": \"<tool name>\", \"arguments\": {<its arguments>}}}. "
+                        "Otherwise answer as usual.\n\nTools:\n"
+                        "{\"name\":\"now\"}\n{\"name\":\"w\",\"parameters\":{\"type\":\"object\"}}");
+    free(note);
+    note = tc_tools_note(tools, true);
+    assert_non_null(strstr(note, "; to call several at once: {\"tool_calls\": [{\"name\": \"<tool name>\", "
+                                 "\"arguments\": {<its arguments>}}, ...]}. Otherwise"));
+    free(note);
+    json_decref(tools);
+}
+
 /* ---- ids ------------------------------------------------------------------------ */
 
 static void ids_of(tc_format f, const char *text, uint64_t seed, char ids[][40], int n) {
@@ -332,6 +353,7 @@ static void test_deep_nesting(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect_format),
+        cmocka_unit_test(test_tools_note),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_hermes_calls),
         cmocka_unit_test(test_hermes_arguments_forms),
