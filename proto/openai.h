@@ -23,8 +23,8 @@
  *   oai_encode_*         engine results → bytes
  *
  * Status policy: a request that is wrong is 400 (as OpenAI answers it); a
- * well-formed request asking for something ctgi does not do yet (tools,
- * response_format, images, suffix) is 422; both have type
+ * well-formed request asking for something ctgi does not do yet
+ * (functions, response_format, images, suffix, custom tools) is 422; both have type
  * "invalid_request_error".  Every proto_error these functions fill has
  * `param` set to the top-level field at fault (or NULL).  Departures from
  * TGI's OpenAI layer are listed in proto/README.md.
@@ -40,6 +40,7 @@
 #include "proto.h"
 #include "sampling/sampler_params.h"
 #include "tgi.h"
+#include "toolcall.h"
 
 typedef enum {
     OAI_CHAT,       /* POST /v1/chat/completions */
@@ -54,6 +55,14 @@ typedef struct {
     int32_t *ids; /* owned; n_ids >= 0 when text is NULL */
     int n_ids;
 } oai_prompt;
+
+/* tool_choice, resolved: absent is auto with tools, none without. */
+typedef enum {
+    OAI_TOOL_CHOICE_NONE,     /* no tools for the template, no calls parsed */
+    OAI_TOOL_CHOICE_AUTO,     /* the model may call tools or answer */
+    OAI_TOOL_CHOICE_REQUIRED, /* it must call one or more of them */
+    OAI_TOOL_CHOICE_FUNCTION, /* it must call tool_choice_name */
+} oai_tool_choice;
 
 /* has_x says the field was present and not null. */
 typedef struct {
@@ -70,6 +79,16 @@ typedef struct {
     /* chat: vLLM's / TGI's chat_template_kwargs (an object, owned, or NULL):
      * extra variables for the template, e.g. {"enable_thinking": false} */
     json_t *chat_template_kwargs;
+    /* chat: `tools`, a checked deep copy (one owned reference), NULL when
+     * absent, null or empty: [{"type":"function","function":{"name",
+     * "description"?,"parameters","strict"?}}], `parameters` always an
+     * object ({"type":"object","properties":{}} when the client sent none),
+     * names unique, [a-zA-Z0-9_-]{1,64}.  has_tools says it is non-empty. */
+    json_t *tools;
+    bool has_tool_choice;         /* tool_choice was sent */
+    oai_tool_choice tool_choice;
+    char *tool_choice_name;       /* owned: the function of OAI_TOOL_CHOICE_FUNCTION */
+    bool parallel_tool_calls;     /* default true; false: at most one call */
 
     /* structured outputs (structured.h; owned copies, NULL when absent or
      * null): OpenAI's response_format, vLLM's guided_* and
@@ -132,7 +151,8 @@ typedef struct {
     bool has_stream_options; /* only valid with stream */
     bool include_usage;
 
-    /* not supported yet (422): a non-empty tools / functions list */
+    /* has_tools: `tools` above is non-empty; not supported yet (422): a
+     * functions list */
     bool has_tools;
     bool has_functions;
 } oai_request;
@@ -154,9 +174,23 @@ void oai_request_free(oai_request *req);
  * > 0, min_tokens <= max_tokens, stop_token_ids >= 0, stream_options only
  * with stream; chat messages non-empty, roles system/developer/user/
  * assistant/tool, content a string (null only for an assistant turn with
- * tool_calls).  Then the unsupported features (422): tools, functions,
- * suffix. */
+ * tool_calls); tool_choice "required" or a named function only with
+ * tools, and the named function among them.  Then the unsupported
+ * features (422): functions, suffix. */
 bool oai_validate(const oai_request *req, const proto_limits *lim, proto_error *err);
+
+/* ---- tools -------------------------------------------------------------- */
+
+/* The `tools` to render the chat template with (chat_render_opts.tools):
+ * req->tools, or NULL when tool_choice is none (or there are none). */
+const json_t *oai_template_tools(const oai_request *req);
+/* The tools a call must go to, for tc_constraint_regex (with
+ * parallel = req->parallel_tool_calls): every tool for "required", the
+ * named one for a function choice (a new reference; json_decref it), NULL
+ * for auto and none (the model answers freely; parse its text). */
+json_t *oai_forced_tools(const oai_request *req);
+/* tool.function.name of one of req->tools. */
+const char *oai_tool_name(const json_t *tool);
 
 /* The constraint the structured-output fields ask for, as a regex of the
  * engine's constraint dialect (structured.h): *regex malloc'd, NULL when
@@ -229,6 +263,7 @@ typedef enum {
     OAI_FINISH_NONE,   /* still running: finish_reason null */
     OAI_FINISH_STOP,   /* eos token or a stop sequence */
     OAI_FINISH_LENGTH, /* max_tokens or the context ran out */
+    OAI_FINISH_TOOL_CALLS, /* the answer is tool calls ("tool_calls") */
 } oai_finish;
 
 oai_finish oai_finish_from_tgi(tgi_finish_reason r); /* length → length, others → stop */
@@ -273,6 +308,12 @@ typedef struct {
     int n_tokens;
     size_t text_offset; /* completions: characters before the first token
                            (the echoed prompt's length in code points) */
+    /* chat: the calls (tc_parse's), written as message.tool_calls
+     * [{"id","type":"function","function":{"name","arguments"}}] after
+     * "content", which is then null when text is empty (finish is normally
+     * OAI_FINISH_TOOL_CALLS) */
+    const tc_call *tool_calls;
+    int n_tool_calls;
 } oai_choice;
 
 /* chat.completion / text_completion with usage. */
@@ -281,11 +322,26 @@ char *oai_encode_chat(const oai_meta *m, const oai_choice *c, int n, const oai_u
 char *oai_encode_completion(const oai_meta *m, const oai_choice *c, int n, const oai_usage *u,
                             size_t *len);
 
+/* One tool-call fragment of a chat delta (a tc_stream event):
+ *   opening a call (id and name set): {"index":index,"id":…,"type":"function",
+ *     "function":{"name":…,"arguments":…}} (arguments "" normally: §1.3 of
+ *     the reference opens with the whole name and empty arguments);
+ *   a piece of its arguments (id and name NULL): {"index":index,
+ *     "function":{"arguments":…}}. */
+typedef struct {
+    uint32_t index; /* the call's index in the choice */
+    const char *id, *name;
+    proto_str arguments;
+} oai_tool_delta;
+
 /* One streamed piece of one choice.  Chat deltas: the choice's first chunk
  * sets role (and has_content with an empty text): {"role":"assistant",
  * "content":""}; then has_content chunks {"content":"…"}; the last chunk
- * neither, with finish set: {} + finish_reason.  Completions chunks write
- * `text` (empty on the finish chunk). */
+ * neither, with finish set: {} + finish_reason.  A chunk with `tool` adds
+ * "tool_calls":[fragment] to the delta, after role/content; with role and
+ * no has_content it writes "content":null, as OpenAI's first chunk of a
+ * tool-call answer: {"role":"assistant","content":null,"tool_calls":[…]}.
+ * Completions chunks write `text` (empty on the finish chunk). */
 typedef struct {
     uint32_t index;
     bool role;
@@ -296,6 +352,7 @@ typedef struct {
     const oai_token_logprob *tokens;
     int n_tokens;
     size_t text_offset; /* completions: characters before tokens[0] in the choice */
+    const oai_tool_delta *tool; /* chat: one tool-call fragment, or NULL */
 } oai_delta;
 
 /* Complete SSE frames `data: {…}\n\n`.  include_usage adds "usage":null to

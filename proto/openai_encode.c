@@ -25,6 +25,7 @@ const char *oai_finish_name(oai_finish f) {
     switch (f) {
     case OAI_FINISH_STOP: return "stop";
     case OAI_FINISH_LENGTH: return "length";
+    case OAI_FINISH_TOOL_CALLS: return "tool_calls";
     case OAI_FINISH_NONE: break;
     }
     return NULL;
@@ -187,6 +188,54 @@ static char *sse_finish(jw *w, size_t *len) {
     return jw_finish(w, len);
 }
 
+/* "function":{"name":…,"arguments":…}; name NULL: arguments only. */
+static void function_member(jw *w, const char *name, proto_str args) {
+    jw_key(w, "function");
+    jw_obj_begin(w);
+    if (name) {
+        jw_key(w, "name");
+        jw_cstr(w, name);
+    }
+    jw_key(w, "arguments");
+    jw_str(w, args.s ? args.s : "", args.len);
+    jw_obj_end(w);
+}
+
+/* message.tool_calls of a finished choice. */
+static void tool_calls(jw *w, const tc_call *c, int n) {
+    jw_key(w, "tool_calls");
+    jw_arr_begin(w);
+    for (int i = 0; i < n; i++) {
+        jw_obj_begin(w);
+        jw_key(w, "id");
+        jw_cstr(w, c[i].id);
+        jw_key(w, "type");
+        jw_cstr(w, "function");
+        proto_str a = {c[i].arguments, c[i].arguments ? strlen(c[i].arguments) : 0};
+        function_member(w, c[i].name, a);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
+/* delta.tool_calls: one fragment. */
+static void tool_fragment(jw *w, const oai_tool_delta *t) {
+    jw_key(w, "tool_calls");
+    jw_arr_begin(w);
+    jw_obj_begin(w);
+    jw_key(w, "index");
+    jw_u64(w, t->index);
+    if (t->id) {
+        jw_key(w, "id");
+        jw_cstr(w, t->id);
+        jw_key(w, "type");
+        jw_cstr(w, "function");
+    }
+    function_member(w, t->name, t->arguments);
+    jw_obj_end(w);
+    jw_arr_end(w);
+}
+
 /* ---- whole responses --------------------------------------------------------- */
 
 char *oai_encode_chat(const oai_meta *m, const oai_choice *c, int n, const oai_usage *u,
@@ -206,7 +255,9 @@ char *oai_encode_chat(const oai_meta *m, const oai_choice *c, int n, const oai_u
         jw_key(&w, "role");
         jw_cstr(&w, "assistant");
         jw_key(&w, "content");
-        jw_str(&w, c[i].text.s, c[i].text.len);
+        if (c[i].n_tool_calls > 0 && c[i].text.len == 0) jw_null(&w);
+        else jw_str(&w, c[i].text.s, c[i].text.len);
+        if (c[i].n_tool_calls > 0) tool_calls(&w, c[i].tool_calls, c[i].n_tool_calls);
         jw_obj_end(&w);
         chat_logprobs(&w, c[i].logprobs, c[i].tokens, c[i].n_tokens);
         finish_reason(&w, c[i].finish);
@@ -287,7 +338,11 @@ char *oai_encode_chat_chunk(const oai_meta *m, const oai_delta *d, bool include_
     if (d->has_content) {
         jw_key(&w, "content");
         jw_str(&w, d->content.s, d->content.len);
+    } else if (d->role && d->tool) {
+        jw_key(&w, "content");
+        jw_null(&w);
     }
+    if (d->tool) tool_fragment(&w, d->tool);
     jw_obj_end(&w);
     chat_logprobs(&w, d->logprobs, d->tokens, d->n_tokens);
     finish_reason(&w, d->finish);

@@ -8,7 +8,9 @@
  * reasoning_content, … — survives), with `content` replaced by plain text:
  * a string stays as is, an array of {"type":"text","text"} parts becomes
  * their texts joined by "\n" (as vLLM joins them for string-content
- * templates), null or absent becomes null.  Roles are checked later, by
+ * templates), null or absent becomes null; and tool_calls[].function.
+ * arguments, a JSON string on the wire, becomes the object it holds (when
+ * it holds one), as templates read it.  Roles are checked later, by
  * oai_validate, on the normalised copy.
  */
 #include <stdarg.h>
@@ -145,6 +147,7 @@ bool oai_read_messages(const ji_doc *d, const json_t *v, json_t **out, proto_err
         }
         copy = json_deep_copy(m);
         if (!copy || json_object_set_new(copy, "content", text) != 0 ||
+            !oai_message_tool_calls(copy) ||
             json_array_append_new(msgs, copy) != 0) {
             json_decref(copy);
             json_decref(msgs);

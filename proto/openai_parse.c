@@ -39,6 +39,8 @@ typedef enum {
     K_MAX_COMPLETION, /* max_completion_tokens: wins over max_tokens */
     K_LOGPROBS,       /* chat: bool; completions: u32 count */
     K_OBJECT,         /* chat_template_kwargs: a JSON object, kept */
+    K_TOOLS,          /* tools: checked and kept (openai_tools.c) */
+    K_TOOL_CHOICE,    /* tool_choice: a mode or a named function */
 } field_kind;
 
 enum { CHAT = 1, COMPL = 2, BOTH = 3 };
@@ -75,7 +77,9 @@ static const field FIELDS[] = {
     {"echo", COMPL, K_BOOL, NO_OFF, R(echo)},
     {"best_of", COMPL, K_U32, R(has_best_of), R(best_of)},
     {"suffix", COMPL, K_SUFFIX, R(has_suffix), NO_OFF},
-    {"tools", CHAT, K_LIST, R(has_tools), NO_OFF},
+    {"tools", CHAT, K_TOOLS, R(has_tools), NO_OFF},
+    {"tool_choice", CHAT, K_TOOL_CHOICE, NO_OFF, NO_OFF},
+    {"parallel_tool_calls", CHAT, K_BOOL, NO_OFF, R(parallel_tool_calls)},
     {"functions", CHAT, K_LIST, R(has_functions), NO_OFF},
     {"response_format", BOTH, K_FORMAT, NO_OFF, R(response_format)},
     {"guided_json", BOTH, K_KEEP, NO_OFF, R(guided_json)},
@@ -91,8 +95,8 @@ static const field FIELDS[] = {
     {"stop_token_ids", BOTH, K_IDS, NO_OFF, NO_OFF},
     {"skip_special_tokens", BOTH, K_BOOL, NO_OFF, R(skip_special_tokens)},
     {"chat_template_kwargs", CHAT, K_OBJECT, NO_OFF, R(chat_template_kwargs)},
-    /* accepted and ignored: user, tool_choice, parallel_tool_calls,
-     * function_call, … (unknown fields are ignored anyway) */
+    /* accepted and ignored: user, function_call, … (unknown fields are
+     * ignored anyway) */
 };
 
 /* One parse: the document, the request being filled, and what must be
@@ -211,7 +215,7 @@ static bool read_stream_options(ctx *c, const json_t *v) {
     return true;
 }
 
-/* tools / functions: an empty list is "no tools" (some clients always send
+/* functions: an empty list is "no functions" (some clients always send
  * one); a non-empty one is a feature ctgi does not have yet. */
 static bool read_list(ctx *c, const field *f, const json_t *v, bool *has) {
     if (!json_is_array(v))
@@ -298,6 +302,8 @@ static bool read_field(ctx *c, const field *f, const json_t *v) {
     case K_KEEP: return (*(json_t **)val = json_deep_copy(v)) ? true : oom(err);
     case K_SUFFIX: return read_suffix(c, v, has);
     case K_LOGPROBS: return read_logprobs(c, v);
+    case K_TOOLS: return oai_read_tools(d, v, &c->r->tools, has, err);
+    case K_TOOL_CHOICE: return oai_read_tool_choice(d, v, c->r, err);
     case K_OBJECT:
         if (!json_is_object(v)) return type_400(c, v, f->name, "a map", f->name);
         *(json_t **)val = json_deep_copy(v);
@@ -334,6 +340,7 @@ static bool read_request(ctx *c) {
         return oai_bad(c->err, "messages", "Missing required parameter: 'messages'.");
     if (!chat && !c->have_prompt)
         return oai_bad(c->err, "prompt", "Missing required parameter: 'prompt'.");
+    oai_tools_resolve(c->r);
     if (c->has_mct) { /* the newer name wins when both are sent */
         c->r->has_max_tokens = true;
         c->r->max_tokens = c->mct;
@@ -346,6 +353,7 @@ static void set_defaults(oai_request *r, oai_kind kind) {
     r->kind = kind;
     r->n = 1;
     r->skip_special_tokens = true;
+    r->parallel_tool_calls = true;
 }
 
 bool oai_parse(oai_kind kind, const char *body, size_t len, oai_request *req, proto_error *err) {
@@ -373,6 +381,8 @@ void oai_request_free(oai_request *req) {
     json_decref(req->guided_choice);
     json_decref(req->guided_grammar);
     json_decref(req->structured_outputs);
+    json_decref(req->tools);
+    free(req->tool_choice_name);
     for (int i = 0; i < req->n_prompts; i++) {
         free(req->prompts[i].text);
         free(req->prompts[i].ids);

@@ -30,4 +30,16 @@ bool oai_bad(proto_error *err, const char *param, const char *fmt, ...)
 bool oai_unsupported(proto_error *err, const char *param, const char *code, const char *fmt,
                      ...) __attribute__((format(printf, 4, 5)));
 
+/* The tool fields (openai_tools.c).  `tools` → *out (a checked copy, or
+ * NULL when empty; *has: non-empty); `tool_choice` into r; after every
+ * field was read, the default choice (auto with tools, none without);
+ * oai_validate's cross-checks (a forced choice needs tools, a named one
+ * must exist); an assistant message's tool_calls[].function.arguments
+ * strings parsed into objects in place (false on OOM). */
+bool oai_read_tools(const ji_doc *d, const json_t *v, json_t **out, bool *has, proto_error *err);
+bool oai_read_tool_choice(const ji_doc *d, const json_t *v, oai_request *r, proto_error *err);
+void oai_tools_resolve(oai_request *r);
+bool oai_validate_tools(const oai_request *r, proto_error *err);
+bool oai_message_tool_calls(json_t *msg);
+
 #endif

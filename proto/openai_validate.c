@@ -4,9 +4,9 @@
  * mapping of a valid request onto the engine's sampler_params.
  *
  * Every rule answers 400 with `param` naming the field, except requests for
- * features ctgi does not have yet (tools, functions, response_format,
- * suffix), which are 422 with code "unsupported_parameter": the request is
- * valid, the server cannot honour it.  Comparisons are written as
+ * features ctgi does not have yet (functions, suffix),
+ * which are 422 with code "unsupported_parameter": the request is valid,
+ * the server cannot honour it.  Comparisons are written as
  * !(x in range) so NaN fails them.
  */
 #include <stdio.h>
@@ -158,9 +158,6 @@ static bool validate_stopping(const oai_request *r, const proto_limits *l, proto
 
 static bool validate_unsupported(const oai_request *r, proto_error *err) {
     const char *u = "unsupported_parameter";
-    if (r->has_tools)
-        return oai_unsupported(err, "tools", u, "`tools` is not supported yet: this server has "
-                               "no tool calling (send no tools or an empty list)");
     if (r->has_functions)
         return oai_unsupported(err, "functions", u, "`functions` is not supported yet: this "
                                "server has no tool calling");
@@ -171,7 +168,8 @@ static bool validate_unsupported(const oai_request *r, proto_error *err) {
 }
 
 bool oai_validate(const oai_request *r, const proto_limits *l, proto_error *err) {
-    if (r->kind == OAI_CHAT && !validate_messages(r->messages, err)) return false;
+    if (r->kind == OAI_CHAT && (!validate_messages(r->messages, err) || !oai_validate_tools(r, err)))
+        return false;
     return validate_counts(r, l, err) && validate_sampling(r, err) &&
            validate_logprobs(r, l, err) && validate_stopping(r, l, err) &&
            validate_unsupported(r, err);

@@ -288,8 +288,9 @@ static bool fill_choice(const conn *c, const gen_seq *q, uint32_t index, oai_cho
     }
     /* text_offset counts from the start of the text: 0 when the echoed
      * prompt's tokens are listed too */
-    *ch = (oai_choice){index, {*text, pre + q->fin.text_len}, oai_finish_of(q->fin.reason), r->logprobs, *lps, k,
-                       q->n_ptoks ? 0 : oai_utf8_chars(*text, pre)};
+    *ch = (oai_choice){.index = index, .text = {*text, pre + q->fin.text_len}, .finish = oai_finish_of(q->fin.reason),
+                       .logprobs = r->logprobs, .tokens = *lps, .n_tokens = k,
+                       .text_offset = q->n_ptoks ? 0 : oai_utf8_chars(*text, pre)};
     return true;
 }
 

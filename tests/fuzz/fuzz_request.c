@@ -7,8 +7,9 @@
  * the rest is the body.  A body is parsed, validated and, when it passes,
  * walked through everything the server does next without a model: the
  * token-length rules with a few prompt lengths, the vocabulary check, the
- * mapping onto sampler_params (and the sampler's own check), and the error
- * envelopes (TGI and OpenAI, plain and as SSE) of any failure.
+ * mapping onto sampler_params (and the sampler's own check), the tool-call
+ * constraint of a forced tool_choice, and the error envelopes (TGI and
+ * OpenAI, plain and as SSE) of any failure.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "openai.h"
 #include "template/jinja.h"
 #include "tgi.h"
+#include "toolcall.h"
 
 /* A ChatML template the chat messages are rendered with, as the server
  * renders them (the chat_template_kwargs become variables too). */
@@ -37,6 +39,17 @@ static void render_chat(const oai_request *req) {
     size_t n;
     free(jinja_render(tpl, ctx, &lim, &n, err));
     json_decref(ctx);
+}
+
+/* The tool-call constraint of a forced tool_choice, in every format. */
+static void tool_constraint(const oai_request *req) {
+    json_t *forced = oai_forced_tools(req);
+    (void)oai_template_tools(req);
+    for (int f = TC_GENERIC; forced && f <= TC_MISTRAL; f++) {
+        char err[CT_ERRLEN];
+        free(tc_constraint_regex((tc_format)f, forced, req->parallel_tool_calls, err));
+    }
+    json_decref(forced);
 }
 
 static void encode_errors(const proto_error *e) {
@@ -88,6 +101,7 @@ static void run_oai(const char *body, size_t len, oai_kind kind, const proto_lim
         char serr[256];
         (void)sampler_params_validate(&sp, 512, serr);
         if (req.kind == OAI_CHAT && req.messages) render_chat(&req);
+        if (req.kind == OAI_CHAT) tool_constraint(&req);
         for (int p = 0; p < req.n_prompts; p++) (void)oai_utf8_chars(req.prompts[p].text, req.prompts[p].text_len);
     } else {
         encode_errors(&err);

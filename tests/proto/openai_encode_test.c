@@ -2,7 +2,8 @@
  * openai_encode_test.c — proto/openai encoders, byte for byte.  The
  * expected strings are written by hand from OpenAI's API reference
  * (chat.completion, chat.completion.chunk, text_completion, the model list,
- * the error object), not produced by the code under test.
+ * the error object; tool calls from structured-output.md §1.3), not
+ * produced by the code under test.
  */
 #include <stdlib.h>
 
@@ -192,6 +193,73 @@ static void test_error_envelopes(void **st) {
     assert_string_equal(OAI_SSE_DONE, "data: [DONE]\n\n");
 }
 
+/* A tool-call answer (structured-output.md §1.3): content null when the
+ * answer is only calls, or the text before them; finish "tool_calls". */
+static void test_chat_tool_calls(void **st) {
+    tc_call calls[2] = {
+        {"call_Qib2xfCV1qpazcvBOLg3wCNL", "print", "{\"message\": \"hello world\"}"},
+        {"call_AAAAAAAAAAAAAAAAAAAAAAAA", "now", "{}"},
+    };
+    oai_choice c[2] = {
+        {.index = 0, .text = {NULL, 0}, .finish = OAI_FINISH_TOOL_CALLS, .tool_calls = calls,
+         .n_tool_calls = 2},
+        {.index = 1, .text = PROTO_LIT("Let me check."), .finish = OAI_FINISH_TOOL_CALLS,
+         .tool_calls = calls + 1, .n_tool_calls = 1},
+    };
+    oai_usage u = {9, 12};
+    size_t n;
+    expect(oai_encode_chat(&CHAT_META, c, 2, &u, &n), &n,
+           CHAT_HEAD("chat.completion")
+           "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+           "\"tool_calls\":[{\"id\":\"call_Qib2xfCV1qpazcvBOLg3wCNL\",\"type\":\"function\","
+           "\"function\":{\"name\":\"print\",\"arguments\":\"{\\\"message\\\": \\\"hello world\\\"}\"}},"
+           "{\"id\":\"call_AAAAAAAAAAAAAAAAAAAAAAAA\",\"type\":\"function\",\"function\":{\"name\":"
+           "\"now\",\"arguments\":\"{}\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"},"
+           "{\"index\":1,\"message\":{\"role\":\"assistant\",\"content\":\"Let me check.\","
+           "\"tool_calls\":[{\"id\":\"call_AAAAAAAAAAAAAAAAAAAAAAAA\",\"type\":\"function\","
+           "\"function\":{\"name\":\"now\",\"arguments\":\"{}\"}}]},\"logprobs\":null,"
+           "\"finish_reason\":\"tool_calls\"}],"
+           "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":12,\"total_tokens\":21}}");
+}
+
+/* The stream of §1.3, chunk by chunk: the role with the call's opening
+ * fragment (content null), argument fragments, a second call, the finish. */
+static void test_chat_tool_call_stream(void **st) {
+    size_t n;
+    oai_tool_delta open = {0, "call_Qib2xfCV1qpazcvBOLg3wCNL", "print", PROTO_LIT("")};
+    oai_delta d = {.index = 0, .role = true, .tool = &open};
+    expect(oai_encode_chat_chunk(&CHAT_META, &d, false, &n), &n,
+           "data: " CHAT_HEAD("chat.completion.chunk")
+           "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+           "{\"index\":0,\"id\":\"call_Qib2xfCV1qpazcvBOLg3wCNL\",\"type\":\"function\",\"function\":"
+           "{\"name\":\"print\",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    oai_tool_delta args = {0, NULL, NULL, PROTO_LIT("{\"")};
+    d = (oai_delta){.index = 0, .tool = &args};
+    expect(oai_encode_chat_chunk(&CHAT_META, &d, false, &n), &n,
+           "data: " CHAT_HEAD("chat.completion.chunk")
+           "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+           "{\"arguments\":\"{\\\"\"}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    /* a second call of choice 2, after the role was sent with content "" */
+    oai_tool_delta open2 = {1, "call_BBBBBBBBBBBBBBBBBBBBBBBB", "now", PROTO_LIT("")};
+    d = (oai_delta){.index = 2, .tool = &open2};
+    expect(oai_encode_chat_chunk(&CHAT_META, &d, true, &n), &n,
+           "data: " CHAT_HEAD("chat.completion.chunk")
+           "\"choices\":[{\"index\":2,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":"
+           "\"call_BBBBBBBBBBBBBBBBBBBBBBBB\",\"type\":\"function\",\"function\":{\"name\":\"now\","
+           "\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
+    /* role + content "" + a call in one delta */
+    d = (oai_delta){.index = 0, .role = true, .has_content = true, .content = PROTO_LIT(""), .tool = &open2};
+    expect(oai_encode_chat_chunk(&CHAT_META, &d, false, &n), &n,
+           "data: " CHAT_HEAD("chat.completion.chunk")
+           "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+           "[{\"index\":1,\"id\":\"call_BBBBBBBBBBBBBBBBBBBBBBBB\",\"type\":\"function\",\"function\":"
+           "{\"name\":\"now\",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    d = (oai_delta){.index = 0, .finish = OAI_FINISH_TOOL_CALLS};
+    expect(oai_encode_chat_chunk(&CHAT_META, &d, false, &n), &n,
+           "data: " CHAT_HEAD("chat.completion.chunk")
+           "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]}\n\n");
+}
+
 static void test_sse_frame_and_finish_names(void **st) {
     size_t n;
     expect(oai_sse_frame("{\"a\":1}", 7, &n), &n, "data: {\"a\":1}\n\n");
@@ -200,6 +268,7 @@ static void test_sse_frame_and_finish_names(void **st) {
     assert_int_equal(oai_finish_from_tgi(TGI_FINISH_STOP_SEQUENCE), OAI_FINISH_STOP);
     assert_string_equal(oai_finish_name(OAI_FINISH_STOP), "stop");
     assert_string_equal(oai_finish_name(OAI_FINISH_LENGTH), "length");
+    assert_string_equal(oai_finish_name(OAI_FINISH_TOOL_CALLS), "tool_calls");
     assert_null(oai_finish_name(OAI_FINISH_NONE));
     assert_int_equal(oai_utf8_chars("a\xC3\xA9\xE6\x97\xA5", 6), 3);
     assert_int_equal(oai_utf8_chars("\xA9", 1), 0); /* the tail of a split character */
@@ -247,6 +316,8 @@ int main(void) {
         cmocka_unit_test(test_completion_stream),
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_error_envelopes),
+        cmocka_unit_test(test_chat_tool_calls),
+        cmocka_unit_test(test_chat_tool_call_stream),
         cmocka_unit_test(test_sse_frame_and_finish_names),
         cmocka_unit_test(test_ids),
     };

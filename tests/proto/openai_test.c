@@ -239,6 +239,9 @@ static void test_openai_fields(void **st) {
     assert_true(r.has_max_tokens);
     assert_int_equal(r.max_tokens, 7);
     assert_true(r.stream && r.has_stream_options && r.include_usage);
+    assert_true(r.has_tool_choice);
+    assert_int_equal(r.tool_choice, OAI_TOOL_CHOICE_NONE);
+    assert_false(r.parallel_tool_calls);
     oai_request_free(&r);
 }
 
@@ -368,9 +371,10 @@ static void test_unsupported_flags(void **st) {
     assert_false(r.has_tools || r.has_functions);
     assert_non_null(r.response_format);
     oai_request_free(&r);
-    r = oparse(OAI_CHAT, "{" CHAT_HI ",\"tools\":[{\"type\":\"function\"}],"
+    r = oparse(OAI_CHAT, "{" CHAT_HI ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
                          "\"response_format\":{\"type\":\"json_object\"},\"guided_regex\":\"a\"}");
     assert_true(r.has_tools);
+    assert_int_equal(json_array_size(r.tools), 1);
     assert_string_equal(json_string_value(json_object_get(r.response_format, "type")), "json_object");
     assert_string_equal(json_string_value(r.guided_regex), "a");
     oai_request_free(&r);

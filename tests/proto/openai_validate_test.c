@@ -164,9 +164,6 @@ static void test_unsupported_are_422(void **st) {
         oai_kind k;
         const char *body, *param, *msg;
     } cases[] = {
-        {OAI_CHAT, CH("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"), "tools",
-         "`tools` is not supported yet: this server has no tool calling (send no tools or an "
-         "empty list)"},
         {OAI_CHAT, CH("\"functions\":[{\"name\":\"f\"}]"), "functions",
          "`functions` is not supported yet: this server has no tool calling"},
         {OAI_COMPLETION, CO("\"suffix\":\"x\""), "suffix",
@@ -183,6 +180,8 @@ static void test_unsupported_are_422(void **st) {
     }
     ovalid(OAI_CHAT, CH("\"tools\":[],\"tool_choice\":\"auto\",\"parallel_tool_calls\":true,"
                         "\"response_format\":{\"type\":\"text\"}"));
+    /* tools are supported now */
+    ovalid(OAI_CHAT, CH("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"));
 }
 
 static void test_check_vocab(void **st) {
