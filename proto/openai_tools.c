@@ -115,14 +115,16 @@ static bool check_tool(const ji_doc *d, const json_t *tool, size_t i, const char
            check_parameters(fn, *name, err);
 }
 
-/* The copy given to the template: `parameters` always an object. */
+/* The copy given to the template: `parameters` always an object; a tool
+ * without them takes no arguments (additionalProperties false, so the
+ * forced-call constraint admits only {}). */
 static json_t *tool_copy(const json_t *tool) {
     json_t *c = json_deep_copy(tool);
     json_t *fn = json_object_get(c, "function");
     const json_t *p = json_object_get(fn, "parameters");
     if (c && (!p || json_is_null(p)) &&
-        json_object_set_new(fn, "parameters", json_pack("{s:s,s:{}}", "type", "object",
-                                                        "properties")) != 0) {
+        json_object_set_new(fn, "parameters", json_pack("{s:s,s:{},s:b}", "type", "object",
+                                                        "properties", "additionalProperties", 0)) != 0) {
         json_decref(c);
         return NULL;
     }

@@ -43,7 +43,10 @@ static bool render_chat(conn *c, int32_t **ids, int *n) {
     srv *s = c->s;
     char err[CT_ERRLEN];
     chat_render_opts opt = {.add_generation_prompt = true, .kwargs = c->oai.req.chat_template_kwargs};
-    c->oai.text = chat_template_render(s->ct, s->m, c->oai.req.messages, &opt, &c->oai.text_len, err);
+    json_t *noted;
+    if (!oai_tools_prepare(c, &opt, &noted)) return false;
+    c->oai.text = chat_template_render(s->ct, s->m, noted ? noted : c->oai.req.messages, &opt, &c->oai.text_len, err);
+    json_decref(noted);
     if (!c->oai.text) return fail_template(&c->err, err);
     *n = tok_encode(model_tokenizer(s->m), c->oai.text, c->oai.text_len, false, true, ids, err);
     if (*n < 0) {
@@ -110,8 +113,17 @@ void oai_work(conn *c) {
     }
     for (int p = 0; p < n_prompts; p++)
         if (!oai_max_new_tokens(&o->req, (uint32_t)o->n_prompt[p], &s->limits, &o->max_new[p], &c->err)) return;
-    char *regex;
-    if (!oai_constraint_regex(&o->req, &regex, &c->err) || !gen_constraint(c, regex)) return;
+    char *regex, *tool_regex = NULL;
+    if (!oai_constraint_regex(&o->req, &regex, &c->err)) return;
+    if (regex && o->tools_on) {
+        free(regex);
+        proto_fail(&c->err, 400, "validation", "a structured-output constraint (response_format, guided_*) "
+                                               "cannot be combined with tools: send tool_choice \"none\" or no tools");
+        c->err.param = "response_format";
+        return;
+    }
+    if (!regex && !oai_tools_constraint(c, &tool_regex)) return;
+    if (!gen_constraint(c, regex ? regex : tool_regex)) return;
     c->stream = o->req.stream;
     c->sampling = oai_sampling(&o->req);
     c->work_failed = false;
@@ -130,7 +142,8 @@ static engine_request request_for(conn *c, int p, const sampler_params *sp) {
     er.stops = (const char *const *)r->stop;
     er.n_stops = r->n_stop;
     er.stop_exclude = true;
-    er.keep_special_text = !r->skip_special_tokens;
+    /* the tool-call parser needs markers such as [TOOL_CALLS] (control tokens) */
+    er.keep_special_text = !r->skip_special_tokens || c->oai.tools_on;
     er.stop_ids = r->stop_token_ids;
     er.n_stop_ids = r->n_stop_token_ids;
     er.min_new_tokens = r->has_min_tokens ? (int)r->min_tokens : 0;
@@ -301,9 +314,13 @@ static char *encode_answer(conn *c, size_t *len) {
     oai_token_logprob **lps = calloc((size_t)n, sizeof *lps);
     char **texts = calloc((size_t)n, sizeof *texts);
     int *pick = calloc((size_t)n, sizeof *pick);
-    bool ok = ch && lps && texts && pick;
+    tc_result *calls = c->oai.tools_on ? calloc((size_t)n, sizeof *calls) : NULL;
+    bool ok = ch && lps && texts && pick && (calls || !c->oai.tools_on);
     for (int p = 0; ok && p < c->oai.n_prompts; p++) pick_choices(c, p, pick + p * (int)r->n);
-    for (int i = 0; ok && i < n; i++) ok = fill_choice(c, &c->seqs[pick[i]], (uint32_t)i, &ch[i], &lps[i], &texts[i]);
+    for (int i = 0; ok && i < n; i++) {
+        ok = fill_choice(c, &c->seqs[pick[i]], (uint32_t)i, &ch[i], &lps[i], &texts[i]);
+        if (ok && calls) ok = oai_tools_choice(c, &c->seqs[pick[i]], &ch[i], &calls[i]);
+    }
     oai_usage u = oai_usage_of(c);
     oai_meta m = oai_meta_of(c);
     char *body = !ok ? NULL
@@ -313,6 +330,8 @@ static char *encode_answer(conn *c, size_t *len) {
         free(lps[i]);
         free(texts[i]);
     }
+    for (int i = 0; i < n && calls; i++) tc_result_clear(&calls[i]);
+    free(calls);
     free(ch);
     free(lps);
     free(texts);
@@ -356,6 +375,11 @@ static bool keep_token(gen_seq *q, const model *m, const engine_token *et) {
 void oai_on_token(conn *c, gen_seq *q, engine_token *et) {
     q->n_toks++;
     q->lp_sum += et->logprob;
+    if (c->oai.tools_on) {
+        oai_tools_token(c, q, et);
+        if (!c->stream && c->oai.req.logprobs) keep_token(q, c->s->m, et);
+        return;
+    }
     if (c->stream) oai_stream_token(c, q, et);
     else if (c->oai.req.logprobs) keep_token(q, c->s->m, et); /* out of memory: the entry is lost */
 }
@@ -376,6 +400,7 @@ void oai_free(conn *c) {
         free(q->otoks);
         for (int k = 0; k < q->n_ptoks; k++) oai_tok_free(&q->ptoks[k]);
         free(q->ptoks);
+        oai_tools_free(q);
     }
     for (int p = 0; p < o->n_prompts && o->prompts; p++) free(o->prompts[p]);
     free(o->prompts);

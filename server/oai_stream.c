@@ -70,8 +70,9 @@ void oai_stream_token(conn *c, gen_seq *q, const engine_token *et) {
 }
 
 void oai_stream_final(conn *c, gen_seq *q) {
+    oai_finish f = c->oai.tools_on ? oai_tools_stream_final(c, q) : oai_finish_of(q->fin.reason);
     oai_delta d = {.index = index_of(c, q),
-                   .finish = oai_finish_of(q->fin.reason),
+                   .finish = f,
                    .has_content = c->oai.req.kind == OAI_COMPLETION, .content = {"", 0}};
     put_chunk(c, &d);
     if (c->n_ended < c->n_seqs) return;

@@ -36,6 +36,7 @@
 #include "proto.h"
 #include "serve_config.h"
 #include "tgi.h"
+#include "toolcall.h"
 
 #define CTGI_VERSION "0.1.0"
 /* OpenAI's system_fingerprint: the build that produced an answer */
@@ -96,6 +97,13 @@ typedef struct {
     engine_final fin;  /* valid when ended && !failed (fin.text owned) */
     char error[160];
     double t_first, t_last; /* loop arrival of first/last token */
+    /* OpenAI with tools (oai_tools.c): the text the tool-call parser sees
+     * (control tokens kept, EOS left out), non-streaming; the incremental
+     * parser and how many calls it opened, streaming */
+    char *tool_text;
+    size_t tool_len, tool_cap;
+    tc_stream *tcs;
+    int n_calls_sent;
 } gen_seq;
 
 typedef struct conn conn;
@@ -117,6 +125,8 @@ typedef struct {
     char id[OAI_ID_MAX];
     uint64_t created;
     bool role_sent;        /* streaming chat: the role chunks went out */
+    bool tools_on;         /* chat with tools and tool_choice not none: parse the output for calls */
+    tc_format fmt;         /* the chat template's tool-call format (tools_on) */
 } conn_oai;
 
 struct conn {
@@ -378,6 +388,24 @@ void oai_tok_free(oai_tok *t);
 void oai_stream_begin(conn *c);
 void oai_stream_token(conn *c, gen_seq *q, const engine_token *et);
 void oai_stream_final(conn *c, gen_seq *q);
+
+/* ---- oai_tools.c ------------------------------------------------------------------------ */
+
+/* Worker: the template's tools (opt->tools) and format; *messages a copy
+ * with the tools note when the template ignores tools (else NULL). */
+bool oai_tools_prepare(conn *c, chat_render_opts *opt, json_t **messages);
+/* Worker: the forced-call constraint for tool_choice required / a named
+ * function (*regex malloc'd, NULL otherwise); false + c->err (400, 422 for
+ * a parameter schema keyword ctgi cannot enforce). */
+bool oai_tools_constraint(conn *c, char **regex);
+/* A token of a tools_on request: kept for the parser, or streamed through it. */
+void oai_tools_token(conn *c, gen_seq *q, const engine_token *et);
+/* Streaming: flush the parser at q's end; the choice's finish reason. */
+oai_finish oai_tools_stream_final(conn *c, gen_seq *q);
+/* Non-streaming: q's content and calls into ch (res owns them until
+ * tc_result_clear). */
+bool oai_tools_choice(conn *c, gen_seq *q, oai_choice *ch, tc_result *res);
+void oai_tools_free(gen_seq *q);
 
 /* ---- sse.c -------------------------------------------------------------------------- */
 

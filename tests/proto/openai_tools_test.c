@@ -40,7 +40,7 @@ static void test_tools_kept_for_the_template(void **st) {
                 "[{\"function\":{\"description\":\"d\",\"name\":\"get_weather\",\"parameters\":{"
                 "\"properties\":{\"city\":{\"type\":\"string\"}},\"type\":\"object\"},\"strict\":true},"
                 "\"type\":\"function\"},"
-                "{\"function\":{\"name\":\"now\",\"parameters\":{\"properties\":{},\"type\":\"object\"}},"
+                "{\"function\":{\"name\":\"now\",\"parameters\":{\"additionalProperties\":false,\"properties\":{},\"type\":\"object\"}},"
                 "\"type\":\"function\"}]");
     assert_ptr_equal(oai_template_tools(&r), r.tools);
     assert_null(oai_forced_tools(&r)); /* auto: nothing forced */
@@ -50,7 +50,7 @@ static void test_tools_kept_for_the_template(void **st) {
     r = oparse(OAI_CHAT, CHT("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a-b_9\","
                              "\"parameters\":null,\"description\":null,\"strict\":null}}]"));
     expect_json(json_object_get(json_object_get(json_array_get(r.tools, 0), "function"), "parameters"),
-                "{\"properties\":{},\"type\":\"object\"}");
+                "{\"additionalProperties\":false,\"properties\":{},\"type\":\"object\"}");
     oai_request_free(&r);
 }
 
@@ -93,8 +93,8 @@ static void test_tool_choice_forms(void **st) {
     assert_int_equal(r.tool_choice, OAI_TOOL_CHOICE_FUNCTION);
     assert_string_equal(r.tool_choice_name, "b");
     forced = oai_forced_tools(&r);
-    expect_json(forced, "[{\"function\":{\"name\":\"b\",\"parameters\":{\"properties\":{},"
-                        "\"type\":\"object\"}},\"type\":\"function\"}]");
+    expect_json(forced, "[{\"function\":{\"name\":\"b\",\"parameters\":{\"additionalProperties\":false,"
+                        "\"properties\":{},\"type\":\"object\"}},\"type\":\"function\"}]");
     json_decref(forced);
     assert_ptr_equal(oai_template_tools(&r), r.tools); /* the template still sees them all */
     oai_request_free(&r);
