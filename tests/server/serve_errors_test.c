@@ -82,7 +82,7 @@ static const rule RULES[] = {
      IVE "`inputs` tokens + `max_new_tokens` must be <= 512. Given: 5 `inputs` tokens and 600 `max_new_tokens`"},
     {"/generate", "\"stop\":[\"\"]", IVE "`stop` sequences must not be empty. Given: an empty string at index 0"},
     {"/generate", "\"watermark\":true", IVE "`watermark` == true is not supported"},
-    {"/generate", "\"grammar\":{\"type\":\"regex\",\"value\":\"a(\"}", IVE "grammar is not valid: regex"},
+    {"/generate", "\"grammar\":{\"type\":\"regex\",\"value\":\"a(\"}", IVE "grammar is not valid: regex: missing ) to close the group at offset 1"},
     {"/generate", "\"adapter_id\":\"x\"", IVE "`adapter_id` is not supported"},
     {"/", "\"temperature\":-1", IVE "`temperature` must be strictly positive"},
 };
