@@ -148,6 +148,10 @@ const json_t *js_merge(js_ctx *c, const json_t *const *parts, size_t n);
 /* Can no value that the compiled branch `a` generates validate against b?
  * Conservative: false when not provable. */
 bool js_disjoint(js_ctx *c, const json_t *a, const json_t *b);
+/* Make object branches of a oneOf exclusive where cheap: each stops
+ * generating the names another branch requires (br[i] replaced by a
+ * stricter merged schema).  false after an error. */
+bool js_oneof_exclusive(js_ctx *c, const json_t **br, size_t n);
 
 /* ---- js_object.c ---- */
 js_st js_compile_object(js_ctx *c, const json_t *s);

@@ -29,6 +29,11 @@
  * objects by a property b requires that a never generates, or a property a
  * always generates whose schemas in a and b are themselves disjoint (a
  * discriminator `const`, or additionalProperties false in b).
+ * js_oneof_exclusive first makes object branches exclusive where that is
+ * cheap: a branch does not generate the (optional) properties that another
+ * branch requires and it does not — {"properties": {name: false}} merged
+ * in, a stricter schema, so still sound — which turns the common
+ * oneOf [{required: [a]}, {required: [b]}] into provably disjoint branches.
  */
 #include "js_internal.h"
 
@@ -363,21 +368,33 @@ static const json_t *prop_schema(const json_t *s, const char *name) {
     return p ? p : json_true();
 }
 
+/* A property schema that lets no value through: false, or an allOf with one. */
+static bool never_written(const json_t *s) {
+    if (json_is_false(s)) return true;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(s, "allOf"), i, e) if (never_written(e)) return true;
+    return false;
+}
+
+static bool in_strings(const json_t *arr, const json_t *name) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) if (json_equal(e, name)) return true;
+    return false;
+}
+
 static bool objects_disjoint(js_ctx *c, const json_t *a, const json_t *b, int depth) {
     const json_t *ap = json_object_get(a, "properties"), *areq = json_object_get(a, "required");
     const json_t *aadd = json_object_get(a, "additionalProperties");
+    /* extra keys never spell a declared or required name */
     bool extras = !json_is_false(aadd) && (c->opts.allow_additional || json_object_size(ap) == 0);
     size_t i;
     json_t *name;
-    if (!extras) /* b requires a name a never writes */
-        json_array_foreach(json_object_get(b, "required"), i, name) {
-            const char *n = json_string_value(name);
-            bool written = json_object_get(ap, n) != NULL;
-            size_t j;
-            json_t *r;
-            json_array_foreach(areq, j, r) written = written || json_equal(r, name);
-            if (!written) return true;
-        }
+    json_array_foreach(json_object_get(b, "required"), i, name) { /* b requires a name a never writes */
+        const json_t *p = json_object_get(ap, json_string_value(name));
+        if (!in_strings(areq, name) && (p ? never_written(p) : !extras)) return true;
+    }
     json_array_foreach(areq, i, name) { /* a always writes a value b rejects */
         const char *n = json_string_value(name);
         if (disjoint(c, prop_schema(a, n), prop_schema(b, n), depth + 1)) return true;
@@ -403,3 +420,38 @@ static bool disjoint(js_ctx *c, const json_t *a, const json_t *b, int depth) {
 }
 
 bool js_disjoint(js_ctx *c, const json_t *a, const json_t *b) { return disjoint(c, a, b, 0); }
+
+/* The names some other branch requires and branch i does not, as
+ * {"properties": {name: false, ...}} (NULL when none, or i is not an
+ * object-only branch). */
+static json_t *names_to_forbid(js_ctx *c, const json_t **br, size_t n, size_t i) {
+    const json_t *a = flat(c, br[i]);
+    if (!a || c->fail || !json_is_object(a) || types_of(c, a, 0, true) != JS_T_OBJ ||
+        json_object_get(a, "enum") || json_object_get(a, "const"))
+        return NULL;
+    json_t *forbid = json_object();
+    const json_t *areq = json_object_get(a, "required");
+    for (size_t j = 0; j < n && forbid; j++) {
+        const json_t *b = j == i ? NULL : flat(c, br[j]);
+        size_t k;
+        json_t *name;
+        if (b && json_is_object(b))
+            json_array_foreach(json_object_get(b, "required"), k, name) if (!in_strings(areq, name))
+                json_object_set_new(forbid, json_string_value(name), json_false());
+    }
+    if (!json_object_size(forbid) || c->fail) {
+        json_decref(forbid);
+        return NULL;
+    }
+    return json_pack("{so}", "properties", forbid);
+}
+
+bool js_oneof_exclusive(js_ctx *c, const json_t **br, size_t n) {
+    for (size_t i = 0; i < n && !c->fail; i++) {
+        json_t *f = names_to_forbid(c, br, n, i);
+        if (!f) continue;
+        const json_t *parts[2] = {br[i], js_keep(c, f)};
+        if (!parts[1] || !(br[i] = js_merge(c, parts, 2))) return false;
+    }
+    return !c->fail;
+}

@@ -368,10 +368,12 @@ static void put_array_body(js_ctx *c, const array_plan *p) {
         if (p->k == 0) { /* t(?:,t){tmin-1,tmax-1}, optional when tmin is 0 */
             if (!p->tmin) js_put(c, "(?:");
             js_put(c, p->tail);
-            js_put(c, "(?:");
-            js_put_ws(c, JS_WS_COMMA);
-            js_printf(c, "%s)", p->tail);
-            put_quant(c, p->tmin ? p->tmin - 1 : 0, p->tmax == UNBOUNDED ? UNBOUNDED : p->tmax - 1);
+            if (p->tmax != 1) {
+                js_put(c, "(?:");
+                js_put_ws(c, JS_WS_COMMA);
+                js_printf(c, "%s)", p->tail);
+                put_quant(c, p->tmin ? p->tmin - 1 : 0, p->tmax == UNBOUNDED ? UNBOUNDED : p->tmax - 1);
+            }
             if (!p->tmin) js_put(c, ")?");
         } else {
             js_put(c, "(?:");

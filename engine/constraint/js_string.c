@@ -70,6 +70,7 @@ static js_st put_format(js_ctx *c, const char *fmt, size_t min, size_t max) {
 }
 
 static void put_count(js_ctx *c, size_t lo, size_t hi) {
+    if (lo == 1 && hi == 1) return;
     if (lo == hi) js_printf(c, "{%zu}", lo);
     else if (hi == SIZE_MAX && lo == 0) js_putc(c, '*');
     else if (hi == SIZE_MAX) js_printf(c, "{%zu,}", lo);

@@ -313,7 +313,7 @@ static js_st compile_union(js_ctx *c, const json_t *s) {
     size_t n;
     const json_t **br = union_branches(c, s, kw, &n);
     if (!br) return JS_FAIL;
-    if (!any && !oneof_disjoint(c, br, n)) {
+    if (!any && (!js_oneof_exclusive(c, br, n) || !oneof_disjoint(c, br, n))) {
         free(br);
         return JS_FAIL;
     }

@@ -685,6 +685,21 @@ static void test_oneof_disjoint(void **st) {
     expect("{\"oneOf\":[{\"enum\":[\"x\",\"y\"]},{\"enum\":[\"z\"]},{\"type\":\"integer\",\"nullable\":true}]}", NULL,
            (const char *const[]){"\"x\"", "\"z\"", "null", "3", NULL}, (const char *const[]){"\"w\"", NULL});
     expect_error("{\"oneOf\":[{\"enum\":[\"x\",\"y\"]},{\"enum\":[\"y\"]}]}", NULL, "may both match");
+    /* mutually exclusive required names: each branch stops writing the other's */
+    js_opts o = js_opts_default();
+    o.max_depth = 2;
+    expect("{\"oneOf\":[{\"required\":[\"a\"]},{\"required\":[\"b\"]}]}", &o,
+           (const char *const[]){"{\"a\":1}", "{\"b\":[]}", NULL},
+           (const char *const[]){"{\"a\":1,\"b\":2}", "{}", "{\"c\":1}", NULL});
+    expect("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"},"
+           "\"c\":{\"type\":\"boolean\"}},\"oneOf\":[{\"required\":[\"a\"]},{\"required\":[\"b\"]}]}",
+           NULL, (const char *const[]){"{\"a\":1}", "{\"a\":1,\"c\":true}", "{\"b\":\"x\",\"c\":false}", NULL},
+           (const char *const[]){"{\"a\":1,\"b\":\"x\"}", "{\"c\":true}", NULL});
+    o.allow_additional = true;
+    expect("{\"oneOf\":[{\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"],"
+           "\"additionalProperties\":{\"type\":\"integer\"}},{\"required\":[\"b\"]}]}",
+           &o, (const char *const[]){"{\"a\":1,\"x\":2}", "{\"b\":\"s\"}", NULL},
+           (const char *const[]){"{\"a\":1,\"b\":2}", NULL});
 }
 
 static void test_enum_and_types(void **st) {
