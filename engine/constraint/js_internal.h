@@ -184,4 +184,19 @@ void js_put_int_range(js_ctx *c, int64_t lo, int64_t hi);
 /* Shortest decimal text that reads back as d ("%.17g" at most). */
 void js_fmt_double(double d, char *buf, size_t cap);
 
+/* The next code point of valid UTF-8 at *p (jansson checked the text);
+ * *p moves past it. */
+static inline uint32_t js_utf8_next(const unsigned char **p) {
+    const unsigned char *s = *p;
+    uint32_t cp;
+    int n;
+    if (s[0] < 0x80) cp = s[0], n = 1;
+    else if (s[0] < 0xe0) cp = s[0] & 0x1f, n = 2;
+    else if (s[0] < 0xf0) cp = s[0] & 0x0f, n = 3;
+    else cp = s[0] & 0x07, n = 4;
+    for (int i = 1; i < n; i++) cp = cp << 6 | (s[i] & 0x3f);
+    *p = s + n;
+    return cp;
+}
+
 #endif

@@ -75,19 +75,6 @@ static int trie_child(trie *t, int node, uint32_t cp, bool add) {
     return t->n++;
 }
 
-/* Next code point of valid UTF-8 (jansson checked it). */
-static uint32_t utf8_next(const unsigned char **p) {
-    const unsigned char *s = *p;
-    uint32_t cp;
-    int n;
-    if (s[0] < 0x80) cp = s[0], n = 1;
-    else if (s[0] < 0xe0) cp = s[0] & 0x1f, n = 2;
-    else if (s[0] < 0xf0) cp = s[0] & 0x0f, n = 3;
-    else cp = s[0] & 0x07, n = 4;
-    for (int i = 1; i < n; i++) cp = cp << 6 | (s[i] & 0x3f);
-    *p = s + n;
-    return cp;
-}
 
 /* Add a name that an extra key could spell: raw characters only, short. */
 static bool trie_add(trie *t, const char *name, size_t len) {
@@ -97,7 +84,7 @@ static bool trie_add(trie *t, const char *name, size_t len) {
     int node = 0, depth = 0;
     while (p < end) {
         if (++depth > JS_EXTRA_KEY_MAX) return true; /* longer than any extra key */
-        node = trie_child(t, node, utf8_next(&p), true);
+        node = trie_child(t, node, js_utf8_next(&p), true);
         if (node < 0) return false;
     }
     t->v[node].term = true;

@@ -328,14 +328,8 @@ static int parse_escape(pparse *x, cset *s, uint32_t *cp, bool in_class) {
 
 static uint32_t next_cp(pparse *x) {
     const unsigned char *s = (const unsigned char *)x->p;
-    uint32_t cp;
-    int n;
-    if (s[0] < 0x80) cp = s[0], n = 1;
-    else if (s[0] < 0xe0) cp = s[0] & 0x1f, n = 2;
-    else if (s[0] < 0xf0) cp = s[0] & 0x0f, n = 3;
-    else cp = s[0] & 0x07, n = 4;
-    for (int i = 1; i < n; i++) cp = cp << 6 | (s[i] & 0x3f);
-    x->p += n;
+    uint32_t cp = js_utf8_next(&s);
+    x->p = (const char *)s;
     return cp;
 }
 
