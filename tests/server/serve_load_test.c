@@ -42,6 +42,7 @@ typedef struct {
     struct curl_slist *hdr;
     su_buf out; /* the response body */
     long status;
+    CURLcode result; /* the transfer's own outcome (a reset connection: a send or receive error) */
     bool done;
 } xfer;
 
@@ -82,6 +83,7 @@ static void run_multi(CURLM *m, void (*tick)(void *), void *ud) {
             xfer *x;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->status);
+            x->result = msg->data.result;
             x->done = true;
         }
         if (tick) tick(ud);
@@ -178,7 +180,11 @@ static void test_bad_clients_do_not_disturb_a_stream(void **st) {
     xfer_init(&huge, m, "/generate", big, big_n);
     xfer_init(&bad, m, "/generate", bad_json, sizeof bad_json - 1);
     run_multi(m, loris_tick, &l);
-    assert_int_equal(huge.status, 413);
+    /* 413 is answered from the headers and the connection closed; a client
+     * still sending its 10 MiB may meet the reset before it reads the
+     * answer (seen under TSan on a busy machine) */
+    if (huge.status != 413 && huge.result != CURLE_SEND_ERROR && huge.result != CURLE_RECV_ERROR)
+        fail_msg("the huge body got status %ld (curl: %s)", huge.status, curl_easy_strerror(huge.result));
     assert_int_equal(bad.status, 400);
     json_t *ev = events_of(&stream);
     assert_true(json_equal(ev, ref_ev)); /* token for token, the same stream */
