@@ -185,7 +185,7 @@ VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-ki
 check-valgrind:
 	$(MAKE) -j$(JOBS) BUILD=build-valgrind ARCH_FLAGS=-march=x86-64-v2 build-valgrind/ctgi \
 	    $(filter build-valgrind/tests/engine/% build-valgrind/tests/proto/%,$(patsubst $(BUILD)/%,build-valgrind/%,$(TEST_BIN)))
-	BUILD=build-valgrind CTGI_KERNELS=avx2 CTGI_TEST_WRAP='$(VG_CMD)' CTGI_TEST_SKIP='$(VG_SKIP)' \
+	BUILD=build-valgrind CTGI_KERNELS=avx2 CTGI_TEST_JOBS=2 CTGI_TEST_WRAP='$(VG_CMD)' CTGI_TEST_SKIP='$(VG_SKIP)' \
 	    tests/run.sh '$(VG_ONLY)'
 
 # Fuzzing: the library built by clang with libFuzzer's coverage hooks and
