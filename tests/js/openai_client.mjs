@@ -146,11 +146,11 @@ async function errors() {
        'a 400 surfaces as BadRequestError with the message and param', [e.status, e.message, e.param]);
   }
   try {
-    await client.chat.completions.create({ ...greedy, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] });
-    ok(false, 'tools are refused until supported');
+    await client.chat.completions.create({ ...greedy, functions: [{ name: 'f', parameters: {} }] });
+    ok(false, 'functions (the deprecated form of tools) are refused');
   } catch (e) {
-    ok(e instanceof OpenAI.UnprocessableEntityError && /tools/.test(e.message),
-       'tools: 422 UnprocessableEntityError saying it is not supported yet', [e.status, e.message]);
+    ok(e instanceof OpenAI.UnprocessableEntityError && /functions/.test(e.message),
+       'functions: 422 UnprocessableEntityError saying it is not supported', [e.status, e.message]);
   }
   try {
     await client.chat.completions.create({ ...greedy, messages: [] });
