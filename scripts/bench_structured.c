@@ -18,7 +18,9 @@
  * built beforehand, as the engine's grammar cache does for every grammar
  * after its tokenizer's first) and with it (a cold cons_compile), the
  * first request's mask in the start state (the trie scan) and the same
- * mask once cached.  Median of several compiles.
+ * mask once cached, and their sum for a request bringing a schema never
+ * seen (to regex + compile over the index + first mask).  Median of
+ * several compiles.
  *
  * Table 2 (the engine, `make bench`'s acceptance workload): a seeded
  * random-weight bench model (tests/support/bench_models.h: the "small" one
@@ -33,16 +35,19 @@
  * engine just before the requests: every mask is made on first visit,
  * inside the steps) and a warm one (a grammar that already served a (c)
  * run with other seeds, as the engine's grammar cache keeps it).  A
- * warm-up (a) runs first.  Each configuration runs `reps` times; the best
- * by tokens/s is shown, with every run's tokens/s beside it.  Columns:
- * aggregate generated tokens/s (all tokens / wall time from submit to the
- * last FINAL), its ratio to (a), mean engine step time (engine stats),
- * inter-token latency p50/p99 (gaps between a request's tokens, i.e. the
- * step time as a client sees it), and the time the step spends choosing
- * tokens (engine stats' sample time: masks + samplers, on the pool).
+ * warm-up (a) runs first.  The configurations run in turn, `reps` rounds
+ * (default 3, --quick 1); the best by tokens/s is shown, with every run's
+ * tokens/s beside it (on shared cores a run that another job slowed down
+ * says nothing about the constraint).  Columns: aggregate generated
+ * tokens/s (all tokens / wall time from submit to the last FINAL) and its
+ * ratio to (a); the same tokens per CPU second of the process (best run);
+ * mean engine step time (engine stats), inter-token latency p50/p99 (gaps
+ * between a request's tokens, i.e. the step time as a client sees it),
+ * and the time the step spends choosing tokens (engine stats' sample
+ * time: masks + samplers, on the pool).
  *
  * Table 3 (the constraint's own per-step cost): the token paths the
- * constrained requests of the last warm (c) run generated, replayed on one
+ * constrained requests of the best warm (c) run generated, replayed on one
  * thread through a matcher (cons_mask_logits on a fresh logits row +
  * cons_accept per token) — once on a newly compiled grammar (cold: the
  * first visits make masks) and once more on it (warm) — per step and
@@ -590,7 +595,7 @@ static void engine_tables(const options *o) {
     printf("  a constrained text (warm (c), first request, %zu bytes): %.300s%s\n", strlen(txt), txt,
            strlen(txt) > 300 ? "..." : "");
 
-    /* table 3: the last warm (c) run's paths, replayed cold then warm on a new grammar */
+    /* table 3: the best warm (c) run's paths, replayed cold then warm on a new grammar */
     const run_result *c = &rows[4].best;
     cons_grammar *g = cons_compile(re, strlen(re), model_tokenizer(m), mi.eos_ids, mi.n_eos, err);
     if (!g) bench_die("cons_compile: %s", err);
