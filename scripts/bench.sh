@@ -7,7 +7,9 @@
 # inter-token latency, KV memory) and a shared-system-prompt workload with
 # prefix caching on and off, then build/tools/bench_sampler (what choosing a
 # token costs), build/tools/bench_constraint (what constrained decoding
-# costs), then build/tools/bench_http: `ctgi serve` over
+# costs), build/tools/bench_structured (JSON Schema compile times, and 16
+# concurrent streams with half / all of them under a nested schema against
+# none), then build/tools/bench_http: `ctgi serve` over
 # HTTP/SSE at the same concurrencies beside the engine alone on the same
 # prompts.  Prints the tables.  Nothing is asserted.
 #
@@ -32,6 +34,10 @@
 #   CTGI_BENCH_CONSTRAINT=0  skips bench_constraint (constrained decoding: regex compile,
 #                      first-visit and cached token masks, per-step cost); CTGI_BENCH_CONSTRAINT_ARGS
 #                      passes it options (--quick, --vocab PATH)
+#   CTGI_BENCH_STRUCTURED=0  skips bench_structured (schema compile table; engine tokens/s
+#                      with 0, 8 and 16 of 16 streams under a JSON schema; the constraint's
+#                      per-step cost); CTGI_BENCH_STRUCTURED_ARGS passes it options (--quick,
+#                      --reps N, --gen N, --type q8_0, --no-compile, --no-engine, ...)
 #   CTGI_BENCH_HTTP_ARGS  options for bench_http (`ctgi serve` over HTTP/SSE beside the
 #                      engine alone: --concurrency 1,4,16,64, --quick, --no-engine, ...);
 #                      CTGI_BENCH_HTTP=0 skips it
@@ -92,6 +98,14 @@ if [ "${CTGI_BENCH_CONSTRAINT:-1}" != 0 ] && [ -x "$BUILD/tools/bench_constraint
     echo
     # shellcheck disable=SC2086 # CTGI_BENCH_CONSTRAINT_ARGS is a list of options
     "$BUILD/tools/bench_constraint" ${CTGI_BENCH_CONSTRAINT_ARGS:-}
+fi
+
+# Structured output: JSON Schema compile, then 16 concurrent streams free / half /
+# all under a nested schema (scripts/bench_structured.c).
+if [ "${CTGI_BENCH_STRUCTURED:-1}" != 0 ] && [ -x "$BUILD/tools/bench_structured" ]; then
+    echo
+    # shellcheck disable=SC2086 # CTGI_BENCH_STRUCTURED_ARGS is a list of options
+    "$BUILD/tools/bench_structured" --cache-dir "$CACHE" ${CTGI_BENCH_STRUCTURED_ARGS:-}
 fi
 
 # HTTP serving: `ctgi serve` driven over SSE at several concurrencies, beside the
