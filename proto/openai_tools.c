@@ -140,7 +140,7 @@ bool oai_read_tools(const ji_doc *d, const json_t *v, json_t **out, bool *has, p
     if (!tools) return oom(err);
     for (size_t i = 0; i < n; i++) {
         const json_t *tool = json_array_get(v, i);
-        const char *name;
+        const char *name = NULL;
         if (!check_tool(d, tool, i, &name, err)) goto fail;
         for (size_t k = 0; k < i; k++)
             if (strcmp(oai_tool_name(json_array_get(tools, k)), name) == 0) {
