@@ -140,7 +140,7 @@ static json_t *schema_50(void) {
         default: p = json_pack("{s:[s,s]}", "type", "string", "null"); break;
         }
         if (!p) bench_die("json_pack failed");
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "p%02d", i);
         json_object_set_new(props, key, p);
         if (i % 2 == 0) json_array_append_new(req, json_string(key));
