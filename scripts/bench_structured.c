@@ -36,18 +36,18 @@
  * inside the steps) and a warm one (a grammar that already served a (c)
  * run with other seeds, as the engine's grammar cache keeps it).  A
  * warm-up (a) runs first.  The configurations run in turn, `reps` rounds
- * (default 3, --quick 1); the best by tokens/s is shown, with every run's
- * tokens/s beside it (on shared cores a run that another job slowed down
- * says nothing about the constraint).  Columns: aggregate generated
- * tokens/s (all tokens / wall time from submit to the last FINAL) and its
- * ratio to (a); the same tokens per CPU second of the process (best run);
- * mean engine step time (engine stats), inter-token latency p50/p99 (gaps
- * between a request's tokens, i.e. the step time as a client sees it),
- * and the time the step spends choosing tokens (engine stats' sample
- * time: masks + samplers, on the pool).
+ * (default 3, --quick 1), so a stretch of load from other jobs hits them
+ * all alike.  Columns: aggregate generated tokens/s (all tokens / wall
+ * time from submit to the last FINAL) of the median run and of the best
+ * run, each with its ratio to (a)'s; tokens per CPU second of the process
+ * (median); and, of the median run, the mean engine step time (engine
+ * stats), the inter-token latency p50/p99 (gaps between a request's
+ * tokens, i.e. the step time as a client sees it) and the time the step
+ * spends choosing tokens (engine stats' sample time: masks + samplers, on
+ * the pool); then every run's tokens/s.
  *
  * Table 3 (the constraint's own per-step cost): the token paths the
- * constrained requests of the best warm (c) run generated, replayed on one
+ * constrained requests of the median warm (c) run generated, replayed on one
  * thread through a matcher (cons_mask_logits on a fresh logits row +
  * cons_accept per token) — once on a newly compiled grammar (cold: the
  * first visits make masks) and once more on it (warm) — per step and
@@ -140,7 +140,7 @@ static json_t *schema_50(void) {
         default: p = json_pack("{s:[s,s]}", "type", "string", "null"); break;
         }
         if (!p) bench_die("json_pack failed");
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "p%02d", i);
         json_object_set_new(props, key, p);
         if (i % 2 == 0) json_array_append_new(req, json_string(key));
@@ -500,10 +500,26 @@ typedef struct {
     const char *label, *grammar;
     int n_cons;
     bool warm;
-    run_result best;
-    double tps[16], best_cpu_tps;
+    run_result runs[16];
     int n;
+    const run_result *med, *best; /* the median run by tokens/s (the upper one of two), the best */
+    double cpu_med;               /* median tokens per CPU second */
 } config_row;
+
+static int cmp_run_tps(const void *a, const void *b) {
+    const run_result *x = *(const run_result *const *)a, *y = *(const run_result *const *)b;
+    return (x->tps > y->tps) - (x->tps < y->tps);
+}
+
+static void summarize(config_row *c) {
+    const run_result *by[16];
+    double cpu[16];
+    for (int i = 0; i < c->n; i++) by[i] = &c->runs[i], cpu[i] = c->runs[i].cpu_tps;
+    qsort(by, (size_t)c->n, sizeof *by, cmp_run_tps);
+    c->med = by[c->n / 2];
+    c->best = by[c->n - 1];
+    c->cpu_med = median(cpu, c->n);
+}
 
 static void engine_tables(const options *o) {
     const bench_spec *spec = bench_spec_find(o->model_key);
@@ -528,7 +544,7 @@ static void engine_tables(const options *o) {
         for (int k = 0; k < o->prompt; k++) w.prompts[i][k] = (int32_t)(3 + rnd(&s) % (uint64_t)(mi.vocab - 3));
     }
     printf("\n== structured output under load: model %s %s (%.0fM parameters, vocab %d), %d concurrent requests,\n"
-           "   %d-token prompts, %d new tokens, temperature 1, threads %d, nested schema regex %zu bytes; best of %d\n"
+           "   %d-token prompts, %d new tokens, temperature 1, threads %d, nested schema regex %zu bytes; rounds: %d\n"
            "   (load average %s)\n",
            spec->label, bench_type_label(o->type), (double)mi.n_params / 1e6, mi.vocab, N_STREAMS, o->prompt, o->gen,
            o->threads, strlen(re), o->reps, loadavg(la, sizeof la));
@@ -554,55 +570,51 @@ static void engine_tables(const options *o) {
     for (int rep = 0; rep < o->reps; rep++)
         for (int k = 0; k < N_ROWS; k++) {
             config_row *c = &rows[k];
-            r = run(&w, c->n_cons, c->warm ? gw : NULL, seeds);
-            c->tps[c->n++] = r.tps;
-            if (r.cpu_tps > c->best_cpu_tps) c->best_cpu_tps = r.cpu_tps;
-            if (c->n == 1 || r.tps > c->best.tps) {
-                run_result_free(&c->best);
-                c->best = r;
-            } else {
-                run_result_free(&r);
-            }
+            c->runs[c->n++] = run(&w, c->n_cons, c->warm ? gw : NULL, seeds);
         }
+    for (int k = 0; k < N_ROWS; k++) summarize(&rows[k]);
 
-    printf("%-20s %5s %6s %7s %8s %6s | %8s %6s | %8s %8s %8s | %8s | %s\n", "run", "masks", "tokens", "wall s",
-           "tok/s", "x (a)", "tok/CPUs", "x (a)", "step ms", "ITL p50", "ITL p99", "sample", "tok/s of each run");
-    printf("%-20s %5s %6s %7s %8s %6s | %8s %6s | %8s %8s %8s | %8s |\n", "", "", "", "", "", "", "", "", "mean", "ms",
-           "ms", "ms/step");
-    double base = rows[0].best.tps, cbase = rows[0].best_cpu_tps;
+    printf("%-20s %5s %6s | %8s %6s | %8s %6s | %8s %6s | %7s %7s %7s | %7s | %s\n", "run", "masks", "tokens",
+           "tok/s", "x (a)", "tok/s", "x (a)", "tok/CPUs", "x (a)", "step ms", "ITL p50", "ITL p99", "sample",
+           "tok/s of each run");
+    printf("%-20s %5s %6s | %8s %6s | %8s %6s | %8s %6s | %7s %7s %7s | %7s |\n", "", "", "", "median", "", "best", "",
+           "median", "", "mean", "ms", "ms", "ms/step");
+    const config_row *a0 = &rows[0];
     for (int k = 0; k < N_ROWS; k++) {
-        const run_result *b = &rows[k].best;
-        printf("%-20s %5s %6ld %7.1f %8.1f %6.3f | %8.1f %6.3f | %8.1f %8.1f %8.1f | %8.2f |", rows[k].label,
-               rows[k].grammar, b->generated, b->wall, b->tps, b->tps / base, rows[k].best_cpu_tps,
-               rows[k].best_cpu_tps / cbase, 1e3 * b->step_mean, 1e3 * b->itl_p50, 1e3 * b->itl_p99,
-               1e3 * b->sample_per_step);
-        for (int i = 0; i < rows[k].n; i++) printf(" %.1f", rows[k].tps[i]);
-        if (rows[k].n_cons) printf("  (%d/%d JSON complete)", b->n_complete, rows[k].n_cons);
+        const config_row *c = &rows[k];
+        const run_result *md = c->med;
+        printf("%-20s %5s %6ld | %8.1f %6.3f | %8.1f %6.3f | %8.1f %6.3f | %7.1f %7.1f %7.1f | %7.2f |", c->label,
+               c->grammar, md->generated, md->tps, md->tps / a0->med->tps, c->best->tps, c->best->tps / a0->best->tps,
+               c->cpu_med, c->cpu_med / a0->cpu_med, 1e3 * md->step_mean, 1e3 * md->itl_p50, 1e3 * md->itl_p99,
+               1e3 * md->sample_per_step);
+        for (int i = 0; i < c->n; i++) printf(" %.1f", c->runs[i].tps);
+        if (c->n_cons) printf("  (%d/%d JSON complete)", md->n_complete, c->n_cons);
         printf("\n");
     }
     printf("  masks: cold = a grammar compiled for that run's engine (masks made on first visit, in the steps);\n"
            "  warm = one that served a (c) run with other seeds before.  tok/s: generated tokens / wall time\n"
-           "  (submit -> last FINAL, prefill included); x (a): against (a).  tok/CPUs: the same tokens / the\n"
-           "  process's CPU time (best run; steadier than wall time when other jobs share the cores).  The\n"
-           "  other columns are the best wall-time run's: step = engine stats' mean step; ITL = gaps between a\n"
-           "  request's tokens; sample = the step's token choice (masks + samplers, on the pool).\n");
-    printf("  (b)/(a) = %.3f cold, %.3f warm; (c)/(a) = %.3f cold, %.3f warm by wall time (target: (b)/(a) >= 0.9);\n"
+           "  (submit -> last FINAL, prefill included), the median run's and the best run's, each against\n"
+           "  (a)'s same; tok/CPUs: tokens / the process's CPU time, median.  tokens, step (engine stats' mean\n"
+           "  step), ITL (gaps between a request's tokens) and sample (the step's token choice: masks +\n"
+           "  samplers, on the pool) are the median run's.  On cores other jobs share, one run another job\n"
+           "  slowed (or one lucky run) moves the best column: read the median and each run.\n");
+    printf("  median (b)/(a) = %.3f cold, %.3f warm; (c)/(a) = %.3f cold, %.3f warm (target: (b)/(a) >= 0.9);\n"
            "  by CPU time (b)/(a) = %.3f cold, %.3f warm; (c)/(a) = %.3f cold, %.3f warm; load average %s\n",
-           rows[1].best.tps / base, rows[2].best.tps / base, rows[3].best.tps / base, rows[4].best.tps / base,
-           rows[1].best_cpu_tps / cbase, rows[2].best_cpu_tps / cbase, rows[3].best_cpu_tps / cbase,
-           rows[4].best_cpu_tps / cbase, loadavg(la, sizeof la));
-    const char *txt = rows[4].best.text ? rows[4].best.text : "";
+           rows[1].med->tps / a0->med->tps, rows[2].med->tps / a0->med->tps, rows[3].med->tps / a0->med->tps,
+           rows[4].med->tps / a0->med->tps, rows[1].cpu_med / a0->cpu_med, rows[2].cpu_med / a0->cpu_med,
+           rows[3].cpu_med / a0->cpu_med, rows[4].cpu_med / a0->cpu_med, loadavg(la, sizeof la));
+    const char *txt = rows[4].med->text ? rows[4].med->text : "";
     printf("  a constrained text (warm (c), first request, %zu bytes): %.300s%s\n", strlen(txt), txt,
            strlen(txt) > 300 ? "..." : "");
 
-    /* table 3: the best warm (c) run's paths, replayed cold then warm on a new grammar */
-    const run_result *c = &rows[4].best;
+    /* table 3: the median warm (c) run's paths, replayed cold then warm on a new grammar */
+    const run_result *c = rows[4].med;
     cons_grammar *g = cons_compile(re, strlen(re), model_tokenizer(m), mi.eos_ids, mi.n_eos, err);
     if (!g) bench_die("cons_compile: %s", err);
     replay_result cold = replay(g, c, mi.vocab), warm = replay(g, c, mi.vocab);
     cons_stats st;
     cons_grammar_stats(g, &st);
-    double step = rows[0].best.step_mean;
+    double step = a0->med->step_mean;
     printf("\n== the constraint's own cost per decode step (the (c) paths, %ld tokens, replayed on one thread:\n"
            "   cons_mask_logits on a %d-logit row + cons_accept; %d DFA states, %.1f MB of masks after)\n",
            warm.steps, mi.vocab, st.dfa_states, (double)st.mask_bytes / 1048576.0);
@@ -619,7 +631,8 @@ static void engine_tables(const options *o) {
            1e3 * step, o->threads);
     cons_grammar_unref(g);
     cons_grammar_unref(gw);
-    for (int k = 0; k < N_ROWS; k++) run_result_free(&rows[k].best);
+    for (int k = 0; k < N_ROWS; k++)
+        for (int i = 0; i < rows[k].n; i++) run_result_free(&rows[k].runs[i]);
     for (int i = 0; i < N_STREAMS; i++) free(w.prompts[i]);
     free(re);
     model_free(m);
