@@ -21,7 +21,7 @@
 
 #include "server.h"
 
-static void put_chunk(conn *c, const oai_delta *d) {
+void oai_stream_put(conn *c, const oai_delta *d) {
     oai_meta m = oai_meta_of(c);
     const oai_request *r = &c->oai.req;
     size_t n;
@@ -37,13 +37,13 @@ void oai_stream_begin(conn *c) {
         gen_seq *q = &c->seqs[i];
         if (r->kind == OAI_CHAT) {
             oai_delta d = {.index = (uint32_t)i, .role = true, .has_content = true, .content = {"", 0}};
-            put_chunk(c, &d);
+            oai_stream_put(c, &d);
         } else if (r->echo) {
             size_t len = 0;
             char *t = oai_echo_text(c, q->prompt, &len);
             if (!t) continue;
             oai_delta d = {.index = (uint32_t)i, .has_content = true, .content = {t, len}};
-            put_chunk(c, &d);
+            oai_stream_put(c, &d);
             q->n_chars += oai_utf8_chars(t, len);
             free(t);
         }
@@ -64,7 +64,7 @@ void oai_stream_token(conn *c, gen_seq *q, const engine_token *et) {
     oai_delta d = {.index = index_of(c, q), .has_content = true, .content = {et->text, et->text_len},
                    .logprobs = lp, .tokens = lp ? &t.lp : NULL, .n_tokens = lp ? 1 : 0,
                    .text_offset = q->n_chars};
-    put_chunk(c, &d);
+    oai_stream_put(c, &d);
     q->n_chars += oai_utf8_chars(et->text, et->text_len);
     oai_tok_free(&t);
 }
@@ -74,7 +74,7 @@ void oai_stream_final(conn *c, gen_seq *q) {
     oai_delta d = {.index = index_of(c, q),
                    .finish = f,
                    .has_content = c->oai.req.kind == OAI_COMPLETION, .content = {"", 0}};
-    put_chunk(c, &d);
+    oai_stream_put(c, &d);
     if (c->n_ended < c->n_seqs) return;
     if (c->oai.req.include_usage) {
         oai_usage u = oai_usage_of(c);

@@ -86,14 +86,7 @@ bool oai_tools_constraint(conn *c, char **regex) {
 /* ---- while tokens arrive ---------------------------------------------------------------- */
 
 static bool append(gen_seq *q, const char *s, size_t n) {
-    if (q->tool_len + n + 1 > q->tool_cap) {
-        size_t cap = q->tool_cap ? q->tool_cap * 2 : 256;
-        while (cap < q->tool_len + n + 1) cap *= 2;
-        char *p = realloc(q->tool_text, cap);
-        if (!p) return false;
-        q->tool_text = p;
-        q->tool_cap = cap;
-    }
+    if (!srv_grow(&q->tool_text, &q->tool_cap, q->tool_len + n + 1)) return false;
     memcpy(q->tool_text + q->tool_len, s, n);
     q->tool_len += n;
     q->tool_text[q->tool_len] = '\0';
@@ -105,15 +98,6 @@ static void token_piece(const conn *c, const engine_token *et, const char **s, s
     bool eos = et->special && model_is_eos(c->s->m, et->id);
     *s = eos ? "" : et->text;
     *n = eos ? 0 : et->text_len;
-}
-
-static void put(conn *c, gen_seq *q, const oai_delta *d) {
-    oai_meta m = oai_meta_of(c);
-    size_t n;
-    char *ev = oai_encode_chat_chunk(&m, d, c->oai.req.include_usage, &n);
-    if (ev) sse_append(c, ev, n);
-    free(ev);
-    (void)q;
 }
 
 /* Stream the events a feed produced.  With parallel_tool_calls false only
@@ -138,7 +122,7 @@ static void send_events(conn *c, gen_seq *q, tc_event *evs, int n) {
                 td.id = td.name = NULL;
             }
         }
-        put(c, q, &d);
+        oai_stream_put(c, &d);
     }
 }
 

@@ -386,6 +386,8 @@ void oai_tok_free(oai_tok *t);
  * token's delta, one choice's finish (and the end of the stream after the
  * last one). */
 void oai_stream_begin(conn *c);
+/* One chunk of c's stream (chat or completions, usage:null when asked). */
+void oai_stream_put(conn *c, const oai_delta *d);
 void oai_stream_token(conn *c, gen_seq *q, const engine_token *et);
 void oai_stream_final(conn *c, gen_seq *q);
 
@@ -409,6 +411,9 @@ void oai_tools_free(gen_seq *q);
 
 /* ---- sse.c -------------------------------------------------------------------------- */
 
+/* Make *buf (capacity *cap) hold at least need bytes, doubling from 256.
+ * false when memory runs out (*buf unchanged). */
+bool srv_grow(char **buf, size_t *cap, size_t need);
 /* Queue bytes for the client (drops a client that stopped reading). */
 void sse_append(conn *c, const char *bytes, size_t n);
 

@@ -26,7 +26,7 @@
 #include "log.h"
 #include "server.h"
 
-static bool grow(char **buf, size_t *cap, size_t need) {
+bool srv_grow(char **buf, size_t *cap, size_t need) {
     if (need <= *cap) return true;
     size_t nc = *cap ? *cap : 256;
     while (nc < need) nc *= 2;
@@ -40,7 +40,7 @@ static bool grow(char **buf, size_t *cap, size_t need) {
 void sse_append(conn *c, const char *bytes, size_t n) {
     if (c->gone) return;
     if (c->out_pos > 0 && c->out_pos == c->out_len) c->out_pos = c->out_len = 0;
-    if (c->out_len - c->out_pos + n > c->s->cfg.max_stream_backlog || !grow(&c->out, &c->out_cap, c->out_len + n)) {
+    if (c->out_len - c->out_pos + n > c->s->cfg.max_stream_backlog || !srv_grow(&c->out, &c->out_cap, c->out_len + n)) {
         log_line(c->s->cfg.json_output, "WARN", NULL, "%s: client not reading (%zu bytes unsent): dropped",
                  c->path, c->out_len - c->out_pos);
         c->gone = true;
@@ -129,7 +129,7 @@ void sse_token(conn *c, gen_tok *t) {
     }
     if (!t->g.token.special) { /* the engine's text skips special tokens */
         size_t n = t->g.token.text.len;
-        if (grow(&c->text, &c->text_cap, c->text_len + n + 1)) {
+        if (srv_grow(&c->text, &c->text_cap, c->text_len + n + 1)) {
             memcpy(c->text + c->text_len, t->g.token.text.s, n);
             c->text_len += n;
         }
