@@ -5,8 +5,7 @@
  * asked for (PCRE2 is the oracle: what must match and what must not), and
  * every malformed or refused constraint gets its status, param and message.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "support/pcre_oracle.h"
 
 #include "openai_util.h"
 #include "constraint/json_schema.h"
@@ -14,13 +13,8 @@
 
 /* Whether text is in the language of regex (whole-text match). */
 static bool in_language(const char *regex, const char *text) {
-    char *wrapped = malloc(strlen(regex) + 8);
-    sprintf(wrapped, "^(?:%s)$", regex);
-    int ec;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)wrapped, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
-    free(wrapped);
-    if (!re) fail_msg("PCRE2 refuses %s (offset %zu)", regex, (size_t)off);
+    pcre2_code *re = pcre_whole(regex);
+    if (!re) fail_msg("PCRE2 refuses %s", regex);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
     int rc = pcre2_match(re, (PCRE2_SPTR)text, strlen(text), 0, 0, md, NULL);
     pcre2_match_data_free(md);

@@ -21,10 +21,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <dirent.h>
 #include <math.h>
-#include <pcre2.h>
+#include "support/pcre_oracle.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,19 +42,8 @@ typedef struct {
 } oracle;
 
 static void oracle_init(oracle *o, const char *re) {
-    size_t n = strlen(re) + 16;
-    char *full = malloc(n);
-    assert_non_null(full);
-    snprintf(full, n, "^(?:%s)\\z", re);
-    int ec;
-    PCRE2_SIZE off;
-    o->code = pcre2_compile((PCRE2_SPTR)full, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &off, NULL);
-    if (!o->code) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof msg);
-        fail_msg("PCRE2 refuses the regex (%s at %zu): %.300s", (char *)msg, (size_t)off, full);
-    }
-    free(full);
+    o->code = pcre_whole(re);
+    if (!o->code) fail_msg("PCRE2 refuses the regex (reason above)");
     o->md = pcre2_match_data_create_from_pattern(o->code, NULL);
     assert_non_null(o->md);
 }
