@@ -132,3 +132,18 @@ bool proto_limits_check(const proto_limits *l, char *err) {
     if (err) snprintf(err, PROTO_ERRLEN, "%s", msg);
     return false;
 }
+
+bool proto_cat(char **out, size_t *len, size_t *cap, const char *s, size_t n) {
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *len + n + 1) c *= 2;
+        char *p = realloc(*out, c);
+        if (!p) return false;
+        *out = p;
+        *cap = c;
+    }
+    memcpy(*out + *len, s, n);
+    *len += n;
+    (*out)[*len] = '\0';
+    return true;
+}

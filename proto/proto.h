@@ -24,6 +24,11 @@ typedef struct {
     size_t len;
 } proto_str;
 
+/* Append s[0, n) to the NUL-terminated *out (length *len, capacity *cap;
+ * *out may start NULL), doubling from 256 bytes.  false when memory runs
+ * out (*out unchanged). */
+bool proto_cat(char **out, size_t *len, size_t *cap, const char *s, size_t n);
+
 /* A string literal as a proto_str (length without the terminator). */
 #define PROTO_LIT(lit) ((proto_str){(lit), sizeof(lit) - 1})
 proto_str proto_cstr(const char *s); /* NULL → {NULL, 0} */

@@ -65,27 +65,13 @@ static so_status from_regex(const json_t *v, char **regex, char *msg) {
     return SO_OK;
 }
 
-/* Append s verbatim (regex syntax, not text) to out. */
-static bool append_raw(const char *s, char **out, size_t *len, size_t *cap) {
-    size_t n = strlen(s);
-    if (*len + n + 1 > *cap) {
-        size_t c = (*cap ? *cap * 2 : 64) + n;
-        char *p = realloc(*out, c);
-        if (!p) return false;
-        *out = p, *cap = c;
-    }
-    memcpy(*out + *len, s, n + 1);
-    *len += n;
-    return true;
-}
-
 char *so_choice_regex(const char *const *choices, int n) {
     char *out = NULL;
     size_t len = 0, cap = 0;
     for (int i = 0; i < n; i++) {
-        if (!append_raw(i ? "|(?:" : "(?:", &out, &len, &cap) ||
+        if (!proto_cat(&out, &len, &cap, i ? "|(?:" : "(?:", i ? 4 : 3) ||
             !cons_regex_escape(choices[i], strlen(choices[i]), &out, &len, &cap) ||
-            !append_raw(")", &out, &len, &cap))
+            !proto_cat(&out, &len, &cap, ")", 1))
             goto oom;
     }
     return out;

@@ -10,23 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto.h"
 #include "toolcall_internal.h"
-
-/* Append s[0, n) to the NUL-terminated *out (len, cap). */
-static bool grow_cat(char **out, size_t *len, size_t *cap, const char *s, size_t n) {
-    if (*len + n + 1 > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < *len + n + 1) c *= 2;
-        char *p = realloc(*out, c);
-        if (!p) return false;
-        *out = p;
-        *cap = c;
-    }
-    memcpy(*out + *len, s, n);
-    *len += n;
-    (*out)[*len] = '\0';
-    return true;
-}
 
 tc_format tc_detect_format(const char *src) {
     if (!src) return TC_GENERIC;
@@ -62,13 +47,13 @@ char *tc_tools_note(const json_t *tools, bool parallel) {
     static const char TAIL[] = ". Otherwise answer as usual.\n\nTools:";
     size_t len = 0, cap = 0;
     char *out = NULL;
-    bool ok = grow_cat(&out, &len, &cap, HEAD, strlen(HEAD)) &&
-              (!parallel || grow_cat(&out, &len, &cap, PARALLEL, strlen(PARALLEL))) &&
-              grow_cat(&out, &len, &cap, TAIL, strlen(TAIL));
+    bool ok = proto_cat(&out, &len, &cap, HEAD, strlen(HEAD)) &&
+              (!parallel || proto_cat(&out, &len, &cap, PARALLEL, strlen(PARALLEL))) &&
+              proto_cat(&out, &len, &cap, TAIL, strlen(TAIL));
     for (size_t i = 0; ok && i < json_array_size(tools); i++) {
         const json_t *fn = json_object_get(json_array_get(tools, i), "function");
         char *j = json_dumps(fn ? fn : json_array_get(tools, i), JSON_COMPACT | JSON_ENCODE_ANY);
-        ok = j && grow_cat(&out, &len, &cap, "\n", 1) && grow_cat(&out, &len, &cap, j, strlen(j));
+        ok = j && proto_cat(&out, &len, &cap, "\n", 1) && proto_cat(&out, &len, &cap, j, strlen(j));
         free(j);
     }
     if (!ok) {

@@ -21,6 +21,7 @@
 
 #include "constraint/constraint.h"
 #include "constraint/json_schema.h"
+#include "proto.h"
 #include "toolcall.h"
 
 typedef struct {
@@ -30,21 +31,7 @@ typedef struct {
 } rx;
 
 static void raw(rx *r, const char *s) {
-    size_t n = strlen(s);
-    if (r->oom) return;
-    if (r->len + n + 1 > r->cap) {
-        size_t c = r->cap ? r->cap * 2 : 256;
-        while (c < r->len + n + 1) c *= 2;
-        char *p = realloc(r->s, c);
-        if (!p) {
-            r->oom = true;
-            return;
-        }
-        r->s = p;
-        r->cap = c;
-    }
-    memcpy(r->s + r->len, s, n + 1);
-    r->len += n;
+    if (!r->oom && !proto_cat(&r->s, &r->len, &r->cap, s, strlen(s))) r->oom = true;
 }
 
 /* A literal: every metacharacter escaped. */
