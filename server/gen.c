@@ -301,7 +301,9 @@ size_t gen_compute_characters(const conn *c) {
     if (c->api == API_TGI) return oai_utf8_chars(c->req.inputs, c->req.inputs_len);
     if (c->oai.text) return oai_utf8_chars(c->oai.text, c->oai.text_len); /* the rendered chat prompt */
     size_t n = 0;
-    for (int p = 0; p < c->oai.req.n_prompts; p++) n += oai_utf8_chars(c->oai.req.prompts[p].text, c->oai.req.prompts[p].text_len);
+    const oai_request *r = &c->oai.req;
+    for (int p = 0; p < r->n_prompts; p++)
+        n += oai_utf8_chars(r->prompts[p].text, r->prompts[p].text_len) + (c->oai.fim ? oai_utf8_chars(r->suffix, r->suffix_len) : 0);
     return n;
 }
 

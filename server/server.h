@@ -119,6 +119,11 @@ typedef struct {
     size_t text_len;
     int32_t **prompts;     /* (n_prompts) token ids, owned */
     int *n_prompt;         /* (n_prompts) */
+    int *echo_at, *n_echo; /* (n_prompts) the tokens of the client's prompt: prompts[p][echo_at[p] ..
+                              + n_echo[p]) (all of them, or a FIM prompt's prefix) */
+    bool fim;              /* completions with `suffix`: fill-in-the-middle prompts (fim.h) */
+    int32_t *stop_ids;     /* stop_token_ids + the FIM markers (owned; NULL: the request's own) */
+    int n_stop_ids;
     uint32_t *max_new;     /* (n_prompts) */
     int n_prompts;
     int per_prompt;        /* sequences per prompt: best_of, else n */
