@@ -1,6 +1,6 @@
 /*
  * llamacpp.h — llama.cpp's server API for POST /infill (the route code
- * editors call: llama.vim, llama.vscode, Continue, Twinny), as data.
+ * editors call: llama.vim, llama.vscode, Continue), as data.
  *
  * Owns: the /infill request body parsed into a plain struct that owns its
  * strings, its checks, the mapping onto the engine's sampler_params, and
