@@ -31,6 +31,7 @@ tokenizer *tok_alloc(int32_t n_vocab) {
     t->attr = calloc(n, sizeof *t->attr);
     t->bos = t->eos = t->unk = -1;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
+    t->fim = (tok_fim_ids){-1, -1, -1, -1, -1, -1, -1}; /* none until a loader finds them (tok_fim_detect) */
     if (!t->text || !t->len || !t->score || !t->attr || !tok_strmap_init(&t->vocab, n)) {
         tok_free(t);
         return NULL;
