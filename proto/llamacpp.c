@@ -54,8 +54,9 @@ static bool get_str(const ji_doc *d, const json_t *root, const char *key, bool r
 static bool get_num(const json_t *root, const char *key, float *out, proto_error *err) {
     const json_t *v = field(root, key);
     if (!v) return true;
-    if (!json_is_number(v) || !isfinite(json_number_value(v))) return bad(err, "\"%s\" must be a number", key);
-    *out = (float)json_number_value(v);
+    float f = json_is_number(v) ? (float)json_number_value(v) : NAN;
+    if (!isfinite(f)) return bad(err, "\"%s\" must be a number (a finite f32)", key);
+    *out = f;
     return true;
 }
 

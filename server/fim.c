@@ -111,10 +111,10 @@ static bool fit(int budget, int fixed, ids *pre, ids *suf, ids *files, bool *cut
     s = min_int(suf->n, room - p);
     int x = min_int(files->n, room - p - s);
     *cut = p < pre->n || s < suf->n || x < files->n;
-    memmove(pre->v, pre->v + (pre->n - p), (size_t)p * sizeof *pre->v);
+    if (p > 0) memmove(pre->v, pre->v + (pre->n - p), (size_t)p * sizeof *pre->v);
     pre->n = p;
     suf->n = s;
-    memmove(files->v, files->v + (files->n - x), (size_t)x * sizeof *files->v);
+    if (x > 0) memmove(files->v, files->v + (files->n - x), (size_t)x * sizeof *files->v);
     files->n = x;
     return true;
 }

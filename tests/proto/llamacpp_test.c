@@ -116,6 +116,8 @@ static void test_refusals(void **st) {
     parse_fails("{\"input_prefix\":\"\",\"input_suffix\":\"\",\"n_predict\":-2}", 400, "\"n_predict\" must be an integer");
     parse_fails("{\"input_prefix\":\"\",\"input_suffix\":\"\",\"temperature\":\"hot\"}", 400,
                 "\"temperature\" must be a number");
+    parse_fails("{\"input_prefix\":\"\",\"input_suffix\":\"\",\"repeat_penalty\":1e39}", 400,
+                "\"repeat_penalty\" must be a number (a finite f32)");
     parse_fails("{\"input_prefix\":\"\",\"input_suffix\":\"\",\"top_k\":1.5}", 400, "\"top_k\" must be an integer");
     parse_fails("{\"input_prefix\":\"\",\"input_suffix\":\"\",\"top_p\":0}", 400, "\"top_p\" must be > 0 and <= 1");
     parse_fails("{\"input_prefix\":\"\",\"input_suffix\":\"\",\"min_p\":2}", 400, "\"min_p\" must be >= 0 and <= 1");
