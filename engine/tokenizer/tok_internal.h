@@ -290,11 +290,19 @@ struct tokenizer {
     int32_t *post_prefix, *post_suffix;
     size_t n_post_prefix, n_post_suffix;
 
+    /* fill-in-the-middle markers (tok_fim.c) */
+    tok_fim_ids fim;
+
     /* decoding */
     tok_dec_rules dec;
     char *dec_bytes;      /* concatenated decoded bytes of every token */
     size_t *dec_off;      /* [n_vocab + 1] */
 };
+
+/* Fill t->fim (tok_fim.c): given[role] where >= 0 (GGUF ids, in the order
+ * pre, suf, mid, pad, rep, sep; NULL for none), else by text.  Run once the
+ * tokens are loaded. */
+void tok_fim_detect(tokenizer *t, const int32_t given[6]);
 
 /* Shared construction helpers (tokenizer.c). */
 tokenizer *tok_alloc(int32_t n_vocab);

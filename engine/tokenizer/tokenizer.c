@@ -31,6 +31,7 @@ tokenizer *tok_alloc(int32_t n_vocab) {
     t->attr = calloc(n, sizeof *t->attr);
     t->bos = t->eos = t->unk = -1;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
+    t->fim = (tok_fim_ids){-1, -1, -1, -1, -1, -1, -1}; /* none until a loader finds them (tok_fim_detect) */
     if (!t->text || !t->len || !t->score || !t->attr || !tok_strmap_init(&t->vocab, n)) {
         tok_free(t);
         return NULL;
@@ -112,12 +113,14 @@ static bool encode_spm_text(const tokenizer *t, const char *s, size_t n, bool pr
     return ok;
 }
 
-static bool encode_gguf(const tokenizer *t, const char *s, size_t n, bool parse_special,
+/* lead: the text starts a text (tok_encode), else it continues one
+ * (tok_encode_cont: no space prefix at its start). */
+static bool encode_gguf(const tokenizer *t, const char *s, size_t n, bool parse_special, bool lead,
                         tok_ids *out, char *err) {
     tok_frags fr = {0};
     tok_pieces pc = {0};
     bool ok = tok_partition_llama(t, s, n, parse_special, &fr) || ct_err(err, "out of memory");
-    bool prev_special = true; /* llama.cpp: a space prefix at the start and after specials */
+    bool prev_special = lead; /* llama.cpp: a space prefix at the start and after specials */
     for (size_t i = 0; ok && i < fr.n; i++) {
         const tok_frag *f = &fr.v[i];
         if (f->token >= 0) {
@@ -167,7 +170,15 @@ static bool encode_hf_normalized(const tokenizer *t, const char *s, size_t n, bo
     return ok;
 }
 
-static bool encode_hf(const tokenizer *t, const char *s, size_t n, bool parse_special,
+/* The Prepend normalizer's text (the dummy prefix of legacy Llama files),
+ * or NULL. */
+static const tok_norm_step *prepend_step(const tokenizer *t) {
+    for (size_t i = 0; i < t->n_norm; i++)
+        if (t->norm[i].kind == TOK_NORM_PREPEND) return &t->norm[i];
+    return NULL;
+}
+
+static bool encode_hf(const tokenizer *t, const char *s, size_t n, bool parse_special, bool lead,
                       tok_ids *out, char *err) {
     tok_buf clean = {0}, norm = {0};
     tok_frags fr = {0};
@@ -182,8 +193,12 @@ static bool encode_hf(const tokenizer *t, const char *s, size_t n, bool parse_sp
             ok = tok_ids_push(out, f->token) || ct_err(err, "out of memory");
             continue;
         }
-        ok = tok_normalize(t, clean.p + f->off, f->len, &norm, err) &&
-             encode_hf_normalized(t, norm.p, norm.len, f->off == 0, parse_special, out, err);
+        ok = tok_normalize(t, clean.p + f->off, f->len, &norm, err);
+        const tok_norm_step *pre = !lead && f->off == 0 ? prepend_step(t) : NULL;
+        size_t skip = 0; /* a continuation: the Prepend normalizer's text is not there */
+        if (ok && pre && norm.len >= pre->a_len && memcmp(norm.p, pre->a, pre->a_len) == 0) skip = pre->a_len;
+        ok = ok && encode_hf_normalized(t, norm.p + skip, norm.len - skip, lead && f->off == 0,
+                                        parse_special, out, err);
     }
     tok_frags_free(&fr);
     tok_buf_free(&clean);
@@ -199,8 +214,8 @@ static bool push_all(tok_ids *out, const int32_t *v, size_t n) {
     return true;
 }
 
-int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_special,
-               bool parse_special, int32_t **ids, char *err) {
+static int encode(const tokenizer *t, const char *text, size_t len, bool add_special,
+                  bool parse_special, bool lead, int32_t **ids, char *err) {
     *ids = NULL;
     if (!t || (!text && len)) return ct_err(err, "tok_encode: no tokenizer or text"), -1;
     if (len > (size_t)INT32_MAX / 2) return ct_err(err, "tok_encode: text too long"), -1;
@@ -212,8 +227,8 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_specia
     }
     if (!ok) ct_err(err, "out of memory");
     if (ok && len > 0)
-        ok = t->hf ? encode_hf(t, text, len, parse_special, &out, err)
-                   : encode_gguf(t, text, len, parse_special, &out, err);
+        ok = t->hf ? encode_hf(t, text, len, parse_special, lead, &out, err)
+                   : encode_gguf(t, text, len, parse_special, lead, &out, err);
     if (ok && add_special) {
         if (t->hf) ok = push_all(&out, t->post_suffix, t->n_post_suffix);
         else if (t->add_eos) ok = t->eos >= 0 && tok_ids_push(&out, t->eos);
@@ -227,4 +242,14 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_specia
     if (!out.v && !(out.v = malloc(sizeof *out.v))) return ct_err(err, "out of memory"), -1;
     *ids = out.v;
     return (int)out.n;
+}
+
+int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_special,
+               bool parse_special, int32_t **ids, char *err) {
+    return encode(t, text, len, add_special, parse_special, true, ids, err);
+}
+
+int tok_encode_cont(const tokenizer *t, const char *text, size_t len, bool parse_special,
+                    int32_t **ids, char *err) {
+    return encode(t, text, len, false, parse_special, false, ids, err);
 }
