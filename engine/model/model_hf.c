@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ static bool read_config(model *m, json_t *cfg, const char *dir, char *err) {
     if (!a)
         return ct_err(err, "%s/config.json: unsupported architecture '%s' (supported: llama, "
                       "mistral, qwen2)", dir, json_string_value(mt));
-    c->arch = a->id;
+    arch_apply(a, c);
     c->dim = json_int(cfg, "hidden_size", 0);
     c->n_layers = json_int(cfg, "num_hidden_layers", 0);
     c->n_heads = json_int(cfg, "num_attention_heads", 0);
@@ -130,6 +131,8 @@ static bool read_config(model *m, json_t *cfg, const char *dir, char *err) {
     c->norm_eps = json_num(cfg, "rms_norm_eps", a->default_eps);
     c->rope_theta = json_num(cfg, "rope_theta", a->default_theta);
     c->tied_output = json_is_true(json_object_get(cfg, "tie_word_embeddings"));
+    c->n_rot = c->head_dim;
+    c->attn_scale = 1.0f / sqrtf((float)c->head_dim);
     if (!read_rope_scaling(c, json_object_get(cfg, "rope_scaling"), err)) return false;
     char cerr[CT_ERRLEN];
     if (!model_check_config(c, cerr)) return ct_err(err, "%s/config.json: %s", dir, cerr);
@@ -209,7 +212,7 @@ bool model_open_hf(model *m, const char *dir, char *err) {
     if (ok) {
         const st_tensor *q = st_find(m->st, "model.layers.0.self_attn.q_proj.weight");
         m->dtype = strdup(q ? dt_name(q->type) : "F32");
-        weight_source src = {m->st, hf_find_weight, false};
+        weight_source src = {.ctx = m->st, .find = hf_find_weight};
         ok = model_assemble(m, &src, err);
     }
     json_decref(cfg);
