@@ -117,7 +117,7 @@ static double ln_ppl_diff(const char *model_path, json_t *ref) {
     if (!ppl_compute(e, ids, n, ctx, tok_bos(m->tok), 4, &r, NULL, NULL, err)) fail_msg("ppl: %s", err);
     assert_int_equal(r.n_chunks, (int)json_integer_value(json_object_get(pk, "chunks")));
     double want = json_number_value(json_object_get(pk, "ln_ppl")), d = fabs(r.mean_nll - want);
-    printf("# ln PPL %.6f, llama.cpp (KV f32) %.6f: |diff| %.2e\n", r.mean_nll, want, d);
+    printf("# ln PPL %.6f, llama.cpp (KV f32) %.6f: |diff| %.2e (%.1f s)\n", r.mean_nll, want, d, r.seconds);
     engine_free(e);
     model_free(m);
     free(ids);
