@@ -12,6 +12,8 @@
 #ifndef CTGI_MODEL_LOAD_H
 #define CTGI_MODEL_LOAD_H
 
+#include <jansson.h>
+
 #include "model.h"
 
 typedef struct {
@@ -49,6 +51,20 @@ void model_init_rope(model *m, const float *freq_factors /* (n_rot/2) or NULL */
 /* ALiBi slopes of cfg.n_heads heads into m->alibi_slopes (false: out of memory). */
 bool model_init_alibi(model *m);
 void *model_own(model *m, void *buf); /* record an owned buffer; NULL-safe */
+
+/* model_hf_arch.c: a Hugging Face directory's config.json into c (per
+ * model_type; unsupported values refused by key), and its tensors under
+ * the canonical names (the weight_source of hf_weight_source, whose ctx is
+ * h: st and falcon_40b filled by the caller). */
+typedef struct {
+    const struct st_model *st;
+    int layout;      /* model_hf_arch.c's table row */
+    bool falcon_40b; /* ln_attn / ln_mlp instead of input_layernorm */
+} hf_ctx;
+bool hf_read_config(model_config *c, json_t *cfg, const arch_desc *a, char *err);
+void hf_weight_source(hf_ctx *h, weight_source *src, const model_config *c);
+bool hf_find_weight(void *ctx, const char *gguf_name, wsrc *out);
+bool hf_falcon_40b(const struct st_model *st);
 
 /* model_gguf.c / model_hf.c: fill cfg, name, tok, eos, source; keep files open in m */
 bool model_open_gguf(model *m, const char *path, char *err);
