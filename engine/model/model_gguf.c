@@ -24,14 +24,16 @@ static bool gguf_find_weight(void *ctx, const char *name, wsrc *out) {
     return true;
 }
 
-/* `<arch>.<key>` as u32; *ok cleared and err set if required and absent. */
+/* `<arch>.<key>` as u32; *ok cleared and err set if required and absent,
+ * or present and not a count (negative, or past 2^30). */
 static int arch_u32(const gguf_file *f, const char *arch, const char *key, int dflt,
                     bool required, bool *ok, char *err) {
     char full[128];
     uint32_t v;
     snprintf(full, sizeof full, "%s.%s", arch, key);
     if (gguf_get_u32(f, full, &v) && v <= (1u << 30)) return (int)v;
-    if (required && *ok) *ok = ct_err(err, "%s: missing or invalid metadata key '%s'", gguf_path(f), full);
+    if ((required || gguf_find(f, full)) && *ok)
+        *ok = ct_err(err, "%s: missing or invalid metadata key '%s'", gguf_path(f), full);
     return dflt;
 }
 

@@ -120,6 +120,7 @@ bool model_open_hf(model *m, const char *dir, char *err) {
         if (!ct_add_ok(need, st_tensor_at(m->st, i)->nbytes, &need)) need = UINT64_MAX;
     if (ok) ok = model_weights_fit(dir, need, err);
     if (ok) {
+        hf_config_from_tensors(&m->cfg, m->st);
         hf_ctx h = {.st = m->st, .falcon_40b = m->cfg.arch == ARCH_FALCON && hf_falcon_40b(m->st)};
         weight_source src;
         hf_weight_source(&h, &src, &m->cfg);

@@ -57,14 +57,17 @@ static const hf_name GEMMA2[] = { /* four norms a block; post_attention_layernor
     {"post_ffw_norm", "model.layers.%d.post_feedforward_layernorm", false},
     {NULL, NULL, false},
 };
-static const hf_name GPT2[] = { /* gpt2: Conv1D; gpt_bigcode: the same names, nn.Linear */
-    {"token_embd", "transformer.wte", false}, {"position_embd", "transformer.wpe", false},
-    {"output_norm", "transformer.ln_f", false}, {"output", "lm_head", false},
-    {"attn_norm", "transformer.h.%d.ln_1", false}, {"attn_qkv", "transformer.h.%d.attn.c_attn", true},
-    {"attn_output", "transformer.h.%d.attn.c_proj", true}, {"ffn_norm", "transformer.h.%d.ln_2", false},
-    {"ffn_up", "transformer.h.%d.mlp.c_fc", true}, {"ffn_down", "transformer.h.%d.mlp.c_proj", true},
-    {NULL, NULL, false},
-};
+#define GPT2_NAMES(conv)                                                                                       \
+    {"token_embd", "transformer.wte", false}, {"position_embd", "transformer.wpe", false},                     \
+        {"output_norm", "transformer.ln_f", false}, {"output", "lm_head", false},                              \
+        {"attn_norm", "transformer.h.%d.ln_1", false}, {"attn_qkv", "transformer.h.%d.attn.c_attn", conv},     \
+        {"attn_output", "transformer.h.%d.attn.c_proj", conv}, {"ffn_norm", "transformer.h.%d.ln_2", false},   \
+        {"ffn_up", "transformer.h.%d.mlp.c_fc", conv}, {"ffn_down", "transformer.h.%d.mlp.c_proj", conv},      \
+    {                                                                                                          \
+        NULL, NULL, false                                                                                      \
+    }
+static const hf_name GPT2[] = {GPT2_NAMES(true)};     /* Conv1D: (in, out) */
+static const hf_name BIGCODE[] = {GPT2_NAMES(false)}; /* gpt_bigcode: the same names, nn.Linear */
 static const hf_name NEOX[] = {
     {"token_embd", "gpt_neox.embed_in", false}, {"output_norm", "gpt_neox.final_layer_norm", false},
     {"output", "embed_out", false}, {"attn_norm", "gpt_neox.layers.%d.input_layernorm", false},
@@ -119,7 +122,7 @@ static const struct {
     {ARCH_LLAMA, LLAMA, NULL, false},       {ARCH_QWEN2, LLAMA, NULL, false},
     {ARCH_QWEN3, LLAMA, NULL, false},       {ARCH_GEMMA, LLAMA, NULL, false},
     {ARCH_PHI3, PHI3, NULL, false},         {ARCH_GEMMA2, GEMMA2, NULL, false},
-    {ARCH_GPT2, GPT2, "transformer.", false}, {ARCH_STARCODER, GPT2, "transformer.", true},
+    {ARCH_GPT2, GPT2, "transformer.", false}, {ARCH_STARCODER, BIGCODE, "transformer.", true},
     {ARCH_GPTNEOX, NEOX, NULL, true},       {ARCH_FALCON, FALCON, "transformer.", true},
     {ARCH_MPT, MPT, "transformer.", false}, {ARCH_BLOOM, BLOOM, "transformer.", true},
 };
@@ -383,6 +386,15 @@ bool hf_read_config(model_config *c, json_t *j, const arch_desc *a, char *err) {
     if (a->embd_scale_sqrt_dim) c->embd_scale = sqrtf((float)c->dim);
     if (a->id != ARCH_MPT) c->tied_output = jbool(j, "tie_word_embeddings", a->hf_tied_default);
     return true;
+}
+
+/* What config.json does not hold: BLOOM's MLP is 4 * hidden_size by
+ * definition, but the first dense_h_to_4h says what the file has. */
+void hf_config_from_tensors(model_config *c, const st_model *st) {
+    if (c->arch != ARCH_BLOOM) return;
+    const st_tensor *t = st_find(st, "transformer.h.0.mlp.dense_h_to_4h.weight");
+    if (!t) t = st_find(st, "h.0.mlp.dense_h_to_4h.weight");
+    if (t && t->n_dims == 2 && t->shape[0] > 0 && t->shape[0] <= (1u << 20)) c->ffn_dim = (int)t->shape[0];
 }
 
 bool hf_falcon_40b(const st_model *st) {

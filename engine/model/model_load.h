@@ -65,6 +65,7 @@ bool hf_read_config(model_config *c, json_t *cfg, const arch_desc *a, char *err)
 void hf_weight_source(hf_ctx *h, weight_source *src, const model_config *c);
 bool hf_find_weight(void *ctx, const char *gguf_name, wsrc *out);
 bool hf_falcon_40b(const struct st_model *st);
+void hf_config_from_tensors(model_config *c, const struct st_model *st);
 
 /* model_gguf.c / model_hf.c: fill cfg, name, tok, eos, source; keep files open in m */
 bool model_open_gguf(model *m, const char *path, char *err);

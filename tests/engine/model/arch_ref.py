@@ -19,13 +19,21 @@ the whole sequence at every step (no KV cache).  Architectures:
   gptneox LayerNorm with bias, fused qkv (q|k|v rows) with bias, partial
           rotate-half RoPE (rope.dimension_count), parallel residual,
           GELU MLP with biases
+  mpt     LayerNorm without bias, fused qkv clamped to +-clamp_kqv, no
+          positions but ALiBi (slopes 2^(-max_bias (h+1) / n_heads), n_heads
+          a power of 2 here), GELU MLP, tied output
 
-Usage: arch_ref.py MODEL.gguf --ids 1,2,3 [-n 16]
+--gelu erf computes GELU exactly, 0.5 x (1 + erf(x / sqrt 2)), as the HF
+families whose config says "gelu" do (and MPT always); the default is the
+tanh form llama.cpp uses.
+
+Usage: arch_ref.py MODEL.gguf --ids 1,2,3 [-n 16] [--gelu erf]
 Prints JSON: {"prompt_top10": [[[id, logit], ...] per prompt position],
 "greedy": {"ids": [...], "top10": [...], "margin": [...]}}, greedy step k's
 top10 being the logits that chose ids[k] (step 0: the last prompt position).
 """
 import json
+import math
 import struct
 import sys
 
@@ -104,6 +112,16 @@ def gelu_tanh(x):
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
+_erf = np.vectorize(math.erf)
+
+
+def gelu_erf(x):
+    return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+
+
+GELU = gelu_tanh
+
+
 def silu(x):
     return x / (1 + np.exp(-x))
 
@@ -149,7 +167,9 @@ class Model:
         self.window = kv.get(a + ".attention.sliding_window", 0)
         self.attn_cap = kv.get(a + ".attn_logit_softcapping", 0.0)
         self.final_cap = kv.get(a + ".final_logit_softcapping", 0.0)
-        assert a in ("llama", "qwen3", "gemma2", "gptneox"), "unsupported architecture " + a
+        self.clamp = kv.get(a + ".attention.clamp_kqv", 0.0)
+        self.max_bias = kv.get(a + ".attention.max_alibi_bias", 0.0)
+        assert a in ("llama", "qwen3", "gemma2", "gptneox", "mpt"), "unsupported architecture " + a
 
     def w(self, name):
         return self.t[name]
@@ -173,6 +193,9 @@ class Model:
             s = q[:, h, :] @ k[:, h // g, :].T / np.sqrt(hd)
             if self.attn_cap:
                 s = self.attn_cap * np.tanh(s / self.attn_cap)
+            if self.arch == "mpt":  # ALiBi: a bias of slope * (j - i)
+                assert H & (H - 1) == 0
+                s = s + 2.0 ** (-self.max_bias * (h + 1) / H) * (j - i)
             s = np.where(allowed, s, -np.inf)
             s = np.exp(s - s.max(axis=1, keepdims=True))
             s /= s.sum(axis=1, keepdims=True)
@@ -186,8 +209,8 @@ class Model:
             x = x * np.sqrt(self.dim)
         for l in range(self.n_layers):
             x = self.block(x, pos, l)
-        if self.arch == "gptneox":
-            x = layer_norm(x, self.w("output_norm.weight"), self.w("output_norm.bias"), self.eps)
+        if self.arch in ("gptneox", "mpt"):
+            x = layer_norm(x, self.w("output_norm.weight"), self.t.get("output_norm.bias", 0.0), self.eps)
         else:
             x = rms_norm(x, self.w("output_norm.weight"), self.eps)
         out = self.t.get("output.weight", self.w("token_embd.weight"))
@@ -200,6 +223,16 @@ class Model:
         p = "blk.%d." % l
         W = lambda n: self.w(p + n)
         T, H, KV, hd = x.shape[0], self.n_head, self.n_kv, self.hd
+        if self.arch == "mpt":
+            h = layer_norm(x, W("attn_norm.weight"), 0.0, self.eps)
+            qkv = h @ W("attn_qkv.weight").T
+            if self.clamp:
+                qkv = np.clip(qkv, -self.clamp, self.clamp)
+            q, k, v = qkv[:, :H * hd], qkv[:, H * hd:(H + KV) * hd], qkv[:, (H + KV) * hd:]
+            q, k, v = q.reshape(T, H, hd), k.reshape(T, KV, hd), v.reshape(T, KV, hd)
+            x = x + self.attention(q, k, v, l) @ W("attn_output.weight").T
+            h = layer_norm(x, W("ffn_norm.weight"), 0.0, self.eps)
+            return x + GELU(h @ W("ffn_up.weight").T) @ W("ffn_down.weight").T
         if self.arch == "gptneox":
             h = layer_norm(x, W("attn_norm.weight"), W("attn_norm.bias"), self.eps)
             qkv = h @ W("attn_qkv.weight").T + W("attn_qkv.bias")
@@ -217,13 +250,13 @@ class Model:
         if self.arch == "gptneox":
             att = att + W("attn_output.bias")
             h2 = layer_norm(x, W("ffn_norm.weight"), W("ffn_norm.bias"), self.eps)
-            m = gelu_tanh(h2 @ W("ffn_up.weight").T + W("ffn_up.bias")) @ W("ffn_down.weight").T + W("ffn_down.bias")
+            m = GELU(h2 @ W("ffn_up.weight").T + W("ffn_up.bias")) @ W("ffn_down.weight").T + W("ffn_down.bias")
             return x + att + m
         if self.arch == "gemma2":
             att = rms_norm(att, W("post_attention_norm.weight"), self.eps)
         x = x + att
         h = rms_norm(x, W("ffn_norm.weight"), self.eps)
-        act = gelu_tanh if self.arch == "gemma2" else silu
+        act = GELU if self.arch == "gemma2" else silu
         m = (act(h @ W("ffn_gate.weight").T) * (h @ W("ffn_up.weight").T)) @ W("ffn_down.weight").T
         if self.arch == "gemma2":
             m = rms_norm(m, W("post_ffw_norm.weight"), self.eps)
@@ -236,6 +269,7 @@ def top10(z):
 
 
 def main():
+    global GELU
     args = sys.argv[1:]
     path, ids, n = args[0], [], 16
     for i, a in enumerate(args):
@@ -243,6 +277,8 @@ def main():
             ids = [int(s) for s in args[i + 1].split(",")]
         if a == "-n":
             n = int(args[i + 1])
+        if a == "--gelu" and args[i + 1] == "erf":
+            GELU = gelu_erf
     m = Model(path)
     z = m.logits(ids)
     out = {"prompt_top10": [top10(row) for row in z], "greedy": {"ids": [], "top10": [], "margin": []}}

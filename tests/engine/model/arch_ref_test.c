@@ -10,9 +10,12 @@
  * 32 with dim 64 and 4 heads, GQA), a llama with a sliding window of 8 on
  * every layer (Mistral's layout) over 48 positions, and a qwen3 with a
  * window too.  As a second opinion beside llama.cpp's references, the
- * same comparison on two of ../shared/models/synth/arch/'s files: gemma2
- * (soft-capping, post norms, alternating windows) and gptneox (LayerNorm,
- * parallel residual, partial rotary).
+ * same comparison on three of ../shared/models/synth/arch/'s files: gemma2
+ * (soft-capping, post norms, alternating windows), gptneox (LayerNorm,
+ * parallel residual, partial rotary) and mpt (ALiBi, qkv clamp).  And the
+ * exact erf GELU that Hugging Face configs may ask for (llama.cpp has
+ * none): mpt and gptneox as HF directories (support/hf_write.c) against
+ * the reference with --gelu erf.
  *
  * Rule, as for the float64 goldens of ../shared/models (README,
  * "Tolerances"): every [id, logit] of the reference's top-10 at every
@@ -34,6 +37,7 @@
 #include <string.h>
 
 #include "support/golden.h"
+#include "support/hf_write.h"
 #include "support/synth_model.h"
 #include "support/testutil.h"
 
@@ -43,9 +47,10 @@
 enum { PROMPT_LEN = 20, N_GREEDY = 28 };
 
 /* The reference's output for model `path` on ids: parsed JSON. */
-static json_t *reference(const char *path, const int32_t *ids, int n, int n_greedy) {
+static json_t *reference(const char *path, const int32_t *ids, int n, int n_greedy, bool gelu_erf) {
     char cmd[8192];
-    int len = snprintf(cmd, sizeof cmd, "%s %s '%s' -n %d --ids ", PYTHON, REF_SCRIPT, path, n_greedy);
+    int len = snprintf(cmd, sizeof cmd, "%s %s '%s' -n %d %s--ids ", PYTHON, REF_SCRIPT, path, n_greedy,
+                       gelu_erf ? "--gelu erf " : "");
     for (int i = 0; i < n; i++) len += snprintf(cmd + len, sizeof cmd - (size_t)len, "%s%d", i ? "," : "", ids[i]);
     int status = -1;
     char *out = tu_run(cmd, &status);
@@ -67,16 +72,17 @@ static double top10_diff(const float *z, json_t *top) {
     return worst;
 }
 
-/* The model at path against arch_ref.py from an empty F32 cache: the
+/* The model at path (GGUF, or an HF directory of ref_path's weights)
+ * against arch_ref.py on the GGUF ref_path, from an empty F32 cache: the
  * prompt in one batch, then one token per step. */
-static void compare(const char *label, const char *path, uint64_t seed) {
+static void compare_with(const char *label, const char *path, const char *ref_path, bool gelu_erf, uint64_t seed) {
     golden_runner r;
     assert_true(golden_open_kv(&r, path, KV_F32));
     int vocab = r.m->cfg.vocab;
     int32_t ids[PROMPT_LEN];
     ids[0] = 1; /* BOS */
     for (int i = 1; i < PROMPT_LEN; i++) ids[i] = (int32_t)tu_rnd_in(&seed, 259, vocab - 1);
-    json_t *ref = reference(path, ids, PROMPT_LEN, N_GREEDY);
+    json_t *ref = reference(ref_path, ids, PROMPT_LEN, N_GREEDY, gelu_erf);
     json_t *ptop = json_object_get(ref, "prompt_top10"), *g = json_object_get(ref, "greedy");
     double worst = 0;
     golden_eval(&r, ids, PROMPT_LEN, 0);
@@ -110,6 +116,8 @@ static void compare(const char *label, const char *path, uint64_t seed) {
     json_decref(ref);
     golden_close(&r);
 }
+
+static void compare(const char *label, const char *path, uint64_t seed) { compare_with(label, path, path, false, seed); }
 
 /* A seeded model of config c written as GGUF into a scratch directory,
  * compared, removed. */
@@ -166,12 +174,35 @@ static void test_shared_file(const char *name, uint64_t seed) {
 
 static void test_gemma2(void **state) { (void)state; test_shared_file("gemma2", 3304); }
 static void test_gptneox(void **state) { (void)state; test_shared_file("gptneox", 3305); }
+static void test_mpt(void **state) { (void)state; test_shared_file("mpt", 3306); }
+
+/* The exact (erf) GELU, which only Hugging Face configs ask for (GGUF
+ * families all run the tanh form): the shared file's weights as an HF
+ * directory saying "gelu" (mpt: always), against the reference's erf GELU. */
+static void test_hf_erf_gelu(const char *name, uint64_t seed) {
+    char rel[128], err[CT_ERRLEN], *dir = tu_mkdtemp(), hf[4096];
+    snprintf(rel, sizeof rel, "synth/arch/%s.gguf", name);
+    snprintf(hf, sizeof hf, "%s/hf", dir);
+    char *path = tu_model_path(rel);
+    hf_write_opts o = {.gelu_erf = true};
+    if (!hf_write_from_gguf(path, hf, &o, err)) fail_msg("%s", err);
+    char label[64];
+    snprintf(label, sizeof label, "%s-hf-erf", name);
+    compare_with(label, hf, path, true, seed);
+    tu_rmrf(dir);
+    free(dir);
+    free(path);
+}
+
+static void test_mpt_hf(void **state) { (void)state; test_hf_erf_gelu("mpt", 3307); }
+static void test_gptneox_hf_erf(void **state) { (void)state; test_hf_erf_gelu("gptneox", 3308); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen3),  cmocka_unit_test(test_llama_sliding_window),
         cmocka_unit_test(test_qwen3_sliding_window),
-        cmocka_unit_test(test_gemma2), cmocka_unit_test(test_gptneox),
+        cmocka_unit_test(test_gemma2), cmocka_unit_test(test_gptneox), cmocka_unit_test(test_mpt),
+        cmocka_unit_test(test_mpt_hf), cmocka_unit_test(test_gptneox_hf_erf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
