@@ -26,8 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/dtype.h"
 #include "support/golden.h"
 #include "support/hf_write.h"
+#include "support/synth_arch.h"
 #include "support/synth_model.h"
 #include "support/testutil.h"
 
@@ -231,6 +233,47 @@ static void test_unsupported_gguf_values_refused(void **state) {
     free(dir);
 }
 
+/* support/synth_arch.c (the bench models' writer) at other dimensions:
+ * every architecture loads with the shape asked for and gives finite
+ * logits, with F16 matrices. */
+static void test_synth_arch_shapes(void **state) {
+    (void)state;
+    const char *names[] = {"gpt2", "gptneox", "falcon", "falcon-gqa", "mpt", "bloom", "starcoder", "phi3", "gemma",
+                           "gemma2"};
+    char *dir = tu_mkdtemp(), *vocab = tu_model_path("stories260K.gguf"), path[4096], err[CT_ERRLEN];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "synth/arch/%s.gguf", names[i]);
+        char *tmpl = tu_model_path(rel);
+        bool mqa = !strcmp(names[i], "falcon") || !strcmp(names[i], "starcoder") || !strcmp(names[i], "gemma");
+        bool gqa = !strcmp(names[i], "falcon-gqa") || !strcmp(names[i], "phi3") || !strcmp(names[i], "gemma2");
+        synth_arch_config c = {.template_gguf = tmpl, .vocab_gguf = vocab, .dim = 96, .n_layers = 3, .n_heads = 6,
+                               .n_kv_heads = mqa ? 1 : gqa ? 3 : 6, .head_dim = 16, .ffn_dim = 160, .ctx_len = 128,
+                               .sliding_window = 40, .type = DT_F16, .seed = 5500 + i};
+        snprintf(path, sizeof path, "%s/%s.gguf", dir, names[i]);
+        if (!synth_arch_write(&c, path, err)) fail_msg("%s: %s", names[i], err);
+        golden_runner r;
+        assert_true(golden_open(&r, path));
+        const model_config *mc = &r.m->cfg;
+        assert_int_equal(mc->dim, 96);
+        assert_int_equal(mc->n_layers, 3);
+        assert_int_equal(mc->n_kv_heads, c.n_kv_heads);
+        assert_int_equal(mc->ffn_dim, 160);
+        int32_t ids[50];
+        for (int k = 0; k < 50; k++) ids[k] = (int32_t)(259 + k * 5);
+        golden_eval(&r, ids, 50, 0);
+        for (size_t k = 0; k < (size_t)50 * mc->vocab; k++)
+            if (!isfinite(r.logits[k])) fail_msg("%s: logit %zu is %g", names[i], k, (double)r.logits[k]);
+        printf("# %s: %s, %llu parameters, window %d\n", names[i], r.m->dtype, (unsigned long long)r.m->n_params,
+               mc->sliding_window);
+        golden_close(&r);
+        free(tmpl);
+    }
+    tu_rmrf(dir);
+    free(dir);
+    free(vocab);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2),      cmocka_unit_test(test_starcoder),
@@ -241,6 +284,7 @@ int main(void) {
         cmocka_unit_test(test_mistral),   cmocka_unit_test(test_unsupported_hf_values_refused),
         cmocka_unit_test(test_qwen_sliding_window_refused),
         cmocka_unit_test(test_unsupported_gguf_values_refused),
+        cmocka_unit_test(test_synth_arch_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
