@@ -3,10 +3,11 @@
 # generates (once) the seeded random bench models, measures the machine's
 # limits (memory bandwidth, sgemm/sgemv on the models' shapes) and the
 # engine's prefill and decode, then build/tools/bench_quant (typed weights), then
-# build/tools/bench_arch (one row per model architecture), then build/tools/bench_serving: the engine
+# build/tools/bench_serving: the engine
 # API under 1/4/16/64 concurrent requests (throughput, time to first token,
 # inter-token latency, KV memory) and a shared-system-prompt workload with
-# prefix caching on and off, then build/tools/bench_sampler (what choosing a
+# prefix caching on and off, then build/tools/bench_arch (decode and prefill,
+# one row per model architecture), build/tools/bench_sampler (what choosing a
 # token costs), build/tools/bench_constraint (what constrained decoding
 # costs), build/tools/bench_structured (JSON Schema compile times, and 16
 # concurrent streams with half / all of them under a nested schema against
