@@ -17,6 +17,7 @@
 #include "gguf_write.h"
 #include "model/dtype.h"
 #include "model/gguf.h"
+#include "synth_model.h"
 
 typedef enum {
     X_NONE,      /* as stored */
@@ -120,6 +121,7 @@ typedef struct {
     int dim, n_layers, n_head, n_kv, hd, ffn, ctx, vocab;
     float eps;
     sw_writer *sw;
+    bool f16;
     char *err;
 } wctx;
 
@@ -171,7 +173,10 @@ static bool put(wctx *w, const char *name, const char *hf, xform x) {
         uint64_t len = t->n_dims > 1 ? rows : cols, width = t->n_dims > 1 ? cols : 1;
         for (uint64_t r = 0; r < len; r++) memcpy(o + r * width, v + grouped_src(w, r) * width, width * sizeof(float));
     }
-    bool ok = sw_add(w->sw, hf, "F32", t->n_dims > 1 ? 2 : 1, t->n_dims > 1 ? shape : &cols, o, n * sizeof(float));
+    bool half = w->f16 && t->n_dims > 1;
+    if (half && !synth_quantize(DT_F16, o, v, n)) half = false; /* v: free now, holds the F16 bytes */
+    bool ok = sw_add(w->sw, hf, half ? "F16" : "F32", t->n_dims > 1 ? 2 : 1, t->n_dims > 1 ? shape : &cols,
+                     half ? (const void *)v : o, n * (half ? 2 : sizeof(float)));
     free(v);
     free(o);
     return ok || ct_err(w->err, "hf_write: out of memory");
@@ -309,7 +314,7 @@ bool hf_write_from_gguf(const char *gguf_path, const char *dir, const hf_write_o
     gguf_file *f = gguf_open(gguf_path, err);
     if (!f) return false;
     char *arch = gguf_get_strdup(f, "general.architecture");
-    wctx w = {.f = f, .an = arch, .err = err};
+    wctx w = {.f = f, .an = arch, .err = err, .f16 = o && o->f16};
     w.dim = (int)ku32(&w, "embedding_length", 0);
     w.n_layers = (int)ku32(&w, "block_count", 0);
     w.n_head = (int)ku32(&w, "attention.head_count", 1);

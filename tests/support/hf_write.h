@@ -35,6 +35,7 @@
 
 typedef struct {
     bool gelu_erf; /* config.json names the exact GELU ("gelu") instead of the tanh form */
+    bool f16;      /* matrices stored F16 (rounded to nearest even), vectors F32 */
 } hf_write_opts;
 
 /* The GGUF at gguf_path as an HF directory at dir (created); false + err. */

@@ -84,6 +84,92 @@ PAIR(test_phi3, "phi3")
 PAIR(test_gemma, "gemma")
 PAIR(test_gemma2, "gemma2")
 
+/* The typed-weight path of the split and transposed layouts: the HF
+ * directory with F16 matrices (grouped qkv rows moved whole in the F16
+ * packing, Conv1D transposed in 2-byte elements) against its F32 twin.
+ * Rounding the weights to F16 moves these logits by ~1e-3; a misplaced
+ * row by whole units. */
+static void f16_pair(const char *name) {
+    char rel[128], err[CT_ERRLEN], a[4096], b[4096], *dir = tu_mkdtemp();
+    snprintf(rel, sizeof rel, "synth/arch/%s.gguf", name);
+    snprintf(a, sizeof a, "%s/f32", dir);
+    snprintf(b, sizeof b, "%s/f16", dir);
+    char *path = tu_model_path(rel);
+    hf_write_opts o16 = {.f16 = true};
+    if (!hf_write_from_gguf(path, a, NULL, err) || !hf_write_from_gguf(path, b, &o16, err)) fail_msg("%s", err);
+    golden_runner x, y;
+    assert_true(golden_open(&x, a));
+    assert_true(golden_open(&y, b));
+    assert_string_equal(y.m->dtype, "F16");
+    int32_t ids[N_TOK];
+    for (int i = 0; i < N_TOK; i++) ids[i] = (int32_t)(259 + (i * 37) % 250);
+    golden_eval(&x, ids, N_TOK, 0);
+    golden_eval(&y, ids, N_TOK, 0);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)N_TOK * x.m->cfg.vocab; i++) worst = fmax(worst, fabs(x.logits[i] - y.logits[i]));
+    printf("# %s: HF F16 vs F32 matrices: max |logit diff| %.2e\n", name, worst);
+    assert_true(worst < 0.05);
+    golden_close(&x);
+    golden_close(&y);
+    tu_rmrf(dir);
+    free(dir);
+    free(path);
+}
+
+static void test_f16_gpt2(void **state) { (void)state; f16_pair("gpt2"); }
+static void test_f16_falcon_40b(void **state) { (void)state; f16_pair("falcon-gqa"); }
+static void test_f16_bloom(void **state) { (void)state; f16_pair("bloom"); }
+static void test_f16_phi3(void **state) { (void)state; f16_pair("phi3"); }
+
+/* Typed fused matrices from GGUF: an architecture written with F16 or
+ * Q8_0 matrices (synth_arch) against the same file dequantized to F32
+ * (dt_to_f32: the same values).  F16 keeps f32 activations: only the
+ * summation order differs.  Q8_0 quantizes the activations to int8 blocks
+ * as llama.cpp does (relative logits move by ~0.1 on these models); a
+ * misplaced row of a split qkv or gate_up moves them by units. */
+static void typed_pair(const char *name, uint32_t type, double tol) {
+    char rel[128], err[CT_ERRLEN], a[4096], b[4096], *dir = tu_mkdtemp();
+    char *vocab = tu_model_path("stories260K.gguf");
+    snprintf(rel, sizeof rel, "synth/arch/%s.gguf", name);
+    char *tmpl = tu_model_path(rel);
+    synth_arch_config c = {.template_gguf = tmpl, .vocab_gguf = vocab, .dim = 64, .n_layers = 2, .n_heads = 4,
+                           .n_kv_heads = 2, .head_dim = 16, .ffn_dim = 128, .ctx_len = 128, .type = type,
+                           .seed = 6600};
+    snprintf(a, sizeof a, "%s/typed.gguf", dir);
+    snprintf(b, sizeof b, "%s/f32.gguf", dir);
+    if (!synth_arch_write(&c, a, err) || !synth_gguf_rewrite(a, b, &(synth_gguf_edit){.to_f32 = true}, err))
+        fail_msg("%s", err);
+    golden_runner x, y;
+    assert_true(golden_open(&x, a));
+    assert_true(golden_open(&y, b));
+    int32_t ids[N_TOK];
+    for (int i = 0; i < N_TOK; i++) ids[i] = (int32_t)(259 + (i * 37) % 250);
+    golden_eval(&x, ids, N_TOK, 0);
+    golden_eval(&y, ids, N_TOK, 0);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)N_TOK * x.m->cfg.vocab; i++) worst = fmax(worst, fabs(x.logits[i] - y.logits[i]));
+    printf("# %s %s: vs its F32 copy: max |logit diff| %.2e (bound %.0e)\n", name, x.m->dtype, worst, tol);
+    assert_true(worst < tol);
+    golden_close(&x);
+    golden_close(&y);
+    tu_rmrf(dir);
+    free(dir);
+    free(tmpl);
+    free(vocab);
+}
+
+static void test_typed_falcon_40b(void **state) {
+    (void)state;
+    typed_pair("falcon-gqa", DT_F16, 1e-3);
+    typed_pair("falcon-gqa", DT_Q8_0, 0.5);
+}
+
+static void test_typed_phi3(void **state) {
+    (void)state;
+    typed_pair("phi3", DT_F16, 1e-3);
+    typed_pair("phi3", DT_Q8_0, 0.5);
+}
+
 /* synth_model writes the same seeded weights as GGUF and as HF. */
 static void synth_pair(const char *label, synth_config c) {
     char *dir = tu_mkdtemp(), gguf[4096], hf[4096], err[CT_ERRLEN];
@@ -285,6 +371,9 @@ int main(void) {
         cmocka_unit_test(test_qwen_sliding_window_refused),
         cmocka_unit_test(test_unsupported_gguf_values_refused),
         cmocka_unit_test(test_synth_arch_shapes),
+        cmocka_unit_test(test_f16_gpt2),     cmocka_unit_test(test_f16_falcon_40b),
+        cmocka_unit_test(test_f16_bloom),    cmocka_unit_test(test_f16_phi3),
+        cmocka_unit_test(test_typed_falcon_40b), cmocka_unit_test(test_typed_phi3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
