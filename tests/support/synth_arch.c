@@ -177,7 +177,7 @@ bool synth_arch_write(const synth_arch_config *c, const char *path, char *err) {
         for (int l = 0; l < (layer ? c->n_layers : 1); l++) {
             plan_t *p = &all[n_all];
             *p = pl[i];
-            if (layer) snprintf(names[n_all], sizeof names[0], "blk.%d.%.80s", l, pl[i].t->name + 6);
+            if (layer) snprintf(names[n_all], sizeof names[0], "blk.%d.%.70s", l, pl[i].t->name + 6);
             else snprintf(names[n_all], sizeof names[0], "%.90s", pl[i].t->name);
             if (!dt_bytes(p->type, p->ne[0] * p->ne[1], &p->nbytes) || p->ne[0] % dt_block_elems(p->type))
                 ok = ct_err(err, "synth_arch: '%s': rows of %llu do not fit %s", names[n_all],
