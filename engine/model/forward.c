@@ -8,9 +8,10 @@
  * rotary, learned positions, ALiBi, a qkv clamp, QK RMSNorm, embedding
  * scale and norm, attention and final soft-capping, post-attention and
  * post-MLP norms, sliding-window attention per layer.  Each lives in the
- * element-wise task or kernel it modifies (norm_row, rope_store_task,
- * attend_tile, ffn_forward, residual_task, logits_task); a model that
- * does not use one takes the plain path, bit for bit.
+ * element-wise task or kernel it modifies (norm_row, norm_task,
+ * qkv_hooks, attend_tile, ffn_forward, residual_task, softcap_task,
+ * embed_and_rope_tables); a model that does not use one takes the plain
+ * path, bit for bit.
  *
  * All n tokens of a call go through each weight product together: one
  * matrix product (T, K) x (N, K)^T per weight, split by output columns over
