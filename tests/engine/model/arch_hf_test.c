@@ -6,7 +6,9 @@
  * ../shared/models/synth/arch/ (held to llama.cpp by arch_golden_test)
  * rewritten as their family's HF directory by support/hf_write.c (Conv1D
  * transposed, qkv rows interleaved per head or kv group, gemma's gains as
- * w, the family's config.json keys), and synth_model's qwen3 and
+ * w, the family's config.json keys) — each directory first checked to be
+ * the GGUF's model by hf_layout_check.py (numpy, the families' own
+ * reshapes) — and synth_model's qwen3 and
  * sliding-window Mistral written both ways.  Loading each pair, the logits
  * of a 60-token prompt (past every sliding window) must agree to 1e-4 at
  * every position and id: the loader must undo each convention exactly.
@@ -60,12 +62,27 @@ static void formats_agree(const char *label, const char *gguf, const char *hf) {
     golden_close(&b);
 }
 
+/* The HF directory holds the GGUF's model in the family's own layout, by
+ * an oracle that shares nothing with hf_write.c or ctgi: hf_layout_check.py
+ * converts it back with the reshapes of transformers / convert_hf_to_gguf
+ * and compares every tensor. */
+static void layout_checked(const char *gguf, const char *hf) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/engine/model/hf_layout_check.py '%s' '%s' 2>&1", gguf, hf);
+    int status = -1;
+    char *out = tu_run(cmd, &status);
+    printf("# hf_layout_check: %s", out ? out : "(no output)\n");
+    if (status != 0 || !out || strncmp(out, "ok ", 3) != 0) fail_msg("hf_layout_check failed: %s", out ? out : "");
+    free(out);
+}
+
 static void shared_pair(const char *name) {
     char rel[128], err[CT_ERRLEN], hf[4096], *dir = tu_mkdtemp();
     snprintf(rel, sizeof rel, "synth/arch/%s.gguf", name);
     snprintf(hf, sizeof hf, "%s/%s-hf", dir, name);
     char *path = tu_model_path(rel);
     if (!hf_write_from_gguf(path, hf, NULL, err)) fail_msg("%s", err);
+    layout_checked(path, hf);
     formats_agree(name, path, hf);
     tu_rmrf(dir);
     free(dir);
