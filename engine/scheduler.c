@@ -445,6 +445,10 @@ static void sample_all(sched *s, int n_rows) {
 static void finish_slot(sched *s, const sched_slot *sl) {
     engine_req *h = sl->h;
     kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
+    /* the next token's window starts at n_computed - window + 1: the blocks
+     * before it are never read again (sliding window on every layer) */
+    int win = model_kv_window(&s->m->cfg);
+    if (win > 0) kv_seq_drop_before(s->kv, &h->kv, h->kv.n_computed - win + 1);
     if (sl->decode)
         s->decoded++;
     else
