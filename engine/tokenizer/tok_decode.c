@@ -121,7 +121,12 @@ static bool piece_bytes(const tokenizer *t, int32_t id, tok_buf *out) {
     uint16_t a = t->attr[id];
     uint8_t b;
     if (t->dec.wordpiece) return wordpiece_bytes(t, id, false, out);
-    if (a & (TOK_ATTR_SPECIAL | TOK_ATTR_USER_DEFINED | TOK_ATTR_ADDED)) return tok_buf_put(out, s, n);
+    if (a & (TOK_ATTR_SPECIAL | TOK_ATTR_USER_DEFINED | TOK_ATTR_ADDED)) {
+        /* GGUF WordPiece: spaced like every word, as the model's own (HF)
+         * decoder does ([UNK] included); llama.cpp would glue it on */
+        if (t->type == TOK_TYPE_WPM && !tok_buf_putc(out, ' ')) return false;
+        return tok_buf_put(out, s, n);
+    }
     if (t->dec.byte_tokens && (t->hf || (a & TOK_ATTR_BYTE)) && byte_piece(s, n, &b))
         return tok_buf_put(out, &b, 1);
     if (!t->hf && !(a & TOK_ATTR_NORMAL)) return true; /* llama.cpp: unused/undefined -> "" */

@@ -20,8 +20,8 @@
  * The two sources differ in small, deliberate ways:
  *   GGUF ("t5", SentencePiece semantics as llama.cpp implements them):
  *       the trie holds NORMAL and USER_DEFINED pieces (user-defined score
- *       0, as llama.cpp), the minimum is over NORMAL pieces, arithmetic in
- *       float as SentencePiece's EncodeOptimized; byte fallback when the
+ *       0, as llama.cpp), the minimum is over NORMAL pieces, best scores
+ *       kept in float as SentencePiece's EncodeOptimized; byte fallback when the
  *       vocabulary has all 256 BYTE pieces (SentencePiece's
  *       trainer_spec.byte_fallback, which GGUF does not store).
  *   tokenizer.json (Hugging Face tokenizers' Unigram): every model.vocab
@@ -68,13 +68,15 @@ typedef struct {
 
 #define UNK_NODE (-2)
 
-static double add_scores(const tokenizer *t, double a, double b) {
-    return t->ugm_f32 ? (double)((float)a + (float)b) : a + b;
-}
-
-static void relax(best_node *nodes, size_t end, size_t start, int32_t id, double cand) {
+/* A candidate path (score cand, double) against the best one so far.
+ * SentencePiece keeps each position's best score as a float but adds and
+ * compares in double (so does llama.cpp); Hugging Face is double
+ * throughout.  The rounding decides between near-equal paths. */
+static void relax(const tokenizer *t, best_node *nodes, size_t end, size_t start, int32_t id,
+                  double cand) {
     best_node *x = &nodes[end];
-    if (x->start < 0 || cand > x->score) *x = (best_node){id, (int32_t)start, cand};
+    if (x->start < 0 || cand > x->score)
+        *x = (best_node){id, (int32_t)start, t->ugm_f32 ? (double)(float)cand : cand};
 }
 
 /* Fill nodes[0..n] with the best path ending at each position. */
@@ -94,10 +96,10 @@ static void viterbi(const tokenizer *t, const char *s, size_t n, best_node *node
             node = child;
             int32_t id = tr->token[node];
             if (id < 0) continue;
-            relax(nodes, k + 1, pos, id, add_scores(t, t->ugm_score[id], base));
+            relax(t, nodes, k + 1, pos, id, t->ugm_score[id] + base);
             if (k + 1 - pos == mblen) single = true;
         }
-        if (!single) relax(nodes, pos + mblen, pos, UNK_NODE, add_scores(t, t->ugm_unk_score, base));
+        if (!single) relax(t, nodes, pos + mblen, pos, UNK_NODE, t->ugm_unk_score + base);
         pos += mblen;
     }
 }

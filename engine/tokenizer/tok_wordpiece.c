@@ -12,7 +12,7 @@
  *
  * BertNormalizer (tokenizers' normalizers/bert.rs), in its order:
  *   clean_text    drop NUL, U+FFFD and control characters (general
- *                 category C*, except \t \n \r); White_Space -> ' '
+ *                 categories Cc Cf Cs Co, except \t \n \r); White_Space -> ' '
  *   chinese       put a space on each side of a CJK ideograph
  *   strip_accents NFD, then drop nonspacing marks (Mn)
  *   lowercase     per character, the full mapping (İ -> i̇)
@@ -78,7 +78,7 @@ static bool is_control(uint32_t c) {
     if (c == '\t' || c == '\n' || c == '\r') return false;
     switch (utf8proc_category((utf8proc_int32_t)c)) {
     case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CS:
-    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_CO: /* not Cn: tokenizers keeps e.g. U+FFFF (then [UNK]) */
         return true;
     default:
         return false;
