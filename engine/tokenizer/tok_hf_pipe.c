@@ -74,7 +74,10 @@ static uint8_t *base64_decode(const char *s, size_t *n) {
 }
 
 static bool norm_precompiled(tok_norm_step *st, const json_t *j, char *err) {
-    const char *b64 = jstr(j, "precompiled_charsmap");
+    const json_t *v = json_object_get(j, "precompiled_charsmap");
+    if (json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
+        return true; /* no rules (some converted files): the text is kept */
+    const char *b64 = json_string_value(v);
     if (!b64) return ct_err(err, "Precompiled normalizer without 'precompiled_charsmap'");
     size_t n = 0;
     uint8_t *blob = base64_decode(b64, &n);

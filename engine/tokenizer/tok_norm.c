@@ -111,6 +111,7 @@ static bool apply_step(const tok_norm_step *st, tok_buf *out, const char *s, siz
                ct_err(err, "out of memory");
     case TOK_NORM_REPLACE: return replace(st, out, s, n, err);
     case TOK_NORM_PRECOMPILED:
+        if (!st->cm) return (out->len = 0, tok_buf_put(out, s, n)) || ct_err(err, "out of memory");
         return tok_charsmap_normalize_hf(st->cm, s, n, out) || ct_err(err, "out of memory");
     case TOK_NORM_BERT:
         return tok_bert_normalize(st, s, n, out) || ct_err(err, "BertNormalizer: out of memory");

@@ -648,6 +648,15 @@ static void bad_tokenizer_json(void **state) {
     expect_json_error(json_pack("{s:{s:s, s:s}, s:O}", "normalizer", "type", "Precompiled", "precompiled_charsmap",
                                 "/////w==", "model", m),
                       "does not fit");
+    /* a null charsmap (some converted files) keeps the text */
+    char err0[CT_ERRLEN] = "";
+    tokenizer *t0 = load_json(json_pack("{s:{s:s, s:n}, s:O}", "normalizer", "type", "Precompiled",
+                                        "precompiled_charsmap", "model", m),
+                              err0);
+    assert_non_null(t0);
+    int32_t aa[] = {0}; /* "a" is the unk piece here: "aa" fuses into one */
+    assert_ids(t0, "aa", false, aa, 1);
+    tok_free(t0);
     json_decref(m);
 
     /* no unk_id: known text encodes, an unknown character is an error */
