@@ -221,6 +221,8 @@ typedef struct {
 typedef struct {
     engine_finish reason;
     int32_t stop_token_id;        /* the stop_ids entry that ended it (reason EOS), else -1 */
+    int stop_index;               /* the stops entry that matched (reason STOP; the first of equal
+                                     strings), else -1 */
     int n_prompt;                 /* prompt tokens */
     int n_generated;              /* tokens generated (TOKEN events sent) */
     int n_cached_prompt;          /* prompt tokens taken from the prefix cache at admission */

@@ -95,6 +95,7 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     h->min_new_tokens = r->min_new_tokens;
     h->ignore_eos = r->ignore_eos;
     h->stop_exclude = r->stop_exclude;
+    h->stop_index = -1;
     h->top_n = r->sampling.top_n;
     h->n_stop_ids = r->n_stop_ids;
     h->n_prompt = h->n_tokens = r->n_prompt;
@@ -210,6 +211,7 @@ static void finish(engine_req *h, engine_finish reason, int32_t stop_id) {
     n->ev.kind = ENGINE_EVENT_FINAL;
     f->reason = reason;
     f->stop_token_id = stop_id;
+    f->stop_index = reason == ENGINE_FINISH_STOP ? h->stop_index : -1;
     f->n_prompt = h->n_prompt;
     f->n_generated = h->n_generated;
     f->n_cached_prompt = h->n_cached_prompt;
@@ -294,6 +296,7 @@ static bool token_text(engine_req *h, const model *m, engine_token *t, bool comp
         len = h->stop_base + sr.match_end - h->text_len;
         txt[len] = '\0';
         *reason = ENGINE_FINISH_STOP;
+        h->stop_index = sr.stop_index;
     } else if (eos || by_id) {
         *reason = ENGINE_FINISH_EOS;
         if (!eos) *stop_id = t->id;

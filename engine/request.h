@@ -59,6 +59,7 @@ struct engine_req {
                                  or were not wanted (before prompt_logprobs_from) */
     size_t stop_base;         /* text_len when the stop matcher was first fed (min_new_tokens) */
     bool stop_exclude;        /* OpenAI stop semantics (engine_request.stop_exclude) */
+    int stop_index;           /* the stops entry that matched (engine_final.stop_index), -1 */
     size_t n_released;        /* stop_exclude: bytes of text handed out in TOKEN events */
     int32_t *tokens;          /* prompt then generated; capacity n_prompt + max_new_tokens */
     int n_tokens;

@@ -24,7 +24,8 @@
  *
  * Status policy: a request that is wrong is 400 (as OpenAI answers it); a
  * well-formed request asking for something ctgi does not do yet
- * (functions, response_format, images, suffix, custom tools) is 422; both have type
+ * (functions, response_format, images, custom tools) or the model cannot do
+ * (a `suffix` without fill-in-the-middle tokens) is 422; both have type
  * "invalid_request_error".  Every proto_error these functions fill has
  * `param` set to the top-level field at fault (or NULL).  Departures from
  * TGI's OpenAI layer are listed in proto/README.md.
@@ -103,7 +104,13 @@ typedef struct {
     bool echo;         /* prepend the prompt text to each choice */
     bool has_best_of;  /* generate best_of, return the n with the best mean logprob */
     uint32_t best_of;
-    bool has_suffix;   /* rejected (422) */
+    /* fill-in-the-middle: the text after the insertion (owned, suffix_len
+     * bytes, NUL-terminated); has_suffix for any string, "" included (the
+     * server builds a FIM prompt on a model with FIM tokens; an empty one
+     * is a plain completion on a model without) */
+    bool has_suffix;
+    char *suffix;
+    size_t suffix_len;
 
     /* sampling (OpenAI) */
     bool has_temperature;
@@ -176,7 +183,7 @@ void oai_request_free(oai_request *req);
  * assistant/tool, content a string (null only for an assistant turn with
  * tool_calls); tool_choice "required" or a named function only with
  * tools, and the named function among them.  Then the unsupported
- * features (422): functions, suffix. */
+ * feature (422): functions. */
 bool oai_validate(const oai_request *req, const proto_limits *lim, proto_error *err);
 
 /* ---- tools -------------------------------------------------------------- */

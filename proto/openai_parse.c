@@ -33,7 +33,7 @@ typedef enum {
     K_LIST,        /* tools / functions: a non-empty array sets has */
     K_FORMAT,      /* response_format: an object with a string type, kept */
     K_KEEP,        /* guided_* / structured_outputs: any JSON value, kept */
-    K_SUFFIX,      /* a non-empty string sets has */
+    K_SUFFIX,      /* completions: a string, kept; chat: refused */
     K_MESSAGES,
     K_PROMPT,
     K_MAX_COMPLETION, /* max_completion_tokens: wins over max_tokens */
@@ -76,7 +76,7 @@ static const field FIELDS[] = {
     {"stream_options", BOTH, K_STREAM_OPTS, NO_OFF, NO_OFF},
     {"echo", COMPL, K_BOOL, NO_OFF, R(echo)},
     {"best_of", COMPL, K_U32, R(has_best_of), R(best_of)},
-    {"suffix", COMPL, K_SUFFIX, R(has_suffix), NO_OFF},
+    {"suffix", BOTH, K_SUFFIX, R(has_suffix), NO_OFF},
     {"tools", CHAT, K_TOOLS, R(has_tools), NO_OFF},
     {"tool_choice", CHAT, K_TOOL_CHOICE, NO_OFF, NO_OFF},
     {"parallel_tool_calls", CHAT, K_BOOL, NO_OFF, R(parallel_tool_calls)},
@@ -235,10 +235,16 @@ static bool read_format(ctx *c, const json_t *v, json_t **out) {
     return (*out = json_deep_copy(v)) ? true : oom(c->err);
 }
 
+/* Fill-in-the-middle belongs to completions; a chat request that sends a
+ * suffix would silently lose it (OpenAI refuses unknown arguments). */
 static bool read_suffix(ctx *c, const json_t *v, bool *has) {
+    if (c->r->kind == OAI_CHAT)
+        return oai_bad(c->err, "suffix", "`suffix` (fill-in-the-middle) is a /v1/completions parameter; "
+                       "chat completions have no suffix");
     if (!json_is_string(v))
         return type_400(c, v, "suffix", "a string", "suffix");
-    *has = json_string_length(v) > 0;
+    if (!ji_string(c->d, v, "suffix", &c->r->suffix, &c->r->suffix_len, c->err)) return oai_as_400(c->err, "suffix");
+    *has = true;
     return true;
 }
 
@@ -388,6 +394,7 @@ void oai_request_free(oai_request *req) {
         free(req->prompts[i].ids);
     }
     free(req->prompts);
+    free(req->suffix);
     free(req->logit_bias);
     free(req->stop_token_ids);
     for (int i = 0; i < req->n_stop; i++) free(req->stop[i]);

@@ -4,9 +4,10 @@
  * mapping of a valid request onto the engine's sampler_params.
  *
  * Every rule answers 400 with `param` naming the field, except requests for
- * features ctgi does not have yet (functions, suffix),
- * which are 422 with code "unsupported_parameter": the request is valid,
- * the server cannot honour it.  Comparisons are written as
+ * features ctgi does not have yet (functions), which are 422 with code
+ * "unsupported_parameter": the request is valid, the server cannot honour
+ * it.  (`suffix` is the server's to check: whether the model has
+ * fill-in-the-middle tokens.)  Comparisons are written as
  * !(x in range) so NaN fails them.
  */
 #include <stdio.h>
@@ -161,9 +162,6 @@ static bool validate_unsupported(const oai_request *r, proto_error *err) {
     if (r->has_functions)
         return oai_unsupported(err, "functions", u, "`functions` is not supported yet: this "
                                "server has no tool calling");
-    if (r->has_suffix)
-        return oai_unsupported(err, "suffix", u, "`suffix` is not supported (no fill-in-the-"
-                               "middle); send null or omit it");
     return true;
 }
 

@@ -27,7 +27,8 @@ double srv_now(void) {
 }
 
 static bool is_generation(route_id r) {
-    return r == RT_COMPAT || r == RT_GENERATE || r == RT_GENERATE_STREAM || r == RT_CHAT || r == RT_COMPLETIONS;
+    return r == RT_COMPAT || r == RT_GENERATE || r == RT_GENERATE_STREAM || r == RT_CHAT || r == RT_COMPLETIONS ||
+           r == RT_INFILL;
 }
 
 static bool is_tokenize(route_id r) { return r == RT_TOKENIZE || r == RT_CHAT_TOKENIZE; }
@@ -153,6 +154,10 @@ static void work_cb(uv_work_t *w) {
         oai_work(c);
         return;
     }
+    if (c->api == API_LCPP) {
+        infill_work(c);
+        return;
+    }
     if (!tgi_parse(c->body, c->body_len, c->troute, &c->req, &c->err)) {
         c->work_failed = true;
         return;
@@ -172,6 +177,7 @@ static void work_cb(uv_work_t *w) {
 
 static bool submit(conn *c) {
     if (c->api == API_OAI) return oai_submit(c);
+    if (c->api == API_LCPP) return infill_submit(c);
     srv *s = c->s;
     const tgi_parameters *p = &c->req.p;
     int n = p->has_best_of && p->best_of > 1 ? (int)p->best_of : 1;
@@ -299,9 +305,18 @@ tgi_finish gen_finish(const conn *c, const gen_seq *q) {
 /* Code points, as Rust's chars().count() (oai_utf8_chars counts them). */
 size_t gen_compute_characters(const conn *c) {
     if (c->api == API_TGI) return oai_utf8_chars(c->req.inputs, c->req.inputs_len);
+    if (c->api == API_LCPP) {
+        const lcpp_infill *r = &c->infill.req;
+        size_t n = oai_utf8_chars(r->prefix, r->prefix_len) + oai_utf8_chars(r->prompt, r->prompt_len) +
+                   oai_utf8_chars(r->suffix, r->suffix_len);
+        for (int i = 0; i < r->n_extra; i++) n += oai_utf8_chars(r->extra[i].text, r->extra[i].text_len);
+        return n;
+    }
     if (c->oai.text) return oai_utf8_chars(c->oai.text, c->oai.text_len); /* the rendered chat prompt */
     size_t n = 0;
-    for (int p = 0; p < c->oai.req.n_prompts; p++) n += oai_utf8_chars(c->oai.req.prompts[p].text, c->oai.req.prompts[p].text_len);
+    const oai_request *r = &c->oai.req;
+    for (int p = 0; p < r->n_prompts; p++)
+        n += oai_utf8_chars(r->prompts[p].text, r->prompts[p].text_len) + (c->oai.fim ? oai_utf8_chars(r->suffix, r->suffix_len) : 0);
     return n;
 }
 
@@ -439,6 +454,10 @@ static void on_token(conn *c, gen_seq *q, engine_token *et) {
         oai_on_token(c, q, et);
         return;
     }
+    if (c->api == API_LCPP) {
+        infill_on_token(c, q, et);
+        return;
+    }
     gen_tok t;
     if (!gen_tok_from_event(c->s->m, et, &t)) {
         gen_tok_free(&t);
@@ -490,6 +509,8 @@ static void on_end(conn *c, gen_seq *q, engine_event *ev) {
     }
     if (c->api == API_OAI) {
         oai_on_final(c, q);
+    } else if (c->api == API_LCPP) {
+        infill_on_final(c, q);
     } else if (c->stream) {
         sse_final(c);
     } else if (c->n_ended == c->n_seqs) {
@@ -570,6 +591,7 @@ void gen_completed(conn *c, bool error) {
 
 void gen_free(conn *c) {
     oai_free(c); /* a zeroed conn_oai for TGI requests */
+    infill_free(c);
     for (int i = 0; i < c->n_seqs; i++) {
         gen_seq *q = &c->seqs[i];
         if (q->h) engine_release(q->h);

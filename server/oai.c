@@ -7,8 +7,9 @@
  *   - on the worker: parse and validate (proto/openai.h), render the chat
  *     messages with the model's chat template (engine/chat_template.h) and
  *     tokenize the result without adding special tokens — the template
- *     writes the BOS itself — or tokenize each completions prompt; then the
- *     token budget of each prompt;
+ *     writes the BOS itself — or tokenize each completions prompt (with
+ *     `suffix`: a fill-in-the-middle prompt, fim.h); then the token budget
+ *     of each prompt;
  *   - on the loop: submit n (or best_of) sequences per prompt.  They share
  *     the prompt through the prefix cache: the first computes it, the
  *     others attach its blocks.  Choice j of a request with a seed uses
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fim.h"
 #include "server.h"
 #include "tokenize.h"
 
@@ -57,11 +59,50 @@ static bool render_chat(conn *c, int32_t **ids, int *n) {
     return true;
 }
 
+/* Completions with `suffix`: prompt p is the prefix of a FIM prompt. */
+static bool fim_prompt_of(conn *c, int p) {
+    conn_oai *o = &c->oai;
+    const oai_prompt *pr = &o->req.prompts[p];
+    fim_input in = {.prefix = pr->text, .prefix_len = pr->text_len, .prefix_ids = pr->ids,
+                    .n_prefix_ids = pr->n_ids, .suffix = o->req.suffix, .suffix_len = o->req.suffix_len};
+    fim_prompt fp;
+    if (!fim_build(model_tokenizer(c->s->m), &in, &fp, &c->err)) {
+        c->err.param = "suffix";
+        if (c->err.status == 422) c->err.code = "unsupported_parameter";
+        return false;
+    }
+    o->prompts[p] = fp.ids;
+    o->n_prompt[p] = fp.n;
+    o->echo_at[p] = fp.prefix_at;
+    o->n_echo[p] = fp.n_prefix;
+    if (p > 0 || o->req.ignore_eos) return true; /* the markers are the same for every prompt */
+    /* the markers end the middle, beside the client's stop_token_ids */
+    o->stop_ids = malloc(((size_t)o->req.n_stop_token_ids + (size_t)fp.n_stops) * sizeof *o->stop_ids);
+    if (!o->stop_ids) return proto_fail(&c->err, 500, "generation", "out of memory");
+    if (o->req.n_stop_token_ids)
+        memcpy(o->stop_ids, o->req.stop_token_ids, (size_t)o->req.n_stop_token_ids * sizeof *o->stop_ids);
+    memcpy(o->stop_ids + o->req.n_stop_token_ids, fp.stops, (size_t)fp.n_stops * sizeof *o->stop_ids);
+    o->n_stop_ids = o->req.n_stop_token_ids + fp.n_stops;
+    return true;
+}
+
+/* A suffix asks for fill-in-the-middle.  A model without FIM tokens
+ * refuses a non-empty one (422) rather than continue the prefix as if
+ * nothing followed; an empty one means nothing follows: a plain
+ * completion. */
+static bool want_fim(conn *c) {
+    const oai_request *r = &c->oai.req;
+    if (!r->has_suffix) return false;
+    if (r->suffix_len == 0 && !fim_supported(model_tokenizer(c->s->m))) return false;
+    return true;
+}
+
 /* Completions: prompt p → its ids (text prompts get the tokenizer's
  * special tokens, as vLLM and OpenAI add them). */
 static bool tokenize_prompt(conn *c, int p, int32_t **ids, int *n) {
     const oai_prompt *pr = &c->oai.req.prompts[p];
     char err[CT_ERRLEN];
+    if (c->oai.fim) return fim_prompt_of(c, p);
     if (!pr->text) {
         *n = pr->n_ids;
         *ids = malloc(((size_t)pr->n_ids + 1) * sizeof **ids);
@@ -81,9 +122,11 @@ static bool tokenize_prompt(conn *c, int p, int32_t **ids, int *n) {
 static bool alloc_prompts(conn_oai *o, int n) {
     o->prompts = calloc((size_t)n, sizeof *o->prompts);
     o->n_prompt = calloc((size_t)n, sizeof *o->n_prompt);
+    o->echo_at = calloc((size_t)n, sizeof *o->echo_at);
+    o->n_echo = calloc((size_t)n, sizeof *o->n_echo);
     o->max_new = calloc((size_t)n, sizeof *o->max_new);
     o->n_prompts = n;
-    return o->prompts && o->n_prompt && o->max_new;
+    return o->prompts && o->n_prompt && o->echo_at && o->n_echo && o->max_new;
 }
 
 void oai_work(conn *c) {
@@ -100,10 +143,12 @@ void oai_work(conn *c) {
         proto_fail(&c->err, 500, "generation", "out of memory");
         return;
     }
+    o->fim = kind == OAI_COMPLETION && want_fim(c);
     for (int p = 0; p < n_prompts; p++) {
         bool ok = kind == OAI_CHAT ? render_chat(c, &o->prompts[p], &o->n_prompt[p])
                                    : tokenize_prompt(c, p, &o->prompts[p], &o->n_prompt[p]);
         if (!ok) return;
+        if (!o->fim) o->n_echo[p] = o->n_prompt[p];
     }
     if (c->route == RT_CHAT_TOKENIZE) {
         c->tok_json = chat_tokenize_answer(s->m, o->text, o->text_len, o->prompts[0], o->n_prompt[0],
@@ -144,8 +189,8 @@ static engine_request request_for(conn *c, int p, const sampler_params *sp) {
     er.stop_exclude = true;
     /* the tool-call parser needs markers such as [TOOL_CALLS] (control tokens) */
     er.keep_special_text = !r->skip_special_tokens || c->oai.tools_on;
-    er.stop_ids = r->stop_token_ids;
-    er.n_stop_ids = r->n_stop_token_ids;
+    er.stop_ids = c->oai.stop_ids ? c->oai.stop_ids : r->stop_token_ids;
+    er.n_stop_ids = c->oai.stop_ids ? c->oai.n_stop_ids : r->n_stop_token_ids;
     er.min_new_tokens = r->has_min_tokens ? (int)r->min_tokens : 0;
     er.prompt_logprobs = r->kind == OAI_COMPLETION && r->echo && r->logprobs;
     er.constraint = c->grammar;
@@ -212,15 +257,18 @@ bool oai_tok_from_event(const model *m, const engine_token *et, oai_tok *out) {
 /* echo + logprobs: the prompt's tokens come first in the logprobs (the
  * prompt's first token has no context: null), except a BOS the tokenizer
  * added, which is not part of the echoed text (the token after it keeps
- * its logprob given the BOS). */
+ * its logprob given the BOS).  A FIM prompt lists its prefix's tokens
+ * (the echoed text), each with its logprob after the markers and text
+ * before it; the suffix is not echoed. */
 static void keep_prompt_tokens(conn *c, gen_seq *q) {
     const model *m = c->s->m;
     const tokenizer *t = model_tokenizer(m);
-    const int32_t *ids = c->oai.prompts[q->prompt];
-    int n = c->oai.n_prompt[q->prompt], skip = 0;
-    if (c->oai.req.prompts[q->prompt].text && n > 0 && tok_add_bos(t) && ids[0] == tok_bos(t)) skip = 1;
+    const conn_oai *o = &c->oai;
+    const int32_t *ids = o->prompts[q->prompt];
+    int from = o->echo_at[q->prompt], n = from + o->n_echo[q->prompt];
+    if (!o->fim && o->req.prompts[q->prompt].text && n > 0 && tok_add_bos(t) && ids[0] == tok_bos(t)) from = 1;
     if (!q->fin.prompt || !(q->ptoks = calloc((size_t)n + 1, sizeof *q->ptoks))) return;
-    for (int i = skip; i < n; i++) {
+    for (int i = from; i < n; i++) {
         const engine_prompt_token *pt = &q->fin.prompt[i];
         if (!make_tok(m, ids[i], i == 0 ? NAN : pt->logprob, pt->top, i == 0 ? 0 : pt->n_top, &q->ptoks[q->n_ptoks])) {
             oai_tok_free(&q->ptoks[q->n_ptoks]);
@@ -245,11 +293,13 @@ oai_meta oai_meta_of(const conn *c) {
     return (oai_meta){c->oai.id, c->oai.created, name, CTGI_FINGERPRINT};
 }
 
-/* The text echo puts before prompt p's completions (malloc'd). */
+/* The text echo puts before prompt p's completions (malloc'd): the client's
+ * prompt (a FIM prompt's prefix, never its suffix). */
 char *oai_echo_text(const conn *c, int p, size_t *len) {
     const oai_prompt *pr = &c->oai.req.prompts[p];
+    const conn_oai *o = &c->oai;
     char *t = pr->text ? malloc(pr->text_len + 1)
-                       : tok_decode(model_tokenizer(c->s->m), c->oai.prompts[p], (size_t)c->oai.n_prompt[p], false);
+                       : tok_decode(model_tokenizer(c->s->m), o->prompts[p] + o->echo_at[p], (size_t)o->n_echo[p], false);
     if (!t) return NULL;
     if (pr->text) {
         memcpy(t, pr->text, pr->text_len);
@@ -405,6 +455,9 @@ void oai_free(conn *c) {
     for (int p = 0; p < o->n_prompts && o->prompts; p++) free(o->prompts[p]);
     free(o->prompts);
     free(o->n_prompt);
+    free(o->echo_at);
+    free(o->n_echo);
+    free(o->stop_ids);
     free(o->max_new);
     free(o->text);
     oai_request_free(&o->req);

@@ -40,6 +40,7 @@ static const route_def ROUTES[] = {
     {"/tokenize", "POST", RT_TOKENIZE, true},
     {"/v1/chat/completions", "POST", RT_CHAT, true},
     {"/v1/completions", "POST", RT_COMPLETIONS, true},
+    {"/infill", "POST", RT_INFILL, true},
     {"/chat_tokenize", "POST", RT_CHAT_TOKENIZE, false},
     {"/v1/models", "GET", RT_MODELS, false},
     {"/info", "GET", RT_INFO, false},
@@ -105,11 +106,15 @@ struct MHD_Response *resp_buffer(conn *c, const char *body, size_t len, const ch
     return r;
 }
 
-int resp_status(const conn *c, const proto_error *e) { return c->api == API_OAI ? oai_http_status(e) : e->status; }
+int resp_status(const conn *c, const proto_error *e) {
+    return c->api == API_OAI ? oai_http_status(e) : c->api == API_LCPP ? lcpp_http_status(e) : e->status;
+}
 
 struct MHD_Response *resp_error(conn *c, const proto_error *e) {
     size_t n;
-    char *body = c->api == API_OAI ? oai_encode_error(e, &n) : proto_encode_error(e, &n);
+    char *body = c->api == API_OAI    ? oai_encode_error(e, &n)
+                 : c->api == API_LCPP ? lcpp_encode_error(e, false, &n)
+                                      : proto_encode_error(e, &n);
     struct MHD_Response *r = body ? resp_buffer(c, body, n, "application/json") : NULL;
     free(body);
     if (r && e->status == 429) MHD_add_response_header(r, "Retry-After", "1");
@@ -167,7 +172,8 @@ static conn *conn_new(srv *s, struct MHD_Connection *mc, const char *url, const 
     c->api = c->route == RT_CHAT || c->route == RT_COMPLETIONS || c->route == RT_MODELS ||
                      c->route == RT_CHAT_TOKENIZE || strncmp(url, "/v1/", 4) == 0
                  ? API_OAI
-                 : API_TGI;
+             : strcmp(url, "/infill") == 0 ? API_LCPP
+                                           : API_TGI;
     s->n_conns++;
     return c;
 }
@@ -184,7 +190,7 @@ void conn_unref(conn *c) {
 static bool body_route(const conn *c) {
     return c->route == RT_COMPAT || c->route == RT_GENERATE || c->route == RT_GENERATE_STREAM ||
            c->route == RT_TOKENIZE || c->route == RT_CHAT || c->route == RT_COMPLETIONS ||
-           c->route == RT_CHAT_TOKENIZE;
+           c->route == RT_CHAT_TOKENIZE || c->route == RT_INFILL;
 }
 
 /* First handler call: only the early 431 and 413 are answered now (they
@@ -407,7 +413,7 @@ static enum MHD_Result dispatch(conn *c) {
     }
     if (rd->auth && !auth_ok(c)) {
         c->outcome = "unauthorized";
-        if (c->api == API_OAI) /* OpenAI's clients read error.message; TGI's answer has no body */
+        if (c->api != API_TGI) /* OpenAI's and llama.cpp's clients read error.message; TGI's answer has no body */
             return answer_error(c, 401, "unauthorized", "%s", "Incorrect or missing API key (Authorization: Bearer <key>)");
         return answer(c, resp_buffer(c, "", 0, NULL), 401);
     }

@@ -31,6 +31,8 @@
 #include "template/chat_template.h"
 #include "auth.h"
 #include "engine.h"
+#include "fim.h"
+#include "llamacpp.h"
 #include "metrics.h"
 #include "openai.h"
 #include "proto.h"
@@ -60,6 +62,7 @@ typedef enum {
     RT_MODELS,          /* GET /v1/models */
     RT_ROOT,            /* GET /: the chat page for browsers, else the health answer */
     RT_UI,              /* GET /ui/app.js, /ui/style.css: the chat page's script and style */
+    RT_INFILL,          /* POST /infill: llama.cpp's fill-in-the-middle */
 } route_id;
 
 /* A generated token as the wire shows it (texts owned). */
@@ -110,7 +113,7 @@ typedef struct conn conn;
 typedef struct srv srv;
 typedef struct guard_sock guard_sock; /* conn_guard.c: one TCP connection */
 
-typedef enum { API_TGI = 0, API_OAI } api_kind;
+typedef enum { API_TGI = 0, API_OAI, API_LCPP } api_kind; /* LCPP: llama.cpp's /infill */
 
 /* An OpenAI request (oai.c): filled by the validation worker, then the loop. */
 typedef struct {
@@ -119,6 +122,11 @@ typedef struct {
     size_t text_len;
     int32_t **prompts;     /* (n_prompts) token ids, owned */
     int *n_prompt;         /* (n_prompts) */
+    int *echo_at, *n_echo; /* (n_prompts) the tokens of the client's prompt: prompts[p][echo_at[p] ..
+                              + n_echo[p]) (all of them, or a FIM prompt's prefix) */
+    bool fim;              /* completions with `suffix`: fill-in-the-middle prompts (fim.h) */
+    int32_t *stop_ids;     /* stop_token_ids + the FIM markers (owned; NULL: the request's own) */
+    int n_stop_ids;
     uint32_t *max_new;     /* (n_prompts) */
     int n_prompts;
     int per_prompt;        /* sequences per prompt: best_of, else n */
@@ -128,6 +136,17 @@ typedef struct {
     bool tools_on;         /* chat with tools and tool_choice not none: parse the output for calls */
     tc_format fmt;         /* the chat template's tool-call format (tools_on) */
 } conn_oai;
+
+/* A llama.cpp /infill request (infill.c): filled by the worker, then the loop. */
+typedef struct {
+    lcpp_infill req;
+    fim_prompt fp;         /* the prompt (fp.ids owned) and the markers that end the middle */
+    uint32_t max_new;
+    uint64_t seed;
+    int32_t *ids;          /* return_tokens, non-streaming: the generated ids */
+    int n_ids, cap_ids;
+    bool has_new_line;     /* streaming: a generated piece held a newline */
+} conn_infill;
 
 struct conn {
     srv *s;
@@ -160,6 +179,7 @@ struct conn {
     /* generation: filled by the validation worker, then the loop */
     api_kind api;
     conn_oai oai;          /* api == API_OAI */
+    conn_infill infill;    /* api == API_LCPP */
     bool permit;           /* counts against --max-concurrent-requests */
     bool in_active;
     conn *prev_active, *next_active;
@@ -390,6 +410,16 @@ void oai_stream_begin(conn *c);
 void oai_stream_put(conn *c, const oai_delta *d);
 void oai_stream_token(conn *c, gen_seq *q, const engine_token *et);
 void oai_stream_final(conn *c, gen_seq *q);
+
+/* ---- infill.c ---------------------------------------------------------------------------- */
+
+/* The worker's part of a /infill request: parse, the model's FIM tokens
+ * (501 without), the prompt cut to the context (fim.h), the budget. */
+void infill_work(conn *c);
+bool infill_submit(conn *c);
+void infill_on_token(conn *c, gen_seq *q, engine_token *et);
+void infill_on_final(conn *c, gen_seq *q);
+void infill_free(conn *c);
 
 /* ---- oai_tools.c ------------------------------------------------------------------------ */
 

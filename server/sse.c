@@ -174,7 +174,9 @@ void sse_error(conn *c, const proto_error *e) {
         c->has_held = false;
     }
     size_t n;
-    char *ev = c->api == API_OAI ? oai_sse_error(e, &n) : proto_sse_error(e, &n);
+    char *ev = c->api == API_OAI    ? oai_sse_error(e, &n)
+               : c->api == API_LCPP ? lcpp_encode_error(e, true, &n)
+                                    : proto_sse_error(e, &n);
     if (ev) sse_append(c, ev, n);
     free(ev);
     if (c->api == API_OAI) sse_append(c, OAI_SSE_DONE, sizeof OAI_SSE_DONE - 1);

@@ -59,7 +59,8 @@
 size_t mm_packed_size(int N, int K);
 
 /* Memory for packed weights and big activations, freed with free(): 2 MiB
- * aligned with transparent huge pages requested when it is that large.
+ * aligned with transparent huge pages requested when it is that large,
+ * else 64-byte aligned (a cache line; wm_act buffers need it).
  * The products stream tens of MB; with 4 KiB pages every 4 KiB of a
  * stream is a TLB miss (the kernel's THP mode here is "madvise"). */
 void *mm_alloc(size_t bytes);

@@ -18,7 +18,10 @@
 #define MM_HUGE ((size_t)2 << 20)
 
 void *mm_alloc(size_t bytes) {
-    if (bytes < MM_HUGE) return malloc(bytes ? bytes : 1);
+    /* 64-byte lines at least: wm_act's arrays and the kernels' vector
+     * loads assume it, and a buffer that straddles lines differently from
+     * run to run made decode speed depend on malloc's luck (up to 7%) */
+    if (bytes < MM_HUGE) return aligned_alloc(64, (bytes + 63) / 64 * 64 + (bytes == 0) * 64);
     size_t len = (bytes + MM_HUGE - 1) / MM_HUGE * MM_HUGE;
     void *p = aligned_alloc(MM_HUGE, len);
     if (p) (void)madvise(p, len, MADV_HUGEPAGE); /* advice: without it only the TLB suffers */

@@ -81,6 +81,8 @@ struct fwd_ctx {
     wm_act act;      /* the current product's input, quantized (when a weight needs it) */
     void *act_small; /* (n_threads, FWD_QUANT_OWN rows x max K): each thread's own copy of a small input */
     size_t act_small_bytes; /* per thread */
+    float *norm_small; /* (n_threads, FWD_QUANT_OWN, dim): each thread's own normed copy of a small batch's x */
+    bool fused_rope;   /* this batch's attention tiles also rotate and store their own q/k/v (plan_tiles) */
     float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
     size_t unpacked_cap; /* floats per thread */
     int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
@@ -114,7 +116,8 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     f->act_small_bytes = wm_act_bytes(FWD_QUANT_OWN, max_k(c));
     if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
         !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, max_k(c)))) ||
-        !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p)))) {
+        !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p))) ||
+        !(f->norm_small = mm_alloc((size_t)FWD_QUANT_OWN * c->dim * pool_size(p) * sizeof(float)))) {
         fwd_free(f);
         return NULL;
     }
@@ -131,12 +134,33 @@ void fwd_free(fwd_ctx *f) {
     free(f->tiles);
     free(f->act_buf);
     free(f->act_small);
+    free(f->norm_small);
     free(f);
 }
 
 int fwd_max_tokens(const fwd_ctx *f) { return f->max_tokens; }
 
 void fwd_set_matmul(fwd_ctx *f, fwd_matmul mode) { f->mm_mode = mode; }
+
+/* ---- element-wise kernels ------------------------------------------------------ */
+
+/* y = x / sqrt(mean(x^2) + eps) * g */
+static void rmsnorm(float *y, const float *x, const float *g, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float s = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) y[i] = x[i] * s * g[i];
+}
+
+/* Rotate-half RoPE on one head: pairs (i, i + half) rotate by pos * inv_freq[i]. */
+static void rope_head(float *v, const float *cs, int half) {
+    for (int i = 0; i < half; i++) {
+        float c = cs[i], s = cs[half + i];
+        float x0 = v[i], x1 = v[i + half];
+        v[i] = x0 * c - x1 * s;
+        v[i + half] = x0 * s + x1 * c;
+    }
+}
 
 /* ---- matrix products -------------------------------------------------------- */
 
@@ -164,39 +188,46 @@ static void blas_slice(const matmul_job *j, int b, int e, float *scratch) {
             for (int n = b; n < e; n++) j->out[(size_t)t * N + n] += j->bias[n];
 }
 
-/* F32 weights (matmul.h's panels): this thread's share of columns in whole
- * panels, so no panel is read by two threads. */
-static void matmul_slice_f32(const matmul_job *j, const fwd_ctx *f, int ith, int nth) {
-    int N = j->w->rows, K = j->w->cols, b, e;
-    pool_range((N + MM_PANEL - 1) / MM_PANEL, ith, nth, &b, &e);
-    b *= MM_PANEL;
-    e = e * MM_PANEL < N ? e * MM_PANEL : N;
-    if (b >= e) return;
+/* The output columns [c0, c1) thread ith of nth computes: whole panels of
+ * F32 weights (no panel is read by two threads), whole groups of 16 rows
+ * of typed ones.  A product's steps after its slice (residual, SwiGLU) use
+ * the same split, so they touch only what their thread wrote. */
+static void slice_cols(const wmat *w, int ith, int nth, int *c0, int *c1) {
+    int unit = w->type == DT_F32 ? MM_PANEL : WM_GROUP, b, e;
+    pool_range((w->rows + unit - 1) / unit, ith, nth, &b, &e);
+    *c0 = b * unit < w->rows ? b * unit : w->rows;
+    *c1 = e * unit < w->rows ? e * unit : w->rows;
+}
+
+/* out[:, c0:c1] = in @ w[c0:c1]^T (+ bias).  F32 weights run mm_packed
+ * (or BLAS, see blas_slice); typed weights (wmat.h) always run the
+ * engine's kernels on their groups (BLAS mode covers F32 only). */
+static void matmul_slice(const matmul_job *j, const fwd_ctx *f, const wm_act *act, int c0, int c1, int ith) {
+    int N = j->w->rows, K = j->w->cols;
+    if (j->w->type != DT_F32) {
+        wm_matmul(j->w, j->in, act, j->T, c0 / WM_GROUP, (c1 + WM_GROUP - 1) / WM_GROUP, j->bias, j->out, N);
+        return;
+    }
     /* INVARIANT: the same bits for a row whatever T, its row index or the
      * split.  BLAS at <= 2 rows would be sgemv on row-major weights, which
      * are no longer held: the packed kernel streams them as fast. */
     if (f->mm_mode == FWD_MM_INVARIANT || j->T <= FWD_GEMV_MAX_ROWS)
-        mm_packed(j->in, j->T, K, (const float *)j->w->data, N, b, e, j->bias, j->out, N);
+        mm_packed(j->in, j->T, K, (const float *)j->w->data, N, c0, c1, j->bias, j->out, N);
     else
-        blas_slice(j, b, e, f->unpacked + (size_t)ith * f->unpacked_cap);
+        blas_slice(j, c0, c1, f->unpacked + (size_t)ith * f->unpacked_cap);
 }
 
-/* out[:, cols] = in @ w[cols]^T (+ bias) for this thread's share of the
- * output columns.  Typed weights (wmat.h) split by groups of 16 rows and
- * always run the engine's kernels (BLAS mode covers F32 only). */
-static void matmul_slice(const matmul_job *j, const fwd_ctx *f, const wm_act *act, int ith, int nth) {
-    if (j->w->type == DT_F32) {
-        matmul_slice_f32(j, f, ith, nth);
-        return;
-    }
-    int g0, g1;
-    pool_range(wm_groups(j->w->rows), ith, nth, &g0, &g1);
-    wm_matmul(j->w, j->in, act, j->T, g0, g1, j->bias, j->out, j->w->rows);
-}
-
+/* Up to three products over one input, and what each thread does before
+ * and after its slice so that a decode layer needs few pool round trips. */
 typedef struct {
     matmul_job jobs[3];
     int n_jobs;
+    /* small batches (<= FWD_QUANT_OWN rows): the input is rmsnorm(x) with
+     * these gains, computed by every thread for itself (the jobs' in is
+     * ignored): the same bits as norm_task, without its round trip */
+    const float *norm_w;
+    bool residual; /* x += out on the thread's columns (jobs[0] is (T, dim)) */
+    bool swiglu;   /* jobs[0].out = silu(jobs[0].out) * jobs[1].out on the thread's columns */
 } matmul_batch;
 
 typedef struct {
@@ -205,17 +236,52 @@ typedef struct {
     bool quantize_own; /* each thread quantizes the (small) input itself */
 } matmul_run;
 
+/* The steps after a thread's slice, on its columns [c0, c1) of every row. */
+static void slice_epilogue(const matmul_batch *mb, fwd_ctx *f, int c0, int c1) {
+    const matmul_job *j = &mb->jobs[0];
+    int N = j->w->rows;
+    for (int t = 0; t < j->T && c0 < c1; t++) {
+        float *o = j->out + (size_t)t * N;
+        if (mb->residual) {
+            float *x = f->x + (size_t)t * f->m->cfg.dim;
+            for (int n = c0; n < c1; n++) x[n] += o[n];
+        }
+        /* an element gets the same bits in any lane (vmath.h), so the
+         * split does not change the result */
+        if (mb->swiglu) vm_swiglu(o + c0, mb->jobs[1].out + (size_t)t * N + c0, (size_t)(c1 - c0));
+    }
+}
+
 static void matmul_task(void *arg, int ith, int nth) {
     const matmul_run *r = arg;
-    const wm_act *act = &r->f->act;
-    wm_act own;
-    if (r->quantize_own) { /* the same arithmetic as quantize_task: the same bits */
-        const matmul_job *j = &r->mb->jobs[0];
-        wm_act_init(&own, (uint8_t *)r->f->act_small + (size_t)ith * r->f->act_small_bytes, j->T, j->w->cols);
-        wm_act_quantize(&own, j->in, 0, j->T);
-        act = &own;
+    const matmul_batch *mb = r->mb;
+    fwd_ctx *f = r->f;
+    const float *in = mb->jobs[0].in;
+    int T = mb->jobs[0].T;
+    if (mb->norm_w) {
+        int dim = f->m->cfg.dim;
+        float *own = f->norm_small + (size_t)ith * FWD_QUANT_OWN * dim;
+        for (int t = 0; t < T; t++)
+            rmsnorm(own + (size_t)t * dim, f->x + (size_t)t * dim, mb->norm_w, dim, f->m->cfg.norm_eps);
+        in = own;
     }
-    for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, act, ith, nth);
+    const wm_act *act = &f->act;
+    wm_act own_act;
+    if (r->quantize_own) { /* the same arithmetic as quantize_task: the same bits */
+        wm_act_init(&own_act, (uint8_t *)f->act_small + (size_t)ith * f->act_small_bytes, T, mb->jobs[0].w->cols);
+        wm_act_quantize(&own_act, in, 0, T);
+        act = &own_act;
+    }
+    int c0 = 0, c1 = 0;
+    for (int i = 0; i < mb->n_jobs; i++) {
+        matmul_job j = mb->jobs[i];
+        j.in = in;
+        slice_cols(j.w, ith, nth, &c0, &c1);
+        if (c0 < c1) matmul_slice(&j, f, act, c0, c1, ith);
+    }
+    /* residual and SwiGLU products have one output width: jobs[0]'s split */
+    slice_cols(mb->jobs[0].w, ith, nth, &c0, &c1);
+    if (mb->residual || mb->swiglu) slice_epilogue(mb, f, c0, c1);
 }
 
 /* The batch's input quantized once for its block-type weights (the jobs of
@@ -228,9 +294,9 @@ static void quantize_task(void *arg, int ith, int nth) {
     if (s < e) wm_act_quantize(&r->f->act, j->in, s, e);
 }
 
-/* Up to three products over the same input in one pool round trip (two
- * when an input of more than FWD_QUANT_OWN rows is quantized first). */
-static void matmul(fwd_ctx *f, matmul_batch *mb) {
+/* The batch in one pool round trip (two when an input of more than
+ * FWD_QUANT_OWN rows is quantized first). */
+static void matmul(fwd_ctx *f, const matmul_batch *mb) {
     matmul_run r = {mb, f, false};
     bool quantize = false;
     for (int i = 0; i < mb->n_jobs; i++) quantize |= wmat_quantized(mb->jobs[i].w->type);
@@ -255,25 +321,7 @@ static matmul_job job(const float *in, const wmat *w, const float *bias, float *
     return (matmul_job){in, w, bias, out, T};
 }
 
-/* ---- element-wise kernels ------------------------------------------------------ */
-
-/* y = x / sqrt(mean(x^2) + eps) * g */
-static void rmsnorm(float *y, const float *x, const float *g, int n, float eps) {
-    double ss = 0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float s = (float)(1.0 / sqrt(ss / n + eps));
-    for (int i = 0; i < n; i++) y[i] = x[i] * s * g[i];
-}
-
-/* Rotate-half RoPE on one head: pairs (i, i + half) rotate by pos * inv_freq[i]. */
-static void rope_head(float *v, const float *cs, int half) {
-    for (int i = 0; i < half; i++) {
-        float c = cs[i], s = cs[half + i];
-        float x0 = v[i], x1 = v[i + half];
-        v[i] = x0 * c - x1 * s;
-        v[i + half] = x0 * s + x1 * c;
-    }
-}
+/* ---- element-wise tasks ---------------------------------------------------------- */
 
 typedef struct {
     fwd_ctx *f;
@@ -292,27 +340,35 @@ static void norm_task(void *arg, int ith, int nth) {
         rmsnorm(a->f->xb + (size_t)t * c->dim, a->f->x + (size_t)t * c->dim, a->norm_w, c->dim, c->norm_eps);
 }
 
-/* RoPE on q and k, then k and v stored into the cache at (seq, pos) in the
- * cache's element type (kv_put: f16/bf16 rounded to nearest even, q8_0
- * quantized per block of 32): the sequence's table already holds a block
- * for pos (kv_seq_reserve).  Attention then reads the stored values, for
- * this batch's own tokens too, so a row's keys never depend on whether
- * they were computed in the same step. */
+/* Token t's query heads [h0, h1) and kv heads [g0, g1): RoPE on q and k,
+ * then k and v of those kv heads stored into the cache at (seq, pos) in the
+ * cache's element type (kv_put is element-wise: f16/bf16 rounded to
+ * nearest even, q8_0 quantized per block of 32, which never straddles a
+ * head: positions_held).  The sequence's table already holds a block for
+ * pos (kv_seq_reserve).  Attention then reads the stored values, for this
+ * batch's own tokens too, so a row's keys never depend on whether they
+ * were computed in the same step. */
+static void rope_store(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int layer, int t, int h0, int h1,
+                       int g0, int g1) {
+    const model_config *c = &f->m->cfg;
+    int hd = c->head_dim, kvd = c->n_kv_heads * hd, qd = c->n_heads * hd, half = hd / 2;
+    const float *cs = f->rope + (size_t)t * hd;
+    for (int h = h0; h < h1; h++) rope_head(f->q + (size_t)t * qd + h * hd, cs, half);
+    const kv_seq *sq = b->seqs[b->seq[t]];
+    size_t off = kv_bytes(kv->dtype, (size_t)g0 * hd);
+    for (int g = g0; g < g1; g++) rope_head(f->k + (size_t)t * kvd + g * hd, cs, half);
+    kv_put(kv->dtype, f->k + (size_t)t * kvd + g0 * hd, (uint8_t *)kv_k(kv, sq, layer, b->pos[t]) + off,
+           (g1 - g0) * hd);
+    kv_put(kv->dtype, f->v + (size_t)t * kvd + g0 * hd, (uint8_t *)kv_v(kv, sq, layer, b->pos[t]) + off,
+           (g1 - g0) * hd);
+}
+
 static void rope_store_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
-    fwd_ctx *f = a->f;
-    const model_config *c = &f->m->cfg;
-    int kvd = c->n_kv_heads * c->head_dim, qd = c->n_heads * c->head_dim, half = c->head_dim / 2;
+    const model_config *c = &a->f->m->cfg;
     int s, e;
     pool_range(a->b->n, ith, nth, &s, &e);
-    for (int t = s; t < e; t++) {
-        const float *cs = f->rope + (size_t)t * c->head_dim;
-        for (int h = 0; h < c->n_heads; h++) rope_head(f->q + (size_t)t * qd + h * c->head_dim, cs, half);
-        for (int h = 0; h < c->n_kv_heads; h++) rope_head(f->k + (size_t)t * kvd + h * c->head_dim, cs, half);
-        const kv_seq *sq = a->b->seqs[a->b->seq[t]];
-        kv_put(a->kv->dtype, f->k + (size_t)t * kvd, kv_k(a->kv, sq, a->layer, a->b->pos[t]), kvd);
-        kv_put(a->kv->dtype, f->v + (size_t)t * kvd, kv_v(a->kv, sq, a->layer, a->b->pos[t]), kvd);
-    }
+    for (int t = s; t < e; t++) rope_store(a->f, a->kv, a->b, a->layer, t, 0, c->n_heads, 0, c->n_kv_heads);
 }
 
 /* Causal attention for the rows of one tile: each row is one (token, head)
@@ -335,6 +391,8 @@ static void attend_tile(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int 
     int hd = c->head_dim, bs = kv->block_size, nh = tl->h1 - tl->h0, rows = (tl->t1 - tl->t0) * nh;
     int g = tl->h0 / (c->n_heads / c->n_kv_heads), stride = b->pos[tl->t1 - 1] + 1;
     size_t ld = kv->row_bytes, head = kv_bytes(kv->dtype, (size_t)g * hd); /* q8_0: hd % 32 == 0 */
+    if (f->fused_rope) /* the tile holds all of its sequence's new tokens and its kv head's every query head */
+        for (int t = tl->t0; t < tl->t1; t++) rope_store(f, kv, b, layer, t, tl->h0, tl->h1, g, g + 1);
     for (int p0 = 0; p0 < stride; p0 += bs) { /* scores: row r is (t0 + r / nh, h0 + r % nh) */
         const uint8_t *k = (const uint8_t *)kv_k(kv, sq, layer, p0) + head;
         for (int r = 0; r < rows; r++) {
@@ -376,8 +434,14 @@ static void plan_tiles(fwd_ctx *f, const fwd_batch *b) {
     int hpg = c->n_heads / c->n_kv_heads, hstep = hpg < FWD_ATT_ROWS ? hpg : FWD_ATT_ROWS;
     int tstep = FWD_ATT_ROWS / hstep;
     f->n_tiles = 0;
+    /* The tiles can rotate and store q/k/v themselves when each (sequence,
+     * kv head) has one tile holding all of the sequence's new tokens: then
+     * no tile reads a key another one writes. */
+    f->fused_rope = hstep == hpg;
     for (int t0 = 0, t1; t0 < b->n; t0 = t1) {
         for (t1 = t0 + 1; t1 < b->n && t1 - t0 < tstep && b->seq[t1] == b->seq[t0];) t1++;
+        for (int u = 0; u < t0 && f->fused_rope; u++) f->fused_rope = b->seq[u] != b->seq[t0];
+        if (t1 < b->n && b->seq[t1] == b->seq[t0]) f->fused_rope = false;
         for (int g = 0; g < c->n_kv_heads; g++)
             for (int h0 = g * hpg; h0 < (g + 1) * hpg; h0 += hstep) {
                 int h1 = h0 + hstep < (g + 1) * hpg ? h0 + hstep : (g + 1) * hpg;
@@ -401,32 +465,6 @@ static void attention_task(void *arg, int ith, int nth) {
     float *score = f->score + (size_t)ith * f->score_cap;
     for (int i = 0; i < f->n_tiles && at < hi; at += f->tiles[i++].cost)
         if (at >= lo) attend_tile(f, a->kv, a->b, a->layer, &f->tiles[i], score);
-}
-
-/* x += proj, then xb = rmsnorm(x) with the next norm (if any). */
-static void residual_task(void *arg, int ith, int nth) {
-    layer_task_arg *a = arg;
-    fwd_ctx *f = a->f;
-    int dim = f->m->cfg.dim, s, e;
-    pool_range(a->b->n, ith, nth, &s, &e);
-    for (int t = s; t < e; t++) {
-        float *x = f->x + (size_t)t * dim;
-        const float *p = f->proj + (size_t)t * dim;
-        for (int i = 0; i < dim; i++) x[i] += p[i];
-        if (a->norm_w) rmsnorm(f->xb + (size_t)t * dim, x, a->norm_w, dim, f->m->cfg.norm_eps);
-    }
-}
-
-/* gate = silu(gate) * up */
-static void swiglu_task(void *arg, int ith, int nth) {
-    layer_task_arg *a = arg;
-    fwd_ctx *f = a->f;
-    size_t n = (size_t)a->b->n * f->m->cfg.ffn_dim;
-    int s, e;
-    pool_range((int)n, ith, nth, &s, &e);
-    /* vectorized exp (libm's expf is a call per element); an element gets
-     * the same bits in any lane, so this stays batch-invariant */
-    if (s < e) vm_swiglu(f->gate + s, f->up + s, (size_t)(e - s));
 }
 
 /* ---- the pass ------------------------------------------------------------------- */
@@ -460,30 +498,40 @@ static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
     }
 }
 
+/* One layer.  A small batch (<= FWD_QUANT_OWN rows: decode) takes five
+ * pool round trips: the products' threads normalize their own copy of x
+ * before, and add the residual or apply SwiGLU on their own columns after
+ * (matmul_batch); its attention tiles rotate and store their own q/k/v
+ * (fused_rope).  A larger batch normalizes once into xb, in a round trip
+ * of its own after each residual.  Both give the same bits. */
 static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int l) {
     const model_config *c = &f->m->cfg;
     const layer_weights *w = &f->m->layers[l];
     int T = b->n;
+    bool small = T <= FWD_QUANT_OWN;
     layer_task_arg a = {f, kv, b, NULL, l};
 
     matmul_batch qkv = {{job(f->xb, &w->wq, w->bq, f->q, T), job(f->xb, &w->wk, w->bk, f->k, T),
-                         job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
+                         job(f->xb, &w->wv, w->bv, f->v, T)}, 3, small ? w->attn_norm : NULL, false, false};
     matmul(f, &qkv);
-    pool_run(f->pool, rope_store_task, &a);
+    if (!f->fused_rope) pool_run(f->pool, rope_store_task, &a);
     pool_run(f->pool, attention_task, &a);
-    matmul_batch o = {{job(f->att, &w->wo, NULL, f->proj, T)}, 1};
-    matmul(f, &o);
-    a.norm_w = w->ffn_norm;
-    pool_run(f->pool, residual_task, &a);
+    matmul_batch o = {{job(f->att, &w->wo, NULL, f->proj, T)}, 1, NULL, true, false};
+    matmul(f, &o); /* x += att @ wo^T */
+    if (!small) {
+        a.norm_w = w->ffn_norm;
+        pool_run(f->pool, norm_task, &a);
+    }
 
-    matmul_batch gu = {{job(f->xb, &w->w_gate, NULL, f->gate, T), job(f->xb, &w->w_up, NULL, f->up, T)}, 2};
-    matmul(f, &gu);
-    pool_run(f->pool, swiglu_task, &a);
-    matmul_batch d = {{job(f->gate, &w->w_down, NULL, f->proj, T)}, 1};
-    matmul(f, &d);
-    /* residual, then the next layer's attention norm (or the final norm) */
-    a.norm_w = l + 1 < c->n_layers ? f->m->layers[l + 1].attn_norm : f->m->out_norm;
-    pool_run(f->pool, residual_task, &a);
+    matmul_batch gu = {{job(f->xb, &w->w_gate, NULL, f->gate, T), job(f->xb, &w->w_up, NULL, f->up, T)}, 2,
+                       small ? w->ffn_norm : NULL, false, true};
+    matmul(f, &gu); /* gate = silu(gate) * up */
+    matmul_batch d = {{job(f->gate, &w->w_down, NULL, f->proj, T)}, 1, NULL, true, false};
+    matmul(f, &d); /* x += gate @ w_down^T */
+    if (!small) { /* the next layer's attention norm (or the final norm) */
+        a.norm_w = l + 1 < c->n_layers ? f->m->layers[l + 1].attn_norm : f->m->out_norm;
+        pool_run(f->pool, norm_task, &a);
+    }
 }
 
 /* Every token's position has a block in its sequence's table: a missing
@@ -504,9 +552,14 @@ bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     if (!ensure_score(f, b) || !ensure_unpacked(f)) return false;
     embed_and_rope_tables(f, b);
     plan_tiles(f, b);
-    layer_task_arg a = {f, kv, b, m->layers[0].attn_norm, 0};
-    pool_run(f->pool, norm_task, &a);
+    bool small = b->n <= FWD_QUANT_OWN; /* layer_forward: the products normalize for themselves */
+    layer_task_arg a = {f, kv, b, small ? NULL : m->layers[0].attn_norm, 0};
+    if (!small) pool_run(f->pool, norm_task, &a);
     for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(f, kv, b, l);
+    if (small) {
+        a.norm_w = m->out_norm;
+        pool_run(f->pool, norm_task, &a);
+    }
     f->n_hidden = b->n; /* xb now holds the final-normed rows */
     return true;
 }
@@ -521,7 +574,7 @@ bool fwd_logits(fwd_ctx *f, const int *rows, int n_rows, float *logits) {
         if (rows[i] < 0 || rows[i] >= f->n_hidden) return false;
         memcpy(f->proj + (size_t)i * dim, f->xb + (size_t)rows[i] * dim, dim * sizeof(float));
     }
-    matmul_batch out = {{job(f->proj, &f->m->output, NULL, logits, n_rows)}, 1};
+    matmul_batch out = {{job(f->proj, &f->m->output, NULL, logits, n_rows)}, 1, NULL, false, false};
     matmul(f, &out);
     return true;
 }

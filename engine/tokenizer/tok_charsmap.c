@@ -211,7 +211,7 @@ static size_t norm_prefix(const tokenizer *t, const char *s, size_t n, const cha
     return k;
 }
 
-bool tok_spm_normalize(const tokenizer *t, const char *s, size_t n, tok_buf *out) {
+bool tok_spm_normalize(const tokenizer *t, const char *s, size_t n, bool prefix, tok_buf *out) {
     static const char SPACE[] = "\xE2\x96\x81";
     out->len = 0;
     const char *r;
@@ -223,7 +223,7 @@ bool tok_spm_normalize(const tokenizer *t, const char *s, size_t n, tok_buf *out
             if (rl != 1 || r[0] != ' ') break;
             i += k;
         }
-    if (t->add_space_prefix && !tok_buf_put(out, SPACE, 3)) return false;
+    if (prefix && !tok_buf_put(out, SPACE, 3)) return false;
     bool prev_space = t->remove_extra_ws;
     while (i < n) {
         size_t k = norm_prefix(t, s + i, n - i, &r, &rl);

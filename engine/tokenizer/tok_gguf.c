@@ -17,7 +17,8 @@
  *    5 unused, 6 byte.
  *  - end-of-generation and FIM tokens recognised by their text are marked
  *    CONTROL (so they are only parsed with parse_special), and Phi-3 files
- *    get RSTRIP on their special tokens, as llama.cpp does.
+ *    get RSTRIP on their special tokens, as llama.cpp does; the FIM
+ *    markers tok_fim reports are found by tok_fim.c.
  */
 #include "tok_hf.h"
 #include "tok_load.h"
@@ -185,6 +186,16 @@ static void mark_by_text(tokenizer *t, const gguf_file *f) {
         int32_t id = find_text(t, user[i]);
         if (id >= 0) t->attr[id] = TOK_ATTR_USER_DEFINED;
     }
+}
+
+/* FIM markers: the ids the file gives (FIM_TEXTS' keys), the rest by text. */
+static void find_fim(tokenizer *t, const gguf_file *f) {
+    int32_t given[6];
+    for (size_t c = 0; c < 6; c++) {
+        uint32_t v;
+        given[c] = gguf_get_u32(f, FIM_TEXTS[c][0], &v) && v < (uint32_t)t->n_vocab ? (int32_t)v : -1;
+    }
+    tok_fim_detect(t, given);
 }
 
 /* llama.cpp: Phi-3 strips the whitespace right of its special tokens. */
@@ -389,6 +400,7 @@ tokenizer *tok_load_gguf(const gguf_file *f, char *err) {
     }
     if (ok) {
         mark_by_text(t, f);
+        find_fim(t, f);
         phi3_rstrip(t, f);
         byte_ids(t);
         ok = build_specials(t) || ct_err(err, "out of memory");

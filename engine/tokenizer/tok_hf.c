@@ -340,6 +340,7 @@ static tokenizer *build(const json_t *tj, const json_t *cfg, const json_t *mcfg,
     for (int32_t i = 0; ok && i < n; i++) /* ids nobody uses: an empty piece */
         if (!t->text[i] && !tok_set_token(t, i, "", 0, 0.0f, TOK_ATTR_UNUSED)) ok = ct_err(err, "out of memory");
     ok = ok && tok_decoder_build(t, err);
+    if (ok) tok_fim_detect(t, NULL);
     if (!ok) {
         tok_free(t);
         return NULL;

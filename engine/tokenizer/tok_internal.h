@@ -212,8 +212,9 @@ size_t tok_charsmap_longest(const tok_charsmap *cm, const char *s, size_t n, con
  * match), on valid UTF-8. */
 bool tok_charsmap_normalize_hf(const tok_charsmap *cm, const char *s, size_t n, tok_buf *out);
 /* SentencePiece's Normalizer::Normalize for a GGUF Unigram vocabulary:
- * charsmap rules, dummy prefix, extra-whitespace removal, ' ' -> "▁". */
-bool tok_spm_normalize(const tokenizer *t, const char *s, size_t n, tok_buf *out);
+ * charsmap rules, dummy prefix (when prefix), extra-whitespace removal,
+ * ' ' -> "▁". */
+bool tok_spm_normalize(const tokenizer *t, const char *s, size_t n, bool prefix, tok_buf *out);
 
 /* ---- HF normalizers (tok_norm.c) ---- */
 typedef enum {
@@ -356,6 +357,8 @@ struct tokenizer {
     char wp_cont_prefix[8]; /* before the others: "" (GGUF) or "##" */
     uint32_t wp_max_chars;  /* longer words are unk (0: no limit) */
     int32_t sep;            /* GGUF WordPiece: [SEP], appended with add_special */
+    /* fill-in-the-middle markers (tok_fim.c) */
+    tok_fim_ids fim;
 
     /* decoding */
     tok_dec_rules dec;
@@ -364,6 +367,11 @@ struct tokenizer {
     char *dec_first_bytes; /* WordPiece: the bytes of each token that starts the text */
     size_t *dec_first_off;
 };
+
+/* Fill t->fim (tok_fim.c): given[role] where >= 0 (GGUF ids, in the order
+ * pre, suf, mid, pad, rep, sep; NULL for none), else by text.  Run once the
+ * tokens are loaded. */
+void tok_fim_detect(tokenizer *t, const int32_t given[6]);
 
 /* Shared construction helpers (tokenizer.c). */
 tokenizer *tok_alloc(int32_t n_vocab);

@@ -37,6 +37,7 @@ tokenizer *tok_alloc(int32_t n_vocab) {
     t->attr = calloc(n, sizeof *t->attr);
     t->bos = t->eos = t->unk = t->sep = -1;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
+    t->fim = (tok_fim_ids){-1, -1, -1, -1, -1, -1, -1}; /* none until a loader finds them (tok_fim_detect) */
     if (!t->text || !t->len || !t->score || !t->attr || !tok_strmap_init(&t->vocab, n)) {
         tok_free(t);
         return NULL;
@@ -135,14 +136,16 @@ static bool encode_piece(const tokenizer *t, const char *s, size_t n, tok_ids *o
     return tok_bpe_word_hf(t, s, n, out) || ct_err(err, "out of memory");
 }
 
-/* GGUF Unigram / WordPiece: one text fragment between special tokens. */
-static bool encode_gguf_fragment(const tokenizer *t, const char *s, size_t n, tok_ids *out,
-                                 char *err) {
+/* GGUF Unigram / WordPiece: one text fragment between special tokens.
+ * lead: it may take SentencePiece's dummy prefix (not the start of a
+ * continuation, tok_encode_cont). */
+static bool encode_gguf_fragment(const tokenizer *t, const char *s, size_t n, bool lead,
+                                 tok_ids *out, char *err) {
     tok_buf norm = {0};
     tok_pieces pc = {0};
     bool ok;
     if (t->type == TOK_TYPE_UGM) {
-        ok = (tok_spm_normalize(t, s, n, &norm) || ct_err(err, "out of memory")) &&
+        ok = (tok_spm_normalize(t, s, n, t->add_space_prefix && lead, &norm) || ct_err(err, "out of memory")) &&
              tok_ugm_text(t, norm.p, norm.len, out, err);
     } else { /* WordPiece: the BERT pipeline the loader set up */
         tok_buf clean = {0};
@@ -158,12 +161,14 @@ static bool encode_gguf_fragment(const tokenizer *t, const char *s, size_t n, to
     return ok;
 }
 
-static bool encode_gguf(const tokenizer *t, const char *s, size_t n, bool parse_special,
+/* lead: the text starts a text (tok_encode), else it continues one
+ * (tok_encode_cont: no space prefix at its start). */
+static bool encode_gguf(const tokenizer *t, const char *s, size_t n, bool parse_special, bool lead,
                         tok_ids *out, char *err) {
     tok_frags fr = {0};
     tok_pieces pc = {0};
     bool ok = tok_partition_llama(t, s, n, parse_special, &fr) || ct_err(err, "out of memory");
-    bool prev_special = true; /* llama.cpp: a space prefix at the start and after specials */
+    bool prev_special = lead; /* llama.cpp: a space prefix at the start and after specials */
     for (size_t i = 0; ok && i < fr.n; i++) {
         const tok_frag *f = &fr.v[i];
         if (f->token >= 0) {
@@ -172,7 +177,8 @@ static bool encode_gguf(const tokenizer *t, const char *s, size_t n, bool parse_
             continue;
         }
         if (t->type == TOK_TYPE_UGM || t->type == TOK_TYPE_WPM) {
-            ok = encode_gguf_fragment(t, s + f->off, f->len, out, err);
+            /* llama.cpp: every fragment gets the dummy prefix */
+            ok = encode_gguf_fragment(t, s + f->off, f->len, lead || i > 0, out, err);
             continue;
         }
         if (t->type == TOK_TYPE_SPM) {
@@ -216,7 +222,15 @@ static bool encode_hf_normalized(const tokenizer *t, const char *s, size_t n, bo
     return ok;
 }
 
-static bool encode_hf(const tokenizer *t, const char *s, size_t n, bool parse_special,
+/* The Prepend normalizer's text (the dummy prefix of legacy Llama files),
+ * or NULL. */
+static const tok_norm_step *prepend_step(const tokenizer *t) {
+    for (size_t i = 0; i < t->n_norm; i++)
+        if (t->norm[i].kind == TOK_NORM_PREPEND) return &t->norm[i];
+    return NULL;
+}
+
+static bool encode_hf(const tokenizer *t, const char *s, size_t n, bool parse_special, bool lead,
                       tok_ids *out, char *err) {
     tok_buf clean = {0}, norm = {0};
     tok_frags fr = {0};
@@ -231,8 +245,12 @@ static bool encode_hf(const tokenizer *t, const char *s, size_t n, bool parse_sp
             ok = tok_ids_push(out, f->token) || ct_err(err, "out of memory");
             continue;
         }
-        ok = tok_normalize(t, clean.p + f->off, f->len, &norm, err) &&
-             encode_hf_normalized(t, norm.p, norm.len, f->off == 0, parse_special, out, err);
+        ok = tok_normalize(t, clean.p + f->off, f->len, &norm, err);
+        const tok_norm_step *pre = !lead && f->off == 0 ? prepend_step(t) : NULL;
+        size_t skip = 0; /* a continuation: the Prepend normalizer's text is not there */
+        if (ok && pre && norm.len >= pre->a_len && memcmp(norm.p, pre->a, pre->a_len) == 0) skip = pre->a_len;
+        ok = ok && encode_hf_normalized(t, norm.p + skip, norm.len - skip, lead && f->off == 0,
+                                        parse_special, out, err);
     }
     tok_frags_free(&fr);
     tok_buf_free(&clean);
@@ -248,8 +266,8 @@ static bool push_all(tok_ids *out, const int32_t *v, size_t n) {
     return true;
 }
 
-int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_special,
-               bool parse_special, int32_t **ids, char *err) {
+static int encode(const tokenizer *t, const char *text, size_t len, bool add_special,
+                  bool parse_special, bool lead, int32_t **ids, char *err) {
     *ids = NULL;
     if (!t || (!text && len)) return ct_err(err, "tok_encode: no tokenizer or text"), -1;
     if (len > (size_t)INT32_MAX / 2) return ct_err(err, "tok_encode: text too long"), -1;
@@ -261,8 +279,8 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_specia
     }
     if (!ok) ct_err(err, "out of memory");
     if (ok && len > 0)
-        ok = t->hf ? encode_hf(t, text, len, parse_special, &out, err)
-                   : encode_gguf(t, text, len, parse_special, &out, err);
+        ok = t->hf ? encode_hf(t, text, len, parse_special, lead, &out, err)
+                   : encode_gguf(t, text, len, parse_special, lead, &out, err);
     if (ok && add_special) {
         if (t->hf) ok = push_all(&out, t->post_suffix, t->n_post_suffix);
         else if (t->type == TOK_TYPE_WPM) ok = t->sep < 0 || tok_ids_push(&out, t->sep); /* llama.cpp: [SEP] */
@@ -277,4 +295,14 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_specia
     if (!out.v && !(out.v = malloc(sizeof *out.v))) return ct_err(err, "out of memory"), -1;
     *ids = out.v;
     return (int)out.n;
+}
+
+int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_special,
+               bool parse_special, int32_t **ids, char *err) {
+    return encode(t, text, len, add_special, parse_special, true, ids, err);
+}
+
+int tok_encode_cont(const tokenizer *t, const char *text, size_t len, bool parse_special,
+                    int32_t **ids, char *err) {
+    return encode(t, text, len, false, parse_special, false, ids, err);
 }

@@ -49,6 +49,16 @@ bool tok_add_eos(const tokenizer *t);
 int tok_encode(const tokenizer *t, const char *text, size_t len, bool add_special,
                bool parse_special, int32_t **ids, char *err);
 
+/* tok_encode(t, text, len, false, parse_special, ids, err) for text that
+ * continues earlier text: no SentencePiece space prefix at its start (GGUF
+ * add_space_prefix; tokenizer.json Metaspace prepend_scheme "first" or a
+ * Prepend normalizer), as SentencePiece encodes without its dummy prefix.
+ * Same ids as tok_encode for vocabularies that add none (Metaspace "always"
+ * and ByteLevel add_prefix_space prefix every piece: kept).  CodeLlama and
+ * Codestral encode the suffix of an infill so. */
+int tok_encode_cont(const tokenizer *t, const char *text, size_t len, bool parse_special,
+                    int32_t **ids, char *err);
+
 /* The vocabulary string of an id as stored (e.g. "▁the", "Ġthe", "<0x0A>"),
  * NULL for an out-of-range id. */
 const char *tok_piece(const tokenizer *t, int32_t id);
@@ -66,6 +76,25 @@ size_t tok_token_bytes(const tokenizer *t, int32_t id, bool skip_special, char *
  * tokenizer's decoder rules (e.g. SentencePiece drops the space that starts
  * the text). Invalid UTF-8 from byte tokens becomes U+FFFD. */
 char *tok_decode(const tokenizer *t, const int32_t *ids, size_t n, bool skip_special);
+
+/* Fill-in-the-middle: the vocabulary's markers, -1 for one it lacks. */
+typedef struct {
+    int32_t pre; /* before the prefix: <fim_prefix>, <|fim_prefix|>, ▁<PRE>, <｜fim▁begin｜>, [PREFIX] */
+    int32_t suf; /* before the suffix: <fim_suffix>, <|fim_suffix|>, ▁<SUF>, <｜fim▁hole｜>, [SUFFIX] */
+    int32_t mid; /* the middle follows: <fim_middle>, <|fim_middle|>, ▁<MID>, <｜fim▁end｜>, [MIDDLE] */
+    int32_t pad; /* <fim_pad>, <|fim_pad|> */
+    int32_t rep; /* a repository's name follows: <|repo_name|>, <repo_name>, <reponame> */
+    int32_t sep; /* a file's name and text follow: <|file_sep|>, <file_sep>, <|file_separator|> */
+    int32_t eot; /* ends an infilled middle where that is not EOS: CodeLlama's ▁<EOT> */
+} tok_fim_ids;
+
+/* Fills *out; true when the vocabulary has a prefix and a suffix marker.
+ * Ids come from GGUF tokenizer.ggml.fim_{pre,suf,mid,pad,rep,sep}_token_id
+ * where given, else from the tokens' texts: those llama.cpp recognises plus
+ * Mistral's [PREFIX]/[SUFFIX]/[MIDDLE], StarCoder 2's <repo_name>/<file_sep>,
+ * CodeGemma's <|file_separator|> and CodeLlama's ▁<EOT> (the lowest id when
+ * several texts of one role are present).  Found once, at load. */
+bool tok_fim(const tokenizer *t, tok_fim_ids *out);
 
 /* Incremental decoder for streaming: push ids one by one and receive only
  * complete UTF-8 sequences; bytes of a character split across tokens are

@@ -578,6 +578,7 @@ static void test_stop_exclude(void **state) {
     ef_run_alone(fx->stories, &q, &o); /* collect(): FINAL's text == the tokens' texts joined */
     print_message("# stop %s at byte %ld: %d tokens, text %zu bytes\n", stop, at, o.n, o.text_len);
     assert_int_equal(o.fin.reason, ENGINE_FINISH_STOP);
+    assert_int_equal(o.fin.stop_index, 0);
     assert_int_equal(o.text_len, (size_t)at);
     assert_memory_equal(o.text, base.text, (size_t)at);
     assert_memory_equal(o.ids, base.ids, (size_t)o.n * sizeof o.ids[0]);
@@ -595,6 +596,7 @@ static void test_stop_exclude(void **state) {
     q.stop_exclude = true;
     ef_run_alone(fx->stories, &q, &o);
     assert_int_equal(o.fin.reason, ENGINE_FINISH_LENGTH);
+    assert_int_equal(o.fin.stop_index, -1);
     assert_int_equal(o.text_len, base.text_len);
     assert_memory_equal(o.text, base.text, base.text_len);
     int held = 0;

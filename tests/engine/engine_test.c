@@ -421,8 +421,8 @@ static void test_events_on_stories(void **state) {
     r.n_prompt = n;
     r.max_new_tokens = 60;
     r.sampling.top_n = 3;
-    r.stops = (const char *const[]){"Lily"};
-    r.n_stops = 1;
+    r.stops = (const char *const[]){"zq", "Lily", "Lily"};
+    r.n_stops = 3;
     engine_req *h = ef_submit(e, &r);
     engine_event ev;
     int tokens = 0;
@@ -436,6 +436,8 @@ static void test_events_on_stories(void **state) {
             assert_int_equal(ev.kind, ENGINE_EVENT_FINAL);
             assert_int_equal(ev.final.reason, ENGINE_FINISH_STOP);
             assert_string_equal(engine_finish_name(ev.final.reason), "stop_sequence");
+            assert_int_equal(ev.final.stop_index, 1); /* which one matched: the first of equal strings */
+            assert_int_equal(ev.final.stop_token_id, -1);
             assert_int_equal(ev.final.n_generated, tokens);
             assert_int_equal(ev.final.n_prompt, n);
             /* "Once upon a time, there was a little girl named Lily" */

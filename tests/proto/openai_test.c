@@ -257,7 +257,7 @@ static void test_nulls_and_unknown_ignored(void **st) {
     assert_false(r.has_tools);
     oai_request_free(&r);
     /* the other endpoint's fields are unknown here */
-    r = oparse(OAI_CHAT, "{" CHAT_HI ",\"echo\":true,\"prompt\":5,\"suffix\":\"x\",\"best_of\":9}");
+    r = oparse(OAI_CHAT, "{" CHAT_HI ",\"echo\":true,\"prompt\":5,\"suffix\":null,\"best_of\":9}");
     assert_false(r.echo);
     assert_false(r.has_suffix);
     assert_false(r.has_best_of);
@@ -296,6 +296,12 @@ static void test_wrong_types_name_the_field(void **st) {
                  DESER "tools: invalid type: map, expected a sequence");
     oparse_fails(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":1}", 400, "suffix",
                  DESER "suffix: invalid type: integer `1`, expected a string");
+    oparse_fails(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":[\"a\"]}", 400, "suffix",
+                 DESER "suffix: invalid type: sequence, expected a string");
+    /* chat has no suffix: refused rather than dropped (OpenAI refuses
+     * arguments it does not know) */
+    oparse_fails(OAI_CHAT, "{" CHAT_HI ",\"suffix\":\"x\"}", 400, "suffix",
+                 "`suffix` (fill-in-the-middle) is a /v1/completions parameter; chat completions have no suffix");
 }
 
 static void test_malformed_json(void **st) {
@@ -378,12 +384,25 @@ static void test_unsupported_flags(void **st) {
     assert_string_equal(json_string_value(json_object_get(r.response_format, "type")), "json_object");
     assert_string_equal(json_string_value(r.guided_regex), "a");
     oai_request_free(&r);
+    /* an empty suffix is kept: on a FIM model it still asks for a FIM prompt */
     r = oparse(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":\"\"}");
-    assert_false(r.has_suffix);
+    assert_true(r.has_suffix);
+    assert_int_equal(r.suffix_len, 0);
+    assert_string_equal(r.suffix, "");
     oai_request_free(&r);
     r = oparse(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":\"end\",\"echo\":true,\"best_of\":2}");
     assert_true(r.has_suffix && r.echo && r.has_best_of);
+    assert_string_equal(r.suffix, "end");
+    assert_int_equal(r.suffix_len, 3);
     assert_int_equal(r.best_of, 2);
+    oai_request_free(&r);
+    r = oparse(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":\"a\\u0000b\"}");
+    assert_int_equal(r.suffix_len, 3);
+    assert_memory_equal(r.suffix, "a\0b", 4);
+    oai_request_free(&r);
+    r = oparse(OAI_COMPLETION, "{\"prompt\":\"p\",\"suffix\":null}");
+    assert_false(r.has_suffix);
+    assert_null(r.suffix);
     oai_request_free(&r);
     oparse_fails(OAI_CHAT, "{" CHAT_HI ",\"response_format\":{}}", 400, "response_format",
                  "`response_format` needs a string `type` (\"text\", \"json_object\" or "

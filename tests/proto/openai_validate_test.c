@@ -166,8 +166,6 @@ static void test_unsupported_are_422(void **st) {
     } cases[] = {
         {OAI_CHAT, CH("\"functions\":[{\"name\":\"f\"}]"), "functions",
          "`functions` is not supported yet: this server has no tool calling"},
-        {OAI_COMPLETION, CO("\"suffix\":\"x\""), "suffix",
-         "`suffix` is not supported (no fill-in-the-middle); send null or omit it"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         oai_request r = oparse(cases[i].k, cases[i].body);
@@ -180,6 +178,8 @@ static void test_unsupported_are_422(void **st) {
     }
     ovalid(OAI_CHAT, CH("\"tools\":[],\"tool_choice\":\"auto\",\"parallel_tool_calls\":true,"
                         "\"response_format\":{\"type\":\"text\"}"));
+    /* fill-in-the-middle is the server's to check (the model's FIM tokens) */
+    ovalid(OAI_COMPLETION, CO("\"suffix\":\"x\",\"echo\":true,\"stream\":true,\"logprobs\":2"));
     /* tools are supported now */
     ovalid(OAI_CHAT, CH("\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"));
 }

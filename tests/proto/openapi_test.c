@@ -18,11 +18,12 @@
 
 #include "openapi.h"
 
-/* The routes of issue 4 §3 and the OpenAI issue, "METHOD path", sorted. */
+/* The routes of issue 4 §3, the OpenAI issue and llama.cpp's /infill
+ * (issue 14), "METHOD path", sorted. */
 static const char *const ROUTES[] = {
     "GET /health", "GET /info",      "GET /metrics",          "GET /openapi.json",
     "GET /v1/models", "POST /",      "POST /chat_tokenize",   "POST /generate",
-    "POST /generate_stream", "POST /tokenize", "POST /v1/chat/completions", "POST /v1/completions",
+    "POST /generate_stream", "POST /infill", "POST /tokenize", "POST /v1/chat/completions", "POST /v1/completions",
 };
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
 

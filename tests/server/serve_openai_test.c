@@ -93,8 +93,17 @@ static void test_error_envelope(void **st) {
     r = su_req(&S, "POST", "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":\"x\"}", NULL);
     assert_oai_error(&r, 400, "invalid_request_error", "max_tokens", "max_tokens");
     su_resp_free(&r);
+    /* stories260K has no FIM tokens: a suffix is refused, not dropped */
     r = su_req(&S, "POST", "/v1/completions", "{\"prompt\":\"a\",\"suffix\":\"b\"}", NULL);
-    assert_oai_error(&r, 422, "invalid_request_error", "suffix", "suffix");
+    assert_oai_error(&r, 422, "invalid_request_error", "suffix", "this model has no fill-in-the-middle tokens");
+    su_resp_free(&r);
+    /* ... but an empty one says nothing follows: a plain completion */
+    r = su_req(&S, "POST", "/v1/completions", "{\"prompt\":\"a\",\"suffix\":\"\",\"max_tokens\":2}", NULL);
+    assert_int_equal(r.status, 200);
+    su_resp_free(&r);
+    r = su_req(&S, "POST", "/v1/chat/completions",
+               "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"suffix\":\"b\"}", NULL);
+    assert_oai_error(&r, 400, "invalid_request_error", "suffix", "chat completions have no suffix");
     su_resp_free(&r);
     r = su_req(&S, "GET", "/v1/nope", NULL, NULL);
     assert_oai_error(&r, 404, "invalid_request_error", NULL, "/v1/nope");

@@ -497,6 +497,15 @@ static void gguf_from_tokenizer_json(void **state) {
         int32_t yx[] = {16, 21, 20}, xxx[] = {16, 20, 20, 20};
         assert_ids(gg, "\xE2\x91\xA0\xE2\x91\xA0\xE2\x91\xA0", false, yx, 3);
         assert_ids(hf, "\xE2\x91\xA0\xE2\x91\xA0\xE2\x91\xA0", false, xxx, 4);
+        /* a continuation (tok_encode_cont): GGUF drops SentencePiece's dummy
+         * prefix at the start, not after a special token */
+        int32_t *c = NULL;
+        char e2[CT_ERRLEN] = "";
+        int nc = tok_encode_cont(gg, "ab</s>ab", 8, true, &c, e2);
+        int32_t cont[] = {6, EOS_ID, 18};
+        assert_int_equal(nc, 3);
+        assert_memory_equal(c, cont, sizeof cont);
+        free(c);
         /* byte fallback: "ñ" (c3 b1) unknown -> its two bytes, else <unk> */
         int32_t with_bytes[] = {16, N_VOCAB + 0xC3, N_VOCAB + 0xB1}, with_unk[] = {16, UNK_ID};
         assert_ids(gg, "\xC3\xB1", false, bytes ? with_bytes : with_unk, bytes ? 3 : 2);
