@@ -169,7 +169,7 @@ check-tsan:
 # kernels are held to AVX2 (valgrind's CPUID reports no AVX-512 anyway).
 # Left out, for time only (each is minutes under ASan, tens of minutes under
 # memcheck; the ASan stage runs them, with LeakSanitizer): the golden tests
-# (golden_test, golden_quant_test: whole reference models), model_test
+# (golden_test, golden_quant_test, arch_golden_test: whole reference models), model_test
 # (every quantized type of the synthetic models), perplexity_test (a whole
 # perplexity pass), tok_decode_test (every token of every vocabulary),
 # matmul_test (large products); and pool_test (20000 back-to-back
@@ -179,7 +179,7 @@ check-tsan:
 # memcheck flags (uninitialised reads at unnamed JIT addresses, no symbols
 # to suppress by); ASan runs it.
 VG_ONLY := /tests/(engine|proto)/.*_test$$
-VG_SKIP := /(golden_test|golden_quant_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test)$$
+VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test)$$
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --show-leak-kinds=definite
 check-valgrind:

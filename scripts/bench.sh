@@ -2,10 +2,12 @@
 # bench.sh — the `make bench` driver: runs build/tools/bench_engine, which
 # generates (once) the seeded random bench models, measures the machine's
 # limits (memory bandwidth, sgemm/sgemv on the models' shapes) and the
-# engine's prefill and decode, then build/tools/bench_serving: the engine
+# engine's prefill and decode, then build/tools/bench_quant (typed weights), then
+# build/tools/bench_serving: the engine
 # API under 1/4/16/64 concurrent requests (throughput, time to first token,
 # inter-token latency, KV memory) and a shared-system-prompt workload with
-# prefix caching on and off, then build/tools/bench_sampler (what choosing a
+# prefix caching on and off, then build/tools/bench_arch (decode and prefill,
+# one row per model architecture), build/tools/bench_sampler (what choosing a
 # token costs), build/tools/bench_constraint (what constrained decoding
 # costs), build/tools/bench_structured (JSON Schema compile times, and 16
 # concurrent streams with half / all of them under a nested schema against
@@ -30,6 +32,9 @@
 #                      numbers on the same files
 #   CTGI_LLAMA_SERVER  path to llama.cpp's llama-server: bench_http runs it on the same
 #                      file beside ctgi (with CTGI_BENCH_HTTP_ARGS="--type q8_0" etc.)
+#   CTGI_BENCH_ARCH=0  skips bench_arch (decode and prefill per architecture on a seeded
+#                      110-140M model of each family's shape); CTGI_BENCH_ARCH_ARGS passes it
+#                      options (--quick, --arches gpt2,falcon,..., --threads N, --keep)
 #   CTGI_BENCH_SAMPLER=0  skips bench_sampler (sampler cost per call / step / decode share)
 #   CTGI_BENCH_CONSTRAINT=0  skips bench_constraint (constrained decoding: regex compile,
 #                      first-visit and cached token masks, per-step cost); CTGI_BENCH_CONSTRAINT_ARGS
@@ -84,6 +89,14 @@ if [ "${CTGI_BENCH_SERVING:-1}" != 0 ]; then
     echo
     # shellcheck disable=SC2086 # CTGI_BENCH_SERVING_ARGS is a list of options
     "$SERVING" --cache-dir "$CACHE" ${CTGI_BENCH_SERVING_ARGS:-}
+fi
+
+# Architectures: one row per family (decode / prefill tok/s on a 134M-class model of its
+# shape, against llama of the same size) (scripts/bench_arch.c).
+if [ "${CTGI_BENCH_ARCH:-1}" != 0 ] && [ -x "$BUILD/tools/bench_arch" ]; then
+    echo
+    # shellcheck disable=SC2086 # CTGI_BENCH_ARCH_ARGS is a list of options
+    "$BUILD/tools/bench_arch" --cache-dir "$CACHE" ${CTGI_BENCH_ARCH_ARGS:-}
 fi
 
 # The samplers: cost per call, per step, share of a decode step (scripts/bench_sampler.c).

@@ -10,6 +10,7 @@ pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libopenblas-dev libop
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev curl valgrind) # valgrind: make test-valgrind
     pkgs+=(openssl python3) # tests/server/security_test.sh: a self-signed certificate, raw slow sockets
+    pkgs+=(python3-numpy) # tests/engine/model/arch_ref.py: the float64 reference of arch_ref_test
     pkgs+=(chromium) # the chat page's browser test (tests/server/chat_ui_test.sh, playwright-core)
     # tests/docker: podman builds and runs the image (rootful, runc, netavark), debootstrap makes its base
     pkgs+=(podman runc netavark iptables debootstrap python3-yaml)

@@ -142,4 +142,72 @@ static inline float vm_exp_sum(float *s, size_t n, float mx) {
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
+/* GELU, tanh form: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
+ * computed as x / (1 + e^(-2u)) (the same function: 0.5 (1 + tanh u) is
+ * the logistic of 2u), which has no cancellation for x < 0.  One IEEE
+ * operation per step, the AVX2 lanes mirroring the scalar code. */
+#define VM_GELU_K2 0x1.988454p+0f /* 2 sqrt(2/pi) */
+#define VM_GELU_C 0.044715f
+static inline float vm_gelu_tanh1(float x) {
+    float x2 = x * x;
+    float u2 = (x + (VM_GELU_C * x2) * x) * VM_GELU_K2;
+    return x / (1.0f + vm_expf(-u2));
+}
+
+/* tanh(y) = sign(y) (1 - e^(-2|y|)) / (1 + e^(-2|y|)): exact to a few ulp
+ * of 1 (absolute ~1e-7 near 0, where it is used scaled by a cap). */
+static inline float vm_tanh1(float y) {
+    float e = vm_expf(-2.0f * fabsf(y));
+    return copysignf((1.0f - e) / (1.0f + e), y);
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+static inline __m256 vm_gelu_tanh8(__m256 x) {
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 u2 = _mm256_mul_ps(_mm256_add_ps(x, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(VM_GELU_C), x2), x)),
+                              _mm256_set1_ps(VM_GELU_K2));
+    __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), vm_expf8(_mm256_xor_ps(u2, _mm256_set1_ps(-0.0f))));
+    return _mm256_div_ps(x, d);
+}
+
+static inline __m256 vm_tanh8(__m256 y) {
+    __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 a = _mm256_andnot_ps(sign, y);
+    __m256 e = vm_expf8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), a));
+    __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+    return _mm256_or_ps(t, _mm256_and_ps(sign, y));
+}
+#endif
+
+/* x[i] = gelu_tanh(x[i]), i < n (the non-gated GELU MLP). */
+static inline void vm_gelu(float *x, size_t n) {
+    size_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, vm_gelu_tanh8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++) x[i] = vm_gelu_tanh1(x[i]);
+}
+
+/* gate[i] = gelu_tanh(gate[i]) * up[i], i < n: GeGLU. */
+static inline void vm_geglu(float *gate, const float *up, size_t n) {
+    size_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(vm_gelu_tanh8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
+#endif
+    for (; i < n; i++) gate[i] = vm_gelu_tanh1(gate[i]) * up[i];
+}
+
+/* s[i] = cap * tanh(s[i] / cap), i < n: soft-capping (gemma2). */
+static inline void vm_softcap(float *s, size_t n, float cap) {
+    size_t i = 0;
+    float inv = 1.0f / cap;
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 vc = _mm256_set1_ps(cap), vi = _mm256_set1_ps(inv);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(s + i, _mm256_mul_ps(vc, vm_tanh8(_mm256_mul_ps(_mm256_loadu_ps(s + i), vi))));
+#endif
+    for (; i < n; i++) s[i] = cap * vm_tanh1(s[i] * inv);
+}
+
 #endif

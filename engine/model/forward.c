@@ -1,7 +1,17 @@
 /*
- * forward.c — the decoder forward pass: embeddings -> n_layers x (RMSNorm,
- * attention with RoPE and grouped-query heads, residual, RMSNorm, SwiGLU
- * MLP, residual) -> final RMSNorm -> output head.
+ * forward.c — the decoder forward pass: embeddings -> n_layers x (norm,
+ * attention with RoPE and grouped-query heads, residual, norm, SwiGLU
+ * MLP, residual) -> final norm -> output head, and the architectures'
+ * variations as hooks on that one pass (model.h's model_config): RMSNorm
+ * or LayerNorm (with bias), biases on every product, GeGLU or a plain
+ * GELU MLP, parallel residual (x + attn(n1 x) + mlp(n2 x)), partial
+ * rotary, learned positions, ALiBi, a qkv clamp, QK RMSNorm, embedding
+ * scale and norm, attention and final soft-capping, post-attention and
+ * post-MLP norms, sliding-window attention per layer.  Each lives in the
+ * element-wise task or kernel it modifies (norm_row, norm_task,
+ * qkv_hooks, attend_tile, ffn_forward, residual_task, softcap_task,
+ * embed_and_rope_tables); a model that does not use one takes the plain
+ * path, bit for bit.
  *
  * All n tokens of a call go through each weight product together: one
  * matrix product (T, K) x (N, K)^T per weight, split by output columns over
@@ -64,11 +74,13 @@ struct fwd_ctx {
     fwd_matmul mm_mode; /* FWD_MM_INVARIANT (0, calloc's default) or FWD_MM_BLAS */
     float *x;     /* (T, dim) residual stream */
     float *xb;    /* (T, dim) normed input of a block */
+    float *xb2;   /* (T, dim) parallel residual: the MLP's normed input when it has its own norm */
     float *q;     /* (T, n_heads*head_dim) */
     float *k;     /* (T, kv_dim) */
     float *v;     /* (T, kv_dim) */
     float *att;   /* (T, n_heads*head_dim) attention output */
     float *proj;  /* (T, dim) output of wo / w_down */
+    float *proj2; /* (T, dim) parallel residual: the MLP's output beside the attention's in proj */
     float *gate;  /* (T, ffn_dim) */
     float *up;    /* (T, ffn_dim) */
     float *rope;  /* (T, head_dim) cos | sin per token: [0,half) cos, [half,hd) sin */
@@ -81,8 +93,6 @@ struct fwd_ctx {
     wm_act act;      /* the current product's input, quantized (when a weight needs it) */
     void *act_small; /* (n_threads, FWD_QUANT_OWN rows x max K): each thread's own copy of a small input */
     size_t act_small_bytes; /* per thread */
-    float *norm_small; /* (n_threads, FWD_QUANT_OWN, dim): each thread's own normed copy of a small batch's x */
-    bool fused_rope;   /* this batch's attention tiles also rotate and store their own q/k/v (plan_tiles) */
     float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
     size_t unpacked_cap; /* floats per thread */
     int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
@@ -105,8 +115,9 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     f->max_tokens = max_tokens;
     size_t T = (size_t)max_tokens, qd = (size_t)c->n_heads * c->head_dim,
            kvd = (size_t)c->n_kv_heads * c->head_dim;
-    float **bufs[] = {&f->x, &f->xb, &f->q, &f->k, &f->v, &f->att, &f->proj, &f->gate, &f->up, &f->rope};
-    size_t sizes[] = {c->dim, c->dim, qd, kvd, kvd, qd, c->dim, c->ffn_dim, c->ffn_dim, c->head_dim};
+    float **bufs[] = {&f->x, &f->xb, &f->xb2, &f->q, &f->k, &f->v, &f->att, &f->proj, &f->proj2, &f->gate, &f->up,
+                      &f->rope};
+    size_t sizes[] = {c->dim, c->dim, c->dim, qd, kvd, kvd, qd, c->dim, c->dim, c->ffn_dim, c->ffn_dim, c->head_dim};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *bufs[i] = mm_alloc(T * sizes[i] * sizeof(float)); /* huge pages: matmul.h */
         if (!*bufs[i]) { fwd_free(f); return NULL; }
@@ -116,8 +127,7 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     f->act_small_bytes = wm_act_bytes(FWD_QUANT_OWN, max_k(c));
     if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
         !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, max_k(c)))) ||
-        !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p))) ||
-        !(f->norm_small = mm_alloc((size_t)FWD_QUANT_OWN * c->dim * pool_size(p) * sizeof(float)))) {
+        !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p)))) {
         fwd_free(f);
         return NULL;
     }
@@ -128,39 +138,19 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
 
 void fwd_free(fwd_ctx *f) {
     if (!f) return;
-    float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->proj, f->gate, f->up, f->rope, f->score, f->unpacked};
+    float *bufs[] = {f->x,  f->xb,   f->xb2, f->q,    f->k,     f->v,       f->att,
+                     f->proj, f->proj2, f->gate, f->up, f->rope, f->score, f->unpacked};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(f->rows);
     free(f->tiles);
     free(f->act_buf);
     free(f->act_small);
-    free(f->norm_small);
     free(f);
 }
 
 int fwd_max_tokens(const fwd_ctx *f) { return f->max_tokens; }
 
 void fwd_set_matmul(fwd_ctx *f, fwd_matmul mode) { f->mm_mode = mode; }
-
-/* ---- element-wise kernels ------------------------------------------------------ */
-
-/* y = x / sqrt(mean(x^2) + eps) * g */
-static void rmsnorm(float *y, const float *x, const float *g, int n, float eps) {
-    double ss = 0;
-    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    float s = (float)(1.0 / sqrt(ss / n + eps));
-    for (int i = 0; i < n; i++) y[i] = x[i] * s * g[i];
-}
-
-/* Rotate-half RoPE on one head: pairs (i, i + half) rotate by pos * inv_freq[i]. */
-static void rope_head(float *v, const float *cs, int half) {
-    for (int i = 0; i < half; i++) {
-        float c = cs[i], s = cs[half + i];
-        float x0 = v[i], x1 = v[i + half];
-        v[i] = x0 * c - x1 * s;
-        v[i + half] = x0 * s + x1 * c;
-    }
-}
 
 /* ---- matrix products -------------------------------------------------------- */
 
@@ -188,46 +178,39 @@ static void blas_slice(const matmul_job *j, int b, int e, float *scratch) {
             for (int n = b; n < e; n++) j->out[(size_t)t * N + n] += j->bias[n];
 }
 
-/* The output columns [c0, c1) thread ith of nth computes: whole panels of
- * F32 weights (no panel is read by two threads), whole groups of 16 rows
- * of typed ones.  A product's steps after its slice (residual, SwiGLU) use
- * the same split, so they touch only what their thread wrote. */
-static void slice_cols(const wmat *w, int ith, int nth, int *c0, int *c1) {
-    int unit = w->type == DT_F32 ? MM_PANEL : WM_GROUP, b, e;
-    pool_range((w->rows + unit - 1) / unit, ith, nth, &b, &e);
-    *c0 = b * unit < w->rows ? b * unit : w->rows;
-    *c1 = e * unit < w->rows ? e * unit : w->rows;
-}
-
-/* out[:, c0:c1] = in @ w[c0:c1]^T (+ bias).  F32 weights run mm_packed
- * (or BLAS, see blas_slice); typed weights (wmat.h) always run the
- * engine's kernels on their groups (BLAS mode covers F32 only). */
-static void matmul_slice(const matmul_job *j, const fwd_ctx *f, const wm_act *act, int c0, int c1, int ith) {
-    int N = j->w->rows, K = j->w->cols;
-    if (j->w->type != DT_F32) {
-        wm_matmul(j->w, j->in, act, j->T, c0 / WM_GROUP, (c1 + WM_GROUP - 1) / WM_GROUP, j->bias, j->out, N);
-        return;
-    }
+/* F32 weights (matmul.h's panels): this thread's share of columns in whole
+ * panels, so no panel is read by two threads. */
+static void matmul_slice_f32(const matmul_job *j, const fwd_ctx *f, int ith, int nth) {
+    int N = j->w->rows, K = j->w->cols, b, e;
+    pool_range((N + MM_PANEL - 1) / MM_PANEL, ith, nth, &b, &e);
+    b *= MM_PANEL;
+    e = e * MM_PANEL < N ? e * MM_PANEL : N;
+    if (b >= e) return;
     /* INVARIANT: the same bits for a row whatever T, its row index or the
      * split.  BLAS at <= 2 rows would be sgemv on row-major weights, which
      * are no longer held: the packed kernel streams them as fast. */
     if (f->mm_mode == FWD_MM_INVARIANT || j->T <= FWD_GEMV_MAX_ROWS)
-        mm_packed(j->in, j->T, K, (const float *)j->w->data, N, c0, c1, j->bias, j->out, N);
+        mm_packed(j->in, j->T, K, (const float *)j->w->data, N, b, e, j->bias, j->out, N);
     else
-        blas_slice(j, c0, c1, f->unpacked + (size_t)ith * f->unpacked_cap);
+        blas_slice(j, b, e, f->unpacked + (size_t)ith * f->unpacked_cap);
 }
 
-/* Up to three products over one input, and what each thread does before
- * and after its slice so that a decode layer needs few pool round trips. */
+/* out[:, cols] = in @ w[cols]^T (+ bias) for this thread's share of the
+ * output columns.  Typed weights (wmat.h) split by groups of 16 rows and
+ * always run the engine's kernels (BLAS mode covers F32 only). */
+static void matmul_slice(const matmul_job *j, const fwd_ctx *f, const wm_act *act, int ith, int nth) {
+    if (j->w->type == DT_F32) {
+        matmul_slice_f32(j, f, ith, nth);
+        return;
+    }
+    int g0, g1;
+    pool_range(wm_groups(j->w->rows), ith, nth, &g0, &g1);
+    wm_matmul(j->w, j->in, act, j->T, g0, g1, j->bias, j->out, j->w->rows);
+}
+
 typedef struct {
     matmul_job jobs[3];
     int n_jobs;
-    /* small batches (<= FWD_QUANT_OWN rows): the input is rmsnorm(x) with
-     * these gains, computed by every thread for itself (the jobs' in is
-     * ignored): the same bits as norm_task, without its round trip */
-    const float *norm_w;
-    bool residual; /* x += out on the thread's columns (jobs[0] is (T, dim)) */
-    bool swiglu;   /* jobs[0].out = silu(jobs[0].out) * jobs[1].out on the thread's columns */
 } matmul_batch;
 
 typedef struct {
@@ -236,52 +219,17 @@ typedef struct {
     bool quantize_own; /* each thread quantizes the (small) input itself */
 } matmul_run;
 
-/* The steps after a thread's slice, on its columns [c0, c1) of every row. */
-static void slice_epilogue(const matmul_batch *mb, fwd_ctx *f, int c0, int c1) {
-    const matmul_job *j = &mb->jobs[0];
-    int N = j->w->rows;
-    for (int t = 0; t < j->T && c0 < c1; t++) {
-        float *o = j->out + (size_t)t * N;
-        if (mb->residual) {
-            float *x = f->x + (size_t)t * f->m->cfg.dim;
-            for (int n = c0; n < c1; n++) x[n] += o[n];
-        }
-        /* an element gets the same bits in any lane (vmath.h), so the
-         * split does not change the result */
-        if (mb->swiglu) vm_swiglu(o + c0, mb->jobs[1].out + (size_t)t * N + c0, (size_t)(c1 - c0));
-    }
-}
-
 static void matmul_task(void *arg, int ith, int nth) {
     const matmul_run *r = arg;
-    const matmul_batch *mb = r->mb;
-    fwd_ctx *f = r->f;
-    const float *in = mb->jobs[0].in;
-    int T = mb->jobs[0].T;
-    if (mb->norm_w) {
-        int dim = f->m->cfg.dim;
-        float *own = f->norm_small + (size_t)ith * FWD_QUANT_OWN * dim;
-        for (int t = 0; t < T; t++)
-            rmsnorm(own + (size_t)t * dim, f->x + (size_t)t * dim, mb->norm_w, dim, f->m->cfg.norm_eps);
-        in = own;
-    }
-    const wm_act *act = &f->act;
-    wm_act own_act;
+    const wm_act *act = &r->f->act;
+    wm_act own;
     if (r->quantize_own) { /* the same arithmetic as quantize_task: the same bits */
-        wm_act_init(&own_act, (uint8_t *)f->act_small + (size_t)ith * f->act_small_bytes, T, mb->jobs[0].w->cols);
-        wm_act_quantize(&own_act, in, 0, T);
-        act = &own_act;
+        const matmul_job *j = &r->mb->jobs[0];
+        wm_act_init(&own, (uint8_t *)r->f->act_small + (size_t)ith * r->f->act_small_bytes, j->T, j->w->cols);
+        wm_act_quantize(&own, j->in, 0, j->T);
+        act = &own;
     }
-    int c0 = 0, c1 = 0;
-    for (int i = 0; i < mb->n_jobs; i++) {
-        matmul_job j = mb->jobs[i];
-        j.in = in;
-        slice_cols(j.w, ith, nth, &c0, &c1);
-        if (c0 < c1) matmul_slice(&j, f, act, c0, c1, ith);
-    }
-    /* residual and SwiGLU products have one output width: jobs[0]'s split */
-    slice_cols(mb->jobs[0].w, ith, nth, &c0, &c1);
-    if (mb->residual || mb->swiglu) slice_epilogue(mb, f, c0, c1);
+    for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, act, ith, nth);
 }
 
 /* The batch's input quantized once for its block-type weights (the jobs of
@@ -294,9 +242,9 @@ static void quantize_task(void *arg, int ith, int nth) {
     if (s < e) wm_act_quantize(&r->f->act, j->in, s, e);
 }
 
-/* The batch in one pool round trip (two when an input of more than
- * FWD_QUANT_OWN rows is quantized first). */
-static void matmul(fwd_ctx *f, const matmul_batch *mb) {
+/* Up to three products over the same input in one pool round trip (two
+ * when an input of more than FWD_QUANT_OWN rows is quantized first). */
+static void matmul(fwd_ctx *f, matmul_batch *mb) {
     matmul_run r = {mb, f, false};
     bool quantize = false;
     for (int i = 0; i < mb->n_jobs; i++) quantize |= wmat_quantized(mb->jobs[i].w->type);
@@ -321,66 +269,131 @@ static matmul_job job(const float *in, const wmat *w, const float *bias, float *
     return (matmul_job){in, w, bias, out, T};
 }
 
-/* ---- element-wise tasks ---------------------------------------------------------- */
+/* ---- element-wise kernels ------------------------------------------------------ */
+
+/* y = x / sqrt(mean(x^2) + eps) * g (y may be x) */
+static void rmsnorm(float *y, const float *x, const float *g, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float s = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) y[i] = x[i] * s * g[i];
+}
+
+/* y = (x - mean(x)) / sqrt(var(x) + eps) * g (+ b) (y may be x) */
+static void layernorm(float *y, const float *x, const float *g, const float *b, int n, float eps) {
+    double sum = 0, ss = 0;
+    for (int i = 0; i < n; i++) sum += x[i];
+    float mean = (float)(sum / n);
+    for (int i = 0; i < n; i++) ss += (double)(x[i] - mean) * (x[i] - mean);
+    float s = (float)(1.0 / sqrt(ss / n + eps));
+    for (int i = 0; i < n; i++) y[i] = (x[i] - mean) * s * g[i] + (b ? b[i] : 0.0f);
+}
+
+/* A norm's weights: gain w (NULL: no norm) and LayerNorm bias b or NULL. */
+typedef struct {
+    const float *w, *b;
+} norm_ref;
+
+static void norm_row(const model_config *c, float *y, const float *x, norm_ref n) {
+    if (c->norm == NORM_RMS) rmsnorm(y, x, n.w, c->dim, c->norm_eps);
+    else layernorm(y, x, n.w, n.b, c->dim, c->norm_eps);
+}
+
+/* Rotate-half RoPE on one head: pairs (i, i + half) rotate by pos * inv_freq[i]. */
+static void rope_head(float *v, const float *cs, int half) {
+    for (int i = 0; i < half; i++) {
+        float c = cs[i], s = cs[half + i];
+        float x0 = v[i], x1 = v[i + half];
+        v[i] = x0 * c - x1 * s;
+        v[i + half] = x0 * s + x1 * c;
+    }
+}
 
 typedef struct {
     fwd_ctx *f;
     const kv_store *kv;
     const fwd_batch *b;
-    const float *norm_w; /* for norm_task */
+    norm_ref norm;  /* norm_task / residual_task: xb = norm(x) (w NULL: none) */
+    norm_ref norm2; /* ... and xb2 = norm2(x) (parallel residual with an MLP norm) */
+    norm_ref post;  /* residual_task: proj = post(proj) before it is added (gemma2) */
+    bool add2;      /* residual_task: proj2 is added too (parallel residual) */
     int layer;
 } layer_task_arg;
 
+/* The first block's input: the embeddings' own norm (bloom), then xb (and
+ * xb2) normed for layer 0. */
 static void norm_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
-    const model_config *c = &a->f->m->cfg;
+    const model *m = a->f->m;
+    const model_config *c = &m->cfg;
     int s, e;
     pool_range(a->b->n, ith, nth, &s, &e);
-    for (int t = s; t < e; t++)
-        rmsnorm(a->f->xb + (size_t)t * c->dim, a->f->x + (size_t)t * c->dim, a->norm_w, c->dim, c->norm_eps);
+    for (int t = s; t < e; t++) {
+        float *x = a->f->x + (size_t)t * c->dim;
+        if (m->embd_norm) layernorm(x, x, m->embd_norm, m->embd_norm_b, c->dim, c->norm_eps);
+        norm_row(c, a->f->xb + (size_t)t * c->dim, x, a->norm);
+        if (a->norm2.w) norm_row(c, a->f->xb2 + (size_t)t * c->dim, x, a->norm2);
+    }
 }
 
-/* Token t's query heads [h0, h1) and kv heads [g0, g1): RoPE on q and k,
- * then k and v of those kv heads stored into the cache at (seq, pos) in the
- * cache's element type (kv_put is element-wise: f16/bf16 rounded to
- * nearest even, q8_0 quantized per block of 32, which never straddles a
- * head: positions_held).  The sequence's table already holds a block for
- * pos (kv_seq_reserve).  Attention then reads the stored values, for this
- * batch's own tokens too, so a row's keys never depend on whether they
- * were computed in the same step. */
-static void rope_store(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int layer, int t, int h0, int h1,
-                       int g0, int g1) {
+/* q, k, v of one token after the projection: clamped (mpt's clamp_kqv),
+ * each q and k head RMS-normed (qwen3), then rotated (RoPE on the first
+ * n_rot dims of each head). */
+static void qkv_hooks(const fwd_ctx *f, const layer_weights *w, float *q, float *k, float *v, const float *cs) {
     const model_config *c = &f->m->cfg;
-    int hd = c->head_dim, kvd = c->n_kv_heads * hd, qd = c->n_heads * hd, half = hd / 2;
-    const float *cs = f->rope + (size_t)t * hd;
-    for (int h = h0; h < h1; h++) rope_head(f->q + (size_t)t * qd + h * hd, cs, half);
-    const kv_seq *sq = b->seqs[b->seq[t]];
-    size_t off = kv_bytes(kv->dtype, (size_t)g0 * hd);
-    for (int g = g0; g < g1; g++) rope_head(f->k + (size_t)t * kvd + g * hd, cs, half);
-    kv_put(kv->dtype, f->k + (size_t)t * kvd + g0 * hd, (uint8_t *)kv_k(kv, sq, layer, b->pos[t]) + off,
-           (g1 - g0) * hd);
-    kv_put(kv->dtype, f->v + (size_t)t * kvd + g0 * hd, (uint8_t *)kv_v(kv, sq, layer, b->pos[t]) + off,
-           (g1 - g0) * hd);
+    int hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    if (c->clamp_qkv > 0) {
+        float lim = c->clamp_qkv;
+        float *parts[3] = {q, k, v};
+        int lens[3] = {qd, kvd, kvd};
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < lens[p]; i++) parts[p][i] = fminf(fmaxf(parts[p][i], -lim), lim);
+    }
+    if (w->q_norm) {
+        for (int h = 0; h < c->n_heads; h++) rmsnorm(q + h * hd, q + h * hd, w->q_norm, hd, c->norm_eps);
+        for (int h = 0; h < c->n_kv_heads; h++) rmsnorm(k + h * hd, k + h * hd, w->k_norm, hd, c->norm_eps);
+    }
+    if (c->pos != POS_ROPE) return;
+    for (int h = 0; h < c->n_heads; h++) rope_head(q + h * hd, cs, c->n_rot / 2);
+    for (int h = 0; h < c->n_kv_heads; h++) rope_head(k + h * hd, cs, c->n_rot / 2);
 }
 
+/* RoPE on q and k (and the other qkv_hooks), then k and v stored into the cache at (seq, pos) in the
+ * cache's element type (kv_put: f16/bf16 rounded to nearest even, q8_0
+ * quantized per block of 32): the sequence's table already holds a block
+ * for pos (kv_seq_reserve).  Attention then reads the stored values, for
+ * this batch's own tokens too, so a row's keys never depend on whether
+ * they were computed in the same step. */
 static void rope_store_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
-    const model_config *c = &a->f->m->cfg;
+    fwd_ctx *f = a->f;
+    const model_config *c = &f->m->cfg;
+    int kvd = c->n_kv_heads * c->head_dim, qd = c->n_heads * c->head_dim;
     int s, e;
     pool_range(a->b->n, ith, nth, &s, &e);
-    for (int t = s; t < e; t++) rope_store(a->f, a->kv, a->b, a->layer, t, 0, c->n_heads, 0, c->n_kv_heads);
+    for (int t = s; t < e; t++) {
+        qkv_hooks(f, &f->m->layers[a->layer], f->q + (size_t)t * qd, f->k + (size_t)t * kvd, f->v + (size_t)t * kvd,
+                  f->rope + (size_t)t * c->head_dim);
+        const kv_seq *sq = a->b->seqs[a->b->seq[t]];
+        kv_put(a->kv->dtype, f->k + (size_t)t * kvd, kv_k(a->kv, sq, a->layer, a->b->pos[t]), kvd);
+        kv_put(a->kv->dtype, f->v + (size_t)t * kvd, kv_v(a->kv, sq, a->layer, a->b->pos[t]), kvd);
+    }
 }
 
 /* Causal attention for the rows of one tile: each row is one (token, head)
- * and gets softmax(q.k / sqrt(hd)) . v over positions 0..pos of its
- * token's sequence.  The tile's rows share the sequence and the kv head,
+ * and gets softmax(scores) . v over positions lo..pos of its token's
+ * sequence, a score being q.k * attn_scale, soft-capped (gemma2), plus
+ * ALiBi's slope * (j - pos); lo is 0, or pos - window + 1 in a layer with
+ * a sliding window (keys j with pos - j < window).  The tile's rows share
+ * the sequence and the kv head,
  * so each block of cached keys (then values) is read once and serves every
  * row while it sits in L1.  Positions go block by block: one table lookup
- * per block, then the block's rows at stride row_bytes.  A row's arithmetic
+ * per block, then the block's rows at stride row_bytes; blocks wholly
+ * before every row's window are never read.  A row's arithmetic
  * has one order that depends on its pos and the values only (not on the
  * tile, the block size, the batch or the thread): each score is one
  * mm_dots dot, the max is exact, the denominator is vm_exp_sum's lane
- * order, and each output element sums its positions in increasing order
+ * order from lo, and each output element sums its positions in increasing order
  * (mm_wsum).  The cached rows are read in the cache's own type
  * (mm_dots_kv / mm_wsum_kv widen each element exactly in registers), so an
  * f16 cache changes the keys and values attention sees, not this order. */
@@ -390,34 +403,41 @@ static void attend_tile(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int 
     const kv_seq *sq = b->seqs[b->seq[tl->t0]];
     int hd = c->head_dim, bs = kv->block_size, nh = tl->h1 - tl->h0, rows = (tl->t1 - tl->t0) * nh;
     int g = tl->h0 / (c->n_heads / c->n_kv_heads), stride = b->pos[tl->t1 - 1] + 1;
+    int win = model_layer_window(c, layer);
+    /* the tile's first row has the smallest position, so the lowest lo */
+    int first = win && b->pos[tl->t0] - win + 1 > 0 ? b->pos[tl->t0] - win + 1 : 0;
     size_t ld = kv->row_bytes, head = kv_bytes(kv->dtype, (size_t)g * hd); /* q8_0: hd % 32 == 0 */
-    if (f->fused_rope) /* the tile holds all of its sequence's new tokens and its kv head's every query head */
-        for (int t = tl->t0; t < tl->t1; t++) rope_store(f, kv, b, layer, t, tl->h0, tl->h1, g, g + 1);
-    for (int p0 = 0; p0 < stride; p0 += bs) { /* scores: row r is (t0 + r / nh, h0 + r % nh) */
+    for (int p0 = first / bs * bs; p0 < stride; p0 += bs) { /* scores: row r is (t0 + r / nh, h0 + r % nh) */
         const uint8_t *k = (const uint8_t *)kv_k(kv, sq, layer, p0) + head;
         for (int r = 0; r < rows; r++) {
-            int t = tl->t0 + r / nh, n = b->pos[t] + 1 - p0;
+            int t = tl->t0 + r / nh, lo = win && b->pos[t] - win + 1 > p0 ? b->pos[t] - win + 1 : p0;
+            int n = (b->pos[t] + 1 < p0 + bs ? b->pos[t] + 1 : p0 + bs) - lo;
             const float *q = f->q + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
-            if (n > 0) mm_dots_kv(q, hd, k, ld, kv->dtype, n < bs ? n : bs, score + (size_t)r * stride + p0);
+            if (n > 0) mm_dots_kv(q, hd, k + (size_t)(lo - p0) * ld, ld, kv->dtype, n, score + (size_t)r * stride + lo);
         }
     }
-    float scale = 1.0f / sqrtf((float)hd), inv[FWD_ATT_ROWS];
+    float scale = c->attn_scale, inv[FWD_ATT_ROWS];
     for (int r = 0; r < rows; r++) {
+        int t = tl->t0 + r / nh, P = b->pos[t], lo = win && P - win + 1 > 0 ? P - win + 1 : 0;
         float *sr = score + (size_t)r * stride, mx = -INFINITY;
-        int t = tl->t0 + r / nh, P = b->pos[t];
-        for (int p = 0; p <= P; p++) {
-            sr[p] *= scale;
-            mx = sr[p] > mx ? sr[p] : mx;
+        for (int p = lo; p <= P; p++) sr[p] *= scale;
+        if (c->attn_softcap > 0) vm_softcap(sr + lo, (size_t)(P + 1 - lo), c->attn_softcap);
+        if (f->m->alibi_slopes) {
+            float slope = f->m->alibi_slopes[tl->h0 + r % nh];
+            for (int p = lo; p <= P; p++) sr[p] += slope * (float)(p - P);
         }
-        inv[r] = 1.0f / vm_exp_sum(sr, (size_t)P + 1, mx);
+        for (int p = lo; p <= P; p++) mx = sr[p] > mx ? sr[p] : mx;
+        inv[r] = 1.0f / vm_exp_sum(sr + lo, (size_t)(P + 1 - lo), mx);
         memset(f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd, 0, hd * sizeof(float));
     }
-    for (int p0 = 0; p0 < stride; p0 += bs) {
+    for (int p0 = first / bs * bs; p0 < stride; p0 += bs) {
         const uint8_t *v = (const uint8_t *)kv_v(kv, sq, layer, p0) + head;
         for (int r = 0; r < rows; r++) {
-            int t = tl->t0 + r / nh, n = b->pos[t] + 1 - p0;
+            int t = tl->t0 + r / nh, lo = win && b->pos[t] - win + 1 > p0 ? b->pos[t] - win + 1 : p0;
+            int n = (b->pos[t] + 1 < p0 + bs ? b->pos[t] + 1 : p0 + bs) - lo;
             float *out = f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
-            if (n > 0) mm_wsum_kv(score + (size_t)r * stride + p0, n < bs ? n : bs, v, ld, kv->dtype, hd, out);
+            if (n > 0)
+                mm_wsum_kv(score + (size_t)r * stride + lo, n, v + (size_t)(lo - p0) * ld, ld, kv->dtype, hd, out);
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -434,14 +454,8 @@ static void plan_tiles(fwd_ctx *f, const fwd_batch *b) {
     int hpg = c->n_heads / c->n_kv_heads, hstep = hpg < FWD_ATT_ROWS ? hpg : FWD_ATT_ROWS;
     int tstep = FWD_ATT_ROWS / hstep;
     f->n_tiles = 0;
-    /* The tiles can rotate and store q/k/v themselves when each (sequence,
-     * kv head) has one tile holding all of the sequence's new tokens: then
-     * no tile reads a key another one writes. */
-    f->fused_rope = hstep == hpg;
     for (int t0 = 0, t1; t0 < b->n; t0 = t1) {
         for (t1 = t0 + 1; t1 < b->n && t1 - t0 < tstep && b->seq[t1] == b->seq[t0];) t1++;
-        for (int u = 0; u < t0 && f->fused_rope; u++) f->fused_rope = b->seq[u] != b->seq[t0];
-        if (t1 < b->n && b->seq[t1] == b->seq[t0]) f->fused_rope = false;
         for (int g = 0; g < c->n_kv_heads; g++)
             for (int h0 = g * hpg; h0 < (g + 1) * hpg; h0 += hstep) {
                 int h1 = h0 + hstep < (g + 1) * hpg ? h0 + hstep : (g + 1) * hpg;
@@ -467,6 +481,78 @@ static void attention_task(void *arg, int ith, int nth) {
         if (at >= lo) attend_tile(f, a->kv, a->b, a->layer, &f->tiles[i], score);
 }
 
+/* x += proj (normed first by post, gemma2) (+ proj2: parallel residual),
+ * then xb = norm(x) and xb2 = norm2(x) with the next block's norms (if
+ * any). */
+static void residual_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    fwd_ctx *f = a->f;
+    const model_config *c = &f->m->cfg;
+    int dim = c->dim, s, e;
+    pool_range(a->b->n, ith, nth, &s, &e);
+    for (int t = s; t < e; t++) {
+        float *x = f->x + (size_t)t * dim, *p = f->proj + (size_t)t * dim;
+        if (a->post.w) rmsnorm(p, p, a->post.w, dim, c->norm_eps);
+        for (int i = 0; i < dim; i++) x[i] += p[i];
+        if (a->add2) {
+            const float *p2 = f->proj2 + (size_t)t * dim;
+            for (int i = 0; i < dim; i++) x[i] += p2[i];
+        }
+        if (a->norm.w) norm_row(c, f->xb + (size_t)t * dim, x, a->norm);
+        if (a->norm2.w) norm_row(c, f->xb2 + (size_t)t * dim, x, a->norm2);
+    }
+}
+
+/* The gated MLP's middle: gate = act(gate) * up, act = silu (SwiGLU) or
+ * GELU (GeGLU). */
+static void glu_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    fwd_ctx *f = a->f;
+    const model_config *c = &f->m->cfg;
+    size_t n = (size_t)a->b->n * c->ffn_dim;
+    int s, e;
+    pool_range((int)n, ith, nth, &s, &e);
+    if (s >= e) return;
+    /* vectorized exp (libm's expf is a call per element); an element gets
+     * the same bits in any lane, so this stays batch-invariant */
+    if (c->ffn == FFN_SWIGLU) {
+        vm_swiglu(f->gate + s, f->up + s, (size_t)(e - s));
+    } else if (c->gelu == GELU_TANH) {
+        vm_geglu(f->gate + s, f->up + s, (size_t)(e - s));
+    } else {
+        for (int i = s; i < e; i++) f->gate[i] = 0.5f * f->gate[i] * (1.0f + erff(f->gate[i] * (float)M_SQRT1_2)) * f->up[i];
+    }
+}
+
+/* The plain MLP's middle: up = gelu(up). */
+static void gelu_task(void *arg, int ith, int nth) {
+    layer_task_arg *a = arg;
+    fwd_ctx *f = a->f;
+    const model_config *c = &f->m->cfg;
+    size_t n = (size_t)a->b->n * c->ffn_dim;
+    int s, e;
+    pool_range((int)n, ith, nth, &s, &e);
+    if (s >= e) return;
+    if (c->gelu == GELU_TANH) vm_gelu(f->up + s, (size_t)(e - s));
+    else
+        for (int i = s; i < e; i++) f->up[i] = 0.5f * f->up[i] * (1.0f + erff(f->up[i] * (float)M_SQRT1_2));
+}
+
+/* Final logit soft-capping (gemma2) over rows x vocab logits. */
+typedef struct {
+    float *logits;
+    size_t n;
+    float cap;
+} softcap_arg;
+
+static void softcap_task(void *arg, int ith, int nth) {
+    softcap_arg *a = arg;
+    int s, e;
+    pool_range((int)((a->n + 7) / 8), ith, nth, &s, &e); /* in runs of 8: a lane's bits never depend on the split */
+    size_t lo = (size_t)s * 8, hi = (size_t)e * 8 < a->n ? (size_t)e * 8 : a->n;
+    if (lo < hi) vm_softcap(a->logits + lo, hi - lo, a->cap);
+}
+
 /* ---- the pass ------------------------------------------------------------------- */
 
 /* Scores of one attention tile per thread: FWD_ATT_ROWS x (max pos + 1). */
@@ -482,13 +568,22 @@ static bool ensure_score(fwd_ctx *f, const fwd_batch *b) {
     return true;
 }
 
+/* x = the token's embedding row (times embd_scale, plus the learned
+ * position's row), and each token's RoPE cos | sin table. */
 static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
     const model *m = f->m;
-    int dim = m->cfg.dim, half = m->cfg.head_dim / 2;
+    int dim = m->cfg.dim, half = m->cfg.pos == POS_ROPE ? m->cfg.n_rot / 2 : 0;
+    float *pe = m->pos_embd ? f->proj : NULL; /* a row of scratch: proj is free until the first product */
     for (int t = 0; t < b->n; t++) {
         /* the file's row, dequantized (exact) */
-        dt_to_f32(m->tok_embd_type, m->tok_embd + (size_t)b->tokens[t] * m->tok_embd_row_bytes,
-                  f->x + (size_t)t * dim, (size_t)dim);
+        float *x = f->x + (size_t)t * dim;
+        dt_to_f32(m->tok_embd_type, m->tok_embd + (size_t)b->tokens[t] * m->tok_embd_row_bytes, x, (size_t)dim);
+        if (m->cfg.embd_scale != 1.0f)
+            for (int i = 0; i < dim; i++) x[i] *= m->cfg.embd_scale;
+        if (pe) {
+            dt_to_f32(m->pos_embd_type, m->pos_embd + (size_t)b->pos[t] * m->pos_embd_row_bytes, pe, (size_t)dim);
+            for (int i = 0; i < dim; i++) x[i] += pe[i];
+        }
         float *cs = f->rope + (size_t)t * m->cfg.head_dim;
         for (int i = 0; i < half; i++) {
             double ang = (double)b->pos[t] * m->rope_inv_freq[i];
@@ -498,49 +593,77 @@ static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
     }
 }
 
-/* One layer.  A small batch (<= FWD_QUANT_OWN rows: decode) takes five
- * pool round trips: the products' threads normalize their own copy of x
- * before, and add the residual or apply SwiGLU on their own columns after
- * (matmul_batch); its attention tiles rotate and store their own q/k/v
- * (fused_rope).  A larger batch normalizes once into xb, in a round trip
- * of its own after each residual.  Both give the same bits. */
+/* The MLP of layer w on in (T rows) into out: down(act(gate in) * up in)
+ * or down(gelu(up in)), each product with its bias when the file has one. */
+static void ffn_forward(fwd_ctx *f, const layer_weights *w, const float *in, float *out, layer_task_arg *a) {
+    int T = a->b->n;
+    if (f->m->cfg.ffn == FFN_GELU) {
+        matmul_batch u = {{job(in, &w->w_up, w->b_up, f->up, T)}, 1};
+        matmul(f, &u);
+        pool_run(f->pool, gelu_task, a);
+        matmul_batch d = {{job(f->up, &w->w_down, w->b_down, out, T)}, 1};
+        matmul(f, &d);
+        return;
+    }
+    matmul_batch gu = {{job(in, &w->w_gate, w->b_gate, f->gate, T), job(in, &w->w_up, w->b_up, f->up, T)}, 2};
+    matmul(f, &gu);
+    pool_run(f->pool, glu_task, a);
+    matmul_batch d = {{job(f->gate, &w->w_down, w->b_down, out, T)}, 1};
+    matmul(f, &d);
+}
+
+/* The norms the block after layer l reads: layer l+1's attention norm (and
+ * its MLP norm in a parallel block), or the final norm. */
+static void next_norms(const model *m, int l, layer_task_arg *a) {
+    const model_config *c = &m->cfg;
+    a->norm2 = (norm_ref){NULL, NULL};
+    if (l + 1 >= c->n_layers) {
+        a->norm = (norm_ref){m->out_norm, m->out_norm_b};
+        return;
+    }
+    const layer_weights *n = &m->layers[l + 1];
+    a->norm = (norm_ref){n->attn_norm, n->attn_norm_b};
+    if (c->parallel_residual && n->ffn_norm) a->norm2 = (norm_ref){n->ffn_norm, n->ffn_norm_b};
+}
+
 static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int l) {
     const model_config *c = &f->m->cfg;
     const layer_weights *w = &f->m->layers[l];
     int T = b->n;
-    bool small = T <= FWD_QUANT_OWN;
-    layer_task_arg a = {f, kv, b, NULL, l};
+    layer_task_arg a = {.f = f, .kv = kv, .b = b, .layer = l};
 
     matmul_batch qkv = {{job(f->xb, &w->wq, w->bq, f->q, T), job(f->xb, &w->wk, w->bk, f->k, T),
-                         job(f->xb, &w->wv, w->bv, f->v, T)}, 3, small ? w->attn_norm : NULL, false, false};
+                         job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
     matmul(f, &qkv);
-    if (!f->fused_rope) pool_run(f->pool, rope_store_task, &a);
+    pool_run(f->pool, rope_store_task, &a);
     pool_run(f->pool, attention_task, &a);
-    matmul_batch o = {{job(f->att, &w->wo, NULL, f->proj, T)}, 1, NULL, true, false};
-    matmul(f, &o); /* x += att @ wo^T */
-    if (!small) {
-        a.norm_w = w->ffn_norm;
-        pool_run(f->pool, norm_task, &a);
+    matmul_batch o = {{job(f->att, &w->wo, w->bo, f->proj, T)}, 1};
+    matmul(f, &o);
+    if (c->parallel_residual) {
+        /* x + attn(xb) + mlp(xb2, or xb when one norm feeds both) */
+        ffn_forward(f, w, w->ffn_norm ? f->xb2 : f->xb, f->proj2, &a);
+        a.add2 = true;
+    } else {
+        a.post = (norm_ref){w->post_attn_norm, NULL};
+        a.norm = (norm_ref){w->ffn_norm, w->ffn_norm_b};
+        pool_run(f->pool, residual_task, &a);
+        ffn_forward(f, w, f->xb, f->proj, &a);
+        a.post = (norm_ref){w->post_ffn_norm, NULL};
     }
-
-    matmul_batch gu = {{job(f->xb, &w->w_gate, NULL, f->gate, T), job(f->xb, &w->w_up, NULL, f->up, T)}, 2,
-                       small ? w->ffn_norm : NULL, false, true};
-    matmul(f, &gu); /* gate = silu(gate) * up */
-    matmul_batch d = {{job(f->gate, &w->w_down, NULL, f->proj, T)}, 1, NULL, true, false};
-    matmul(f, &d); /* x += gate @ w_down^T */
-    if (!small) { /* the next layer's attention norm (or the final norm) */
-        a.norm_w = l + 1 < c->n_layers ? f->m->layers[l + 1].attn_norm : f->m->out_norm;
-        pool_run(f->pool, norm_task, &a);
-    }
+    /* residual, then the next layer's norms (or the final norm) */
+    next_norms(f->m, l, &a);
+    pool_run(f->pool, residual_task, &a);
 }
 
 /* Every token's position has a block in its sequence's table: a missing
  * kv_seq_reserve is refused here instead of writing outside the pool.  And
  * the cache fits the model: q8_0 blocks must not straddle two heads. */
-static bool positions_held(const kv_store *kv, const fwd_batch *b, int head_dim) {
-    if (head_dim % kv_dtype_align(kv->dtype) != 0) return false;
-    for (int t = 0; t < b->n; t++)
+static bool positions_held(const model *m, const kv_store *kv, const fwd_batch *b) {
+    if (m->cfg.head_dim % kv_dtype_align(kv->dtype) != 0) return false;
+    for (int t = 0; t < b->n; t++) {
         if (b->pos[t] < 0 || b->pos[t] >= b->seqs[b->seq[t]]->n_table * kv->block_size) return false;
+        if (m->pos_embd && b->pos[t] >= m->n_pos_embd) return false; /* no learned row for it */
+    }
     return true;
 }
 
@@ -548,18 +671,14 @@ bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     const model *m = f->m;
     f->n_hidden = 0;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
-    if (!positions_held(kv, b, m->cfg.head_dim)) return false;
+    if (!positions_held(m, kv, b)) return false;
     if (!ensure_score(f, b) || !ensure_unpacked(f)) return false;
     embed_and_rope_tables(f, b);
     plan_tiles(f, b);
-    bool small = b->n <= FWD_QUANT_OWN; /* layer_forward: the products normalize for themselves */
-    layer_task_arg a = {f, kv, b, small ? NULL : m->layers[0].attn_norm, 0};
-    if (!small) pool_run(f->pool, norm_task, &a);
+    layer_task_arg a = {.f = f, .kv = kv, .b = b};
+    next_norms(m, -1, &a);
+    pool_run(f->pool, norm_task, &a);
     for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(f, kv, b, l);
-    if (small) {
-        a.norm_w = m->out_norm;
-        pool_run(f->pool, norm_task, &a);
-    }
     f->n_hidden = b->n; /* xb now holds the final-normed rows */
     return true;
 }
@@ -574,8 +693,12 @@ bool fwd_logits(fwd_ctx *f, const int *rows, int n_rows, float *logits) {
         if (rows[i] < 0 || rows[i] >= f->n_hidden) return false;
         memcpy(f->proj + (size_t)i * dim, f->xb + (size_t)rows[i] * dim, dim * sizeof(float));
     }
-    matmul_batch out = {{job(f->proj, &f->m->output, NULL, logits, n_rows)}, 1, NULL, false, false};
+    matmul_batch out = {{job(f->proj, &f->m->output, NULL, logits, n_rows)}, 1};
     matmul(f, &out);
+    if (f->m->cfg.final_softcap > 0) {
+        softcap_arg sa = {logits, (size_t)n_rows * f->m->cfg.vocab, f->m->cfg.final_softcap};
+        pool_run(f->pool, softcap_task, &sa);
+    }
     return true;
 }
 

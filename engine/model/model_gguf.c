@@ -24,14 +24,16 @@ static bool gguf_find_weight(void *ctx, const char *name, wsrc *out) {
     return true;
 }
 
-/* `<arch>.<key>` as u32; *ok cleared and err set if required and absent. */
+/* `<arch>.<key>` as u32; *ok cleared and err set if required and absent,
+ * or present and not a count (negative, or past 2^30). */
 static int arch_u32(const gguf_file *f, const char *arch, const char *key, int dflt,
                     bool required, bool *ok, char *err) {
     char full[128];
     uint32_t v;
     snprintf(full, sizeof full, "%s.%s", arch, key);
     if (gguf_get_u32(f, full, &v) && v <= (1u << 30)) return (int)v;
-    if (required && *ok) *ok = ct_err(err, "%s: missing or invalid metadata key '%s'", gguf_path(f), full);
+    if ((required || gguf_find(f, full)) && *ok)
+        *ok = ct_err(err, "%s: missing or invalid metadata key '%s'", gguf_path(f), full);
     return dflt;
 }
 
@@ -42,11 +44,67 @@ static float arch_f32(const gguf_file *f, const char *arch, const char *key, flo
     return gguf_get_f32(f, full, &v) ? v : dflt;
 }
 
+static bool arch_has(const gguf_file *f, const char *arch, const char *key) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    return gguf_find(f, full) != NULL;
+}
+
+/* The architecture's own keys on top of arch_apply's traits: partial
+ * rotary, gptneox's residual, ALiBi's bias, mpt's clamp, sliding windows,
+ * gemma's embedding scale, gemma2's soft-caps and q scale.  Keys whose
+ * values ctgi cannot compute are refused by name. */
+static bool read_features(model_config *c, const gguf_file *f, const arch_desc *a, char *err) {
+    const char *an = a->name;
+    bool ok = true;
+    c->n_rot = arch_u32(f, an, "rope.dimension_count", c->head_dim, false, &ok, err);
+    if (a->gguf_qk_permuted && c->n_rot != c->head_dim)
+        return ct_err(err, "%s: %s.rope.dimension_count %d: partial rotary (!= head dimension %d) is not supported "
+                      "for %s", gguf_path(f), an, c->n_rot, c->head_dim, an);
+    if (a->id == ARCH_GPTNEOX) {
+        char key[128];
+        bool par = true;
+        snprintf(key, sizeof key, "%s.use_parallel_residual", an);
+        if (gguf_find(f, key) && !gguf_get_bool(f, key, &par))
+            return ct_err(err, "%s: metadata key '%s' is not a bool", gguf_path(f), key);
+        c->parallel_residual = par;
+    }
+    if (a->pos == POS_ALIBI) c->alibi_max_bias = arch_f32(f, an, "attention.max_alibi_bias", c->alibi_max_bias);
+    c->clamp_qkv = arch_f32(f, an, "attention.clamp_kqv", 0.0f);
+    c->sliding_window = arch_u32(f, an, "attention.sliding_window", 0, false, &ok, err);
+    if (a->embd_scale_sqrt_dim) c->embd_scale = sqrtf((float)c->dim);
+    /* gemma2's q scale is not in the file: llama.cpp picks 1/sqrt(dim/heads)
+     * for the 27B (46 layers), 1/sqrt(head_dim) otherwise; HF's
+     * query_pre_attn_scalar says the same */
+    float qscale = a->id == ARCH_GEMMA2 && c->n_layers == 46 ? (float)c->dim / c->n_heads : (float)c->head_dim;
+    c->attn_scale = arch_f32(f, an, "attention.scale", 1.0f / sqrtf(qscale));
+    if (a->softcaps) {
+        c->attn_softcap = arch_f32(f, an, "attn_logit_softcapping", 0.0f);
+        c->final_softcap = arch_f32(f, an, "final_logit_softcapping", 0.0f);
+    }
+    uint32_t experts = 0;
+    char key[128];
+    snprintf(key, sizeof key, "%s.expert_count", an);
+    if (gguf_get_u32(f, key, &experts) && experts > 0)
+        return ct_err(err, "%s: %s %u: mixture-of-experts models are not supported", gguf_path(f), key, experts);
+    bool causal = true;
+    snprintf(key, sizeof key, "%s.attention.causal", an);
+    if (gguf_get_bool(f, key, &causal) && !causal)
+        return ct_err(err, "%s: %s is false: only causal decoders are supported", gguf_path(f), key);
+    const char *longrope[] = {"rope_factors_long.weight", "rope_factors_short.weight"};
+    for (int i = 0; i < 2; i++)
+        if (gguf_find_tensor(f, longrope[i]))
+            return ct_err(err, "%s: tensor '%s': LongRoPE scaling is not supported", gguf_path(f), longrope[i]);
+    if (!a->softcaps && (arch_has(f, an, "attn_logit_softcapping") || arch_has(f, an, "final_logit_softcapping")))
+        return ct_err(err, "%s: logit soft-capping keys are only supported for gemma2", gguf_path(f));
+    return ok;
+}
+
 static bool read_config(model *m, const gguf_file *f, const arch_desc *a, char *err) {
     model_config *c = &m->cfg;
     const char *an = a->name;
     bool ok = true;
-    c->arch = a->id;
+    arch_apply(a, c);
     c->dim = arch_u32(f, an, "embedding_length", 0, true, &ok, err);
     c->n_layers = arch_u32(f, an, "block_count", 0, true, &ok, err);
     c->ffn_dim = arch_u32(f, an, "feed_forward_length", 0, true, &ok, err);
@@ -56,8 +114,15 @@ static bool read_config(model *m, const gguf_file *f, const arch_desc *a, char *
     if (!ok) return false;
     c->head_dim = arch_u32(f, an, "attention.key_length", c->n_heads ? c->dim / c->n_heads : 0,
                            false, &ok, err);
-    c->norm_eps = arch_f32(f, an, "attention.layer_norm_rms_epsilon", a->default_eps);
+    int vdim = arch_u32(f, an, "attention.value_length", c->head_dim, false, &ok, err);
+    if (ok && vdim != c->head_dim)
+        return ct_err(err, "%s: %s.attention.value_length %d differs from key_length %d: not supported",
+                      gguf_path(f), an, vdim, c->head_dim);
+    c->norm_eps = arch_f32(f, an, a->norm == NORM_RMS ? "attention.layer_norm_rms_epsilon"
+                                                      : "attention.layer_norm_epsilon", a->default_eps);
     c->rope_theta = arch_f32(f, an, "rope.freq_base", a->default_theta);
+    c->n_rot = c->head_dim;
+    c->attn_scale = c->head_dim > 0 ? 1.0f / sqrtf((float)c->head_dim) : 1.0f;
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb || emb->n_dims != 2)
         return ct_err(err, "%s: missing tensor 'token_embd.weight'", gguf_path(f));
@@ -71,10 +136,13 @@ static bool read_config(model *m, const gguf_file *f, const arch_desc *a, char *
         c->rope_scaling = ROPE_SCALING_LINEAR;
         c->rope_factor = arch_f32(f, an, "rope.scaling.factor", 1.0f);
     } else if (st && strcmp(st, "none") != 0) {
-        ok = ct_err(err, "%s: unsupported RoPE scaling type '%s'", gguf_path(f), st);
+        ok = ct_err(err, "%s: unsupported RoPE scaling type '%s' (%s)", gguf_path(f), st, key);
     }
     free(st);
     if (!ok) return false;
+    /* the sizes first (a corrupt one is named as such), then the features
+     * read with them */
+    if (model_check_config(c, err) && !read_features(c, f, a, err)) return false;
     if (!model_check_config(c, err)) {
         char tmp[CT_ERRLEN];
         snprintf(tmp, sizeof tmp, "%s: %s", gguf_path(f), err);
@@ -101,9 +169,9 @@ static bool read_eos(model *m, const gguf_file *f) {
 static bool read_rope_freqs(model *m, const gguf_file *f, char *err) {
     const gguf_tensor *t = gguf_find_tensor(f, "rope_freqs.weight");
     if (!t) return true;
-    if (t->type != DT_F32 || t->n_elems != (uint64_t)m->cfg.head_dim / 2)
+    if (t->type != DT_F32 || t->n_elems != (uint64_t)m->cfg.n_rot / 2)
         return ct_err(err, "%s: tensor 'rope_freqs.weight' must be F32 with %d elements",
-                      gguf_path(f), m->cfg.head_dim / 2);
+                      gguf_path(f), m->cfg.n_rot / 2);
     const float *ff = t->data;
     for (uint64_t i = 0; i < t->n_elems; i++)
         if (!(ff[i] > 0 && isfinite(ff[i])))
@@ -130,7 +198,9 @@ bool model_open_gguf(model *m, const char *path, char *err) {
     if (!arch) return ct_err(err, "%s: missing metadata key 'general.architecture'", path);
     const arch_desc *a = arch_find_gguf(arch);
     if (!a) {
-        ct_err(err, "%s: unsupported architecture '%s' (supported: llama, qwen2)", path, arch);
+        char list[256];
+        arch_list(list, sizeof list, false);
+        ct_err(err, "%s: unsupported architecture '%s' (supported: %s)", path, arch, list);
         free(arch);
         return false;
     }
@@ -146,6 +216,6 @@ bool model_open_gguf(model *m, const char *path, char *err) {
     if (!read_rope_freqs(m, f, err)) return false;
     const gguf_tensor *q = gguf_find_tensor(f, "blk.0.attn_q.weight");
     m->dtype = strdup(q ? dt_name(q->type) : "F32");
-    weight_source src = {f, gguf_find_weight, a->gguf_qk_permuted};
+    weight_source src = {.ctx = f, .find = gguf_find_weight, .qk_interleaved = a->gguf_qk_permuted};
     return model_assemble(m, &src, err);
 }

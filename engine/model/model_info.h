@@ -24,8 +24,8 @@ typedef struct {
     const char *name;          /* general.name, or the directory's name */
     const char *path;          /* as given to model_load */
     const char *format;        /* "gguf" | "safetensors" */
-    const char *architecture;  /* "llama", "qwen2" (GGUF general.architecture) */
-    const char *hf_class;      /* "LlamaForCausalLM", "Qwen2ForCausalLM" */
+    const char *architecture;  /* "llama", "qwen2", "gpt2", "falcon"... (GGUF general.architecture) */
+    const char *hf_class;      /* "LlamaForCausalLM", "Qwen2ForCausalLM", "GPT2LMHeadModel"... */
     const char *weight_type;   /* the matrices' types, most parameters first: "F16", "Q4_K+Q6_K"... */
     const char *kernels;       /* the product kernels this CPU runs: "avx512-vnni", "avx2", "portable" */
     int ctx_len;               /* trained context, tokens */

@@ -122,6 +122,8 @@ static void plan_free(plan *p) { free(p->t); }
 static bool check_config(const synth_config *c, const arch_desc **a, char *err) {
     if (!c->arch || !(*a = arch_find_gguf(c->arch)))
         return ct_err(err, "synth: unsupported arch '%s'", c->arch ? c->arch : "(null)");
+    if ((*a)->pos != POS_ROPE || (*a)->norm != NORM_RMS || (*a)->ffn != FFN_SWIGLU || (*a)->id == ARCH_PHI3)
+        return ct_err(err, "synth: arch '%s' is not written here (llama-shaped decoders only)", c->arch);
     if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 ||
         c->ffn_dim <= 0 || c->ctx_len <= 0 || c->head_dim < 0 || c->n_heads % c->n_kv_heads)
         return ct_err(err, "synth: invalid dimensions");
@@ -180,6 +182,15 @@ static void add_layer(plan *p, int l) {
         snprintf(h, sizeof h, "model.layers.%d.%s", l, L[i].h);
         tspec *t = add(p, g, h, L[i].rows, L[i].cols, L[i].mean, L[i].std);
         if (p->a->gguf_qk_permuted) t->perm_heads = L[i].perm;
+        if (p->a->qk_norm && !strcmp(L[i].g, "attn_k.weight")) { /* qwen3's per-head gains, after q and k */
+            const char *names[2][2] = {{"attn_q_norm.weight", "self_attn.q_norm.weight"},
+                                       {"attn_k_norm.weight", "self_attn.k_norm.weight"}};
+            for (int k = 0; k < 2; k++) {
+                snprintf(g, sizeof g, "blk.%d.%s", l, names[k][0]);
+                snprintf(h, sizeof h, "model.layers.%d.%s", l, names[k][1]);
+                add(p, g, h, 0, (uint64_t)p->head_dim, 1, 0.3f);
+            }
+        }
     }
 }
 
@@ -206,7 +217,7 @@ static bool plan_init(plan *p, const synth_config *c, char *err) {
     if (!check_config(c, &p->a, err)) return false;
     p->head_dim = c->head_dim ? c->head_dim : c->dim / c->n_heads;
     if (!read_vocab(p, err)) return false;
-    p->t = calloc((size_t)c->n_layers * 12 + 4, sizeof *p->t);
+    p->t = calloc((size_t)c->n_layers * 14 + 4, sizeof *p->t);
     if (!p->t) return ct_err(err, "synth: out of memory");
     add(p, "token_embd.weight", "model.embed_tokens.weight", p->vocab, c->dim, 0, 1);
     if (c->rope_scaling && !strcmp(c->rope_scaling, "llama3"))
@@ -444,6 +455,7 @@ static bool add_arch_keys(gw_writer *w, const plan *p) {
     if (ok && p->head_dim != c->dim / c->n_heads)
         ok = key_u32(w, an, "attention.key_length", (uint32_t)p->head_dim) &&
              key_u32(w, an, "attention.value_length", (uint32_t)p->head_dim);
+    if (ok && c->sliding_window > 0) ok = key_u32(w, an, "attention.sliding_window", (uint32_t)c->sliding_window);
     if (ok && c->rope_scaling && !strcmp(c->rope_scaling, "linear")) {
         snprintf(k, sizeof k, "%s.rope.scaling.type", an);
         ok = gw_add_str(w, k, "linear") && key_f32(w, an, "rope.scaling.factor", c->rope_factor);
@@ -603,6 +615,13 @@ static json_t *hf_config(const plan *p) {
         hf_rope_scaling(c), "vocab_size", p->vocab, "max_position_embeddings", c->ctx_len,
         "tie_word_embeddings", (int)c->tied, "torch_dtype", torch_dtype(c->weight_type),
         "bos_token_id", id_or_null(p->bos), "eos_token_id", id_or_null(p->eos), "use_cache", 1);
+    if (j && c->sliding_window > 0) {
+        json_object_set_new(j, "sliding_window", json_integer(c->sliding_window));
+        if (p->a->id == ARCH_LLAMA) { /* a llama with a window is published as Mistral */
+            json_object_set_new(j, "model_type", json_string("mistral"));
+            json_object_set_new(j, "architectures", json_pack("[s]", "MistralForCausalLM"));
+        }
+    }
     return j;
 }
 

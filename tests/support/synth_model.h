@@ -21,7 +21,7 @@
 #include "common.h"
 
 typedef struct {
-    const char *arch;      /* "llama" | "qwen2" (qwen2 adds q/k/v biases) */
+    const char *arch;      /* "llama" | "qwen2" (q/k/v biases) | "qwen3" (q/k RMSNorm) */
     int dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim;
     int ctx_len;
     float rope_theta, norm_eps;
@@ -29,6 +29,9 @@ typedef struct {
     const char *rope_scaling; /* NULL | "linear" | "llama3" */
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_orig_ctx;
+    int sliding_window;    /* > 0: every layer attends to the last sliding_window positions
+                              (GGUF <arch>.attention.sliding_window; HF sliding_window, and
+                              model_type "mistral" for a llama) */
     uint32_t weight_type;  /* dt_type of the 2-D weights: any synth_can_quantize type (GGUF;
                               safetensors supports F32 F16 BF16) */
     bool llama_mix;        /* GGUF: each matrix in the type llama-quantize would choose for weight_type

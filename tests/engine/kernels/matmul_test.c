@@ -363,6 +363,49 @@ static void test_swiglu_lane_invariant(void **state) {
     }
 }
 
+/* vm_gelu, vm_geglu and vm_softcap: each element equals the scalar
+ * formula on that element at any index (lane or tail), and the formulas
+ * are close to double-precision GELU (tanh form) and tanh. */
+static void test_gelu_softcap_lane_invariant(void **state) {
+    (void)state;
+    uint64_t s = 0x9e1u;
+    enum { N = 301 };
+    float x[N], u[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = 12.0f * rng_float(&s);
+        u[i] = rng_float(&s);
+    }
+    x[5] = 0.0f;
+    x[6] = -0.0f;
+    x[7] = 1e-30f;
+    x[8] = -90.0f;
+    for (int off = 0; off < 9; off++) {
+        float g[N], gg[N], sc[N];
+        memcpy(g, x, sizeof g);
+        memcpy(gg, x, sizeof gg);
+        memcpy(sc, x, sizeof sc);
+        vm_gelu(g + off, N - off);
+        vm_geglu(gg + off, u + off, N - off);
+        vm_softcap(sc + off, N - off, 5.0f);
+        for (int i = off; i < N; i++) {
+            float want = vm_gelu_tanh1(x[i]);
+            if (!same_bits(g[i], want)) fail_msg("gelu offset %d element %d: %a != %a", off, i, g[i], want);
+            if (!same_bits(gg[i], want * u[i])) fail_msg("geglu offset %d element %d", off, i);
+            float cap = 5.0f * vm_tanh1(x[i] * (1.0f / 5.0f));
+            if (!same_bits(sc[i], cap)) fail_msg("softcap offset %d element %d: %a != %a", off, i, sc[i], cap);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        double xd = x[i], gd = 0.5 * xd * (1 + tanh(sqrt(2 / M_PI) * (xd + 0.044715 * xd * xd * xd)));
+        /* for x << 0 the f32 rounding of u is amplified by e^(-2u): a few
+         * ulp of |gelu| < 1e-6, far below llama.cpp's fp16 table's 5e-4 */
+        if (fabs(vm_gelu_tanh1(x[i]) - gd) > 1e-6 * fabs(gd) + 1e-9)
+            fail_msg("gelu(%a) = %a, double %a", x[i], vm_gelu_tanh1(x[i]), gd);
+        double td = tanh(xd / 5);
+        if (fabs(vm_tanh1(x[i] / 5) - td) > 2e-7) fail_msg("tanh(%a) = %a, double %a", x[i] / 5, vm_tanh1(x[i] / 5), td);
+    }
+}
+
 /* vm_exp_sum: each element becomes vm_expf(s - mx), and the sum is element
  * i into lane i % 8 in order, then the fixed tree — computed here by that
  * description, for lengths that end in the vector loop and in the tail. */
@@ -443,6 +486,24 @@ static int fwd_setup_q4_k_m(void **state) {
     c.seed = 78;
     return fwd_open(state, c);
 }
+
+/* Architectures other than llama's decoder (../shared/models/synth/arch):
+ * gemma2 (sliding window 16 on even layers, soft-capping, post norms,
+ * GeGLU), gptneox (LayerNorm, parallel residual, partial rotary, fused
+ * qkv, biases, GELU) and bloom (ALiBi with 6 heads, embedding norm). */
+static int fwd_open_file(void **state, const char *rel) {
+    fwd_fixture *fx = calloc(1, sizeof *fx);
+    char err[CT_ERRLEN] = "", *path = tu_model_path(rel);
+    fx->m = model_load(path, err);
+    if (!fx->m) print_error("%s: %s\n", path, err);
+    free(path);
+    fx->vocab = fx->m ? fx->m->cfg.vocab : 0;
+    *state = fx;
+    return fx->m ? 0 : -1;
+}
+static int fwd_setup_gemma2(void **state) { return fwd_open_file(state, "synth/arch/gemma2.gguf"); }
+static int fwd_setup_gptneox(void **state) { return fwd_open_file(state, "synth/arch/gptneox.gguf"); }
+static int fwd_setup_bloom(void **state) { return fwd_open_file(state, "synth/arch/bloom.gguf"); }
 
 static int fwd_teardown(void **state) {
     fwd_fixture *fx = *state;
@@ -581,6 +642,7 @@ int main(void) {
         cmocka_unit_test(test_bias_stride_and_untouched_columns),
         cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_swiglu_lane_invariant),
+        cmocka_unit_test(test_gelu_softcap_lane_invariant),
         cmocka_unit_test(test_pack_layout),
         cmocka_unit_test(test_packed_matches_reference),
         cmocka_unit_test(test_attention_kernels),
@@ -592,5 +654,8 @@ int main(void) {
     int failed = cmocka_run_group_tests_name("matmul", kernel, NULL, NULL);
     failed += cmocka_run_group_tests_name("matmul_forward", forward, fwd_setup, fwd_teardown);
     failed += cmocka_run_group_tests_name("matmul_forward_q4_k_m", forward, fwd_setup_q4_k_m, fwd_teardown);
+    failed += cmocka_run_group_tests_name("matmul_forward_gemma2", forward, fwd_setup_gemma2, fwd_teardown);
+    failed += cmocka_run_group_tests_name("matmul_forward_gptneox", forward, fwd_setup_gptneox, fwd_teardown);
+    failed += cmocka_run_group_tests_name("matmul_forward_bloom", forward, fwd_setup_bloom, fwd_teardown);
     return failed;
 }

@@ -6,6 +6,7 @@
  * produce logits; bad batches are refused.  Through the paged cache: the
  * block size and scattered physical blocks do not change logits, and a
  * prefix attached from the prefix cache gives what recomputing it gives.
+ * On qwen2, and on gemma2 (sliding window, soft-caps) and bloom (ALiBi).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,9 +32,9 @@ typedef struct {
 
 enum { FX_BLOCK = 4, FX_POSITIONS = 128 };
 
-static int setup(void **state) {
+static int setup_model(void **state, const char *rel) {
     fixture *fx = calloc(1, sizeof *fx);
-    char err[CT_ERRLEN], *path = tu_model_path("synth/qwen2-bpe-f32.gguf");
+    char err[CT_ERRLEN], *path = tu_model_path(rel);
     fx->m = model_load(path, err);
     free(path);
     if (!fx->m) { print_error("%s\n", err); free(fx); return -1; }
@@ -48,6 +49,14 @@ static int setup(void **state) {
     return 0;
 }
 
+static int setup(void **state) { return setup_model(state, "synth/qwen2-bpe-f32.gguf"); }
+/* The same properties where attention has more to it: gemma2's sliding
+ * window of 16 on even layers (block sizes 1, 3, 4, 16 cut it differently;
+ * 40-token prompts leave most keys outside it), soft-capping and post
+ * norms; bloom's ALiBi. */
+static int setup_gemma2(void **state) { return setup_model(state, "synth/arch/gemma2.gguf"); }
+static int setup_bloom(void **state) { return setup_model(state, "synth/arch/bloom.gguf"); }
+
 static int teardown(void **state) {
     fixture *fx = *state;
     kv_seq_release(fx->kv, &fx->seqs[0]);
@@ -60,8 +69,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void prompt(int32_t *ids, int n, int salt) {
-    for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 104729 + salt * 7919) % 50000);
+static void prompt(const fixture *fx, int32_t *ids, int n, int salt) {
+    int range = fx->vocab < 50000 ? fx->vocab : 50000;
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 104729 + salt * 7919) % range);
 }
 
 static double max_diff(const float *a, const float *b, size_t n) {
@@ -99,7 +109,7 @@ static float *run_stepped(fixture *fx, const int32_t *ids, int n, int step) {
 static void test_chunking_does_not_change_logits(void **state) {
     fixture *fx = *state;
     int32_t ids[40];
-    prompt(ids, 40, 1);
+    prompt(fx, ids, 40, 1);
     float *whole = run_stepped(fx, ids, 40, 40);
     int steps[] = {1, 3, 16};
     for (int i = 0; i < 3; i++) {
@@ -115,8 +125,8 @@ static void test_chunking_does_not_change_logits(void **state) {
 static void test_two_sequences_in_one_batch(void **state) {
     fixture *fx = *state;
     int32_t a[20], b[12];
-    prompt(a, 20, 2);
-    prompt(b, 12, 3);
+    prompt(fx, a, 20, 2);
+    prompt(fx, b, 12, 3);
     float *alone_a = run_stepped(fx, a, 20, 20);
     float *alone_b = run_stepped(fx, b, 12, 12);
     /* a's first 8 tokens alone, then a's remaining 12 interleaved with all of b (seq 1) */
@@ -147,7 +157,7 @@ static void test_two_sequences_in_one_batch(void **state) {
 static void test_want_logits_selects_rows(void **state) {
     fixture *fx = *state;
     int32_t ids[10];
-    prompt(ids, 10, 4);
+    prompt(fx, ids, 10, 4);
     float *all = run_stepped(fx, ids, 10, 10);
     int pos[10], seq[10] = {0};
     bool want[10] = {false};
@@ -192,7 +202,7 @@ static void test_position_without_block_refused(void **state) {
 static void test_block_size_does_not_change_logits(void **state) {
     fixture *fx = *state;
     int32_t ids[40];
-    prompt(ids, 40, 5);
+    prompt(fx, ids, 40, 5);
     float *ref = run_stepped(fx, ids, 40, 40), *out = malloc((size_t)40 * fx->vocab * sizeof(float));
     const model_config *c = &fx->m->cfg;
     int sizes[] = {1, 3, 16}, pos[40], seq[40] = {0};
@@ -228,9 +238,9 @@ static void test_block_size_does_not_change_logits(void **state) {
 static void test_prefix_cache_matches_recompute(void **state) {
     fixture *fx = *state;
     int32_t a[20], b[18];
-    prompt(a, 20, 6);
+    prompt(fx, a, 20, 6);
     memcpy(b, a, 14 * sizeof(int32_t));
-    for (int i = 14; i < 18; i++) b[i] = (int32_t)(40000 + i);
+    for (int i = 14; i < 18; i++) b[i] = (int32_t)((40000 + i) % fx->vocab);
     float *alone_b = run_stepped(fx, b, 18, 18), *out = malloc((size_t)20 * fx->vocab * sizeof(float));
     const model_config *c = &fx->m->cfg;
     kv_pool *kv = kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, 4, 16, KV_F32, true);
@@ -275,5 +285,8 @@ int main(void) {
         cmocka_unit_test(test_block_size_does_not_change_logits),
         cmocka_unit_test(test_prefix_cache_matches_recompute),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests_name("forward_qwen2", tests, setup, teardown);
+    failed += cmocka_run_group_tests_name("forward_gemma2", tests, setup_gemma2, teardown);
+    failed += cmocka_run_group_tests_name("forward_bloom", tests, setup_bloom, teardown);
+    return failed;
 }
