@@ -541,11 +541,11 @@ bool sched_check(const sched *s) {
     for (int i = 0; i < s->n_running; i++) {
         const engine_req *h = s->running[i];
         if (req_pending(h) < 1) return false;
-        for (int b = 0; b < h->kv.n_table; b++) {
+        for (int b = h->kv.n_dropped; b < h->kv.n_table; b++) { /* a window's given-back blocks are -1 */
             int rc;
             if (kv_pool_block(s->kv, h->kv.table[b], &rc) != KV_BLOCK_USED || rc < 1) return false;
         }
-        refs += h->kv.n_table;
+        refs += h->kv.n_table - h->kv.n_dropped;
     }
     long total_rc = 0;
     kv_stats k = kv_pool_stats(s->kv);
