@@ -175,11 +175,11 @@ check-tsan:
 # matmul_test (large products); and pool_test (20000 back-to-back
 # hand-offs: valgrind runs one thread at a time, so each one spins out the
 # pool's whole spin budget; TSan and ASan run it).  Left out as third-party:
-# tokenizer_test, whose pre-tokenizer regexes run PCRE2's JIT code, which
-# memcheck flags (uninitialised reads at unnamed JIT addresses, no symbols
-# to suppress by); ASan runs it.
+# tokenizer_test, tok_fim_test and tok_unigram_test, whose pre-tokenizer
+# regexes run PCRE2's JIT code, which memcheck flags (uninitialised reads
+# at unnamed JIT addresses, no symbols to suppress by); ASan runs them.
 VG_ONLY := /tests/(engine|proto)/.*_test$$
-VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test)$$
+VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test|tok_fim_test|tok_unigram_test)$$
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --show-leak-kinds=definite
 check-valgrind:
