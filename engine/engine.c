@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "encdec.h"
 #include "request.h"
 #include "model/model.h"
 #include "scheduler.h"
@@ -234,6 +235,8 @@ void engine_free(engine *e) {
 /* ---- requests ------------------------------------------------------------------------ */
 
 engine_req *engine_submit(engine *e, const engine_request *r, char *err) {
+    if (!ed_check(e->m, r, e->cfg.block_size, e->cfg.max_batch_total_tokens, e->cfg.max_batch_prefill_tokens, err))
+        return NULL;
     engine_req *h = req_create(e->m, r, e->cfg.max_batch_total_tokens, err);
     if (!h) return NULL;
     pthread_mutex_lock(&e->mu);

@@ -159,6 +159,10 @@ bool kv_seq_reserve(kv_pool *kv, kv_seq *s, int n_positions);
  * (tokens = the sequence's full token list so far).  Publishes newly full
  * blocks to the prefix cache. */
 void kv_seq_commit(kv_pool *kv, kv_seq *s, const int32_t *tokens, int n_computed);
+/* Positions [0, n_computed) of s now hold valid K/V that depend on more
+ * than its tokens (an encoder-decoder's: on the encoder's input too), so
+ * nothing is published to the prefix cache; its blocks go free on release. */
+void kv_seq_commit_private(const kv_pool *kv, kv_seq *s, int n_computed);
 /* Give every block back (refcount--; published blocks at 0 become cached,
  * others free), free the table and empty s; s can be reused.  Blocks are
  * given back last first, so LRU eviction eats a cached chain from its tail
