@@ -67,6 +67,9 @@ static bool read_t5(model_config *c, const gguf_file *f, const char *an, char *e
     c->ffn = gguf_find_tensor(f, "enc.blk.0.ffn_gate.weight") ? FFN_GEGLU : FFN_RELU;
     c->attn_scale = arch_f32(f, an, "attention.scale", 1.0f);
     if (c->tied_output) c->output_scale = 1.0f / sqrtf((float)c->dim);
+    if (ok && (c->rel_buckets < 4 || c->rel_buckets > 1024 || c->rel_buckets % 4 != 0))
+        return ct_err(err, "%s: %s.attention.relative_buckets_count %d is not supported (a multiple of 4 in [4, 1024])",
+                      gguf_path(f), an, c->rel_buckets);
     return ok;
 }
 

@@ -482,6 +482,12 @@ static bool read_t5(model_config *c, json_t *j, const arch_desc *a, char *err) {
     c->dec_start_id = jint(j, "decoder_start_token_id", jint(j, "pad_token_id", 0));
     c->attn_scale = 1.0f; /* T5 folds the scale into its q weights */
     if (json_is_false(json_object_get(j, "is_encoder_decoder"))) return refuse(err, "is_encoder_decoder", "false");
+    if (c->rel_buckets < 4 || c->rel_buckets > 1024 || c->rel_buckets % 4 != 0)
+        return ct_err(err, "config.json: relative_attention_num_buckets %d is not supported (a multiple of 4 in "
+                      "[4, 1024])", c->rel_buckets);
+    if (c->rel_max_distance <= c->rel_buckets / 2 || c->rel_max_distance > 1 << 16)
+        return ct_err(err, "config.json: relative_attention_max_distance %d is not supported (more than half the %d "
+                      "buckets, at most 65536)", c->rel_max_distance, c->rel_buckets);
     return t5_ffn(c, jstr(j, "feed_forward_proj", "relu"), err);
 }
 
