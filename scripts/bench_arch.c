@@ -14,8 +14,13 @@
  * child process (its memory its own) and deleted again unless --keep.
  * Decode: one stream, tokens one at a time after a 16-token prompt (64
  * steps; --quick 16); prefill: one pass over 512 tokens (best of 2); KV cache
- * F16 (the engine's default).  The ratio columns compare with llama of the
- * same size.  Nothing is asserted: the table is for people.
+ * F16 (the engine's default).  T5 (encoder-decoder) has 6 encoder + 6
+ * decoder layers (t5-base's widths, flan-t5's gated MLP of 2048): its
+ * decode is the decoder's steps (self- and cross-attention) after the
+ * prompt went through the encoder, its prefill the encoder pass over 512
+ * tokens with every decoder layer's cross K/V of it.  The ratio columns
+ * compare with llama of the same size.  Nothing is asserted: the table is
+ * for people.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,27 +51,30 @@
 #define HEAD_DIM 64
 
 /* One family: its template (NULL: synth_model's llama-shaped arch), kv
- * heads, MLP width, sliding window, what distinguishes it. */
+ * heads, MLP width, sliding window, what distinguishes it, layers (0:
+ * LAYERS; T5: per stack). */
 typedef struct {
     const char *name, *tmpl, *synth_arch;
     int kv_heads, ffn, window;
     const char *traits;
+    int layers;
 } family;
 
 static const family FAMILIES[] = {
-    {"llama", NULL, "llama", 4, 2048, 0, "RMSNorm, SwiGLU, RoPE, GQA"},
-    {"mistral", NULL, "llama", 4, 2048, 256, "llama + sliding window 256"},
-    {"qwen3", NULL, "qwen3", 4, 2048, 0, "QK RMSNorm"},
-    {"phi3", "phi3", NULL, 12, 2048, 2047, "fused qkv and gate_up, window 2047"},
-    {"gemma", "gemma", NULL, 1, 2048, 0, "GeGLU, MQA, embedding scale"},
-    {"gemma2", "gemma2", NULL, 4, 2048, 256, "soft-caps, post norms, window 256 on even layers"},
-    {"gpt2", "gpt2", NULL, 12, 3072, 0, "LayerNorm, GELU, learned positions, biases"},
-    {"starcoder", "starcoder", NULL, 1, 3072, 0, "gpt2 + MQA"},
-    {"gptneox", "gptneox", NULL, 12, 3072, 0, "parallel residual, rotary 25%"},
-    {"falcon", "falcon", NULL, 1, 3072, 0, "MQA, one norm for both branches"},
-    {"falcon-gqa", "falcon-gqa", NULL, 4, 3072, 0, "40B layout: GQA, two norms"},
-    {"mpt", "mpt", NULL, 12, 3072, 0, "ALiBi, qkv clamp"},
-    {"bloom", "bloom", NULL, 12, 3072, 0, "ALiBi, embedding norm, biases"},
+    {"llama", NULL, "llama", 4, 2048, 0, "RMSNorm, SwiGLU, RoPE, GQA", 0},
+    {"mistral", NULL, "llama", 4, 2048, 256, "llama + sliding window 256", 0},
+    {"qwen3", NULL, "qwen3", 4, 2048, 0, "QK RMSNorm", 0},
+    {"phi3", "phi3", NULL, 12, 2048, 2047, "fused qkv and gate_up, window 2047", 0},
+    {"gemma", "gemma", NULL, 1, 2048, 0, "GeGLU, MQA, embedding scale", 0},
+    {"gemma2", "gemma2", NULL, 4, 2048, 256, "soft-caps, post norms, window 256 on even layers", 0},
+    {"gpt2", "gpt2", NULL, 12, 3072, 0, "LayerNorm, GELU, learned positions, biases", 0},
+    {"starcoder", "starcoder", NULL, 1, 3072, 0, "gpt2 + MQA", 0},
+    {"gptneox", "gptneox", NULL, 12, 3072, 0, "parallel residual, rotary 25%", 0},
+    {"falcon", "falcon", NULL, 1, 3072, 0, "MQA, one norm for both branches", 0},
+    {"falcon-gqa", "falcon-gqa", NULL, 4, 3072, 0, "40B layout: GQA, two norms", 0},
+    {"mpt", "mpt", NULL, 12, 3072, 0, "ALiBi, qkv clamp", 0},
+    {"bloom", "bloom", NULL, 12, 3072, 0, "ALiBi, embedding norm, biases", 0},
+    {"t5", "t5", NULL, 12, 2048, 0, "encoder-decoder 6+6, cross-attention, relative buckets; prefill = encode", 6},
 };
 enum { N_FAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 
@@ -107,7 +115,8 @@ static bool write_model(const family *f, const char *path, char *err) {
         char rel[128];
         snprintf(rel, sizeof rel, "synth/arch/%s.gguf", f->tmpl);
         char *tmpl = tu_model_path(rel);
-        synth_arch_config c = {.template_gguf = tmpl, .vocab_gguf = vocab, .dim = DIM, .n_layers = LAYERS,
+        synth_arch_config c = {.template_gguf = tmpl, .vocab_gguf = vocab, .dim = DIM,
+                               .n_layers = f->layers ? f->layers : LAYERS,
                                .n_heads = HEADS, .n_kv_heads = f->kv_heads, .head_dim = HEAD_DIM, .ffn_dim = f->ffn,
                                .ctx_len = 2048, .sliding_window = f->window, .type = DT_F16, .seed = 0xa2c4u};
         ok = synth_arch_write(&c, path, err);
@@ -124,6 +133,7 @@ typedef struct {
     fwd_ctx *fwd;
     kv_pool *kv;
     float *logits;
+    kv_seq cross; /* encoder-decoder: the prompt's cross K/V */
 } rig;
 
 static int32_t token(int i, int vocab) { return (int32_t)(259 + (i * 7919) % (vocab - 300)); }
@@ -131,30 +141,53 @@ static int32_t token(int i, int vocab) { return (int32_t)(259 + (i * 7919) % (vo
 static void run_seq(rig *r, kv_seq *s, const int32_t *ids, int n, int start) {
     int pos[PREFILL], seq[PREFILL] = {0};
     bool want[PREFILL] = {false};
-    const kv_seq *seqs[1] = {s};
+    const kv_seq *seqs[1] = {s}, *cross[1] = {&r->cross};
     for (int i = 0; i < n; i++) pos[i] = start + i;
     want[n - 1] = true;
     if (!kv_seq_reserve(r->kv, s, start + n)) bench_die("KV pool exhausted");
-    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n, .want_logits = want};
+    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n, .want_logits = want,
+                   .cross = model_is_encdec(&r->m->cfg) ? cross : NULL};
     if (!fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits)) bench_die("fwd_eval failed");
 }
 
+/* An encoder-decoder's encoder over ids into r->cross (K/V of every decoder layer). */
+static void encode(rig *r, const int32_t *ids, int n) {
+    int pos[PREFILL], seq[PREFILL] = {0};
+    const kv_seq *tabs[1] = {&r->cross};
+    kv_seq_release(r->kv, &r->cross);
+    for (int i = 0; i < n; i++) pos[i] = i;
+    if (!kv_seq_reserve(r->kv, &r->cross, n)) bench_die("KV pool exhausted");
+    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = tabs, .n = n};
+    if (!fwd_encode(r->fwd, kv_pool_store(r->kv), &b)) bench_die("fwd_encode failed");
+    kv_seq_commit_private(r->kv, &r->cross, n);
+}
+
+/* Decode: a decoder-only model's prompt through the decoder; an
+ * encoder-decoder's through the encoder, then its start token. */
 static double decode(rig *r, int steps) {
     kv_seq s;
     kv_seq_init(&s);
     int32_t ids[PROMPT];
     for (int i = 0; i < PROMPT; i++) ids[i] = token(i, r->m->cfg.vocab);
-    run_seq(r, &s, ids, PROMPT, 0);
+    if (model_is_encdec(&r->m->cfg)) {
+        encode(r, ids, PROMPT);
+        run_seq(r, &s, &r->m->cfg.dec_start_id, 1, 0);
+    } else {
+        run_seq(r, &s, ids, PROMPT, 0);
+    }
+    int start = model_is_encdec(&r->m->cfg) ? 1 : PROMPT; /* the decoder's next position */
     double t0 = ct_now();
     for (int k = 0; k < steps; k++) {
         int32_t t = token(PROMPT + k, r->m->cfg.vocab);
-        run_seq(r, &s, &t, 1, PROMPT + k);
+        run_seq(r, &s, &t, 1, start + k);
     }
     double tps = steps / (ct_now() - t0);
     kv_seq_release(r->kv, &s);
     return tps;
 }
 
+/* Prefill: one pass over PREFILL tokens (an encoder-decoder's: the encoder
+ * and every decoder layer's cross K/V). */
 static double prefill(rig *r, int runs) {
     int32_t ids[PREFILL];
     double best = 1e30;
@@ -163,7 +196,8 @@ static double prefill(rig *r, int runs) {
         kv_seq s;
         kv_seq_init(&s);
         double t0 = ct_now();
-        run_seq(r, &s, ids, PREFILL, 0);
+        if (model_is_encdec(&r->m->cfg)) encode(r, ids, PREFILL);
+        else run_seq(r, &s, ids, PREFILL, 0);
         double t = ct_now() - t0;
         best = t < best ? t : best;
         kv_seq_release(r->kv, &s);
@@ -180,16 +214,18 @@ static void measure(const char *path, const options *o, result *res) {
     }
     const model_config *c = &m->cfg;
     pool *p = pool_create(o->threads, 0);
-    int positions = PREFILL + PROMPT + 64 + 2 * KV_BLOCK;
+    int positions = 2 * PREFILL + PROMPT + 64 + 4 * KV_BLOCK; /* an encoder-decoder's cross K/V too */
     rig r = {m, fwd_create(m, p, PREFILL),
              kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, KV_BLOCK, positions / KV_BLOCK + 1, KV_F16,
                             false),
-             malloc((size_t)c->vocab * sizeof(float))};
+             malloc((size_t)c->vocab * sizeof(float)), {0}};
+    kv_seq_init(&r.cross);
     if (!p || !r.fwd || !r.kv || !r.logits) bench_die("out of memory");
     decode(&r, 4); /* warm-up */
     res->decode_tps = decode(&r, o->quick ? 16 : 64);
     res->prefill_tps = prefill(&r, o->quick ? 1 : 2);
     res->params_m = m->n_params / 1e6;
+    kv_seq_release(r.kv, &r.cross);
     free(r.logits);
     kv_pool_free(r.kv);
     fwd_free(r.fwd);
