@@ -17,8 +17,8 @@
  *   - an injected forward-pass failure and cancellations give both tables'
  *     blocks back;
  *   - the engine's submit-time refusals (prompt logprobs, a prompt longer
- *     than one encoder pass, the KV cache) and FINAL's prompt count (the
- *     encoder's input).
+ *     than one encoder pass, the KV cache), perplexity's, and FINAL's
+ *     prompt count (the encoder's input).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "perplexity.h"
 #include "request.h"
 #include "scheduler.h"
 #include "support/engine_fixture.h"
@@ -352,6 +353,11 @@ static void test_engine(void **state) {
     kv.n_prompt = 20; /* 32 positions in blocks of 16, + 230 > 256 */
     kv.max_new_tokens = 230;
     ef_expect_refusal(e, &kv, (const char *const[]){"KV", "max_batch_total_tokens", NULL});
+    /* perplexity scores a text by the decoder reading it: T5's does not */
+    ppl_result pr;
+    char err[CT_ERRLEN] = "";
+    assert_false(ppl_compute(e, longp, 100, 16, 1, 1, &pr, NULL, NULL, err));
+    assert_non_null(strstr(err, "decoder-only"));
     engine_free(e);
 }
 
