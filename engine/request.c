@@ -133,7 +133,11 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     }
     h->text[0] = '\0';
     tok_stream_init(&h->ts, m->tok, !r->keep_special_text);
-    h->ts.first = false; /* a continuation: keep the generated text's leading space */
+    /* a decoder-only model's text continues the prompt: keep its leading
+     * space; an encoder-decoder's is a text of its own, decoded as one
+     * (SentencePiece drops the space that starts it, as transformers' and
+     * TGI's T5 outputs do) */
+    h->ts.first = encdec;
     kv_seq_init(&h->kv);
     h->t_submit = ct_now();
     return h;

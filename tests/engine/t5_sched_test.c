@@ -361,6 +361,25 @@ static void test_engine(void **state) {
     engine_free(e);
 }
 
+/* The output is a text of its own: decoded like one (SentencePiece drops
+ * the space that starts it), not as a continuation of the prompt.  BOS
+ * alone is arch-t5.json's len1 prompt, whose first greedy token is 349
+ * ("\u2581st"). */
+static void test_text_starts_fresh(void **state) {
+    const fixture *fx = *state;
+    spec sp = {.prompt = {1}, .n_prompt = 1, .max_new = 4};
+    ef_outcome o;
+    sched *s = make_sched(fx, fx->pool, 16, 16, 64, 4, false);
+    run_all(s, fx, &sp, 1, &o);
+    assert_int_equal(o.ids[0], 349);
+    char *want = tok_decode(fx->m->tok, o.ids, (size_t)o.n, true);
+    assert_string_equal(o.text, want);
+    assert_int_equal(o.text[0], 's');
+    free(want);
+    ef_outcome_free(&o);
+    sched_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokens_independent_of_schedule),
@@ -368,6 +387,7 @@ int main(void) {
         cmocka_unit_test(test_random_ops),
         cmocka_unit_test(test_injected_failure),
         cmocka_unit_test(test_engine),
+        cmocka_unit_test(test_text_starts_fresh),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
