@@ -11,6 +11,7 @@
  */
 #include "engine.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,10 +235,21 @@ void engine_free(engine *e) {
 
 /* ---- requests ------------------------------------------------------------------------ */
 
+/* The KV positions one request may need at once.  With a sliding window
+ * on every layer a sequence holds only the blocks its window still sees
+ * (the scheduler gives back the others as it advances): at most
+ * window / block_size + 2 blocks, however long it runs, so when the cache
+ * holds that much, no request is too long for it. */
+static int request_kv_positions(const engine *e) {
+    int win = model_kv_window(&e->m->cfg), bs = e->cfg.block_size;
+    long peak = ((long)win / bs + 2) * bs;
+    return win > 0 && e->cfg.max_batch_total_tokens >= peak ? INT_MAX : e->cfg.max_batch_total_tokens;
+}
+
 engine_req *engine_submit(engine *e, const engine_request *r, char *err) {
     if (!ed_check(e->m, r, e->cfg.block_size, e->cfg.max_batch_total_tokens, e->cfg.max_batch_prefill_tokens, err))
         return NULL;
-    engine_req *h = req_create(e->m, r, e->cfg.max_batch_total_tokens, err);
+    engine_req *h = req_create(e->m, r, request_kv_positions(e), err);
     if (!h) return NULL;
     pthread_mutex_lock(&e->mu);
     bool ok = !e->stop;

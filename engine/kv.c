@@ -421,8 +421,19 @@ void kv_seq_commit_private(const kv_pool *kv, kv_seq *s, int n_computed) {
     s->n_computed = n_computed < held ? n_computed : held;
 }
 
+void kv_seq_drop_before(kv_pool *kv, kv_seq *s, int pos) {
+    int end = pos / kv->st.block_size, full = s->n_computed / kv->st.block_size;
+    if (end > full) end = full;
+    if (kv->prefix_caching && end > s->n_published) end = s->n_published;
+    if (end > s->n_table) end = s->n_table;
+    for (; s->n_dropped < end; s->n_dropped++) {
+        block_unref(kv, s->table[s->n_dropped]);
+        s->table[s->n_dropped] = KV_NIL;
+    }
+}
+
 void kv_seq_release(kv_pool *kv, kv_seq *s) {
-    for (int i = s->n_table - 1; i >= 0; i--) block_unref(kv, s->table[i]);
+    for (int i = s->n_table - 1; i >= s->n_dropped; i--) block_unref(kv, s->table[i]);
     free(s->table);
     kv_seq_init(s);
 }

@@ -113,6 +113,7 @@ typedef struct {
     int n_published; /* leading full blocks already offered to the prefix cache */
     uint64_t chain;  /* hash chain value after block n_published-1 */
     int n_looked_up; /* full blocks the last kv_seq_attach_prefix looked up */
+    int n_dropped;   /* leading blocks given back (kv_seq_drop_before): their entries are -1 */
 } kv_seq;
 
 typedef struct kv_pool kv_pool;
@@ -163,6 +164,12 @@ void kv_seq_commit(kv_pool *kv, kv_seq *s, const int32_t *tokens, int n_computed
  * than its tokens (an encoder-decoder's: on the encoder's input too), so
  * nothing is published to the prefix cache; its blocks go free on release. */
 void kv_seq_commit_private(const kv_pool *kv, kv_seq *s, int n_computed);
+/* Sliding-window attention: give back the blocks wholly before position
+ * pos (no later query of s can see them), as far as they are computed and
+ * offered to the prefix cache.  Their table entries become -1; positions
+ * from pos on keep their blocks.  Every reader of s must stay at or after
+ * pos (attention reads only its window). */
+void kv_seq_drop_before(kv_pool *kv, kv_seq *s, int pos);
 /* Give every block back (refcount--; published blocks at 0 become cached,
  * others free), free the table and empty s; s can be reused.  Blocks are
  * given back last first, so LRU eviction eats a cached chain from its tail

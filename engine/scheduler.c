@@ -491,6 +491,10 @@ static void finish_slot(sched *s, const sched_slot *sl) {
     engine_req *h = sl->h;
     if (h->enc) kv_seq_commit_private(s->kv, &h->kv, h->kv.n_computed + sl->chunk);
     else kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
+    /* the next token's window starts at n_computed - window + 1: the blocks
+     * before it are never read again (sliding window on every layer) */
+    int win = model_kv_window(&s->m->cfg);
+    if (win > 0) kv_seq_drop_before(s->kv, &h->kv, h->kv.n_computed - win + 1);
     if (sl->decode)
         s->decoded++;
     else
@@ -585,12 +589,12 @@ bool sched_check(const sched *s) {
         const engine_req *h = s->running[i];
         if (req_pending(h) < 1) return false;
         const kv_seq *tabs[2] = {&h->kv, h->enc ? &h->enc->cross : NULL};
-        for (int k = 0; k < 2 && tabs[k]; k++) {
-            for (int b = 0; b < tabs[k]->n_table; b++) {
+        for (int k = 0; k < 2 && tabs[k]; k++) { /* blocks a window left are given back (-1) */
+            for (int b = tabs[k]->n_dropped; b < tabs[k]->n_table; b++) {
                 int rc;
                 if (kv_pool_block(s->kv, tabs[k]->table[b], &rc) != KV_BLOCK_USED || rc < 1) return false;
             }
-            refs += tabs[k]->n_table;
+            refs += tabs[k]->n_table - tabs[k]->n_dropped;
         }
         /* a running encoder-decoder sequence was encoded at admission */
         if (h->enc && h->enc->cross.n_computed != h->enc->n) return false;

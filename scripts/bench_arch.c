@@ -22,12 +22,10 @@
  * compare with llama of the same size.  Nothing is asserted: the table is
  * for people.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -37,6 +35,7 @@
 #include "model/forward.h"
 #include "model/model.h"
 #include "pool.h"
+#include "support/bench_rig.h"
 #include "support/bench_util.h"
 #include "support/synth_arch.h"
 #include "support/synth_model.h"
@@ -44,7 +43,6 @@
 
 #define PROMPT 16
 #define PREFILL 512
-#define KV_BLOCK 16
 #define DIM 768
 #define LAYERS 12
 #define HEADS 12
@@ -129,107 +127,28 @@ static bool write_model(const family *f, const char *path, char *err) {
 /* ---- measuring ------------------------------------------------------------------------ */
 
 typedef struct {
-    const model *m;
-    fwd_ctx *fwd;
-    kv_pool *kv;
-    float *logits;
-    kv_seq cross; /* encoder-decoder: the prompt's cross K/V */
-} rig;
+    const char *path;
+    const options *o;
+} job;
 
-static int32_t token(int i, int vocab) { return (int32_t)(259 + (i * 7919) % (vocab - 300)); }
-
-static void run_seq(rig *r, kv_seq *s, const int32_t *ids, int n, int start) {
-    int pos[PREFILL], seq[PREFILL] = {0};
-    bool want[PREFILL] = {false};
-    const kv_seq *seqs[1] = {s}, *cross[1] = {&r->cross};
-    for (int i = 0; i < n; i++) pos[i] = start + i;
-    want[n - 1] = true;
-    if (!kv_seq_reserve(r->kv, s, start + n)) bench_die("KV pool exhausted");
-    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n, .want_logits = want,
-                   .cross = model_is_encdec(&r->m->cfg) ? cross : NULL};
-    if (!fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits)) bench_die("fwd_eval failed");
-}
-
-/* An encoder-decoder's encoder over ids into r->cross (K/V of every decoder layer). */
-static void encode(rig *r, const int32_t *ids, int n) {
-    int pos[PREFILL], seq[PREFILL] = {0};
-    const kv_seq *tabs[1] = {&r->cross};
-    kv_seq_release(r->kv, &r->cross);
-    for (int i = 0; i < n; i++) pos[i] = i;
-    if (!kv_seq_reserve(r->kv, &r->cross, n)) bench_die("KV pool exhausted");
-    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = tabs, .n = n};
-    if (!fwd_encode(r->fwd, kv_pool_store(r->kv), &b)) bench_die("fwd_encode failed");
-    kv_seq_commit_private(r->kv, &r->cross, n);
-}
-
-/* Decode: a decoder-only model's prompt through the decoder; an
- * encoder-decoder's through the encoder, then its start token. */
-static double decode(rig *r, int steps) {
-    kv_seq s;
-    kv_seq_init(&s);
-    int32_t ids[PROMPT];
-    for (int i = 0; i < PROMPT; i++) ids[i] = token(i, r->m->cfg.vocab);
-    if (model_is_encdec(&r->m->cfg)) {
-        encode(r, ids, PROMPT);
-        run_seq(r, &s, &r->m->cfg.dec_start_id, 1, 0);
-    } else {
-        run_seq(r, &s, ids, PROMPT, 0);
-    }
-    int start = model_is_encdec(&r->m->cfg) ? 1 : PROMPT; /* the decoder's next position */
-    double t0 = ct_now();
-    for (int k = 0; k < steps; k++) {
-        int32_t t = token(PROMPT + k, r->m->cfg.vocab);
-        run_seq(r, &s, &t, 1, start + k);
-    }
-    double tps = steps / (ct_now() - t0);
-    kv_seq_release(r->kv, &s);
-    return tps;
-}
-
-/* Prefill: one pass over PREFILL tokens (an encoder-decoder's: the encoder
- * and every decoder layer's cross K/V). */
-static double prefill(rig *r, int runs) {
-    int32_t ids[PREFILL];
-    double best = 1e30;
-    for (int i = 0; i < PREFILL; i++) ids[i] = token(i, r->m->cfg.vocab);
-    for (int k = 0; k < runs; k++) {
-        kv_seq s;
-        kv_seq_init(&s);
-        double t0 = ct_now();
-        if (model_is_encdec(&r->m->cfg)) encode(r, ids, PREFILL);
-        else run_seq(r, &s, ids, PREFILL, 0);
-        double t = ct_now() - t0;
-        best = t < best ? t : best;
-        kv_seq_release(r->kv, &s);
-    }
-    return PREFILL / best;
-}
-
-static void measure(const char *path, const options *o, result *res) {
+static void measure(const void *arg, void *out) {
+    const job *jb = arg;
+    const char *path = jb->path;
+    const options *o = jb->o;
+    result *res = out;
     char err[CT_ERRLEN];
     model *m = model_load(path, err);
     if (!m) {
         snprintf(res->err, sizeof res->err, "%s", err);
         return;
     }
-    const model_config *c = &m->cfg;
-    pool *p = pool_create(o->threads, 0);
-    int positions = 2 * PREFILL + PROMPT + 64 + 4 * KV_BLOCK; /* an encoder-decoder's cross K/V too */
-    rig r = {m, fwd_create(m, p, PREFILL),
-             kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, KV_BLOCK, positions / KV_BLOCK + 1, KV_F16,
-                            false),
-             malloc((size_t)c->vocab * sizeof(float)), {0}};
-    kv_seq_init(&r.cross);
-    if (!p || !r.fwd || !r.kv || !r.logits) bench_die("out of memory");
-    decode(&r, 4); /* warm-up */
-    res->decode_tps = decode(&r, o->quick ? 16 : 64);
-    res->prefill_tps = prefill(&r, o->quick ? 1 : 2);
+    bench_rig r;
+    bench_rig_open(&r, m, o->threads, PREFILL, PREFILL + PROMPT + 64 + 2 * BENCH_KV_BLOCK);
+    bench_decode_one(&r, PROMPT, 4); /* warm-up */
+    res->decode_tps = bench_decode_one(&r, PROMPT, o->quick ? 16 : 64);
+    res->prefill_tps = bench_prefill(&r, PREFILL, o->quick ? 1 : 2);
     res->params_m = m->n_params / 1e6;
-    kv_seq_release(r.kv, &r.cross);
-    free(r.logits);
-    kv_pool_free(r.kv);
-    fwd_free(r.fwd);
-    pool_free(p);
+    bench_rig_close(&r);
     model_free(m);
     res->ok = true;
 }
@@ -237,21 +156,8 @@ static void measure(const char *path, const options *o, result *res) {
 /* In a child process, so each model's memory is its own. */
 static result bench_file(const char *path, const options *o) {
     result res = {0};
-    int fds[2];
-    if (pipe(fds) != 0) bench_die("pipe: %s", strerror(errno));
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        measure(path, o, &res);
-        ssize_t w = write(fds[1], &res, sizeof res);
-        _exit(w == (ssize_t)sizeof res ? 0 : 1);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], &res, sizeof res);
-    close(fds[0]);
-    waitpid(pid, NULL, 0);
-    if (got != (ssize_t)sizeof res) snprintf(res.err, sizeof res.err, "the measuring process died");
+    job jb = {path, o};
+    if (!bench_in_child(measure, &jb, &res, sizeof res)) snprintf(res.err, sizeof res.err, "the measuring process died");
     return res;
 }
 

@@ -21,12 +21,10 @@
  * on the same file and threads (-p 512 -n 64) and prints the ratios.
  * Nothing is asserted: the tables are for people.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -38,11 +36,11 @@
 #include "pool.h"
 #include "support/bench_bw.h"
 #include "support/bench_models.h"
+#include "support/bench_rig.h"
 #include "support/bench_util.h"
 
 #define PROMPT 16
 #define PREFILL 512
-#define KV_BLOCK 16
 
 static const int AGG[] = {4, 16, 64};
 enum { N_AGG = sizeof AGG / sizeof AGG[0] };
@@ -83,88 +81,15 @@ static double status_kb(const char *key) {
 /* ---- the engine ------------------------------------------------------------------ */
 
 typedef struct {
-    const model *m;
-    fwd_ctx *fwd;
-    kv_pool *kv;
-    float *logits;
-} rig;
+    const char *path;
+    const options *o;
+} job;
 
-/* Runs n tokens of sequence s (positions start..) with logits for the last. */
-static void run_seq(rig *r, kv_seq *s, const int32_t *ids, int n, int start) {
-    int pos[PREFILL], seq[PREFILL] = {0};
-    bool want[PREFILL] = {false};
-    const kv_seq *seqs[1] = {s};
-    for (int i = 0; i < n; i++) pos[i] = start + i;
-    want[n - 1] = true;
-    if (!kv_seq_reserve(r->kv, s, start + n)) bench_die("KV pool exhausted");
-    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n, .want_logits = want};
-    if (!fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits)) bench_die("fwd_eval failed");
-    s->n_computed = start + n;
-}
-
-static int32_t token(int i, int vocab) { return (int32_t)(259 + (i * 7919) % (vocab - 300)); }
-
-/* One step of n sequences, one token each at position `at`. */
-static void run_step(rig *r, kv_seq *s, int n, int at) {
-    int32_t ids[64];
-    int pos[64], seq[64];
-    const kv_seq *seqs[64];
-    for (int i = 0; i < n; i++) {
-        ids[i] = token(at * 31 + i, r->m->cfg.vocab);
-        pos[i] = at;
-        seq[i] = i;
-        seqs[i] = &s[i];
-        if (!kv_seq_reserve(r->kv, &s[i], at + 1)) bench_die("KV pool exhausted");
-    }
-    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n};
-    if (!fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits)) bench_die("fwd_eval failed");
-}
-
-static double decode_one(rig *r, int steps) {
-    kv_seq s;
-    kv_seq_init(&s);
-    int32_t ids[PROMPT];
-    for (int i = 0; i < PROMPT; i++) ids[i] = token(i, r->m->cfg.vocab);
-    run_seq(r, &s, ids, PROMPT, 0);
-    double t0 = ct_now();
-    for (int k = 0; k < steps; k++) {
-        int32_t t = token(PROMPT + k, r->m->cfg.vocab);
-        run_seq(r, &s, &t, 1, PROMPT + k);
-    }
-    double tps = steps / (ct_now() - t0);
-    kv_seq_release(r->kv, &s);
-    return tps;
-}
-
-static double prefill(rig *r, int runs) {
-    int32_t *ids = malloc(PREFILL * sizeof *ids);
-    double best = 1e30;
-    for (int i = 0; i < PREFILL; i++) ids[i] = token(i, r->m->cfg.vocab);
-    for (int k = 0; k < runs; k++) {
-        kv_seq s;
-        kv_seq_init(&s);
-        double t0 = ct_now();
-        run_seq(r, &s, ids, PREFILL, 0);
-        double t = ct_now() - t0;
-        best = t < best ? t : best;
-        kv_seq_release(r->kv, &s);
-    }
-    free(ids);
-    return PREFILL / best;
-}
-
-static double decode_many(rig *r, int n, int steps) {
-    kv_seq s[64];
-    for (int i = 0; i < n; i++) kv_seq_init(&s[i]);
-    for (int p = 0; p < PROMPT; p++) run_step(r, s, n, p); /* the prompts, one position per step */
-    double t0 = ct_now();
-    for (int k = 0; k < steps; k++) run_step(r, s, n, PROMPT + k);
-    double tps = (double)n * steps / (ct_now() - t0);
-    for (int i = 0; i < n; i++) kv_seq_release(r->kv, &s[i]);
-    return tps;
-}
-
-static void measure(const char *path, const options *o, result *res) {
+static void measure(const void *arg, void *out) {
+    const job *jb = arg;
+    const char *path = jb->path;
+    const options *o = jb->o;
+    result *res = out;
     char err[CT_ERRLEN];
     double t0 = ct_now();
     model *m = model_load(path, err);
@@ -177,21 +102,14 @@ static void measure(const char *path, const options *o, result *res) {
     res->rss_file_gb = status_kb("RssFile") / 1048576.0;
     res->rss_gb = status_kb("VmRSS") / 1048576.0;
     res->embd_gb = (double)m->tok_embd_row_bytes * m->cfg.vocab / 1e9;
-    const model_config *c = &m->cfg;
-    pool *p = pool_create(o->threads, 0);
-    int positions = (PROMPT + (o->quick ? 16 : 64)) * 64 + PREFILL + KV_BLOCK * 64;
-    rig r = {m, fwd_create(m, p, PREFILL), kv_pool_create(c->n_layers, c->n_kv_heads * c->head_dim, KV_BLOCK,
-                                                          positions / KV_BLOCK, KV_F16, false),
-             malloc((size_t)64 * c->vocab * sizeof(float))};
-    if (!p || !r.fwd || !r.kv || !r.logits) bench_die("out of memory");
-    decode_one(&r, 4); /* warm-up: pages, caches, frequency */
-    res->decode_tps = decode_one(&r, o->quick ? 16 : 64);
-    res->prefill_tps = prefill(&r, o->quick ? 1 : 2);
-    for (int i = 0; i < N_AGG; i++) res->agg_tps[i] = decode_many(&r, AGG[i], o->quick ? 8 : 32);
-    free(r.logits);
-    kv_pool_free(r.kv);
-    fwd_free(r.fwd);
-    pool_free(p);
+    int positions = (PROMPT + (o->quick ? 16 : 64)) * BENCH_MAX_SEQS + PREFILL + BENCH_KV_BLOCK * BENCH_MAX_SEQS;
+    bench_rig r;
+    bench_rig_open(&r, m, o->threads, PREFILL, positions);
+    bench_decode_one(&r, PROMPT, 4); /* warm-up: pages, caches, frequency */
+    res->decode_tps = bench_decode_one(&r, PROMPT, o->quick ? 16 : 64);
+    res->prefill_tps = bench_prefill(&r, PREFILL, o->quick ? 1 : 2);
+    for (int i = 0; i < N_AGG; i++) res->agg_tps[i] = bench_decode_many(&r, AGG[i], PROMPT, o->quick ? 8 : 32);
+    bench_rig_close(&r);
     model_free(m);
     res->ok = true;
 }
@@ -236,21 +154,8 @@ static double file_gb(const char *path) {
 
 static result bench_file(const char *path, const options *o) {
     result res = {0};
-    int fds[2];
-    if (pipe(fds) != 0) bench_die("pipe: %s", strerror(errno));
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        measure(path, o, &res);
-        ssize_t w = write(fds[1], &res, sizeof res);
-        _exit(w == (ssize_t)sizeof res ? 0 : 1);
-    }
-    close(fds[1]);
-    ssize_t got = read(fds[0], &res, sizeof res);
-    close(fds[0]);
-    waitpid(pid, NULL, 0);
-    if (got != (ssize_t)sizeof res) snprintf(res.err, sizeof res.err, "the measuring process died");
+    job jb = {path, o};
+    if (!bench_in_child(measure, &jb, &res, sizeof res)) snprintf(res.err, sizeof res.err, "the measuring process died");
     res.file_gb = file_gb(path);
     if (o->llama_bench && res.ok) run_llama(path, o, &res);
     return res;

@@ -331,6 +331,9 @@ void fwd_residual_task(void *arg, int ith, int nth) {
     }
 }
 
+/* The exact (erf) GELU of HF's gelu / mpt; the tanh form is vmath.h's. */
+static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
+
 /* The gated MLP's middle: gate = act(gate) * up, act = silu (SwiGLU) or
  * GELU (GeGLU). */
 static void glu_task(void *arg, int ith, int nth) {
@@ -348,7 +351,7 @@ static void glu_task(void *arg, int ith, int nth) {
     } else if (c->gelu == GELU_TANH) {
         vm_geglu(f->gate + s, f->up + s, (size_t)(e - s));
     } else {
-        for (int i = s; i < e; i++) f->gate[i] = 0.5f * f->gate[i] * (1.0f + erff(f->gate[i] * (float)M_SQRT1_2)) * f->up[i];
+        for (int i = s; i < e; i++) f->gate[i] = gelu_erf(f->gate[i]) * f->up[i];
     }
 }
 
@@ -365,7 +368,7 @@ static void act_task(void *arg, int ith, int nth) {
         for (int i = s; i < e; i++) f->up[i] = f->up[i] > 0.0f ? f->up[i] : 0.0f;
     else if (c->gelu == GELU_TANH) vm_gelu(f->up + s, (size_t)(e - s));
     else
-        for (int i = s; i < e; i++) f->up[i] = 0.5f * f->up[i] * (1.0f + erff(f->up[i] * (float)M_SQRT1_2));
+        for (int i = s; i < e; i++) f->up[i] = gelu_erf(f->up[i]);
 }
 
 /* Final logit soft-capping (gemma2) over rows x vocab logits. */

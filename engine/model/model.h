@@ -176,6 +176,13 @@ static inline int model_layer_window(const model_config *c, int l) {
     return k > 0 && l % k == k - 1 ? 0 : c->sliding_window;
 }
 
+/* The window every layer shares (0: some layer attends to everything):
+ * a KV block wholly before the latest position - window + 1 is never read
+ * again, so the scheduler gives it back (kv_seq_drop_before). */
+static inline int model_kv_window(const model_config *c) {
+    return c->sliding_window > 0 && c->swa_dense_every == 0 ? c->sliding_window : 0;
+}
+
 /* Optional vectors are NULL when the file has none. */
 typedef struct {
     float *attn_norm; /* (dim) the norm attention reads (falcon-40B: attn_norm_2) */

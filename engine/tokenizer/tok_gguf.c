@@ -6,7 +6,13 @@
  *  - model "llama" -> SentencePiece merges by score (BOS 1, EOS 2, UNK 0,
  *    add_bos true, space prefix true); "gpt2" -> byte-level BPE with
  *    tokenizer.ggml.merges (BOS = EOS = 11 unless given) and the regexes of
- *    tokenizer.ggml.pre; other models (bert, t5, rwkv, ...) are refused.
+ *    tokenizer.ggml.pre; "t5" -> Unigram (EOS 1, UNK 2, add_eos true,
+ *    tokenizer.ggml.precompiled_charsmap, add_space_prefix and
+ *    remove_extra_whitespaces as SentencePiece's normalizer flags, byte
+ *    fallback when all 256 byte pieces exist); "bert" -> WordPiece on the
+ *    converter's "▁word" / "piece" spelling (CLS 101 as BOS, UNK 100, SEP
+ *    102 appended with add_special) behind BERT's uncased normalizer and
+ *    pre-tokenizer; other models (rwkv, ...) are refused.
  *  - token types: 1 normal, 2 unknown, 3 control, 4 user-defined,
  *    5 unused, 6 byte.
  *  - end-of-generation and FIM tokens recognised by their text are marked
@@ -14,7 +20,7 @@
  *    get RSTRIP on their special tokens, as llama.cpp does; the FIM
  *    markers tok_fim reports are found by tok_fim.c.
  */
-#include "tok_internal.h"
+#include "tok_hf.h"
 #include "tok_load.h"
 
 #include <stdio.h>
@@ -255,10 +261,17 @@ static bool build_specials(tokenizer *t) {
 }
 
 static void byte_ids(tokenizer *t) {
+    bool all = true;
     for (int b = 0; b < 256; b++) {
         char hex[8], raw[4];
         int n = snprintf(hex, sizeof hex, "<0x%02X>", b);
         int32_t id = tok_lookup(t, hex, (size_t)n);
+        if (t->type == TOK_TYPE_UGM || t->type == TOK_TYPE_WPM) {
+            /* SentencePiece's byte pieces are BYTE-typed */
+            t->byte_id[b] = id >= 0 && (t->attr[id] & TOK_ATTR_BYTE) ? id : -1;
+            all = all && t->byte_id[b] >= 0;
+            continue;
+        }
         if (id < 0 && t->type == TOK_TYPE_SPM) { /* llama.cpp: then the byte itself */
             raw[0] = (char)b;
             id = tok_lookup(t, raw, 1);
@@ -267,6 +280,19 @@ static void byte_ids(tokenizer *t) {
             id = tok_lookup(t, raw, tok_utf8_encode(tok_byte_to_cp((uint8_t)b), raw));
         t->byte_id[b] = id;
     }
+    /* GGUF does not store trainer_spec.byte_fallback; a vocabulary with
+     * every byte piece was trained with it */
+    if (t->type == TOK_TYPE_UGM) t->byte_fallback = all;
+}
+
+/* Unigram: the Viterbi's scores (the GGUF's float scores) and trie. */
+static bool setup_unigram_scores(tokenizer *t, char *err) {
+    if (t->unk < 0 && !t->byte_fallback)
+        return ct_err(err, "t5 tokenizer: no unknown token id (tokenizer.ggml.unknown_token_id)");
+    if (!(t->ugm_score = malloc((size_t)t->n_vocab * sizeof *t->ugm_score))) return ct_err(err, "out of memory");
+    for (int32_t i = 0; i < t->n_vocab; i++) /* llama.cpp: user-defined pieces score 0 */
+        t->ugm_score[i] = (t->attr[i] & TOK_ATTR_USER_DEFINED) ? 0.0 : t->score[i];
+    return tok_ugm_prepare(t, err);
 }
 
 static void read_id(const gguf_file *f, const char *key, int32_t n_vocab, int32_t *id) {
@@ -280,6 +306,40 @@ static void read_flag(const gguf_file *f, const char *key, bool *flag) {
     if (gguf_get_bool(f, key, &v)) *flag = v;
 }
 
+/* "t5": the SentencePiece normalizer's rules. */
+static bool setup_t5(tokenizer *t, const gguf_file *f, char *err) {
+    t->type = TOK_TYPE_UGM;
+    t->bos = -1, t->eos = 1, t->unk = 2;
+    t->add_eos = true;
+    t->ugm_f32 = true;
+    gguf_type ct;
+    uint64_t n;
+    if (!gguf_get_arr(f, "tokenizer.ggml.precompiled_charsmap", &ct, &n)) return true;
+    if (ct != GGUF_T_UINT8 && ct != GGUF_T_INT8)
+        return ct_err(err, "tokenizer.ggml.precompiled_charsmap: expected a byte array");
+    if (!(t->charsmap = calloc(1, sizeof *t->charsmap))) return ct_err(err, "out of memory");
+    return tok_charsmap_load(t->charsmap, gguf_arr_data(f, "tokenizer.ggml.precompiled_charsmap"),
+                             (size_t)n, err);
+}
+
+/* "bert": BERT's uncased pipeline around the WordPiece model, set up as the
+ * equivalent tokenizer.json sections. */
+static bool setup_bert(tokenizer *t, char *err) {
+    t->type = TOK_TYPE_WPM;
+    t->bos = 101, t->eos = -1, t->unk = 100, t->sep = 102;
+    t->add_bos = true;
+    strcpy(t->wp_word_prefix, "\xE2\x96\x81");
+    t->wp_max_chars = 100;
+    json_t *norm = json_pack("{s:s, s:b, s:b, s:b, s:b}", "type", "BertNormalizer", "clean_text", 1,
+                             "handle_chinese_chars", 1, "strip_accents", 1, "lowercase", 1);
+    json_t *pre = json_pack("{s:s}", "type", "BertPreTokenizer");
+    bool ok = norm && pre ? tok_hf_normalizer(t, norm, err) && tok_hf_pretokenizer(t, pre, err)
+                          : ct_err(err, "out of memory");
+    json_decref(norm);
+    json_decref(pre);
+    return ok;
+}
+
 static bool setup_model(tokenizer *t, const gguf_file *f, const char *model, char *err) {
     if (strcmp(model, "llama") == 0) {
         t->type = TOK_TYPE_SPM;
@@ -287,8 +347,10 @@ static bool setup_model(tokenizer *t, const gguf_file *f, const char *model, cha
         t->add_bos = true, t->add_space_prefix = true;
         return true;
     }
+    if (strcmp(model, "t5") == 0) return setup_t5(t, f, err);
+    if (strcmp(model, "bert") == 0) return setup_bert(t, err);
     if (strcmp(model, "gpt2") != 0)
-        return ct_err(err, "unsupported tokenizer model '%s' (supported: llama, gpt2)", model);
+        return ct_err(err, "unsupported tokenizer model '%s' (supported: llama, gpt2, t5, bert)", model);
     t->type = TOK_TYPE_BPE;
     t->bos = t->eos = 11;
     char *pre = gguf_get_strdup(f, "tokenizer.ggml.pre");
@@ -305,10 +367,13 @@ tokenizer *tok_load_gguf(const gguf_file *f, char *err) {
     uint64_t n;
     char *model = gguf_get_strdup(f, "tokenizer.ggml.model");
     if (!model) return ct_err(err, "no tokenizer.ggml.model in the GGUF file"), NULL;
-    if (!gguf_get_arr(f, "tokenizer.ggml.tokens", &tt, &n) || tt != GGUF_T_STRING || n == 0 ||
-        n > INT32_MAX / 2) {
+    if (!gguf_get_arr(f, "tokenizer.ggml.tokens", &tt, &n) || tt != GGUF_T_STRING || n > INT32_MAX / 2) {
         free(model);
         return ct_err(err, "tokenizer.ggml.tokens: missing or not a string array"), NULL;
+    }
+    if (n == 0) {
+        free(model);
+        return ct_err(err, "tokenizer.ggml.tokens is empty"), NULL;
     }
     tokenizer *t = tok_alloc((int32_t)n);
     bool ok = t || ct_err(err, "out of memory");
@@ -319,11 +384,19 @@ tokenizer *tok_load_gguf(const gguf_file *f, char *err) {
         read_id(f, "tokenizer.ggml.bos_token_id", t->n_vocab, &t->bos);
         read_id(f, "tokenizer.ggml.eos_token_id", t->n_vocab, &t->eos);
         read_id(f, "tokenizer.ggml.unknown_token_id", t->n_vocab, &t->unk);
+        read_id(f, "tokenizer.ggml.seperator_token_id", t->n_vocab, &t->sep); /* sic */
+        uint32_t v;
+        if (t->type == TOK_TYPE_WPM && !gguf_get_u32(f, "tokenizer.ggml.bos_token_id", &v))
+            read_id(f, "tokenizer.ggml.cls_token_id", t->n_vocab, &t->bos);
+        read_flag(f, "tokenizer.ggml.remove_extra_whitespaces", &t->remove_extra_ws);
         read_flag(f, "tokenizer.ggml.add_bos_token", &t->add_bos);
         read_flag(f, "tokenizer.ggml.add_eos_token", &t->add_eos);
         read_flag(f, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix);
         if (t->add_bos && t->bos < 0) ok = ct_err(err, "add_bos_token is true, but no BOS id");
         if (t->add_eos && t->eos < 0) ok = ct_err(err, "add_eos_token is true, but no EOS id");
+        if (ok && t->type == TOK_TYPE_WPM && (t->unk < 0 || t->sep < 0))
+            ok = ct_err(err, "bert tokenizer: no %s token id in the vocabulary",
+                        t->unk < 0 ? "unknown ([UNK])" : "separator ([SEP])");
     }
     if (ok) {
         mark_by_text(t, f);
@@ -332,11 +405,13 @@ tokenizer *tok_load_gguf(const gguf_file *f, char *err) {
         byte_ids(t);
         ok = build_specials(t) || ct_err(err, "out of memory");
     }
+    if (ok && t->type == TOK_TYPE_UGM) ok = setup_unigram_scores(t, err);
     if (ok) {
         t->dec.bytelevel = t->type == TOK_TYPE_BPE;
         t->dec.byte_tokens = true;
-        if (t->type == TOK_TYPE_SPM) strcpy(t->dec.space_from, "\xE2\x96\x81");
-        t->dec.strip_leading = t->add_space_prefix ? 1 : 0;
+        if (t->type != TOK_TYPE_BPE) strcpy(t->dec.space_from, "\xE2\x96\x81");
+        t->dec.strip_leading = t->add_space_prefix || t->type == TOK_TYPE_WPM ? 1 : 0;
+        t->dec.wp_cleanup = t->type == TOK_TYPE_WPM; /* " ." -> "." ..., as llama.cpp's clean_spaces */
         ok = tok_decoder_build(t, err);
     }
     if (!ok) {

@@ -1,7 +1,9 @@
 /*
  * tok_hf.c — building a tokenizer from a Hugging Face tokenizer.json (model
  * BPE: vocab, merges as "a b" strings or ["a", "b"] pairs, unk_token,
- * byte_fallback, fuse_unk, ignore_merges; added_tokens with their special /
+ * byte_fallback, fuse_unk, ignore_merges; Unigram: [piece, score] vocab,
+ * unk_id, byte_fallback; WordPiece: vocab, unk_token,
+ * continuing_subword_prefix, max_input_chars_per_word; added_tokens with their special /
  * lstrip / rstrip / single_word / normalized flags), plus the BOS/EOS
  * tokens named by tokenizer_config.json (or ids in config.json).  The
  * pipeline sections are read by tok_hf_pipe.c.
@@ -43,9 +45,11 @@ static bool id_ok(double v, int32_t n) {
     return v >= 0 && v < (double)n && v == (double)(int32_t)v;
 }
 
-/* Number of ids: one past the largest id of the vocab and added tokens. */
+/* Number of ids: one past the largest id of the vocab and added tokens.
+ * The vocab is {piece: id} (BPE, WordPiece) or [[piece, score]...]
+ * (Unigram: the id is the position). */
 static int32_t count_ids(const json_t *vocab, const json_t *added, char *err) {
-    double max = -1;
+    double max = json_is_array(vocab) ? (double)json_array_size(vocab) - 1 : -1;
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)vocab, k, v) {
@@ -58,7 +62,8 @@ static int32_t count_ids(const json_t *vocab, const json_t *added, char *err) {
         if (!json_is_number(id)) return ct_err(err, "added_tokens[%zu]: no id", i), -1;
         if (json_number_value(id) > max) max = json_number_value(id);
     }
-    if (max < 0 || max >= INT32_MAX / 2) return ct_err(err, "model.vocab: no usable ids"), -1;
+    if (max < 0) return ct_err(err, "model.vocab is empty"), -1;
+    if (max >= INT32_MAX / 2) return ct_err(err, "model.vocab: no usable ids"), -1;
     return (int32_t)max + 1;
 }
 
@@ -128,10 +133,73 @@ static bool load_merges(tokenizer *t, const json_t *merges, char *err) {
     return ok;
 }
 
+static void hf_byte_ids(tokenizer *t) {
+    for (int b = 0; b < 256; b++) {
+        char hex[8];
+        int n = snprintf(hex, sizeof hex, "<0x%02X>", b);
+        int32_t id = tok_strmap_get(&t->vocab, hex, (size_t)n);
+        t->byte_id[b] = id < t->n_vocab ? id : -1;
+    }
+}
+
+/* Unigram: "vocab": [[piece, score], ...] (id = position), "unk_id". */
+static bool load_unigram(tokenizer *t, const json_t *model, char *err) {
+    const json_t *vocab = json_object_get(model, "vocab"), *e;
+    if (!json_is_array(vocab) || json_array_size(vocab) == 0)
+        return ct_err(err, "Unigram model.vocab: missing or empty");
+    t->type = TOK_TYPE_UGM;
+    if (!(t->ugm_score = calloc((size_t)t->n_vocab, sizeof *t->ugm_score))) return ct_err(err, "out of memory");
+    size_t i;
+    json_array_foreach(vocab, i, e) {
+        const char *piece = json_string_value(json_array_get(e, 0));
+        const json_t *sc = json_array_get(e, 1);
+        if (!json_is_array(e) || json_array_size(e) != 2 || !piece || !json_is_number(sc))
+            return ct_err(err, "Unigram model.vocab[%zu]: expected [piece, score]", i);
+        size_t len = strlen(piece);
+        if (!tok_set_token(t, (int32_t)i, piece, len, (float)json_number_value(sc), TOK_ATTR_NORMAL) ||
+            tok_strmap_put(&t->vocab, t->text[i], len, (int32_t)i) < 0)
+            return ct_err(err, "out of memory");
+        t->ugm_score[i] = json_number_value(sc);
+    }
+    const json_t *unk = json_object_get(model, "unk_id");
+    if (json_is_number(unk)) {
+        if (!id_ok(json_number_value(unk), (int32_t)json_array_size(vocab)))
+            return ct_err(err, "Unigram unk_id %g is not a vocabulary position", json_number_value(unk));
+        t->unk = (int32_t)json_number_value(unk);
+    } else if (unk && !json_is_null(unk)) {
+        return ct_err(err, "Unigram unk_id: not a number");
+    }
+    t->byte_fallback = jbool(model, "byte_fallback", false);
+    hf_byte_ids(t);
+    return tok_ugm_prepare(t, err);
+}
+
+/* WordPiece: "vocab": {piece: id}, "unk_token", "continuing_subword_prefix",
+ * "max_input_chars_per_word". */
+static bool load_wordpiece(tokenizer *t, const json_t *model, char *err) {
+    t->type = TOK_TYPE_WPM;
+    if (json_object_size(json_object_get(model, "vocab")) == 0) return ct_err(err, "WordPiece model.vocab is empty");
+    if (!load_vocab(t, json_object_get(model, "vocab"), err)) return false;
+    const char *unk = jstr(model, "unk_token"), *cp = jstr(model, "continuing_subword_prefix");
+    if (!unk) unk = "[UNK]";
+    if ((t->unk = tok_strmap_get(&t->vocab, unk, strlen(unk))) < 0)
+        return ct_err(err, "WordPiece unk_token '%s' is not in model.vocab", unk);
+    if (!cp) cp = "##";
+    if (strlen(cp) >= sizeof t->wp_cont_prefix)
+        return ct_err(err, "WordPiece continuing_subword_prefix too long");
+    strcpy(t->wp_cont_prefix, cp);
+    const json_t *mx = json_object_get(model, "max_input_chars_per_word");
+    double m = json_is_number(mx) ? json_number_value(mx) : 100;
+    t->wp_max_chars = m <= 0 ? 0 : m >= 4e9 ? UINT32_MAX : (uint32_t)m;
+    return true;
+}
+
 static bool load_model(tokenizer *t, const json_t *model, char *err) {
     const char *ty = jstr(model, "type");
+    if (ty && strcmp(ty, "Unigram") == 0) return load_unigram(t, model, err);
+    if (ty && strcmp(ty, "WordPiece") == 0) return load_wordpiece(t, model, err);
     if (ty && strcmp(ty, "BPE") != 0)
-        return ct_err(err, "unsupported tokenizer.json model type '%s' (supported: BPE)", ty);
+        return ct_err(err, "unsupported tokenizer.json model type '%s' (supported: BPE, Unigram, WordPiece)", ty);
     const char *cp = jstr(model, "continuing_subword_prefix"), *ew = jstr(model, "end_of_word_suffix");
     if ((cp && *cp) || (ew && *ew))
         return ct_err(err, "BPE continuing_subword_prefix / end_of_word_suffix are not supported");
@@ -141,11 +209,7 @@ static bool load_model(tokenizer *t, const json_t *model, char *err) {
     t->ignore_merges = jbool(model, "ignore_merges", false);
     const char *unk = jstr(model, "unk_token");
     if (unk) t->unk = tok_strmap_get(&t->vocab, unk, strlen(unk));
-    for (int b = 0; b < 256; b++) {
-        char hex[8];
-        int n = snprintf(hex, sizeof hex, "<0x%02X>", b);
-        t->byte_id[b] = tok_strmap_get(&t->vocab, hex, (size_t)n);
-    }
+    hf_byte_ids(t);
     const json_t *merges = json_object_get(model, "merges");
     if (!json_is_array(merges)) return ct_err(err, "model.merges: missing");
     return load_merges(t, merges, err);
@@ -257,7 +321,8 @@ static bool check_ids(const tokenizer *t, char *err) {
 
 static tokenizer *build(const json_t *tj, const json_t *cfg, const json_t *mcfg, char *err) {
     const json_t *model = json_object_get(tj, "model"), *added = json_object_get(tj, "added_tokens");
-    if (!json_is_object(json_object_get(model, "vocab")))
+    const json_t *vocab = json_object_get(model, "vocab");
+    if (!json_is_object(vocab) && !json_is_array(vocab))
         return ct_err(err, "tokenizer.json: no model.vocab"), NULL;
     int32_t n = count_ids(json_object_get(model, "vocab"), added, err);
     if (n < 0) return NULL;

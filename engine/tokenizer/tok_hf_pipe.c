@@ -44,6 +44,59 @@ static bool read_pattern(const json_t *pat, tok_rx *rx, bool *has_rx, char **lit
 
 /* ---- normalizer ---- */
 
+/* Standard base64 (padding optional, no whitespace): a malloc'd buffer
+ * of *n bytes, or NULL if s is not base64 (or out of memory). */
+static uint8_t *base64_decode(const char *s, size_t *n) {
+    size_t len = strlen(s);
+    while (len > 0 && s[len - 1] == '=') len--;
+    uint8_t *out = malloc(len * 3 / 4 + 1);
+    if (!out) return NULL;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+              : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[k++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *n = k;
+    return out;
+}
+
+static bool norm_precompiled(tok_norm_step *st, const json_t *j, char *err) {
+    const json_t *v = json_object_get(j, "precompiled_charsmap");
+    if (json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
+        return true; /* no rules (some converted files): the text is kept */
+    const char *b64 = json_string_value(v);
+    if (!b64) return ct_err(err, "Precompiled normalizer without 'precompiled_charsmap'");
+    size_t n = 0;
+    uint8_t *blob = base64_decode(b64, &n);
+    if (!blob) return ct_err(err, "Precompiled normalizer: precompiled_charsmap is not base64");
+    st->cm = calloc(1, sizeof *st->cm);
+    bool ok = st->cm ? tok_charsmap_load(st->cm, blob, n, err) : ct_err(err, "out of memory");
+    free(blob);
+    return ok;
+}
+
+static bool norm_bert(tok_norm_step *st, const json_t *j) {
+    st->clean_text = jbool(j, "clean_text", true);
+    st->chinese = jbool(j, "handle_chinese_chars", true);
+    st->lowercase = jbool(j, "lowercase", true);
+    /* strip_accents: null follows lowercase */
+    st->strip_accents = jbool(j, "strip_accents", st->lowercase);
+    return true;
+}
+
 static tok_norm_step *new_norm(tokenizer *t, tok_norm_kind kind, char *err) {
     tok_norm_step *v = realloc(t->norm, (t->n_norm + 1) * sizeof *v);
     if (!v) return ct_err(err, "out of memory"), NULL;
@@ -69,6 +122,7 @@ bool tok_hf_normalizer(tokenizer *t, const json_t *j, char *err) {
         {"NFKD", TOK_NORM_NFKD}, {"Lowercase", TOK_NORM_LOWERCASE},
         {"StripAccents", TOK_NORM_STRIP_ACCENTS}, {"Strip", TOK_NORM_STRIP},
         {"Prepend", TOK_NORM_PREPEND}, {"Replace", TOK_NORM_REPLACE},
+        {"Precompiled", TOK_NORM_PRECOMPILED}, {"BertNormalizer", TOK_NORM_BERT},
     };
     for (size_t k = 0; k < sizeof simple / sizeof *simple; k++) {
         if (strcmp(ty, simple[k].name) != 0) continue;
@@ -88,6 +142,10 @@ bool tok_hf_normalizer(tokenizer *t, const json_t *j, char *err) {
             s->b_len = strlen(c);
             if (!(s->b = dup_n(c, s->b_len))) return ct_err(err, "out of memory");
             return read_pattern(json_object_get(j, "pattern"), &s->rx, &s->has_rx, &s->a, &s->a_len, err);
+        } else if (s->kind == TOK_NORM_PRECOMPILED) {
+            return norm_precompiled(s, j, err);
+        } else if (s->kind == TOK_NORM_BERT) {
+            return norm_bert(s, j);
         }
         return true;
     }
@@ -295,12 +353,19 @@ bool tok_hf_decoder(tokenizer *t, const json_t *j, char *err) {
         const char *from = jstr(json_object_get(j, "pattern"), "String"), *to = jstr(j, "content");
         if (from && to && strcmp(to, " ") == 0 && strlen(from) < sizeof t->dec.space_from)
             strcpy(t->dec.space_from, from);
+    } else if (strcmp(ty, "WordPiece") == 0) {
+        const char *pre = jstr(j, "prefix");
+        if (!pre) pre = "##";
+        if (strlen(pre) >= sizeof t->dec.wp_prefix) return ct_err(err, "WordPiece decoder: prefix too long");
+        t->dec.wordpiece = true;
+        strcpy(t->dec.wp_prefix, pre);
+        t->dec.wp_cleanup = jbool(j, "cleanup", true);
     } else if (strcmp(ty, "Strip") == 0) {
         const char *c = jstr(j, "content");
         const json_t *start = json_object_get(j, "start");
         if (c && strcmp(c, " ") == 0 && json_is_number(start))
             t->dec.strip_leading = (int)json_number_value(start);
     }
-    /* Fuse, WordPiece, BPEDecoder, CTC: nothing to do for byte output */
+    /* Fuse, BPEDecoder, CTC: nothing to do for byte output */
     return true;
 }

@@ -187,11 +187,42 @@ bool tok_pretok_hf(const tokenizer *t, const char *text, size_t len, bool first,
                    tok_pieces *out, char *err);
 void tok_pt_step_free(tok_pt_step *s);
 
+/* ---- SentencePiece precompiled charsmap (tok_charsmap.c) ---- */
+/* The normalization rules SentencePiece compiles into a model
+ * (normalizer_spec.precompiled_charsmap; GGUF
+ * tokenizer.ggml.precompiled_charsmap; tokenizer.json's Precompiled
+ * normalizer, base64): a darts-clone double-array trie over the source
+ * byte strings whose leaf values are offsets of NUL-terminated replacement
+ * strings. */
+typedef struct {
+    uint32_t *units;  /* the double array (owned copy, host order) */
+    size_t n_units;
+    char *repl;       /* replacement strings (owned), NUL-separated */
+    size_t n_repl;
+} tok_charsmap;
+/* Parse a blob (u32 LE trie size, trie units, replacement strings);
+ * false + err naming what is wrong with it. */
+bool tok_charsmap_load(tok_charsmap *cm, const uint8_t *blob, size_t n, char *err);
+void tok_charsmap_free(tok_charsmap *cm);
+/* SentencePiece's rule: the longest source string that s[0..n) starts
+ * with; returns its length (0: none) and the replacement in *rep. */
+size_t tok_charsmap_longest(const tok_charsmap *cm, const char *s, size_t n, const char **rep,
+                            size_t *rep_len);
+/* Hugging Face's Precompiled normalizer (grapheme clusters, shortest
+ * match), on valid UTF-8. */
+bool tok_charsmap_normalize_hf(const tok_charsmap *cm, const char *s, size_t n, tok_buf *out);
+/* SentencePiece's Normalizer::Normalize for a GGUF Unigram vocabulary:
+ * charsmap rules, dummy prefix (when prefix), extra-whitespace removal,
+ * ' ' -> "▁". */
+bool tok_spm_normalize(const tokenizer *t, const char *s, size_t n, bool prefix, tok_buf *out);
+
 /* ---- HF normalizers (tok_norm.c) ---- */
 typedef enum {
     TOK_NORM_NFC, TOK_NORM_NFD, TOK_NORM_NFKC, TOK_NORM_NFKD,
     TOK_NORM_LOWERCASE, TOK_NORM_STRIP, TOK_NORM_STRIP_ACCENTS,
     TOK_NORM_PREPEND, TOK_NORM_REPLACE,
+    TOK_NORM_PRECOMPILED, /* SentencePiece charsmap, HF's grapheme rule */
+    TOK_NORM_BERT,        /* BertNormalizer */
 } tok_norm_kind;
 typedef struct {
     tok_norm_kind kind;
@@ -200,6 +231,9 @@ typedef struct {
     tok_rx rx;
     bool has_rx;
     bool left, right; /* STRIP */
+    tok_charsmap *cm; /* PRECOMPILED (owned) */
+    /* BERT: clean_text, handle_chinese_chars, strip_accents, lowercase */
+    bool clean_text, chinese, strip_accents, lowercase;
 } tok_norm_step;
 /* Apply all steps to s[0..n); result in out (replaced). */
 bool tok_normalize(const tokenizer *t, const char *s, size_t n, tok_buf *out, char *err);
@@ -217,6 +251,20 @@ bool tok_bpe_word_gguf(const tokenizer *t, const char *w, size_t n, tok_ids *out
 bool tok_bpe_word_hf(const tokenizer *t, const char *w, size_t n, tok_ids *out);
 /* A whole ▁-escaped text fragment, llama.cpp's SPM session (score merges). */
 bool tok_spm_text(const tokenizer *t, const char *s, size_t n, tok_ids *out);
+/* Unigram (tok_unigram.c): the best segmentation of one normalized,
+ * pre-tokenized piece by the sum of the pieces' scores (Viterbi), unknown
+ * characters as the unk token (runs fused) or their bytes (byte
+ * fallback).  false + err: out of memory, or an unknown character with no
+ * unk token. */
+bool tok_ugm_text(const tokenizer *t, const char *s, size_t n, tok_ids *out, char *err);
+/* Build the piece trie and the unknown score once the vocabulary is in. */
+bool tok_ugm_prepare(tokenizer *t, char *err);
+/* WordPiece (tok_wordpiece.c): one pre-tokenized word, greedy longest
+ * match from the left, the whole word as unk if any part has no piece. */
+bool tok_wpm_word(const tokenizer *t, const char *w, size_t n, tok_ids *out);
+/* BertNormalizer (tok_wordpiece.c): clean text, isolate CJK ideographs,
+ * strip accents (NFD, drop Mn), lowercase, as Hugging Face does. */
+bool tok_bert_normalize(const tok_norm_step *st, const char *s, size_t n, tok_buf *out);
 
 /* ---- special tokens (tok_special.c) ---- */
 typedef struct {
@@ -244,6 +292,8 @@ bool tok_decoder_build(tokenizer *t, char *err);
 typedef enum {
     TOK_TYPE_SPM, /* SentencePiece BPE: merges by token score (GGUF "llama") */
     TOK_TYPE_BPE, /* rank-ordered merges (GGUF "gpt2", tokenizer.json BPE) */
+    TOK_TYPE_UGM, /* Unigram: Viterbi over piece scores (GGUF "t5", tokenizer.json Unigram) */
+    TOK_TYPE_WPM, /* WordPiece: greedy longest match (GGUF "bert", tokenizer.json WordPiece) */
 } tok_type;
 
 typedef struct {
@@ -251,6 +301,11 @@ typedef struct {
     bool byte_tokens; /* <0xNN> tokens -> that byte */
     char space_from[8]; /* e.g. "▁" -> " " (empty: none) */
     int strip_leading;  /* drop up to this many leading spaces of the text */
+    /* WordPiece decoder: a token is " " + its text, or its text minus the
+     * prefix when it starts with it (the first token: its text as is) */
+    bool wordpiece;
+    char wp_prefix[8];
+    bool wp_cleanup; /* " ." -> "." etc. on each token (HF's cleanup) */
 } tok_dec_rules;
 
 struct tokenizer {
@@ -290,6 +345,18 @@ struct tokenizer {
     int32_t *post_prefix, *post_suffix;
     size_t n_post_prefix, n_post_suffix;
 
+    /* Unigram (tok_unigram.c) */
+    double *ugm_score;     /* [n_vocab] score of each piece in the Viterbi */
+    tok_trie ugm_trie;     /* the pieces the Viterbi may use */
+    double ugm_unk_score;  /* score of an unknown character: min score - 10 */
+    bool ugm_f32;          /* GGUF: SentencePiece's float arithmetic (HF: double) */
+    bool remove_extra_ws;  /* GGUF: SentencePiece normalizer flag */
+    tok_charsmap *charsmap; /* GGUF: SentencePiece normalizer rules (owned) */
+    /* WordPiece (tok_wordpiece.c) */
+    char wp_word_prefix[8]; /* before a word's first piece: "▁" (GGUF) or "" */
+    char wp_cont_prefix[8]; /* before the others: "" (GGUF) or "##" */
+    uint32_t wp_max_chars;  /* longer words are unk (0: no limit) */
+    int32_t sep;            /* GGUF WordPiece: [SEP], appended with add_special */
     /* fill-in-the-middle markers (tok_fim.c) */
     tok_fim_ids fim;
 
@@ -297,6 +364,8 @@ struct tokenizer {
     tok_dec_rules dec;
     char *dec_bytes;      /* concatenated decoded bytes of every token */
     size_t *dec_off;      /* [n_vocab + 1] */
+    char *dec_first_bytes; /* WordPiece: the bytes of each token that starts the text */
+    size_t *dec_first_off;
 };
 
 /* Fill t->fim (tok_fim.c): given[role] where >= 0 (GGUF ids, in the order

@@ -2,7 +2,9 @@
  * tok_norm.c — tokenizer.json normalizers, applied to each piece of text
  * between added tokens before pre-tokenization: NFC/NFD/NFKC/NFKD and
  * lowercase (utf8proc), Strip, StripAccents, Prepend, Replace (literal or
- * regex).  A Sequence is loaded as the list of its steps (tok_hf_pipe.c).
+ * regex), Precompiled (tok_charsmap.c) and BertNormalizer
+ * (tok_wordpiece.c).  A Sequence is loaded as the list of its steps
+ * (tok_hf_pipe.c).
  */
 #include "tok_internal.h"
 
@@ -30,9 +32,11 @@ static bool map_cpts(tok_buf *out, const char *s, size_t n, tok_norm_kind kind) 
         size_t k = tok_utf8_decode(s + i, n - i, &cp);
         if (k == 0) return false; /* input was made valid UTF-8 before */
         if (kind == TOK_NORM_LOWERCASE) {
+            /* Rust's char::to_lowercase: simple mapping, but U+0130 -> "i\u0307" */
             char enc[4];
-            if (!tok_buf_put(out, enc, tok_utf8_encode((uint32_t)utf8proc_tolower((int32_t)cp), enc)))
-                return false;
+            bool ok = cp == 0x130 ? tok_buf_put(out, "i\xCC\x87", 3)
+                                  : tok_buf_put(out, enc, tok_utf8_encode((uint32_t)utf8proc_tolower((int32_t)cp), enc));
+            if (!ok) return false;
         } else {
             utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
             bool mark = c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC ||
@@ -106,6 +110,11 @@ static bool apply_step(const tok_norm_step *st, tok_buf *out, const char *s, siz
         return (n == 0 || (tok_buf_put(out, st->a, st->a_len) && tok_buf_put(out, s, n))) ||
                ct_err(err, "out of memory");
     case TOK_NORM_REPLACE: return replace(st, out, s, n, err);
+    case TOK_NORM_PRECOMPILED:
+        if (!st->cm) return (out->len = 0, tok_buf_put(out, s, n)) || ct_err(err, "out of memory");
+        return tok_charsmap_normalize_hf(st->cm, s, n, out) || ct_err(err, "out of memory");
+    case TOK_NORM_BERT:
+        return tok_bert_normalize(st, s, n, out) || ct_err(err, "BertNormalizer: out of memory");
     }
     return ct_err(err, "unknown normalizer");
 }
@@ -129,6 +138,9 @@ bool tok_normalize(const tokenizer *t, const char *s, size_t n, tok_buf *out, ch
 }
 
 void tok_norm_step_free(tok_norm_step *s) {
+    tok_charsmap_free(s->cm);
+    free(s->cm);
+    s->cm = NULL;
     free(s->a);
     free(s->b);
     if (s->has_rx) tok_rx_free(&s->rx);

@@ -9,9 +9,15 @@
  *              token / at the start, ' ' -> "▁" -> score merges.
  *   GGUF BPE   special split (llama.cpp) -> llama.cpp regex split ->
  *              byte-level -> rank merges.
+ *   GGUF UGM   special split (llama.cpp) -> SentencePiece normalizer
+ *              (charsmap, dummy prefix, whitespace) -> Unigram Viterbi.
+ *   GGUF WPM   special split (llama.cpp) -> BertNormalizer ->
+ *              BertPreTokenizer -> WordPiece on "▁word" pieces; [CLS] ...
+ *              [SEP] with add_special.
  *   HF         invalid UTF-8 -> U+FFFD -> added tokens (raw) -> normalizer ->
- *              added tokens (normalized) -> pre-tokenizer -> BPE, then the
- *              post-processor's special tokens.
+ *              added tokens (normalized) -> pre-tokenizer -> the model (BPE,
+ *              Unigram or WordPiece), then the post-processor's special
+ *              tokens.
  */
 #include "tok_internal.h"
 
@@ -29,7 +35,7 @@ tokenizer *tok_alloc(int32_t n_vocab) {
     t->len = calloc(n, sizeof *t->len);
     t->score = calloc(n, sizeof *t->score);
     t->attr = calloc(n, sizeof *t->attr);
-    t->bos = t->eos = t->unk = -1;
+    t->bos = t->eos = t->unk = t->sep = -1;
     for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
     t->fim = (tok_fim_ids){-1, -1, -1, -1, -1, -1, -1}; /* none until a loader finds them (tok_fim_detect) */
     if (!t->text || !t->len || !t->score || !t->attr || !tok_strmap_init(&t->vocab, n)) {
@@ -79,8 +85,14 @@ void tok_free(tokenizer *t) {
     free(t->pt);
     free(t->post_prefix);
     free(t->post_suffix);
+    free(t->ugm_score);
+    tok_trie_free(&t->ugm_trie);
+    tok_charsmap_free(t->charsmap);
+    free(t->charsmap);
     free(t->dec_bytes);
     free(t->dec_off);
+    free(t->dec_first_bytes);
+    free(t->dec_first_off);
     free(t);
 }
 
@@ -113,6 +125,42 @@ static bool encode_spm_text(const tokenizer *t, const char *s, size_t n, bool pr
     return ok;
 }
 
+/* One pre-tokenized piece through the tokenizer's model. */
+static bool encode_piece(const tokenizer *t, const char *s, size_t n, tok_ids *out, char *err) {
+    switch (t->type) {
+    case TOK_TYPE_UGM: return tok_ugm_text(t, s, n, out, err);
+    case TOK_TYPE_WPM: return tok_wpm_word(t, s, n, out) || ct_err(err, "out of memory");
+    case TOK_TYPE_BPE:
+    case TOK_TYPE_SPM: break;
+    }
+    return tok_bpe_word_hf(t, s, n, out) || ct_err(err, "out of memory");
+}
+
+/* GGUF Unigram / WordPiece: one text fragment between special tokens.
+ * lead: it may take SentencePiece's dummy prefix (not the start of a
+ * continuation, tok_encode_cont). */
+static bool encode_gguf_fragment(const tokenizer *t, const char *s, size_t n, bool lead,
+                                 tok_ids *out, char *err) {
+    tok_buf norm = {0};
+    tok_pieces pc = {0};
+    bool ok;
+    if (t->type == TOK_TYPE_UGM) {
+        ok = (tok_spm_normalize(t, s, n, t->add_space_prefix && lead, &norm) || ct_err(err, "out of memory")) &&
+             tok_ugm_text(t, norm.p, norm.len, out, err);
+    } else { /* WordPiece: the BERT pipeline the loader set up */
+        tok_buf clean = {0};
+        ok = (tok_utf8_lossy(&clean, s, n) && tok_buf_put(&clean, "", 0)) || ct_err(err, "out of memory");
+        ok = ok && tok_normalize(t, clean.p, clean.len, &norm, err) &&
+             tok_pretok_hf(t, norm.p, norm.len, true, &pc, err);
+        for (size_t k = 0; ok && k < pc.n; k++)
+            ok = encode_piece(t, pc.buf.p + pc.v[k].off, pc.v[k].len, out, err);
+        tok_buf_free(&clean);
+    }
+    tok_buf_free(&norm);
+    tok_pieces_free(&pc);
+    return ok;
+}
+
 /* lead: the text starts a text (tok_encode), else it continues one
  * (tok_encode_cont: no space prefix at its start). */
 static bool encode_gguf(const tokenizer *t, const char *s, size_t n, bool parse_special, bool lead,
@@ -126,6 +174,11 @@ static bool encode_gguf(const tokenizer *t, const char *s, size_t n, bool parse_
         if (f->token >= 0) {
             ok = tok_ids_push(out, f->token) || ct_err(err, "out of memory");
             prev_special = true;
+            continue;
+        }
+        if (t->type == TOK_TYPE_UGM || t->type == TOK_TYPE_WPM) {
+            /* llama.cpp: every fragment gets the dummy prefix */
+            ok = encode_gguf_fragment(t, s + f->off, f->len, lead || i > 0, out, err);
             continue;
         }
         if (t->type == TOK_TYPE_SPM) {
@@ -162,8 +215,7 @@ static bool encode_hf_normalized(const tokenizer *t, const char *s, size_t n, bo
         tok_pieces_clear(&pc);
         ok = tok_pretok_hf(t, s + f->off, f->len, first && f->off == 0, &pc, err);
         for (size_t k = 0; ok && k < pc.n; k++)
-            ok = tok_bpe_word_hf(t, pc.buf.p + pc.v[k].off, pc.v[k].len, out) ||
-                 ct_err(err, "out of memory");
+            ok = encode_piece(t, pc.buf.p + pc.v[k].off, pc.v[k].len, out, err);
     }
     tok_pieces_free(&pc);
     tok_frags_free(&fr);
@@ -231,6 +283,7 @@ static int encode(const tokenizer *t, const char *text, size_t len, bool add_spe
                    : encode_gguf(t, text, len, parse_special, lead, &out, err);
     if (ok && add_special) {
         if (t->hf) ok = push_all(&out, t->post_suffix, t->n_post_suffix);
+        else if (t->type == TOK_TYPE_WPM) ok = t->sep < 0 || tok_ids_push(&out, t->sep); /* llama.cpp: [SEP] */
         else if (t->add_eos) ok = t->eos >= 0 && tok_ids_push(&out, t->eos);
         if (!ok) ct_err(err, "out of memory");
     }

@@ -1,14 +1,17 @@
 /*
  * tokenizer.h — text <-> token ids, exactly as the model's own tokenizer.
  *
- * Two algorithms behind one contract:
+ * Four algorithms behind one contract:
  *   - SentencePiece-style BPE with scores and byte fallback (GGUF
  *     tokenizer.ggml.model = "llama"; tokenizer.json BPE with byte_fallback);
  *   - byte-level BPE with ranked merges and pre-tokenizer regexes (GGUF
- *     "gpt2" with tokenizer.ggml.pre; tokenizer.json ByteLevel/Split).
+ *     "gpt2" with tokenizer.ggml.pre; tokenizer.json ByteLevel/Split);
+ *   - Unigram, Viterbi over piece scores (GGUF "t5"; tokenizer.json
+ *     Unigram), with SentencePiece's precompiled charsmap normalizer;
+ *   - WordPiece (GGUF "bert"; tokenizer.json WordPiece), BERT's pipeline.
  * Added/special tokens are matched before the model runs (when
- * parse_special), BOS/EOS are added per the model files' rules, and an NFC
- * normalizer is applied where the tokenizer declares one.
+ * parse_special), BOS/EOS are added per the model files' rules, and the
+ * normalizer the tokenizer declares is applied.
  *
  * A tokenizer is immutable after loading and safe to use from many threads.
  */

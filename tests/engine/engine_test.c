@@ -86,17 +86,6 @@ static bool check_books(player *p, engine_stats *st) {
     return st->waiting == 0 && st->running == 0;
 }
 
-/* The stats once the engine has gone idle (a snapshot is published after
- * each step, so it can trail the events by one step). */
-static engine_stats settle(engine *e) {
-    engine_stats st;
-    for (int i = 0; i < 200000; i++) {
-        st = engine_get_stats(e);
-        if (st.waiting == 0 && st.running == 0) break;
-        usleep(50);
-    }
-    return st;
-}
 
 /* Until the engine has run `step` steps (or has nothing to do). */
 static void wait_step(player *p, int step) {
@@ -150,7 +139,7 @@ static engine_stats run_schedule(const model *m, const engine_config *c, const j
         ef_drain(p.h[i], &out[i], true);
         engine_release(p.h[i]);
     }
-    engine_stats st = settle(p.e);
+    engine_stats st = ef_settle(p.e);
     assert_true(atomic_load(&p.books_ok));
     assert_int_equal(st.kv_blocks_used, 0);
     assert_int_equal(st.kv_blocks_free + st.kv_blocks_cached, st.kv_blocks_total);
@@ -227,11 +216,11 @@ static void test_shared_prefix(void **state) {
     c.n_threads = 2;
     engine *e = ef_engine(fx->m, &c);
     ef_run_batch(e, &a.q.r, 1, &got_a);
-    engine_stats s1 = settle(e);
+    engine_stats s1 = ef_settle(e);
     assert_int_equal(s1.tokens_prefilled, 210);
     assert_int_equal(s1.prefix_hit_blocks, 0);
     ef_run_batch(e, &b.q.r, 1, &got_b);
-    engine_stats s2 = settle(e);
+    engine_stats s2 = ef_settle(e);
     /* 200 shared tokens = 12 full blocks of 16 (192 tokens); block 12 differs */
     assert_int_equal(s2.prefix_hit_blocks, 12);
     assert_int_equal(s2.tokens_prefilled - s1.tokens_prefilled, 210 - 192);

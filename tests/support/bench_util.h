@@ -1,6 +1,6 @@
 /*
  * bench_util.h — small pieces the engine benchmarks share
- * (scripts/bench_serving.c, scripts/bench_http.c): a waker that the
+ * (scripts/bench_serving.c, scripts/bench_http.c; the forward-pass rig is bench_rig.h): a waker that the
  * engine's notify callback signals and the client thread sleeps on,
  * percentiles of a sample, and the fatal-error exit (bench_engine.c uses
  * only the latter).

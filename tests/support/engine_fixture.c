@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine_fixture.h"
 #include "synth_model.h"
@@ -226,4 +227,14 @@ void ef_expect_refusal(engine *e, const engine_request *r, const char *const *ne
     if (h) fail_msg("accepted a request that should be refused (%s)", needles[0] ? needles[0] : "");
     for (; *needles; needles++)
         if (!strstr(err, *needles)) fail_msg("message \"%s\" lacks \"%s\"", err, *needles);
+}
+
+engine_stats ef_settle(engine *e) {
+    engine_stats st;
+    for (int i = 0; i < 200000; i++) {
+        st = engine_get_stats(e);
+        if (st.waiting == 0 && st.running == 0) break;
+        usleep(50);
+    }
+    return st;
 }

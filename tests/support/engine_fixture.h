@@ -116,6 +116,10 @@ void ef_run_alone(const model *m, const engine_request *r, ef_outcome *o);
 /* The same with a KV cache of type t. */
 void ef_run_alone_kv(const model *m, const engine_request *r, engine_kv_dtype t, ef_outcome *o);
 
+/* The stats once the engine has gone idle (a snapshot is published after
+ * each step, so it can trail the events by one step); waits up to ~10 s. */
+engine_stats ef_settle(engine *e);
+
 /* engine_submit must refuse r with a message containing every one of the
  * NULL-terminated needles. */
 void ef_expect_refusal(engine *e, const engine_request *r, const char *const *needles);

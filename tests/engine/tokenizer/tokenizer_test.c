@@ -2,7 +2,7 @@
  * tokenizer_test.c — ids against the reference tokenizers' own test vectors.
  *
  *  - every llama.cpp vocabulary of shared/models/vocab with a GGUF and
- *    .inp/.out pair (bert-bge excepted: WordPiece is out of scope): each
+ *    .inp/.out pair (bert-bge is the WordPiece one; none is Unigram): each
  *    case of .inp (cases separated by "\n__ggml_vocab_test__\n", as
  *    llama.cpp's test-tokenizer-0 reads them) must encode with
  *    add_special=false, parse_special=false to the ids of its .out line;
@@ -317,6 +317,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VOCAB("llama-spm"), VOCAB("phi-3"), VOCAB("gpt-2"), VOCAB("falcon"), VOCAB("mpt"),
         VOCAB("starcoder"), VOCAB("deepseek-coder"), VOCAB("deepseek-llm"), VOCAB("refact"),
+        VOCAB("bert-bge"),
         cmocka_unit_test(hf_llama_spm_cases),
         cmocka_unit_test(hf_gpt2_cases),
         cmocka_unit_test(ref_stories_gguf),
