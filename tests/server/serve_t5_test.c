@@ -14,7 +14,9 @@
  *     refused with the reason;
  *   - on a larger seeded T5 (slow enough to act mid-stream), a client that
  *     walks away mid-stream cancels its request and every KV block, cross-
- *     attention ones included, returns.
+ *     attention ones included, returns;
+ *   - `ctgi generate` gives the same ids (its engine sized for the prompt's
+ *     cross K/V in whole blocks), `ctgi perplexity` refuses the model.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -300,12 +302,60 @@ static void test_cancel_frees_blocks(void **st) {
     free(model);
 }
 
+/* ---- the command line ------------------------------------------------------------------- */
+
+static json_t *cli_json(const char *args, int *status) {
+    char *model = tu_model_path("synth/arch/t5.gguf"), *cmd = NULL;
+    assert_true(asprintf(&cmd, "%s %s --model '%s' 2>&1", tu_ctgi_bin(), args, model) > 0);
+    char *out = tu_run(cmd, status);
+    json_t *j = out ? json_loads(out, JSON_ALLOW_NUL, NULL) : NULL;
+    if (!j) printf("# %s: %s\n", cmd, out ? out : "");
+    free(out);
+    free(cmd);
+    free(model);
+    return j;
+}
+
+static void test_cli(void **st) {
+    (void)st;
+    json_t *pr = prompt("len40"), *want = json_object_get(pr, "greedy_ids");
+    char args[1024];
+    snprintf(args, sizeof args, "generate --prompt '%s' --max-new-tokens 32 --json",
+             json_string_value(json_object_get(pr, "text")));
+    int status = -1;
+    json_t *j = cli_json(args, &status);
+    assert_int_equal(status, 0);
+    assert_true(json_equal(json_object_get(j, "prompt_ids"), json_object_get(pr, "encoder_ids")));
+    assert_true(json_equal(json_object_get(j, "ids"), want));
+    json_decref(j);
+    /* a short prompt and budget: 8 + 8 tokens, 16 + 8 KV positions */
+    j = cli_json("generate --prompt-ids 1,278,411,284,338,339,349,398 --max-new-tokens 8 --json", &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(json_array_size(json_object_get(j, "ids")), 8);
+    json_decref(j);
+    char *model = tu_model_path("synth/arch/t5.gguf"), *cmd = NULL, *dir = tu_mkdtemp(), text[4096];
+    snprintf(text, sizeof text, "%s/t.txt", dir);
+    FILE *f = fopen(text, "w");
+    for (int i = 0; i < 200; i++) fputs("the quick brown fox ", f);
+    fclose(f);
+    assert_true(asprintf(&cmd, "%s perplexity --model '%s' --file '%s' --ctx 64 2>&1", tu_ctgi_bin(), model, text) > 0);
+    char *out = tu_run(cmd, &status);
+    assert_int_not_equal(status, 0);
+    assert_non_null(strstr(out, "perplexity needs a decoder-only model"));
+    free(out);
+    free(cmd);
+    free(model);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate),
         cmocka_unit_test(test_stream_and_openai),
         cmocka_unit_test(test_info_and_refusals),
         cmocka_unit_test(test_cancel_frees_blocks),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
