@@ -74,7 +74,9 @@ static void test_long_request_in_a_small_cache(void **st) {
     ef_job j;
     long_job(&j, 7);
     ef_outcome o = {0};
-    ef_drain(ef_submit(e, &j.r), &o, true);
+    engine_req *h = ef_submit(e, &j.r);
+    ef_drain(h, &o, true);
+    engine_release(h);
     assert_false(o.failed);
     assert_int_equal(o.n, NEW);
     engine_stats s = ef_settle(e);
