@@ -16,8 +16,12 @@
 #include "kernels/matmul.h"
 #include "kernels/vmath.h"
 
+/* ATT_BATCH's keys are read in runs of this many rows, as the cache's are
+ * in blocks (the order of a row's arithmetic does not depend on it). */
+#define FWD_KEY_RUN 16
+
 /* Where a tile's keys and values are: a sequence's blocks in the KV pool
- * (sq), or ATT_BATCH's flat f32 rows (k, v; one block of all of them). */
+ * (sq), or ATT_BATCH's flat f32 rows (k, v; read in runs of FWD_KEY_RUN). */
 typedef struct {
     const kv_store *kv;
     const kv_seq *sq; /* NULL: flat rows */
@@ -39,10 +43,10 @@ static key_src source(const fwd_ctx *f, const layer_task_arg *a, const att_tile 
     int s = b->seq[tl->t0];
     switch (a->att->kind) {
     case ATT_CROSS: return (key_src){kv, b->cross[s], a->layer, NULL, NULL, kv->row_bytes, kv->dtype, kv->block_size};
-    case ATT_BATCH: {
+    case ATT_BATCH: { /* in runs of FWD_KEY_RUN rows: a run's keys stay in L1 while every row of the tile reads them */
         size_t kvd = (size_t)f->m->cfg.n_kv_heads * f->m->cfg.head_dim;
         return (key_src){NULL, NULL, 0, (const uint8_t *)(f->k + (size_t)tl->key0 * kvd),
-                         (const uint8_t *)(f->v + (size_t)tl->key0 * kvd), kvd * sizeof(float), KV_F32, tl->n_keys};
+                         (const uint8_t *)(f->v + (size_t)tl->key0 * kvd), kvd * sizeof(float), KV_F32, FWD_KEY_RUN};
     }
     default: return (key_src){kv, b->seqs[s], a->layer, NULL, NULL, kv->row_bytes, kv->dtype, kv->block_size};
     }
