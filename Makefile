@@ -179,7 +179,7 @@ check-tsan:
 # memcheck flags (uninitialised reads at unnamed JIT addresses, no symbols
 # to suppress by); ASan runs it.
 VG_ONLY := /tests/(engine|proto)/.*_test$$
-VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test)$$
+VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|t5_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test)$$
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --show-leak-kinds=definite
 check-valgrind:
