@@ -312,7 +312,8 @@ typedef struct {
     uint64_t prefix_hit_blocks, prefix_miss_blocks, kv_evictions;
     uint64_t preemptions;
     uint64_t steps;
-    uint64_t tokens_prefilled;    /* prompt (and recompute) tokens fed */
+    uint64_t tokens_prefilled;    /* prompt (and recompute) tokens fed (an encoder-decoder's prompts
+                                     to the encoder, and its decoders' start tokens) */
     uint64_t tokens_decoded;      /* decode tokens fed */
     uint64_t tokens_generated;    /* tokens sampled */
     uint64_t requests_finished;   /* FINAL sent */

@@ -367,7 +367,10 @@ static bool encode(sched *s) {
     int n = 0;
     for (int j = 0; j < s->n_slots; j++)
         if (ed_needs_encode(s->slots[j].h->enc)) s->b_enc[n++] = s->slots[j].h->enc;
-    return n == 0 || ed_encode(s->fwd, s->kv, s->b_enc, n, s->b_tok, s->b_pos, s->b_seq, s->b_seqs);
+    if (n == 0) return true;
+    if (!ed_encode(s->fwd, s->kv, s->b_enc, n, s->b_tok, s->b_pos, s->b_seq, s->b_seqs)) return false;
+    s->prefilled += (uint64_t)s->n_enc_tokens; /* the prompts, fed to the encoder */
+    return true;
 }
 
 /* The slots' tokens in one batch, through every layer (the output head

@@ -182,6 +182,11 @@ static void test_tokens_independent_of_schedule(void **state) {
         assert_int_equal(st.kv_blocks_cached, 0); /* nothing was published */
         assert_int_equal(st.prefix_hit_blocks, 0);
         assert_int_equal(st.requests_finished, N);
+        /* every prompt went through the encoder at least once (again after a preemption) */
+        uint64_t enc = 0;
+        for (int i = 0; i < N; i++) enc += (uint64_t)specs[i].n_prompt;
+        assert_true(st.tokens_prefilled >= enc + N);
+        if (!cfgs[c].want_preempt) assert_int_equal(st.tokens_prefilled, enc + N); /* + each start token */
         sched_free(s);
         if (p != fx->pool) pool_free(p);
     }
