@@ -154,9 +154,9 @@ check-asan:
 # tests/server/ and tests/scripts/run_test.sh.  Any report fails the test
 # (exitcode 66); tests/tsan.supp names third-party internals only.
 TSAN_C    := tests/engine/engine_test tests/engine/engine_prompt_test tests/engine/sched_test \
-             tests/engine/pool_test tests/engine/constraint/mask_test \
+             tests/engine/t5_sched_test tests/engine/pool_test tests/engine/constraint/mask_test \
              tests/engine/constraint/engine_constraint_test $(patsubst %.c,%,$(wildcard tests/server/*_test.c))
-TSAN_ONLY := tests/engine/(engine|engine_prompt|sched|pool|constraint/mask|constraint/engine_constraint)_test$$|tests/server/|tests/scripts/run_test\.sh
+TSAN_ONLY := tests/engine/(engine|engine_prompt|sched|t5_sched|pool|constraint/mask|constraint/engine_constraint)_test$$|tests/server/|tests/scripts/run_test\.sh
 TSAN_OPTS := halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(abspath tests/tsan.supp)
 check-tsan:
 	$(MAKE) -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
@@ -169,7 +169,7 @@ check-tsan:
 # kernels are held to AVX2 (valgrind's CPUID reports no AVX-512 anyway).
 # Left out, for time only (each is minutes under ASan, tens of minutes under
 # memcheck; the ASan stage runs them, with LeakSanitizer): the golden tests
-# (golden_test, golden_quant_test, arch_golden_test: whole reference models), model_test
+# (golden_test, golden_quant_test, arch_golden_test, t5_test: whole reference models), model_test
 # (every quantized type of the synthetic models), perplexity_test (a whole
 # perplexity pass), tok_decode_test (every token of every vocabulary),
 # matmul_test (large products); and pool_test (20000 back-to-back
@@ -179,7 +179,7 @@ check-tsan:
 # regexes run PCRE2's JIT code, which memcheck flags (uninitialised reads
 # at unnamed JIT addresses, no symbols to suppress by); ASan runs them.
 VG_ONLY := /tests/(engine|proto)/.*_test$$
-VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test|tok_fim_test|tok_unigram_test)$$
+VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|t5_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test|tok_fim_test|tok_unigram_test)$$
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --show-leak-kinds=definite
 check-valgrind:

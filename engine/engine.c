@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "encdec.h"
 #include "request.h"
 #include "model/model.h"
 #include "scheduler.h"
@@ -246,6 +247,8 @@ static int request_kv_positions(const engine *e) {
 }
 
 engine_req *engine_submit(engine *e, const engine_request *r, char *err) {
+    if (!ed_check(e->m, r, e->cfg.block_size, e->cfg.max_batch_total_tokens, e->cfg.max_batch_prefill_tokens, err))
+        return NULL;
     engine_req *h = req_create(e->m, r, request_kv_positions(e), err);
     if (!h) return NULL;
     pthread_mutex_lock(&e->mu);

@@ -272,7 +272,12 @@ const model *engine_model(const engine *e);
  * prompt_logprobs_from outside [0, n_prompt], prompt + max_new_tokens above
  * the model's context or above the whole KV cache (the message names the
  * numbers), a constraint compiled for another tokenizer, or out of
- * memory. */
+ * memory.  An encoder-decoder model (model_info.encoder_decoder: T5)
+ * encodes the prompt and generates from its decoder start token; it also
+ * refuses prompt_logprobs (nothing scores its prompt) and a prompt longer
+ * than max_batch_prefill_tokens (encoded in one pass), and counts the
+ * prompt's KV positions in whole blocks (the encoder's output is kept as
+ * each decoder layer's cross-attention K/V, in the KV cache). */
 engine_req *engine_submit(engine *e, const engine_request *r, char *err);
 
 /* The grammar of regex (constraint.h's dialect; the whole generated text
@@ -307,7 +312,8 @@ typedef struct {
     uint64_t prefix_hit_blocks, prefix_miss_blocks, kv_evictions;
     uint64_t preemptions;
     uint64_t steps;
-    uint64_t tokens_prefilled;    /* prompt (and recompute) tokens fed */
+    uint64_t tokens_prefilled;    /* prompt (and recompute) tokens fed (an encoder-decoder's prompts
+                                     to the encoder, and its decoders' start tokens) */
     uint64_t tokens_decoded;      /* decode tokens fed */
     uint64_t tokens_generated;    /* tokens sampled */
     uint64_t requests_finished;   /* FINAL sent */

@@ -416,6 +416,11 @@ void kv_seq_commit(kv_pool *kv, kv_seq *s, const int32_t *tokens, int n_computed
     }
 }
 
+void kv_seq_commit_private(const kv_pool *kv, kv_seq *s, int n_computed) {
+    int held = s->n_table * kv->st.block_size;
+    s->n_computed = n_computed < held ? n_computed : held;
+}
+
 void kv_seq_drop_before(kv_pool *kv, kv_seq *s, int pos) {
     int end = pos / kv->st.block_size, full = s->n_computed / kv->st.block_size;
     if (end > full) end = full;

@@ -160,6 +160,10 @@ bool kv_seq_reserve(kv_pool *kv, kv_seq *s, int n_positions);
  * (tokens = the sequence's full token list so far).  Publishes newly full
  * blocks to the prefix cache. */
 void kv_seq_commit(kv_pool *kv, kv_seq *s, const int32_t *tokens, int n_computed);
+/* Positions [0, n_computed) of s now hold valid K/V that depend on more
+ * than its tokens (an encoder-decoder's: on the encoder's input too), so
+ * nothing is published to the prefix cache; its blocks go free on release. */
+void kv_seq_commit_private(const kv_pool *kv, kv_seq *s, int n_computed);
 /* Sliding-window attention: give back the blocks wholly before position
  * pos (no later query of s can see them), as far as they are computed and
  * offered to the prefix cache.  Their table entries become -1; positions

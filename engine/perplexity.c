@@ -57,6 +57,9 @@ static bool collect_chunk(engine_req *h, int n_ctx, int first, double *nll, int 
 bool ppl_compute(engine *e, const int32_t *tokens, int n_tokens, int n_ctx, int32_t bos, int in_flight,
                  ppl_result *out, ppl_progress_fn progress, void *ud, char *err) {
     model_info mi = model_get_info(engine_model(e));
+    if (mi.encoder_decoder) /* the decoder never reads the text as tokens: nothing scores it */
+        return ct_err(err, "perplexity needs a decoder-only model; %s is encoder-decoder (%s)", mi.name,
+                      mi.architecture);
     if (n_ctx < 4 || n_ctx % 2) return ct_err(err, "context %d must be an even number >= 4", n_ctx);
     if (n_ctx > mi.ctx_len) return ct_err(err, "context %d exceeds the model's context length %d", n_ctx, mi.ctx_len);
     int n_chunks = n_tokens / n_ctx;

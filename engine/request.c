@@ -71,6 +71,7 @@ static void req_free(engine_req *h) {
     stop_free(h->stop);
     free(h->text);
     free(h->kv.table);
+    ed_free(h->enc);
     free(h->stop_ids);
     free(h->plp);
     pthread_mutex_destroy(&h->mu);
@@ -98,24 +99,30 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     h->stop_index = -1;
     h->top_n = r->sampling.top_n;
     h->n_stop_ids = r->n_stop_ids;
-    h->n_prompt = h->n_tokens = r->n_prompt;
-    h->tokens = malloc(((size_t)r->n_prompt + r->max_new_tokens) * sizeof(int32_t));
+    /* an encoder-decoder's prompt goes to the encoder; the decoder's own
+     * tokens (what it is fed, and the penalties' history) start with its
+     * start id */
+    bool encdec = model_is_encdec(&m->cfg);
+    const int32_t *dec = encdec ? &m->cfg.dec_start_id : r->prompt;
+    h->n_prompt = h->n_tokens = encdec ? 1 : r->n_prompt;
+    if (encdec) h->enc = ed_create(r->prompt, r->n_prompt);
+    h->tokens = malloc(((size_t)h->n_prompt + r->max_new_tokens) * sizeof(int32_t));
     h->terminal = calloc(1, sizeof *h->terminal);
     h->text_cap = 64;
     h->text = malloc(h->text_cap);
-    h->smp = sampler_create(&r->sampling, m->cfg.vocab, r->prompt, r->n_prompt);
+    h->smp = sampler_create(&r->sampling, m->cfg.vocab, dec, h->n_prompt);
     h->stop = stop_create(r->stops, r->n_stops);
     if (r->n_stop_ids > 0) h->stop_ids = malloc((size_t)r->n_stop_ids * sizeof(int32_t));
     if (r->prompt_logprobs) h->plp = calloc((size_t)r->n_prompt, sizeof *h->plp);
     if (r->constraint && (h->cons = cons_matcher_new(r->constraint))) /* the engine's reference */
         cons_matcher_allow_eos(h->cons, !r->ignore_eos);
     if (!h->tokens || !h->terminal || !h->text || !h->smp || !h->stop || (r->n_stop_ids > 0 && !h->stop_ids) ||
-        (r->prompt_logprobs && !h->plp) || (r->constraint && !h->cons)) {
+        (r->prompt_logprobs && !h->plp) || (r->constraint && !h->cons) || (encdec && !h->enc)) {
         req_free(h);
         ct_err(err, "out of memory (request of %d prompt tokens)", r->n_prompt);
         return NULL;
     }
-    memcpy(h->tokens, r->prompt, (size_t)r->n_prompt * sizeof(int32_t));
+    memcpy(h->tokens, dec, (size_t)h->n_prompt * sizeof(int32_t));
     if (r->n_stop_ids > 0) memcpy(h->stop_ids, r->stop_ids, (size_t)r->n_stop_ids * sizeof(int32_t));
     if (h->plp) {
         /* the first token has no context; entries before prompt_logprobs_from
@@ -126,7 +133,11 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     }
     h->text[0] = '\0';
     tok_stream_init(&h->ts, m->tok, !r->keep_special_text);
-    h->ts.first = false; /* a continuation: keep the generated text's leading space */
+    /* a decoder-only model's text continues the prompt: keep its leading
+     * space; an encoder-decoder's is a text of its own, decoded as one
+     * (SentencePiece drops the space that starts it, as transformers' and
+     * TGI's T5 outputs do) */
+    h->ts.first = encdec;
     kv_seq_init(&h->kv);
     h->t_submit = ct_now();
     return h;
@@ -212,7 +223,7 @@ static void finish(engine_req *h, engine_finish reason, int32_t stop_id) {
     f->reason = reason;
     f->stop_token_id = stop_id;
     f->stop_index = reason == ENGINE_FINISH_STOP ? h->stop_index : -1;
-    f->n_prompt = h->n_prompt;
+    f->n_prompt = h->enc ? h->enc->n : h->n_prompt;
     f->n_generated = h->n_generated;
     f->n_cached_prompt = h->n_cached_prompt;
     f->queue_seconds = h->t_admit - h->t_submit;

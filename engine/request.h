@@ -5,7 +5,7 @@
  * outbox of events, the two-owner reference count, and the per-sequence
  * generation state (token list, sampler, stop matcher, stop ids,
  * constraint matcher, incremental decoder, KV block table, the prompt
- * logprobs recorded so far).
+ * logprobs recorded so far; an encoder-decoder's encoder state, encdec.h).
  *
  * Two halves with different rules:
  *   - the outbox half (outbox, ended, released, refs, notify) is shared by
@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 
 #include "constraint/constraint.h"
+#include "encdec.h"
 #include "engine.h"
 #include "kv.h"
 #include "model/model.h"
@@ -74,6 +75,9 @@ struct engine_req {
     char *text;               /* all generated text */
     size_t text_len, text_cap;
     kv_seq kv;                /* kv.n_computed = tokens whose K/V are in the cache */
+    ed_state *enc;            /* encoder-decoder models: the encoder's input (the prompt) and its cross
+                                 K/V; tokens then start with the decoder's start id, n_prompt 1.  NULL
+                                 for a decoder-only model */
     uint64_t admit_order;     /* larger = admitted more recently */
     bool admitted_once;
     int n_cached_prompt;

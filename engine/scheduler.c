@@ -1,7 +1,9 @@
 /*
  * scheduler.c — one scheduler step: cancellations, decode reservations with
  * preemption, chunked prefill and admission with prefix attach, the fused
- * forward pass, and per-sequence sampling and finishing.  See scheduler.h.
+ * forward pass (after the encoder pass of the encoder-decoder sequences
+ * admitted in the step: encdec.h), and per-sequence sampling and
+ * finishing.  See scheduler.h.
  */
 #include "scheduler.h"
 
@@ -41,6 +43,11 @@ struct sched {
     int32_t *b_tok;
     int *b_pos, *b_seq;
     const kv_seq **b_seqs;
+    /* encoder-decoder models: each slot's cross table, the sequences to
+     * encode this step, and the encoder tokens planned in it */
+    const kv_seq **b_cross;
+    ed_state **b_enc;
+    int n_enc_tokens;
     /* the output head runs over tiles of at most logit_rows rows: the
      * sampling rows (<= max_batch_size), or prompt rows of prompt_logprobs
      * requests; memory is bounded by the tile, not by the prompt */
@@ -87,11 +94,13 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     s->b_pos = malloc(T * sizeof *s->b_pos);
     s->b_seq = malloc(T * sizeof *s->b_seq);
     s->b_seqs = malloc(B * sizeof *s->b_seqs);
+    s->b_cross = malloc(B * sizeof *s->b_cross);
+    s->b_enc = malloc(B * sizeof *s->b_enc);
     s->tile_row = malloc(L * sizeof *s->tile_row);
     s->tile_slot = malloc(L * sizeof *s->tile_slot);
     s->logits = malloc(L * (size_t)mc->vocab * sizeof(float));
     if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_seqs ||
-        !s->tile_row || !s->tile_slot || !s->logits) {
+        !s->b_cross || !s->b_enc || !s->tile_row || !s->tile_slot || !s->logits) {
         ct_err(err, "out of memory (KV cache of %d blocks x %d positions, %d tokens per step)", c->n_blocks,
                c->block_size, s->max_step_tokens);
         sched_free(s);
@@ -100,9 +109,15 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     return s;
 }
 
+/* h's blocks go back: its own, and an encoder-decoder's cross K/V. */
+static void release_blocks(sched *s, engine_req *h) {
+    kv_seq_release(s->kv, &h->kv);
+    if (h->enc) kv_seq_release(s->kv, &h->enc->cross);
+}
+
 /* h leaves the scheduler: its blocks go back, the engine's reference goes. */
 static void drop(sched *s, engine_req *h) {
-    kv_seq_release(s->kv, &h->kv);
+    release_blocks(s, h);
     req_unref(h);
 }
 
@@ -125,6 +140,8 @@ void sched_free(sched *s) {
     free(s->b_pos);
     free(s->b_seq);
     free(s->b_seqs);
+    free(s->b_cross);
+    free(s->b_enc);
     free(s->tile_row);
     free(s->tile_slot);
     free(s->logits);
@@ -187,7 +204,7 @@ static void retire(sched *s, engine_req *h) {
 static bool preempt_newest(sched *s) {
     if (s->n_running == 0) return false;
     engine_req *h = s->running[--s->n_running];
-    kv_seq_release(s->kv, &h->kv);
+    release_blocks(s, h);
     memmove(s->waiting + 1, s->waiting, (size_t)s->n_waiting * sizeof *s->waiting);
     s->waiting[0] = h;
     s->n_waiting++;
@@ -270,7 +287,7 @@ static void plan_partials(sched *s, int *budget) {
  * in the prefix cache and h attaches them.  Only full blocks count, and
  * only those h would attach (req_attach_limit). */
 static bool prefix_in_flight(const sched *s, const engine_req *h) {
-    if (!s->cfg.prefix_caching) return false;
+    if (!s->cfg.prefix_caching || h->enc) return false;
     int attach = req_attach_limit(h);
     for (int i = 0; i < s->n_running; i++) {
         const engine_req *r = s->running[i];
@@ -282,6 +299,18 @@ static bool prefix_in_flight(const sched *s, const engine_req *h) {
     return false;
 }
 
+/* An encoder-decoder sequence's encoder input at admission: its tokens
+ * count against the step's budget, except that the first of a step may
+ * overrun it (a prompt is encoded whole, never in chunks, and must not
+ * wait forever behind the decodes); blocks for its cross K/V.  The
+ * decoder tokens it may feed this step; 0: not now. */
+static int admit_encoder(sched *s, engine_req *h, int budget) {
+    int n = h->enc->n;
+    if ((n + 1 > budget && s->n_enc_tokens > 0) || !kv_seq_reserve(s->kv, &h->enc->cross, n)) return 0;
+    s->n_enc_tokens += n;
+    return budget - n > 1 ? budget - n : 1;
+}
+
 /* Step 3b: admit from the head of the queue while budget, slots and blocks
  * last. */
 static void plan_admissions(sched *s, int *budget) {
@@ -290,12 +319,17 @@ static void plan_admissions(sched *s, int *budget) {
         if (prefix_in_flight(s, h)) return; /* nothing overtakes the head */
         /* share the longest cached run of full blocks; at least one token is
          * left to feed, so the sequence gets fresh logits (and a
-         * prompt_logprobs request computes the rows it still needs) */
-        int cached = kv_seq_attach_prefix(s->kv, &h->kv, h->tokens, req_attach_limit(h));
-        int pending = req_pending(h);
-        int chunk = fit_chunk(s, h, pending < *budget ? pending : *budget);
-        if (chunk == 0) {
-            kv_seq_detach_prefix(s->kv, &h->kv); /* wait for blocks; nothing overtakes the head */
+         * prompt_logprobs request computes the rows it still needs).  An
+         * encoder-decoder's decoder shares nothing (encdec.h) */
+        int cached = h->enc ? 0 : kv_seq_attach_prefix(s->kv, &h->kv, h->tokens, req_attach_limit(h));
+        int room = h->enc ? admit_encoder(s, h, *budget) : *budget, pending = req_pending(h);
+        int chunk = room > 0 ? fit_chunk(s, h, pending < room ? pending : room) : 0;
+        if (chunk == 0) { /* wait for blocks; nothing overtakes the head */
+            if (h->enc && h->enc->cross.n_table > 0) {
+                s->n_enc_tokens -= h->enc->n;
+                kv_seq_release(s->kv, &h->enc->cross);
+            }
+            kv_seq_detach_prefix(s->kv, &h->kv);
             return;
         }
         waiting_remove(s, 0);
@@ -307,13 +341,13 @@ static void plan_admissions(sched *s, int *budget) {
             h->n_cached_prompt = cached < h->n_prompt ? cached : h->n_prompt;
         }
         add_slot(s, h, chunk, false);
-        *budget -= chunk;
+        *budget -= chunk + (h->enc ? h->enc->n : 0);
     }
 }
 
 static void compose(sched *s) {
     for (;;) {
-        s->n_slots = s->n_step_tokens = 0;
+        s->n_slots = s->n_step_tokens = s->n_enc_tokens = 0;
         plan_decodes(s);
         int budget = s->cfg.max_prefill_tokens - s->n_step_tokens;
         plan_partials(s, &budget);
@@ -327,9 +361,22 @@ static void compose(sched *s) {
 
 /* ---- running a step ---------------------------------------------------------------- */
 
+/* Encoder-decoder models: the encoders of the sequences admitted this
+ * step, in one pass before the decoders' (it needs the batch arrays first). */
+static bool encode(sched *s) {
+    int n = 0;
+    for (int j = 0; j < s->n_slots; j++)
+        if (ed_needs_encode(s->slots[j].h->enc)) s->b_enc[n++] = s->slots[j].h->enc;
+    if (n == 0) return true;
+    if (!ed_encode(s->fwd, s->kv, s->b_enc, n, s->b_tok, s->b_pos, s->b_seq, s->b_seqs)) return false;
+    s->prefilled += (uint64_t)s->n_enc_tokens; /* the prompts, fed to the encoder */
+    return true;
+}
+
 /* The slots' tokens in one batch, through every layer (the output head
  * comes after, in tiles). */
 static bool forward(sched *s) {
+    if (!encode(s)) return false;
     int n = 0;
     for (int j = 0; j < s->n_slots; j++) {
         const sched_slot *sl = &s->slots[j];
@@ -340,8 +387,9 @@ static bool forward(sched *s) {
             s->b_seq[n] = j;
         }
         s->b_seqs[j] = &sl->h->kv;
+        s->b_cross[j] = sl->h->enc ? &sl->h->enc->cross : NULL;
     }
-    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, NULL};
+    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, NULL, model_is_encdec(&s->m->cfg) ? s->b_cross : NULL};
     return fwd_run(s->fwd, kv_pool_store(s->kv), &b);
 }
 
@@ -444,7 +492,8 @@ static void sample_all(sched *s, int n_rows) {
  * after them (if it wanted one) goes to its request. */
 static void finish_slot(sched *s, const sched_slot *sl) {
     engine_req *h = sl->h;
-    kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
+    if (h->enc) kv_seq_commit_private(s->kv, &h->kv, h->kv.n_computed + sl->chunk);
+    else kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
     /* the next token's window starts at n_computed - window + 1: the blocks
      * before it are never read again (sliding window on every layer) */
     int win = model_kv_window(&s->m->cfg);
@@ -535,17 +584,23 @@ void sched_stats(const sched *s, engine_stats *o) {
 bool sched_check(const sched *s) {
     if (!kv_pool_check(s->kv) || s->n_running > s->cfg.max_batch_size) return false;
     for (int i = 0; i < s->n_waiting; i++)
-        if (s->waiting[i]->kv.n_table != 0) return false;
+        if (s->waiting[i]->kv.n_table != 0 || (s->waiting[i]->enc && s->waiting[i]->enc->cross.n_table != 0))
+            return false;
     /* a block shared by k running sequences counts k times in their tables */
     long refs = 0;
     for (int i = 0; i < s->n_running; i++) {
         const engine_req *h = s->running[i];
         if (req_pending(h) < 1) return false;
-        for (int b = h->kv.n_dropped; b < h->kv.n_table; b++) { /* a window's given-back blocks are -1 */
-            int rc;
-            if (kv_pool_block(s->kv, h->kv.table[b], &rc) != KV_BLOCK_USED || rc < 1) return false;
+        const kv_seq *tabs[2] = {&h->kv, h->enc ? &h->enc->cross : NULL};
+        for (int k = 0; k < 2 && tabs[k]; k++) { /* blocks a window left are given back (-1) */
+            for (int b = tabs[k]->n_dropped; b < tabs[k]->n_table; b++) {
+                int rc;
+                if (kv_pool_block(s->kv, tabs[k]->table[b], &rc) != KV_BLOCK_USED || rc < 1) return false;
+            }
+            refs += tabs[k]->n_table - tabs[k]->n_dropped;
         }
-        refs += h->kv.n_table - h->kv.n_dropped;
+        /* a running encoder-decoder sequence was encoded at admission */
+        if (h->enc && h->enc->cross.n_computed != h->enc->n) return false;
     }
     long total_rc = 0;
     kv_stats k = kv_pool_stats(s->kv);

@@ -14,8 +14,13 @@
  * child process (its memory its own) and deleted again unless --keep.
  * Decode: one stream, tokens one at a time after a 16-token prompt (64
  * steps; --quick 16); prefill: one pass over 512 tokens (best of 2); KV cache
- * F16 (the engine's default).  The ratio columns compare with llama of the
- * same size.  Nothing is asserted: the table is for people.
+ * F16 (the engine's default).  T5 (encoder-decoder) has 6 encoder + 6
+ * decoder layers (t5-base's widths, flan-t5's gated MLP of 2048): its
+ * decode is the decoder's steps (self- and cross-attention) after the
+ * prompt went through the encoder, its prefill the encoder pass over 512
+ * tokens with every decoder layer's cross K/V of it.  The ratio columns
+ * compare with llama of the same size.  Nothing is asserted: the table is
+ * for people.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,27 +49,30 @@
 #define HEAD_DIM 64
 
 /* One family: its template (NULL: synth_model's llama-shaped arch), kv
- * heads, MLP width, sliding window, what distinguishes it. */
+ * heads, MLP width, sliding window, what distinguishes it, layers (0:
+ * LAYERS; T5: per stack). */
 typedef struct {
     const char *name, *tmpl, *synth_arch;
     int kv_heads, ffn, window;
     const char *traits;
+    int layers;
 } family;
 
 static const family FAMILIES[] = {
-    {"llama", NULL, "llama", 4, 2048, 0, "RMSNorm, SwiGLU, RoPE, GQA"},
-    {"mistral", NULL, "llama", 4, 2048, 256, "llama + sliding window 256"},
-    {"qwen3", NULL, "qwen3", 4, 2048, 0, "QK RMSNorm"},
-    {"phi3", "phi3", NULL, 12, 2048, 2047, "fused qkv and gate_up, window 2047"},
-    {"gemma", "gemma", NULL, 1, 2048, 0, "GeGLU, MQA, embedding scale"},
-    {"gemma2", "gemma2", NULL, 4, 2048, 256, "soft-caps, post norms, window 256 on even layers"},
-    {"gpt2", "gpt2", NULL, 12, 3072, 0, "LayerNorm, GELU, learned positions, biases"},
-    {"starcoder", "starcoder", NULL, 1, 3072, 0, "gpt2 + MQA"},
-    {"gptneox", "gptneox", NULL, 12, 3072, 0, "parallel residual, rotary 25%"},
-    {"falcon", "falcon", NULL, 1, 3072, 0, "MQA, one norm for both branches"},
-    {"falcon-gqa", "falcon-gqa", NULL, 4, 3072, 0, "40B layout: GQA, two norms"},
-    {"mpt", "mpt", NULL, 12, 3072, 0, "ALiBi, qkv clamp"},
-    {"bloom", "bloom", NULL, 12, 3072, 0, "ALiBi, embedding norm, biases"},
+    {"llama", NULL, "llama", 4, 2048, 0, "RMSNorm, SwiGLU, RoPE, GQA", 0},
+    {"mistral", NULL, "llama", 4, 2048, 256, "llama + sliding window 256", 0},
+    {"qwen3", NULL, "qwen3", 4, 2048, 0, "QK RMSNorm", 0},
+    {"phi3", "phi3", NULL, 12, 2048, 2047, "fused qkv and gate_up, window 2047", 0},
+    {"gemma", "gemma", NULL, 1, 2048, 0, "GeGLU, MQA, embedding scale", 0},
+    {"gemma2", "gemma2", NULL, 4, 2048, 256, "soft-caps, post norms, window 256 on even layers", 0},
+    {"gpt2", "gpt2", NULL, 12, 3072, 0, "LayerNorm, GELU, learned positions, biases", 0},
+    {"starcoder", "starcoder", NULL, 1, 3072, 0, "gpt2 + MQA", 0},
+    {"gptneox", "gptneox", NULL, 12, 3072, 0, "parallel residual, rotary 25%", 0},
+    {"falcon", "falcon", NULL, 1, 3072, 0, "MQA, one norm for both branches", 0},
+    {"falcon-gqa", "falcon-gqa", NULL, 4, 3072, 0, "40B layout: GQA, two norms", 0},
+    {"mpt", "mpt", NULL, 12, 3072, 0, "ALiBi, qkv clamp", 0},
+    {"bloom", "bloom", NULL, 12, 3072, 0, "ALiBi, embedding norm, biases", 0},
+    {"t5", "t5", NULL, 12, 2048, 0, "encoder-decoder 6+6, cross-attention, relative buckets; prefill = encode", 6},
 };
 enum { N_FAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 
@@ -105,7 +113,8 @@ static bool write_model(const family *f, const char *path, char *err) {
         char rel[128];
         snprintf(rel, sizeof rel, "synth/arch/%s.gguf", f->tmpl);
         char *tmpl = tu_model_path(rel);
-        synth_arch_config c = {.template_gguf = tmpl, .vocab_gguf = vocab, .dim = DIM, .n_layers = LAYERS,
+        synth_arch_config c = {.template_gguf = tmpl, .vocab_gguf = vocab, .dim = DIM,
+                               .n_layers = f->layers ? f->layers : LAYERS,
                                .n_heads = HEADS, .n_kv_heads = f->kv_heads, .head_dim = HEAD_DIM, .ffn_dim = f->ffn,
                                .ctx_len = 2048, .sliding_window = f->window, .type = DT_F16, .seed = 0xa2c4u};
         ok = synth_arch_write(&c, path, err);

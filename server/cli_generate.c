@@ -209,6 +209,12 @@ static engine *make_engine(const gen_args *a, const model *m, const engine_reque
     ec.prefix_caching = false;
     ec.max_batch_prefill_tokens = r->n_prompt < GEN_PREFILL_CHUNK ? r->n_prompt : GEN_PREFILL_CHUNK;
     ec.max_batch_total_tokens = r->n_prompt + r->max_new_tokens; /* argv bounds the one, the flag the other */
+    if (model_get_info(m).encoder_decoder) {
+        /* the prompt is encoded in one pass; its cross K/V fill whole blocks
+         * of their own beside the decoder's positions (engine.h) */
+        ec.max_batch_prefill_tokens = r->n_prompt;
+        ec.max_batch_total_tokens = (r->n_prompt + ec.block_size - 1) / ec.block_size * ec.block_size + r->max_new_tokens;
+    }
     return engine_create(m, &ec, err);
 }
 

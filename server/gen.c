@@ -170,6 +170,9 @@ static void work_cb(uv_work_t *w) {
     c->stream = tgi_streaming(&c->req, c->troute);
     c->sampling = tgi_sampling(&c->req);
     c->full_text = tgi_return_full_text(&c->req, c->troute);
+    /* TGI defaults "/" to the full text only for text-generation models: a
+     * text2text (encoder-decoder) model's output does not continue its input */
+    if (!c->req.p.has_return_full_text && model_get_info(s->m).encoder_decoder) c->full_text = false;
     work_generate(c, s->m, &s->limits);
 }
 

@@ -267,7 +267,7 @@ static enum MHD_Result get_info(conn *c) {
     tgi_info info = {
         .model_id = s->cfg.model_id,
         .model_sha = s->model_sha[0] ? s->model_sha : NULL,
-        .model_pipeline_tag = "text-generation",
+        .model_pipeline_tag = mi.encoder_decoder ? "text2text-generation" : "text-generation",
         .limits = s->limits,
         .validation_workers = 4, /* libuv's thread pool */
         .max_client_batch_size = 4,

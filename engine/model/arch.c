@@ -1,7 +1,7 @@
 /*
  * arch.c — the table of supported architectures.  Each row says how an
  * architecture differs from the plain Llama decoder (RMSNorm, RoPE,
- * SwiGLU, sequential residual); the loaders copy these traits into
+ * SwiGLU, sequential residual; T5 adds an encoder); the loaders copy these traits into
  * model_config and forward.c reads them there, never the names.  What a
  * file can still change (partial rotary, gptneox's parallel residual,
  * falcon's norm layout, sliding windows, ALiBi's bias...) is read by the
@@ -73,6 +73,11 @@ static const arch_desc ARCHES[ARCH_COUNT] = {
         .default_eps = 1e-5f, .default_theta = 10000.0f, .norm = NORM_LAYER, .ffn = FFN_GELU, .pos = POS_ALIBI,
         .embd_norm = true, .hf_tied_default = true,
     },
+    [ARCH_T5] = { /* encoder-decoder; flan-t5's gated GELU, original t5's ReLU MLP (the file says) */
+        .id = ARCH_T5, .name = "t5", .hf_class = "T5ForConditionalGeneration", .hf_model_type = "t5",
+        .default_eps = 1e-6f, .default_theta = 10000.0f, .ffn = FFN_GEGLU, .pos = POS_RELATIVE,
+        .hf_tied_default = true, .encdec = true,
+    },
 };
 
 /* Hugging Face model_type values that are a row above under another name. */
@@ -80,6 +85,8 @@ static const struct { const char *model_type; arch_id arch; } HF_ALIASES[] = {
     {"mistral", ARCH_LLAMA},
     {"RefinedWeb", ARCH_FALCON},      /* Falcon-40B's original remote code */
     {"RefinedWebModel", ARCH_FALCON}, /* Falcon-7B's */
+    {"mt5", ARCH_T5},                 /* multilingual T5: the same network */
+    {"umt5", ARCH_T5},                /* T5 with a relative bias in every layer (model_hf_arch.c) */
 };
 
 const arch_desc *arch_get(arch_id id) {
@@ -105,7 +112,7 @@ void arch_list(char *out, size_t cap, bool hf) {
     out[0] = '\0';
     for (int i = 0; i < ARCH_COUNT && n < cap; i++)
         n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? ", " : "", hf ? ARCHES[i].hf_model_type : ARCHES[i].name);
-    if (hf && n < cap) snprintf(out + n, cap - n, ", mistral");
+    if (hf && n < cap) snprintf(out + n, cap - n, ", mistral, mt5, umt5");
 }
 
 void arch_apply(const arch_desc *a, model_config *c) {
@@ -121,4 +128,7 @@ void arch_apply(const arch_desc *a, model_config *c) {
     c->norm_eps = a->default_eps;
     c->rope_theta = a->default_theta;
     c->alibi_max_bias = a->pos == POS_ALIBI ? 8.0f : 0.0f; /* bloom's built-in value; mpt's default */
+    c->output_scale = 1.0f;
+    c->dec_start_id = -1;
+    if (a->pos == POS_RELATIVE) c->rel_buckets = 32, c->rel_max_distance = 128; /* T5's values */
 }

@@ -3,15 +3,17 @@
  * attention with RoPE and grouped-query heads, residual, norm, SwiGLU
  * MLP, residual) -> final norm -> output head, and the architectures'
  * variations as hooks on that one pass (model.h's model_config): RMSNorm
- * or LayerNorm (with bias), biases on every product, GeGLU or a plain
- * GELU MLP, parallel residual (x + attn(n1 x) + mlp(n2 x)), partial
- * rotary, learned positions, ALiBi, a qkv clamp, QK RMSNorm, embedding
- * scale and norm, attention and final soft-capping, post-attention and
- * post-MLP norms, sliding-window attention per layer.  Each lives in the
- * element-wise task or kernel it modifies (norm_row, norm_task,
- * qkv_hooks, attend_tile, ffn_forward, residual_task, softcap_task,
- * embed_and_rope_tables); a model that does not use one takes the plain
- * path, bit for bit.
+ * or LayerNorm (with bias), biases on every product, GeGLU, a plain GELU
+ * or ReLU MLP, parallel residual (x + attn(n1 x) + mlp(n2 x)), partial
+ * rotary, learned positions, ALiBi, T5's relative bias, a qkv clamp, QK
+ * RMSNorm, embedding scale and norm, attention and final soft-capping,
+ * post-attention and post-MLP norms, sliding-window attention per layer,
+ * T5's cross-attention block and output scale.  Each lives in the
+ * element-wise task or kernel it modifies (fwd_norm_row, norm_task,
+ * qkv_hooks, attend_tile in forward_attn.c, fwd_ffn, fwd_residual_task,
+ * softcap_task, fwd_embed, layer_forward's cross block in
+ * forward_encdec.c, fwd_logits); a model that does not use one takes the
+ * plain path, bit for bit.
  *
  * All n tokens of a call go through each weight product together: one
  * matrix product (T, K) x (N, K)^T per weight, split by output columns over
@@ -32,7 +34,7 @@
  * (token, head) rows in parallel (attend_tile).  Weights are in rotate-half
  * RoPE layout (model.h), so one RoPE kernel serves every file format.
  */
-#include "forward.h"
+#include "forward_internal.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -55,48 +57,6 @@
  * itself (a few microseconds) instead of in a pool round trip of its own:
  * decode steps make ~4 products per layer. */
 #define FWD_QUANT_OWN 4
-
-/* Attention rows (token, head) computed together: the scores of a tile
- * are FWD_ATT_ROWS x positions floats per thread (64 KiB at 512). */
-#define FWD_ATT_ROWS 32
-
-/* Tokens [t0, t1) (one sequence, consecutive in the batch) x query heads
- * [h0, h1) (of one kv head). */
-typedef struct {
-    int t0, t1, h0, h1;
-    int64_t cost;
-} att_tile;
-
-struct fwd_ctx {
-    const model *m;
-    pool *pool;
-    int max_tokens;
-    fwd_matmul mm_mode; /* FWD_MM_INVARIANT (0, calloc's default) or FWD_MM_BLAS */
-    float *x;     /* (T, dim) residual stream */
-    float *xb;    /* (T, dim) normed input of a block */
-    float *xb2;   /* (T, dim) parallel residual: the MLP's normed input when it has its own norm */
-    float *q;     /* (T, n_heads*head_dim) */
-    float *k;     /* (T, kv_dim) */
-    float *v;     /* (T, kv_dim) */
-    float *att;   /* (T, n_heads*head_dim) attention output */
-    float *proj;  /* (T, dim) output of wo / w_down */
-    float *proj2; /* (T, dim) parallel residual: the MLP's output beside the attention's in proj */
-    float *gate;  /* (T, ffn_dim) */
-    float *up;    /* (T, ffn_dim) */
-    float *rope;  /* (T, head_dim) cos | sin per token: [0,half) cos, [half,hd) sin */
-    float *score; /* (n_threads, score_cap) attention scores per thread */
-    size_t score_cap;
-    att_tile *tiles; /* (max_tokens * n_heads) this batch's attention tiles */
-    int n_tiles;
-    int *rows;    /* (T) fwd_eval's wanted rows */
-    void *act_buf;   /* (max_tokens, max K) activations quantized for the block types */
-    wm_act act;      /* the current product's input, quantized (when a weight needs it) */
-    void *act_small; /* (n_threads, FWD_QUANT_OWN rows x max K): each thread's own copy of a small input */
-    size_t act_small_bytes; /* per thread */
-    float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
-    size_t unpacked_cap; /* floats per thread */
-    int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
-};
 
 /* ---- setup ---------------------------------------------------------------- */
 
@@ -126,6 +86,7 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
      * act_small slice stays aligned) */
     f->act_small_bytes = wm_act_bytes(FWD_QUANT_OWN, max_k(c));
     if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
+        (model_is_encdec(c) && !(f->xtiles = malloc(T * c->n_heads * sizeof *f->xtiles))) ||
         !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, max_k(c)))) ||
         !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p)))) {
         fwd_free(f);
@@ -143,6 +104,7 @@ void fwd_free(fwd_ctx *f) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(f->rows);
     free(f->tiles);
+    free(f->xtiles);
     free(f->act_buf);
     free(f->act_small);
     free(f);
@@ -153,14 +115,6 @@ int fwd_max_tokens(const fwd_ctx *f) { return f->max_tokens; }
 void fwd_set_matmul(fwd_ctx *f, fwd_matmul mode) { f->mm_mode = mode; }
 
 /* ---- matrix products -------------------------------------------------------- */
-
-typedef struct {
-    const float *in;   /* (T, K) */
-    const wmat *w;     /* (N, K): one output per row */
-    const float *bias; /* (N) or NULL */
-    float *out;        /* (T, N) */
-    int T;
-} matmul_job;
 
 /* BLAS sgemm on rows [b, e) of F32 weights, a chunk at a time unpacked
  * into `scratch` (row-major); not batch-invariant. */
@@ -209,11 +163,6 @@ static void matmul_slice(const matmul_job *j, const fwd_ctx *f, const wm_act *ac
 }
 
 typedef struct {
-    matmul_job jobs[3];
-    int n_jobs;
-} matmul_batch;
-
-typedef struct {
     const matmul_batch *mb;
     fwd_ctx *f;
     bool quantize_own; /* each thread quantizes the (small) input itself */
@@ -244,7 +193,7 @@ static void quantize_task(void *arg, int ith, int nth) {
 
 /* Up to three products over the same input in one pool round trip (two
  * when an input of more than FWD_QUANT_OWN rows is quantized first). */
-static void matmul(fwd_ctx *f, matmul_batch *mb) {
+void fwd_mm(fwd_ctx *f, matmul_batch *mb) {
     matmul_run r = {mb, f, false};
     bool quantize = false;
     for (int i = 0; i < mb->n_jobs; i++) quantize |= wmat_quantized(mb->jobs[i].w->type);
@@ -257,16 +206,12 @@ static void matmul(fwd_ctx *f, matmul_batch *mb) {
 }
 
 /* BLAS mode's unpack scratch, made on first use. */
-static bool ensure_unpacked(fwd_ctx *f) {
+bool fwd_ensure_unpacked(fwd_ctx *f) {
     if (f->mm_mode != FWD_MM_BLAS || f->unpacked) return true;
     size_t cap = (size_t)FWD_BLAS_ROWS * max_k(&f->m->cfg);
     f->unpacked = malloc(cap * pool_size(f->pool) * sizeof(float));
     f->unpacked_cap = cap;
     return f->unpacked != NULL;
-}
-
-static matmul_job job(const float *in, const wmat *w, const float *bias, float *out, int T) {
-    return (matmul_job){in, w, bias, out, T};
 }
 
 /* ---- element-wise kernels ------------------------------------------------------ */
@@ -289,12 +234,7 @@ static void layernorm(float *y, const float *x, const float *g, const float *b, 
     for (int i = 0; i < n; i++) y[i] = (x[i] - mean) * s * g[i] + (b ? b[i] : 0.0f);
 }
 
-/* A norm's weights: gain w (NULL: no norm) and LayerNorm bias b or NULL. */
-typedef struct {
-    const float *w, *b;
-} norm_ref;
-
-static void norm_row(const model_config *c, float *y, const float *x, norm_ref n) {
+void fwd_norm_row(const model_config *c, float *y, const float *x, norm_ref n) {
     if (c->norm == NORM_RMS) rmsnorm(y, x, n.w, c->dim, c->norm_eps);
     else layernorm(y, x, n.w, n.b, c->dim, c->norm_eps);
 }
@@ -309,20 +249,9 @@ static void rope_head(float *v, const float *cs, int half) {
     }
 }
 
-typedef struct {
-    fwd_ctx *f;
-    const kv_store *kv;
-    const fwd_batch *b;
-    norm_ref norm;  /* norm_task / residual_task: xb = norm(x) (w NULL: none) */
-    norm_ref norm2; /* ... and xb2 = norm2(x) (parallel residual with an MLP norm) */
-    norm_ref post;  /* residual_task: proj = post(proj) before it is added (gemma2) */
-    bool add2;      /* residual_task: proj2 is added too (parallel residual) */
-    int layer;
-} layer_task_arg;
-
 /* The first block's input: the embeddings' own norm (bloom), then xb (and
  * xb2) normed for layer 0. */
-static void norm_task(void *arg, int ith, int nth) {
+void fwd_norm_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
     const model *m = a->f->m;
     const model_config *c = &m->cfg;
@@ -331,8 +260,8 @@ static void norm_task(void *arg, int ith, int nth) {
     for (int t = s; t < e; t++) {
         float *x = a->f->x + (size_t)t * c->dim;
         if (m->embd_norm) layernorm(x, x, m->embd_norm, m->embd_norm_b, c->dim, c->norm_eps);
-        norm_row(c, a->f->xb + (size_t)t * c->dim, x, a->norm);
-        if (a->norm2.w) norm_row(c, a->f->xb2 + (size_t)t * c->dim, x, a->norm2);
+        fwd_norm_row(c, a->f->xb + (size_t)t * c->dim, x, a->norm);
+        if (a->norm2.w) fwd_norm_row(c, a->f->xb2 + (size_t)t * c->dim, x, a->norm2);
     }
 }
 
@@ -380,111 +309,10 @@ static void rope_store_task(void *arg, int ith, int nth) {
     }
 }
 
-/* Causal attention for the rows of one tile: each row is one (token, head)
- * and gets softmax(scores) . v over positions lo..pos of its token's
- * sequence, a score being q.k * attn_scale, soft-capped (gemma2), plus
- * ALiBi's slope * (j - pos); lo is 0, or pos - window + 1 in a layer with
- * a sliding window (keys j with pos - j < window).  The tile's rows share
- * the sequence and the kv head,
- * so each block of cached keys (then values) is read once and serves every
- * row while it sits in L1.  Positions go block by block: one table lookup
- * per block, then the block's rows at stride row_bytes; blocks wholly
- * before every row's window are never read.  A row's arithmetic
- * has one order that depends on its pos and the values only (not on the
- * tile, the block size, the batch or the thread): each score is one
- * mm_dots dot, the max is exact, the denominator is vm_exp_sum's lane
- * order from lo, and each output element sums its positions in increasing order
- * (mm_wsum).  The cached rows are read in the cache's own type
- * (mm_dots_kv / mm_wsum_kv widen each element exactly in registers), so an
- * f16 cache changes the keys and values attention sees, not this order. */
-static void attend_tile(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int layer, const att_tile *tl,
-                        float *score) {
-    const model_config *c = &f->m->cfg;
-    const kv_seq *sq = b->seqs[b->seq[tl->t0]];
-    int hd = c->head_dim, bs = kv->block_size, nh = tl->h1 - tl->h0, rows = (tl->t1 - tl->t0) * nh;
-    int g = tl->h0 / (c->n_heads / c->n_kv_heads), stride = b->pos[tl->t1 - 1] + 1;
-    int win = model_layer_window(c, layer);
-    /* the tile's first row has the smallest position, so the lowest lo */
-    int first = win && b->pos[tl->t0] - win + 1 > 0 ? b->pos[tl->t0] - win + 1 : 0;
-    size_t ld = kv->row_bytes, head = kv_bytes(kv->dtype, (size_t)g * hd); /* q8_0: hd % 32 == 0 */
-    for (int p0 = first / bs * bs; p0 < stride; p0 += bs) { /* scores: row r is (t0 + r / nh, h0 + r % nh) */
-        const uint8_t *k = (const uint8_t *)kv_k(kv, sq, layer, p0) + head;
-        for (int r = 0; r < rows; r++) {
-            int t = tl->t0 + r / nh, lo = win && b->pos[t] - win + 1 > p0 ? b->pos[t] - win + 1 : p0;
-            int n = (b->pos[t] + 1 < p0 + bs ? b->pos[t] + 1 : p0 + bs) - lo;
-            const float *q = f->q + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
-            if (n > 0) mm_dots_kv(q, hd, k + (size_t)(lo - p0) * ld, ld, kv->dtype, n, score + (size_t)r * stride + lo);
-        }
-    }
-    float scale = c->attn_scale, inv[FWD_ATT_ROWS];
-    for (int r = 0; r < rows; r++) {
-        int t = tl->t0 + r / nh, P = b->pos[t], lo = win && P - win + 1 > 0 ? P - win + 1 : 0;
-        float *sr = score + (size_t)r * stride, mx = -INFINITY;
-        for (int p = lo; p <= P; p++) sr[p] *= scale;
-        if (c->attn_softcap > 0) vm_softcap(sr + lo, (size_t)(P + 1 - lo), c->attn_softcap);
-        if (f->m->alibi_slopes) {
-            float slope = f->m->alibi_slopes[tl->h0 + r % nh];
-            for (int p = lo; p <= P; p++) sr[p] += slope * (float)(p - P);
-        }
-        for (int p = lo; p <= P; p++) mx = sr[p] > mx ? sr[p] : mx;
-        inv[r] = 1.0f / vm_exp_sum(sr + lo, (size_t)(P + 1 - lo), mx);
-        memset(f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd, 0, hd * sizeof(float));
-    }
-    for (int p0 = first / bs * bs; p0 < stride; p0 += bs) {
-        const uint8_t *v = (const uint8_t *)kv_v(kv, sq, layer, p0) + head;
-        for (int r = 0; r < rows; r++) {
-            int t = tl->t0 + r / nh, lo = win && b->pos[t] - win + 1 > p0 ? b->pos[t] - win + 1 : p0;
-            int n = (b->pos[t] + 1 < p0 + bs ? b->pos[t] + 1 : p0 + bs) - lo;
-            float *out = f->att + ((size_t)t * c->n_heads + tl->h0 + r % nh) * hd;
-            if (n > 0)
-                mm_wsum_kv(score + (size_t)r * stride + lo, n, v + (size_t)(lo - p0) * ld, ld, kv->dtype, hd, out);
-        }
-    }
-    for (int r = 0; r < rows; r++) {
-        float *out = f->att + ((size_t)(tl->t0 + r / nh) * c->n_heads + tl->h0 + r % nh) * hd;
-        for (int i = 0; i < hd; i++) out[i] *= inv[r];
-    }
-}
-
-/* The batch's attention tiles: runs of consecutive tokens of one sequence
- * times the query heads of one kv head, at most FWD_ATT_ROWS rows.  A tile
- * costs about rows x (last pos + 1), the positions it reads. */
-static void plan_tiles(fwd_ctx *f, const fwd_batch *b) {
-    const model_config *c = &f->m->cfg;
-    int hpg = c->n_heads / c->n_kv_heads, hstep = hpg < FWD_ATT_ROWS ? hpg : FWD_ATT_ROWS;
-    int tstep = FWD_ATT_ROWS / hstep;
-    f->n_tiles = 0;
-    for (int t0 = 0, t1; t0 < b->n; t0 = t1) {
-        for (t1 = t0 + 1; t1 < b->n && t1 - t0 < tstep && b->seq[t1] == b->seq[t0];) t1++;
-        for (int g = 0; g < c->n_kv_heads; g++)
-            for (int h0 = g * hpg; h0 < (g + 1) * hpg; h0 += hstep) {
-                int h1 = h0 + hstep < (g + 1) * hpg ? h0 + hstep : (g + 1) * hpg;
-                int64_t cost = (int64_t)(t1 - t0) * (h1 - h0) * (b->pos[t1 - 1] + 1);
-                f->tiles[f->n_tiles++] = (att_tile){t0, t1, h0, h1, cost};
-            }
-    }
-}
-
-/* Causal cost grows with position, so an even split by count would leave
- * the thread holding the prompt's tail with ~3/4 of a 512-token prefill;
- * the tiles are split by cumulative cost instead.  A tile belongs to the
- * thread whose share [lo, hi) of the total holds its starting cost.  Which
- * thread computes a tile changes nothing in how it is computed. */
-static void attention_task(void *arg, int ith, int nth) {
-    layer_task_arg *a = arg;
-    fwd_ctx *f = a->f;
-    int64_t total = 0, at = 0;
-    for (int i = 0; i < f->n_tiles; i++) total += f->tiles[i].cost;
-    int64_t lo = total * ith / nth, hi = total * (ith + 1) / nth;
-    float *score = f->score + (size_t)ith * f->score_cap;
-    for (int i = 0; i < f->n_tiles && at < hi; at += f->tiles[i++].cost)
-        if (at >= lo) attend_tile(f, a->kv, a->b, a->layer, &f->tiles[i], score);
-}
-
 /* x += proj (normed first by post, gemma2) (+ proj2: parallel residual),
  * then xb = norm(x) and xb2 = norm2(x) with the next block's norms (if
  * any). */
-static void residual_task(void *arg, int ith, int nth) {
+void fwd_residual_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
     fwd_ctx *f = a->f;
     const model_config *c = &f->m->cfg;
@@ -498,8 +326,8 @@ static void residual_task(void *arg, int ith, int nth) {
             const float *p2 = f->proj2 + (size_t)t * dim;
             for (int i = 0; i < dim; i++) x[i] += p2[i];
         }
-        if (a->norm.w) norm_row(c, f->xb + (size_t)t * dim, x, a->norm);
-        if (a->norm2.w) norm_row(c, f->xb2 + (size_t)t * dim, x, a->norm2);
+        if (a->norm.w) fwd_norm_row(c, f->xb + (size_t)t * dim, x, a->norm);
+        if (a->norm2.w) fwd_norm_row(c, f->xb2 + (size_t)t * dim, x, a->norm2);
     }
 }
 
@@ -527,8 +355,8 @@ static void glu_task(void *arg, int ith, int nth) {
     }
 }
 
-/* The plain MLP's middle: up = gelu(up). */
-static void gelu_task(void *arg, int ith, int nth) {
+/* The plain MLP's middle: up = gelu(up), or relu(up) (T5). */
+static void act_task(void *arg, int ith, int nth) {
     layer_task_arg *a = arg;
     fwd_ctx *f = a->f;
     const model_config *c = &f->m->cfg;
@@ -536,7 +364,9 @@ static void gelu_task(void *arg, int ith, int nth) {
     int s, e;
     pool_range((int)n, ith, nth, &s, &e);
     if (s >= e) return;
-    if (c->gelu == GELU_TANH) vm_gelu(f->up + s, (size_t)(e - s));
+    if (c->ffn == FFN_RELU)
+        for (int i = s; i < e; i++) f->up[i] = f->up[i] > 0.0f ? f->up[i] : 0.0f;
+    else if (c->gelu == GELU_TANH) vm_gelu(f->up + s, (size_t)(e - s));
     else
         for (int i = s; i < e; i++) f->up[i] = gelu_erf(f->up[i]);
 }
@@ -558,22 +388,9 @@ static void softcap_task(void *arg, int ith, int nth) {
 
 /* ---- the pass ------------------------------------------------------------------- */
 
-/* Scores of one attention tile per thread: FWD_ATT_ROWS x (max pos + 1). */
-static bool ensure_score(fwd_ctx *f, const fwd_batch *b) {
-    int need = 1;
-    for (int t = 0; t < b->n; t++)
-        if (b->pos[t] + 1 > need) need = b->pos[t] + 1;
-    if ((size_t)need * FWD_ATT_ROWS <= f->score_cap) return true;
-    float *s = realloc(f->score, (size_t)need * FWD_ATT_ROWS * pool_size(f->pool) * sizeof(float));
-    if (!s) return false;
-    f->score = s;
-    f->score_cap = (size_t)need * FWD_ATT_ROWS;
-    return true;
-}
-
 /* x = the token's embedding row (times embd_scale, plus the learned
  * position's row), and each token's RoPE cos | sin table. */
-static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
+void fwd_embed(fwd_ctx *f, const fwd_batch *b) {
     const model *m = f->m;
     int dim = m->cfg.dim, half = m->cfg.pos == POS_ROPE ? m->cfg.n_rot / 2 : 0;
     float *pe = m->pos_embd ? f->proj : NULL; /* a row of scratch: proj is free until the first product */
@@ -597,22 +414,22 @@ static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
 }
 
 /* The MLP of layer w on in (T rows) into out: down(act(gate in) * up in)
- * or down(gelu(up in)), each product with its bias when the file has one. */
-static void ffn_forward(fwd_ctx *f, const layer_weights *w, const float *in, float *out, layer_task_arg *a) {
+ * or down(act(up in)), each product with its bias when the file has one. */
+void fwd_ffn(fwd_ctx *f, const layer_weights *w, const float *in, float *out, layer_task_arg *a) {
     int T = a->b->n;
-    if (f->m->cfg.ffn == FFN_GELU) {
-        matmul_batch u = {{job(in, &w->w_up, w->b_up, f->up, T)}, 1};
-        matmul(f, &u);
-        pool_run(f->pool, gelu_task, a);
-        matmul_batch d = {{job(f->up, &w->w_down, w->b_down, out, T)}, 1};
-        matmul(f, &d);
+    if (f->m->cfg.ffn == FFN_GELU || f->m->cfg.ffn == FFN_RELU) {
+        matmul_batch u = {{fwd_job(in, &w->w_up, w->b_up, f->up, T)}, 1};
+        fwd_mm(f, &u);
+        pool_run(f->pool, act_task, a);
+        matmul_batch d = {{fwd_job(f->up, &w->w_down, w->b_down, out, T)}, 1};
+        fwd_mm(f, &d);
         return;
     }
-    matmul_batch gu = {{job(in, &w->w_gate, w->b_gate, f->gate, T), job(in, &w->w_up, w->b_up, f->up, T)}, 2};
-    matmul(f, &gu);
+    matmul_batch gu = {{fwd_job(in, &w->w_gate, w->b_gate, f->gate, T), fwd_job(in, &w->w_up, w->b_up, f->up, T)}, 2};
+    fwd_mm(f, &gu);
     pool_run(f->pool, glu_task, a);
-    matmul_batch d = {{job(f->gate, &w->w_down, w->b_down, out, T)}, 1};
-    matmul(f, &d);
+    matmul_batch d = {{fwd_job(f->gate, &w->w_down, w->b_down, out, T)}, 1};
+    fwd_mm(f, &d);
 }
 
 /* The norms the block after layer l reads: layer l+1's attention norm (and
@@ -629,75 +446,99 @@ static void next_norms(const model *m, int l, layer_task_arg *a) {
     if (c->parallel_residual && n->ffn_norm) a->norm2 = (norm_ref){n->ffn_norm, n->ffn_norm_b};
 }
 
+/* One decoder layer.  An encoder-decoder's layer has a cross-attention
+ * block between self-attention and the MLP: x += cross(cross_norm x). */
 static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, int l) {
-    const model_config *c = &f->m->cfg;
-    const layer_weights *w = &f->m->layers[l];
+    const model *m = f->m;
+    const model_config *c = &m->cfg;
+    const layer_weights *w = &m->layers[l];
     int T = b->n;
-    layer_task_arg a = {.f = f, .kv = kv, .b = b, .layer = l};
+    att_view self = {ATT_CAUSAL, f->tiles, f->n_tiles, w->rel_bias, m->rel_bucket_dec};
+    layer_task_arg a = {.f = f, .kv = kv, .b = b, .layer = l, .att = &self};
 
-    matmul_batch qkv = {{job(f->xb, &w->wq, w->bq, f->q, T), job(f->xb, &w->wk, w->bk, f->k, T),
-                         job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
-    matmul(f, &qkv);
+    matmul_batch qkv = {{fwd_job(f->xb, &w->wq, w->bq, f->q, T), fwd_job(f->xb, &w->wk, w->bk, f->k, T),
+                         fwd_job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
+    fwd_mm(f, &qkv);
     pool_run(f->pool, rope_store_task, &a);
-    pool_run(f->pool, attention_task, &a);
-    matmul_batch o = {{job(f->att, &w->wo, w->bo, f->proj, T)}, 1};
-    matmul(f, &o);
+    fwd_attention(f, &a);
+    matmul_batch o = {{fwd_job(f->att, &w->wo, w->bo, f->proj, T)}, 1};
+    fwd_mm(f, &o);
+    if (w->cross_norm) {
+        a.norm = (norm_ref){w->cross_norm, NULL};
+        pool_run(f->pool, fwd_residual_task, &a);
+        fwd_cross_attention(f, b, l, &a);
+    }
     if (c->parallel_residual) {
         /* x + attn(xb) + mlp(xb2, or xb when one norm feeds both) */
-        ffn_forward(f, w, w->ffn_norm ? f->xb2 : f->xb, f->proj2, &a);
+        fwd_ffn(f, w, w->ffn_norm ? f->xb2 : f->xb, f->proj2, &a);
         a.add2 = true;
     } else {
         a.post = (norm_ref){w->post_attn_norm, NULL};
         a.norm = (norm_ref){w->ffn_norm, w->ffn_norm_b};
-        pool_run(f->pool, residual_task, &a);
-        ffn_forward(f, w, f->xb, f->proj, &a);
+        pool_run(f->pool, fwd_residual_task, &a);
+        fwd_ffn(f, w, f->xb, f->proj, &a);
         a.post = (norm_ref){w->post_ffn_norm, NULL};
     }
     /* residual, then the next layer's norms (or the final norm) */
     next_norms(f->m, l, &a);
-    pool_run(f->pool, residual_task, &a);
+    pool_run(f->pool, fwd_residual_task, &a);
 }
 
 /* Every token's position has a block in its sequence's table: a missing
  * kv_seq_reserve is refused here instead of writing outside the pool.  And
- * the cache fits the model: q8_0 blocks must not straddle two heads. */
-static bool positions_held(const model *m, const kv_store *kv, const fwd_batch *b) {
+ * the cache fits the model: q8_0 blocks must not straddle two heads.  An
+ * encoder-decoder's sequences have their encoder's K/V (cross tables).
+ * *keys: the most keys a row sees. */
+static bool positions_held(const model *m, const kv_store *kv, const fwd_batch *b, int *keys) {
     if (m->cfg.head_dim % kv_dtype_align(kv->dtype) != 0) return false;
+    if (model_is_encdec(&m->cfg) && !b->cross) return false;
+    *keys = 1;
     for (int t = 0; t < b->n; t++) {
         if (b->pos[t] < 0 || b->pos[t] >= b->seqs[b->seq[t]]->n_table * kv->block_size) return false;
         if (m->pos_embd && b->pos[t] >= m->n_pos_embd) return false; /* no learned row for it */
+        if (b->pos[t] + 1 > *keys) *keys = b->pos[t] + 1;
+        if (!model_is_encdec(&m->cfg)) continue;
+        const kv_seq *x = b->cross[b->seq[t]];
+        if (x->n_computed < 1 || x->n_computed > x->n_table * kv->block_size) return false;
+        if (x->n_computed > *keys) *keys = x->n_computed;
     }
     return true;
 }
 
 bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     const model *m = f->m;
+    int keys;
     f->n_hidden = 0;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
-    if (!positions_held(m, kv, b)) return false;
-    if (!ensure_score(f, b) || !ensure_unpacked(f)) return false;
-    embed_and_rope_tables(f, b);
-    plan_tiles(f, b);
+    if (!positions_held(m, kv, b, &keys)) return false;
+    if (!fwd_ensure_score(f, keys) || !fwd_ensure_unpacked(f)) return false;
+    fwd_embed(f, b);
+    f->n_tiles = fwd_plan_tiles(f, b, ATT_CAUSAL, f->tiles);
+    if (model_is_encdec(&m->cfg)) f->n_xtiles = fwd_plan_tiles(f, b, ATT_CROSS, f->xtiles);
     layer_task_arg a = {.f = f, .kv = kv, .b = b};
     next_norms(m, -1, &a);
-    pool_run(f->pool, norm_task, &a);
+    pool_run(f->pool, fwd_norm_task, &a);
     for (int l = 0; l < m->cfg.n_layers; l++) layer_forward(f, kv, b, l);
     f->n_hidden = b->n; /* xb now holds the final-normed rows */
     return true;
 }
 
 /* The rows are gathered into proj (free once the layers are done), so xb
- * stays intact for the next call. */
+ * stays intact for the next call; T5's tied head scales them first. */
 bool fwd_logits(fwd_ctx *f, const int *rows, int n_rows, float *logits) {
     int dim = f->m->cfg.dim;
+    float scale = f->m->cfg.output_scale;
     if (n_rows <= 0) return n_rows == 0;
-    if (!ensure_unpacked(f)) return false;
+    if (!fwd_ensure_unpacked(f)) return false;
     for (int i = 0; i < n_rows; i++) {
         if (rows[i] < 0 || rows[i] >= f->n_hidden) return false;
-        memcpy(f->proj + (size_t)i * dim, f->xb + (size_t)rows[i] * dim, dim * sizeof(float));
+        float *p = f->proj + (size_t)i * dim;
+        memcpy(p, f->xb + (size_t)rows[i] * dim, dim * sizeof(float));
+        if (scale != 1.0f)
+            for (int j = 0; j < dim; j++) p[j] *= scale;
     }
-    matmul_batch out = {{job(f->proj, &f->m->output, NULL, logits, n_rows)}, 1};
-    matmul(f, &out);
+    matmul_batch out = {{fwd_job(f->proj, &f->m->output, NULL, logits, n_rows)}, 1};
+    fwd_mm(f, &out);
     if (f->m->cfg.final_softcap > 0) {
         softcap_arg sa = {logits, (size_t)n_rows * f->m->cfg.vocab, f->m->cfg.final_softcap};
         pool_run(f->pool, softcap_task, &sa);

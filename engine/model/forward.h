@@ -9,6 +9,12 @@
  * head in parallel, reading the KV cache through kv.h.  Activations are
  * f32; K and V are stored in the cache's element type (kv_dtype) and read
  * in it directly.
+ *
+ * Encoder-decoder models (T5) run in two passes: fwd_encode over whole
+ * prompts once, which leaves each decoder layer's cross-attention K/V of
+ * the encoder's output in blocks of the KV pool (a second block table per
+ * sequence), then fwd_run over decoder tokens like any decoder, each
+ * sequence's rows also attending to its cross K/V (fwd_batch.cross).
  */
 #ifndef CTGI_FORWARD_H
 #define CTGI_FORWARD_H
@@ -44,6 +50,10 @@ typedef struct {
     int n;                 /* <= fwd_max_tokens */
     /* which rows want logits: NULL = every row; else a (n) mask */
     const bool *want_logits;
+    /* encoder-decoder models: each sequence's cross-attention K/V (the
+     * table fwd_encode filled; n_computed = the encoder's length); NULL
+     * for a decoder-only model */
+    const kv_seq *const *cross;
 } fwd_batch;
 
 /* Runs the batch; writes logits (n_out, vocab) for the rows that want them,
@@ -69,5 +79,19 @@ bool fwd_eval(fwd_ctx *c, const kv_store *kv, const fwd_batch *b, float *logits)
  * batch was run or a row is out of range. */
 bool fwd_run(fwd_ctx *c, const kv_store *kv, const fwd_batch *b);
 bool fwd_logits(fwd_ctx *c, const int *rows, int n_rows, float *logits);
+
+/* An encoder-decoder model's encoder over whole prompts: b->tokens of each
+ * sequence consecutive at positions 0, 1, ..., n-1 (a prompt is never
+ * split: bidirectional attention sees all of it; each sequence its own
+ * tokens only), b->seqs[s] the sequence's cross table with blocks for its
+ * n positions (kv_seq_reserve).  Runs the encoder stack and its final
+ * norm, then writes every decoder layer's cross-attention keys and values
+ * of that output into the table (cache layer l = decoder layer l) at the
+ * token's position, in the cache's element type; the caller then marks
+ * them computed (kv_seq_commit_private).  want_logits and cross are
+ * ignored.  A row's K/V are the same bits whatever else is in the batch.
+ * Leaves no rows for fwd_logits.  False as fwd_run (and for a decoder-only
+ * model, or positions that do not start at 0 or run in order). */
+bool fwd_encode(fwd_ctx *c, const kv_store *kv, const fwd_batch *b);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * model.c — loading a model, independent of the file format: dispatch on
- * the path, sanity limits on the hyper-parameters, the RoPE frequency and
- * ALiBi slope tables, and freeing.  The weights themselves are assembled
+ * the path, sanity limits on the hyper-parameters, the RoPE frequency,
+ * ALiBi slope and T5 relative-bucket tables, and freeing.  The weights themselves are assembled
  * by model_assemble.c.
  */
 #include <math.h>
@@ -36,8 +36,11 @@ void model_free(model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    free(m->enc_layers);
     free(m->rope_inv_freq);
     free(m->alibi_slopes);
+    free(m->rel_bucket_enc);
+    free(m->rel_bucket_dec);
     tok_free(m->tok);
     free(m->eos_ids);
     free(m->chat_template);
@@ -98,6 +101,20 @@ bool model_check_config(const model_config *c, char *err) {
     if (c->sliding_window < 0 || c->swa_dense_every < 0)
         return ct_err(err, "sliding window %d (every %d-th layer full) is invalid", c->sliding_window,
                       c->swa_dense_every);
+    if (c->n_enc_layers < 0 || c->n_enc_layers > 1024)
+        return ct_err(err, "encoder layer count %d is out of range [0, 1024]", c->n_enc_layers);
+    /* T5's buckets: half for each sign in the encoder, half of those exact;
+     * past max_distance every offset shares the last bucket */
+    if (c->pos == POS_RELATIVE &&
+        (c->rel_buckets < 4 || c->rel_buckets > 1024 || c->rel_buckets % 4 != 0 ||
+         c->rel_max_distance <= c->rel_buckets / 2 || c->rel_max_distance > 1 << 16))
+        return ct_err(err, "relative attention: %d buckets (a multiple of 4 in [4, 1024]) up to distance %d "
+                      "(in (buckets / 2, 65536]) is not supported", c->rel_buckets, c->rel_max_distance);
+    if (c->n_enc_layers > 0 && (c->dec_start_id < 0 || c->dec_start_id >= c->vocab))
+        return ct_err(err, "decoder start token id %d is outside the vocabulary [0, %d)", (int)c->dec_start_id,
+                      c->vocab);
+    if (!(c->output_scale > 0 && isfinite(c->output_scale)))
+        return ct_err(err, "output scale %g is invalid (must be a positive number)", (double)c->output_scale);
     if (!(c->rope_theta > 0 && isfinite(c->rope_theta)))
         return ct_err(err, "RoPE theta %g is invalid", (double)c->rope_theta);
     /* A zero or NaN factor would turn every rotated position into NaN. */
@@ -163,6 +180,44 @@ bool model_init_alibi(model *m) {
     return true;
 }
 
+/* transformers' _relative_position_bucket in double: |d| below half of a
+ * side's buckets is its own bucket, the rest share logarithmic bins up to
+ * max_distance (truncated toward zero, capped at the side's last bucket).
+ * The float32 forms of transformers and llama.cpp give the same buckets
+ * for T5's 32 buckets and distance 128 (tests/engine/model/t5_ref.py
+ * checks the tables against its own float32 form). */
+int32_t model_rel_bucket(int d, int n_buckets, int max_distance, bool bidirectional) {
+    int base = 0, n = n_buckets, r;
+    if (bidirectional) {
+        n /= 2;
+        if (d > 0) base = n;
+        r = d < 0 ? -d : d;
+    } else {
+        r = d < 0 ? -d : 0;
+    }
+    int exact = n / 2;
+    if (r < exact) return base + r;
+    double large = exact + log((double)r / exact) / log((double)max_distance / exact) * (n - exact);
+    int b = large < n - 1 ? (int)large : n - 1;
+    return base + b;
+}
+
+/* The decoder's and the encoder's bucket of every offset in
+ * [-max_distance, max_distance]. */
+static bool init_rel_buckets(model *m) {
+    const model_config *c = &m->cfg;
+    if (c->pos != POS_RELATIVE) return true;
+    int D = c->rel_max_distance;
+    m->rel_bucket_enc = malloc((size_t)(2 * D + 1) * sizeof(int32_t));
+    m->rel_bucket_dec = malloc((size_t)(2 * D + 1) * sizeof(int32_t));
+    if (!m->rel_bucket_enc || !m->rel_bucket_dec) return false;
+    for (int d = -D; d <= D; d++) {
+        m->rel_bucket_enc[d + D] = model_rel_bucket(d, c->rel_buckets, D, true);
+        m->rel_bucket_dec[d + D] = model_rel_bucket(d, c->rel_buckets, D, false);
+    }
+    return true;
+}
+
 /* ---- entry points --------------------------------------------------------- */
 
 bool model_weights_fit(const char *path, uint64_t need, char *err) {
@@ -189,7 +244,7 @@ model *model_load(const char *path, char *err) {
     m->path = strdup(path);
     bool ok = is_dir(path) ? model_open_hf(m, path, err) : model_open_gguf(m, path, err);
     if (ok && !m->rope_inv_freq) model_init_rope(m, NULL);
-    if (ok && (!m->rope_inv_freq || !model_init_alibi(m))) ok = ct_err(err, "out of memory");
+    if (ok && (!m->rope_inv_freq || !model_init_alibi(m) || !init_rel_buckets(m))) ok = ct_err(err, "out of memory");
     /* Ids past the embedding rows would read outside the weights. (Fewer
      * tokens than rows is normal: vocabularies are padded to a multiple.) */
     if (ok && tok_n_vocab(m->tok) > m->cfg.vocab)
@@ -236,6 +291,9 @@ model_info model_get_info(const model *m) {
         .eos_id = m->tok ? tok_eos(m->tok) : -1,
         .eos_ids = m->eos_ids,
         .n_eos = m->n_eos,
+        .encoder_decoder = model_is_encdec(c),
+        .n_enc_layers = c->n_enc_layers,
+        .decoder_start_id = c->dec_start_id,
     };
 }
 

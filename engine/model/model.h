@@ -1,7 +1,9 @@
 /*
- * model.h — a loaded decoder-only transformer: hyper-parameters, weights
- * (matrices in their file's type, packed for the kernels), tokenizer and
- * generation defaults.
+ * model.h — a loaded transformer: hyper-parameters, weights (matrices in
+ * their file's type, packed for the kernels), tokenizer and generation
+ * defaults.  Decoder-only families, and T5's encoder-decoder: an encoder
+ * stack (enc_layers) over the prompt, whose output each decoder layer
+ * reads through cross-attention (layer_weights' cross_* fields).
  *
  * Architectures are described by their differences, never by a copy of
  * the forward pass: arch.c has one row (arch_desc) per family with its
@@ -42,21 +44,24 @@
 
 typedef enum {
     ARCH_LLAMA = 0, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3, ARCH_GEMMA, ARCH_GEMMA2, ARCH_GPT2, ARCH_STARCODER,
-    ARCH_GPTNEOX, ARCH_FALCON, ARCH_MPT, ARCH_BLOOM, ARCH_COUNT
+    ARCH_GPTNEOX, ARCH_FALCON, ARCH_MPT, ARCH_BLOOM, ARCH_T5, ARCH_COUNT
 } arch_id;
 
 /* The norm of every block: RMSNorm x / rms(x) * g, or LayerNorm
  * (x - mean) / sd * g (+ b when the file has a bias). */
 typedef enum { NORM_RMS = 0, NORM_LAYER } norm_kind;
 /* The MLP: down(silu(gate x) * up x), down(gelu(gate x) * up x), or the
- * non-gated down(gelu(up x)); each product with its bias when present. */
-typedef enum { FFN_SWIGLU = 0, FFN_GEGLU, FFN_GELU } ffn_kind;
+ * non-gated down(gelu(up x)) or down(relu(up x)) (the original T5); each
+ * product with its bias when present. */
+typedef enum { FFN_SWIGLU = 0, FFN_GEGLU, FFN_GELU, FFN_RELU } ffn_kind;
 /* GELU's form: the tanh approximation (llama.cpp for every GGUF family,
  * HF gelu_new / gelu_pytorch_tanh) or the exact erf (HF "gelu"). */
 typedef enum { GELU_TANH = 0, GELU_ERF } gelu_kind;
 /* Where positions enter: RoPE on q/k, a learned absolute embedding added
- * to the token embedding, or ALiBi (a per-head linear bias on the scores). */
-typedef enum { POS_ROPE = 0, POS_LEARNED, POS_ALIBI } pos_kind;
+ * to the token embedding, ALiBi (a per-head linear bias on the scores), or
+ * T5's relative buckets (a learned per-head bias on the scores, looked up
+ * by the bucket of key position - query position). */
+typedef enum { POS_ROPE = 0, POS_LEARNED, POS_ALIBI, POS_RELATIVE } pos_kind;
 
 typedef enum { ROPE_SCALING_NONE = 0, ROPE_SCALING_LINEAR, ROPE_SCALING_LLAMA3 } rope_scaling_type;
 
@@ -86,6 +91,7 @@ typedef struct {
     int swa_dense_every;  /* sliding window layout: 0 every layer, k: every k-th layer full (gemma2: 2) */
     bool hf_norm_plus_one; /* HF stores RMSNorm gains as w, used as 1 + w (gemma); GGUF stores 1 + w */
     bool hf_tied_default; /* tie_word_embeddings when config.json does not say */
+    bool encdec;          /* encoder-decoder (T5): an encoder stack, cross-attention in the decoder */
 } arch_desc;
 
 const arch_desc *arch_find_gguf(const char *name);      /* NULL if unsupported */
@@ -134,11 +140,34 @@ typedef struct {
      * see again is needed only by the full layers. */
     int sliding_window;
     int swa_dense_every;
+    /* Encoder-decoder (T5).  n_enc_layers > 0: the prompt goes through the
+     * encoder stack once (bidirectional attention), each decoder layer
+     * attends to its output (cross-attention) and the decoder generates
+     * from dec_start_id.  POS_RELATIVE: the bucket of a key at offset
+     * d = key pos - query pos (rel_buckets buckets, logarithmic up to
+     * rel_max_distance; half of them for d > 0 in the encoder, d <= 0 only
+     * in the decoder) selects a learned per-head bias added to q.k. */
+    int n_enc_layers;            /* 0: decoder-only */
+    int rel_buckets;
+    int rel_max_distance;
+    int32_t dec_start_id;        /* the decoder's first token (T5: pad, 0) */
+    float output_scale;          /* final hidden state multiplied by it before the head (1: none;
+                                    T5 with a tied head: dim^-0.5) */
 } model_config;
 
 /* c's architecture traits and defaults from a (arch.c): the loaders start
  * from these, then read the file's keys. */
 void arch_apply(const arch_desc *a, model_config *c);
+
+/* An encoder-decoder model (T5). */
+static inline bool model_is_encdec(const model_config *c) { return c->n_enc_layers > 0; }
+
+/* T5's relative position bucket of offset d = key position - query
+ * position (bidirectional: the encoder; else causal): exact buckets for
+ * small |d|, logarithmic ones up to max_distance, the last one beyond
+ * (transformers' T5Attention._relative_position_bucket, llama.cpp's
+ * llama_relative_position_bucket). */
+int32_t model_rel_bucket(int d, int n_buckets, int max_distance, bool bidirectional);
 
 /* The window of layer l (0: full causal attention). */
 static inline int model_layer_window(const model_config *c, int l) {
@@ -179,6 +208,15 @@ typedef struct {
     wmat w_down;      /* (dim, ffn_dim) */
     float *b_down;    /* (dim) or NULL */
     float *post_ffn_norm; /* (dim) norm of the MLP output (gemma2) or NULL */
+    const float *rel_bias; /* (rel_buckets, n_heads) POS_RELATIVE: the bias the layer's self-attention
+                              adds, by bucket then head: its own attn_rel_b or (T5: only layer 0 of each
+                              stack has one) layer 0's; NULL otherwise */
+    /* cross-attention on the encoder's output (T5 decoder layers; absent: cross_norm NULL) */
+    float *cross_norm; /* (dim) */
+    wmat wq_cross;     /* (n_heads*head_dim, dim) on the decoder's stream */
+    wmat wk_cross;     /* (n_kv_heads*head_dim, dim) on the encoder's output */
+    wmat wv_cross;     /* (n_kv_heads*head_dim, dim) */
+    wmat wo_cross;     /* (dim, n_heads*head_dim) */
 } layer_weights;
 
 struct model {
@@ -201,6 +239,15 @@ struct model {
     wmat output;       /* (vocab, dim); a copy of tok_embd's values when tied */
     float *rope_inv_freq; /* (n_rot/2) theta^(-2i/n_rot), with scaling applied (POS_ROPE) */
     float *alibi_slopes;  /* (n_heads) POS_ALIBI, else NULL */
+    /* encoder-decoder (cfg.n_enc_layers > 0): the encoder stack (attention
+     * and MLP, no cross_*) and its final norm; layers[] and out_norm are
+     * the decoder's */
+    layer_weights *enc_layers; /* (n_enc_layers) */
+    float *enc_out_norm;       /* (dim) */
+    /* POS_RELATIVE: the bucket of offset d = key - query at [d + rel_max_distance], d clamped
+     * to +-rel_max_distance (every bucket is reached within it: farther keys share the last) */
+    int32_t *rel_bucket_enc;   /* (2 rel_max_distance + 1) bidirectional (encoder) */
+    int32_t *rel_bucket_dec;   /* (2 rel_max_distance + 1) causal (decoder; d > 0 never occurs) */
     tokenizer *tok;
     int32_t *eos_ids;  /* ids that end generation (EOS + generation_config), n_eos */
     int n_eos;

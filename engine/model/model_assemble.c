@@ -12,7 +12,11 @@
  *   - HF gemma's RMSNorm gains w stored, 1 + w used;
  *   - falcon's norms: attn_norm_2 (40B layout) feeds attention, attn_norm
  *     the MLP; without it (7B) both read attn_norm;
- *   - optional biases, norms of the output head, learned positions.
+ *   - optional biases, norms of the output head, learned positions;
+ *   - T5: the encoder stack (enc.blk.N.*, enc.output_norm) beside the
+ *     decoder's (dec.blk.N.*, with cross_attn_*), out-projections named
+ *     attn_o, the relative position bias of layer 0 shared by the later
+ *     layers that have none of their own.
  *
  * Each F16/BF16/quantized matrix is repacked once into the group layout of
  * the products (the same bytes, reordered; rows picked by a row map move
@@ -111,6 +115,8 @@ typedef struct {
     size_t arena_bytes; /* the typed matrices together, each 64-byte aligned */
     void **scratch;     /* transposed copies, read by pack jobs, freed with the loader */
     int n_scratch, cap_scratch;
+    const char *blk;      /* the layers' name prefix: "blk" (T5: "enc.blk", "dec.blk") */
+    const char *attn_out; /* the attention out-projection: "attn_output" (T5: "attn_o") */
 } loader;
 
 static void loader_free(loader *L) {
@@ -359,7 +365,9 @@ static bool load_split(loader *L, const char *name, int src_rows, int K, int n, 
 
 /* ---- one layer ------------------------------------------------------------------- */
 
-#define BLK(buf, l, suffix) (snprintf(buf, sizeof buf, "blk.%d.%s", l, suffix), buf)
+/* Layer l's tensor `suffix` in the stack being loaded ("blk.3.attn_q.weight";
+ * T5: "enc.blk.3..." / "dec.blk.3..."). */
+#define BLK(L, buf, l, suffix) (snprintf(buf, sizeof buf, "%s.%d.%s", (L)->blk, l, suffix), buf)
 
 /* The block's input norms.  Sequential blocks: attn_norm, then ffn_norm.
  * Parallel blocks read both from the same x: gptneox has attn_norm and
@@ -368,23 +376,23 @@ static bool load_split(loader *L, const char *name, int src_rows, int K, int n, 
 static bool load_norms(loader *L, int l, layer_weights *w) {
     const model_config *c = &L->m->cfg;
     char n[96];
-    if (!(w->attn_norm = load_vec(L, BLK(n, l, "attn_norm.weight"), c->dim, c->dim, NULL, false, true)))
+    if (!(w->attn_norm = load_vec(L, BLK(L, n, l, "attn_norm.weight"), c->dim, c->dim, NULL, false, true)))
         return false;
-    w->attn_norm_b = opt_vec(L, BLK(n, l, "attn_norm.bias"), c->dim);
+    w->attn_norm_b = opt_vec(L, BLK(L, n, l, "attn_norm.bias"), c->dim);
     if (arch_get(c->arch)->attn_norm_2) {
-        if (!present(L, BLK(n, l, "attn_norm_2.weight"))) return true; /* 7B: one norm for both branches */
+        if (!present(L, BLK(L, n, l, "attn_norm_2.weight"))) return true; /* 7B: one norm for both branches */
         w->ffn_norm = w->attn_norm;
         w->ffn_norm_b = w->attn_norm_b;
         w->attn_norm = load_vec(L, n, c->dim, c->dim, NULL, false, true);
-        w->attn_norm_b = opt_vec(L, BLK(n, l, "attn_norm_2.bias"), c->dim);
+        w->attn_norm_b = opt_vec(L, BLK(L, n, l, "attn_norm_2.bias"), c->dim);
         return w->attn_norm != NULL;
     }
-    if (!(w->ffn_norm = load_vec(L, BLK(n, l, "ffn_norm.weight"), c->dim, c->dim, NULL, false, true))) return false;
-    w->ffn_norm_b = opt_vec(L, BLK(n, l, "ffn_norm.bias"), c->dim);
+    if (!(w->ffn_norm = load_vec(L, BLK(L, n, l, "ffn_norm.weight"), c->dim, c->dim, NULL, false, true))) return false;
+    w->ffn_norm_b = opt_vec(L, BLK(L, n, l, "ffn_norm.bias"), c->dim);
     if (arch_get(c->arch)->post_norms &&
-        (!(w->post_attn_norm = load_vec(L, BLK(n, l, "post_attention_norm.weight"), c->dim, c->dim, NULL, false,
+        (!(w->post_attn_norm = load_vec(L, BLK(L, n, l, "post_attention_norm.weight"), c->dim, c->dim, NULL, false,
                                         true)) ||
-         !(w->post_ffn_norm = load_vec(L, BLK(n, l, "post_ffw_norm.weight"), c->dim, c->dim, NULL, false, true))))
+         !(w->post_ffn_norm = load_vec(L, BLK(L, n, l, "post_ffw_norm.weight"), c->dim, c->dim, NULL, false, true))))
         return false;
     return true;
 }
@@ -397,12 +405,12 @@ static bool load_qkv(loader *L, int l, layer_weights *w) {
     int hd = c->head_dim, q = c->n_heads * hd, kv = c->n_kv_heads * hd;
     bool need_bias = arch_get(c->arch)->qkv_bias, grouped = L->src->qkv_grouped;
     char n[96];
-    if (present(L, BLK(n, l, "attn_qkv.weight"))) {
+    if (present(L, BLK(L, n, l, "attn_qkv.weight"))) {
         int *maps[3], rows[3] = {q, kv, kv};
         wmat *outs[3] = {&w->wq, &w->wk, &w->wv};
         for (int i = 0; i < 3; i++) maps[i] = qkv_map(i, c->n_heads, c->n_kv_heads, hd, grouped);
         if (!load_split(L, n, q + 2 * kv, c->dim, 3, maps, rows, outs)) return false;
-        if (!present(L, BLK(n, l, "attn_qkv.bias"))) return need_bias ? ct_err(L->err, "missing tensor '%s'", n) : true;
+        if (!present(L, BLK(L, n, l, "attn_qkv.bias"))) return need_bias ? ct_err(L->err, "missing tensor '%s'", n) : true;
         float **dst[3] = {&w->bq, &w->bk, &w->bv};
         for (int i = 0; i < 3; i++) {
             int *map = qkv_map(i, c->n_heads, c->n_kv_heads, hd, grouped);
@@ -419,11 +427,11 @@ static bool load_qkv(loader *L, int l, layer_weights *w) {
         {&w->wv, &w->bv, "attn_v.weight", "attn_v.bias", kv, 0},
     };
     for (int i = 0; i < 3; i++) {
-        if (!load_matrix(L, BLK(n, l, P[i].m), P[i].rows, c->dim, P[i].perm, false, false, P[i].dst, NULL))
+        if (!load_matrix(L, BLK(L, n, l, P[i].m), P[i].rows, c->dim, P[i].perm, false, false, P[i].dst, NULL))
             return false;
         int *map = P[i].perm > 0 && L->src->qk_interleaved ? unpermute_map(P[i].rows, P[i].perm) : NULL;
         bool opt = !need_bias;
-        *P[i].bias = load_vec(L, BLK(n, l, P[i].b), (uint64_t)P[i].rows, (uint64_t)P[i].rows, map, opt, false);
+        *P[i].bias = load_vec(L, BLK(L, n, l, P[i].b), (uint64_t)P[i].rows, (uint64_t)P[i].rows, map, opt, false);
         free(map);
         if (!*P[i].bias && !opt) return false;
     }
@@ -436,12 +444,12 @@ static bool load_ffn(loader *L, int l, layer_weights *w) {
     const model_config *c = &L->m->cfg;
     int f = c->ffn_dim;
     char n[96];
-    bool gated = c->ffn != FFN_GELU;
-    if (gated && !present(L, BLK(n, l, "ffn_gate.weight"))) {
+    bool gated = c->ffn != FFN_GELU && c->ffn != FFN_RELU;
+    if (gated && !model_is_encdec(c) && !present(L, BLK(L, n, l, "ffn_gate.weight"))) {
         int *maps[2] = {range_map(0, f), range_map(f, f)}, rows[2] = {f, f};
         wmat *outs[2] = {&w->w_gate, &w->w_up};
-        if (!load_split(L, BLK(n, l, "ffn_up.weight"), 2 * f, c->dim, 2, maps, rows, outs)) return false;
-        if (present(L, BLK(n, l, "ffn_up.bias"))) { /* gate's f values, then up's */
+        if (!load_split(L, BLK(L, n, l, "ffn_up.weight"), 2 * f, c->dim, 2, maps, rows, outs)) return false;
+        if (present(L, BLK(L, n, l, "ffn_up.bias"))) { /* gate's f values, then up's */
             int *mu = range_map(f, f);
             if (!mu) return ct_err(L->err, "out of memory");
             w->b_gate = load_vec(L, n, 2 * (uint64_t)f, f, NULL, false, false);
@@ -450,14 +458,14 @@ static bool load_ffn(loader *L, int l, layer_weights *w) {
             if (!w->b_up) return false;
         }
     } else {
-        if (gated && !load_matrix(L, BLK(n, l, "ffn_gate.weight"), f, c->dim, 0, false, false, &w->w_gate, NULL))
+        if (gated && !load_matrix(L, BLK(L, n, l, "ffn_gate.weight"), f, c->dim, 0, false, false, &w->w_gate, NULL))
             return false;
-        if (gated) w->b_gate = opt_vec(L, BLK(n, l, "ffn_gate.bias"), f);
-        if (!load_matrix(L, BLK(n, l, "ffn_up.weight"), f, c->dim, 0, false, false, &w->w_up, NULL)) return false;
-        w->b_up = opt_vec(L, BLK(n, l, "ffn_up.bias"), f);
+        if (gated) w->b_gate = opt_vec(L, BLK(L, n, l, "ffn_gate.bias"), f);
+        if (!load_matrix(L, BLK(L, n, l, "ffn_up.weight"), f, c->dim, 0, false, false, &w->w_up, NULL)) return false;
+        w->b_up = opt_vec(L, BLK(L, n, l, "ffn_up.bias"), f);
     }
-    if (!load_matrix(L, BLK(n, l, "ffn_down.weight"), c->dim, f, 0, false, false, &w->w_down, NULL)) return false;
-    w->b_down = opt_vec(L, BLK(n, l, "ffn_down.bias"), c->dim);
+    if (!load_matrix(L, BLK(L, n, l, "ffn_down.weight"), c->dim, f, 0, false, false, &w->w_down, NULL)) return false;
+    w->b_down = opt_vec(L, BLK(L, n, l, "ffn_down.bias"), c->dim);
     return true;
 }
 
@@ -466,14 +474,72 @@ static bool load_layer(loader *L, int l, layer_weights *w) {
     char n[96];
     if (!load_norms(L, l, w) || !load_qkv(L, l, w)) return false;
     if (c->qk_norm &&
-        (!(w->q_norm = load_vec(L, BLK(n, l, "attn_q_norm.weight"), c->head_dim, c->head_dim, NULL, false, true)) ||
-         !(w->k_norm = load_vec(L, BLK(n, l, "attn_k_norm.weight"), c->head_dim, c->head_dim, NULL, false, true))))
+        (!(w->q_norm = load_vec(L, BLK(L, n, l, "attn_q_norm.weight"), c->head_dim, c->head_dim, NULL, false, true)) ||
+         !(w->k_norm = load_vec(L, BLK(L, n, l, "attn_k_norm.weight"), c->head_dim, c->head_dim, NULL, false, true))))
         return false;
-    if (!load_matrix(L, BLK(n, l, "attn_output.weight"), c->dim, c->n_heads * c->head_dim, 0, false, false, &w->wo,
-                     NULL))
+    char sfx[64];
+    snprintf(sfx, sizeof sfx, "%s.weight", L->attn_out);
+    if (!load_matrix(L, BLK(L, n, l, sfx), c->dim, c->n_heads * c->head_dim, 0, false, false, &w->wo, NULL))
         return false;
-    w->bo = opt_vec(L, BLK(n, l, "attn_output.bias"), c->dim);
+    snprintf(sfx, sizeof sfx, "%s.bias", L->attn_out);
+    w->bo = opt_vec(L, BLK(L, n, l, sfx), c->dim);
     return load_ffn(L, l, w);
+}
+
+/* ---- T5 ------------------------------------------------------------------------------ */
+
+/* A small f32 table (rows, cols) (T5's relative bias: buckets x heads), or
+ * NULL: absent (err set unless optional) or misshapen. */
+static float *load_table(loader *L, const char *name, int rows, int cols, bool optional) {
+    wsrc w;
+    if (!find_tensor(L, name, (uint64_t)rows, (uint64_t)cols, optional, &w, NULL)) return NULL;
+    size_t n = (size_t)rows * cols;
+    float *buf = model_own(L->m, malloc(n * sizeof(float)));
+    if (!buf) {
+        ct_err(L->err, "out of memory converting '%s'", w.name);
+        return NULL;
+    }
+    if (w.transposed || !dt_convertible(w.type) || !dt_to_f32(w.type, w.data, buf, n)) {
+        ct_err(L->err, "tensor '%s' has unsupported type %s", w.name, dt_name(w.type));
+        return NULL;
+    }
+    L->m->n_params += n;
+    return buf;
+}
+
+/* Layer l of a T5 stack: its relative position bias (its own attn_rel_b,
+ * which layer 0 must have; later layers without one use layer 0's, as
+ * transformers' T5 and llama.cpp do, and umt5 gives every layer its own),
+ * and in the decoder the cross-attention's norm and projections. */
+static bool load_t5_extras(loader *L, int l, layer_weights *w, const layer_weights *first, bool decoder) {
+    const model_config *c = &L->m->cfg;
+    int q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
+    char n[96];
+    const float *own = load_table(L, BLK(L, n, l, "attn_rel_b.weight"), c->rel_buckets, c->n_heads, l > 0);
+    if (!own && (l == 0 || L->err[0])) return false;
+    w->rel_bias = own ? own : first->rel_bias;
+    if (!decoder) return true;
+    const struct { wmat *dst; const char *name; int rows, cols; } P[] = {
+        {&w->wq_cross, "cross_attn_q", q, c->dim}, {&w->wk_cross, "cross_attn_k", kv, c->dim},
+        {&w->wv_cross, "cross_attn_v", kv, c->dim}, {&w->wo_cross, NULL, c->dim, q},
+    };
+    if (!(w->cross_norm = load_vec(L, BLK(L, n, l, "cross_attn_norm.weight"), c->dim, c->dim, NULL, false, true)))
+        return false;
+    for (int i = 0; i < 4; i++) {
+        char sfx[64];
+        if (P[i].name) snprintf(sfx, sizeof sfx, "%s.weight", P[i].name);
+        else snprintf(sfx, sizeof sfx, "cross_%s.weight", L->attn_out);
+        if (!load_matrix(L, BLK(L, n, l, sfx), P[i].rows, P[i].cols, 0, false, false, P[i].dst, NULL)) return false;
+    }
+    return true;
+}
+
+/* Every layer of one T5 stack (prefix "enc.blk" or "dec.blk"). */
+static bool load_t5_stack(loader *L, const char *prefix, layer_weights *ws, int n_layers, bool decoder) {
+    L->blk = prefix;
+    for (int l = 0; l < n_layers; l++)
+        if (!load_layer(L, l, &ws[l]) || !load_t5_extras(L, l, &ws[l], &ws[0], decoder)) return false;
+    return true;
 }
 
 /* ---- embeddings and head ------------------------------------------------------------ */
@@ -535,8 +601,12 @@ static char *type_summary(const loader *L) {
 static bool load_head(loader *L) {
     model *m = L->m;
     model_config *c = &m->cfg;
-    if (!(m->out_norm = load_vec(L, "output_norm.weight", c->dim, c->dim, NULL, false, true))) return false;
-    m->out_norm_b = opt_vec(L, "output_norm.bias", c->dim);
+    const char *norm = model_is_encdec(c) ? "dec.output_norm" : "output_norm";
+    char n[64];
+    snprintf(n, sizeof n, "%s.weight", norm);
+    if (!(m->out_norm = load_vec(L, n, c->dim, c->dim, NULL, false, true))) return false;
+    snprintf(n, sizeof n, "%s.bias", norm);
+    m->out_norm_b = opt_vec(L, n, c->dim);
     bool found = false;
     if (!c->tied_output && !load_matrix(L, "output.weight", c->vocab, c->dim, 0, true, false, &m->output, &found) &&
         found)
@@ -561,8 +631,18 @@ static bool assemble(loader *L) {
         return false;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return ct_err(L->err, "out of memory");
-    for (int l = 0; l < c->n_layers; l++)
-        if (!load_layer(L, l, &m->layers[l])) return false;
+    if (model_is_encdec(c)) {
+        L->attn_out = "attn_o";
+        if (!(m->enc_layers = calloc((size_t)c->n_enc_layers, sizeof *m->enc_layers)))
+            return ct_err(L->err, "out of memory");
+        if (!load_t5_stack(L, "enc.blk", m->enc_layers, c->n_enc_layers, false) ||
+            !(m->enc_out_norm = load_vec(L, "enc.output_norm.weight", c->dim, c->dim, NULL, false, true)) ||
+            !load_t5_stack(L, "dec.blk", m->layers, c->n_layers, true))
+            return false;
+    } else {
+        for (int l = 0; l < c->n_layers; l++)
+            if (!load_layer(L, l, &m->layers[l])) return false;
+    }
     if (!load_head(L)) return false;
     free(m->dtype);
     m->dtype = type_summary(L);
@@ -570,7 +650,7 @@ static bool assemble(loader *L) {
 }
 
 bool model_assemble(model *m, const weight_source *src, char *err) {
-    loader L = {.m = m, .src = src, .err = err};
+    loader L = {.m = m, .src = src, .err = err, .blk = "blk", .attn_out = "attn_output"};
     err[0] = '\0';
     bool ok = assemble(&L) && pack_all(&L);
     loader_free(&L);

@@ -1,7 +1,8 @@
 /*
  * model_gguf.c — a model from one GGUF file: hyper-parameters from the
  * `<arch>.*` keys, the tokenizer from `tokenizer.ggml.*`, tensors by their
- * GGUF names (already the canonical names model.c asks for).
+ * GGUF names (already the canonical names model.c asks for; T5's are
+ * llama.cpp's enc.blk.N.* / dec.blk.N.* ones).
  */
 #include <math.h>
 #include <stdio.h>
@@ -50,6 +51,28 @@ static bool arch_has(const gguf_file *f, const char *arch, const char *key) {
     return gguf_find(f, full) != NULL;
 }
 
+/* T5 (llama.cpp's converter): block_count encoder layers and as many
+ * decoder layers (decoder_block_count when a newer converter wrote one),
+ * relative_buckets_count buckets (max distance 128, as llama.cpp fixes
+ * it), the decoder's start token (absent: BOS, model_open_gguf), the MLP
+ * gated GELU when enc.blk.0.ffn_gate exists and ReLU otherwise (llama.cpp
+ * decides so), q.k unscaled, a tied head scaled by dim^-0.5 (transformers'
+ * T5ForConditionalGeneration; llama.cpp leaves it out). */
+static bool read_t5(model_config *c, const gguf_file *f, const char *an, char *err) {
+    bool ok = true;
+    c->n_enc_layers = c->n_layers;
+    c->n_layers = arch_u32(f, an, "decoder_block_count", c->n_enc_layers, false, &ok, err);
+    c->rel_buckets = arch_u32(f, an, "attention.relative_buckets_count", 0, true, &ok, err);
+    c->dec_start_id = arch_u32(f, an, "decoder_start_token_id", 0, false, &ok, err);
+    c->ffn = gguf_find_tensor(f, "enc.blk.0.ffn_gate.weight") ? FFN_GEGLU : FFN_RELU;
+    c->attn_scale = arch_f32(f, an, "attention.scale", 1.0f);
+    if (c->tied_output) c->output_scale = 1.0f / sqrtf((float)c->dim);
+    if (ok && (c->rel_buckets < 4 || c->rel_buckets > 1024 || c->rel_buckets % 4 != 0))
+        return ct_err(err, "%s: %s.attention.relative_buckets_count %d is not supported (a multiple of 4 in [4, 1024])",
+                      gguf_path(f), an, c->rel_buckets);
+    return ok;
+}
+
 /* The architecture's own keys on top of arch_apply's traits: partial
  * rotary, gptneox's residual, ALiBi's bias, mpt's clamp, sliding windows,
  * gemma's embedding scale, gemma2's soft-caps and q scale.  Keys whose
@@ -82,6 +105,7 @@ static bool read_features(model_config *c, const gguf_file *f, const arch_desc *
         c->attn_softcap = arch_f32(f, an, "attn_logit_softcapping", 0.0f);
         c->final_softcap = arch_f32(f, an, "final_logit_softcapping", 0.0f);
     }
+    if (a->encdec && !read_t5(c, f, an, err)) return false;
     uint32_t experts = 0;
     char key[128];
     snprintf(key, sizeof key, "%s.expert_count", an);
@@ -214,6 +238,12 @@ bool model_open_gguf(model *m, const char *path, char *err) {
     if (!m->tok) return ct_err(err, "%s: tokenizer: %s", path, tok_err);
     if (!read_eos(m, f)) return ct_err(err, "out of memory");
     if (!read_rope_freqs(m, f, err)) return false;
+    if (a->encdec && !arch_has(f, a->name, "decoder_start_token_id")) { /* llama.cpp's default: BOS */
+        m->cfg.dec_start_id = tok_bos(m->tok);
+        if (m->cfg.dec_start_id < 0)
+            return ct_err(err, "%s: missing metadata key '%s.decoder_start_token_id' (and no BOS to start from)", path,
+                          a->name);
+    }
     const gguf_tensor *q = gguf_find_tensor(f, "blk.0.attn_q.weight");
     m->dtype = strdup(q ? dt_name(q->type) : "F32");
     weight_source src = {.ctx = f, .find = gguf_find_weight, .qk_interleaved = a->gguf_qk_permuted};

@@ -6,6 +6,9 @@
  * here and converted by model_assemble.c: gpt2's Conv1D matrices stored
  * (in, out); fused qkv rows grouped per head or per kv group (gpt_neox,
  * bloom, falcon, gpt_bigcode); gemma's RMSNorm gains stored as w for 1 + w.
+ * T5 (t5, mt5, umt5) has a table of its own: its names say the stack
+ * (encoder.block.N / decoder.block.N) and the sub-layer (layer.0 self-
+ * attention, layer.1 cross-attention or MLP, layer.2 the decoder's MLP).
  * Any config value ctgi does not compute is refused by its key's name.
  */
 #include <jansson.h>
@@ -125,6 +128,7 @@ static const struct {
     {ARCH_GPT2, GPT2, "transformer.", false}, {ARCH_STARCODER, BIGCODE, "transformer.", true},
     {ARCH_GPTNEOX, NEOX, NULL, true},       {ARCH_FALCON, FALCON, "transformer.", true},
     {ARCH_MPT, MPT, "transformer.", false}, {ARCH_BLOOM, BLOOM, "transformer.", true},
+    {ARCH_T5, NULL, NULL, false}, /* t5_find_weight */
 };
 
 static int layout_index(arch_id a) {
@@ -141,8 +145,88 @@ static const st_tensor *find_st(const hf_ctx *h, const char *hf) {
     return t;
 }
 
+/* Describe safetensors tensor t as out. */
+static bool describe(const st_tensor *t, bool conv1d, wsrc *out) {
+    if (!t || t->n_dims > 4) return false;
+    snprintf(out->name, sizeof out->name, "%s", t->name);
+    out->type = t->type;
+    out->n_dims = t->n_dims;
+    for (uint32_t i = 0; i < 4; i++) out->ne[i] = i < t->n_dims ? t->shape[t->n_dims - 1 - i] : 1;
+    out->data = t->data;
+    out->transposed = conv1d && t->n_dims == 2;
+    return true;
+}
+
+/* T5's names (transformers' T5ForConditionalGeneration; llama.cpp's
+ * enc.blk.N.* / dec.blk.N.* on the left).  %d: the block. */
+static const struct { const char *stack, *gguf, *hf; } T5_NAMES[] = {
+    {"enc", "attn_norm", "encoder.block.%d.layer.0.layer_norm"},
+    {"enc", "attn_q", "encoder.block.%d.layer.0.SelfAttention.q"},
+    {"enc", "attn_k", "encoder.block.%d.layer.0.SelfAttention.k"},
+    {"enc", "attn_v", "encoder.block.%d.layer.0.SelfAttention.v"},
+    {"enc", "attn_o", "encoder.block.%d.layer.0.SelfAttention.o"},
+    {"enc", "attn_rel_b", "encoder.block.%d.layer.0.SelfAttention.relative_attention_bias"},
+    {"enc", "ffn_norm", "encoder.block.%d.layer.1.layer_norm"},
+    {"enc", "ffn_gate", "encoder.block.%d.layer.1.DenseReluDense.wi_0"},
+    {"enc", "ffn_down", "encoder.block.%d.layer.1.DenseReluDense.wo"},
+    {"dec", "attn_norm", "decoder.block.%d.layer.0.layer_norm"},
+    {"dec", "attn_q", "decoder.block.%d.layer.0.SelfAttention.q"},
+    {"dec", "attn_k", "decoder.block.%d.layer.0.SelfAttention.k"},
+    {"dec", "attn_v", "decoder.block.%d.layer.0.SelfAttention.v"},
+    {"dec", "attn_o", "decoder.block.%d.layer.0.SelfAttention.o"},
+    {"dec", "attn_rel_b", "decoder.block.%d.layer.0.SelfAttention.relative_attention_bias"},
+    {"dec", "cross_attn_norm", "decoder.block.%d.layer.1.layer_norm"},
+    {"dec", "cross_attn_q", "decoder.block.%d.layer.1.EncDecAttention.q"},
+    {"dec", "cross_attn_k", "decoder.block.%d.layer.1.EncDecAttention.k"},
+    {"dec", "cross_attn_v", "decoder.block.%d.layer.1.EncDecAttention.v"},
+    {"dec", "cross_attn_o", "decoder.block.%d.layer.1.EncDecAttention.o"},
+    {"dec", "ffn_norm", "decoder.block.%d.layer.2.layer_norm"},
+    {"dec", "ffn_gate", "decoder.block.%d.layer.2.DenseReluDense.wi_0"},
+    {"dec", "ffn_down", "decoder.block.%d.layer.2.DenseReluDense.wo"},
+    {NULL, "enc.output_norm", "encoder.final_layer_norm"},
+    {NULL, "dec.output_norm", "decoder.final_layer_norm"},
+    {NULL, "output", "lm_head"},
+};
+
+/* A T5 tensor by its llama.cpp name.  ffn_up is wi_1 beside a gate (wi_0),
+ * else wi; the token embedding is `shared`, or the copy an encoder or
+ * decoder keeps under its own name. */
+static bool t5_find_weight(const hf_ctx *h, const char *name, wsrc *out) {
+    char stack[4] = "", rest[96] = "", hf[256] = "";
+    int layer = -1;
+    const char *dot = strrchr(name, '.');
+    if (!dot) return false;
+    if (sscanf(name, "%3[a-z].blk.%d.%95s", stack, &layer, rest) == 3) {
+        rest[strlen(rest) - strlen(dot)] = '\0'; /* the base: "attn_q" */
+        const char *grp = !strcmp(stack, "enc") ? "encoder.block.%d.layer.1" : "decoder.block.%d.layer.2";
+        char fmt[128] = "";
+        if (!strcmp(rest, "ffn_up")) snprintf(fmt, sizeof fmt, "%s.DenseReluDense.%s", grp, h->gated_ffn ? "wi_1" : "wi");
+        for (size_t i = 0; !fmt[0] && i < sizeof T5_NAMES / sizeof T5_NAMES[0]; i++)
+            if (T5_NAMES[i].stack && !strcmp(T5_NAMES[i].stack, stack) && !strcmp(T5_NAMES[i].gguf, rest))
+                snprintf(fmt, sizeof fmt, "%s", T5_NAMES[i].hf);
+        if (!fmt[0]) return false;
+        int len = snprintf(hf, sizeof hf, fmt, layer);
+        snprintf(hf + len, sizeof hf - (size_t)len, "%s", dot);
+    } else if (!strcmp(name, "token_embd.weight")) {
+        const char *alt[] = {"shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
+        snprintf(out->name, sizeof out->name, "%s", alt[0]);
+        for (int i = 0; i < 3; i++)
+            if (describe(st_find(h->st, alt[i]), false, out)) return true;
+        return false;
+    } else {
+        char base[64];
+        snprintf(base, sizeof base, "%.*s", (int)(dot - name), name);
+        for (size_t i = 0; !hf[0] && i < sizeof T5_NAMES / sizeof T5_NAMES[0]; i++)
+            if (!T5_NAMES[i].stack && !strcmp(T5_NAMES[i].gguf, base)) snprintf(hf, sizeof hf, "%s%s", T5_NAMES[i].hf, dot);
+        if (!hf[0]) return false;
+    }
+    snprintf(out->name, sizeof out->name, "%s", hf); /* named in errors even when absent */
+    return describe(st_find(h->st, hf), false, out);
+}
+
 bool hf_find_weight(void *ctx, const char *name, wsrc *out) {
     const hf_ctx *h = ctx;
+    if (LAYOUTS[h->layout].arch == ARCH_T5) return t5_find_weight(h, name, out);
     int layer = -1, off = 0;
     if (sscanf(name, "blk.%d.%n", &layer, &off) == 1 && off > 0) name += off;
     const char *dot = strrchr(name, '.');
@@ -159,20 +243,13 @@ bool hf_find_weight(void *ctx, const char *name, wsrc *out) {
     int len = snprintf(hf, sizeof hf, n->hf, layer);
     snprintf(hf + len, sizeof hf - (size_t)len, "%s", dot);
     snprintf(out->name, sizeof out->name, "%s", hf);
-    const st_tensor *t = find_st(h, hf);
-    if (!t || t->n_dims > 4) return false;
-    snprintf(out->name, sizeof out->name, "%s", t->name);
-    out->type = t->type;
-    out->n_dims = t->n_dims;
-    for (uint32_t i = 0; i < 4; i++) out->ne[i] = i < t->n_dims ? t->shape[t->n_dims - 1 - i] : 1;
-    out->data = t->data;
-    out->transposed = n->conv1d && t->n_dims == 2;
-    return true;
+    return describe(find_st(h, hf), n->conv1d, out);
 }
 
 void hf_weight_source(hf_ctx *h, weight_source *src, const model_config *c) {
     int i = layout_index(c->arch);
     h->layout = i;
+    h->gated_ffn = c->ffn != FFN_GELU && c->ffn != FFN_RELU;
     *src = (weight_source){.ctx = h, .find = hf_find_weight, .qkv_grouped = LAYOUTS[i].qkv_grouped,
                            .norm_plus_one = arch_get(c->arch)->hf_norm_plus_one};
 }
@@ -367,6 +444,53 @@ static bool read_bloom(model_config *c, json_t *j, const arch_desc *a, char *err
     return true;
 }
 
+/* T5's feed_forward_proj ("[gated-]ACT", transformers' T5Config): gated
+ * GELU ("gated-gelu" is the tanh form, gelu_new), gated SiLU, or a plain
+ * ReLU / GELU MLP. */
+static bool t5_ffn(model_config *c, const char *proj, char *err) {
+    bool gated = !strncmp(proj, "gated-", 6);
+    const char *act = gated ? proj + 6 : proj;
+    if (!strcmp(act, "relu") && !gated) {
+        c->ffn = FFN_RELU;
+        return true;
+    }
+    if (!strcmp(act, "silu") && gated) {
+        c->ffn = FFN_SWIGLU;
+        return true;
+    }
+    char e[CT_ERRLEN];
+    if (strchr(act, '-') || !gelu_kind_of(c, "feed_forward_proj", gated && !strcmp(act, "gelu") ? "gelu_new" : act, e))
+        return ct_err(err, "config.json: feed_forward_proj '%s' is not supported (relu, gelu, gated-gelu, "
+                      "gated-silu, [gated-]gelu_new)", proj);
+    c->ffn = gated ? FFN_GEGLU : FFN_GELU;
+    return true;
+}
+
+/* t5, mt5, umt5 (transformers' T5Config).  The decoder starts from
+ * decoder_start_token_id, else the pad id (what generate() falls back to). */
+static bool read_t5(model_config *c, json_t *j, const arch_desc *a, char *err) {
+    c->dim = jint(j, "d_model", 0);
+    c->head_dim = jint(j, "d_kv", 64);
+    c->ffn_dim = jint(j, "d_ff", 0);
+    c->n_enc_layers = jint(j, "num_layers", 0);
+    c->n_layers = jint(j, "num_decoder_layers", c->n_enc_layers);
+    c->n_heads = c->n_kv_heads = jint(j, "num_heads", 0);
+    c->ctx_len = jint(j, "n_positions", 512);
+    c->norm_eps = jnum(j, "layer_norm_epsilon", a->default_eps);
+    c->rel_buckets = jint(j, "relative_attention_num_buckets", 32);
+    c->rel_max_distance = jint(j, "relative_attention_max_distance", 128);
+    c->dec_start_id = jint(j, "decoder_start_token_id", jint(j, "pad_token_id", 0));
+    c->attn_scale = 1.0f; /* T5 folds the scale into its q weights */
+    if (json_is_false(json_object_get(j, "is_encoder_decoder"))) return refuse(err, "is_encoder_decoder", "false");
+    if (c->rel_buckets < 4 || c->rel_buckets > 1024 || c->rel_buckets % 4 != 0)
+        return ct_err(err, "config.json: relative_attention_num_buckets %d is not supported (a multiple of 4 in "
+                      "[4, 1024])", c->rel_buckets);
+    if (c->rel_max_distance <= c->rel_buckets / 2 || c->rel_max_distance > 1 << 16)
+        return ct_err(err, "config.json: relative_attention_max_distance %d is not supported (more than half the %d "
+                      "buckets, at most 65536)", c->rel_max_distance, c->rel_buckets);
+    return t5_ffn(c, jstr(j, "feed_forward_proj", "relu"), err);
+}
+
 bool hf_read_config(model_config *c, json_t *j, const arch_desc *a, char *err) {
     arch_apply(a, c);
     c->vocab = jint(j, "vocab_size", 0);
@@ -378,6 +502,7 @@ bool hf_read_config(model_config *c, json_t *j, const arch_desc *a, char *err) {
     case ARCH_FALCON: ok = read_falcon(c, j, a, err); break;
     case ARCH_MPT: ok = read_mpt(c, j, a, err); break;
     case ARCH_BLOOM: ok = read_bloom(c, j, a, err); break;
+    case ARCH_T5: ok = read_t5(c, j, a, err); break;
     default: ok = read_llama_like(c, j, a, err); break;
     }
     if (!ok) return false;
@@ -385,6 +510,8 @@ bool hf_read_config(model_config *c, json_t *j, const arch_desc *a, char *err) {
     if (c->attn_scale == 0 && c->head_dim > 0) c->attn_scale = 1.0f / sqrtf((float)c->head_dim);
     if (a->embd_scale_sqrt_dim) c->embd_scale = sqrtf((float)c->dim);
     if (a->id != ARCH_MPT) c->tied_output = jbool(j, "tie_word_embeddings", a->hf_tied_default);
+    /* T5ForConditionalGeneration scales the decoder's output by dim^-0.5 before a tied head */
+    if (a->encdec && c->tied_output && c->dim > 0) c->output_scale = 1.0f / sqrtf((float)c->dim);
     return true;
 }
 

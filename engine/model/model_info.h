@@ -38,6 +38,12 @@ typedef struct {
     int32_t eos_id;            /* the tokenizer's EOS, -1 if none */
     const int32_t *eos_ids;    /* (n_eos) every id that ends generation (EOS + generation_config) */
     int n_eos;
+    /* Encoder-decoder (T5, "text2text-generation"): the prompt is the
+     * encoder's input, the decoder generates from decoder_start_id; no
+     * prompt logprobs (the decoder never reads the prompt as tokens). */
+    bool encoder_decoder;
+    int n_enc_layers;          /* encoder layers (n_layers: the decoder's) */
+    int32_t decoder_start_id;  /* -1 for a decoder-only model */
 } model_info;
 
 /* Load a GGUF file or a Hugging Face directory.  NULL + err naming the

@@ -60,6 +60,7 @@ typedef struct {
     const struct st_model *st;
     int layout;      /* model_hf_arch.c's table row */
     bool falcon_40b; /* ln_attn / ln_mlp instead of input_layernorm */
+    bool gated_ffn;  /* T5: DenseReluDense.wi_0 / wi_1 (gated) or wi */
 } hf_ctx;
 bool hf_read_config(model_config *c, json_t *cfg, const arch_desc *a, char *err);
 void hf_weight_source(hf_ctx *h, weight_source *src, const model_config *c);

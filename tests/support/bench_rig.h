@@ -4,7 +4,9 @@
  * with its pool, forward context, KV pool and logits; seeded token ids;
  * one stream's decode, a long prefill and many sequences decoding in
  * lockstep, each timed; and running a measurement in a child process so
- * that each model's memory is its own.
+ * that each model's memory is its own.  An encoder-decoder model (T5)
+ * encodes the prompt (its cross K/V in `cross`) and decodes from its start
+ * token; its prefill is the encoder pass.
  */
 #ifndef CTGI_BENCH_RIG_H
 #define CTGI_BENCH_RIG_H
@@ -26,6 +28,7 @@ typedef struct {
     kv_pool *kv;   /* f16, blocks of BENCH_KV_BLOCK, no prefix caching */
     float *logits; /* (BENCH_MAX_SEQS, vocab) */
     int max_tokens;
+    kv_seq cross;  /* encoder-decoder: the last encoded prompt's cross K/V */
 } bench_rig;
 
 /* A rig for m on `threads` threads: batches of up to max_tokens tokens and
@@ -37,12 +40,15 @@ void bench_rig_close(bench_rig *r); /* not the model */
 int32_t bench_token(int i, int vocab);
 
 /* One stream: a `prompt`-token prompt, then `steps` tokens one at a time;
- * the decode's tokens per second. */
+ * the decode's tokens per second.  Encoder-decoder: the prompt through the
+ * encoder, then the start token, then the steps. */
 double bench_decode_one(bench_rig *r, int prompt, int steps);
-/* One pass over n tokens (n <= max_tokens), best of `runs`; tokens per second. */
+/* One pass over n tokens (n <= max_tokens), best of `runs`; tokens per
+ * second.  Encoder-decoder: the encoder pass (and its cross K/V). */
 double bench_prefill(bench_rig *r, int n, int runs);
 /* n sequences (<= BENCH_MAX_SEQS) advancing one token per step after
- * `prompt` steps; aggregate tokens per second of the `steps` timed ones. */
+ * `prompt` steps; aggregate tokens per second of the `steps` timed ones
+ * (encoder-decoder: all reading one encoded `prompt`-token input). */
 double bench_decode_many(bench_rig *r, int n, int prompt, int steps);
 
 /* fn(arg, out) in a child process, its `size`-byte result copied into out;

@@ -115,6 +115,40 @@ static const entry GEMMA2[] = {
     {NULL, NULL, X_NONE},
 };
 
+/* T5 (llama.cpp's enc.blk.N / dec.blk.N names, written out whole: %d the
+ * block); ffn_up is wi_1 beside a gate (flan-t5), else wi (t5's relu). */
+#define T5_COMMON(wi)                                                                                            \
+    {"token_embd", "shared", X_NONE}, {"output", "lm_head", X_NONE},                                             \
+        {"enc.output_norm", "encoder.final_layer_norm", X_NONE},                                                \
+        {"dec.output_norm", "decoder.final_layer_norm", X_NONE},                                                \
+        {"enc.blk.%d.attn_norm", "encoder.block.%d.layer.0.layer_norm", X_NONE},                                \
+        {"enc.blk.%d.attn_q", "encoder.block.%d.layer.0.SelfAttention.q", X_NONE},                              \
+        {"enc.blk.%d.attn_k", "encoder.block.%d.layer.0.SelfAttention.k", X_NONE},                              \
+        {"enc.blk.%d.attn_v", "encoder.block.%d.layer.0.SelfAttention.v", X_NONE},                              \
+        {"enc.blk.%d.attn_o", "encoder.block.%d.layer.0.SelfAttention.o", X_NONE},                              \
+        {"enc.blk.%d.attn_rel_b", "encoder.block.%d.layer.0.SelfAttention.relative_attention_bias", X_NONE},    \
+        {"enc.blk.%d.ffn_norm", "encoder.block.%d.layer.1.layer_norm", X_NONE},                                 \
+        {"enc.blk.%d.ffn_gate", "encoder.block.%d.layer.1.DenseReluDense.wi_0", X_NONE},                        \
+        {"enc.blk.%d.ffn_up", "encoder.block.%d.layer.1.DenseReluDense." wi, X_NONE},                           \
+        {"enc.blk.%d.ffn_down", "encoder.block.%d.layer.1.DenseReluDense.wo", X_NONE},                          \
+        {"dec.blk.%d.attn_norm", "decoder.block.%d.layer.0.layer_norm", X_NONE},                                \
+        {"dec.blk.%d.attn_q", "decoder.block.%d.layer.0.SelfAttention.q", X_NONE},                              \
+        {"dec.blk.%d.attn_k", "decoder.block.%d.layer.0.SelfAttention.k", X_NONE},                              \
+        {"dec.blk.%d.attn_v", "decoder.block.%d.layer.0.SelfAttention.v", X_NONE},                              \
+        {"dec.blk.%d.attn_o", "decoder.block.%d.layer.0.SelfAttention.o", X_NONE},                              \
+        {"dec.blk.%d.attn_rel_b", "decoder.block.%d.layer.0.SelfAttention.relative_attention_bias", X_NONE},    \
+        {"dec.blk.%d.cross_attn_norm", "decoder.block.%d.layer.1.layer_norm", X_NONE},                          \
+        {"dec.blk.%d.cross_attn_q", "decoder.block.%d.layer.1.EncDecAttention.q", X_NONE},                      \
+        {"dec.blk.%d.cross_attn_k", "decoder.block.%d.layer.1.EncDecAttention.k", X_NONE},                      \
+        {"dec.blk.%d.cross_attn_v", "decoder.block.%d.layer.1.EncDecAttention.v", X_NONE},                      \
+        {"dec.blk.%d.cross_attn_o", "decoder.block.%d.layer.1.EncDecAttention.o", X_NONE},                      \
+        {"dec.blk.%d.ffn_norm", "decoder.block.%d.layer.2.layer_norm", X_NONE},                                 \
+        {"dec.blk.%d.ffn_gate", "decoder.block.%d.layer.2.DenseReluDense.wi_0", X_NONE},                        \
+        {"dec.blk.%d.ffn_up", "decoder.block.%d.layer.2.DenseReluDense." wi, X_NONE},                           \
+        {"dec.blk.%d.ffn_down", "decoder.block.%d.layer.2.DenseReluDense.wo", X_NONE}, {NULL, NULL, X_NONE}
+static const entry T5_GATED[] = {T5_COMMON("wi_1")};
+static const entry T5_RELU[] = {T5_COMMON("wi")};
+
 typedef struct {
     const gguf_file *f;
     const char *an;
@@ -187,10 +221,16 @@ static bool put_all(wctx *w, const entry *tab) {
         bool per_layer = strstr(e->hf, "%d") != NULL;
         for (int l = 0; l < (per_layer ? w->n_layers : 1); l++)
             for (int b = 0; b < 2; b++) {
-                char g[128], h[160], base[128];
+                char g[128], h[160], base[128], gb[96];
                 const char *sfx = b ? ".bias" : ".weight";
-                if (per_layer) snprintf(g, sizeof g, "blk.%d.%s%s", l, e->gguf, sfx);
-                else snprintf(g, sizeof g, "%s%s", e->gguf, sfx);
+                if (strstr(e->gguf, "%d")) { /* a whole name: T5's enc.blk.%d.* */
+                    snprintf(gb, sizeof gb, e->gguf, l);
+                    snprintf(g, sizeof g, "%s%s", gb, sfx);
+                } else if (per_layer) {
+                    snprintf(g, sizeof g, "blk.%d.%s%s", l, e->gguf, sfx);
+                } else {
+                    snprintf(g, sizeof g, "%s%s", e->gguf, sfx);
+                }
                 snprintf(base, sizeof base, e->hf, l);
                 snprintf(h, sizeof h, "%s%s", base, sfx);
                 if (!put(w, g, h, e->x)) return false;
@@ -268,6 +308,21 @@ static json_t *config(const wctx *w, const char *arch, const hf_write_opts *o, c
             json_object_set_new(j, "attn_logit_softcapping", json_real(kf32(w, "attn_logit_softcapping", 0)));
             json_object_set_new(j, "final_logit_softcapping", json_real(kf32(w, "final_logit_softcapping", 0)));
         }
+    } else if (!strcmp(arch, "t5")) { /* umt5: a relative bias in every layer */
+        bool gated = gguf_find_tensor(w->f, "enc.blk.0.ffn_gate.weight") != NULL;
+        bool umt5 = gguf_find_tensor(w->f, "enc.blk.1.attn_rel_b.weight") != NULL;
+        *tab = gated ? T5_GATED : T5_RELU;
+        j = json_pack("{s:s, s:[s], s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:b, s:b, s:i, s:i}",
+                      "model_type", umt5 ? "umt5" : "t5", "architectures",
+                      umt5 ? "UMT5ForConditionalGeneration" : "T5ForConditionalGeneration", "d_model", w->dim, "d_kv",
+                      w->hd, "d_ff", w->ffn, "num_layers", w->n_layers, "num_decoder_layers",
+                      (int)ku32(w, "decoder_block_count", (uint32_t)w->n_layers), "num_heads", w->n_head,
+                      "relative_attention_num_buckets", (int)ku32(w, "attention.relative_buckets_count", 32),
+                      "layer_norm_epsilon", (double)w->eps, "feed_forward_proj", gated ? "gated-gelu" : "relu",
+                      "tie_word_embeddings", !untied, "is_encoder_decoder", 1, "n_positions", w->ctx,
+                      "decoder_start_token_id", (int)ku32(w, "decoder_start_token_id", 0));
+        json_object_set_new(j, "relative_attention_max_distance", json_integer(128));
+        json_object_set_new(j, "pad_token_id", json_integer(ku32(w, "decoder_start_token_id", 0)));
     }
     if (j) {
         json_object_set_new(j, "vocab_size", json_integer(w->vocab));
@@ -323,6 +378,7 @@ bool hf_write_from_gguf(const char *gguf_path, const char *dir, const hf_write_o
     w.ffn = (int)ku32(&w, "feed_forward_length", 0);
     w.ctx = (int)ku32(&w, "context_length", 2048);
     w.eps = kf32(&w, "attention.layer_norm_epsilon", kf32(&w, "attention.layer_norm_rms_epsilon", 1e-5f));
+    int dec_layers = (int)ku32(&w, "decoder_block_count", (uint32_t)w.n_layers);
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     w.vocab = emb ? (int)emb->ne[1] : 0;
     const entry *tab = NULL;
@@ -333,6 +389,7 @@ bool hf_write_from_gguf(const char *gguf_path, const char *dir, const hf_write_o
     else json_decref(cfg);
     ok = ok && dump(dir, "tokenizer.json", tokenizer(f), err);
     w.sw = ok ? sw_new() : NULL;
+    if (dec_layers > w.n_layers) w.n_layers = dec_layers; /* T5: absent tensors are skipped */
     ok = ok && w.sw && put_all(&w, tab);
     if (ok) {
         char path[4096];

@@ -19,6 +19,10 @@
  *   phi3         qkv_proj and gate_up_proj as GGUF fuses them
  *   gemma(2)     RMSNorm gains stored as w (GGUF holds 1 + w); gemma2's
  *                four norms a block
+ *   t5           encoder.block.N.layer.{0,1} / decoder.block.N.layer.{0,1,2}
+ *                (SelfAttention, EncDecAttention, DenseReluDense wi_0 / wi_1,
+ *                or wi without a gate: feed_forward_proj relu), shared,
+ *                lm_head; "umt5" when every layer has a relative bias
  * The tokenizer.json is a plain BPE over the GGUF's token strings (no
  * merges, byte fallback): enough to load, not to encode text like the
  * original.  The GELU named in config.json is the tanh form llama.cpp

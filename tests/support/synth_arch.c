@@ -29,13 +29,24 @@ typedef struct {
     float mean, std;
 } plan_t;
 
+/* A layer tensor's stack prefix ("blk", T5's "enc.blk" / "dec.blk"),
+ * layer and the rest of its name; false for a tensor outside the layers. */
+static bool layer_name(const char *name, char *stack, size_t cap, int *l, const char **rest) {
+    const char *b = strstr(name, "blk.");
+    int off = 0;
+    if (!b || (b != name && b != name + 4) || sscanf(b, "blk.%d.%n", l, &off) != 1 || off == 0) return false;
+    snprintf(stack, cap, "%.*s", (int)(b - name) + 3, name);
+    *rest = b + off;
+    return true;
+}
+
 /* The new shape of template tensor t, by its role; false for a name this
  * does not know (the template has something new). */
 static bool shape_of(const synth_arch_config *c, uint32_t ffn0, const gguf_tensor *t, int vocab, plan_t *p) {
-    const char *n = t->name, *dot;
+    const char *n = t->name, *dot, *rest;
     int l;
-    char role[64] = "";
-    if (sscanf(n, "blk.%d.%63s", &l, role) == 2) n = role;
+    char stack[16];
+    if (layer_name(t->name, stack, sizeof stack, &l, &rest)) n = rest;
     uint64_t q = (uint64_t)c->n_heads * c->head_dim, kv = (uint64_t)c->n_kv_heads * c->head_dim, d = (uint64_t)c->dim;
     uint64_t f = (uint64_t)c->ffn_dim;
     bool bias = (dot = strrchr(n, '.')) && !strcmp(dot, ".bias");
@@ -49,9 +60,12 @@ static bool shape_of(const synth_arch_config *c, uint32_t ffn0, const gguf_tenso
     else if (!strcmp(base, "attn_q_norm") || !strcmp(base, "attn_k_norm")) cols = (uint64_t)c->head_dim;
     else if (strstr(base, "norm")) cols = d;
     else if (!strcmp(base, "attn_qkv")) rows = q + 2 * kv, cols = d;
-    else if (!strcmp(base, "attn_q")) rows = q, cols = d;
-    else if (!strcmp(base, "attn_k") || !strcmp(base, "attn_v")) rows = kv, cols = d;
-    else if (!strcmp(base, "attn_output")) rows = d, cols = q;
+    else if (!strcmp(base, "attn_q") || !strcmp(base, "cross_attn_q")) rows = q, cols = d;
+    else if (!strcmp(base, "attn_k") || !strcmp(base, "attn_v") || !strcmp(base, "cross_attn_k") ||
+             !strcmp(base, "cross_attn_v"))
+        rows = kv, cols = d;
+    else if (!strcmp(base, "attn_output") || !strcmp(base, "attn_o") || !strcmp(base, "cross_attn_o")) rows = d, cols = q;
+    else if (!strcmp(base, "attn_rel_b")) rows = t->n_dims > 1 ? t->ne[1] : 0, cols = (uint64_t)c->n_heads; /* buckets x heads */
     else if (!strcmp(base, "ffn_up")) rows = fused_up ? 2 * f : f, cols = d;
     else if (!strcmp(base, "ffn_gate")) rows = f, cols = d;
     else if (!strcmp(base, "ffn_down")) rows = d, cols = f;
@@ -61,7 +75,7 @@ static bool shape_of(const synth_arch_config *c, uint32_t ffn0, const gguf_tenso
     p->n_dims = rows ? 2 : 1;
     p->ne[0] = cols;
     p->ne[1] = rows ? rows : 1;
-    bool matrix = rows && strcmp(base, "token_embd") && strcmp(base, "position_embd");
+    bool matrix = rows && strcmp(base, "token_embd") && strcmp(base, "position_embd") && strcmp(base, "attn_rel_b");
     p->type = matrix ? c->type : DT_F32;
     if (!strcmp(base, "token_embd") || !strcmp(base, "position_embd")) p->type = c->type == DT_F32 ? DT_F32 : DT_F16;
     p->mean = !rows && strstr(base, "norm") && !bias ? 1.0f : 0.0f;
@@ -157,27 +171,35 @@ bool synth_arch_write(const synth_arch_config *c, const char *path, char *err) {
     uint32_t ffn0 = 0;
     snprintf(fk, sizeof fk, "%s.feed_forward_length", arch ? arch : "");
     gguf_get_u32(tf, fk, &ffn0);
-    /* the template's layers are blk.0 .. blk.(L-1): layer 0's tensors are the pattern for every layer */
+    /* the template's layers are blk.0 .. blk.(L-1) (T5: enc.blk.*, dec.blk.*):
+     * layer 0's tensors are the pattern for every layer */
     int n_plan = 0;
     for (uint64_t i = 0; ok && i < nt; i++) {
         const gguf_tensor *t = gguf_tensor_at(tf, i);
         int l = -1;
-        if (sscanf(t->name, "blk.%d.", &l) == 1 && l != 0) continue;
+        const char *rest;
+        char stack[16];
+        if (layer_name(t->name, stack, sizeof stack, &l, &rest) && l != 0) continue;
         plan_t p;
         if (!shape_of(c, ffn0, t, (int)vocab, &p)) ok = ct_err(err, "synth_arch: unknown tensor role '%s'", t->name);
         else pl[n_plan++] = p;
     }
     /* every layer: tensor infos in layer order, names renumbered */
     plan_t *all = ok ? calloc((size_t)n_plan * (size_t)c->n_layers + 1, sizeof *all) : NULL;
-    char (*names)[96] = ok ? calloc((size_t)n_plan * (size_t)c->n_layers + 1, sizeof *names) : NULL;
+    char (*names)[128] = ok ? calloc((size_t)n_plan * (size_t)c->n_layers + 1, sizeof *names) : NULL;
     int n_all = 0;
     ok = ok && all && names;
     for (int i = 0; ok && i < n_plan; i++) {
-        bool layer = !strncmp(pl[i].t->name, "blk.0.", 6);
-        for (int l = 0; l < (layer ? c->n_layers : 1); l++) {
+        const char *rest;
+        char stack[16];
+        int l0;
+        bool layer = layer_name(pl[i].t->name, stack, sizeof stack, &l0, &rest);
+        /* T5's relative bias lives in layer 0 only (later layers reuse it) */
+        int n_copies = !layer ? 1 : strstr(rest, "attn_rel_b") ? 1 : c->n_layers;
+        for (int l = 0; l < n_copies; l++) {
             plan_t *p = &all[n_all];
             *p = pl[i];
-            if (layer) snprintf(names[n_all], sizeof names[0], "blk.%d.%.70s", l, pl[i].t->name + 6);
+            if (layer) snprintf(names[n_all], sizeof names[0], "%.15s.%d.%.70s", stack, l, rest);
             else snprintf(names[n_all], sizeof names[0], "%.90s", pl[i].t->name);
             if (!dt_bytes(p->type, p->ne[0] * p->ne[1], &p->nbytes) || p->ne[0] % dt_block_elems(p->type))
                 ok = ct_err(err, "synth_arch: '%s': rows of %llu do not fit %s", names[n_all],

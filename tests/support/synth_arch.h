@@ -5,7 +5,9 @@
  * tensor names, their roles and the architecture's keys; this writes the
  * same tensors at new dimensions, with fresh seeded values, and the
  * tokenizer of another vocab GGUF.  For benchmarks (scripts/bench_arch.c:
- * a 134M-class model of each shape) and shape tests.
+ * a 134M-class model of each shape) and shape tests.  T5's two stacks
+ * (enc.blk.N, dec.blk.N) get n_layers layers each, the relative bias
+ * table (buckets x heads) only in their layer 0, as the template has it.
  *
  * Values: matrices N(0, 1/fan_in), norm gains 1 + N(0, 0.01), biases
  * N(0, 0.01), embeddings N(0, 1); matrices in `type` (F32/F16/BF16 or a

@@ -16,6 +16,11 @@ then uses to hold ctgi's HF loader to its GGUF loader.
                q = [:, :-2], k = [:, -2], v = [:, -1]; 40B: ln_attn is
                attn_norm_2, ln_mlp attn_norm
   gemma(2)     RMSNorm computes x * (1 + w): GGUF stores 1 + w
+  t5, umt5     encoder.block.N.layer.{0 SelfAttention, 1 DenseReluDense},
+               decoder.block.N.layer.{0 SelfAttention, 1 EncDecAttention,
+               2 DenseReluDense}: enc.blk.N / dec.blk.N; wi_0 (gate) and
+               wi_1 (up), or wi (up) without a gate; relative_attention_bias
+               (buckets, heads) as stored; shared is token_embd
 
 Usage: hf_layout_check.py MODEL.gguf HF_DIR   (prints "ok N tensors" or fails)
 """
@@ -166,6 +171,37 @@ def convert(cfg, hf, n_layers):
                 norms += [("ffn_norm", "post_attention_layernorm")]
             for gn, hn in norms:
                 g[b + gn + ".weight"] = gain(hf[p + hn + ".weight"])
+        return g
+    if mt in ("t5", "umt5"):
+        g["token_embd.weight"] = hf["shared.weight"]
+        g["enc.output_norm.weight"] = hf["encoder.final_layer_norm.weight"]
+        g["dec.output_norm.weight"] = hf["decoder.final_layer_norm.weight"]
+        if "lm_head.weight" in hf:
+            g["output.weight"] = hf["lm_head.weight"]
+        gated = cfg["feed_forward_proj"].startswith("gated-")
+        att = ("q", "k", "v", "o")
+        for stack, hs, n, ffn_layer in (("enc", "encoder", cfg["num_layers"], 1),
+                                        ("dec", "decoder", cfg["num_decoder_layers"], 2)):
+            for l in range(n):
+                p, b = "%s.block.%d.layer." % (hs, l), "%s.blk.%d." % (stack, l)
+                g[b + "attn_norm.weight"] = hf[p + "0.layer_norm.weight"]
+                for x in att:
+                    g[b + "attn_%s.weight" % x] = hf[p + "0.SelfAttention.%s.weight" % x]
+                rb = p + "0.SelfAttention.relative_attention_bias.weight"
+                if rb in hf:
+                    g[b + "attn_rel_b.weight"] = hf[rb]
+                if stack == "dec":
+                    g[b + "cross_attn_norm.weight"] = hf[p + "1.layer_norm.weight"]
+                    for x in att:
+                        g[b + "cross_attn_%s.weight" % x] = hf[p + "1.EncDecAttention.%s.weight" % x]
+                f = p + "%d." % ffn_layer
+                g[b + "ffn_norm.weight"] = hf[f + "layer_norm.weight"]
+                if gated:
+                    g[b + "ffn_gate.weight"] = hf[f + "DenseReluDense.wi_0.weight"]
+                    g[b + "ffn_up.weight"] = hf[f + "DenseReluDense.wi_1.weight"]
+                else:
+                    g[b + "ffn_up.weight"] = hf[f + "DenseReluDense.wi.weight"]
+                g[b + "ffn_down.weight"] = hf[f + "DenseReluDense.wo.weight"]
         return g
     raise SystemExit("hf_layout_check: model_type %s not handled" % mt)
 
