@@ -31,6 +31,13 @@
  * which streams them at least as fast.  Attention runs on tiles of
  * (token, head) rows in parallel (attend_tile).  Weights are in rotate-half
  * RoPE layout (model.h), so one RoPE kernel serves every file format.
+ *
+ * LoRA: a batch may mix rows of several adapters and of none.  Every base
+ * product is shared by all rows; after it, lora_task adds scale * B (A x)
+ * to each adapted row's output, rows of one adapter taken together (their
+ * A and B stay in cache).  A row's term has one fixed order (lora_dot),
+ * added after the base output (bias included), so a row's bits depend on
+ * its adapter and its own values only, never on its neighbours.
  */
 #include "forward.h"
 
@@ -96,6 +103,12 @@ struct fwd_ctx {
     float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
     size_t unpacked_cap; /* floats per thread */
     int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
+    /* LoRA: this batch's adapted rows, grouped by adapter (lora_plan) */
+    const int *adapter; /* the batch's (n) adapter per row, or NULL */
+    int *lrows;         /* (max_tokens) rows with an adapter, by adapter then row */
+    int n_lrows;
+    float *lora_tmp;    /* (n_threads, lora_cap) each thread's A x */
+    int lora_cap;
 };
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -125,7 +138,7 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     /* wm_act_bytes grows with K and is a multiple of 64 (each thread's
      * act_small slice stays aligned) */
     f->act_small_bytes = wm_act_bytes(FWD_QUANT_OWN, max_k(c));
-    if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
+    if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->lrows = malloc(T * sizeof *f->lrows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
         !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, max_k(c)))) ||
         !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p)))) {
         fwd_free(f);
@@ -142,6 +155,8 @@ void fwd_free(fwd_ctx *f) {
                      f->proj, f->proj2, f->gate, f->up, f->rope, f->score, f->unpacked};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(f->rows);
+    free(f->lrows);
+    free(f->lora_tmp);
     free(f->tiles);
     free(f->act_buf);
     free(f->act_small);
@@ -267,6 +282,91 @@ static bool ensure_unpacked(fwd_ctx *f) {
 
 static matmul_job job(const float *in, const wmat *w, const float *bias, float *out, int T) {
     return (matmul_job){in, w, bias, out, T};
+}
+
+/* ---- LoRA ------------------------------------------------------------------------ */
+
+/* a . b over n in one fixed order: 8 lanes over i in order, then a fixed
+ * add tree and the tail; the same bits for a row whatever the batch. */
+static float lora_dot(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Up to three adapted products of one layer (their base outputs done). */
+typedef struct {
+    fwd_ctx *f;
+    int layer, n;
+    lora_target target[3];
+    const float *in[3]; /* (T, cols) */
+    float *out[3];      /* (T, rows) */
+} lora_run;
+
+/* out[t] += scale * B (A in[t]) for this thread's share of the adapted
+ * rows (in the adapter-grouped order of lrows). */
+static void lora_task(void *arg, int ith, int nth) {
+    const lora_run *r = arg;
+    fwd_ctx *f = r->f;
+    float *tmp = f->lora_tmp + (size_t)ith * f->lora_cap;
+    int s, e;
+    pool_range(f->n_lrows, ith, nth, &s, &e);
+    for (int i = s; i < e; i++) {
+        int t = f->lrows[i];
+        const lora_adapter *ad = &f->m->loras[f->adapter[t] - 1];
+        for (int j = 0; j < r->n; j++) {
+            const lora_pair *p = &ad->w[r->layer * LORA_N_TARGETS + r->target[j]];
+            if (!p->a) continue;
+            const layer_weights *lw = &f->m->layers[r->layer];
+            const wmat *all[LORA_N_TARGETS] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
+            int cols = all[r->target[j]]->cols, rows = all[r->target[j]]->rows;
+            const float *x = r->in[j] + (size_t)t * cols;
+            for (int k = 0; k < p->r; k++) tmp[k] = lora_dot(p->a + (size_t)k * cols, x, cols) * p->scale;
+            float *y = r->out[j] + (size_t)t * rows;
+            for (int n = 0; n < rows; n++) y[n] += lora_dot(p->b + (size_t)n * p->r, tmp, p->r);
+        }
+    }
+}
+
+static void lora_apply(fwd_ctx *f, int layer, int n, const lora_target *targets, const float *const *in,
+                       float *const *out) {
+    if (f->n_lrows == 0) return;
+    lora_run r = {.f = f, .layer = layer, .n = n};
+    for (int j = 0; j < n; j++) {
+        r.target[j] = targets[j];
+        r.in[j] = in[j];
+        r.out[j] = out[j];
+    }
+    pool_run(f->pool, lora_task, &r);
+}
+
+/* The batch's adapted rows, grouped by adapter (each group in row order),
+ * and the scratch for their A x.  false: an adapter index out of range or
+ * out of memory. */
+static bool lora_plan(fwd_ctx *f, const fwd_batch *b) {
+    const model *m = f->m;
+    f->adapter = b->adapter;
+    f->n_lrows = 0;
+    if (!b->adapter) return true;
+    int max_r = 0;
+    for (int t = 0; t < b->n; t++)
+        if (b->adapter[t] < 0 || b->adapter[t] > m->n_loras) return false;
+    for (int k = 1; k <= m->n_loras; k++) {
+        int n0 = f->n_lrows;
+        for (int t = 0; t < b->n; t++)
+            if (b->adapter[t] == k) f->lrows[f->n_lrows++] = t;
+        if (f->n_lrows > n0 && m->loras[k - 1].rank > max_r) max_r = m->loras[k - 1].rank;
+    }
+    if (max_r <= f->lora_cap) return true;
+    float *tmp = realloc(f->lora_tmp, (size_t)max_r * pool_size(f->pool) * sizeof *tmp);
+    if (!tmp) return false;
+    f->lora_tmp = tmp;
+    f->lora_cap = max_r;
+    return true;
 }
 
 /* ---- element-wise kernels ------------------------------------------------------ */
@@ -596,20 +696,25 @@ static void embed_and_rope_tables(fwd_ctx *f, const fwd_batch *b) {
 /* The MLP of layer w on in (T rows) into out: down(act(gate in) * up in)
  * or down(gelu(up in)), each product with its bias when the file has one. */
 static void ffn_forward(fwd_ctx *f, const layer_weights *w, const float *in, float *out, layer_task_arg *a) {
-    int T = a->b->n;
+    int T = a->b->n, l = a->layer;
+    const lora_target t_up = LORA_UP, t_down = LORA_DOWN, t_gu[2] = {LORA_GATE, LORA_UP};
     if (f->m->cfg.ffn == FFN_GELU) {
         matmul_batch u = {{job(in, &w->w_up, w->b_up, f->up, T)}, 1};
         matmul(f, &u);
+        lora_apply(f, l, 1, &t_up, &in, &f->up);
         pool_run(f->pool, gelu_task, a);
         matmul_batch d = {{job(f->up, &w->w_down, w->b_down, out, T)}, 1};
         matmul(f, &d);
+        lora_apply(f, l, 1, &t_down, (const float *const[]){f->up}, &out);
         return;
     }
     matmul_batch gu = {{job(in, &w->w_gate, w->b_gate, f->gate, T), job(in, &w->w_up, w->b_up, f->up, T)}, 2};
     matmul(f, &gu);
+    lora_apply(f, l, 2, t_gu, (const float *const[]){in, in}, (float *const[]){f->gate, f->up});
     pool_run(f->pool, glu_task, a);
     matmul_batch d = {{job(f->gate, &w->w_down, w->b_down, out, T)}, 1};
     matmul(f, &d);
+    lora_apply(f, l, 1, &t_down, (const float *const[]){f->gate}, &out);
 }
 
 /* The norms the block after layer l reads: layer l+1's attention norm (and
@@ -635,10 +740,13 @@ static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, in
     matmul_batch qkv = {{job(f->xb, &w->wq, w->bq, f->q, T), job(f->xb, &w->wk, w->bk, f->k, T),
                          job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
     matmul(f, &qkv);
+    const lora_target t_qkv[3] = {LORA_Q, LORA_K, LORA_V}, t_o = LORA_O;
+    lora_apply(f, l, 3, t_qkv, (const float *const[]){f->xb, f->xb, f->xb}, (float *const[]){f->q, f->k, f->v});
     pool_run(f->pool, rope_store_task, &a);
     pool_run(f->pool, attention_task, &a);
     matmul_batch o = {{job(f->att, &w->wo, w->bo, f->proj, T)}, 1};
     matmul(f, &o);
+    lora_apply(f, l, 1, &t_o, (const float *const[]){f->att}, &f->proj);
     if (c->parallel_residual) {
         /* x + attn(xb) + mlp(xb2, or xb when one norm feeds both) */
         ffn_forward(f, w, w->ffn_norm ? f->xb2 : f->xb, f->proj2, &a);
@@ -672,7 +780,7 @@ bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     f->n_hidden = 0;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
     if (!positions_held(m, kv, b)) return false;
-    if (!ensure_score(f, b) || !ensure_unpacked(f)) return false;
+    if (!ensure_score(f, b) || !ensure_unpacked(f) || !lora_plan(f, b)) return false;
     embed_and_rope_tables(f, b);
     plan_tiles(f, b);
     layer_task_arg a = {.f = f, .kv = kv, .b = b};

@@ -36,6 +36,7 @@ void model_free(model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    lora_free_all(m);
     free(m->rope_inv_freq);
     free(m->alibi_slopes);
     tok_free(m->tok);
