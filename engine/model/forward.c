@@ -42,6 +42,9 @@
 #include "forward.h"
 
 #include <cblas.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +69,8 @@
 /* Attention rows (token, head) computed together: the scores of a tile
  * are FWD_ATT_ROWS x positions floats per thread (64 KiB at 512). */
 #define FWD_ATT_ROWS 32
+
+typedef struct lora_unit lora_unit; /* one adapted product of one row (LoRA below) */
 
 /* Tokens [t0, t1) (one sequence, consecutive in the batch) x query heads
  * [h0, h1) (of one kv head). */
@@ -107,8 +112,9 @@ struct fwd_ctx {
     const int *adapter; /* the batch's (n) adapter per row, or NULL */
     int *lrows;         /* (max_tokens) rows with an adapter, by adapter then row */
     int n_lrows;
-    float *lora_tmp;    /* (n_threads, lora_cap) each thread's A x */
-    int lora_cap;
+    lora_unit *lora_units; /* (max_tokens * 3) one adapted product of one row each */
+    float *lora_tmp;    /* (lora_cap) scale * A x of every unit */
+    size_t lora_cap;
 };
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -157,6 +163,7 @@ void fwd_free(fwd_ctx *f) {
     free(f->rows);
     free(f->lrows);
     free(f->lora_tmp);
+    free(f->lora_units);
     free(f->tiles);
     free(f->act_buf);
     free(f->act_small);
@@ -286,86 +293,157 @@ static matmul_job job(const float *in, const wmat *w, const float *bias, float *
 
 /* ---- LoRA ------------------------------------------------------------------------ */
 
-/* a . b over n in one fixed order: 8 lanes over i in order, then a fixed
- * add tree and the tail; the same bits for a row whatever the batch. */
+/* a . b over n in one fixed order: 32 lanes, each an fma chain over i in
+ * order (AVX2: four registers, so the chains do not wait on each other;
+ * the portable twin does the same fmaf one lane at a time), a fixed add
+ * tree over the lanes, then the tail.  The same bits on either path, for
+ * a row whatever the batch, the thread or the split. */
+enum { LORA_LANES = 32 };
 static float lora_dot(const float *a, const float *b, int n) {
-    float acc[8] = {0};
+    float acc[LORA_LANES] = {0};
     int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++) s += a[i] * b[i];
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 v[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i + LORA_LANES <= n; i += LORA_LANES)
+        for (int q = 0; q < 4; q++)
+            v[q] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * q), _mm256_loadu_ps(b + i + 8 * q), v[q]);
+    for (int q = 0; q < 4; q++) _mm256_storeu_ps(acc + 8 * q, v[q]);
+#else
+    for (; i + LORA_LANES <= n; i += LORA_LANES)
+        for (int j = 0; j < LORA_LANES; j++) acc[j] = fmaf(a[i + j], b[i + j], acc[j]);
+#endif
+    for (int w = LORA_LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    float s = acc[0];
+    for (; i < n; i++) s = fmaf(a[i], b[i], s);
     return s;
 }
 
-/* Up to three adapted products of one layer (their base outputs done). */
-typedef struct {
-    fwd_ctx *f;
-    int layer, n;
-    lora_target target[3];
-    const float *in[3]; /* (T, cols) */
-    float *out[3];      /* (T, rows) */
-} lora_run;
-
-/* out[t] += scale * B (A in[t]) for this thread's share of the adapted
- * rows (in the adapter-grouped order of lrows). */
-static void lora_task(void *arg, int ith, int nth) {
-    const lora_run *r = arg;
-    fwd_ctx *f = r->f;
-    float *tmp = f->lora_tmp + (size_t)ith * f->lora_cap;
-    int s, e;
-    pool_range(f->n_lrows, ith, nth, &s, &e);
-    for (int i = s; i < e; i++) {
-        int t = f->lrows[i];
-        const lora_adapter *ad = &f->m->loras[f->adapter[t] - 1];
-        for (int j = 0; j < r->n; j++) {
-            const lora_pair *p = &ad->w[r->layer * LORA_N_TARGETS + r->target[j]];
-            if (!p->a) continue;
-            const layer_weights *lw = &f->m->layers[r->layer];
-            const wmat *all[LORA_N_TARGETS] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
-            int cols = all[r->target[j]]->cols, rows = all[r->target[j]]->rows;
-            const float *x = r->in[j] + (size_t)t * cols;
-            for (int k = 0; k < p->r; k++) tmp[k] = lora_dot(p->a + (size_t)k * cols, x, cols) * p->scale;
-            float *y = r->out[j] + (size_t)t * rows;
-            for (int n = 0; n < rows; n++) y[n] += lora_dot(p->b + (size_t)n * p->r, tmp, p->r);
-        }
+/* y[n0, n1) += Bt^T t: each output one fma chain over k = 0..r-1 (from 0),
+ * then added to the base output; outputs are independent, so eight run
+ * side by side in a register (AVX2) with the bits of the portable loop. */
+static void lora_bt(const float *bt, int rows, int r, const float *t, float *y, int n0, int n1) {
+    int n = n0;
+#if defined(__AVX2__) && defined(__FMA__)
+    for (; n + 8 <= n1; n += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int k = 0; k < r; k++)
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(bt + (size_t)k * rows + n), _mm256_set1_ps(t[k]), acc);
+        _mm256_storeu_ps(y + n, _mm256_add_ps(_mm256_loadu_ps(y + n), acc));
+    }
+#endif
+    for (; n < n1; n++) {
+        float acc = 0;
+        for (int k = 0; k < r; k++) acc = fmaf(bt[(size_t)k * rows + n], t[k], acc);
+        y[n] += acc;
     }
 }
 
+/* One adapted product of one row: scale * A x into tmp (phase 1, r dots
+ * of length cols), then y += B tmp (phase 2, rows dots of length r).  The
+ * dots of a step are split evenly between the threads (a decode step of
+ * one adapted row still uses every thread); which thread computes a dot
+ * changes none of its bits. */
+struct lora_unit {
+    const lora_pair *p;
+    const float *x; /* (cols) the product's input row */
+    float *y;       /* (rows) its output row, the base product's already */
+    float *tmp;     /* (r) */
+    int cols, rows;
+    int r0, n0;     /* phase 1 / phase 2 dots of the units before it */
+};
+
+typedef struct {
+    const lora_unit *u;
+    int n_units, total_r, total_n;
+} lora_run;
+
+/* The unit holding dot g of a phase (units in order of r0 and n0). */
+static int lora_find(const lora_run *r, int g, bool phase2) {
+    int lo = 0, hi = r->n_units - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2, at = phase2 ? r->u[mid].n0 : r->u[mid].r0;
+        if (at <= g) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+static void lora_a_task(void *arg, int ith, int nth) {
+    const lora_run *r = arg;
+    int s, e;
+    pool_range(r->total_r, ith, nth, &s, &e);
+    for (int g = s, i = s < e ? lora_find(r, s, false) : 0; g < e; g++) {
+        while (g >= r->u[i].r0 + r->u[i].p->r) i++;
+        const lora_unit *u = &r->u[i];
+        int k = g - u->r0;
+        u->tmp[k] = lora_dot(u->p->a + (size_t)k * u->cols, u->x, u->cols) * u->p->scale;
+    }
+}
+
+static void lora_b_task(void *arg, int ith, int nth) {
+    const lora_run *r = arg;
+    int s, e;
+    pool_range(r->total_n, ith, nth, &s, &e);
+    for (int i = s < e ? lora_find(r, s, true) : r->n_units; i < r->n_units && r->u[i].n0 < e; i++) {
+        const lora_unit *u = &r->u[i];
+        int lo = s > u->n0 ? s - u->n0 : 0, hi = e - u->n0 < u->rows ? e - u->n0 : u->rows;
+        lora_bt(u->p->bt, u->rows, u->p->r, u->tmp, u->y, lo, hi);
+    }
+}
+
+/* out[t] += scale * B (A in[t]) for every adapted row t of the batch and
+ * each of the n targets its adapter has in this layer (their base outputs
+ * done), rows in lrows' adapter-grouped order. */
 static void lora_apply(fwd_ctx *f, int layer, int n, const lora_target *targets, const float *const *in,
                        float *const *out) {
     if (f->n_lrows == 0) return;
-    lora_run r = {.f = f, .layer = layer, .n = n};
-    for (int j = 0; j < n; j++) {
-        r.target[j] = targets[j];
-        r.in[j] = in[j];
-        r.out[j] = out[j];
+    const layer_weights *lw = &f->m->layers[layer];
+    const wmat *all[LORA_N_TARGETS] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
+    lora_run r = {f->lora_units, 0, 0, 0};
+    float *tmp = f->lora_tmp;
+    for (int i = 0; i < f->n_lrows; i++) {
+        int t = f->lrows[i];
+        const lora_adapter *ad = &f->m->loras[f->adapter[t] - 1];
+        for (int j = 0; j < n; j++) {
+            const lora_pair *p = &ad->w[layer * LORA_N_TARGETS + targets[j]];
+            if (!p->a) continue;
+            int cols = all[targets[j]]->cols, rows = all[targets[j]]->rows;
+            f->lora_units[r.n_units++] = (lora_unit){p, in[j] + (size_t)t * cols, out[j] + (size_t)t * rows, tmp,
+                                                     cols, rows, r.total_r, r.total_n};
+            tmp += p->r;
+            r.total_r += p->r;
+            r.total_n += rows;
+        }
     }
-    pool_run(f->pool, lora_task, &r);
+    if (r.n_units == 0) return;
+    pool_run(f->pool, lora_a_task, &r);
+    pool_run(f->pool, lora_b_task, &r);
 }
 
 /* The batch's adapted rows, grouped by adapter (each group in row order),
- * and the scratch for their A x.  false: an adapter index out of range or
- * out of memory. */
+ * and the scratch for their units and A x (three products a call at most).
+ * false: an adapter index out of range or out of memory. */
 static bool lora_plan(fwd_ctx *f, const fwd_batch *b) {
     const model *m = f->m;
     f->adapter = b->adapter;
     f->n_lrows = 0;
     if (!b->adapter) return true;
-    int max_r = 0;
+    size_t need = 0;
     for (int t = 0; t < b->n; t++)
         if (b->adapter[t] < 0 || b->adapter[t] > m->n_loras) return false;
-    for (int k = 1; k <= m->n_loras; k++) {
-        int n0 = f->n_lrows;
+    for (int k = 1; k <= m->n_loras; k++)
         for (int t = 0; t < b->n; t++)
-            if (b->adapter[t] == k) f->lrows[f->n_lrows++] = t;
-        if (f->n_lrows > n0 && m->loras[k - 1].rank > max_r) max_r = m->loras[k - 1].rank;
-    }
-    if (max_r <= f->lora_cap) return true;
-    float *tmp = realloc(f->lora_tmp, (size_t)max_r * pool_size(f->pool) * sizeof *tmp);
+            if (b->adapter[t] == k) {
+                f->lrows[f->n_lrows++] = t;
+                need += 3 * (size_t)m->loras[k - 1].rank;
+            }
+    if (!f->lora_units && !(f->lora_units = malloc((size_t)f->max_tokens * 3 * sizeof *f->lora_units))) return false;
+    if (need <= f->lora_cap) return true;
+    float *tmp = realloc(f->lora_tmp, need * sizeof *tmp);
     if (!tmp) return false;
     f->lora_tmp = tmp;
-    f->lora_cap = max_r;
+    f->lora_cap = need;
     return true;
 }
 

@@ -17,6 +17,7 @@
  * a GGUF LoRA of such an architecture has its q/k B rows undone here as
  * model_assemble undoes the base's.  GGUF ne order: lora_a ne = (cols, r),
  * lora_b ne = (r, rows), the same bytes as A (r, cols) and B (rows, r).
+ * B is held transposed (model.h lora_pair.bt).
  * Scale: PEFT lora_alpha / r (use_rslora: / sqrt(r)); GGUF
  * adapter.lora.alpha / r per pair, 1 when the file has no alpha (what
  * llama.cpp computes; its converter writes lora_alpha as it is).
@@ -55,7 +56,7 @@ static void adapter_free(lora_adapter *a, int n_layers) {
     if (a->w)
         for (int i = 0; i < n_layers * LORA_N_TARGETS; i++) {
             free(a->w[i].a);
-            free(a->w[i].b);
+            free(a->w[i].bt);
         }
     free(a->w);
     free(a->name);
@@ -142,10 +143,20 @@ static bool add_pair(const model *m, lora_adapter *a, int l, int t, const lsrc *
     if (p->a) return ct_err(err, "adapter tensor '%s' appears twice", A->name);
     int r = (int)A->rows;
     if (!(p->a = to_f32(A, err))) return false;
-    if (!(p->b = to_f32(B, err))) return false;
+    float *b = to_f32(B, err);
+    if (!b) return false;
     if (permuted_qk && (t == LORA_Q || t == LORA_K) &&
-        !unpermute_rows(p->b, w->rows, t == LORA_Q ? m->cfg.n_heads : m->cfg.n_kv_heads, r))
+        !unpermute_rows(b, w->rows, t == LORA_Q ? m->cfg.n_heads : m->cfg.n_kv_heads, r)) {
+        free(b);
         return ct_err(err, "out of memory loading '%s'", B->name);
+    }
+    if (!(p->bt = malloc((size_t)w->rows * r * sizeof *p->bt))) {
+        free(b);
+        return ct_err(err, "out of memory loading '%s'", B->name);
+    }
+    for (int n = 0; n < w->rows; n++)
+        for (int k = 0; k < r; k++) p->bt[(size_t)k * w->rows + n] = b[(size_t)n * r + k];
+    free(b);
     p->r = r;
     p->scale = alpha == 0 && !rslora && rank_want == 0 ? 1.0f : rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
     a->targets |= 1u << t;

@@ -192,7 +192,7 @@ typedef enum {
  * layout").  a NULL: this product is not adapted. */
 typedef struct {
     float *a;    /* (r, cols) */
-    float *b;    /* (rows, r) */
+    float *bt;   /* (r, rows): B transposed, so B t runs along contiguous outputs */
     int r;
     float scale; /* alpha / r (rslora: alpha / sqrt(r); GGUF without alpha: 1) */
 } lora_pair;
