@@ -33,11 +33,13 @@
  * RoPE layout (model.h), so one RoPE kernel serves every file format.
  *
  * LoRA: a batch may mix rows of several adapters and of none.  Every base
- * product is shared by all rows; after it, lora_task adds scale * B (A x)
- * to each adapted row's output, rows of one adapter taken together (their
- * A and B stay in cache).  A row's term has one fixed order (lora_dot),
- * added after the base output (bias included), so a row's bits depend on
- * its adapter and its own values only, never on its neighbours.
+ * product is shared by all rows; after it, lora_apply adds scale * B (A x)
+ * to each adapted row's output in two passes over the pool (the rank
+ * values, then the outputs, split by dots; B's chunks serve up to
+ * LORA_ROWS rows of one adapter at once).  Each value of a row's term has
+ * one fixed order (lora_dot, lora_bt), added after the base output (bias
+ * included), so a row's bits depend on its adapter and its own values
+ * only, never on its neighbours or the thread split.
  */
 #include "forward.h"
 
@@ -70,7 +72,8 @@
  * are FWD_ATT_ROWS x positions floats per thread (64 KiB at 512). */
 #define FWD_ATT_ROWS 32
 
-typedef struct lora_unit lora_unit; /* one adapted product of one row (LoRA below) */
+typedef struct lora_unit lora_unit;   /* one adapted product of one row (LoRA below) */
+typedef struct lora_group lora_group; /* its units of one pair */
 
 /* Tokens [t0, t1) (one sequence, consecutive in the batch) x query heads
  * [h0, h1) (of one kv head). */
@@ -113,6 +116,7 @@ struct fwd_ctx {
     int *lrows;         /* (max_tokens) rows with an adapter, by adapter then row */
     int n_lrows;
     lora_unit *lora_units; /* (max_tokens * 3) one adapted product of one row each */
+    lora_group *lora_groups; /* (max_tokens * 3) runs of units of one pair */
     float *lora_tmp;    /* (lora_cap) scale * A x of every unit */
     size_t lora_cap;
 };
@@ -164,6 +168,7 @@ void fwd_free(fwd_ctx *f) {
     free(f->lrows);
     free(f->lora_tmp);
     free(f->lora_units);
+    free(f->lora_groups);
     free(f->tiles);
     free(f->act_buf);
     free(f->act_small);
@@ -319,24 +324,31 @@ static float lora_dot(const float *a, const float *b, int n) {
     return s;
 }
 
-/* y[n0, n1) += Bt^T t: each output one fma chain over k = 0..r-1 (from 0),
- * then added to the base output; outputs are independent, so eight run
- * side by side in a register (AVX2) with the bits of the portable loop. */
-static void lora_bt(const float *bt, int rows, int r, const float *t, float *y, int n0, int n1) {
+/* y_q[n0, n1) += Bt^T t_q for m <= 4 rows q of one pair: each output one
+ * fma chain over k = 0..r-1 (from 0), then added to the base output.
+ * Outputs are independent, so eight run side by side in a register (AVX2)
+ * with the bits of the portable loop, and each chunk of Bt is read once
+ * for the m rows. */
+enum { LORA_ROWS = 4 };
+static void lora_bt(const float *bt, int rows, int r, const float *const *t, float *const *y, int m, int n0,
+                    int n1) {
     int n = n0;
 #if defined(__AVX2__) && defined(__FMA__)
     for (; n + 8 <= n1; n += 8) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int k = 0; k < r; k++)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(bt + (size_t)k * rows + n), _mm256_set1_ps(t[k]), acc);
-        _mm256_storeu_ps(y + n, _mm256_add_ps(_mm256_loadu_ps(y + n), acc));
+        __m256 acc[LORA_ROWS] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int k = 0; k < r; k++) {
+            __m256 bv = _mm256_loadu_ps(bt + (size_t)k * rows + n);
+            for (int q = 0; q < m; q++) acc[q] = _mm256_fmadd_ps(bv, _mm256_set1_ps(t[q][k]), acc[q]);
+        }
+        for (int q = 0; q < m; q++) _mm256_storeu_ps(y[q] + n, _mm256_add_ps(_mm256_loadu_ps(y[q] + n), acc[q]));
     }
 #endif
-    for (; n < n1; n++) {
-        float acc = 0;
-        for (int k = 0; k < r; k++) acc = fmaf(bt[(size_t)k * rows + n], t[k], acc);
-        y[n] += acc;
-    }
+    for (; n < n1; n++)
+        for (int q = 0; q < m; q++) {
+            float acc = 0;
+            for (int k = 0; k < r; k++) acc = fmaf(bt[(size_t)k * rows + n], t[q][k], acc);
+            y[q][n] += acc;
+        }
 }
 
 /* One adapted product of one row: scale * A x into tmp (phase 1, r dots
@@ -350,19 +362,27 @@ struct lora_unit {
     float *y;       /* (rows) its output row, the base product's already */
     float *tmp;     /* (r) */
     int cols, rows;
-    int r0, n0;     /* phase 1 / phase 2 dots of the units before it */
+    int r0;         /* phase 1 dots of the units before it */
+};
+
+/* Consecutive units of one pair (one adapter's target, several rows):
+ * phase 2 reads the pair's Bt once for up to LORA_ROWS of them. */
+struct lora_group {
+    int u0, nu;     /* its units */
+    int n0;         /* phase 2 outputs of the groups before it */
 };
 
 typedef struct {
     const lora_unit *u;
-    int n_units, total_r, total_n;
+    const lora_group *g;
+    int n_units, n_groups, total_r, total_n;
 } lora_run;
 
-/* The unit holding dot g of a phase (units in order of r0 and n0). */
+/* The unit (phase 1) or group (phase 2) holding item g. */
 static int lora_find(const lora_run *r, int g, bool phase2) {
-    int lo = 0, hi = r->n_units - 1;
+    int lo = 0, hi = (phase2 ? r->n_groups : r->n_units) - 1;
     while (lo < hi) {
-        int mid = (lo + hi + 1) / 2, at = phase2 ? r->u[mid].n0 : r->u[mid].r0;
+        int mid = (lo + hi + 1) / 2, at = phase2 ? r->g[mid].n0 : r->u[mid].r0;
         if (at <= g) lo = mid;
         else hi = mid - 1;
     }
@@ -385,10 +405,17 @@ static void lora_b_task(void *arg, int ith, int nth) {
     const lora_run *r = arg;
     int s, e;
     pool_range(r->total_n, ith, nth, &s, &e);
-    for (int i = s < e ? lora_find(r, s, true) : r->n_units; i < r->n_units && r->u[i].n0 < e; i++) {
-        const lora_unit *u = &r->u[i];
-        int lo = s > u->n0 ? s - u->n0 : 0, hi = e - u->n0 < u->rows ? e - u->n0 : u->rows;
-        lora_bt(u->p->bt, u->rows, u->p->r, u->tmp, u->y, lo, hi);
+    for (int i = s < e ? lora_find(r, s, true) : r->n_groups; i < r->n_groups && r->g[i].n0 < e; i++) {
+        const lora_group *g = &r->g[i];
+        const lora_unit *u = &r->u[g->u0];
+        int lo = s > g->n0 ? s - g->n0 : 0, hi = e - g->n0 < u->rows ? e - g->n0 : u->rows;
+        for (int q0 = 0; q0 < g->nu; q0 += LORA_ROWS) {
+            int m = g->nu - q0 < LORA_ROWS ? g->nu - q0 : LORA_ROWS;
+            const float *t[LORA_ROWS];
+            float *y[LORA_ROWS];
+            for (int q = 0; q < m; q++) t[q] = u[q0 + q].tmp, y[q] = u[q0 + q].y;
+            lora_bt(u->p->bt, u->rows, u->p->r, t, y, m, lo, hi);
+        }
     }
 }
 
@@ -400,22 +427,25 @@ static void lora_apply(fwd_ctx *f, int layer, int n, const lora_target *targets,
     if (f->n_lrows == 0) return;
     const layer_weights *lw = &f->m->layers[layer];
     const wmat *all[LORA_N_TARGETS] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
-    lora_run r = {f->lora_units, 0, 0, 0};
+    lora_run r = {f->lora_units, f->lora_groups, 0, 0, 0, 0};
     float *tmp = f->lora_tmp;
-    for (int i = 0; i < f->n_lrows; i++) {
-        int t = f->lrows[i];
-        const lora_adapter *ad = &f->m->loras[f->adapter[t] - 1];
-        for (int j = 0; j < n; j++) {
-            const lora_pair *p = &ad->w[layer * LORA_N_TARGETS + targets[j]];
+    /* target by target, rows in lrows' order: a group is a run of rows of one adapter */
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < f->n_lrows; i++) {
+            int t = f->lrows[i];
+            const lora_pair *p = &f->m->loras[f->adapter[t] - 1].w[layer * LORA_N_TARGETS + targets[j]];
             if (!p->a) continue;
             int cols = all[targets[j]]->cols, rows = all[targets[j]]->rows;
-            f->lora_units[r.n_units++] = (lora_unit){p, in[j] + (size_t)t * cols, out[j] + (size_t)t * rows, tmp,
-                                                     cols, rows, r.total_r, r.total_n};
+            if (r.n_units == 0 || f->lora_units[r.n_units - 1].p != p) {
+                f->lora_groups[r.n_groups++] = (lora_group){r.n_units, 0, r.total_n};
+                r.total_n += rows;
+            }
+            f->lora_groups[r.n_groups - 1].nu++;
+            f->lora_units[r.n_units++] =
+                (lora_unit){p, in[j] + (size_t)t * cols, out[j] + (size_t)t * rows, tmp, cols, rows, r.total_r};
             tmp += p->r;
             r.total_r += p->r;
-            r.total_n += rows;
         }
-    }
     if (r.n_units == 0) return;
     pool_run(f->pool, lora_a_task, &r);
     pool_run(f->pool, lora_b_task, &r);
@@ -439,6 +469,8 @@ static bool lora_plan(fwd_ctx *f, const fwd_batch *b) {
                 need += 3 * (size_t)m->loras[k - 1].rank;
             }
     if (!f->lora_units && !(f->lora_units = malloc((size_t)f->max_tokens * 3 * sizeof *f->lora_units))) return false;
+    if (!f->lora_groups && !(f->lora_groups = malloc((size_t)f->max_tokens * 3 * sizeof *f->lora_groups)))
+        return false;
     if (need <= f->lora_cap) return true;
     float *tmp = realloc(f->lora_tmp, need * sizeof *tmp);
     if (!tmp) return false;
