@@ -242,6 +242,11 @@ static void on_loaded(uv_async_t *a) {
     s->engine_ready = true;
     s->t_ready_wall = time(NULL);
     s->state = SRV_READY;
+    for (int k = 1; k <= model_lora_count(s->m); k++) {
+        model_lora_info ad = model_lora_get(s->m, k);
+        log_line(s->cfg.json_output, "INFO", NULL, "LoRA adapter '%s': %s %s, rank %d, alpha %g, %d layers, %s",
+                 ad.name, ad.format, ad.path, ad.rank, ad.alpha, ad.n_layers, ad.targets);
+    }
     log_ready(s);
 }
 
