@@ -318,7 +318,7 @@ static void test_help_documents_every_flag(void **st) {
         "max-batch-prefill-tokens", "max-batch-total-tokens", "max-batch-size", "max-stop-sequences",
         "max-top-n-tokens", "max-best-of", "payload-limit", "api-key", "cors-allow-origin", "threads",
         "json-output", "graceful-termination-timeout", "api-key-file", "request-timeout", "max-connections",
-        "max-header-size", "ssl-certfile", "ssl-keyfile"};
+        "max-header-size", "ssl-certfile", "ssl-keyfile", "lora-adapters"};
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s serve --help", tu_ctgi_bin());
     int status;
