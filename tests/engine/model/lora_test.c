@@ -12,6 +12,7 @@
  *     rows permuted: undone at load);
  *   - a Hugging Face base with a BF16 rslora PEFT adapter on some targets
  *     and an F16-valued GGUF LoRA on others;
+ *   - a qwen2 GGUF (biases, no permuted rows) with a GGUF LoRA;
  *   - the engine: a batch mixing 3 adapters and the base gives each
  *     request the tokens it gets alone, bit for bit; a prompt cached under
  *     one adapter is not attached by another, and is by the same one;
@@ -221,6 +222,33 @@ static void test_hf_base(void **state) {
     model_free(m);
     model_free(mm2);
     model_free(mm3);
+}
+
+/* A qwen2 GGUF (q/k/v biases; its converter permutes no rows): the GGUF
+ * LoRA's B rows are taken as they are. */
+static void test_qwen2_gguf(void **state) {
+    fixture *fx = *state;
+    char err[CT_ERRLEN], b[1024], g[1024], mg[1024];
+    synth_config c = fx->cfg;
+    c.arch = "qwen2";
+    c.seed = 12;
+    snprintf(b, sizeof b, "%s/qwen2.gguf", fx->dir);
+    snprintf(g, sizeof g, "%s/qwen2-lora.gguf", fx->dir);
+    snprintf(mg, sizeof mg, "%s/qwen2-merged.gguf", fx->dir);
+    lw_config lc = lwc(LW_Q | LW_K | LW_V | LW_UP, 8, 4, "F32", 13);
+    lw_adapter *a = lw_make(&c, &lc);
+    assert_true(synth_write_gguf(&c, b, err) && lw_write_gguf(a, g, err) && lw_merge_gguf(a, b, mg, err));
+    lw_free(a);
+    model *m = load(b), *mm = load(mg);
+    assert_non_null(m->layers[0].bq);
+    int id = add(m, "q", g);
+    float *base = run(m, 0), *want = run(mm, 0), *got = run(m, id);
+    assert_true(expect_merged(got, want, base, m->cfg.vocab, "qwen2 GGUF + GGUF LoRA") > 0);
+    free(base);
+    free(want);
+    free(got);
+    model_free(m);
+    model_free(mm);
 }
 
 /* ---- the engine ------------------------------------------------------------------------- */
@@ -466,6 +494,7 @@ static void test_bad_gguf(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gguf_base),        cmocka_unit_test(test_hf_base),
+        cmocka_unit_test(test_qwen2_gguf),
         cmocka_unit_test(test_mixed_batch),      cmocka_unit_test(test_prefix_namespace),
         cmocka_unit_test(test_bad_peft),         cmocka_unit_test(test_bad_gguf),
     };
