@@ -3,7 +3,8 @@
  * (name=path and bare-path forms) and --lora-adapters, /info's
  * lora_adapters, /v1/models' adapter entries (root, parent), TGI's
  * parameters.adapter_id and OpenAI's `model` selecting an adapter, an
- * unknown adapter_id (422 naming the adapters), a bad adapter at start-up.
+ * unknown adapter_id (422 naming the adapters), a bad adapter at start-up;
+ * `ctgi generate --lora`.
  *
  * Oracle: the same base with the adapter's weights merged (W + scale B A,
  * tests/support/lora_write.c) served alone by another server: greedy
@@ -178,6 +179,38 @@ static void test_openai_model(void **st) {
     free(got), free(want), free(plain), free(plain2), free(got2), free(want2);
 }
 
+/* `ctgi generate --lora`: the ids of the merged model's greedy output. */
+static char *cli_ids(const char *model, const char *lora) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s generate --model '%s' %s%s%s --prompt-ids 1,400,37,90 --max-new-tokens 16 --threads 1 "
+             "--ignore-eos --json", tu_ctgi_bin(), model, lora ? "--lora '" : "", lora ? lora : "", lora ? "'" : "");
+    int status;
+    char *out = tu_run(cmd, &status);
+    assert_int_equal(status, 0);
+    char *ids = strstr(out, "\"ids\":");
+    assert_non_null(ids);
+    char *end = strchr(ids, ']');
+    char *r = strndup(ids, (size_t)(end - ids + 1));
+    free(out);
+    return r;
+}
+
+static void test_cli_generate(void **st) {
+    char *got = cli_ids(base, sql), *want = cli_ids(m1, NULL), *plain = cli_ids(base, NULL);
+    char *got2 = cli_ids(base, chat), *want2 = cli_ids(m2, NULL);
+    assert_string_equal(got, want);
+    assert_string_equal(got2, want2);
+    assert_string_not_equal(plain, want);
+    free(got), free(want), free(plain), free(got2), free(want2);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s generate --model '%s' --lora '%s' --prompt-ids 1 2>&1", tu_ctgi_bin(), base, base);
+    int status;
+    char *out = tu_run(cmd, &status);
+    assert_int_not_equal(status, 0);
+    assert_non_null(strstr(out, "--lora: LoRA adapter 'lora'"));
+    free(out);
+}
+
 static void test_bad_adapter_at_start(void **st) {
     su_server b;
     char args[1200];
@@ -201,7 +234,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_info_and_models), cmocka_unit_test(test_adapter_id),
         cmocka_unit_test(test_unknown_adapter), cmocka_unit_test(test_openai_model),
-        cmocka_unit_test(test_bad_adapter_at_start),
+        cmocka_unit_test(test_cli_generate),       cmocka_unit_test(test_bad_adapter_at_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
