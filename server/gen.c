@@ -570,7 +570,8 @@ static void log_generation(conn *c) {
                      q ? (fin ? q->fin.n_generated : q->n_toks) : 0,
                      fin ? engine_finish_name(q->fin.reason) : NULL,
                      fin ? q->fin.queue_seconds : 0,
-                     fin ? q->fin.prefill_seconds + q->fin.decode_seconds : 0, srv_now() - c->t_start};
+                     fin ? q->fin.prefill_seconds + q->fin.decode_seconds : 0, srv_now() - c->t_start,
+                     c->adapter ? model_lora_get(c->s->m, c->adapter).name : NULL};
     log_request_line(c->s->cfg.json_output, &l);
 }
 

@@ -512,7 +512,7 @@ void routes_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
     } else {
         if (error && strcmp(c->outcome, "ok") == 0) c->outcome = "aborted";
         log_request l = {c->method, c->path, c->queued ? c->status : 0, c->outcome, -1, -1, NULL, 0, 0,
-                         srv_now() - c->t_start};
+                         srv_now() - c->t_start, NULL};
         log_request_line(s->cfg.json_output, &l);
     }
     s->n_conns--;

@@ -140,6 +140,11 @@ static void test_adapter_id(void **st) {
     assert_string_not_equal(plain, want1); /* the adapters change the output */
     assert_string_not_equal(plain, want2);
     free(plain), free(want1), free(want2), free(got1), free(got2), free(got0);
+    char *log = su_log(&S); /* the request's log line names its adapter; the start-up log lists them */
+    assert_non_null(strstr(log, "path=/generate status=200 outcome=ok prompt_tokens="));
+    assert_non_null(strstr(log, "finish=length adapter=sql queue_ms="));
+    assert_non_null(strstr(log, "LoRA adapter 'sql': peft"));
+    free(log);
 }
 
 static void test_unknown_adapter(void **st) {
