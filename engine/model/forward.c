@@ -33,25 +33,20 @@
  * RoPE layout (model.h), so one RoPE kernel serves every file format.
  *
  * LoRA: a batch may mix rows of several adapters and of none.  Every base
- * product is shared by all rows; after it, lora_apply adds scale * B (A x)
- * to each adapted row's output in two passes over the pool (the rank
- * values, then the outputs, split by dots; B's chunks serve up to
- * LORA_ROWS rows of one adapter at once).  Each value of a row's term has
- * one fixed order (lora_dot, lora_bt), added after the base output (bias
- * included), so a row's bits depend on its adapter and its own values
- * only, never on its neighbours or the thread split.
+ * product is shared by all rows; after it, fwd_lora_apply
+ * (forward_lora.c) adds each adapted row's scale * B (A x) to its output,
+ * before the hooks that read it, with one fixed order per value: a row's
+ * bits depend on its adapter and its own values only.
  */
 #include "forward.h"
 
 #include <cblas.h>
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dtype.h"
+#include "forward_lora.h"
 #include "kernels/matmul.h"
 #include "kernels/vmath.h"
 #include "kernels/wmat.h"
@@ -72,8 +67,6 @@
  * are FWD_ATT_ROWS x positions floats per thread (64 KiB at 512). */
 #define FWD_ATT_ROWS 32
 
-typedef struct lora_unit lora_unit;   /* one adapted product of one row (LoRA below) */
-typedef struct lora_group lora_group; /* its units of one pair */
 
 /* Tokens [t0, t1) (one sequence, consecutive in the batch) x query heads
  * [h0, h1) (of one kv head). */
@@ -111,14 +104,7 @@ struct fwd_ctx {
     float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
     size_t unpacked_cap; /* floats per thread */
     int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
-    /* LoRA: this batch's adapted rows, grouped by adapter (lora_plan) */
-    const int *adapter; /* the batch's (n) adapter per row, or NULL */
-    int *lrows;         /* (max_tokens) rows with an adapter, by adapter then row */
-    int n_lrows;
-    lora_unit *lora_units; /* (max_tokens * 3) one adapted product of one row each */
-    lora_group *lora_groups; /* (max_tokens * 3) runs of units of one pair */
-    float *lora_tmp;    /* (lora_cap) scale * A x of every unit */
-    size_t lora_cap;
+    fwd_lora lora;   /* this batch's LoRA rows and scratch (forward_lora.h) */
 };
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -148,7 +134,8 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     /* wm_act_bytes grows with K and is a multiple of 64 (each thread's
      * act_small slice stays aligned) */
     f->act_small_bytes = wm_act_bytes(FWD_QUANT_OWN, max_k(c));
-    if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->lrows = malloc(T * sizeof *f->lrows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
+    if (!(f->rows = malloc(T * sizeof *f->rows)) || !fwd_lora_init(&f->lora, max_tokens) ||
+        !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
         !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, max_k(c)))) ||
         !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p)))) {
         fwd_free(f);
@@ -165,10 +152,7 @@ void fwd_free(fwd_ctx *f) {
                      f->proj, f->proj2, f->gate, f->up, f->rope, f->score, f->unpacked};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(f->rows);
-    free(f->lrows);
-    free(f->lora_tmp);
-    free(f->lora_units);
-    free(f->lora_groups);
+    fwd_lora_free(&f->lora);
     free(f->tiles);
     free(f->act_buf);
     free(f->act_small);
@@ -296,187 +280,11 @@ static matmul_job job(const float *in, const wmat *w, const float *bias, float *
     return (matmul_job){in, w, bias, out, T};
 }
 
-/* ---- LoRA ------------------------------------------------------------------------ */
-
-/* a . b over n in one fixed order: 32 lanes, each an fma chain over i in
- * order (AVX2: four registers, so the chains do not wait on each other;
- * the portable twin does the same fmaf one lane at a time), a fixed add
- * tree over the lanes, then the tail.  The same bits on either path, for
- * a row whatever the batch, the thread or the split. */
-enum { LORA_LANES = 32 };
-static float lora_dot(const float *a, const float *b, int n) {
-    float acc[LORA_LANES] = {0};
-    int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-    __m256 v[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (; i + LORA_LANES <= n; i += LORA_LANES)
-        for (int q = 0; q < 4; q++)
-            v[q] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * q), _mm256_loadu_ps(b + i + 8 * q), v[q]);
-    for (int q = 0; q < 4; q++) _mm256_storeu_ps(acc + 8 * q, v[q]);
-#else
-    for (; i + LORA_LANES <= n; i += LORA_LANES)
-        for (int j = 0; j < LORA_LANES; j++) acc[j] = fmaf(a[i + j], b[i + j], acc[j]);
-#endif
-    for (int w = LORA_LANES / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    float s = acc[0];
-    for (; i < n; i++) s = fmaf(a[i], b[i], s);
-    return s;
-}
-
-/* y_q[n0, n1) += Bt^T t_q for m <= 4 rows q of one pair: each output one
- * fma chain over k = 0..r-1 (from 0), then added to the base output.
- * Outputs are independent, so eight run side by side in a register (AVX2)
- * with the bits of the portable loop, and each chunk of Bt is read once
- * for the m rows. */
-enum { LORA_ROWS = 4 };
-static void lora_bt(const float *bt, int rows, int r, const float *const *t, float *const *y, int m, int n0,
-                    int n1) {
-    int n = n0;
-#if defined(__AVX2__) && defined(__FMA__)
-    for (; n + 8 <= n1; n += 8) {
-        __m256 acc[LORA_ROWS] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int k = 0; k < r; k++) {
-            __m256 bv = _mm256_loadu_ps(bt + (size_t)k * rows + n);
-            for (int q = 0; q < m; q++) acc[q] = _mm256_fmadd_ps(bv, _mm256_set1_ps(t[q][k]), acc[q]);
-        }
-        for (int q = 0; q < m; q++) _mm256_storeu_ps(y[q] + n, _mm256_add_ps(_mm256_loadu_ps(y[q] + n), acc[q]));
-    }
-#endif
-    for (; n < n1; n++)
-        for (int q = 0; q < m; q++) {
-            float acc = 0;
-            for (int k = 0; k < r; k++) acc = fmaf(bt[(size_t)k * rows + n], t[q][k], acc);
-            y[q][n] += acc;
-        }
-}
-
-/* One adapted product of one row: scale * A x into tmp (phase 1, r dots
- * of length cols), then y += B tmp (phase 2, rows dots of length r).  The
- * dots of a step are split evenly between the threads (a decode step of
- * one adapted row still uses every thread); which thread computes a dot
- * changes none of its bits. */
-struct lora_unit {
-    const lora_pair *p;
-    const float *x; /* (cols) the product's input row */
-    float *y;       /* (rows) its output row, the base product's already */
-    float *tmp;     /* (r) */
-    int cols, rows;
-    int r0;         /* phase 1 dots of the units before it */
-};
-
-/* Consecutive units of one pair (one adapter's target, several rows):
- * phase 2 reads the pair's Bt once for up to LORA_ROWS of them. */
-struct lora_group {
-    int u0, nu;     /* its units */
-    int n0;         /* phase 2 outputs of the groups before it */
-};
-
-typedef struct {
-    const lora_unit *u;
-    const lora_group *g;
-    int n_units, n_groups, total_r, total_n;
-} lora_run;
-
-/* The unit (phase 1) or group (phase 2) holding item g. */
-static int lora_find(const lora_run *r, int g, bool phase2) {
-    int lo = 0, hi = (phase2 ? r->n_groups : r->n_units) - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) / 2, at = phase2 ? r->g[mid].n0 : r->u[mid].r0;
-        if (at <= g) lo = mid;
-        else hi = mid - 1;
-    }
-    return lo;
-}
-
-static void lora_a_task(void *arg, int ith, int nth) {
-    const lora_run *r = arg;
-    int s, e;
-    pool_range(r->total_r, ith, nth, &s, &e);
-    for (int g = s, i = s < e ? lora_find(r, s, false) : 0; g < e; g++) {
-        while (g >= r->u[i].r0 + r->u[i].p->r) i++;
-        const lora_unit *u = &r->u[i];
-        int k = g - u->r0;
-        u->tmp[k] = lora_dot(u->p->a + (size_t)k * u->cols, u->x, u->cols) * u->p->scale;
-    }
-}
-
-static void lora_b_task(void *arg, int ith, int nth) {
-    const lora_run *r = arg;
-    int s, e;
-    pool_range(r->total_n, ith, nth, &s, &e);
-    for (int i = s < e ? lora_find(r, s, true) : r->n_groups; i < r->n_groups && r->g[i].n0 < e; i++) {
-        const lora_group *g = &r->g[i];
-        const lora_unit *u = &r->u[g->u0];
-        int lo = s > g->n0 ? s - g->n0 : 0, hi = e - g->n0 < u->rows ? e - g->n0 : u->rows;
-        for (int q0 = 0; q0 < g->nu; q0 += LORA_ROWS) {
-            int m = g->nu - q0 < LORA_ROWS ? g->nu - q0 : LORA_ROWS;
-            const float *t[LORA_ROWS];
-            float *y[LORA_ROWS];
-            for (int q = 0; q < m; q++) t[q] = u[q0 + q].tmp, y[q] = u[q0 + q].y;
-            lora_bt(u->p->bt, u->rows, u->p->r, t, y, m, lo, hi);
-        }
-    }
-}
-
-/* out[t] += scale * B (A in[t]) for every adapted row t of the batch and
- * each of the n targets its adapter has in this layer (their base outputs
- * done), rows in lrows' adapter-grouped order. */
-static void lora_apply(fwd_ctx *f, int layer, int n, const lora_target *targets, const float *const *in,
-                       float *const *out) {
-    if (f->n_lrows == 0) return;
-    const layer_weights *lw = &f->m->layers[layer];
-    const wmat *all[LORA_N_TARGETS] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
-    lora_run r = {f->lora_units, f->lora_groups, 0, 0, 0, 0};
-    float *tmp = f->lora_tmp;
-    /* target by target, rows in lrows' order: a group is a run of rows of one adapter */
-    for (int j = 0; j < n; j++)
-        for (int i = 0; i < f->n_lrows; i++) {
-            int t = f->lrows[i];
-            const lora_pair *p = &f->m->loras[f->adapter[t] - 1].w[layer * LORA_N_TARGETS + targets[j]];
-            if (!p->a) continue;
-            int cols = all[targets[j]]->cols, rows = all[targets[j]]->rows;
-            if (r.n_units == 0 || f->lora_units[r.n_units - 1].p != p) {
-                f->lora_groups[r.n_groups++] = (lora_group){r.n_units, 0, r.total_n};
-                r.total_n += rows;
-            }
-            f->lora_groups[r.n_groups - 1].nu++;
-            f->lora_units[r.n_units++] =
-                (lora_unit){p, in[j] + (size_t)t * cols, out[j] + (size_t)t * rows, tmp, cols, rows, r.total_r};
-            tmp += p->r;
-            r.total_r += p->r;
-        }
-    if (r.n_units == 0) return;
-    pool_run(f->pool, lora_a_task, &r);
-    pool_run(f->pool, lora_b_task, &r);
-}
-
-/* The batch's adapted rows, grouped by adapter (each group in row order),
- * and the scratch for their units and A x (three products a call at most).
- * false: an adapter index out of range or out of memory. */
-static bool lora_plan(fwd_ctx *f, const fwd_batch *b) {
-    const model *m = f->m;
-    f->adapter = b->adapter;
-    f->n_lrows = 0;
-    if (!b->adapter) return true;
-    size_t need = 0;
-    for (int t = 0; t < b->n; t++)
-        if (b->adapter[t] < 0 || b->adapter[t] > m->n_loras) return false;
-    for (int k = 1; k <= m->n_loras; k++)
-        for (int t = 0; t < b->n; t++)
-            if (b->adapter[t] == k) {
-                f->lrows[f->n_lrows++] = t;
-                need += 3 * (size_t)m->loras[k - 1].rank;
-            }
-    if (!f->lora_units && !(f->lora_units = malloc((size_t)f->max_tokens * 3 * sizeof *f->lora_units))) return false;
-    if (!f->lora_groups && !(f->lora_groups = malloc((size_t)f->max_tokens * 3 * sizeof *f->lora_groups)))
-        return false;
-    if (need <= f->lora_cap) return true;
-    float *tmp = realloc(f->lora_tmp, need * sizeof *tmp);
-    if (!tmp) return false;
-    f->lora_tmp = tmp;
-    f->lora_cap = need;
-    return true;
+/* out[t] += scale * B (A in[t]) for the batch's adapted rows t, n <= 3
+ * targets of layer l over the same rows (their base outputs done). */
+static void lora_add(fwd_ctx *f, int l, int n, const lora_target *targets, const float *const *in,
+                     float *const *out) {
+    fwd_lora_apply(&f->lora, f->m, f->pool, l, n, targets, in, out);
 }
 
 /* ---- element-wise kernels ------------------------------------------------------ */
@@ -811,20 +619,20 @@ static void ffn_forward(fwd_ctx *f, const layer_weights *w, const float *in, flo
     if (f->m->cfg.ffn == FFN_GELU) {
         matmul_batch u = {{job(in, &w->w_up, w->b_up, f->up, T)}, 1};
         matmul(f, &u);
-        lora_apply(f, l, 1, &t_up, &in, &f->up);
+        lora_add(f, l, 1, &t_up, &in, &f->up);
         pool_run(f->pool, gelu_task, a);
         matmul_batch d = {{job(f->up, &w->w_down, w->b_down, out, T)}, 1};
         matmul(f, &d);
-        lora_apply(f, l, 1, &t_down, (const float *const[]){f->up}, &out);
+        lora_add(f, l, 1, &t_down, (const float *const[]){f->up}, &out);
         return;
     }
     matmul_batch gu = {{job(in, &w->w_gate, w->b_gate, f->gate, T), job(in, &w->w_up, w->b_up, f->up, T)}, 2};
     matmul(f, &gu);
-    lora_apply(f, l, 2, t_gu, (const float *const[]){in, in}, (float *const[]){f->gate, f->up});
+    lora_add(f, l, 2, t_gu, (const float *const[]){in, in}, (float *const[]){f->gate, f->up});
     pool_run(f->pool, glu_task, a);
     matmul_batch d = {{job(f->gate, &w->w_down, w->b_down, out, T)}, 1};
     matmul(f, &d);
-    lora_apply(f, l, 1, &t_down, (const float *const[]){f->gate}, &out);
+    lora_add(f, l, 1, &t_down, (const float *const[]){f->gate}, &out);
 }
 
 /* The norms the block after layer l reads: layer l+1's attention norm (and
@@ -851,12 +659,12 @@ static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, in
                          job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
     matmul(f, &qkv);
     const lora_target t_qkv[3] = {LORA_Q, LORA_K, LORA_V}, t_o = LORA_O;
-    lora_apply(f, l, 3, t_qkv, (const float *const[]){f->xb, f->xb, f->xb}, (float *const[]){f->q, f->k, f->v});
+    lora_add(f, l, 3, t_qkv, (const float *const[]){f->xb, f->xb, f->xb}, (float *const[]){f->q, f->k, f->v});
     pool_run(f->pool, rope_store_task, &a);
     pool_run(f->pool, attention_task, &a);
     matmul_batch o = {{job(f->att, &w->wo, w->bo, f->proj, T)}, 1};
     matmul(f, &o);
-    lora_apply(f, l, 1, &t_o, (const float *const[]){f->att}, &f->proj);
+    lora_add(f, l, 1, &t_o, (const float *const[]){f->att}, &f->proj);
     if (c->parallel_residual) {
         /* x + attn(xb) + mlp(xb2, or xb when one norm feeds both) */
         ffn_forward(f, w, w->ffn_norm ? f->xb2 : f->xb, f->proj2, &a);
@@ -890,7 +698,9 @@ bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     f->n_hidden = 0;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
     if (!positions_held(m, kv, b)) return false;
-    if (!ensure_score(f, b) || !ensure_unpacked(f) || !lora_plan(f, b)) return false;
+    if (!ensure_score(f, b) || !ensure_unpacked(f) ||
+        !fwd_lora_plan(&f->lora, m, b->adapter, b->n))
+        return false;
     embed_and_rope_tables(f, b);
     plan_tiles(f, b);
     layer_task_arg a = {.f = f, .kv = kv, .b = b};

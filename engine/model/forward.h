@@ -47,7 +47,7 @@ typedef struct {
     /* each row's LoRA adapter: 0 = the base alone, k = the model's k-th
      * adapter (model_lora_*); NULL = every row the base.  Rows of different
      * adapters share every base product; each adapted row then adds its
-     * own scale * B (A x) (forward.c, lora_apply), the same arithmetic
+     * own scale * B (A x) (forward_lora.h), the same arithmetic
      * whatever else is in the batch. */
     const int *adapter;
 } fwd_batch;

@@ -5,7 +5,7 @@
  *
  * An adapter changes a product W x into W x + scale * B (A x), A (r, cols),
  * B (rows, r).  The forward pass adds that term after the base product
- * (forward.c, lora_apply); nothing here touches the base weights, so one
+ * (forward_lora.c); nothing here touches the base weights, so one
  * base serves every adapter at once.
  *
  * Layouts.  PEFT stores A as lora_A.weight (r, in) and B as lora_B.weight
