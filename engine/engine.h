@@ -176,6 +176,12 @@ typedef struct {
      * tokenizer.  NULL = free generation; the engine takes its own
      * reference (the caller may unref right after engine_submit). */
     cons_grammar *constraint;
+    /* LoRA: 0 = the base model alone; k = the model's k-th adapter
+     * (model_info.h, model_lora_load / model_lora_find).  Requests of
+     * different adapters share one batch; a request's tokens do not depend
+     * on the adapters of its neighbours; the prefix cache keeps each
+     * adapter's blocks apart (a prompt's K/V depends on the adapter). */
+    int adapter;
     /* Called on the engine thread, with the request's lock held, whenever
      * events were queued for this request.  It must only wake someone up
      * (e.g. uv_async_send) and never call engine functions.  May be NULL. */
@@ -268,7 +274,8 @@ const model *engine_model(const engine *e);
 /* Validate and queue a request.  NULL + err when it can never run: empty
  * prompt, a token id outside the vocabulary, invalid sampling parameters or
  * stop strings, a stop id outside the vocabulary, min_new_tokens < 0 or
- * above max_new_tokens, max_new_tokens < 1 (0 without prompt_logprobs),
+ * above max_new_tokens, max_new_tokens < 1 (0 without prompt_logprobs), an
+ * adapter the model does not have,
  * prompt_logprobs_from outside [0, n_prompt], prompt + max_new_tokens above
  * the model's context or above the whole KV cache (the message names the
  * numbers), a constraint compiled for another tokenizer, or out of

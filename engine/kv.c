@@ -342,7 +342,13 @@ void kv_pool_set_hash(kv_pool *kv, kv_hash_fn fn) { kv->hash_fn = fn ? fn : kv_h
 
 void kv_seq_init(kv_seq *s) {
     memset(s, 0, sizeof *s);
-    s->chain = KV_CHAIN_SEED;
+    s->chain = s->seed = KV_CHAIN_SEED;
+}
+
+void kv_seq_set_namespace(kv_seq *s, uint64_t ns) {
+    int32_t w[2] = {(int32_t)(uint32_t)ns, (int32_t)(uint32_t)(ns >> 32)};
+    s->seed = ns ? kv_hash_xxh3(KV_CHAIN_SEED, w, 2) : KV_CHAIN_SEED;
+    if (s->n_table == 0) s->chain = s->seed;
 }
 
 static bool table_grow(kv_seq *s, int n) {
@@ -360,7 +366,7 @@ int kv_seq_attach_prefix(kv_pool *kv, kv_seq *s, const int32_t *tokens, int n) {
     if (s->n_table > 0) return s->n_computed;
     int bs = kv->st.block_size, full = n > 0 ? n / bs : 0;
     if (!kv->prefix_caching || full == 0) return 0;
-    uint64_t chain = KV_CHAIN_SEED;
+    uint64_t chain = s->seed;
     int i = 0;
     for (; i < full; i++) {
         const int32_t *t = tokens + (size_t)i * bs;
@@ -435,7 +441,9 @@ void kv_seq_drop_before(kv_pool *kv, kv_seq *s, int pos) {
 void kv_seq_release(kv_pool *kv, kv_seq *s) {
     for (int i = s->n_table - 1; i >= s->n_dropped; i--) block_unref(kv, s->table[i]);
     free(s->table);
+    uint64_t seed = s->seed; /* the namespace outlives the blocks */
     kv_seq_init(s);
+    s->chain = s->seed = seed;
 }
 
 void kv_seq_detach_prefix(kv_pool *kv, kv_seq *s) {

@@ -112,6 +112,7 @@ typedef struct {
     int n_computed;  /* positions [0, n_computed) hold valid K/V */
     int n_published; /* leading full blocks already offered to the prefix cache */
     uint64_t chain;  /* hash chain value after block n_published-1 */
+    uint64_t seed;   /* h_{-1}: the namespace's chain seed (kv_seq_set_namespace) */
     int n_looked_up; /* full blocks the last kv_seq_attach_prefix looked up */
     int n_dropped;   /* leading blocks given back (kv_seq_drop_before): their entries are -1 */
 } kv_seq;
@@ -144,6 +145,12 @@ int kv_blocks_for(const kv_pool *kv, int n_positions);
 int kv_available(const kv_pool *kv);
 
 void kv_seq_init(kv_seq *s);
+/* The prefix-cache namespace of s (0 = the default, kept by kv_seq_init):
+ * its hash chain starts from a seed derived from ns, so blocks published
+ * in one namespace are never attached by a sequence of another (a LoRA
+ * adapter's K/V differ from the base's for the same tokens).  Set on an
+ * empty sequence; kv_seq_release keeps it. */
+void kv_seq_set_namespace(kv_seq *s, uint64_t ns);
 /* Attach the longest run of cached full blocks matching tokens[0, n) (the
  * caller passes n = prompt length - 1 so that at least one token is left
  * to compute).  s must be empty.  Returns the positions now covered (a

@@ -20,6 +20,8 @@
 static bool validate(const model *m, const engine_request *r, int kv_positions, char *err) {
     const model_config *c = &m->cfg;
     if (r->n_prompt < 1 || !r->prompt) return ct_err(err, "the prompt is empty");
+    if (r->adapter < 0 || r->adapter > m->n_loras)
+        return ct_err(err, "adapter %d: the model has %d LoRA adapters", r->adapter, m->n_loras);
     for (int i = 0; i < r->n_prompt; i++)
         if (r->prompt[i] < 0 || r->prompt[i] >= c->vocab)
             return ct_err(err, "prompt token %d (id %d) is outside the vocabulary [0, %d)", i, r->prompt[i],
@@ -95,6 +97,7 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     h->max_new_tokens = r->max_new_tokens;
     h->min_new_tokens = r->min_new_tokens;
     h->ignore_eos = r->ignore_eos;
+    h->adapter = r->adapter;
     h->stop_exclude = r->stop_exclude;
     h->stop_index = -1;
     h->top_n = r->sampling.top_n;
@@ -139,6 +142,7 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
      * TGI's T5 outputs do) */
     h->ts.first = encdec;
     kv_seq_init(&h->kv);
+    kv_seq_set_namespace(&h->kv, (uint64_t)r->adapter); /* an adapter's prefixes are its own */
     h->t_submit = ct_now();
     return h;
 }

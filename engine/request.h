@@ -67,6 +67,7 @@ struct engine_req {
     int n_prompt;
     int n_generated;
     sampler *smp;
+    int adapter;              /* engine_request.adapter: 0 base, k the model's k-th LoRA adapter */
     cons_matcher *cons;       /* engine_request.constraint's matcher (holds the grammar), or NULL */
     bool cons_stuck;          /* req_sample: the constraint left no token (sample.id -1) */
     sample_result sample;     /* req_sample's choice, until req_on_sample takes it */

@@ -42,6 +42,7 @@ struct sched {
     int n_slots, n_step_tokens;
     int32_t *b_tok;
     int *b_pos, *b_seq;
+    int *b_adapter; /* (T) each row's LoRA adapter (engine_request.adapter) */
     const kv_seq **b_seqs;
     /* encoder-decoder models: each slot's cross table, the sequences to
      * encode this step, and the encoder tokens planned in it */
@@ -93,13 +94,14 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     s->b_tok = malloc(T * sizeof *s->b_tok);
     s->b_pos = malloc(T * sizeof *s->b_pos);
     s->b_seq = malloc(T * sizeof *s->b_seq);
+    s->b_adapter = malloc(T * sizeof *s->b_adapter);
     s->b_seqs = malloc(B * sizeof *s->b_seqs);
     s->b_cross = malloc(B * sizeof *s->b_cross);
     s->b_enc = malloc(B * sizeof *s->b_enc);
     s->tile_row = malloc(L * sizeof *s->tile_row);
     s->tile_slot = malloc(L * sizeof *s->tile_slot);
     s->logits = malloc(L * (size_t)mc->vocab * sizeof(float));
-    if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_seqs ||
+    if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_adapter || !s->b_seqs ||
         !s->b_cross || !s->b_enc || !s->tile_row || !s->tile_slot || !s->logits) {
         ct_err(err, "out of memory (KV cache of %d blocks x %d positions, %d tokens per step)", c->n_blocks,
                c->block_size, s->max_step_tokens);
@@ -139,6 +141,7 @@ void sched_free(sched *s) {
     free(s->b_tok);
     free(s->b_pos);
     free(s->b_seq);
+    free(s->b_adapter);
     free(s->b_seqs);
     free(s->b_cross);
     free(s->b_enc);
@@ -378,6 +381,7 @@ static bool encode(sched *s) {
 static bool forward(sched *s) {
     if (!encode(s)) return false;
     int n = 0;
+    bool adapted = false;
     for (int j = 0; j < s->n_slots; j++) {
         const sched_slot *sl = &s->slots[j];
         int start = sl->h->kv.n_computed;
@@ -385,11 +389,14 @@ static bool forward(sched *s) {
             s->b_tok[n] = sl->h->tokens[start + k];
             s->b_pos[n] = start + k;
             s->b_seq[n] = j;
+            s->b_adapter[n] = sl->h->adapter;
         }
+        adapted |= sl->h->adapter != 0;
         s->b_seqs[j] = &sl->h->kv;
         s->b_cross[j] = sl->h->enc ? &sl->h->enc->cross : NULL;
     }
-    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, NULL, model_is_encdec(&s->m->cfg) ? s->b_cross : NULL};
+    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, NULL, model_is_encdec(&s->m->cfg) ? s->b_cross : NULL,
+                   adapted ? s->b_adapter : NULL};
     return fwd_run(s->fwd, kv_pool_store(s->kv), &b);
 }
 

@@ -373,9 +373,11 @@ char *oai_encode_usage_chunk(oai_kind kind, const oai_meta *m, const oai_usage *
                              size_t *len);
 
 /* GET /v1/models: {"object":"list","data":[{"id","object":"model",
- * "created","owned_by":"ctgi","max_model_len"}]}. */
+ * "created","owned_by":"ctgi","max_model_len"}, then per LoRA adapter (as
+ * vLLM lists them) {"id": its name, ..., "root": its path, "parent":
+ * model_id}]}. */
 char *oai_encode_models(const char *model_id, uint64_t created, uint32_t max_model_len,
-                        size_t *len);
+                        const proto_adapter *adapters, int n_adapters, size_t *len);
 
 /* `data: ` + json + `\n\n` (OpenAI and vLLM write the space). */
 char *oai_sse_frame(const char *json, size_t json_len, size_t *len);

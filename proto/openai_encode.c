@@ -381,8 +381,30 @@ char *oai_sse_frame(const char *json, size_t json_len, size_t *len) {
 
 /* ---- models, errors, ids --------------------------------------------------------- */
 
+static void model_entry(jw *w, const char *id, uint64_t created, uint32_t max_model_len, const char *root,
+                        const char *parent) {
+    jw_obj_begin(w);
+    jw_key(w, "id");
+    jw_cstr(w, id);
+    jw_key(w, "object");
+    jw_cstr(w, "model");
+    jw_key(w, "created");
+    jw_u64(w, created);
+    jw_key(w, "owned_by");
+    jw_cstr(w, "ctgi");
+    jw_key(w, "max_model_len");
+    jw_u64(w, max_model_len);
+    if (parent) {
+        jw_key(w, "root");
+        jw_cstr(w, root);
+        jw_key(w, "parent");
+        jw_cstr(w, parent);
+    }
+    jw_obj_end(w);
+}
+
 char *oai_encode_models(const char *model_id, uint64_t created, uint32_t max_model_len,
-                        size_t *len) {
+                        const proto_adapter *adapters, int n_adapters, size_t *len) {
     jw w;
     jw_init(&w);
     jw_obj_begin(&w);
@@ -390,18 +412,9 @@ char *oai_encode_models(const char *model_id, uint64_t created, uint32_t max_mod
     jw_cstr(&w, "list");
     jw_key(&w, "data");
     jw_arr_begin(&w);
-    jw_obj_begin(&w);
-    jw_key(&w, "id");
-    jw_cstr(&w, model_id);
-    jw_key(&w, "object");
-    jw_cstr(&w, "model");
-    jw_key(&w, "created");
-    jw_u64(&w, created);
-    jw_key(&w, "owned_by");
-    jw_cstr(&w, "ctgi");
-    jw_key(&w, "max_model_len");
-    jw_u64(&w, max_model_len);
-    jw_obj_end(&w);
+    model_entry(&w, model_id, created, max_model_len, NULL, NULL);
+    for (int i = 0; i < n_adapters; i++)
+        model_entry(&w, adapters[i].id, created, max_model_len, adapters[i].path, model_id);
     jw_arr_end(&w);
     jw_obj_end(&w);
     return jw_finish(&w, len);

@@ -88,6 +88,17 @@ typedef struct {
     uint32_t max_n; /* OpenAI `n` / `best_of` per prompt (default 16) */
 } proto_limits;
 
+/* A LoRA adapter the server serves (ctgi serve --lora-adapters), as /info
+ * and /v1/models show it. */
+typedef struct {
+    const char *id;      /* the name requests select it by */
+    const char *path;    /* as given */
+    const char *format;  /* "peft" | "gguf" */
+    const char *targets; /* "q,k,v,o,gate,up,down" (those it adapts) */
+    int rank;
+    double alpha;
+} proto_adapter;
+
 /* TGI's defaults (128, 2, 4, 5) with max_input_tokens 1023,
  * max_total_tokens 1024 and max_n 16; the server overrides the token limits from the
  * model's context length and its flags. */

@@ -78,7 +78,7 @@ typedef struct {
     uint32_t top_n_tokens;
     bool has_grammar;    /* grammar present and not null */
     json_t *grammar;     /* owned copy of it (see tgi_grammar_regex) */
-    bool has_adapter_id; /* adapter_id present and not null (rejected) */
+    bool has_adapter_id; /* adapter_id present and not null: a LoRA adapter's name */
     char *adapter_id;
 } tgi_parameters;
 
@@ -104,7 +104,8 @@ bool tgi_streaming(const tgi_request *req, tgi_route route);
  * rules first, then best_of, temperature, repetition_penalty,
  * frequency_penalty, top_p, typical_p, top_k, max_new_tokens, stop, seed,
  * top_n_tokens, inputs, truncate), then ctgi's: stop strings non-empty,
- * watermark, adapter_id.  422 on failure.  (The grammar is checked by
+ * watermark.  422 on failure.  (adapter_id names one of the server's LoRA
+ * adapters: server/gen.c resolves it.)  (The grammar is checked by
  * tgi_grammar_regex.) */
 bool tgi_validate(const tgi_request *req, tgi_route route, const proto_limits *lim,
                   proto_error *err);
@@ -247,6 +248,8 @@ typedef struct {
     uint32_t max_batch_size; /* 0 → null (no cap) */
     const char *chat_template;     /* where the chat template came from ("fallback" = none shipped); NULL = omitted */
     const char *kv_cache_dtype;    /* element type of the KV cache ("f16", ...); NULL = omitted */
+    const proto_adapter *adapters; /* (n_adapters) LoRA adapters: "lora_adapters" (ctgi's) when > 0 */
+    int n_adapters;
 } tgi_info;
 
 char *tgi_encode_info(const tgi_info *info, size_t *len);

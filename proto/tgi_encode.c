@@ -236,6 +236,23 @@ char *tgi_encode_info(const tgi_info *in, size_t *len) {
     else jw_null(&w);
     if (in->chat_template) kv_str(&w, "chat_template", in->chat_template);
     if (in->kv_cache_dtype) kv_str(&w, "kv_cache_dtype", in->kv_cache_dtype);
+    if (in->n_adapters > 0) { /* TGI's Info has no such member: ctgi's, named after LORA_ADAPTERS */
+        jw_key(&w, "lora_adapters");
+        jw_arr_begin(&w);
+        for (int i = 0; i < in->n_adapters; i++) {
+            const proto_adapter *a = &in->adapters[i];
+            jw_obj_begin(&w);
+            kv_str(&w, "id", a->id);
+            kv_str(&w, "path", a->path);
+            kv_str(&w, "format", a->format);
+            kv_u64(&w, "rank", (uint64_t)a->rank);
+            jw_key(&w, "alpha");
+            jw_f32(&w, (float)a->alpha);
+            kv_str(&w, "target_modules", a->targets);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+    }
     jw_obj_end(&w);
     return jw_finish(&w, len);
 }

@@ -94,9 +94,7 @@ static bool validate_unsupported(const tgi_parameters *p, proto_error *err) {
                                       "Given: one at index %d", i);
     }
     if (p->watermark) return proto_invalid(err, "`watermark` == true is not supported");
-    if (p->has_adapter_id)
-        return proto_invalid(err, "`adapter_id` is not supported: this server has no LoRA "
-                                  "adapters (send null or omit it)");
+    /* adapter_id is resolved against the served adapters by the server (gen.c) */
     return true;
 }
 

@@ -35,6 +35,7 @@ static const char USAGE[] =
     "  --matmul invariant|blas   weight products: ctgi's fixed-order kernel (default) or OpenBLAS\n"
     "                            sgemm (faster prefill; rounding then depends on the batch)\n"
     "  --kv-cache-dtype T        KV cache element type: f32, f16 (default), bf16 or q8_0\n"
+    "  --lora PATH               generate through a LoRA adapter: a PEFT folder or a GGUF LoRA file\n"
     "  --json                    print one JSON object: prompt_ids, ids, text, logprobs,\n"
     "                            finish_reason, tokens (with top alternatives), seed, timings\n";
 
@@ -46,6 +47,7 @@ static const char USAGE[] =
 
 typedef struct {
     const char *model, *prompt, *prompt_ids;
+    const char *lora;    /* --lora PATH or NULL */
     sampler_params sp;
     int max_new_tokens;
     bool ignore_eos, blas_matmul;
@@ -114,6 +116,7 @@ static bool parse_args(int argc, char **argv, gen_args *a) {
                 cli_fail(&o, "--kv-cache-dtype must be f32, f16, bf16 or q8_0, not '%s'", v);
         }
         else if (cli_is(&o, "json")) a->json = true;
+        else if (cli_is(&o, "lora")) a->lora = cli_value(&o);
         else if (cli_is(&o, "stop")) {
             const char *v = cli_value(&o);
             if (v && a->n_stops < MAX_STOPS) a->stops[a->n_stops++] = v;
@@ -196,6 +199,7 @@ static engine_request make_request(const gen_args *a, const model_info *mi, cons
     r.ignore_eos = a->ignore_eos;
     r.stops = a->stops;
     r.n_stops = a->n_stops;
+    r.adapter = a->lora ? 1 : 0; /* the one adapter cli_generate loaded */
     return r;
 }
 
@@ -313,6 +317,11 @@ int cli_generate(int argc, char **argv) {
     char err[CT_ERRLEN];
     model *m = model_load(a.model, err);
     if (!m) { fprintf(stderr, "ctgi generate: %s\n", err); return 1; }
+    if (a.lora && !model_lora_load(m, "lora", a.lora, err)) {
+        fprintf(stderr, "ctgi generate: --lora: %s\n", err);
+        model_free(m);
+        return 1;
+    }
     int32_t *prompt = NULL;
     int n_prompt = a.prompt_ids ? parse_ids(a.prompt_ids, &prompt)
                                 : tok_encode(model_tokenizer(m), a.prompt, strlen(a.prompt), !a.no_bos, false,

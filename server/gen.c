@@ -114,6 +114,7 @@ static void work_generate(conn *c, const model *m, const proto_limits *lim) {
     char err[CT_ERRLEN];
     int32_t *ids = NULL;
     if (!tgi_validate(&c->req, c->troute, lim, &c->err)) goto fail;
+    if (!gen_adapter(c, c->req.p.has_adapter_id ? c->req.p.adapter_id : NULL)) goto fail;
     int n = tok_encode(model_tokenizer(m), c->req.inputs, c->req.inputs_len, c->req.add_special_tokens, true, &ids, err);
     if (n < 0) {
         proto_invalid(&c->err, "tokenizer error: %s", err);
@@ -133,6 +134,22 @@ static void work_generate(conn *c, const model *m, const proto_limits *lim) {
 fail:
     free(ids);
     c->work_failed = true;
+}
+
+bool gen_adapter(conn *c, const char *id) {
+    const model *m = c->s->m;
+    c->adapter = 0;
+    if (!id || !strcmp(id, c->s->cfg.model_id)) return true;
+    if ((c->adapter = model_lora_find(m, id))) return true;
+    int n = model_lora_count(m);
+    if (n == 0)
+        return proto_invalid(&c->err, "`adapter_id` '%.200s': this server has no LoRA adapters (send null, omit it, "
+                                      "or start it with --lora-adapters)", id);
+    char known[1024];
+    size_t at = 0;
+    for (int k = 1; k <= n && at < sizeof known; k++)
+        at += (size_t)snprintf(known + at, sizeof known - at, "%s'%s'", k > 1 ? ", " : "", model_lora_get(m, k).name);
+    return proto_invalid(&c->err, "`adapter_id` '%.200s' is not one of this server's LoRA adapters: %s", id, known);
 }
 
 bool gen_constraint(conn *c, char *regex) {
@@ -201,6 +218,7 @@ static bool submit(conn *c) {
         er.n_stops = p->n_stop;
         er.prompt_logprobs = p->decoder_input_details;
         er.constraint = c->grammar;
+        er.adapter = c->adapter;
         er.notify = http_engine_notify;
         er.ud = c;
         char err[CT_ERRLEN];
@@ -555,7 +573,8 @@ static void log_generation(conn *c) {
                      q ? (fin ? q->fin.n_generated : q->n_toks) : 0,
                      fin ? engine_finish_name(q->fin.reason) : NULL,
                      fin ? q->fin.queue_seconds : 0,
-                     fin ? q->fin.prefill_seconds + q->fin.decode_seconds : 0, srv_now() - c->t_start};
+                     fin ? q->fin.prefill_seconds + q->fin.decode_seconds : 0, srv_now() - c->t_start,
+                     c->adapter ? model_lora_get(c->s->m, c->adapter).name : NULL};
     log_request_line(c->s->cfg.json_output, &l);
 }
 

@@ -106,17 +106,19 @@ void log_request_line(bool json, const log_request *r) {
     unsigned mode = json ? LOG_ESC_JSON : LOG_ESC_FIELD;
     log_escape(r->method, method, sizeof method, mode);
     log_escape(r->path, path, sizeof path, mode);
+    char adapter[256] = "";
+    if (r->adapter) log_escape(r->adapter, adapter, sizeof adapter, mode);
     if (!json) {
         char toks[64] = "";
         if (r->prompt_tokens >= 0)
             snprintf(toks, sizeof toks, " prompt_tokens=%d generated_tokens=%d", r->prompt_tokens,
                      r->generated_tokens);
         fprintf(stderr,
-                "%s INFO request method=%s path=%s status=%d outcome=%s%s%s%s queue_ms=%.1f "
+                "%s INFO request method=%s path=%s status=%d outcome=%s%s%s%s%s%s queue_ms=%.1f "
                 "inference_ms=%.1f total_ms=%.1f\n",
                 ts, method, path, r->status, r->outcome, toks, r->finish_reason ? " finish=" : "",
-                r->finish_reason ? r->finish_reason : "", r->queue_seconds * 1e3, r->inference_seconds * 1e3,
-                r->total_seconds * 1e3);
+                r->finish_reason ? r->finish_reason : "", r->adapter ? " adapter=" : "", adapter,
+                r->queue_seconds * 1e3, r->inference_seconds * 1e3, r->total_seconds * 1e3);
         return;
     }
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s}", "timestamp", ts, "level", "INFO", "message",
@@ -128,6 +130,7 @@ void log_request_line(bool json, const log_request *r) {
         json_object_set_new(o, "generated_tokens", json_integer(r->generated_tokens));
     }
     if (r->finish_reason) json_object_set_new(o, "finish_reason", json_string(r->finish_reason));
+    if (r->adapter) json_object_set_new(o, "adapter", json_string(adapter));
     json_object_set_new(o, "queue_ms", json_real(r->queue_seconds * 1e3));
     json_object_set_new(o, "inference_ms", json_real(r->inference_seconds * 1e3));
     json_object_set_new(o, "total_ms", json_real(r->total_seconds * 1e3));

@@ -19,6 +19,7 @@ typedef struct {
     int generated_tokens;    /* -1 = not applicable */
     const char *finish_reason; /* NULL = none */
     double queue_seconds, inference_seconds, total_seconds;
+    const char *adapter;     /* the LoRA adapter's name, NULL = the base (not logged) */
 } log_request;
 
 void log_request_line(bool json, const log_request *r);

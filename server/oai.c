@@ -171,6 +171,9 @@ void oai_work(conn *c) {
     if (!gen_constraint(c, regex ? regex : tool_regex)) return;
     c->stream = o->req.stream;
     c->sampling = oai_sampling(&o->req);
+    /* vLLM's way: `model` naming a LoRA adapter selects it; the served
+     * model's id, or any other name, is the base (as TGI, which ignores it) */
+    c->adapter = model_lora_find(s->m, o->req.model);
     c->work_failed = false;
 }
 
@@ -194,6 +197,7 @@ static engine_request request_for(conn *c, int p, const sampler_params *sp) {
     er.min_new_tokens = r->has_min_tokens ? (int)r->min_tokens : 0;
     er.prompt_logprobs = r->kind == OAI_COMPLETION && r->echo && r->logprobs;
     er.constraint = c->grammar;
+    er.adapter = c->adapter;
     er.notify = http_engine_notify;
     er.ud = c;
     return er;

@@ -260,6 +260,27 @@ static enum MHD_Result get_health(conn *c) {
     return answer(c, r, status);
 }
 
+/* The model's LoRA adapters as proto shows them: *n entries pointing into
+ * *infos (both malloc'd by it, NULL when there are none). */
+static proto_adapter *adapters_of(const model *m, model_lora_info **infos, int *n) {
+    *n = model_lora_count(m);
+    proto_adapter *a = *n ? calloc((size_t)*n, sizeof *a) : NULL;
+    *infos = *n ? calloc((size_t)*n, sizeof **infos) : NULL;
+    if (!a || !*infos) {
+        free(a);
+        free(*infos);
+        *infos = NULL;
+        *n = 0;
+        return NULL;
+    }
+    for (int k = 1; k <= *n; k++) {
+        model_lora_info *in = &(*infos)[k - 1];
+        *in = model_lora_get(m, k);
+        a[k - 1] = (proto_adapter){in->name, in->path, in->format, in->targets, in->rank, in->alpha};
+    }
+    return a;
+}
+
 static enum MHD_Result get_info(conn *c) {
     srv *s = c->s;
     if (!s->engine_ready) return get_health(c);
@@ -283,8 +304,13 @@ static enum MHD_Result get_info(conn *c) {
         .chat_template = chat_template_origin(s->ct),
         .kv_cache_dtype = engine_kv_dtype_name(s->ecfg.kv_dtype),
     };
+    model_lora_info *li;
+    proto_adapter *ad = adapters_of(s->m, &li, &info.n_adapters);
+    info.adapters = ad;
     size_t n;
     char *body = tgi_encode_info(&info, &n);
+    free(ad);
+    free(li);
     struct MHD_Response *r = body ? resp_buffer(c, body, n, "application/json") : NULL;
     free(body);
     return answer(c, r, 200);
@@ -306,7 +332,13 @@ static enum MHD_Result get_models(conn *c) {
     srv *s = c->s;
     if (!s->engine_ready) return get_health(c);
     size_t n;
-    char *body = oai_encode_models(s->cfg.model_id, (uint64_t)s->t_ready_wall, s->limits.max_total_tokens, &n);
+    int na;
+    model_lora_info *li;
+    proto_adapter *ad = adapters_of(s->m, &li, &na);
+    char *body =
+        oai_encode_models(s->cfg.model_id, (uint64_t)s->t_ready_wall, s->limits.max_total_tokens, ad, na, &n);
+    free(ad);
+    free(li);
     struct MHD_Response *r = body ? resp_buffer(c, body, n, "application/json") : NULL;
     free(body);
     return answer(c, r, 200);
@@ -480,7 +512,7 @@ void routes_completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
     } else {
         if (error && strcmp(c->outcome, "ok") == 0) c->outcome = "aborted";
         log_request l = {c->method, c->path, c->queued ? c->status : 0, c->outcome, -1, -1, NULL, 0, 0,
-                         srv_now() - c->t_start};
+                         srv_now() - c->t_start, NULL};
         log_request_line(s->cfg.json_output, &l);
     }
     s->n_conns--;

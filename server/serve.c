@@ -111,6 +111,34 @@ static engine_config engine_cfg(const serve_config *c) {
     return ec;
 }
 
+/* --lora-adapters / LORA_ADAPTERS: comma-separated `name=path` or `path`
+ * (TGI's `id` form: the adapter is named by what was given), each a PEFT
+ * folder or a GGUF LoRA file, loaded into m before the engine starts. */
+static bool load_adapters(model *m, const char *spec, char *err) {
+    char *copy = strdup(spec), *save = NULL;
+    if (!copy) return ct_err(err, "out of memory");
+    bool ok = true;
+    for (char *e = strtok_r(copy, ",", &save); ok && e; e = strtok_r(NULL, ",", &save)) {
+        while (*e == ' ') e++;
+        for (size_t n = strlen(e); n > 0 && e[n - 1] == ' ';) e[--n] = '\0';
+        if (!*e) continue;
+        char *eq = strchr(e, '='), *name = e, *path = e;
+        if (eq) {
+            *eq = '\0';
+            path = eq + 1;
+        }
+        char e2[CT_ERRLEN];
+        struct stat st;
+        if (stat(path, &st) != 0)
+            ok = ct_err(err,
+                        "--lora-adapters: '%s' is not a local adapter folder or GGUF file (adapters are not "
+                        "downloaded from the Hub: download it and give name=path)", path);
+        else if (!model_lora_load(m, name, path, e2)) ok = ct_err(err, "--lora-adapters: %s", e2);
+    }
+    free(copy);
+    return ok;
+}
+
 static void *load_main(void *arg) {
     srv *s = arg;
     if (s->cfg.load_delay_ms > 0) {
@@ -118,6 +146,10 @@ static void *load_main(void *arg) {
         nanosleep(&ts, NULL);
     }
     s->m = model_load(s->model_path, s->load_err);
+    if (s->m && s->cfg.lora_adapters && !load_adapters(s->m, s->cfg.lora_adapters, s->load_err)) {
+        model_free(s->m);
+        s->m = NULL;
+    }
     if (s->m) {
         char err[CT_ERRLEN];
         s->ct = chat_template_create(s->m, s->cfg.chat_template, err);
@@ -210,6 +242,11 @@ static void on_loaded(uv_async_t *a) {
     s->engine_ready = true;
     s->t_ready_wall = time(NULL);
     s->state = SRV_READY;
+    for (int k = 1; k <= model_lora_count(s->m); k++) {
+        model_lora_info ad = model_lora_get(s->m, k);
+        log_line(s->cfg.json_output, "INFO", NULL, "LoRA adapter '%s': %s %s, rank %d, alpha %g, %d layers, %s",
+                 ad.name, ad.format, ad.path, ad.rank, ad.alpha, ad.n_layers, ad.targets);
+    }
     log_ready(s);
 }
 

@@ -39,6 +39,10 @@ static const opt_def OPTS[] = {
     {"revision", K_STR, OFF(revision), 0, 0, "REV", "main", "the Hub repo's branch, tag or commit sha"},
     {"model-file", K_STR, OFF(model_file), 0, 0, "FILE", "the only .gguf, else the only Q4_K_M one",
      "the .gguf file of a Hub repo (or of a local directory) to serve"},
+    {"lora-adapters", K_STR, OFF(lora_adapters), 0, 0, "NAME=PATH[,...]", "none",
+     "LoRA adapters to serve beside the base: PEFT folders (adapter_config.json + adapter_model.safetensors) or "
+     "llama.cpp GGUF LoRA files, each `name=path` or a bare path (named by it); a request picks one by TGI's "
+     "parameters.adapter_id or OpenAI's `model`, and requests of different adapters share one batch"},
     {"hostname", K_STR, OFF(hostname), 0, 0, "ADDR", "127.0.0.1; 0.0.0.0 in a container",
      "address to listen on"},
     {"port", K_INT, OFF(port), 0, 65535, "N", "8080", "TCP port; 0 = any free port (the log says which)"},

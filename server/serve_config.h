@@ -46,6 +46,7 @@ typedef struct {
     bool no_ui;                   /* --no-ui: no chat page; GET / is the health answer for everyone */
     const char *revision;         /* a Hub repo's revision; NULL = main */
     const char *model_file;       /* the .gguf of a Hub repo or local directory; NULL = pick */
+    const char *lora_adapters;    /* "name=path,path2,..." LoRA adapters (LORA_ADAPTERS); NULL = none */
 } serve_config;
 
 /* Defaults, then the environment, then argv (argv[0] = "serve").

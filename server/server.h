@@ -192,6 +192,7 @@ struct conn {
     int n_prompt;
     tgi_lengths lens;
     cons_grammar *grammar; /* the request's constraint (one reference, owned), NULL = none */
+    int adapter;           /* the LoRA adapter the request selected (engine_request.adapter), 0 = none */
     char *tok_json;        /* /tokenize answer */
     size_t tok_json_len;
     double t_validated;    /* submitted to the engine */
@@ -361,6 +362,10 @@ void gen_free(conn *c);
  * the model into c->grammar, on the validation worker: 422 (TGI) / 400
  * (OpenAI) when the engine's dialect refuses it. */
 bool gen_constraint(conn *c, char *regex);
+/* TGI's parameters.adapter_id (NULL: none) into c->adapter: one of the
+ * --lora-adapters names, or the served model's id (the base); anything
+ * else is a 422 naming the adapters there are. */
+bool gen_adapter(conn *c, const char *adapter_id);
 /* A token event as the wire shows it; ev's texts are taken. */
 bool gen_tok_from_event(const model *m, engine_token *et, gen_tok *out);
 /* The bytes token id stands for, special tokens' text included (malloc'd,

@@ -33,6 +33,12 @@
  * which streams them at least as fast.  Attention runs on tiles of
  * (token, head) rows in parallel (attend_tile).  Weights are in rotate-half
  * RoPE layout (model.h), so one RoPE kernel serves every file format.
+ *
+ * LoRA: a batch may mix rows of several adapters and of none.  Every base
+ * product is shared by all rows; after it, fwd_lora_apply
+ * (forward_lora.c) adds each adapted row's scale * B (A x) to its output,
+ * before the hooks that read it, with one fixed order per value: a row's
+ * bits depend on its adapter and its own values only.
  */
 #include "forward_internal.h"
 
@@ -85,7 +91,8 @@ fwd_ctx *fwd_create(const model *m, pool *p, int max_tokens) {
     /* wm_act_bytes grows with K and is a multiple of 64 (each thread's
      * act_small slice stays aligned) */
     f->act_small_bytes = wm_act_bytes(FWD_QUANT_OWN, max_k(c));
-    if (!(f->rows = malloc(T * sizeof *f->rows)) || !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
+    if (!(f->rows = malloc(T * sizeof *f->rows)) || !fwd_lora_init(&f->lora, max_tokens) ||
+        !(f->tiles = malloc(T * c->n_heads * sizeof *f->tiles)) ||
         (model_is_encdec(c) && !(f->xtiles = malloc(T * c->n_heads * sizeof *f->xtiles))) ||
         !(f->act_buf = mm_alloc(wm_act_bytes(max_tokens, max_k(c)))) ||
         !(f->act_small = mm_alloc(f->act_small_bytes * (size_t)pool_size(p)))) {
@@ -103,6 +110,7 @@ void fwd_free(fwd_ctx *f) {
                      f->proj, f->proj2, f->gate, f->up, f->rope, f->score, f->unpacked};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(f->rows);
+    fwd_lora_free(&f->lora);
     free(f->tiles);
     free(f->xtiles);
     free(f->act_buf);
@@ -212,6 +220,13 @@ bool fwd_ensure_unpacked(fwd_ctx *f) {
     f->unpacked = malloc(cap * pool_size(f->pool) * sizeof(float));
     f->unpacked_cap = cap;
     return f->unpacked != NULL;
+}
+
+/* out[t] += scale * B (A in[t]) for the batch's adapted rows t, n <= 3
+ * targets of layer l over the same rows (their base outputs done). */
+static void lora_add(fwd_ctx *f, int l, int n, const lora_target *targets, const float *const *in,
+                     float *const *out) {
+    fwd_lora_apply(&f->lora, f->m, f->pool, l, n, targets, in, out);
 }
 
 /* ---- element-wise kernels ------------------------------------------------------ */
@@ -416,20 +431,25 @@ void fwd_embed(fwd_ctx *f, const fwd_batch *b) {
 /* The MLP of layer w on in (T rows) into out: down(act(gate in) * up in)
  * or down(act(up in)), each product with its bias when the file has one. */
 void fwd_ffn(fwd_ctx *f, const layer_weights *w, const float *in, float *out, layer_task_arg *a) {
-    int T = a->b->n;
+    int T = a->b->n, l = a->layer;
+    const lora_target t_up = LORA_UP, t_down = LORA_DOWN, t_gu[2] = {LORA_GATE, LORA_UP};
     if (f->m->cfg.ffn == FFN_GELU || f->m->cfg.ffn == FFN_RELU) {
         matmul_batch u = {{fwd_job(in, &w->w_up, w->b_up, f->up, T)}, 1};
         fwd_mm(f, &u);
+        lora_add(f, l, 1, &t_up, &in, &f->up);
         pool_run(f->pool, act_task, a);
         matmul_batch d = {{fwd_job(f->up, &w->w_down, w->b_down, out, T)}, 1};
         fwd_mm(f, &d);
+        lora_add(f, l, 1, &t_down, (const float *const[]){f->up}, &out);
         return;
     }
     matmul_batch gu = {{fwd_job(in, &w->w_gate, w->b_gate, f->gate, T), fwd_job(in, &w->w_up, w->b_up, f->up, T)}, 2};
     fwd_mm(f, &gu);
+    lora_add(f, l, 2, t_gu, (const float *const[]){in, in}, (float *const[]){f->gate, f->up});
     pool_run(f->pool, glu_task, a);
     matmul_batch d = {{fwd_job(f->gate, &w->w_down, w->b_down, out, T)}, 1};
     fwd_mm(f, &d);
+    lora_add(f, l, 1, &t_down, (const float *const[]){f->gate}, &out);
 }
 
 /* The norms the block after layer l reads: layer l+1's attention norm (and
@@ -459,10 +479,13 @@ static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, in
     matmul_batch qkv = {{fwd_job(f->xb, &w->wq, w->bq, f->q, T), fwd_job(f->xb, &w->wk, w->bk, f->k, T),
                          fwd_job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
     fwd_mm(f, &qkv);
+    const lora_target t_qkv[3] = {LORA_Q, LORA_K, LORA_V}, t_o = LORA_O;
+    lora_add(f, l, 3, t_qkv, (const float *const[]){f->xb, f->xb, f->xb}, (float *const[]){f->q, f->k, f->v});
     pool_run(f->pool, rope_store_task, &a);
     fwd_attention(f, &a);
     matmul_batch o = {{fwd_job(f->att, &w->wo, w->bo, f->proj, T)}, 1};
     fwd_mm(f, &o);
+    lora_add(f, l, 1, &t_o, (const float *const[]){f->att}, &f->proj);
     if (w->cross_norm) {
         a.norm = (norm_ref){w->cross_norm, NULL};
         pool_run(f->pool, fwd_residual_task, &a);
@@ -511,7 +534,9 @@ bool fwd_run(fwd_ctx *f, const kv_store *kv, const fwd_batch *b) {
     f->n_hidden = 0;
     if (b->n <= 0 || b->n > f->max_tokens) return false;
     if (!positions_held(m, kv, b, &keys)) return false;
-    if (!fwd_ensure_score(f, keys) || !fwd_ensure_unpacked(f)) return false;
+    if (!fwd_ensure_score(f, keys) || !fwd_ensure_unpacked(f) ||
+        !fwd_lora_plan(&f->lora, m, b->adapter, b->n))
+        return false;
     fwd_embed(f, b);
     f->n_tiles = fwd_plan_tiles(f, b, ATT_CAUSAL, f->tiles);
     if (model_is_encdec(&m->cfg)) f->n_xtiles = fwd_plan_tiles(f, b, ATT_CROSS, f->xtiles);

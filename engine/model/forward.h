@@ -54,6 +54,12 @@ typedef struct {
      * table fwd_encode filled; n_computed = the encoder's length); NULL
      * for a decoder-only model */
     const kv_seq *const *cross;
+    /* each row's LoRA adapter: 0 = the base alone, k = the model's k-th
+     * adapter (model_lora_*); NULL = every row the base.  Rows of different
+     * adapters share every base product; each adapted row then adds its
+     * own scale * B (A x) (forward_lora.h), the same arithmetic
+     * whatever else is in the batch. */
+    const int *adapter;
 } fwd_batch;
 
 /* Runs the batch; writes logits (n_out, vocab) for the rows that want them,
@@ -61,7 +67,7 @@ typedef struct {
  * each sequence must already hold blocks for its positions
  * (kv_seq_reserve); a token attends to positions <= its own of its
  * sequence (earlier ones from the cache or from this batch).
- * Returns false if n is out of range, a position has no block in its
+ * Returns false if n is out of range, an adapter index is out of range, a position has no block in its
  * sequence's table, the cache is Q8_0 and head_dim is not a multiple of
  * 32, or scratch memory cannot grow.
  * = fwd_run, then fwd_logits of the wanted rows. */

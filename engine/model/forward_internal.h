@@ -10,6 +10,7 @@
 #define CTGI_FORWARD_INTERNAL_H
 
 #include "forward.h"
+#include "forward_lora.h"
 #include "kernels/wmat.h"
 
 /* Attention rows (token, head) computed together: the scores of a tile
@@ -56,6 +57,7 @@ struct fwd_ctx {
     float *unpacked; /* BLAS mode: (n_threads, FWD_BLAS_ROWS * max K) row-major weight chunks */
     size_t unpacked_cap; /* floats per thread */
     int n_hidden; /* rows of the last fwd_run whose final hidden state is in xb (0: none) */
+    fwd_lora lora;   /* this batch's LoRA rows and scratch (forward_lora.h); none in an encoder pass */
 };
 
 /* ---- weight products (forward.c) ---------------------------------------------------- */

@@ -37,6 +37,7 @@ void model_free(model *m) {
     free(m->owned);
     free(m->layers);
     free(m->enc_layers);
+    lora_free_all(m);
     free(m->rope_inv_freq);
     free(m->alibi_slopes);
     free(m->rel_bucket_enc);

@@ -219,6 +219,32 @@ typedef struct {
     wmat wo_cross;     /* (dim, n_heads*head_dim) */
 } layer_weights;
 
+/* LoRA (lora.c).  The products an adapter may change, in layer_weights'
+ * order; the file names of each are lora.c's table. */
+typedef enum {
+    LORA_Q = 0, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN, LORA_N_TARGETS
+} lora_target;
+
+/* One adapted product W (rows, cols): W x + scale * B (A x).  f32 (they are
+ * small), in the base's row order (rotate-half q/k rows, model.h "RoPE
+ * layout").  a NULL: this product is not adapted. */
+typedef struct {
+    float *a;    /* (r, cols) */
+    float *bt;   /* (r, rows): B transposed, so B t runs along contiguous outputs */
+    int r;
+    float scale; /* alpha / r (rslora: alpha / sqrt(r); GGUF without alpha: 1) */
+} lora_pair;
+
+typedef struct {
+    char *name;        /* the name requests select it by */
+    char *path;        /* as given */
+    const char *format; /* static: "peft" | "gguf" */
+    int rank;          /* the largest r of its pairs */
+    float alpha;       /* lora_alpha / adapter.lora.alpha (0: GGUF without one) */
+    unsigned targets;  /* bit t set: some layer adapts lora_target t */
+    lora_pair *w;      /* (n_layers * LORA_N_TARGETS): layer l, target t at l * LORA_N_TARGETS + t */
+} lora_adapter;
+
 struct model {
     model_config cfg;
     char *name;        /* general.name or directory name */
@@ -254,6 +280,10 @@ struct model {
     char *chat_template; /* raw template text or NULL */
     const char *chat_template_origin; /* static: which file it came from (model_hf.c); NULL = the format's own */
     uint64_t n_params;
+    /* LoRA adapters added after loading (model_lora_load), selected per
+     * request by their 1-based index (0: the base alone) */
+    lora_adapter *loras; /* (n_loras) */
+    int n_loras;
     /* ownership: the mapped files weights may point into, and the buffers
      * converted at load time (freed by model_free) */
     void *gguf;        /* gguf_file * or NULL */

@@ -61,4 +61,42 @@ const tokenizer *model_tokenizer(const model *m);
 /* id ends generation (one of model_info.eos_ids). */
 bool model_is_eos(const model *m, int32_t id);
 
+/* ---- LoRA adapters (lora.c) ----
+ * An adapter adds scale * B (A x) to some of the q, k, v, o, gate, up and
+ * down products of every (or some) layer.  Adapters are loaded into the
+ * model after model_load and before anyone else shares it (the model stays
+ * read-only while an engine serves it); a request selects one by its
+ * 1-based index (engine_request.adapter; 0 = the base model alone).
+ *
+ * path is either a PEFT adapter folder (adapter_config.json: r,
+ * lora_alpha, use_rslora, target_modules among q_proj k_proj v_proj o_proj
+ * gate_proj up_proj down_proj; adapter_model.safetensors with F32/F16/BF16
+ * base_model.model.model.layers.N.{self_attn,mlp}.X.lora_{A,B}.weight;
+ * scale lora_alpha / r, or / sqrt(r) with use_rslora) or a llama.cpp GGUF
+ * LoRA (general.type "adapter", adapter.type "lora", adapter.lora.alpha,
+ * blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down}.weight
+ * .lora_a / .lora_b; scale alpha / r, 1 without alpha, as llama.cpp; q/k
+ * rows stored for interleaved RoPE where the architecture's GGUF files
+ * are).  Every pair is checked against the base's matrix (shape, rank) and
+ * kept in f32.
+ * Returns the new adapter's index (>= 1), or 0 + err naming the file and
+ * the tensor or key at fault.  A name already taken, empty, or with a
+ * ',' or '=' is refused. */
+int model_lora_load(model *m, const char *name, const char *path, char *err);
+
+typedef struct {
+    const char *name, *path;
+    const char *format;  /* "peft" | "gguf" */
+    int rank;            /* the largest r of its pairs */
+    float alpha;
+    int n_layers;        /* layers it adapts */
+    char targets[64];    /* "q,k,v,o,gate,up,down" (those it adapts) */
+} model_lora_info;
+
+int model_lora_count(const model *m);
+/* id in [1, model_lora_count]. */
+model_lora_info model_lora_get(const model *m, int id);
+/* The index of the adapter named name, 0 if there is none. */
+int model_lora_find(const model *m, const char *name);
+
 #endif

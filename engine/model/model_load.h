@@ -68,6 +68,9 @@ bool hf_find_weight(void *ctx, const char *gguf_name, wsrc *out);
 bool hf_falcon_40b(const struct st_model *st);
 void hf_config_from_tensors(model_config *c, const struct st_model *st);
 
+/* lora.c: free every adapter of m (model_free). */
+void lora_free_all(model *m);
+
 /* model_gguf.c / model_hf.c: fill cfg, name, tok, eos, source; keep files open in m */
 bool model_open_gguf(model *m, const char *path, char *err);
 bool model_open_hf(model *m, const char *dir, char *err);

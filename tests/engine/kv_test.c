@@ -367,6 +367,43 @@ static void test_prefix_caching_off(void **st) {
     kv_pool_free(kv);
 }
 
+/* Namespaces (a LoRA adapter's prefixes): the same tokens published in
+ * namespace 3 are attached by namespace 3 only, not by the default one or
+ * namespace 4; the namespace survives kv_seq_release; namespace 0 is the
+ * default chain (blocks of kv_seq_init's sequences). */
+static void test_prefix_namespaces(void **st) {
+    (void)st;
+    kv_pool *kv = kv_pool_create(1, 2, P_BLOCK, 64, KV_F32, true);
+    int32_t t[70];
+    for (int i = 0; i < 70; i++) t[i] = 500 + i;
+    kv_seq a, b;
+    kv_seq_init(&a);
+    kv_seq_set_namespace(&a, 3);
+    assert_int_equal(kv_seq_attach_prefix(kv, &a, t, 69), 0);
+    assert_true(kv_seq_reserve(kv, &a, 70));
+    write_rows(kv, &a, t, 0, 70);
+    kv_seq_commit(kv, &a, t, 70);
+    kv_seq_release(kv, &a); /* 4 full blocks cached under namespace 3 */
+    uint64_t ns[4] = {0, 4, 3, 3};
+    int want[4] = {0, 0, 64, 64};
+    for (int i = 0; i < 4; i++) {
+        kv_seq_init(&b);
+        kv_seq_set_namespace(&b, ns[i]);
+        assert_int_equal(kv_seq_attach_prefix(kv, &b, t, 69), want[i]);
+        if (want[i]) check_rows(kv, &b, t, 0, want[i]);
+        kv_seq_release(kv, &b);
+    }
+    /* release keeps the namespace: a reused sequence still finds namespace 3's blocks */
+    kv_seq_init(&b);
+    kv_seq_set_namespace(&b, 3);
+    assert_int_equal(kv_seq_attach_prefix(kv, &b, t, 69), 64);
+    kv_seq_release(kv, &b);
+    assert_int_equal(kv_seq_attach_prefix(kv, &b, t, 69), 64);
+    kv_seq_release(kv, &b);
+    check_totals(kv);
+    kv_pool_free(kv);
+}
+
 /* ---- sliding windows -------------------------------------------------------------- */
 
 /* Blocks wholly before the window go back (cached when published, free
@@ -681,6 +718,7 @@ int main(void) {
         cmocka_unit_test(test_partial_block_never_shared),
         cmocka_unit_test(test_one_token_difference_in_block_5),
         cmocka_unit_test(test_prefix_caching_off),
+        cmocka_unit_test(test_prefix_namespaces),
         cmocka_unit_test(test_window_drop_prefix_caching),
         cmocka_unit_test(test_window_drop_no_prefix_caching),
         cmocka_unit_test(test_window_dropped_blocks_serve_prefixes),

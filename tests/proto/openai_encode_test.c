@@ -162,9 +162,16 @@ static void test_completion_stream(void **st) {
 
 static void test_models(void **st) {
     size_t n;
-    expect(oai_encode_models("stories260K", 1699999999, 512, &n), &n,
+    expect(oai_encode_models("stories260K", 1699999999, 512, NULL, 0, &n), &n,
            "{\"object\":\"list\",\"data\":[{\"id\":\"stories260K\",\"object\":\"model\","
            "\"created\":1699999999,\"owned_by\":\"ctgi\",\"max_model_len\":512}]}");
+    proto_adapter ad[2] = {{"sql", "/a/sql", "peft", "q,v", 8, 16}, {"chat", "c.gguf", "gguf", "q", 4, 8}};
+    expect(oai_encode_models("base", 7, 512, ad, 2, &n), &n,
+           "{\"object\":\"list\",\"data\":[{\"id\":\"base\",\"object\":\"model\",\"created\":7,"
+           "\"owned_by\":\"ctgi\",\"max_model_len\":512},{\"id\":\"sql\",\"object\":\"model\",\"created\":7,"
+           "\"owned_by\":\"ctgi\",\"max_model_len\":512,\"root\":\"/a/sql\",\"parent\":\"base\"},"
+           "{\"id\":\"chat\",\"object\":\"model\",\"created\":7,\"owned_by\":\"ctgi\",\"max_model_len\":512,"
+           "\"root\":\"c.gguf\",\"parent\":\"base\"}]}");
 }
 
 static void test_error_envelopes(void **st) {

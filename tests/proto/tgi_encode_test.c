@@ -278,6 +278,15 @@ static void test_info(void **st) {
     s = tgi_encode_info(&in, &len);
     assert_non_null(strstr(s, "\"max_batch_size\":32,\"kv_cache_dtype\":\"f16\"}"));
     free(s);
+    proto_adapter ad[2] = {{"sql", "/a/sql", "peft", "q,v", 8, 16}, {"c", "c.gguf", "gguf", "q,k,v,o,gate,up,down", 4, 0.5}};
+    in.adapters = ad;
+    in.n_adapters = 2;
+    s = tgi_encode_info(&in, &len);
+    assert_non_null(strstr(s, "\"kv_cache_dtype\":\"f16\",\"lora_adapters\":[{\"id\":\"sql\",\"path\":\"/a/sql\","
+                              "\"format\":\"peft\",\"rank\":8,\"alpha\":16.0,\"target_modules\":\"q,v\"},{\"id\":\"c\","
+                              "\"path\":\"c.gguf\",\"format\":\"gguf\",\"rank\":4,\"alpha\":0.5,"
+                              "\"target_modules\":\"q,k,v,o,gate,up,down\"}]}"));
+    free(s);
 }
 
 int main(void) {

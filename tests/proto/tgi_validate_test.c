@@ -145,10 +145,15 @@ static void test_rule_watermark(void **st) {
     valid("{\"inputs\":\"x\",\"parameters\":{\"watermark\":false}}");
 }
 
+/* adapter_id passes validation and is kept: the server resolves it against
+ * its adapters (server/gen.c; serve_lora_test). */
 static void test_rule_adapter_id(void **st) {
-    invalid("{\"inputs\":\"x\",\"parameters\":{\"adapter_id\":\"my-lora\"}}",
-            "`adapter_id` is not supported: this server has no LoRA adapters (send null or "
-            "omit it)");
+    const char *body = "{\"inputs\":\"x\",\"parameters\":{\"adapter_id\":\"my-lora\"}}";
+    valid(body);
+    tgi_request r = parse_ok(body, TGI_ROUTE_GENERATE);
+    assert_true(r.p.has_adapter_id);
+    assert_string_equal(r.p.adapter_id, "my-lora");
+    tgi_request_free(&r);
 }
 
 /* grammar: tgi_validate lets it through; tgi_grammar_regex reads it. */

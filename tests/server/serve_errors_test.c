@@ -83,7 +83,7 @@ static const rule RULES[] = {
     {"/generate", "\"stop\":[\"\"]", IVE "`stop` sequences must not be empty. Given: an empty string at index 0"},
     {"/generate", "\"watermark\":true", IVE "`watermark` == true is not supported"},
     {"/generate", "\"grammar\":{\"type\":\"regex\",\"value\":\"a(\"}", IVE "grammar is not valid: regex: missing ) to close the group at offset 1"},
-    {"/generate", "\"adapter_id\":\"x\"", IVE "`adapter_id` is not supported"},
+    {"/generate", "\"adapter_id\":\"x\"", IVE "`adapter_id` 'x': this server has no LoRA adapters"},
     {"/", "\"temperature\":-1", IVE "`temperature` must be strictly positive"},
 };
 #define N_RULES (sizeof RULES / sizeof RULES[0])
@@ -318,7 +318,7 @@ static void test_help_documents_every_flag(void **st) {
         "max-batch-prefill-tokens", "max-batch-total-tokens", "max-batch-size", "max-stop-sequences",
         "max-top-n-tokens", "max-best-of", "payload-limit", "api-key", "cors-allow-origin", "threads",
         "json-output", "graceful-termination-timeout", "api-key-file", "request-timeout", "max-connections",
-        "max-header-size", "ssl-certfile", "ssl-keyfile"};
+        "max-header-size", "ssl-certfile", "ssl-keyfile", "lora-adapters"};
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s serve --help", tu_ctgi_bin());
     int status;
