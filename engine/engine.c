@@ -112,6 +112,9 @@ static bool resolve_config(const model *m, const engine_config *in, engine_confi
                       "max_batch_prefill_tokens %d, max_batch_size %d",
                       c->n_threads, c->block_size, c->max_batch_total_tokens, c->max_batch_prefill_tokens,
                       c->max_batch_size);
+    if (c->speculate < 0 || c->speculate > ENGINE_SPECULATE_MAX)
+        return ct_err(err, "speculate must be in [0, %d] (drafted tokens per step), got %d", ENGINE_SPECULATE_MAX,
+                      c->speculate);
     if (c->n_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->n_threads = n > 0 ? (int)n : 1;
@@ -199,6 +202,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .blas_matmul = e->cfg.blas_matmul,
         .kv_dtype = (kv_dtype)e->cfg.kv_dtype,
         .pool_min_logits = SCHED_POOL_MIN_LOGITS,
+        .speculate = e->cfg.speculate,
         .fail_step = e->cfg.debug_fail_step,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;

@@ -100,6 +100,18 @@ typedef struct {
      * then depends on the batch it is computed in, so the determinism
      * promise below no longer holds. */
     bool blas_matmul;
+    /* Speculative decoding by prompt lookup (TGI's --speculate): each
+     * decoding sequence may draft up to this many tokens per step from
+     * n-grams of its own prompt and output; the model verifies them in the
+     * step's one forward pass (extra rows, counted against
+     * max_batch_prefill_tokens) and keeps the longest prefix its sampler
+     * agrees with, plus one token of its own.  Greedy tokens and logprobs
+     * are exactly those without it; sampled tokens keep their distribution
+     * (rejection sampling) but a seed gives other tokens than without it,
+     * and which tokens may also depend on the batch (a full step drafts
+     * fewer).  The number drafted adapts to each sequence's acceptance.
+     * 0 = off; at most ENGINE_SPECULATE_MAX. */
+    int speculate;
     /* Testing only (fault injection): the forward pass of the engine's
      * step number debug_fail_step (1-based, counting the steps that ran a
      * batch) fails as if out of memory, so every sequence in that batch
@@ -108,6 +120,8 @@ typedef struct {
      * `ctgi serve` takes it from CTGI_DEBUG_FAIL_STEP. */
     uint64_t debug_fail_step;
 } engine_config;
+
+#define ENGINE_SPECULATE_MAX 16
 
 engine_config engine_config_default(void);
 
@@ -226,6 +240,8 @@ typedef struct {
     int n_prompt;                 /* prompt tokens */
     int n_generated;              /* tokens generated (TOKEN events sent) */
     int n_cached_prompt;          /* prompt tokens taken from the prefix cache at admission */
+    int n_drafted;                /* speculative decoding: tokens drafted for it */
+    int n_accepted;               /* ... and accepted (tokens it got without a step of their own) */
     double queue_seconds;         /* submit -> first admission into the batch */
     double prefill_seconds;       /* admission -> first token */
     double decode_seconds;        /* first token -> last token */
@@ -310,6 +326,8 @@ typedef struct {
     uint64_t tokens_prefilled;    /* prompt (and recompute) tokens fed */
     uint64_t tokens_decoded;      /* decode tokens fed */
     uint64_t tokens_generated;    /* tokens sampled */
+    uint64_t tokens_drafted;      /* speculative decoding: drafted tokens verified */
+    uint64_t tokens_accepted;     /* ... of which accepted */
     uint64_t requests_finished;   /* FINAL sent */
     uint64_t requests_failed;     /* ERROR sent (cancelled included) */
     double last_step_seconds, mean_step_seconds;

@@ -128,6 +128,7 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     tok_stream_init(&h->ts, m->tok, !r->keep_special_text);
     h->ts.first = false; /* a continuation: keep the generated text's leading space */
     kv_seq_init(&h->kv);
+    h->verify = -1;
     h->t_submit = ct_now();
     return h;
 }
@@ -215,6 +216,8 @@ static void finish(engine_req *h, engine_finish reason, int32_t stop_id) {
     f->n_prompt = h->n_prompt;
     f->n_generated = h->n_generated;
     f->n_cached_prompt = h->n_cached_prompt;
+    f->n_drafted = h->n_drafted;
+    f->n_accepted = h->n_accepted;
     f->queue_seconds = h->t_admit - h->t_submit;
     f->prefill_seconds = h->t_first - h->t_admit;
     f->decode_seconds = h->t_last - h->t_first;
@@ -330,7 +333,11 @@ void req_sample(engine_req *h, const model *m, float *logits) {
         h->sample.id = -1;
         return;
     }
-    h->sample.id = sampler_sample(h->smp, logits, &h->sample);
+    h->verify_hit = false;
+    if (h->verify >= 0)
+        h->sample.id = sampler_sample_draft(h->smp, logits, h->verify, &h->sample, &h->verify_hit);
+    else
+        h->sample.id = sampler_sample(h->smp, logits, &h->sample);
 }
 
 bool req_on_sample(engine_req *h, const model *m, bool *done, char *err) {

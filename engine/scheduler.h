@@ -28,12 +28,18 @@
  *      rows a prompt_logprobs request still wants (the output head runs a
  *      tile of rows at a time and each row's log_softmax is recorded at
  *      once, so memory is bounded by the tile, not by the prompt);
+ *   2b. speculative decoding (speculate > 0): decoding sequences append the
+ *      tokens prompt lookup drafts for them (spec.h), within the budget;
  *   5. the sampling rows' tokens are chosen (req_sample), on the pool's
  *      threads when there are several: each sequence's sampler is its own,
  *      so a token does not depend on the thread or on its neighbours; then,
  *      per sequence in order: commit the new K/V rows (full blocks go to
  *      the prefix cache), take the token, detokenize, stop rules, events;
- *      finished sequences release their blocks.
+ *      finished sequences release their blocks.  A sequence that drafted
+ *      has a row per draft too: while the token chosen at a row is that
+ *      row's draft, the next row's token is chosen and taken the same way
+ *      (so penalties, bans, masks and stop rules see every token in order),
+ *      and its KV keeps only the accepted drafts' rows.
  *
  * No deadlock: if a step could feed nothing while sequences run (their
  * blocks starve each other), the newest is preempted until one can move; a
@@ -62,8 +68,13 @@ typedef struct {
     int pool_min_logits;    /* a step's logits rows (samples, prompt logprobs) go to the
                                pool when there are two or more holding at least this
                                many logits in all (SCHED_POOL_MIN_LOGITS; 0: always) */
+    int speculate;          /* prompt-lookup drafts per sequence and step, at most (0: off) */
     uint64_t fail_step;     /* testing: this step's forward pass fails (engine_config.debug_fail_step) */
 } sched_config;
+
+/* Drafted rows one step may add (speculative decoding): the logits buffer
+ * holds max_batch_size + this many rows when speculate is on. */
+#define SCHED_DRAFT_ROWS 64
 
 /* Below this many logits, waking the workers for the rows' samplers costs
  * about what it saves: a 32k row takes 10-50 us, and a worker that has gone
