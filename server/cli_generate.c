@@ -35,10 +35,14 @@ static const char USAGE[] =
     "  --matmul invariant|blas   weight products: ctgi's fixed-order kernel (default) or OpenBLAS\n"
     "                            sgemm (faster prefill; rounding then depends on the batch)\n"
     "  --kv-cache-dtype T        KV cache element type: f32, f16 (default), bf16 or q8_0\n"
+    "  --speculate N             speculative decoding by prompt lookup: draft up to N tokens per\n"
+    "                            step from the text's own n-grams (default 4; 0 = off)\n"
     "  --json                    print one JSON object: prompt_ids, ids, text, logprobs,\n"
     "                            finish_reason, tokens (with top alternatives), seed, timings\n";
 
 #define MAX_STOPS 16
+/* --speculate when not given (as ctgi serve's, README: measured on the bench models) */
+#define GEN_SPECULATE_DEFAULT 4
 #define MAX_BIAS 256
 /* Prompt tokens fed per engine step (the forward pass's scratch is sized
  * for this many rows). */
@@ -54,6 +58,7 @@ typedef struct {
     int n_stops;
     sampler_bias bias[MAX_BIAS];
     long threads;
+    long speculate;               /* prompt-lookup drafts per step, at most (0: off) */
     bool json, no_bos, seed_given, sample_opt;
 } gen_args;
 
@@ -100,6 +105,7 @@ static bool parse_args(int argc, char **argv, gen_args *a) {
         else if (cli_is(&o, "prompt-ids")) a->prompt_ids = cli_value(&o);
         else if (cli_is(&o, "max-new-tokens") && cli_int(&o, 0, 1 << 24, &l)) a->max_new_tokens = (int)l;
         else if (cli_is(&o, "threads")) cli_int(&o, 1, 1024, &a->threads);
+        else if (cli_is(&o, "speculate")) cli_int(&o, 0, ENGINE_SPECULATE_MAX, &a->speculate);
         else if (cli_is(&o, "ignore-eos")) a->ignore_eos = true;
         else if (cli_is(&o, "no-bos")) a->no_bos = true;
         else if (cli_is(&o, "matmul")) {
@@ -208,6 +214,8 @@ static engine *make_engine(const gen_args *a, const model *m, const engine_reque
     ec.max_batch_size = 1;
     ec.prefix_caching = false;
     ec.max_batch_prefill_tokens = r->n_prompt < GEN_PREFILL_CHUNK ? r->n_prompt : GEN_PREFILL_CHUNK;
+    ec.speculate = (int)a->speculate;
+    if (ec.max_batch_prefill_tokens < 1 + ec.speculate) ec.max_batch_prefill_tokens = 1 + ec.speculate;
     ec.max_batch_total_tokens = r->n_prompt + r->max_new_tokens; /* argv bounds the one, the flag the other */
     return engine_create(m, &ec, err);
 }
@@ -298,7 +306,8 @@ static int generate(const gen_args *a, const model *m, const int32_t *prompt, in
 }
 
 int cli_generate(int argc, char **argv) {
-    gen_args a = {.sp = sampler_params_default(), .max_new_tokens = 128, .kv_dtype = engine_config_default().kv_dtype};
+    gen_args a = {.sp = sampler_params_default(), .max_new_tokens = 128, .kv_dtype = engine_config_default().kv_dtype,
+                  .speculate = GEN_SPECULATE_DEFAULT};
     if (!parse_args(argc, argv, &a)) return 2;
     a.sp.logit_bias = a.bias;
     if (a.sample_opt && a.sp.temperature > 0) a.sp.do_sample = true;

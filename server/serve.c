@@ -105,6 +105,7 @@ static engine_config engine_cfg(const serve_config *c) {
     if (c->kv_cache_memory) ec.kv_cache_bytes = c->kv_cache_memory;
     if (c->block_size) ec.block_size = c->block_size;
     ec.prefix_caching = !c->no_prefix_caching;
+    ec.speculate = c->speculate;
     ec.blas_matmul = c->matmul && strcmp(c->matmul, "blas") == 0;
     if (c->kv_cache_dtype) engine_kv_dtype_parse(c->kv_cache_dtype, &ec.kv_dtype); /* validated at parse */
     ec.debug_fail_step = c->debug_fail_step;
