@@ -4,7 +4,7 @@
  * free-generation task, one stream and 16 (built as build/tools/bench_spec;
  * run by scripts/bench.sh / `make bench`).
  *
- *   bench_spec [--threads N] [--rounds R] [--new N] [--k K] [--quick] [--cache-dir DIR]
+ *   bench_spec [--threads N] [--rounds R] [--new N] [--k K] [--models stories,134m] [--quick] [--cache-dir DIR]
  *
  * Acceptance needs a model whose continuation is in its context, so the
  * tasks run on two models:
@@ -50,7 +50,7 @@
 typedef struct {
     int threads, rounds, n_new, k;
     bool quick;
-    const char *cache_dir;
+    const char *cache_dir, *models; /* "stories", "134m" or both (comma-separated) */
 } options;
 
 typedef struct {
@@ -268,15 +268,17 @@ static void windowed_rows(const options *o) {
 }
 
 int main(int argc, char **argv) {
-    options o = {.threads = 0, .rounds = 3, .n_new = 128, .k = 4, .cache_dir = "bench-models"};
+    options o = {.threads = 0, .rounds = 3, .n_new = 128, .k = 4, .cache_dir = "bench-models",
+                 .models = "stories,134m"};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) o.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) o.rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--new") && i + 1 < argc) o.n_new = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--k") && i + 1 < argc) o.k = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--cache-dir") && i + 1 < argc) o.cache_dir = argv[++i];
+        else if (!strcmp(argv[i], "--models") && i + 1 < argc) o.models = argv[++i];
         else if (!strcmp(argv[i], "--quick")) o.quick = true, o.rounds = 1;
-        else bench_die("usage: bench_spec [--threads N] [--rounds R] [--new N] [--k K] [--quick] [--cache-dir DIR]");
+        else bench_die("usage: bench_spec [--threads N] [--rounds R] [--new N] [--k K] [--models stories,134m] [--quick] [--cache-dir DIR]");
     }
     if (o.rounds < 1 || o.rounds > 16 || o.n_new < 8 || o.k < 1 || o.k > ENGINE_SPECULATE_MAX)
         bench_die("bench_spec: --rounds 1..16, --new >= 8, --k 1..%d", ENGINE_SPECULATE_MAX);
@@ -287,7 +289,7 @@ int main(int argc, char **argv) {
     printf("| model | task | streams | tok/s k=0 | tok/s k=%d | ratio | tok per CPU-s k=0 / k=%d | drafted per token | "
            "accepted | tokens per step | same tokens |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
            o.k, o.k);
-    stories_rows(&o);
-    windowed_rows(&o);
+    if (strstr(o.models, "stories")) stories_rows(&o);
+    if (strstr(o.models, "134m")) windowed_rows(&o);
     return 0;
 }
