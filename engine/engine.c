@@ -20,6 +20,7 @@
 #include "request.h"
 #include "model/model.h"
 #include "scheduler.h"
+#include "spec_draft.h"
 
 struct engine {
     const model *m;
@@ -115,6 +116,9 @@ static bool resolve_config(const model *m, const engine_config *in, engine_confi
     if (c->speculate < 0 || c->speculate > ENGINE_SPECULATE_MAX)
         return ct_err(err, "speculate must be in [0, %d] (drafted tokens per step), got %d", ENGINE_SPECULATE_MAX,
                       c->speculate);
+    if (c->draft_model && c->speculate < 1)
+        return ct_err(err, "a draft model needs speculate >= 1 (the tokens it drafts per step)");
+    if (c->draft_model && !spec_draft_vocab_check(m, c->draft_model, err)) return false;
     if (c->n_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->n_threads = n > 0 ? (int)n : 1;
@@ -203,6 +207,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .kv_dtype = (kv_dtype)e->cfg.kv_dtype,
         .pool_min_logits = SCHED_POOL_MIN_LOGITS,
         .speculate = e->cfg.speculate,
+        .draft_model = e->cfg.draft_model,
         .fail_step = e->cfg.debug_fail_step,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;

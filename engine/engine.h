@@ -112,6 +112,13 @@ typedef struct {
      * fewer).  The number drafted adapts to each sequence's acceptance.
      * 0 = off; at most ENGINE_SPECULATE_MAX. */
     int speculate;
+    /* Speculative decoding with a draft model (TGI/vLLM/llama.cpp's draft
+     * model, `--draft-model`): a smaller model with the same vocabulary
+     * (engine_create checks every token) drafts `speculate` tokens per
+     * sequence and step greedily, with its own KV cache, instead of prompt
+     * lookup.  Verification, adaptivity and the guarantees are those above.
+     * Must outlive the engine; NULL = prompt lookup. */
+    const model *draft_model;
     /* Testing only (fault injection): the forward pass of the engine's
      * step number debug_fail_step (1-based, counting the steps that ran a
      * batch) fails as if out of memory, so every sequence in that batch

@@ -71,6 +71,7 @@ static void req_free(engine_req *h) {
     stop_free(h->stop);
     free(h->text);
     free(h->kv.table);
+    free(h->dseq.table);
     free(h->stop_ids);
     free(h->plp);
     pthread_mutex_destroy(&h->mu);
@@ -128,6 +129,7 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     tok_stream_init(&h->ts, m->tok, !r->keep_special_text);
     h->ts.first = false; /* a continuation: keep the generated text's leading space */
     kv_seq_init(&h->kv);
+    kv_seq_init(&h->dseq);
     h->verify = -1;
     h->t_submit = ct_now();
     return h;

@@ -84,6 +84,7 @@ struct engine_req {
     char *text;               /* all generated text */
     size_t text_len, text_cap;
     kv_seq kv;                /* kv.n_computed = tokens whose K/V are in the cache */
+    kv_seq dseq;              /* with a draft model: its KV of this sequence (spec_draft.h) */
     uint64_t admit_order;     /* larger = admitted more recently */
     bool admitted_once;
     int n_cached_prompt;

@@ -5,6 +5,8 @@
  */
 #include "scheduler.h"
 
+#include "spec_draft.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,9 @@ struct sched {
     int *samp_row;  /* (max_batch_size) each sampling slot's first row in logits */
     int draft_cap;  /* drafted rows a step may add (logit_rows - max_batch_size) */
     int n_drafted;  /* ... added to the step being composed */
+    spec_drafter *drafter;  /* with a draft model, else NULL */
+    spec_draft_job *jobs;   /* (max_batch_size) its jobs of a step */
+    int *job_slot;          /* (max_batch_size) the slot of each job */
 
     uint64_t preemptions, steps, prefilled, decoded, generated, finished, failed, drafted, accepted;
     int used_peak;
@@ -97,10 +102,19 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     s->tile_row = malloc(L * sizeof *s->tile_row);
     s->tile_slot = malloc(L * sizeof *s->tile_slot);
     s->samp_row = malloc(B * sizeof *s->samp_row);
+    if (c->speculate > 0 && c->draft_model) {
+        s->drafter = spec_drafter_create(c->draft_model, p, c->n_blocks, c->block_size, c->max_batch_size, err);
+        if (!s->drafter) {
+            sched_free(s);
+            return NULL;
+        }
+        s->jobs = calloc(B, sizeof *s->jobs);
+        s->job_slot = calloc(B, sizeof *s->job_slot);
+    }
     s->draft_cap = s->logit_rows - c->max_batch_size > 0 ? s->logit_rows - c->max_batch_size : 0;
     s->logits = malloc(L * (size_t)mc->vocab * sizeof(float));
     if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_seqs ||
-        !s->tile_row || !s->tile_slot || !s->logits || !s->samp_row) {
+        !s->tile_row || !s->tile_slot || !s->logits || !s->samp_row || (s->drafter && (!s->jobs || !s->job_slot))) {
         ct_err(err, "out of memory (KV cache of %d blocks x %d positions, %d tokens per step)", c->n_blocks,
                c->block_size, s->max_step_tokens);
         sched_free(s);
@@ -112,6 +126,7 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
 /* h leaves the scheduler: its blocks go back, the engine's reference goes. */
 static void drop(sched *s, engine_req *h) {
     kv_seq_release(s->kv, &h->kv);
+    if (s->drafter) spec_drafter_release(s->drafter, &h->dseq);
     req_unref(h);
 }
 
@@ -137,6 +152,9 @@ void sched_free(sched *s) {
     free(s->tile_row);
     free(s->tile_slot);
     free(s->samp_row);
+    spec_drafter_free(s->drafter);
+    free(s->jobs);
+    free(s->job_slot);
     free(s->logits);
     free(s);
 }
@@ -198,6 +216,7 @@ static bool preempt_newest(sched *s) {
     if (s->n_running == 0) return false;
     engine_req *h = s->running[--s->n_running];
     kv_seq_release(s->kv, &h->kv);
+    if (s->drafter) spec_drafter_release(s->drafter, &h->dseq);
     memmove(s->waiting + 1, s->waiting, (size_t)s->n_waiting * sizeof *s->waiting);
     s->waiting[0] = h;
     s->n_waiting++;
@@ -262,38 +281,61 @@ static void plan_decodes(sched *s) {
 }
 
 /* Step 2b, speculative decoding: each decoding slot, oldest first, drafts
- * by prompt lookup as many tokens as its controller wants (spec.h), within
- * what it may still generate (the last row's token always comes on top),
- * the step's token budget, the draft rows of the logits buffer and the
- * blocks it holds or the pool can give without preempting anyone.  The
- * drafts go after its token list (h->tokens has room for max_new_tokens),
- * where the forward pass reads them as the chunk's extra rows. */
+ * as many tokens as its controller wants (spec.h), within what it may
+ * still generate (the last row's token always comes on top), the step's
+ * token budget, the draft rows of the logits buffer and the blocks it
+ * holds or the pool can give without preempting anyone: by prompt lookup,
+ * or with the draft model (all slots' drafts in one batched round,
+ * add_drafts).  The drafts go after its token list (h->tokens has room for
+ * max_new_tokens), where the forward pass reads them as the chunk's extra
+ * rows. */
 static void plan_drafts(sched *s, int *budget) {
     s->n_drafted = 0;
     if (s->cfg.speculate <= 0) return;
+    int n_jobs = 0, room_left = *budget;
     for (int j = 0; j < s->n_slots; j++) {
         sched_slot *sl = &s->slots[j];
         engine_req *h = sl->h;
         h->n_draft = 0;
         if (!sl->decode) continue;
         int room = s->draft_cap - s->n_drafted, left = h->max_new_tokens - h->n_generated - 1;
-        if (room > *budget) room = *budget;
+        if (room > room_left) room = room_left;
         if (room > left) room = left;
         if (room <= 0) continue;
         int k = spec_want(&h->spec, s->cfg.speculate);
         if (k > room) k = room;
-        int n = spec_lookup(h->tokens, h->n_tokens, k, h->draft);
+        int n = s->drafter ? k : spec_lookup(h->tokens, h->n_tokens, k, h->draft);
         if (n > 0 && !kv_seq_reserve(s->kv, &h->kv, h->n_tokens + n)) {
             int held = h->kv.n_table * s->cfg.block_size - h->n_tokens; /* no new block: draft less */
             n = held < n ? held : n;
         }
         if (n <= 0) continue;
-        memcpy(h->tokens + h->n_tokens, h->draft, (size_t)n * sizeof *h->draft);
-        h->n_draft = sl->draft = n;
-        sl->chunk += n;
-        s->n_step_tokens += n;
+        if (s->drafter) { /* the draft model fills them in below */
+            s->jobs[n_jobs] = (spec_draft_job){h->tokens, h->n_tokens, &h->dseq, n, h->draft};
+            s->job_slot[n_jobs++] = j;
+        } else {
+            h->n_draft = sl->draft = n;
+        }
         s->n_drafted += n;
-        *budget -= n;
+        room_left -= n;
+    }
+    if (n_jobs > 0) {
+        spec_drafter_run(s->drafter, s->jobs, n_jobs);
+        s->n_drafted = 0;
+        for (int i = 0; i < n_jobs; i++) {
+            s->slots[s->job_slot[i]].draft = s->jobs[i].k;
+            s->slots[s->job_slot[i]].h->n_draft = s->jobs[i].k;
+            s->n_drafted += s->jobs[i].k;
+        }
+    }
+    for (int j = 0; j < s->n_slots; j++) {
+        sched_slot *sl = &s->slots[j];
+        if (sl->draft <= 0) continue;
+        engine_req *h = sl->h;
+        memcpy(h->tokens + h->n_tokens, h->draft, (size_t)sl->draft * sizeof *h->draft);
+        sl->chunk += sl->draft;
+        s->n_step_tokens += sl->draft;
+        *budget -= sl->draft;
     }
 }
 
@@ -541,6 +583,8 @@ static void finish_slot(sched *s, const sched_slot *sl) {
         if (sl->draft > 0) {
             kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + accepted);
             spec_update(&h->spec, s->cfg.speculate, sl->draft, accepted);
+            /* the draft model saw the drafts: it keeps what was accepted */
+            if (s->drafter) spec_drafter_keep(s->drafter, &h->dseq, h->tokens, h->kv.n_computed);
             s->drafted += (uint64_t)sl->draft;
             s->accepted += (uint64_t)accepted;
         }

@@ -68,7 +68,8 @@ typedef struct {
     int pool_min_logits;    /* a step's logits rows (samples, prompt logprobs) go to the
                                pool when there are two or more holding at least this
                                many logits in all (SCHED_POOL_MIN_LOGITS; 0: always) */
-    int speculate;          /* prompt-lookup drafts per sequence and step, at most (0: off) */
+    int speculate;          /* drafted tokens per sequence and step, at most (0: off) */
+    const model *draft_model; /* drafts from this model (spec_draft.h) instead of prompt lookup; NULL */
     uint64_t fail_step;     /* testing: this step's forward pass fails (engine_config.debug_fail_step) */
 } sched_config;
 

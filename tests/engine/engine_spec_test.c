@@ -12,8 +12,13 @@
  *     alone without speculation; cancellation; every block comes back;
  *   - sampling keeps the model's distribution: the joint law of the first
  *     two tokens of a seeded request (4000 seeds, top-k 3) on stories260K,
- *     where prompt lookup drafts the second, against the exact law computed
- *     from the forward pass's logits in double (chi-square).
+ *     where prompt lookup (then a draft model) drafts the second, against
+ *     the exact law computed from the forward pass's logits in double
+ *     (chi-square);
+ *   - a draft model (--draft-model): greedy equality with stories260K
+ *     drafting for itself (every draft accepted), the synthetic model
+ *     drafting for stories260K and the reverse; another vocabulary and a
+ *     draft model without a draft length are refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,9 +45,10 @@ static int teardown(void **state) {
 
 /* r alone on an engine with k drafted tokens at most (0: no speculation);
  * the drafted / accepted counts of its FINAL. */
-static void run_k(const model *m, const engine_request *r, int k, ef_outcome *o) {
+static void run_kd(const model *m, const model *draft, const engine_request *r, int k, ef_outcome *o) {
     engine_config c = ef_config(512, 8, 4096, false);
     c.speculate = k;
+    c.draft_model = k > 0 ? draft : NULL;
     engine *e = ef_engine(m, &c);
     ef_run_batch(e, r, 1, o);
     engine_stats st = ef_settle(e);
@@ -52,6 +58,8 @@ static void run_k(const model *m, const engine_request *r, int k, ef_outcome *o)
     assert_true(o->fin.n_accepted <= o->fin.n_drafted);
     engine_free(e);
 }
+
+static void run_k(const model *m, const engine_request *r, int k, ef_outcome *o) { run_kd(m, NULL, r, k, o); }
 
 /* A prompt of n ids from *rnd that repeats a segment of `period` ids
  * (0: no repetition). */
@@ -236,8 +244,7 @@ static void topk_law(const float *row, int V, double T, int32_t *id, double *p) 
     for (int k = 0; k < TOPK; k++) p[k] = exp(((double)row[id[k]] - row[id[0]]) / T) / z;
 }
 
-static void test_sampling_law(void **state) {
-    ef_fixture *fx = *state;
+static void sampling_law(ef_fixture *fx, const model *draft) {
     enum { SEEDS = 4000 };
     const double T = 1.0;
     int n;
@@ -263,6 +270,7 @@ static void test_sampling_law(void **state) {
     engine_config c = ef_config(4096, 64, 16384, true);
     c.kv_dtype = ENGINE_KV_F32;
     c.speculate = 4;
+    c.draft_model = draft;
     engine *e = ef_engine(fx->stories, &c);
     engine_request *reqs = calloc(SEEDS, sizeof *reqs);
     for (int s = 0; s < SEEDS; s++) {
@@ -304,7 +312,8 @@ static void test_sampling_law(void **state) {
             double pw = (pa[i] + (i == 0 ? -0.03 : i == 1 ? 0.03 : 0)) * pb[i][j];
             chi2_wrong += (count[i][j] - SEEDS * pw) * (count[i][j] - SEEDS * pw) / (SEEDS * pw);
         }
-    printf("# joint law of (t1, t2), %d seeds: chi2 %.2f (8 dof; wrong law %.1f), %d drafted, %d accepted\n", SEEDS,
+    printf("# %s: joint law of (t1, t2), %d seeds: chi2 %.2f (8 dof; wrong law %.1f), %d drafted, %d accepted\n",
+           draft ? "draft model" : "prompt lookup", SEEDS,
            chi2, chi2_wrong, drafted, accepted);
     assert_int_equal(other, 0);
     assert_true(accepted > SEEDS / 4); /* the second token was mostly a verified draft */
@@ -315,12 +324,79 @@ static void test_sampling_law(void **state) {
     free(ids);
 }
 
+static void test_sampling_law(void **state) { sampling_law(*state, NULL); }
+
+/* With a draft model drafting greedily: stories260K itself, so that its
+ * drafts are often the target's choice (the synthetic model's never are). */
+static void test_sampling_law_draft(void **state) {
+    ef_fixture *fx = *state;
+    sampling_law(fx, fx->stories);
+}
+
+/* ---- draft model ---------------------------------------------------------------------- */
+
+/* Greedy equality with a draft model: stories260K drafting for itself
+ * (every draft is the target's own argmax: all accepted) and for the
+ * synthetic model, and the synthetic model drafting for stories260K;
+ * a vocabulary that differs is refused by name. */
+static void test_draft_model(void **state) {
+    ef_fixture *fx = *state;
+    static const char *texts[] = {
+        "Lily and Tom went to the park. Lily and Tom went to the park. Lily and Tom went to the",
+        "Once upon a time, there was a little girl named Lily. She loved to play outside. One day,",
+    };
+    const model *pairs[3][2] = {{fx->stories, fx->stories}, {fx->stories, fx->m}, {fx->m, fx->stories}};
+    ef_outcome *ref = calloc(1, sizeof *ref), *o = calloc(1, sizeof *o);
+    for (int p = 0; p < 3; p++)
+        for (int t = 0; t < 2; t++) {
+            int n;
+            int32_t *ids = ef_encode(fx->stories, texts[t], &n);
+            engine_request r = engine_request_default();
+            r.prompt = ids;
+            r.n_prompt = n;
+            r.max_new_tokens = 100;
+            r.ignore_eos = true;
+            r.sampling.top_n = 2;
+            memset(ref, 0, sizeof *ref);
+            memset(o, 0, sizeof *o);
+            run_k(pairs[p][0], &r, 0, ref);
+            run_kd(pairs[p][0], pairs[p][1], &r, 6, o);
+            ef_assert_same(ref, o, p * 10 + t);
+            printf("# draft pair %d, text %d: %d drafted, %d accepted\n", p, t, o->fin.n_drafted, o->fin.n_accepted);
+            assert_true(o->fin.n_drafted > 0);
+            if (p == 0) assert_int_equal(o->fin.n_accepted, o->fin.n_drafted);
+            ef_outcome_free(ref);
+            ef_outcome_free(o);
+            free(ids);
+        }
+    free(ref);
+    free(o);
+    /* refusals: another vocabulary; no draft length */
+    char err[CT_ERRLEN] = "", *path = tu_model_path("synth/llama-spm-f32.gguf");
+    model *other = model_load(path, err);
+    free(path);
+    assert_non_null(other);
+    engine_config c = ef_config(64, 2, 1024, false);
+    c.speculate = 4;
+    c.draft_model = other;
+    assert_null(engine_create(fx->stories, &c, err));
+    printf("# %s\n", err);
+    assert_non_null(strstr(err, "draft model's vocabulary"));
+    c.draft_model = fx->m;
+    c.speculate = 0;
+    assert_null(engine_create(fx->stories, &c, err));
+    assert_non_null(strstr(err, "speculate"));
+    model_free(other);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_equal_synth),
         cmocka_unit_test(test_greedy_equal_stories),
         cmocka_unit_test(test_batched),
         cmocka_unit_test(test_sampling_law),
+        cmocka_unit_test(test_draft_model),
+        cmocka_unit_test(test_sampling_law_draft),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
