@@ -119,6 +119,15 @@ static void *load_main(void *arg) {
         nanosleep(&ts, NULL);
     }
     s->m = model_load(s->model_path, s->load_err);
+    if (s->m && s->cfg.draft_model) {
+        char err[CT_ERRLEN];
+        s->draft = model_load(s->cfg.draft_model, err);
+        if (!s->draft) {
+            snprintf(s->load_err, sizeof s->load_err, "draft model: %.480s", err);
+            model_free(s->m);
+            s->m = NULL;
+        }
+    }
     if (s->m) {
         char err[CT_ERRLEN];
         s->ct = chat_template_create(s->m, s->cfg.chat_template, err);
@@ -126,6 +135,7 @@ static void *load_main(void *arg) {
     }
     if (s->ct) {
         engine_config ec = engine_cfg(&s->cfg);
+        ec.draft_model = s->draft;
         s->e = engine_create(s->m, &ec, s->load_err);
         if (s->e) s->ecfg = engine_get_config(s->e);
     }
@@ -324,6 +334,7 @@ int cli_serve(int argc, char **argv) {
     engine_free(s->e);
     chat_template_free(s->ct);
     model_free(s->m);
+    model_free(s->draft);
     metrics_free(s->met);
     free(s->drain);
     free(s->model_path);

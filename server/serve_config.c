@@ -66,6 +66,9 @@ static const opt_def OPTS[] = {
      "speculative decoding by prompt lookup: each decoding sequence drafts up to N tokens per step from n-grams of "
      "its own prompt and output, verified in the step's one forward pass (the number adapts to how many are "
      "accepted); greedy output is unchanged, sampled output keeps its distribution; 0 = off"},
+    {"draft-model", K_STR, OFF(draft_model), 0, 0, "PATH", "none (prompt lookup)",
+     "speculative decoding with a draft model: a smaller model with the same vocabulary (checked token by token) "
+     "drafts --speculate tokens per sequence and step greedily, instead of prompt lookup"},
     {"matmul", K_STR, OFF(matmul), 0, 0, "invariant|blas", "invariant",
      "weight products: ctgi's fixed-order kernel (a request's tokens never depend on what runs beside it) or "
      "OpenBLAS sgemm (~20% faster prefill; results then vary with the batch)"},
