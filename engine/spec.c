@@ -38,7 +38,11 @@ int spec_want(spec_state *st, int k_max) {
 
 void spec_update(spec_state *st, int k_max, int drafted, int accepted) {
     if (drafted <= 0) return;
-    if (accepted > 0) st->backoff = 1;
+    /* a hit halves the next pause rather than ending pauses: a stream
+     * whose single drafts hit one time in four keeps pausing long (a
+     * drafted row costs a step's share of compute; on a small model that
+     * is about what an accepted one saves) */
+    if (accepted > 0 && st->backoff > 1) st->backoff /= 2;
     if (accepted == drafted) {
         st->k = 2 * drafted < k_max ? 2 * drafted : k_max;
     } else if (accepted > 0) {

@@ -15,7 +15,7 @@
  * whole, becomes accepted + 1 after a partial hit, and 1 after a miss at
  * k > 1; a miss at k = 1 pauses drafting for `backoff` steps, a pause
  * that doubles with each further miss (1, 2, 4 ... SPEC_MAX_BACKOFF
- * steps) and resets on a hit.  A stream whose drafts always miss thus
+ * steps) and halves on a hit.  A stream whose drafts always miss thus
  * pays one extra row every ~SPEC_MAX_BACKOFF steps.
  */
 #ifndef CTGI_SPEC_H
