@@ -304,6 +304,8 @@ static void plan_drafts(sched *s, int *budget) {
         if (room <= 0) continue;
         int k = spec_want(&h->spec, s->cfg.speculate);
         if (k > room) k = room;
+        int rows = s->n_step_tokens + s->n_drafted, slack = (SCHED_ROW_TILE - rows % SCHED_ROW_TILE) % SCHED_ROW_TILE;
+        if (h->spec.cold && s->n_step_tokens >= SCHED_ROW_TILE && k > slack) k = slack;
         int n = s->drafter ? k : spec_lookup(h->tokens, h->n_tokens, k, h->draft);
         if (n > 0 && !kv_seq_reserve(s->kv, &h->kv, h->n_tokens + n)) {
             int held = h->kv.n_table * s->cfg.block_size - h->n_tokens; /* no new block: draft less */

@@ -77,6 +77,14 @@ typedef struct {
  * holds max_batch_size + this many rows when speculate is on. */
 #define SCHED_DRAFT_ROWS 64
 
+/* Rows the weight kernels compute together (wmat's tiles of x rows): in a
+ * batch of several sequences a step's cost grows by tiles, so a drafted
+ * row that opens a new tile costs a tile's share of the step, and one that
+ * fills the last tile costs little.  A sequence whose last drafts all
+ * missed (spec_state.cold) drafts, when SCHED_ROW_TILE or more sequences
+ * decode, only into the rows the step's last tile leaves free. */
+#define SCHED_ROW_TILE 4
+
 /* Below this many logits, waking the workers for the rows' samplers costs
  * about what it saves: a 32k row takes 10-50 us, and a worker that has gone
  * to sleep or lost its core to another process takes 50-500 us to join on

@@ -38,6 +38,7 @@ int spec_want(spec_state *st, int k_max) {
 
 void spec_update(spec_state *st, int k_max, int drafted, int accepted) {
     if (drafted <= 0) return;
+    st->cold = accepted == 0;
     /* a hit halves the next pause rather than ending pauses: a stream
      * whose single drafts hit one time in four keeps pausing long (a
      * drafted row costs a step's share of compute; on a small model that

@@ -21,6 +21,7 @@
 #ifndef CTGI_SPEC_H
 #define CTGI_SPEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SPEC_MAX_K 16       /* drafted tokens per sequence and step, at most */
@@ -32,6 +33,8 @@ typedef struct {
     int k;        /* tokens to draft next time (1..k_max); 0 = not started */
     int wait;     /* steps left without drafting */
     int backoff;  /* the pause after the next miss at k = 1 */
+    bool cold;    /* its last verification accepted nothing (scheduler.c: such a
+                     sequence drafts in a batch only where the rows are free) */
 } spec_state;
 
 /* Prompt lookup: for n from SPEC_NGRAM_MAX down to SPEC_NGRAM_MIN, find
