@@ -51,6 +51,9 @@
  * the per-request sampler draws random numbers only when it samples.
  * The same holds for prompt logprobs: a prompt row's logits are computed
  * the same way in any batch, whichever rows share its output-head tile.
+ * Speculative decoding (engine_config.speculate) keeps this for greedy
+ * requests; a sampled request keeps its distribution, but which tokens a
+ * seed gives can then depend on the batch (how many drafts fit a step).
  */
 #ifndef CTGI_ENGINE_H
 #define CTGI_ENGINE_H
