@@ -286,7 +286,7 @@ static void plan_decodes(sched *s) {
  * token budget, the draft rows of the logits buffer and the blocks it
  * holds or the pool can give without preempting anyone: by prompt lookup,
  * or with the draft model (all slots' drafts in one batched round,
- * add_drafts).  The drafts go after its token list (h->tokens has room for
+ * spec_drafter_run).  The drafts go after its token list (h->tokens has room for
  * max_new_tokens), where the forward pass reads them as the chunk's extra
  * rows. */
 static void plan_drafts(sched *s, int *budget) {
