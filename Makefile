@@ -147,16 +147,16 @@ check-asan:
 	    UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
 
 # ThreadSanitizer: the tests with threads of ours -- the engine thread and
-# the compute pool (engine, engine_prompt, sched, pool), the grammar shared by
+# the compute pool (engine, engine_prompt, engine_spec, sched, pool), the grammar shared by
 # threads (constraint/mask_test, constraint/engine_constraint_test: lock-free
 # masks and transitions, samplers on the pool) and everything that
 # starts `ctgi serve` (loop thread, model loading thread, libuv workers):
 # tests/server/ and tests/scripts/run_test.sh.  Any report fails the test
 # (exitcode 66); tests/tsan.supp names third-party internals only.
-TSAN_C    := tests/engine/engine_test tests/engine/engine_prompt_test tests/engine/sched_test \
+TSAN_C    := tests/engine/engine_test tests/engine/engine_prompt_test tests/engine/engine_spec_test tests/engine/sched_test \
              tests/engine/pool_test tests/engine/constraint/mask_test \
              tests/engine/constraint/engine_constraint_test $(patsubst %.c,%,$(wildcard tests/server/*_test.c))
-TSAN_ONLY := tests/engine/(engine|engine_prompt|sched|pool|constraint/mask|constraint/engine_constraint)_test$$|tests/server/|tests/scripts/run_test\.sh
+TSAN_ONLY := tests/engine/(engine|engine_prompt|engine_spec|sched|pool|constraint/mask|constraint/engine_constraint)_test$$|tests/server/|tests/scripts/run_test\.sh
 TSAN_OPTS := halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(abspath tests/tsan.supp)
 check-tsan:
 	$(MAKE) -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
