@@ -147,17 +147,17 @@ check-asan:
 	    UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
 
 # ThreadSanitizer: the tests with threads of ours -- the engine thread and
-# the compute pool (engine, engine_prompt, sched, pool, model/lora: LoRA rows split over the pool), the grammar shared by
+# the compute pool (engine, engine_prompt, engine_spec, sched, t5_sched, pool, model/lora: LoRA rows split over the pool), the grammar shared by
 # threads (constraint/mask_test, constraint/engine_constraint_test: lock-free
 # masks and transitions, samplers on the pool) and everything that
 # starts `ctgi serve` (loop thread, model loading thread, libuv workers):
 # tests/server/ and tests/scripts/run_test.sh.  Any report fails the test
 # (exitcode 66); tests/tsan.supp names third-party internals only.
-TSAN_C    := tests/engine/engine_test tests/engine/engine_prompt_test tests/engine/sched_test \
+TSAN_C    := tests/engine/engine_test tests/engine/engine_prompt_test tests/engine/engine_spec_test tests/engine/sched_test \
              tests/engine/t5_sched_test tests/engine/pool_test tests/engine/constraint/mask_test \
              tests/engine/constraint/engine_constraint_test tests/engine/model/lora_test \
              $(patsubst %.c,%,$(wildcard tests/server/*_test.c))
-TSAN_ONLY := tests/engine/(engine|engine_prompt|sched|t5_sched|pool|constraint/mask|constraint/engine_constraint|model/lora)_test$$|tests/server/|tests/scripts/run_test\.sh
+TSAN_ONLY := tests/engine/(engine|engine_prompt|engine_spec|sched|t5_sched|pool|constraint/mask|constraint/engine_constraint|model/lora)_test$$|tests/server/|tests/scripts/run_test\.sh
 TSAN_OPTS := halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$(abspath tests/tsan.supp)
 check-tsan:
 	$(MAKE) -j$(JOBS) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" \
@@ -173,14 +173,15 @@ check-tsan:
 # (golden_test, golden_quant_test, arch_golden_test, t5_test: whole reference models), model_test
 # (every quantized type of the synthetic models), perplexity_test (a whole
 # perplexity pass), tok_decode_test (every token of every vocabulary),
-# matmul_test (large products); and pool_test (20000 back-to-back
+# matmul_test (large products), engine_spec_test (8000 sampled requests for the law of
+# speculative sampling: 3-5 minutes under ASan); and pool_test (20000 back-to-back
 # hand-offs: valgrind runs one thread at a time, so each one spins out the
 # pool's whole spin budget; TSan and ASan run it).  Left out as third-party:
 # tokenizer_test, tok_fim_test and tok_unigram_test, whose pre-tokenizer
 # regexes run PCRE2's JIT code, which memcheck flags (uninitialised reads
 # at unnamed JIT addresses, no symbols to suppress by); ASan runs them.
 VG_ONLY := /tests/(engine|proto)/.*_test$$
-VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|t5_test|model_test|perplexity_test|tok_decode_test|matmul_test|pool_test|tokenizer_test|tok_fim_test|tok_unigram_test)$$
+VG_SKIP := /(golden_test|golden_quant_test|arch_golden_test|t5_test|model_test|perplexity_test|tok_decode_test|matmul_test|engine_spec_test|pool_test|tokenizer_test|tok_fim_test|tok_unigram_test)$$
 VG_CMD  := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
            --show-leak-kinds=definite
 check-valgrind:

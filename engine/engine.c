@@ -21,6 +21,7 @@
 #include "request.h"
 #include "model/model.h"
 #include "scheduler.h"
+#include "spec_draft.h"
 
 struct engine {
     const model *m;
@@ -113,6 +114,14 @@ static bool resolve_config(const model *m, const engine_config *in, engine_confi
                       "max_batch_prefill_tokens %d, max_batch_size %d",
                       c->n_threads, c->block_size, c->max_batch_total_tokens, c->max_batch_prefill_tokens,
                       c->max_batch_size);
+    if (c->speculate < 0 || c->speculate > ENGINE_SPECULATE_MAX)
+        return ct_err(err, "speculate must be in [0, %d] (drafted tokens per step), got %d", ENGINE_SPECULATE_MAX,
+                      c->speculate);
+    if (c->draft_model && c->speculate < 1)
+        return ct_err(err, "a draft model needs speculate >= 1 (the tokens it drafts per step)");
+    if (c->draft_model && (model_get_info(m).encoder_decoder || model_get_info(c->draft_model).encoder_decoder))
+        return ct_err(err, "a draft model cannot be used with an encoder-decoder model (t5)");
+    if (c->draft_model && !spec_draft_vocab_check(m, c->draft_model, err)) return false;
     if (c->n_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->n_threads = n > 0 ? (int)n : 1;
@@ -200,6 +209,8 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .blas_matmul = e->cfg.blas_matmul,
         .kv_dtype = (kv_dtype)e->cfg.kv_dtype,
         .pool_min_logits = SCHED_POOL_MIN_LOGITS,
+        .speculate = e->cfg.speculate,
+        .draft_model = e->cfg.draft_model,
         .fail_step = e->cfg.debug_fail_step,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;

@@ -51,6 +51,9 @@
  * the per-request sampler draws random numbers only when it samples.
  * The same holds for prompt logprobs: a prompt row's logits are computed
  * the same way in any batch, whichever rows share its output-head tile.
+ * Speculative decoding (engine_config.speculate) keeps this for greedy
+ * requests; a sampled request keeps its distribution, but which tokens a
+ * seed gives can then depend on the batch (how many drafts fit a step).
  */
 #ifndef CTGI_ENGINE_H
 #define CTGI_ENGINE_H
@@ -100,6 +103,25 @@ typedef struct {
      * then depends on the batch it is computed in, so the determinism
      * promise below no longer holds. */
     bool blas_matmul;
+    /* Speculative decoding by prompt lookup (TGI's --speculate): each
+     * decoding sequence may draft up to this many tokens per step from
+     * n-grams of its own prompt and output; the model verifies them in the
+     * step's one forward pass (extra rows, counted against
+     * max_batch_prefill_tokens) and keeps the longest prefix its sampler
+     * agrees with, plus one token of its own.  Greedy tokens and logprobs
+     * are exactly those without it; sampled tokens keep their distribution
+     * (rejection sampling) but a seed gives other tokens than without it,
+     * and which tokens may also depend on the batch (a full step drafts
+     * fewer).  The number drafted adapts to each sequence's acceptance.
+     * 0 = off; at most ENGINE_SPECULATE_MAX. */
+    int speculate;
+    /* Speculative decoding with a draft model (TGI/vLLM/llama.cpp's draft
+     * model, `--draft-model`): a smaller model with the same vocabulary
+     * (engine_create checks every token) drafts `speculate` tokens per
+     * sequence and step greedily, with its own KV cache, instead of prompt
+     * lookup.  Verification, adaptivity and the guarantees are those above.
+     * Must outlive the engine; NULL = prompt lookup. */
+    const model *draft_model;
     /* Testing only (fault injection): the forward pass of the engine's
      * step number debug_fail_step (1-based, counting the steps that ran a
      * batch) fails as if out of memory, so every sequence in that batch
@@ -108,6 +130,8 @@ typedef struct {
      * `ctgi serve` takes it from CTGI_DEBUG_FAIL_STEP. */
     uint64_t debug_fail_step;
 } engine_config;
+
+#define ENGINE_SPECULATE_MAX 16
 
 engine_config engine_config_default(void);
 
@@ -232,6 +256,8 @@ typedef struct {
     int n_prompt;                 /* prompt tokens */
     int n_generated;              /* tokens generated (TOKEN events sent) */
     int n_cached_prompt;          /* prompt tokens taken from the prefix cache at admission */
+    int n_drafted;                /* speculative decoding: tokens drafted for it */
+    int n_accepted;               /* ... and accepted (tokens it got without a step of their own) */
     double queue_seconds;         /* submit -> first admission into the batch */
     double prefill_seconds;       /* admission -> first token */
     double decode_seconds;        /* first token -> last token */
@@ -323,6 +349,8 @@ typedef struct {
                                      to the encoder, and its decoders' start tokens) */
     uint64_t tokens_decoded;      /* decode tokens fed */
     uint64_t tokens_generated;    /* tokens sampled */
+    uint64_t tokens_drafted;      /* speculative decoding: drafted tokens verified */
+    uint64_t tokens_accepted;     /* ... of which accepted */
     uint64_t requests_finished;   /* FINAL sent */
     uint64_t requests_failed;     /* ERROR sent (cancelled included) */
     double last_step_seconds, mean_step_seconds;

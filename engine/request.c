@@ -74,6 +74,7 @@ static void req_free(engine_req *h) {
     free(h->text);
     free(h->kv.table);
     ed_free(h->enc);
+    free(h->dseq.table);
     free(h->stop_ids);
     free(h->plp);
     pthread_mutex_destroy(&h->mu);
@@ -143,6 +144,8 @@ engine_req *req_create(const model *m, const engine_request *r, int kv_positions
     h->ts.first = encdec;
     kv_seq_init(&h->kv);
     kv_seq_set_namespace(&h->kv, (uint64_t)r->adapter); /* an adapter's prefixes are its own */
+    kv_seq_init(&h->dseq);
+    h->verify = -1;
     h->t_submit = ct_now();
     return h;
 }
@@ -230,6 +233,8 @@ static void finish(engine_req *h, engine_finish reason, int32_t stop_id) {
     f->n_prompt = h->enc ? h->enc->n : h->n_prompt;
     f->n_generated = h->n_generated;
     f->n_cached_prompt = h->n_cached_prompt;
+    f->n_drafted = h->n_drafted;
+    f->n_accepted = h->n_accepted;
     f->queue_seconds = h->t_admit - h->t_submit;
     f->prefill_seconds = h->t_first - h->t_admit;
     f->decode_seconds = h->t_last - h->t_first;
@@ -345,7 +350,11 @@ void req_sample(engine_req *h, const model *m, float *logits) {
         h->sample.id = -1;
         return;
     }
-    h->sample.id = sampler_sample(h->smp, logits, &h->sample);
+    h->verify_hit = false;
+    if (h->verify >= 0)
+        h->sample.id = sampler_sample_draft(h->smp, logits, h->verify, &h->sample, &h->verify_hit);
+    else
+        h->sample.id = sampler_sample(h->smp, logits, &h->sample);
 }
 
 bool req_on_sample(engine_req *h, const model *m, bool *done, char *err) {

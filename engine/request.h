@@ -27,6 +27,7 @@
 #include "kv.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
+#include "spec.h"
 #include "sampling/stop.h"
 #include "tokenizer/tokenizer.h"
 
@@ -71,6 +72,15 @@ struct engine_req {
     cons_matcher *cons;       /* engine_request.constraint's matcher (holds the grammar), or NULL */
     bool cons_stuck;          /* req_sample: the constraint left no token (sample.id -1) */
     sample_result sample;     /* req_sample's choice, until req_on_sample takes it */
+    /* speculative decoding (spec.h): this step's drafted tokens (also written
+     * after the token list, where the forward pass reads them), the draft the
+     * next req_sample verifies (-1: none) and whether its token was it */
+    int32_t draft[SPEC_MAX_K];
+    int n_draft;
+    int32_t verify;
+    bool verify_hit;
+    spec_state spec;
+    int n_drafted, n_accepted; /* over the request's life (engine_final) */
     stop_matcher *stop;
     tok_stream ts;
     char *text;               /* all generated text */
@@ -79,6 +89,7 @@ struct engine_req {
     ed_state *enc;            /* encoder-decoder models: the encoder's input (the prompt) and its cross
                                  K/V; tokens then start with the decoder's start id, n_prompt 1.  NULL
                                  for a decoder-only model */
+    kv_seq dseq;              /* with a draft model: its KV of this sequence (spec_draft.h) */
     uint64_t admit_order;     /* larger = admitted more recently */
     bool admitted_once;
     int n_cached_prompt;
@@ -130,7 +141,9 @@ void req_prompt_logits(engine_req *h, int pos, float *row, int vocab);
  *
  * req_sample chooses the token (min_new_tokens bans, the constraint's
  * mask, then the sampler) and keeps the result in h->sample; logits is
- * scratch.  It touches nothing but h's sampler, constraint matcher (whose
+ * scratch.  With h->verify >= 0 (a drafted token at this position) the
+ * sampler verifies it (sampler_sample_draft) and h->verify_hit says
+ * whether the token chosen is the draft.  It touches nothing but h's sampler, constraint matcher (whose
  * grammar is shared, thread-safe) and h->sample and only reads m, so the scheduler runs the
  * calls of one step for different requests on the pool at once (a request
  * is never in two calls at a time).  A scoring request samples nothing.

@@ -7,6 +7,8 @@
  */
 #include "scheduler.h"
 
+#include "spec_draft.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,8 @@ typedef struct {
     int chunk;   /* tokens fed this step, from h->kv.n_computed on */
     bool decode; /* a decode token (else prompt / recompute chunk) */
     bool want;   /* the chunk reaches the end of h's tokens: sample after it */
+    int draft;   /* speculative decoding: drafted tokens at the chunk's end (decode slots) */
+    int row;     /* with want: its first sampling row in s->logits (1 + draft rows) */
 } sched_slot;
 
 struct sched {
@@ -56,8 +60,14 @@ struct sched {
     int *tile_row;  /* (logit_rows) batch row of each tile row */
     int *tile_slot; /* (logit_rows) its slot */
     float *logits;  /* (logit_rows, vocab) */
+    int *samp_row;  /* (max_batch_size) each sampling slot's first row in logits */
+    int draft_cap;  /* drafted rows a step may add (logit_rows - max_batch_size) */
+    int n_drafted;  /* ... added to the step being composed */
+    spec_drafter *drafter;  /* with a draft model, else NULL */
+    spec_draft_job *jobs;   /* (max_batch_size) its jobs of a step */
+    int *job_slot;          /* (max_batch_size) the slot of each job */
 
-    uint64_t preemptions, steps, prefilled, decoded, generated, finished, failed;
+    uint64_t preemptions, steps, prefilled, decoded, generated, finished, failed, drafted, accepted;
     int used_peak;
     double last_step, total_step, total_sample;
 };
@@ -83,6 +93,8 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     s->max_step_tokens = c->max_prefill_tokens > c->max_batch_size ? c->max_prefill_tokens : c->max_batch_size;
     size_t T = (size_t)s->max_step_tokens, B = (size_t)c->max_batch_size;
     s->logit_rows = c->max_batch_size > SCHED_PROMPT_TILE ? c->max_batch_size : SCHED_PROMPT_TILE;
+    /* drafted rows want logits too: room for SCHED_DRAFT_ROWS of them */
+    if (c->speculate > 0) s->logit_rows = c->max_batch_size + SCHED_DRAFT_ROWS;
     if (s->logit_rows > s->max_step_tokens) s->logit_rows = s->max_step_tokens;
     size_t L = (size_t)s->logit_rows;
     s->kv = kv_pool_create(mc->n_layers, mc->n_kv_heads * mc->head_dim, c->block_size, c->n_blocks, c->kv_dtype,
@@ -100,9 +112,21 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     s->b_enc = malloc(B * sizeof *s->b_enc);
     s->tile_row = malloc(L * sizeof *s->tile_row);
     s->tile_slot = malloc(L * sizeof *s->tile_slot);
+    s->samp_row = malloc(B * sizeof *s->samp_row);
+    if (c->speculate > 0 && c->draft_model) {
+        s->drafter = spec_drafter_create(c->draft_model, p, c->n_blocks, c->block_size, c->max_batch_size, err);
+        if (!s->drafter) {
+            sched_free(s);
+            return NULL;
+        }
+        s->jobs = calloc(B, sizeof *s->jobs);
+        s->job_slot = calloc(B, sizeof *s->job_slot);
+    }
+    s->draft_cap = s->logit_rows - c->max_batch_size > 0 ? s->logit_rows - c->max_batch_size : 0;
     s->logits = malloc(L * (size_t)mc->vocab * sizeof(float));
     if (!s->kv || !s->fwd || !s->running || !s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_adapter || !s->b_seqs ||
-        !s->b_cross || !s->b_enc || !s->tile_row || !s->tile_slot || !s->logits) {
+        !s->b_cross || !s->b_enc || !s->tile_row || !s->tile_slot || !s->logits ||
+        !s->samp_row || (s->drafter && (!s->jobs || !s->job_slot))) {
         ct_err(err, "out of memory (KV cache of %d blocks x %d positions, %d tokens per step)", c->n_blocks,
                c->block_size, s->max_step_tokens);
         sched_free(s);
@@ -111,10 +135,12 @@ sched *sched_create(const model *m, pool *p, const sched_config *c, char *err) {
     return s;
 }
 
-/* h's blocks go back: its own, and an encoder-decoder's cross K/V. */
+/* h's blocks go back: its own, an encoder-decoder's cross K/V, and its
+ * draft model's. */
 static void release_blocks(sched *s, engine_req *h) {
     kv_seq_release(s->kv, &h->kv);
     if (h->enc) kv_seq_release(s->kv, &h->enc->cross);
+    if (s->drafter) spec_drafter_release(s->drafter, &h->dseq);
 }
 
 /* h leaves the scheduler: its blocks go back, the engine's reference goes. */
@@ -147,6 +173,10 @@ void sched_free(sched *s) {
     free(s->b_enc);
     free(s->tile_row);
     free(s->tile_slot);
+    free(s->samp_row);
+    spec_drafter_free(s->drafter);
+    free(s->jobs);
+    free(s->job_slot);
     free(s->logits);
     free(s);
 }
@@ -237,7 +267,7 @@ static void take_cancellations(sched *s) {
 /* ---- composing a step ------------------------------------------------------------ */
 
 static void add_slot(sched *s, engine_req *h, int chunk, bool decode) {
-    s->slots[s->n_slots++] = (sched_slot){h, chunk, decode, chunk == req_pending(h)};
+    s->slots[s->n_slots++] = (sched_slot){h, chunk, decode, chunk == req_pending(h), 0, 0};
     s->n_step_tokens += chunk;
 }
 
@@ -268,6 +298,69 @@ static void plan_decodes(sched *s) {
             bool self = s->running[s->n_running - 1] == h;
             if (!preempt_newest(s) || self) break;
         }
+    }
+}
+
+/* Step 2b, speculative decoding: each decoding slot, oldest first, drafts
+ * as many tokens as its controller wants (spec.h), within what it may
+ * still generate (the last row's token always comes on top), the step's
+ * token budget, the draft rows of the logits buffer and the blocks it
+ * holds or the pool can give without preempting anyone: by prompt lookup,
+ * or with the draft model (all slots' drafts in one batched round,
+ * spec_drafter_run).  The drafts go after its token list (h->tokens has room for
+ * max_new_tokens), where the forward pass reads them as the chunk's extra
+ * rows. */
+static void plan_drafts(sched *s, int *budget) {
+    s->n_drafted = 0;
+    /* an encoder-decoder's decoder does not speculate: its rows' K/V are
+     * private (kv_seq_commit_private) and its drafts were never measured */
+    if (s->cfg.speculate <= 0 || model_is_encdec(&s->m->cfg)) return;
+    int n_jobs = 0, room_left = *budget;
+    for (int j = 0; j < s->n_slots; j++) {
+        sched_slot *sl = &s->slots[j];
+        engine_req *h = sl->h;
+        h->n_draft = 0;
+        if (!sl->decode) continue;
+        int room = s->draft_cap - s->n_drafted, left = h->max_new_tokens - h->n_generated - 1;
+        if (room > room_left) room = room_left;
+        if (room > left) room = left;
+        if (room <= 0) continue;
+        int k = spec_want(&h->spec, s->cfg.speculate);
+        if (k > room) k = room;
+        int rows = s->n_step_tokens + s->n_drafted, slack = (SCHED_ROW_TILE - rows % SCHED_ROW_TILE) % SCHED_ROW_TILE;
+        if (h->spec.cold && s->n_step_tokens >= SCHED_ROW_TILE && k > slack) k = slack;
+        int n = s->drafter ? k : spec_lookup(h->tokens, h->n_tokens, k, h->draft);
+        if (n > 0 && !kv_seq_reserve(s->kv, &h->kv, h->n_tokens + n)) {
+            int held = h->kv.n_table * s->cfg.block_size - h->n_tokens; /* no new block: draft less */
+            n = held < n ? held : n;
+        }
+        if (n <= 0) continue;
+        if (s->drafter) { /* the draft model fills them in below */
+            s->jobs[n_jobs] = (spec_draft_job){h->tokens, h->n_tokens, &h->dseq, n, h->draft};
+            s->job_slot[n_jobs++] = j;
+        } else {
+            h->n_draft = sl->draft = n;
+        }
+        s->n_drafted += n;
+        room_left -= n;
+    }
+    if (n_jobs > 0) {
+        spec_drafter_run(s->drafter, s->jobs, n_jobs);
+        s->n_drafted = 0;
+        for (int i = 0; i < n_jobs; i++) {
+            s->slots[s->job_slot[i]].draft = s->jobs[i].k;
+            s->slots[s->job_slot[i]].h->n_draft = s->jobs[i].k;
+            s->n_drafted += s->jobs[i].k;
+        }
+    }
+    for (int j = 0; j < s->n_slots; j++) {
+        sched_slot *sl = &s->slots[j];
+        if (sl->draft <= 0) continue;
+        engine_req *h = sl->h;
+        memcpy(h->tokens + h->n_tokens, h->draft, (size_t)sl->draft * sizeof *h->draft);
+        sl->chunk += sl->draft;
+        s->n_step_tokens += sl->draft;
+        *budget -= sl->draft;
     }
 }
 
@@ -353,6 +446,7 @@ static void compose(sched *s) {
         s->n_slots = s->n_step_tokens = s->n_enc_tokens = 0;
         plan_decodes(s);
         int budget = s->cfg.max_prefill_tokens - s->n_step_tokens;
+        plan_drafts(s, &budget);
         plan_partials(s, &budget);
         plan_admissions(s, &budget);
         if (s->n_slots > 0 || s->n_running == 0) return;
@@ -434,7 +528,14 @@ static void prompt_row(sched *s, int r) {
     req_prompt_logits(s->slots[s->tile_slot[r]].h, s->b_pos[s->tile_row[r]], logits_row(s, r), s->m->cfg.vocab);
 }
 
-static void sample_row(sched *s, int r) { req_sample(s->slots[s->tile_slot[r]].h, s->m, logits_row(s, r)); }
+/* Sampling job j: the first row of a sampling slot (a draft's verification
+ * when the slot drafted). */
+static void sample_row(sched *s, int j) {
+    int r = s->samp_row[j];
+    engine_req *h = s->slots[s->tile_slot[r]].h;
+    h->verify = s->slots[s->tile_slot[r]].draft > 0 ? h->draft[0] : -1;
+    req_sample(h, s->m, logits_row(s, r));
+}
 
 /* ---- output head, logprobs and samples ---------------------------------------------- */
 
@@ -473,16 +574,23 @@ static bool prompt_rows(sched *s) {
 }
 
 /* The sampling rows' logits into s->logits, in slot order; tile_slot[r]
- * is row r's slot. */
-static bool sample_rows(sched *s, int *n_rows) {
-    int n = 0, row0 = 0;
+ * is row r's slot.  A slot that drafted d tokens has d + 1 rows (its last
+ * sampled token's and each draft's), from its `row` on; samp_row lists the
+ * first row of each sampling slot (*n_jobs of them). */
+static bool sample_rows(sched *s, int *n_jobs) {
+    int n = 0, row0 = 0, jobs = 0;
     for (int j = 0; j < s->n_slots; j++) {
-        row0 += s->slots[j].chunk;
-        if (!s->slots[j].want) continue;
-        s->tile_slot[n] = j;
-        s->tile_row[n++] = row0 - 1;
+        sched_slot *sl = &s->slots[j];
+        row0 += sl->chunk;
+        if (!sl->want) continue;
+        sl->row = n;
+        s->samp_row[jobs++] = n;
+        for (int i = sl->draft; i >= 0; i--) {
+            s->tile_slot[n] = j;
+            s->tile_row[n++] = row0 - 1 - i;
+        }
     }
-    *n_rows = n;
+    *n_jobs = jobs;
     return fwd_logits(s->fwd, s->tile_row, n, s->logits);
 }
 
@@ -495,12 +603,35 @@ static void sample_all(sched *s, int n_rows) {
     s->total_sample += ct_now() - t0;
 }
 
+/* The sampled token of slot sl's first row is taken; while it was that
+ * row's draft, the next row's token is chosen (the request's sampling path
+ * as for any token, now that the draft is in its history) and taken.  The
+ * first token that is not the draft, or that ends the request, ends it.
+ * Returns the drafts accepted; *ok false when the request must fail. */
+static int take_tokens(sched *s, const sched_slot *sl, bool *done, bool *ok, char *err) {
+    engine_req *h = sl->h;
+    int accepted = 0;
+    for (int i = 0;; i++) {
+        bool hit = h->verify_hit;
+        if (!(*ok = req_on_sample(h, s->m, done, err))) return accepted;
+        s->generated++;
+        if (*done || i == sl->draft || !hit) return accepted;
+        accepted++;
+        h->n_accepted++; /* before the token that may end it: its FINAL counts it */
+        h->verify = i + 1 < sl->draft ? h->draft[i + 1] : -1; /* the last row's token is a bonus */
+        req_sample(h, s->m, logits_row(s, sl->row + i + 1));
+    }
+}
+
 /* Step 5b for one slot: its tokens are in the cache; the token sampled
- * after them (if it wanted one) goes to its request. */
+ * after them (if it wanted one) goes to its request.  Of a decode slot's
+ * drafted rows, only the accepted ones' K/V are kept: n_computed ends past
+ * the last accepted draft, and the rejected rows' positions (blocks
+ * included) are written over by the next step. */
 static void finish_slot(sched *s, const sched_slot *sl) {
     engine_req *h = sl->h;
-    if (h->enc) kv_seq_commit_private(s->kv, &h->kv, h->kv.n_computed + sl->chunk);
-    else kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk);
+    if (h->enc) kv_seq_commit_private(s->kv, &h->kv, h->kv.n_computed + sl->chunk - sl->draft);
+    else kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk - sl->draft);
     /* the next token's window starts at n_computed - window + 1: the blocks
      * before it are never read again (sliding window on every layer) */
     int win = model_kv_window(&s->m->cfg);
@@ -509,17 +640,31 @@ static void finish_slot(sched *s, const sched_slot *sl) {
         s->decoded++;
     else
         s->prefilled += (uint64_t)sl->chunk;
-    if (!sl->want) return;
     char err[CT_ERRLEN];
-    bool done;
-    if (!req_on_sample(h, s->m, &done, err)) {
+    bool done = false, ok = true;
+    if (sl->want) {
+        h->n_drafted += sl->draft;
+        int accepted = take_tokens(s, sl, &done, &ok, err);
+        if (sl->draft > 0) {
+            kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + accepted);
+            spec_update(&h->spec, s->cfg.speculate, sl->draft, accepted);
+            /* the draft model saw the drafts: it keeps what was accepted */
+            if (s->drafter) spec_drafter_keep(s->drafter, &h->dseq, h->tokens, h->kv.n_computed);
+            s->drafted += (uint64_t)sl->draft;
+            s->accepted += (uint64_t)accepted;
+        }
+        h->verify = -1;
+        h->n_draft = 0;
+    }
+    /* the next token's window starts at n_computed - window + 1: the blocks
+     * before it are never read again (sliding window on every layer) */
+    int win = model_kv_window(&s->m->cfg);
+    if (win > 0) kv_seq_drop_before(s->kv, &h->kv, h->kv.n_computed - win + 1);
+    if (!ok) {
         req_fail(h, err, false);
         s->failed++;
         retire(s, h);
-        return;
-    }
-    s->generated++;
-    if (done) {
+    } else if (done) {
         s->finished++;
         retire(s, h);
     }
@@ -580,6 +725,8 @@ void sched_stats(const sched *s, engine_stats *o) {
     o->tokens_prefilled = s->prefilled;
     o->tokens_decoded = s->decoded;
     o->tokens_generated = s->generated;
+    o->tokens_drafted = s->drafted;
+    o->tokens_accepted = s->accepted;
     o->requests_finished = s->finished;
     o->requests_failed = s->failed;
     o->last_step_seconds = s->last_step;

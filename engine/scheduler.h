@@ -28,12 +28,18 @@
  *      rows a prompt_logprobs request still wants (the output head runs a
  *      tile of rows at a time and each row's log_softmax is recorded at
  *      once, so memory is bounded by the tile, not by the prompt);
+ *   2b. speculative decoding (speculate > 0): decoding sequences append the
+ *      tokens prompt lookup drafts for them (spec.h), within the budget;
  *   5. the sampling rows' tokens are chosen (req_sample), on the pool's
  *      threads when there are several: each sequence's sampler is its own,
  *      so a token does not depend on the thread or on its neighbours; then,
  *      per sequence in order: commit the new K/V rows (full blocks go to
  *      the prefix cache), take the token, detokenize, stop rules, events;
- *      finished sequences release their blocks.
+ *      finished sequences release their blocks.  A sequence that drafted
+ *      has a row per draft too: while the token chosen at a row is that
+ *      row's draft, the next row's token is chosen and taken the same way
+ *      (so penalties, bans, masks and stop rules see every token in order),
+ *      and its KV keeps only the accepted drafts' rows.
  *
  * No deadlock: if a step could feed nothing while sequences run (their
  * blocks starve each other), the newest is preempted until one can move; a
@@ -62,8 +68,22 @@ typedef struct {
     int pool_min_logits;    /* a step's logits rows (samples, prompt logprobs) go to the
                                pool when there are two or more holding at least this
                                many logits in all (SCHED_POOL_MIN_LOGITS; 0: always) */
+    int speculate;          /* drafted tokens per sequence and step, at most (0: off) */
+    const model *draft_model; /* drafts from this model (spec_draft.h) instead of prompt lookup; NULL */
     uint64_t fail_step;     /* testing: this step's forward pass fails (engine_config.debug_fail_step) */
 } sched_config;
+
+/* Drafted rows one step may add (speculative decoding): the logits buffer
+ * holds max_batch_size + this many rows when speculate is on. */
+#define SCHED_DRAFT_ROWS 64
+
+/* Rows the weight kernels compute together (wmat's tiles of x rows): in a
+ * batch of several sequences a step's cost grows by tiles, so a drafted
+ * row that opens a new tile costs a tile's share of the step, and one that
+ * fills the last tile costs little.  A sequence whose last drafts all
+ * missed (spec_state.cold) drafts, when SCHED_ROW_TILE or more sequences
+ * decode, only into the rows the step's last tile leaves free. */
+#define SCHED_ROW_TILE 4
 
 /* Below this many logits, waking the workers for the rows' samplers costs
  * about what it saves: a 32k row takes 10-50 us, and a worker that has gone

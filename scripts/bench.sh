@@ -121,6 +121,14 @@ if [ "${CTGI_BENCH_STRUCTURED:-1}" != 0 ] && [ -x "$BUILD/tools/bench_structured
     "$BUILD/tools/bench_structured" --cache-dir "$CACHE" ${CTGI_BENCH_STRUCTURED_ARGS:-}
 fi
 
+# Speculative decoding by prompt lookup: copy-heavy and free generation, 1 and 16
+# streams, with and without --speculate (scripts/bench_spec.c).
+if [ "${CTGI_BENCH_SPEC:-1}" != 0 ] && [ -x "$BUILD/tools/bench_spec" ]; then
+    echo
+    # shellcheck disable=SC2086 # CTGI_BENCH_SPEC_ARGS is a list of options
+    "$BUILD/tools/bench_spec" --cache-dir "$CACHE" ${CTGI_BENCH_SPEC_ARGS:-}
+fi
+
 # HTTP serving: `ctgi serve` driven over SSE at several concurrencies, beside the
 # engine alone on the same prompts (scripts/bench_http.c).
 if [ "${CTGI_BENCH_HTTP:-1}" != 0 ] && [ -x "$BUILD/tools/bench_http" ]; then

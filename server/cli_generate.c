@@ -36,17 +36,23 @@ static const char USAGE[] =
     "                            sgemm (faster prefill; rounding then depends on the batch)\n"
     "  --kv-cache-dtype T        KV cache element type: f32, f16 (default), bf16 or q8_0\n"
     "  --lora PATH               generate through a LoRA adapter: a PEFT folder or a GGUF LoRA file\n"
+    "  --speculate N             speculative decoding by prompt lookup: draft up to N tokens per\n"
+    "                            step from the text's own n-grams (default 4; 0 = off)\n"
+    "  --draft-model PATH        draft the --speculate tokens with this smaller model (same\n"
+    "                            vocabulary) instead of prompt lookup\n"
     "  --json                    print one JSON object: prompt_ids, ids, text, logprobs,\n"
     "                            finish_reason, tokens (with top alternatives), seed, timings\n";
 
 #define MAX_STOPS 16
+/* --speculate when not given (as ctgi serve's, README: measured on the bench models) */
+#define GEN_SPECULATE_DEFAULT 4
 #define MAX_BIAS 256
 /* Prompt tokens fed per engine step (the forward pass's scratch is sized
  * for this many rows). */
 #define GEN_PREFILL_CHUNK 512
 
 typedef struct {
-    const char *model, *prompt, *prompt_ids;
+    const char *model, *prompt, *prompt_ids, *draft_model;
     const char *lora;    /* --lora PATH or NULL */
     sampler_params sp;
     int max_new_tokens;
@@ -56,6 +62,7 @@ typedef struct {
     int n_stops;
     sampler_bias bias[MAX_BIAS];
     long threads;
+    long speculate;               /* prompt-lookup drafts per step, at most (0: off) */
     bool json, no_bos, seed_given, sample_opt;
 } gen_args;
 
@@ -102,6 +109,8 @@ static bool parse_args(int argc, char **argv, gen_args *a) {
         else if (cli_is(&o, "prompt-ids")) a->prompt_ids = cli_value(&o);
         else if (cli_is(&o, "max-new-tokens") && cli_int(&o, 0, 1 << 24, &l)) a->max_new_tokens = (int)l;
         else if (cli_is(&o, "threads")) cli_int(&o, 1, 1024, &a->threads);
+        else if (cli_is(&o, "speculate")) cli_int(&o, 0, ENGINE_SPECULATE_MAX, &a->speculate);
+        else if (cli_is(&o, "draft-model")) a->draft_model = cli_value(&o);
         else if (cli_is(&o, "ignore-eos")) a->ignore_eos = true;
         else if (cli_is(&o, "no-bos")) a->no_bos = true;
         else if (cli_is(&o, "matmul")) {
@@ -204,7 +213,8 @@ static engine_request make_request(const gen_args *a, const model_info *mi, cons
 }
 
 /* An engine for this one request: KV for all of it, no prefix cache. */
-static engine *make_engine(const gen_args *a, const model *m, const engine_request *r, char *err) {
+static engine *make_engine(const gen_args *a, const model *m, const model *draft, const engine_request *r,
+                           char *err) {
     engine_config ec = engine_config_default();
     ec.n_threads = (int)a->threads; /* 0: every online core */
     ec.blas_matmul = a->blas_matmul;
@@ -212,6 +222,9 @@ static engine *make_engine(const gen_args *a, const model *m, const engine_reque
     ec.max_batch_size = 1;
     ec.prefix_caching = false;
     ec.max_batch_prefill_tokens = r->n_prompt < GEN_PREFILL_CHUNK ? r->n_prompt : GEN_PREFILL_CHUNK;
+    ec.speculate = (int)a->speculate;
+    ec.draft_model = draft;
+    if (ec.max_batch_prefill_tokens < 1 + ec.speculate) ec.max_batch_prefill_tokens = 1 + ec.speculate;
     ec.max_batch_total_tokens = r->n_prompt + r->max_new_tokens; /* argv bounds the one, the flag the other */
     if (model_get_info(m).encoder_decoder) {
         /* the prompt is encoded in one pass; its cross K/V fill whole blocks
@@ -288,12 +301,12 @@ static void print_summary(int n_prompt, const gen_run *r) {
 }
 
 /* Run the validated prompt through an engine of its own; the exit code. */
-static int generate(const gen_args *a, const model *m, const int32_t *prompt, int n_prompt) {
+static int generate(const gen_args *a, const model *m, const model *draft, const int32_t *prompt, int n_prompt) {
     char err[CT_ERRLEN];
     model_info mi = model_get_info(m);
     engine_request req = make_request(a, &mi, prompt, n_prompt);
     gen_run r = {0};
-    engine *e = make_engine(a, m, &req, err);
+    engine *e = make_engine(a, m, draft, &req, err);
     int rc = 1;
     if (!e || !run(a, e, &req, &r, err)) {
         fprintf(stderr, "%sctgi generate: %s\n", r.n_tokens > 0 && !a->json ? "\n" : "", err);
@@ -308,7 +321,8 @@ static int generate(const gen_args *a, const model *m, const int32_t *prompt, in
 }
 
 int cli_generate(int argc, char **argv) {
-    gen_args a = {.sp = sampler_params_default(), .max_new_tokens = 128, .kv_dtype = engine_config_default().kv_dtype};
+    gen_args a = {.sp = sampler_params_default(), .max_new_tokens = 128, .kv_dtype = engine_config_default().kv_dtype,
+                  .speculate = GEN_SPECULATE_DEFAULT};
     if (!parse_args(argc, argv, &a)) return 2;
     a.sp.logit_bias = a.bias;
     if (a.sample_opt && a.sp.temperature > 0) a.sp.do_sample = true;
@@ -319,6 +333,12 @@ int cli_generate(int argc, char **argv) {
     if (!m) { fprintf(stderr, "ctgi generate: %s\n", err); return 1; }
     if (a.lora && !model_lora_load(m, "lora", a.lora, err)) {
         fprintf(stderr, "ctgi generate: --lora: %s\n", err);
+        model_free(m);
+        return 1;
+    }
+    model *draft = NULL;
+    if (a.draft_model && !(draft = model_load(a.draft_model, err))) {
+        fprintf(stderr, "ctgi generate: draft model: %s\n", err);
         model_free(m);
         return 1;
     }
@@ -334,9 +354,10 @@ int cli_generate(int argc, char **argv) {
         fprintf(stderr, "ctgi generate: %s\n", err);
         rc = 2;
     } else {
-        rc = generate(&a, m, prompt, n_prompt);
+        rc = generate(&a, m, draft, prompt, n_prompt);
     }
     free(prompt);
+    model_free(draft);
     model_free(m);
     return rc;
 }

@@ -346,7 +346,7 @@ void gen_success(conn *c, const gen_seq *q, metrics_req *mr) {
     double inference = q->fin.prefill_seconds + q->fin.decode_seconds;
     *mr = (metrics_req){total, c->t_validated - c->t_start, q->fin.queue_seconds, inference,
                         q->fin.n_generated ? inference / q->fin.n_generated : 0, (uint32_t)c->n_prompt,
-                        (uint32_t)q->fin.n_generated, c->lens.max_new_tokens};
+                        (uint32_t)q->fin.n_generated, c->lens.max_new_tokens, (uint32_t)q->fin.n_accepted};
     metrics_success(c->s->met, mr);
 }
 

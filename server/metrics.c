@@ -33,6 +33,7 @@ typedef enum {
     H_MAX_NEW,
     H_TTFT,
     H_ITL,
+    H_SKIPPED,
     H_COUNT
 } histo_id;
 
@@ -49,6 +50,7 @@ static const struct {
     {"tgi_request_max_new_tokens", "Token budget per request"},
     {"ctgi_request_time_to_first_token_seconds", "Request arrival to first token (seconds)"},
     {"ctgi_request_inter_token_latency_seconds", "Gap between consecutive tokens of a request (seconds)"},
+    {"tgi_request_skipped_tokens", "Speculated tokens accepted per request"},
 };
 
 static const char *FAILURE_LABEL[MF_COUNT] = {"validation", "overloaded", "dropped",
@@ -89,6 +91,7 @@ metrics *metrics_create(uint32_t max_input_tokens, uint32_t max_total_tokens) {
     histo_linear(&m->h[H_INPUT], max_input_tokens);
     histo_linear(&m->h[H_GENERATED], max_total_tokens);
     histo_linear(&m->h[H_MAX_NEW], max_total_tokens);
+    histo_linear(&m->h[H_SKIPPED], max_total_tokens);
     return m;
 }
 
@@ -97,6 +100,8 @@ void metrics_set_lengths(metrics *m, uint32_t max_input_tokens, uint32_t max_tot
     histo_linear(&m->h[H_INPUT], max_input_tokens);
     histo_linear(&m->h[H_GENERATED], max_total_tokens);
     histo_linear(&m->h[H_MAX_NEW], max_total_tokens);
+    memset(&m->h[H_SKIPPED], 0, sizeof m->h[H_SKIPPED]);
+    histo_linear(&m->h[H_SKIPPED], max_total_tokens);
 }
 
 void metrics_free(metrics *m) { free(m); }
@@ -122,6 +127,7 @@ void metrics_success(metrics *m, const metrics_req *r) {
     observe(&m->h[H_INPUT], r->input_tokens);
     observe(&m->h[H_GENERATED], r->generated_tokens);
     observe(&m->h[H_MAX_NEW], r->max_new_tokens);
+    observe(&m->h[H_SKIPPED], r->skipped_tokens);
 }
 
 /* ---- text exposition -------------------------------------------------------------- */
@@ -211,6 +217,10 @@ static void put_engine(buf *b, const engine_stats *st, const engine_config *cfg)
     scalar(b, "ctgi_tokens_prefilled", "counter", "Prompt tokens fed (recomputation included)",
            (double)st->tokens_prefilled);
     scalar(b, "ctgi_tokens_generated", "counter", "Tokens sampled", (double)st->tokens_generated);
+    scalar(b, "ctgi_speculative_drafted_tokens", "counter", "Speculative decoding: drafted tokens verified",
+           (double)st->tokens_drafted);
+    scalar(b, "ctgi_speculative_accepted_tokens", "counter", "Speculative decoding: drafted tokens accepted",
+           (double)st->tokens_accepted);
     scalar(b, "ctgi_engine_step_seconds", "gauge", "Duration of the last engine step", st->last_step_seconds);
 }
 

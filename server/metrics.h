@@ -42,6 +42,7 @@ typedef struct {
     double total, validation, queue, inference; /* seconds */
     double time_per_token;                      /* inference / generated */
     uint32_t input_tokens, generated_tokens, max_new_tokens;
+    uint32_t skipped_tokens;                    /* speculative decoding: drafted tokens accepted */
 } metrics_req;
 
 void metrics_request(metrics *m);                       /* tgi_request_count */

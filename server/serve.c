@@ -105,6 +105,7 @@ static engine_config engine_cfg(const serve_config *c) {
     if (c->kv_cache_memory) ec.kv_cache_bytes = c->kv_cache_memory;
     if (c->block_size) ec.block_size = c->block_size;
     ec.prefix_caching = !c->no_prefix_caching;
+    ec.speculate = c->speculate;
     ec.blas_matmul = c->matmul && strcmp(c->matmul, "blas") == 0;
     if (c->kv_cache_dtype) engine_kv_dtype_parse(c->kv_cache_dtype, &ec.kv_dtype); /* validated at parse */
     ec.debug_fail_step = c->debug_fail_step;
@@ -150,6 +151,15 @@ static void *load_main(void *arg) {
         model_free(s->m);
         s->m = NULL;
     }
+    if (s->m && s->cfg.draft_model) {
+        char err[CT_ERRLEN];
+        s->draft = model_load(s->cfg.draft_model, err);
+        if (!s->draft) {
+            snprintf(s->load_err, sizeof s->load_err, "draft model: %.480s", err);
+            model_free(s->m);
+            s->m = NULL;
+        }
+    }
     if (s->m) {
         char err[CT_ERRLEN];
         s->ct = chat_template_create(s->m, s->cfg.chat_template, err);
@@ -157,6 +167,7 @@ static void *load_main(void *arg) {
     }
     if (s->ct) {
         engine_config ec = engine_cfg(&s->cfg);
+        ec.draft_model = s->draft;
         s->e = engine_create(s->m, &ec, s->load_err);
         if (s->e) s->ecfg = engine_get_config(s->e);
     }
@@ -360,6 +371,7 @@ int cli_serve(int argc, char **argv) {
     engine_free(s->e);
     chat_template_free(s->ct);
     model_free(s->m);
+    model_free(s->draft);
     metrics_free(s->met);
     free(s->drain);
     free(s->model_path);

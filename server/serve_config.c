@@ -66,6 +66,13 @@ static const opt_def OPTS[] = {
      "tokens of f32; attention reads the type directly"},
     {"no-prefix-caching", K_BOOL, OFF(no_prefix_caching), 0, 0, NULL, "caching on",
      "do not reuse the KV blocks of prompt prefixes already computed"},
+    {"speculate", K_INT, OFF(speculate), 0, ENGINE_SPECULATE_MAX, "N", "4",
+     "speculative decoding by prompt lookup: each decoding sequence drafts up to N tokens per step from n-grams of "
+     "its own prompt and output, verified in the step's one forward pass (the number adapts to how many are "
+     "accepted); greedy output is unchanged, sampled output keeps its distribution; 0 = off"},
+    {"draft-model", K_STR, OFF(draft_model), 0, 0, "PATH", "none (prompt lookup)",
+     "speculative decoding with a draft model: a smaller model with the same vocabulary (checked token by token) "
+     "drafts --speculate tokens per sequence and step greedily, instead of prompt lookup"},
     {"matmul", K_STR, OFF(matmul), 0, 0, "invariant|blas", "invariant",
      "weight products: ctgi's fixed-order kernel (a request's tokens never depend on what runs beside it) or "
      "OpenBLAS sgemm (~20% faster prefill; results then vary with the batch)"},
@@ -118,6 +125,7 @@ static serve_config defaults(void) {
     bool container = access("/.dockerenv", F_OK) == 0 || access("/run/.containerenv", F_OK) == 0;
     c.hostname = container ? "0.0.0.0" : "127.0.0.1";
     c.port = 8080;
+    c.speculate = SERVE_SPECULATE_DEFAULT;
     c.limits = proto_limits_default();
     c.limits.max_input_tokens = c.limits.max_total_tokens = 0; /* from the model */
     c.payload_limit = 2000000;

@@ -11,6 +11,9 @@
 
 #include "proto.h"
 
+/* --speculate when not given (README: measured on the bench models) */
+#define SERVE_SPECULATE_DEFAULT 4
+
 typedef struct {
     const char *model_id;
     const char *hostname;
@@ -22,6 +25,8 @@ typedef struct {
     size_t kv_cache_memory;       /* KV-cache bytes when max_batch_total_tokens is 0; 0 = default */
     int block_size;               /* KV positions per block; 0 = engine default (16) */
     bool no_prefix_caching;       /* turn the prefix cache off */
+    const char *draft_model;      /* GGUF / HF directory of a draft model; NULL = prompt lookup */
+    int speculate;                /* prompt-lookup drafts per step, at most; 0 = off (SERVE_SPECULATE_DEFAULT) */
     const char *matmul;           /* "invariant" (default) | "blas" */
     const char *kv_cache_dtype;   /* "f32" | "f16" | "bf16" | "q8_0"; NULL = engine default (f16) */
     size_t payload_limit;

@@ -244,6 +244,7 @@ struct srv {
     pthread_t load_thread;
     bool load_thread_running;
     model *m;                  /* set by the load thread, read after `loaded` */
+    model *draft;              /* --draft-model, loaded beside it (NULL: none) */
     chat_template *ct;         /* the model's chat template (or --chat-template, or the fallback) */
     bool engine_ready;         /* loop thread: m, e, ecfg may be read (the load thread was joined) */
     engine *e;

@@ -226,20 +226,66 @@ static void apply_bias(const sampler *s, float *logits) {
 
 /* ---- steps 5-9: candidates, warpers, the draw ---------------------------- */
 
-/* Steps 5-9 on the processed logits whose max is mx; z = sum of the
+/* Steps 5-8 on the processed logits whose max is mx; z = sum of the
  * weights over the whole vocabulary (smp_exp_sum; unused with top_k), which
- * are in s->w unless top_k is on. */
-static int32_t sample_warped(sampler *s, const float *logits, float mx, double z) {
+ * are in s->w unless top_k is on.  The survivors are s->cand[0, n) (n
+ * returned), or -1 when every token survives with its weight in s->w. */
+static int warped_set(sampler *s, const float *logits, float mx, double z) {
     const sampler_params *p = &s->p;
     int n = smp_rank_cut(logits, s->w, s->n_vocab, mx, z, p->top_k, p->top_p, s->cand);
     if (n < 0) {
-        if (p->typical_p >= 1.0f && p->min_p <= 0.0f)
-            return smp_draw_weights(s->w, s->n_vocab, z, rng_uniform(s->rng));
+        if (p->typical_p >= 1.0f && p->min_p <= 0.0f) return -1;
         n = smp_gather_weights(logits, s->w, s->n_vocab, s->cand);
     }
     if (p->typical_p < 1.0f) n = smp_typical_cut(s->cand, n, logits, mx, p->typical_p);
     if (p->min_p > 0.0f) n = smp_min_p_cut(s->cand, n, p->min_p);
+    return n;
+}
+
+/* Step 9: one draw from the survivors. */
+static int32_t sample_warped(sampler *s, const float *logits, float mx, double z) {
+    int n = warped_set(s, logits, mx, z);
+    if (n < 0) return smp_draw_weights(s->w, s->n_vocab, z, rng_uniform(s->rng));
     return smp_draw(s->cand, n, rng_uniform(s->rng));
+}
+
+/* Speculative verification of the drafted token d, proposed with
+ * certainty (prompt lookup: the draft distribution q is a point mass on
+ * d).  Standard rejection sampling: accept d with probability
+ * min(1, p(d) / q(d)) = p(d), p the warped distribution step 9 would draw
+ * from; otherwise draw from the residual max(0, p - q) normalised, which
+ * is p with d taken out.  The chosen token is then distributed exactly as
+ * p: P(d) = p(d), P(x != d) = (1 - p(d)) p(x) / (1 - p(d)). */
+static int32_t verify_warped(sampler *s, const float *logits, float mx, double z, int32_t d, bool *accepted) {
+    int n = warped_set(s, logits, mx, z);
+    double total = 0.0, pd = 0.0;
+    if (n < 0) {
+        total = z;
+        pd = s->w[d];
+    } else {
+        for (int i = 0; i < n; i++) {
+            total += s->cand[i].w;
+            if (s->cand[i].id == d) pd = s->cand[i].w;
+        }
+    }
+    *accepted = rng_uniform(s->rng) * total < pd;
+    if (*accepted) return d;
+    double target = rng_uniform(s->rng) * (total - pd), cum = 0.0;
+    int32_t last = -1;
+    if (n < 0) {
+        for (int i = 0; i < s->n_vocab; i++) {
+            if (i == d || s->w[i] <= 0.0f) continue;
+            last = i;
+            if ((cum += s->w[i]) > target) return i;
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            if (s->cand[i].id == d) continue;
+            last = s->cand[i].id;
+            if ((cum += s->cand[i].w) > target) return last;
+        }
+    }
+    return last >= 0 ? last : d; /* rounding: the last token with a weight */
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -283,7 +329,9 @@ static void fill_result(const sampler *s, const float *logits, int32_t id, doubl
     out->logprob = (float)((double)logits[id] - lse);
 }
 
-int32_t sampler_sample(sampler *s, float *logits, sample_result *out) {
+/* sampler_sample, and with draft >= 0 the verification of that drafted
+ * token (sampler_sample_draft). */
+static int32_t sample_or_verify(sampler *s, float *logits, int32_t draft, sample_result *out, bool *accepted) {
     sample_result *res = out; /* where the logprobs go: nowhere when nobody reads them */
     if (out && s->p.no_logprob && s->p.top_n == 0) {
         *out = (sample_result){.logprob = NAN, .n_top = 0};
@@ -297,7 +345,10 @@ int32_t sampler_sample(sampler *s, float *logits, sample_result *out) {
         if (out) *out = (sample_result){.id = -1, .logprob = -INFINITY, .n_top = 0};
         return -1;
     }
-    if (greedy && !res) return out ? (out->id = best) : best; /* the argmax pass was all of it */
+    if (greedy && !res) { /* the argmax pass was all of it */
+        *accepted = best == draft;
+        return out ? (out->id = best) : best;
+    }
     const sampler_params *p = &s->p;
     float mx = logits[best];
     /* the normaliser: for the logprob, top-p's target and a draw over the
@@ -306,8 +357,28 @@ int32_t sampler_sample(sampler *s, float *logits, sample_result *out) {
      * never needs it */
     bool keep_w = !greedy && p->top_k == 0;
     double z = res || keep_w ? smp_exp_sum(logits, keep_w ? s->w : NULL, s->n_vocab, mx) : 0.0;
-    int32_t id = greedy ? best : sample_warped(s, logits, mx, z);
+    int32_t id;
+    if (greedy) {
+        id = best;
+        *accepted = id == draft;
+    } else if (draft >= 0) {
+        id = verify_warped(s, logits, mx, z, draft, accepted);
+    } else {
+        id = sample_warped(s, logits, mx, z);
+        *accepted = false;
+    }
     if (res) fill_result(s, logits, id, (double)mx + log(z), res);
     else if (out) out->id = id;
     return id;
+}
+
+int32_t sampler_sample(sampler *s, float *logits, sample_result *out) {
+    bool accepted;
+    return sample_or_verify(s, logits, -1, out, &accepted);
+}
+
+int32_t sampler_sample_draft(sampler *s, float *logits, int32_t draft, sample_result *out, bool *accepted) {
+    *accepted = false;
+    if (draft < 0 || draft >= s->n_vocab) return sampler_sample(s, logits, out);
+    return sample_or_verify(s, logits, draft, out, accepted);
 }

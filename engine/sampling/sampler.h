@@ -93,6 +93,19 @@ bool sampler_accept(sampler *s, int32_t id);
  * Returns the token id, or -1 if every logit is -inf/NaN (all banned). */
 int32_t sampler_sample(sampler *s, float *logits, sample_result *out);
 
+/* Speculative decoding: choose the next token as sampler_sample does, at
+ * a position for which the token `draft` (in [0, n_vocab)) was proposed
+ * with certainty (prompt lookup).  Greedy: the argmax, exactly
+ * sampler_sample's (same bits, same logprobs); *accepted = it is draft.
+ * Sampling: rejection sampling against the point mass on draft — accept
+ * it with probability p(draft), else draw from p with draft taken out — so
+ * the token is distributed exactly as sampler_sample's draw (p = the
+ * warped distribution of steps 5-8), *accepted = draft was taken.  One or
+ * two uniform draws are used (sampler_sample: one), so a seeded request's
+ * tokens differ from those it has without speculation, not their law.
+ * A draft outside the vocabulary makes it sampler_sample. */
+int32_t sampler_sample_draft(sampler *s, float *logits, int32_t draft, sample_result *out, bool *accepted);
+
 /* Clean logits[n_vocab] in place as sampler_sample does (NaN -> -inf,
  * +inf -> FLT_MAX) and return their log-sum-exp, -inf if every logit is
  * -inf: log_softmax's normaliser, for prompt logprobs.  The same two

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/serve_util.h"
 #include "support/testutil.h"
@@ -320,7 +321,8 @@ static void test_metrics_names(void **st) {
         "tgi_queue_size ", "tgi_batch_current_size ", "tgi_batch_max_total_tokens ",
         "ctgi_request_time_to_first_token_seconds_bucket{le=", "ctgi_request_inter_token_latency_seconds_sum ",
         "ctgi_kv_cache_usage_ratio ", "ctgi_prefix_cache_hit_ratio ", "ctgi_preemptions ",
-        "ctgi_request_cancelled{phase=\"queued\"} ", "ctgi_request_cancelled{phase=\"running\"} "};
+        "ctgi_request_cancelled{phase=\"queued\"} ", "ctgi_request_cancelled{phase=\"running\"} ",
+        "ctgi_speculative_drafted_tokens ", "ctgi_speculative_accepted_tokens ", "tgi_request_skipped_tokens_sum "};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (!strstr(r.body, names[i])) fprintf(stderr, "# missing %s\n", names[i]);
         assert_non_null(strstr(r.body, names[i]));
@@ -336,6 +338,21 @@ static void test_metrics_names(void **st) {
         su_resp_free(&x);
     }
     assert_true(su_metric(&S, "ctgi_prefix_cache_hit_ratio") > 0);
+    /* speculative decoding is on by default: a text that repeats gets drafts accepted */
+    su_resp x = su_req(&S, "POST", "/generate",
+                       "{\"inputs\":\"Lily and Tom went to the park. Lily and Tom went to the park. Lily and\","
+                       "\"parameters\":{\"max_new_tokens\":30}}",
+                       NULL);
+    assert_int_equal(x.status, 200);
+    su_resp_free(&x);
+    double skipped = su_metric(&S, "tgi_request_skipped_tokens_sum"), acc = 0, drafted = 0;
+    assert_true(skipped > 0);
+    for (int i = 0; i < 200 && acc < skipped; i++) { /* the engine's snapshot follows its step */
+        if (i) usleep(10000);
+        drafted = su_metric(&S, "ctgi_speculative_drafted_tokens");
+        acc = su_metric(&S, "ctgi_speculative_accepted_tokens");
+    }
+    assert_true(acc >= skipped && acc <= drafted);
     su_resp_free(&r);
 }
 

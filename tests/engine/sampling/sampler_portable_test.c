@@ -35,6 +35,7 @@
 #define sampler_free pt_sampler_free
 #define sampler_accept pt_sampler_accept
 #define sampler_sample pt_sampler_sample
+#define sampler_sample_draft pt_sampler_sample_draft
 #define sampler_top_logprobs pt_sampler_top_logprobs
 #define sampler_log_sum_exp pt_sampler_log_sum_exp
 #define smp_prepare pt_smp_prepare
