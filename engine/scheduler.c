@@ -489,8 +489,8 @@ static bool forward(sched *s) {
         s->b_seqs[j] = &sl->h->kv;
         s->b_cross[j] = sl->h->enc ? &sl->h->enc->cross : NULL;
     }
-    fwd_batch b = {s->b_tok, s->b_pos, s->b_seq, s->b_seqs, n, NULL, model_is_encdec(&s->m->cfg) ? s->b_cross : NULL,
-                   adapted ? s->b_adapter : NULL};
+    fwd_batch b = {.tokens = s->b_tok, .pos = s->b_pos, .seq = s->b_seq, .seqs = s->b_seqs, .n = n,
+                   .cross = model_is_encdec(&s->m->cfg) ? s->b_cross : NULL, .adapter = adapted ? s->b_adapter : NULL};
     return fwd_run(s->fwd, kv_pool_store(s->kv), &b);
 }
 
@@ -632,10 +632,6 @@ static void finish_slot(sched *s, const sched_slot *sl) {
     engine_req *h = sl->h;
     if (h->enc) kv_seq_commit_private(s->kv, &h->kv, h->kv.n_computed + sl->chunk - sl->draft);
     else kv_seq_commit(s->kv, &h->kv, h->tokens, h->kv.n_computed + sl->chunk - sl->draft);
-    /* the next token's window starts at n_computed - window + 1: the blocks
-     * before it are never read again (sliding window on every layer) */
-    int win = model_kv_window(&s->m->cfg);
-    if (win > 0) kv_seq_drop_before(s->kv, &h->kv, h->kv.n_computed - win + 1);
     if (sl->decode)
         s->decoded++;
     else

@@ -95,7 +95,7 @@ static int32_t argmax(const float *x, int n) {
 /* One forward pass over the n rows composed, logits of the wanted ones;
  * each wanted row's argmax goes to its job's out[step]. */
 static bool pass(spec_drafter *d, spec_draft_job *jobs, int n_rows, int n_seqs, int step) {
-    fwd_batch b = {d->b_tok, d->b_pos, d->b_seq, d->b_seqs, n_rows, d->want};
+    fwd_batch b = {.tokens = d->b_tok, .pos = d->b_pos, .seq = d->b_seq, .seqs = d->b_seqs, .n = n_rows, .want_logits = d->want};
     if (!fwd_eval(d->fwd, kv_pool_store(d->kv), &b, d->logits)) return false;
     int r = 0, V = d->m->cfg.vocab;
     for (int t = 0; t < n_rows; t++)

@@ -43,6 +43,8 @@
 #                      with 0, 8 and 16 of 16 streams under a JSON schema; the constraint's
 #                      per-step cost); CTGI_BENCH_STRUCTURED_ARGS passes it options (--quick,
 #                      --reps N, --gen N, --type q8_0, --no-compile, --no-engine, ...)
+#   CTGI_BENCH_LORA=0  skips bench_lora (decode through LoRA adapters beside the base);
+#                      CTGI_BENCH_LORA_ARGS passes it options (--quick, --models, --rank R, --type T)
 #   CTGI_BENCH_HTTP_ARGS  options for bench_http (`ctgi serve` over HTTP/SSE beside the
 #                      engine alone: --concurrency 1,4,16,64, --quick, --no-engine, ...);
 #                      CTGI_BENCH_HTTP=0 skips it
@@ -127,6 +129,14 @@ if [ "${CTGI_BENCH_SPEC:-1}" != 0 ] && [ -x "$BUILD/tools/bench_spec" ]; then
     echo
     # shellcheck disable=SC2086 # CTGI_BENCH_SPEC_ARGS is a list of options
     "$BUILD/tools/bench_spec" --cache-dir "$CACHE" ${CTGI_BENCH_SPEC_ARGS:-}
+fi
+
+# LoRA adapters: one stream and 16 through one, three and no adapters beside the
+# base alone (scripts/bench_lora.c).
+if [ "${CTGI_BENCH_LORA:-1}" != 0 ] && [ -x "$BUILD/tools/bench_lora" ]; then
+    echo
+    # shellcheck disable=SC2086 # CTGI_BENCH_LORA_ARGS is a list of options
+    "$BUILD/tools/bench_lora" --cache-dir "$CACHE" ${CTGI_BENCH_LORA_ARGS:-}
 fi
 
 # HTTP serving: `ctgi serve` driven over SSE at several concurrencies, beside the

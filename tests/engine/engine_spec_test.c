@@ -11,7 +11,8 @@
  *     budget and a KV pool small enough to preempt, each equal to itself
  *     alone without speculation; cancellation; every block comes back;
  *   - sampling keeps the model's distribution: the joint law of the first
- *     two tokens of a seeded request (4000 seeds, top-k 3) on stories260K,
+ *     two tokens of a seeded request (4000 seeds, top-k 3; 1000 without
+ *     the power check in a sanitizer stage) on stories260K,
  *     where prompt lookup (then a draft model) drafts the second, against
  *     the exact law computed from the forward pass's logits in double
  *     (chi-square);
@@ -245,7 +246,10 @@ static void topk_law(const float *row, int V, double T, int32_t *id, double *p) 
 }
 
 static void sampling_law(ef_fixture *fx, const model *draft) {
-    enum { SEEDS = 4000 };
+    /* 4000 seeds tell a law moved by 3% apart; a sanitizer stage draws 1000
+     * (the law's chi-square still holds, the power check needs the 4000) */
+    const bool full = !tu_sanitized();
+    const int SEEDS = full ? 4000 : 1000;
     const double T = 1.0;
     int n;
     int32_t *ids = ef_encode(fx->stories, "Lily and Tom went to the park. Lily and Tom went to the park. Lily and", &n);
@@ -318,7 +322,7 @@ static void sampling_law(ef_fixture *fx, const model *draft) {
     assert_int_equal(other, 0);
     assert_true(accepted > SEEDS / 4); /* the second token was mostly a verified draft */
     assert_true(chi2 < 26.1);          /* p = 0.001 at 8 degrees of freedom */
-    assert_true(chi2_wrong > 26.1);
+    if (full) assert_true(chi2_wrong > 26.1);
     free(out);
     free(reqs);
     free(ids);

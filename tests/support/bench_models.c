@@ -41,7 +41,7 @@ static bool mkdir_p(const char *dir) {
     return mkdir(buf, 0755) == 0 || errno == EEXIST;
 }
 
-static synth_config spec_config(const bench_spec *s, const char *vocab) {
+synth_config bench_synth_config(const bench_spec *s, const char *vocab) {
     synth_config c = synth_default();
     c.arch = "llama";
     c.dim = s->dim;
@@ -113,7 +113,7 @@ char *bench_model_ensure_type(const bench_spec *s, uint32_t type, const char *ca
         ct_err(err, "vocab file %s not readable (set CTGI_MODELS)", vocab);
         goto done;
     }
-    synth_config c = spec_config(s, vocab);
+    synth_config c = bench_synth_config(s, vocab);
     c.weight_type = type;
     c.llama_mix = type != DT_F32;
     char file[128];

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "support/synth_model.h"
 
 typedef struct {
     const char *key;   /* --models selector: "small" | "large" */
@@ -38,6 +39,11 @@ char *bench_model_ensure(const bench_spec *s, const char *cache_dir, char *err);
  * llama-quantize would for that type (Q4_K: the Q4_K_M mix), in
  * ctgi-bench-<label>-<TYPE>.gguf.  DT_F32 is bench_model_ensure's file. */
 char *bench_model_ensure_type(const bench_spec *s, uint32_t type, const char *cache_dir, char *err);
+
+/* The synth_model configuration of spec s's F32 file (vocab: the path of
+ * its GGUF vocabulary): what seeded adapters for it (lora_write.h) are
+ * shaped by. */
+synth_config bench_synth_config(const bench_spec *s, const char *vocab);
 
 /* "f16", "Q8_0", "q4_k_m" (= Q4_K, the mix) ... -> a type wmat or matmul
  * computes with; false for others.  bench_type_label: "Q4_K_M" for Q4_K. */

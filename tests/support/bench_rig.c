@@ -84,7 +84,8 @@ static void run_step(bench_rig *r, kv_seq *s, int n, int at) {
         cross[i] = &r->cross;
         if (!kv_seq_reserve(r->kv, &s[i], at + 1)) bench_die("KV pool exhausted");
     }
-    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n, .cross = encdec(r) ? cross : NULL};
+    fwd_batch b = {.tokens = ids, .pos = pos, .seq = seq, .seqs = seqs, .n = n, .cross = encdec(r) ? cross : NULL,
+                   .adapter = r->adapter};
     if (!fwd_eval(r->fwd, kv_pool_store(r->kv), &b, r->logits)) bench_die("fwd_eval failed");
 }
 

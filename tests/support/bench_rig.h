@@ -29,6 +29,7 @@ typedef struct {
     float *logits; /* (BENCH_MAX_SEQS, vocab) */
     int max_tokens;
     kv_seq cross;  /* encoder-decoder: the last encoded prompt's cross K/V */
+    const int *adapter; /* bench_decode_many: sequence i's LoRA adapter (fwd_batch.adapter), or NULL */
 } bench_rig;
 
 /* A rig for m on `threads` threads: batches of up to max_tokens tokens and

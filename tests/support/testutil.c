@@ -44,6 +44,11 @@ const char *tu_ctgi_bin(void) {
     return b && *b ? b : "build/ctgi";
 }
 
+bool tu_sanitized(void) {
+    const char *a = getenv("CTGI_ASAN"), *t = getenv("CTGI_TEST_SLOWDOWN");
+    return (a && *a && strcmp(a, "0") != 0) || (t && *t && strcmp(t, "1") != 0);
+}
+
 char *tu_run(const char *cmd, int *status) {
     FILE *f = popen(cmd, "r");
     if (!f) return NULL;

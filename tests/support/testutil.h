@@ -19,6 +19,11 @@ char *tu_mkdtemp(void);
 void tu_rmrf(const char *path);
 /* Path of the built ctgi binary (env CTGI_BIN, default build/ctgi). */
 const char *tu_ctgi_bin(void);
+/* True when the test runs in a sanitizer stage (make check-asan sets
+ * CTGI_ASAN, check-tsan CTGI_TEST_SLOWDOWN): statistical tests then draw
+ * fewer samples -- the stage checks memory and threads, the plain stage
+ * the statistics at full power. */
+bool tu_sanitized(void);
 /* Run a shell command, capture stdout (malloc'd) and exit status. */
 char *tu_run(const char *cmd, int *status);
 /* Copy a file. */
