@@ -3,11 +3,11 @@
  * (built as build/tools/bench_lora; run by scripts/bench.sh / `make bench`).
  *
  *   bench_lora [--threads N] [--models small|large|all] [--type q4_k_m] [--rank R]
- *              [--steps N] [--rounds R] [--quick] [--cache-dir DIR]
+ *              [--adapter-type F16|BF16|F32] [--steps N] [--rounds R] [--quick] [--cache-dir DIR]
  *
  * On a bench model (bench_models.h: the 110M and the TinyLlama-shaped 1.1B
  * llama, default in Q4_K_M) with three seeded adapters of rank R (default
- * 16) on all seven projections (q k v o gate up down, as PEFT's
+ * 16, F16 tensors as convert_lora_to_gguf.py writes by default) on all seven projections (q k v o gate up down, as PEFT's
  * "all-linear" adapts a llama), written as GGUF LoRA files and loaded as
  * `ctgi serve --lora-adapters` loads them, the forward pass is driven
  * directly (bench_rig.h) and timed for:
@@ -18,7 +18,7 @@
  * Each row runs `rounds` times, alternating with the base row, and the
  * table gives the median tokens per second and the ratio to the base, next
  * to the bytes an adapted step reads beyond the base's weights (the
- * adapters' f32 pairs) as a share of the base's: the floor of what an
+ * adapters' pairs, held in their file's type) as a share of the base's: the floor of what an
  * adapter costs when decode is bound by reading weights.  Nothing is
  * asserted: the table is for people.
  */
@@ -47,18 +47,19 @@ typedef struct {
     int threads, rank, steps, rounds;
     const char *models; /* small | large | all */
     uint32_t type;
+    const char *adapter_type; /* the adapters' tensors: F16 (convert_lora_to_gguf.py's default), BF16 or F32 */
     const char *cache_dir;
 } options;
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_lora [--threads N] [--models small|large|all] [--type T] [--rank R] "
-                    "[--steps N] [--rounds R] [--quick] [--cache-dir DIR]\n");
+                    "[--adapter-type F16|BF16|F32] [--steps N] [--rounds R] [--quick] [--cache-dir DIR]\n");
     exit(2);
 }
 
 static options parse(int argc, char **argv) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    options o = {(int)(cores > 0 ? cores : 1), 16, 32, 5, "large", DT_Q4_K, NULL};
+    options o = {(int)(cores > 0 ? cores : 1), 16, 32, 5, "large", DT_Q4_K, "F16", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) {
@@ -75,6 +76,10 @@ static options parse(int argc, char **argv) {
         else if (!strcmp(a, "--rounds")) o.rounds = atoi(v);
         else if (!strcmp(a, "--models")) o.models = v;
         else if (!strcmp(a, "--cache-dir")) o.cache_dir = v;
+        else if (!strcmp(a, "--adapter-type")) {
+            if (strcmp(v, "F16") && strcmp(v, "BF16") && strcmp(v, "F32")) bench_die("--adapter-type: F16, BF16 or F32");
+            o.adapter_type = v;
+        }
         else if (!strcmp(a, "--type")) {
             if (!bench_type_parse(v, &o.type)) bench_die("--type %s: not a bench type", v);
         } else usage();
@@ -88,10 +93,10 @@ static void ensure_adapters(const bench_spec *s, const options *o, const char *d
     char *vocab = tu_model_path(BENCH_VOCAB_REL);
     synth_config base = bench_synth_config(s, vocab);
     for (int k = 0; k < N_ADAPTERS; k++) {
-        snprintf(paths[k], 4096, "%s/ctgi-bench-%s-lora-r%d-%d.gguf", dir, s->label, o->rank, k);
+        snprintf(paths[k], 4096, "%s/ctgi-bench-%s-lora-r%d-%s-%d.gguf", dir, s->label, o->rank, o->adapter_type, k);
         struct stat st;
         if (stat(paths[k], &st) == 0) continue;
-        lw_config c = {LW_ALL, o->rank, 2.0f * (float)o->rank, false, "F32", 0x10a0u + (uint64_t)k, 0.02f};
+        lw_config c = {LW_ALL, o->rank, 2.0f * (float)o->rank, false, o->adapter_type, 0x10a0u + (uint64_t)k, 0.02f};
         lw_adapter *a = lw_make(&base, &c);
         char err[CT_ERRLEN], tmp[4200];
         snprintf(tmp, sizeof tmp, "%s.tmp", paths[k]);
@@ -149,7 +154,7 @@ static void measure(const void *arg, void *out) {
         snprintf(name, sizeof name, "a%d", k);
         if (!model_lora_load(m, name, j->adapters[k], err)) bench_die("%s", err);
     }
-    /* bytes: the base's matrices per token; an adapter's pairs (A and B, f32) */
+    /* bytes: the base's matrices per token; an adapter's pairs (A and B in their held types) */
     size_t base = 0, extra = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const layer_weights *w = &m->layers[l];
@@ -157,7 +162,9 @@ static void measure(const void *arg, void *out) {
         for (int t = 0; t < 7; t++) {
             base += wmat_bytes(all[t]->type, all[t]->rows, all[t]->cols);
             const lora_pair *p = &m->loras[0].w[l * LORA_N_TARGETS + t];
-            if (p->a) extra += (size_t)p->r * ((size_t)all[t]->rows + (size_t)all[t]->cols) * sizeof(float);
+            if (p->a)
+                extra += (size_t)p->r * ((size_t)all[t]->cols * (p->a_type == DT_F32 ? 4 : 2) +
+                                         (size_t)all[t]->rows * (p->bt_type == DT_F32 ? 4 : 2));
         }
     }
     res->base_mb = (double)base / 1e6;
@@ -198,8 +205,8 @@ int main(int argc, char **argv) {
     options o = parse(argc, argv);
     const char *dir = o.cache_dir ? o.cache_dir : "bench-models";
     mkdir(dir, 0755);
-    printf("## LoRA adapters: decode beside the base (rank %d on q k v o gate up down, %d threads, median of %d)\n\n",
-           o.rank, o.threads, o.rounds);
+    printf("## LoRA adapters: decode beside the base (rank %d %s on q k v o gate up down, %d threads, median of %d)\n\n",
+           o.rank, o.adapter_type, o.threads, o.rounds);
     for (int si = 0; si < BENCH_N_SPECS; si++) {
         const bench_spec *s = &bench_specs[si];
         if (strcmp(o.models, "all") != 0 && strcmp(o.models, s->key) != 0) continue;

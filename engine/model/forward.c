@@ -187,6 +187,7 @@ static void matmul_task(void *arg, int ith, int nth) {
         act = &own;
     }
     for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, act, ith, nth);
+    if (r->f->lora.n_units > 0) fwd_lora_a(&r->f->lora, ith, nth); /* mm_lora's rank values */
 }
 
 /* The batch's input quantized once for its block-type weights (the jobs of
@@ -222,11 +223,15 @@ bool fwd_ensure_unpacked(fwd_ctx *f) {
     return f->unpacked != NULL;
 }
 
-/* out[t] += scale * B (A in[t]) for the batch's adapted rows t, n <= 3
- * targets of layer l over the same rows (their base outputs done). */
-static void lora_add(fwd_ctx *f, int l, int n, const lora_target *targets, const float *const *in,
-                     float *const *out) {
-    fwd_lora_apply(&f->lora, f->m, f->pool, l, n, targets, in, out);
+/* The products of mb (n <= 3 targets of layer l, inputs in, outputs out),
+ * then out[j][t] += scale * B (A in[j][t]) for the batch's adapted rows t:
+ * the rank values A x in the products' own pool pass (matmul_task), the
+ * outputs in one more (forward_lora.h). */
+static void mm_lora(fwd_ctx *f, matmul_batch *mb, int l, int n, const lora_target *targets, const float *const *in,
+                    float *const *out) {
+    bool adapted = fwd_lora_prepare(&f->lora, f->m, l, n, targets, in, out);
+    fwd_mm(f, mb);
+    if (adapted) fwd_lora_b(&f->lora, f->pool);
 }
 
 /* ---- element-wise kernels ------------------------------------------------------ */
@@ -435,21 +440,17 @@ void fwd_ffn(fwd_ctx *f, const layer_weights *w, const float *in, float *out, la
     const lora_target t_up = LORA_UP, t_down = LORA_DOWN, t_gu[2] = {LORA_GATE, LORA_UP};
     if (f->m->cfg.ffn == FFN_GELU || f->m->cfg.ffn == FFN_RELU) {
         matmul_batch u = {{fwd_job(in, &w->w_up, w->b_up, f->up, T)}, 1};
-        fwd_mm(f, &u);
-        lora_add(f, l, 1, &t_up, &in, &f->up);
+        mm_lora(f, &u, l, 1, &t_up, &in, &f->up);
         pool_run(f->pool, act_task, a);
         matmul_batch d = {{fwd_job(f->up, &w->w_down, w->b_down, out, T)}, 1};
-        fwd_mm(f, &d);
-        lora_add(f, l, 1, &t_down, (const float *const[]){f->up}, &out);
+        mm_lora(f, &d, l, 1, &t_down, (const float *const[]){f->up}, &out);
         return;
     }
     matmul_batch gu = {{fwd_job(in, &w->w_gate, w->b_gate, f->gate, T), fwd_job(in, &w->w_up, w->b_up, f->up, T)}, 2};
-    fwd_mm(f, &gu);
-    lora_add(f, l, 2, t_gu, (const float *const[]){in, in}, (float *const[]){f->gate, f->up});
+    mm_lora(f, &gu, l, 2, t_gu, (const float *const[]){in, in}, (float *const[]){f->gate, f->up});
     pool_run(f->pool, glu_task, a);
     matmul_batch d = {{fwd_job(f->gate, &w->w_down, w->b_down, out, T)}, 1};
-    fwd_mm(f, &d);
-    lora_add(f, l, 1, &t_down, (const float *const[]){f->gate}, &out);
+    mm_lora(f, &d, l, 1, &t_down, (const float *const[]){f->gate}, &out);
 }
 
 /* The norms the block after layer l reads: layer l+1's attention norm (and
@@ -478,14 +479,12 @@ static void layer_forward(fwd_ctx *f, const kv_store *kv, const fwd_batch *b, in
 
     matmul_batch qkv = {{fwd_job(f->xb, &w->wq, w->bq, f->q, T), fwd_job(f->xb, &w->wk, w->bk, f->k, T),
                          fwd_job(f->xb, &w->wv, w->bv, f->v, T)}, 3};
-    fwd_mm(f, &qkv);
     const lora_target t_qkv[3] = {LORA_Q, LORA_K, LORA_V}, t_o = LORA_O;
-    lora_add(f, l, 3, t_qkv, (const float *const[]){f->xb, f->xb, f->xb}, (float *const[]){f->q, f->k, f->v});
+    mm_lora(f, &qkv, l, 3, t_qkv, (const float *const[]){f->xb, f->xb, f->xb}, (float *const[]){f->q, f->k, f->v});
     pool_run(f->pool, rope_store_task, &a);
     fwd_attention(f, &a);
     matmul_batch o = {{fwd_job(f->att, &w->wo, w->bo, f->proj, T)}, 1};
-    fwd_mm(f, &o);
-    lora_add(f, l, 1, &t_o, (const float *const[]){f->att}, &f->proj);
+    mm_lora(f, &o, l, 1, &t_o, (const float *const[]){f->att}, &f->proj);
     if (w->cross_norm) {
         a.norm = (norm_ref){w->cross_norm, NULL};
         pool_run(f->pool, fwd_residual_task, &a);

@@ -8,36 +8,69 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX2__) && defined(__FMA__)
+#include "dtype.h"
+#include "kernels/wmat.h"
+
+/* The AVX2 path needs F16C too (F16 matrices); without them, the portable
+ * twin computes the same bits. */
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define LORA_SIMD 1
 #include <immintrin.h>
+#else
+#define LORA_SIMD 0
 #endif
 
-#include "kernels/wmat.h"
+/* ---- typed loads: every value widened to f32 exactly ---------------------------------- */
+
+/* Element i of a matrix held in `type` (model.h lora_pair). */
+static inline float lora_at(uint32_t type, const void *p, size_t i) {
+    if (type == DT_F16) return dt_f16_to_f32(((const uint16_t *)p)[i]);
+    if (type == DT_BF16) return dt_bf16_to_f32(((const uint16_t *)p)[i]);
+    return ((const float *)p)[i];
+}
+
+#if LORA_SIMD
+/* Elements [i, i + 8) of a matrix held in `type`. */
+static inline __attribute__((always_inline)) __m256 lora_load8(uint32_t type, const void *p, size_t i) {
+    if (type == DT_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    if (type == DT_BF16)
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i))), 16));
+    return _mm256_loadu_ps((const float *)p + i);
+}
+#endif
 
 /* a . b over n in one fixed order: 32 lanes, each an fma chain over i in
  * order (AVX2: four registers, so the chains do not wait on each other;
  * the portable twin does the same fmaf one lane at a time), a fixed add
  * tree over the lanes, then the tail.  The same bits on either path, for
- * a row whatever the batch, the thread or the split. */
+ * a row whatever the batch, the thread or the split.  Written once for
+ * every type: each caller below passes a constant one. */
 enum { LORA_LANES = 32 };
-static float lora_dot(const float *a, const float *b, int n) {
+static inline __attribute__((always_inline)) float dot_typed(uint32_t type, const void *a, const float *b, int n) {
     float acc[LORA_LANES] = {0};
     int i = 0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if LORA_SIMD
     __m256 v[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (; i + LORA_LANES <= n; i += LORA_LANES)
         for (int q = 0; q < 4; q++)
-            v[q] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * q), _mm256_loadu_ps(b + i + 8 * q), v[q]);
+            v[q] = _mm256_fmadd_ps(lora_load8(type, a, (size_t)i + 8 * q), _mm256_loadu_ps(b + i + 8 * q), v[q]);
     for (int q = 0; q < 4; q++) _mm256_storeu_ps(acc + 8 * q, v[q]);
 #else
     for (; i + LORA_LANES <= n; i += LORA_LANES)
-        for (int j = 0; j < LORA_LANES; j++) acc[j] = fmaf(a[i + j], b[i + j], acc[j]);
+        for (int j = 0; j < LORA_LANES; j++) acc[j] = fmaf(lora_at(type, a, (size_t)i + j), b[i + j], acc[j]);
 #endif
     for (int w = LORA_LANES / 2; w >= 1; w /= 2)
         for (int j = 0; j < w; j++) acc[j] += acc[j + w];
     float s = acc[0];
-    for (; i < n; i++) s = fmaf(a[i], b[i], s);
+    for (; i < n; i++) s = fmaf(lora_at(type, a, (size_t)i), b[i], s);
     return s;
+}
+
+static float lora_dot(uint32_t type, const void *a, const float *b, int n) {
+    if (type == DT_F16) return dot_typed(DT_F16, a, b, n);
+    if (type == DT_BF16) return dot_typed(DT_BF16, a, b, n);
+    return dot_typed(DT_F32, a, b, n);
 }
 
 /* y_q[n0, n1) += Bt^T t_q for m <= 4 rows q of one pair: each output one
@@ -45,15 +78,16 @@ static float lora_dot(const float *a, const float *b, int n) {
  * Outputs are independent, so eight run side by side in a register (AVX2)
  * with the bits of the portable loop, and each chunk of Bt is read once
  * for the m rows. */
-static void lora_bt(const float *bt, int rows, int r, const float *const *t, float *const *y, int m, int n0,
-                    int n1) {
+static inline __attribute__((always_inline)) void bt_typed(uint32_t type, const void *bt, int rows, int r,
+                                                            const float *const *t, float *const *y, int m, int n0,
+                                                            int n1) {
     int n = n0;
-#if defined(__AVX2__) && defined(__FMA__)
+#if LORA_SIMD
     for (; n + 8 <= n1; n += 8) {
         __m256 acc[FWD_LORA_ROWS];
         for (int q = 0; q < FWD_LORA_ROWS; q++) acc[q] = _mm256_setzero_ps();
         for (int k = 0; k < r; k++) {
-            __m256 bv = _mm256_loadu_ps(bt + (size_t)k * rows + n);
+            __m256 bv = lora_load8(type, bt, (size_t)k * rows + n);
             for (int q = 0; q < m; q++) acc[q] = _mm256_fmadd_ps(bv, _mm256_set1_ps(t[q][k]), acc[q]);
         }
         for (int q = 0; q < m; q++) _mm256_storeu_ps(y[q] + n, _mm256_add_ps(_mm256_loadu_ps(y[q] + n), acc[q]));
@@ -62,9 +96,16 @@ static void lora_bt(const float *bt, int rows, int r, const float *const *t, flo
     for (; n < n1; n++)
         for (int q = 0; q < m; q++) {
             float acc = 0;
-            for (int k = 0; k < r; k++) acc = fmaf(bt[(size_t)k * rows + n], t[q][k], acc);
+            for (int k = 0; k < r; k++) acc = fmaf(lora_at(type, bt, (size_t)k * rows + n), t[q][k], acc);
             y[q][n] += acc;
         }
+}
+
+static void lora_bt(uint32_t type, const void *bt, int rows, int r, const float *const *t, float *const *y, int m,
+                    int n0, int n1) {
+    if (type == DT_F16) bt_typed(DT_F16, bt, rows, r, t, y, m, n0, n1);
+    else if (type == DT_BF16) bt_typed(DT_BF16, bt, rows, r, t, y, m, n0, n1);
+    else bt_typed(DT_F32, bt, rows, r, t, y, m, n0, n1);
 }
 
 /* One adapted product of one row: scale * A x into tmp (phase 1, r dots
@@ -88,59 +129,54 @@ struct fwd_lora_group {
     int n0;         /* phase 2 outputs of the groups before it */
 };
 
-typedef struct {
-    const fwd_lora_unit *u;
-    const fwd_lora_group *g;
-    int n_units, n_groups, total_r, total_n;
-} lora_run;
-
 /* The unit (phase 1) or group (phase 2) holding item g. */
-static int lora_find(const lora_run *r, int g, bool phase2) {
+static int lora_find(const fwd_lora *r, int g, bool phase2) {
     int lo = 0, hi = (phase2 ? r->n_groups : r->n_units) - 1;
     while (lo < hi) {
-        int mid = (lo + hi + 1) / 2, at = phase2 ? r->g[mid].n0 : r->u[mid].r0;
+        int mid = (lo + hi + 1) / 2, at = phase2 ? r->groups[mid].n0 : r->units[mid].r0;
         if (at <= g) lo = mid;
         else hi = mid - 1;
     }
     return lo;
 }
 
-static void lora_a_task(void *arg, int ith, int nth) {
-    const lora_run *r = arg;
+void fwd_lora_a(const fwd_lora *r, int ith, int nth) {
     int s, e;
     pool_range(r->total_r, ith, nth, &s, &e);
     for (int g = s, i = s < e ? lora_find(r, s, false) : 0; g < e; g++) {
-        while (g >= r->u[i].r0 + r->u[i].p->r) i++;
-        const fwd_lora_unit *u = &r->u[i];
+        while (g >= r->units[i].r0 + r->units[i].p->r) i++;
+        const fwd_lora_unit *u = &r->units[i];
         int k = g - u->r0;
-        u->tmp[k] = lora_dot(u->p->a + (size_t)k * u->cols, u->x, u->cols) * u->p->scale;
+        size_t esz = u->p->a_type == DT_F32 ? sizeof(float) : sizeof(uint16_t);
+        const void *row = (const char *)u->p->a + (size_t)k * u->cols * esz;
+        u->tmp[k] = lora_dot(u->p->a_type, row, u->x, u->cols) * u->p->scale;
     }
 }
 
 static void lora_b_task(void *arg, int ith, int nth) {
-    const lora_run *r = arg;
+    const fwd_lora *r = arg;
     int s, e;
     pool_range(r->total_n, ith, nth, &s, &e);
-    for (int i = s < e ? lora_find(r, s, true) : r->n_groups; i < r->n_groups && r->g[i].n0 < e; i++) {
-        const fwd_lora_group *g = &r->g[i];
-        const fwd_lora_unit *u = &r->u[g->u0];
+    for (int i = s < e ? lora_find(r, s, true) : r->n_groups; i < r->n_groups && r->groups[i].n0 < e; i++) {
+        const fwd_lora_group *g = &r->groups[i];
+        const fwd_lora_unit *u = &r->units[g->u0];
         int lo = s > g->n0 ? s - g->n0 : 0, hi = e - g->n0 < u->rows ? e - g->n0 : u->rows;
         for (int q0 = 0; q0 < g->nu; q0 += FWD_LORA_ROWS) {
             int m = g->nu - q0 < FWD_LORA_ROWS ? g->nu - q0 : FWD_LORA_ROWS;
             const float *t[FWD_LORA_ROWS];
             float *y[FWD_LORA_ROWS];
             for (int q = 0; q < m; q++) t[q] = u[q0 + q].tmp, y[q] = u[q0 + q].y;
-            lora_bt(u->p->bt, u->rows, u->p->r, t, y, m, lo, hi);
+            lora_bt(u->p->bt_type, u->p->bt, u->rows, u->p->r, t, y, m, lo, hi);
         }
     }
 }
 
-void fwd_lora_apply(fwd_lora *L, const model *m, pool *p, int layer, int n, const lora_target *targets,
-                    const float *const *in, float *const *out) {
-    if (L->n_rows == 0) return;
+bool fwd_lora_prepare(fwd_lora *L, const model *m, int layer, int n, const lora_target *targets,
+                      const float *const *in, float *const *out) {
+    L->n_units = L->n_groups = L->total_r = L->total_n = 0;
+    if (L->n_rows == 0) return false;
     const layer_weights *lw = &m->layers[layer];
     const wmat *all[LORA_N_TARGETS] = {&lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up, &lw->w_down};
-    lora_run r = {L->units, L->groups, 0, 0, 0, 0};
     float *tmp = L->tmp;
     /* target by target, rows in L->rows' order: a group is a run of rows of one adapter */
     for (int j = 0; j < n; j++)
@@ -149,19 +185,22 @@ void fwd_lora_apply(fwd_lora *L, const model *m, pool *p, int layer, int n, cons
             const lora_pair *pr = &m->loras[L->adapter[t] - 1].w[layer * LORA_N_TARGETS + targets[j]];
             if (!pr->a) continue;
             int cols = all[targets[j]]->cols, rows = all[targets[j]]->rows;
-            if (r.n_units == 0 || L->units[r.n_units - 1].p != pr) {
-                L->groups[r.n_groups++] = (fwd_lora_group){r.n_units, 0, r.total_n};
-                r.total_n += rows;
+            if (L->n_units == 0 || L->units[L->n_units - 1].p != pr) {
+                L->groups[L->n_groups++] = (fwd_lora_group){L->n_units, 0, L->total_n};
+                L->total_n += rows;
             }
-            L->groups[r.n_groups - 1].nu++;
-            L->units[r.n_units++] =
-                (fwd_lora_unit){pr, in[j] + (size_t)t * cols, out[j] + (size_t)t * rows, tmp, cols, rows, r.total_r};
+            L->groups[L->n_groups - 1].nu++;
+            L->units[L->n_units++] =
+                (fwd_lora_unit){pr, in[j] + (size_t)t * cols, out[j] + (size_t)t * rows, tmp, cols, rows, L->total_r};
             tmp += pr->r;
-            r.total_r += pr->r;
+            L->total_r += pr->r;
         }
-    if (r.n_units == 0) return;
-    pool_run(p, lora_a_task, &r);
-    pool_run(p, lora_b_task, &r);
+    return L->n_units > 0;
+}
+
+void fwd_lora_b(fwd_lora *L, pool *p) {
+    if (L->n_units > 0) pool_run(p, lora_b_task, L);
+    L->n_units = L->n_groups = L->total_r = L->total_n = 0;
 }
 
 bool fwd_lora_init(fwd_lora *L, int max_tokens) {

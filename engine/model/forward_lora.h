@@ -6,8 +6,8 @@
  * A batch may mix rows of several adapters and of none.  Every base
  * product runs once over all rows (forward.c); fwd_lora_apply then adds
  * each adapted row's low-rank term in two passes over the pool: the rank
- * values scale * A x, then the outputs, each pass split evenly by dots
- * between the threads (a decode step with one adapted row still uses
+ * values scale * A x (inside the base products' own pass), then the
+ * outputs, each split evenly by dots between the threads (a decode step with one adapted row still uses
  * every thread).  B is held transposed (model.h lora_pair.bt), so eight
  * outputs run side by side, and each chunk of it serves up to
  * FWD_LORA_ROWS rows of the same adapter.  Every value is one fma chain in
@@ -39,6 +39,10 @@ typedef struct {
     fwd_lora_group *groups; /* (max_tokens * 3) */
     float *tmp;             /* (cap) scale * A x of every unit */
     size_t cap;
+    /* the products prepared by fwd_lora_prepare (0 units: none) */
+    int n_units, n_groups;
+    int total_r;            /* rank values (phase 1 dots) of the units */
+    int total_n;            /* outputs (phase 2 dots) of the groups */
 } fwd_lora;
 
 /* false: out of memory.  fwd_lora_free is safe on a zeroed struct. */
@@ -52,9 +56,18 @@ bool fwd_lora_plan(fwd_lora *L, const model *m, const int *adapter, int n);
 
 /* out[j][t] += scale * B (A in[j][t]) for every adapted row t of the
  * planned batch and each of the n <= 3 targets its adapter has in layer l
- * (in: (T, cols) inputs, out: (T, rows) outputs with the base product
- * done). */
-void fwd_lora_apply(fwd_lora *L, const model *m, pool *p, int layer, int n, const lora_target *targets,
-                    const float *const *in, float *const *out);
+ * (in: (T, cols) inputs, out: (T, rows) outputs), in three calls:
+ *   fwd_lora_prepare  lays out the units and groups; false: no row adapts
+ *                     any of these targets (then nothing else to call);
+ *   fwd_lora_a        this thread's share of the rank values scale * A x,
+ *                     called by every pool thread inside the pool pass of
+ *                     the base products (it reads only the inputs: no
+ *                     round trip of its own);
+ *   fwd_lora_b        after that pass: the outputs, one pool pass, added
+ *                     to the base outputs; clears the preparation. */
+bool fwd_lora_prepare(fwd_lora *L, const model *m, int layer, int n, const lora_target *targets,
+                      const float *const *in, float *const *out);
+void fwd_lora_a(const fwd_lora *L, int ith, int nth);
+void fwd_lora_b(fwd_lora *L, pool *p);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * lora.c — LoRA adapters: loading PEFT folders and llama.cpp GGUF LoRA
- * files into f32 pairs (A, B) beside the base model's weights, and the
+ * files into pairs (A, B) beside the base model's weights (F16 and BF16
+ * matrices kept in their type, the others widened to F32), and the
  * adapter registry of a model (model_info.h's model_lora_*).
  *
  * An adapter changes a product W x into W x + scale * B (A x), A (r, cols),
@@ -102,6 +103,19 @@ static float *to_f32(const lsrc *s, char *err) {
     return out;
 }
 
+/* The type a matrix read from a tensor of `type` is held in: its own when
+ * it is F16 or BF16 (every value then narrows back exactly), else F32. */
+static uint32_t held_type(uint32_t type) { return type == DT_F16 || type == DT_BF16 ? type : DT_F32; }
+
+/* n values of v, each exactly representable in the 16-bit `type`, in that
+ * type (malloc'd; NULL: out of memory). */
+static uint16_t *narrow(const float *v, size_t n, uint32_t type) {
+    uint16_t *out = malloc(n * sizeof *out);
+    if (out)
+        for (size_t i = 0; i < n; i++) out[i] = type == DT_F16 ? dt_f32_to_f16(v[i]) : dt_f32_to_bf16(v[i]);
+    return out;
+}
+
 /* Undo GGUF's interleaved-RoPE order of B's rows (n_heads heads of hd
  * rows, r floats each): HF row h*hd + t*half + j is file row h*hd + 2j + t. */
 static bool unpermute_rows(float *b, int rows, int n_heads, int r) {
@@ -142,7 +156,15 @@ static bool add_pair(const model *m, lora_adapter *a, int l, int t, const lsrc *
     lora_pair *p = &a->w[l * LORA_N_TARGETS + t];
     if (p->a) return ct_err(err, "adapter tensor '%s' appears twice", A->name);
     int r = (int)A->rows;
-    if (!(p->a = to_f32(A, err))) return false;
+    float *a32 = to_f32(A, err);
+    if (!a32) return false;
+    p->a_type = held_type(A->type);
+    p->a = a32;
+    if (p->a_type != DT_F32 && !(p->a = narrow(a32, (size_t)r * w->cols, p->a_type))) {
+        free(a32);
+        return ct_err(err, "out of memory loading '%s'", A->name);
+    }
+    if (p->a != a32) free(a32);
     float *b = to_f32(B, err);
     if (!b) return false;
     if (permuted_qk && (t == LORA_Q || t == LORA_K) &&
@@ -150,13 +172,21 @@ static bool add_pair(const model *m, lora_adapter *a, int l, int t, const lsrc *
         free(b);
         return ct_err(err, "out of memory loading '%s'", B->name);
     }
-    if (!(p->bt = malloc((size_t)w->rows * r * sizeof *p->bt))) {
+    float *bt = malloc((size_t)w->rows * r * sizeof *bt);
+    if (!bt) {
         free(b);
         return ct_err(err, "out of memory loading '%s'", B->name);
     }
     for (int n = 0; n < w->rows; n++)
-        for (int k = 0; k < r; k++) p->bt[(size_t)k * w->rows + n] = b[(size_t)n * r + k];
+        for (int k = 0; k < r; k++) bt[(size_t)k * w->rows + n] = b[(size_t)n * r + k];
     free(b);
+    p->bt_type = held_type(B->type);
+    p->bt = bt;
+    if (p->bt_type != DT_F32 && !(p->bt = narrow(bt, (size_t)w->rows * r, p->bt_type))) {
+        free(bt);
+        return ct_err(err, "out of memory loading '%s'", B->name);
+    }
+    if (p->bt != bt) free(bt);
     p->r = r;
     p->scale = alpha == 0 && !rslora && rank_want == 0 ? 1.0f : rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
     a->targets |= 1u << t;

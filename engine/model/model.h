@@ -225,14 +225,19 @@ typedef enum {
     LORA_Q = 0, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN, LORA_N_TARGETS
 } lora_target;
 
-/* One adapted product W (rows, cols): W x + scale * B (A x).  f32 (they are
- * small), in the base's row order (rotate-half q/k rows, model.h "RoPE
- * layout").  a NULL: this product is not adapted. */
+/* One adapted product W (rows, cols): W x + scale * B (A x), in the base's
+ * row order (rotate-half q/k rows, model.h "RoPE layout").  Each matrix
+ * stays in its file's 16-bit type (F16 or BF16: half the bytes a decode
+ * step reads) or is F32 (F32 files, and the types that widen exactly only
+ * to f32, e.g. Q8_0); the products widen each value to f32 exactly.
+ * a NULL: this product is not adapted. */
 typedef struct {
-    float *a;    /* (r, cols) */
-    float *bt;   /* (r, rows): B transposed, so B t runs along contiguous outputs */
+    void *a;          /* (r, cols) of a_type */
+    void *bt;         /* (r, rows) of bt_type: B transposed, so B t runs along contiguous outputs */
+    uint32_t a_type;  /* DT_F32, DT_F16 or DT_BF16 */
+    uint32_t bt_type;
     int r;
-    float scale; /* alpha / r (rslora: alpha / sqrt(r); GGUF without alpha: 1) */
+    float scale;      /* alpha / r (rslora: alpha / sqrt(r); GGUF without alpha: 1) */
 } lora_pair;
 
 typedef struct {

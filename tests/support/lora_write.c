@@ -147,6 +147,8 @@ bool lw_write_gguf(const lw_adapter *a, const char *path, char *err) {
     bool ok = w && gw_add_str(w, "general.architecture", a->base.arch) && gw_add_str(w, "general.type", "adapter") &&
               gw_add_str(w, "adapter.type", "lora") && gw_add_f32(w, "adapter.lora.alpha", a->c.alpha);
     int hd = a->base.head_dim;
+    /* the tensors in the adapter's dtype, as convert_lora_to_gguf.py's --outtype writes them */
+    uint32_t type = !strcmp(a->c.dtype, "F16") ? DT_F16 : !strcmp(a->c.dtype, "BF16") ? DT_BF16 : DT_F32;
     for (int l = 0; ok && l < a->base.n_layers; l++)
         for (int t = 0; ok && t < 7; t++) {
             if (!a->a[l][t]) continue;
@@ -158,10 +160,15 @@ bool lw_write_gguf(const lw_adapter *a, const char *path, char *err) {
             }
             char name[256];
             uint64_t na[2] = {(uint64_t)a->cols[t], (uint64_t)r}, nb[2] = {(uint64_t)r, (uint64_t)rows};
+            size_t bytes_a = 0, bytes_b = 0;
+            void *ea = b ? encode(a->c.dtype, a->a[l][t], (size_t)r * a->cols[t], &bytes_a) : NULL;
+            void *eb = b ? encode(a->c.dtype, b, (size_t)rows * r, &bytes_b) : NULL;
             snprintf(name, sizeof name, "blk.%d.%s.weight.lora_a", l, GGUF_MOD[t]);
-            ok = b && gw_add_tensor(w, name, 2, na, DT_F32, a->a[l][t], (uint64_t)r * a->cols[t] * 4, true);
+            ok = ea && eb && gw_add_tensor(w, name, 2, na, type, ea, bytes_a, true);
             snprintf(name, sizeof name, "blk.%d.%s.weight.lora_b", l, GGUF_MOD[t]);
-            ok = ok && gw_add_tensor(w, name, 2, nb, DT_F32, b, (uint64_t)rows * r * 4, true);
+            ok = ok && gw_add_tensor(w, name, 2, nb, type, eb, bytes_b, true);
+            free(ea);
+            free(eb);
             free(b);
         }
     ok = ok && gw_write(w, path, err);

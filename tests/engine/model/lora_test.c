@@ -211,6 +211,10 @@ static void test_hf_base(void **state) {
     model *m = load(fx->base_hf), *mm2 = load(m2), *mm3 = load(m3);
     int i2 = add(m, "rs", p2), i3 = add(m, "g3", g3);
     assert_string_equal(model_lora_get(m, i2).targets, "q,v,o,down");
+    /* 16-bit pairs stay in their file's type (half the bytes a step reads) */
+    const lora_pair *q2 = &m->loras[i2 - 1].w[LORA_Q], *q3 = &m->loras[i3 - 1].w[LORA_Q];
+    assert_true(q2->a_type == DT_BF16 && q2->bt_type == DT_BF16);
+    assert_true(q3->a_type == DT_F16 && q3->bt_type == DT_F16);
     float *base = run(m, 0), *w2 = run(mm2, 0), *w3 = run(mm3, 0), *g2 = run(m, i2), *gg3 = run(m, i3);
     assert_true(expect_merged(g2, w2, base, m->cfg.vocab, "HF + BF16 rslora PEFT") > 0);
     assert_true(expect_merged(gg3, w3, base, m->cfg.vocab, "HF + GGUF LoRA") > 0);
