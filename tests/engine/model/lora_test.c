@@ -310,6 +310,75 @@ static void test_mixed_batch(void **state) {
     model_free(m);
 }
 
+/* Speculation with adapters: on stories260K (real text, whose continuation
+ * of a repeated passage prompt lookup drafts) with two small adapters, a
+ * batch of requests under the base and each adapter decodes the same
+ * greedy tokens with and without drafts.  Drafted rows run through their
+ * sequence's adapter: an accepted draft's K/V and the token after it come
+ * from those rows, so an adapter missing there would change the text. */
+static void test_spec_adapters(void **state) {
+    fixture *fx = *state;
+    char err[CT_ERRLEN], p[1024];
+    char *path = tu_model_path("stories260K.gguf");
+    model *m = load(path);
+    free(path);
+    const model_config *mc = &m->cfg;
+    synth_config sc = synth_default();
+    sc.arch = "llama";
+    sc.dim = mc->dim;
+    sc.n_layers = mc->n_layers;
+    sc.n_heads = mc->n_heads;
+    sc.n_kv_heads = mc->n_kv_heads;
+    sc.head_dim = mc->head_dim;
+    sc.ffn_dim = mc->ffn_dim;
+    for (int k = 0; k < 2; k++) {
+        lw_config c = {.targets = LW_ALL, .r = 4, .alpha = 4, .dtype = k ? "BF16" : "F16", .seed = 70 + k, .amp = 0.06f};
+        lw_adapter *a = lw_make(&sc, &c);
+        snprintf(p, sizeof p, "%s/story%d", fx->dir, k);
+        assert_true(lw_write_peft(a, p, NULL, err));
+        lw_free(a);
+        char name[16];
+        snprintf(name, sizeof name, "s%d", k);
+        assert_int_equal(add(m, name, p), k + 1);
+    }
+    int n;
+    int32_t *ids = ef_encode(m, "Lily and Tom went to the park. They saw a big dog. Lily and Tom went to the park. They", &n);
+    enum { R = 6 };
+    engine_request reqs[R];
+    for (int i = 0; i < R; i++) {
+        reqs[i] = engine_request_default();
+        reqs[i].prompt = ids;
+        reqs[i].n_prompt = n;
+        reqs[i].max_new_tokens = 40;
+        reqs[i].ignore_eos = true;
+        reqs[i].adapter = i % 3;
+    }
+    static ef_outcome plain[R], spec[R];
+    engine_config cfg = ef_config(64, 8, 2048, false);
+    cfg.n_threads = 2;
+    engine *e = ef_engine(m, &cfg);
+    ef_run_batch(e, reqs, R, plain);
+    engine_free(e);
+    cfg.speculate = 4;
+    e = ef_engine(m, &cfg);
+    ef_run_batch(e, reqs, R, spec);
+    engine_free(e);
+    int accepted[3] = {0}, differ = 0;
+    for (int i = 0; i < R; i++) {
+        ef_assert_same(&plain[i], &spec[i], i);
+        accepted[i % 3] += spec[i].fin.n_accepted;
+    }
+    differ = memcmp(plain[1].ids, plain[0].ids, sizeof plain[0].ids) != 0;
+    differ += memcmp(plain[2].ids, plain[0].ids, sizeof plain[0].ids) != 0;
+    print_message("# speculation with adapters: drafts accepted base %d, s0 %d, s1 %d; %d adapters change the text\n",
+                  accepted[0], accepted[1], accepted[2], differ);
+    assert_int_equal(differ, 2);
+    for (int k = 0; k < 3; k++) assert_true(accepted[k] >= 4);
+    for (int i = 0; i < R; i++) ef_outcome_free(&plain[i]), ef_outcome_free(&spec[i]);
+    free(ids);
+    model_free(m);
+}
+
 static void test_prefix_namespace(void **state) {
     fixture *fx = *state;
     model *m = three_adapters(fx);
@@ -499,7 +568,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gguf_base),        cmocka_unit_test(test_hf_base),
         cmocka_unit_test(test_qwen2_gguf),
-        cmocka_unit_test(test_mixed_batch),      cmocka_unit_test(test_prefix_namespace),
+        cmocka_unit_test(test_mixed_batch),      cmocka_unit_test(test_spec_adapters),
+        cmocka_unit_test(test_prefix_namespace),
         cmocka_unit_test(test_bad_peft),         cmocka_unit_test(test_bad_gguf),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
