@@ -212,6 +212,7 @@ engine *engine_create(const model *m, const engine_config *cfg, char *err) {
         .speculate = e->cfg.speculate,
         .draft_model = e->cfg.draft_model,
         .fail_step = e->cfg.debug_fail_step,
+        .speculate_unpriced = e->cfg.debug_speculate_unpriced,
     };
     if (!(e->s = sched_create(m, e->pool, &sc, err))) goto fail;
     sched_stats(e->s, &e->snap);

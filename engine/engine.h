@@ -51,9 +51,10 @@
  * the per-request sampler draws random numbers only when it samples.
  * The same holds for prompt logprobs: a prompt row's logits are computed
  * the same way in any batch, whichever rows share its output-head tile.
- * Speculative decoding (engine_config.speculate) keeps this for greedy
- * requests; a sampled request keeps its distribution, but which tokens a
- * seed gives can then depend on the batch (how many drafts fit a step).
+ * Speculative decoding (engine_config.speculate) keeps all of this: a
+ * verified row's logits are those of plain decoding, and its token is
+ * drawn with the same random number (the draft is accepted when it is the
+ * token drawn).
  */
 #ifndef CTGI_ENGINE_H
 #define CTGI_ENGINE_H
@@ -108,12 +109,10 @@ typedef struct {
      * n-grams of its own prompt and output; the model verifies them in the
      * step's one forward pass (extra rows, counted against
      * max_batch_prefill_tokens) and keeps the longest prefix its sampler
-     * agrees with, plus one token of its own.  Greedy tokens and logprobs
-     * are exactly those without it; sampled tokens keep their distribution
-     * (rejection sampling) but a seed gives other tokens than without it,
-     * and which tokens may also depend on the batch (a full step drafts
-     * fewer).  The number drafted adapts to each sequence's acceptance.
-     * 0 = off; at most ENGINE_SPECULATE_MAX. */
+     * agrees with, plus one token of its own.  Tokens and logprobs are
+     * exactly those without it, greedy or seeded sampling alike.  The
+     * number drafted adapts to each sequence's acceptance and to what a
+     * row costs (spec.h).  0 = off; at most ENGINE_SPECULATE_MAX. */
     int speculate;
     /* Speculative decoding with a draft model (TGI/vLLM/llama.cpp's draft
      * model, `--draft-model`): a smaller model with the same vocabulary
@@ -129,6 +128,12 @@ typedef struct {
      * its blocks back; later steps run normally.  0 = never (the default).
      * `ctgi serve` takes it from CTGI_DEBUG_FAIL_STEP. */
     uint64_t debug_fail_step;
+    /* Testing only: drafts as many tokens as the acceptance controller
+     * wants, whatever a row costs (spec.h spec_gate is skipped), so that
+     * tests on tiny models, whose rows cost what a draft may save, still
+     * verify drafts.  false (the default): drafts that do not pay for
+     * their rows are not made. */
+    bool debug_speculate_unpriced;
 } engine_config;
 
 #define ENGINE_SPECULATE_MAX 16

@@ -63,6 +63,7 @@ struct sched {
     int *samp_row;  /* (max_batch_size) each sampling slot's first row in logits */
     int draft_cap;  /* drafted rows a step may add (logit_rows - max_batch_size) */
     int n_drafted;  /* ... added to the step being composed */
+    spec_cost cost;         /* what a row of an all-decode step costs (spec_gate prices drafts by it) */
     spec_drafter *drafter;  /* with a draft model, else NULL */
     spec_draft_job *jobs;   /* (max_batch_size) its jobs of a step */
     int *job_slot;          /* (max_batch_size) the slot of each job */
@@ -316,6 +317,7 @@ static void plan_drafts(sched *s, int *budget) {
      * private (kv_seq_commit_private) and its drafts were never measured */
     if (s->cfg.speculate <= 0 || model_is_encdec(&s->m->cfg)) return;
     int n_jobs = 0, room_left = *budget;
+    double bar = spec_cost_bar(&s->cost, s->n_step_tokens); /* what a drafted row must bring */
     for (int j = 0; j < s->n_slots; j++) {
         sched_slot *sl = &s->slots[j];
         engine_req *h = sl->h;
@@ -326,6 +328,7 @@ static void plan_drafts(sched *s, int *budget) {
         if (room > left) room = left;
         if (room <= 0) continue;
         int k = spec_want(&h->spec, s->cfg.speculate);
+        if (!s->cfg.speculate_unpriced) k = spec_gate(&h->spec, k, bar);
         if (k > room) k = room;
         int rows = s->n_step_tokens + s->n_drafted, slack = (SCHED_ROW_TILE - rows % SCHED_ROW_TILE) % SCHED_ROW_TILE;
         if (h->spec.cold && s->n_step_tokens >= SCHED_ROW_TILE && k > slack) k = slack;
@@ -700,6 +703,10 @@ void sched_step(sched *s) {
     s->steps++;
     s->last_step = ct_now() - t0;
     s->total_step += s->last_step;
+    /* the rows' price for drafting: steps that only decoded */
+    bool all_decode = true;
+    for (int j = 0; j < s->n_slots; j++) all_decode &= s->slots[j].decode;
+    if (all_decode && s->cfg.speculate > 0) spec_cost_add(&s->cost, s->n_step_tokens, s->last_step);
 }
 
 void sched_stats(const sched *s, engine_stats *o) {

@@ -29,7 +29,8 @@
  *      tile of rows at a time and each row's log_softmax is recorded at
  *      once, so memory is bounded by the tile, not by the prompt);
  *   2b. speculative decoding (speculate > 0): decoding sequences append the
- *      tokens prompt lookup drafts for them (spec.h), within the budget;
+ *      tokens prompt lookup drafts for them (spec.h), within the budget and
+ *      as far as they pay for their rows at the step's measured cost;
  *   5. the sampling rows' tokens are chosen (req_sample), on the pool's
  *      threads when there are several: each sequence's sampler is its own,
  *      so a token does not depend on the thread or on its neighbours; then,
@@ -71,6 +72,7 @@ typedef struct {
     int speculate;          /* drafted tokens per sequence and step, at most (0: off) */
     const model *draft_model; /* drafts from this model (spec_draft.h) instead of prompt lookup; NULL */
     uint64_t fail_step;     /* testing: this step's forward pass fails (engine_config.debug_fail_step) */
+    bool speculate_unpriced; /* testing: no spec_gate (engine_config.debug_speculate_unpriced) */
 } sched_config;
 
 /* Drafted rows one step may add (speculative decoding): the logits buffer

@@ -3,6 +3,7 @@
  */
 #include "spec.h"
 
+#include <math.h>
 #include <string.h>
 
 int spec_lookup(const int32_t *t, int n_t, int k, int32_t *out) {
@@ -38,6 +39,9 @@ int spec_want(spec_state *st, int k_max) {
 
 void spec_update(spec_state *st, int k_max, int drafted, int accepted) {
     if (drafted <= 0) return;
+    /* acceptance rate: each draft up to the first refused one was judged */
+    st->hits = 0.8 * st->hits + accepted;
+    st->tries = 0.8 * st->tries + accepted + (accepted < drafted ? 1 : 0);
     st->cold = accepted == 0;
     /* a hit halves the next pause rather than ending pauses: a stream
      * whose single drafts hit one time in four keeps pausing long (a
@@ -56,4 +60,44 @@ void spec_update(spec_state *st, int k_max, int drafted, int accepted) {
     }
     if (st->k > k_max) st->k = k_max;
     if (st->k < 1) st->k = 1;
+}
+
+/* ---- cost ------------------------------------------------------------------------- */
+
+void spec_cost_add(spec_cost *c, int rows, double seconds) {
+    double f = SPEC_COST_FADE, x = rows;
+    c->w = f * c->w + 1;
+    c->x = f * c->x + x;
+    c->y = f * c->y + seconds;
+    c->xx = f * c->xx + x * x;
+    c->xy = f * c->xy + x * seconds;
+}
+
+double spec_cost_bar(const spec_cost *c, int rows) {
+    double var = c->w * c->xx - c->x * c->x;  /* w^2 times the rows' variance */
+    if (c->w < 4 || var < 0.02 * c->w * c->w) return 0; /* rows barely spread: nothing known */
+    double b = (c->w * c->xy - c->x * c->y) / var;
+    double a = (c->y - b * c->x) / c->w;
+    if (b <= 0) return 0;  /* rows look free */
+    if (a < 0) a = 0;      /* all of a step is its rows: a row costs its share */
+    return rows * b / (a + b * rows);
+}
+
+int spec_gate(spec_state *st, int k, double bar) {
+    if (k <= 0 || bar <= 0) return k;
+    double p = (st->hits + 1) / (st->tries + 2), sum = 0, pi = 1;
+    int best = 0;
+    for (int i = 1; i <= k; i++) {
+        pi *= p;
+        sum += pi;
+        if (sum / i >= bar) best = i; /* sum / i falls with i: the last that pays */
+        else break;
+    }
+    if (best > 0) return best;
+    if (st->probe > 0) {
+        st->probe--;
+        return 0;
+    }
+    st->probe = SPEC_MAX_BACKOFF;
+    return 1;
 }

@@ -250,42 +250,20 @@ static int32_t sample_warped(sampler *s, const float *logits, float mx, double z
 }
 
 /* Speculative verification of the drafted token d, proposed with
- * certainty (prompt lookup: the draft distribution q is a point mass on
- * d).  Standard rejection sampling: accept d with probability
- * min(1, p(d) / q(d)) = p(d), p the warped distribution step 9 would draw
- * from; otherwise draw from the residual max(0, p - q) normalised, which
- * is p with d taken out.  The chosen token is then distributed exactly as
- * p: P(d) = p(d), P(x != d) = (1 - p(d)) p(x) / (1 - p(d)). */
+ * certainty (prompt lookup, or a draft model's greedy choice: the draft
+ * distribution q is a point mass on d).  The token is drawn from p, the
+ * warped distribution step 9 draws from, with the same one uniform a
+ * draw without a draft takes, and d is accepted when the draw is d.  That
+ * is the rejection sampler's law for a point-mass proposal: d is kept with
+ * probability min(1, p(d) / q(d)) = p(d), and otherwise the token follows
+ * the residual max(0, p - q) normalised, p without d; so the chosen token
+ * is distributed exactly as p.  Drawing it the same way as without a
+ * draft also keeps a seeded request's tokens the same with or without
+ * speculation, whatever was drafted, in whatever batch. */
 static int32_t verify_warped(sampler *s, const float *logits, float mx, double z, int32_t d, bool *accepted) {
-    int n = warped_set(s, logits, mx, z);
-    double total = 0.0, pd = 0.0;
-    if (n < 0) {
-        total = z;
-        pd = s->w[d];
-    } else {
-        for (int i = 0; i < n; i++) {
-            total += s->cand[i].w;
-            if (s->cand[i].id == d) pd = s->cand[i].w;
-        }
-    }
-    *accepted = rng_uniform(s->rng) * total < pd;
-    if (*accepted) return d;
-    double target = rng_uniform(s->rng) * (total - pd), cum = 0.0;
-    int32_t last = -1;
-    if (n < 0) {
-        for (int i = 0; i < s->n_vocab; i++) {
-            if (i == d || s->w[i] <= 0.0f) continue;
-            last = i;
-            if ((cum += s->w[i]) > target) return i;
-        }
-    } else {
-        for (int i = 0; i < n; i++) {
-            if (s->cand[i].id == d) continue;
-            last = s->cand[i].id;
-            if ((cum += s->cand[i].w) > target) return last;
-        }
-    }
-    return last >= 0 ? last : d; /* rounding: the last token with a weight */
+    int32_t id = sample_warped(s, logits, mx, z);
+    *accepted = id == d;
+    return id;
 }
 
 /* ---- results ----------------------------------------------------------- */

@@ -15,7 +15,8 @@
  *     the power check in a sanitizer stage) on stories260K,
  *     where prompt lookup (then a draft model) drafts the second, against
  *     the exact law computed from the forward pass's logits in double
- *     (chi-square);
+ *     (chi-square), and each seed's tokens equal to those without
+ *     speculation;
  *   - a draft model (--draft-model): greedy equality with stories260K
  *     drafting for itself (every draft accepted), the synthetic model
  *     drafting for stories260K and the reverse; another vocabulary and a
@@ -49,6 +50,7 @@ static int teardown(void **state) {
 static void run_kd(const model *m, const model *draft, const engine_request *r, int k, ef_outcome *o) {
     engine_config c = ef_config(512, 8, 4096, false);
     c.speculate = k;
+    c.debug_speculate_unpriced = true; /* tiny models: verify drafts whatever rows cost */
     c.draft_model = k > 0 ? draft : NULL;
     engine *e = ef_engine(m, &c);
     ef_run_batch(e, r, 1, o);
@@ -187,6 +189,7 @@ static void test_batched(void **state) {
     for (int v = 0; v < 2; v++) {
         engine_config c = ef_config(10, 6, kv[v], v == 0);
         c.speculate = 6;
+        c.debug_speculate_unpriced = true; /* tiny models: verify drafts whatever rows cost */
         engine *e = ef_engine(fx->m, &c);
         ef_run_batch(e, reqs, N, out);
         engine_stats st = ef_settle(e);
@@ -274,6 +277,7 @@ static void sampling_law(ef_fixture *fx, const model *draft) {
     engine_config c = ef_config(4096, 64, 16384, true);
     c.kv_dtype = ENGINE_KV_F32;
     c.speculate = 4;
+    c.debug_speculate_unpriced = true; /* tiny models: verify drafts whatever rows cost */
     c.draft_model = draft;
     engine *e = ef_engine(fx->stories, &c);
     engine_request *reqs = calloc(SEEDS, sizeof *reqs);
@@ -292,9 +296,11 @@ static void sampling_law(ef_fixture *fx, const model *draft) {
     int other = 0, drafted = 0, accepted = 0;
     enum { CHUNK = 500 };
     ef_outcome *out = calloc(CHUNK, sizeof *out);
+    static int32_t first[CHUNK][4]; /* the first chunk's tokens, for the comparison below */
     for (int s0 = 0; s0 < SEEDS; s0 += CHUNK) {
         ef_run_batch(e, reqs + s0, CHUNK, out);
         for (int s = 0; s < CHUNK; s++) {
+            if (s0 == 0) memcpy(first[s], out[s].ids, sizeof first[s]);
             int i = 0, j = 0;
             while (i < TOPK && a[i] != out[s].ids[0]) i++;
             if (i < TOPK) while (j < TOPK && b[i][j] != out[s].ids[1]) j++;
@@ -306,6 +312,19 @@ static void sampling_law(ef_fixture *fx, const model *draft) {
         }
     }
     engine_free(e);
+    /* a seed gives the same tokens without speculation: a verified row
+     * draws with the random number plain decoding would */
+    c.speculate = 0;
+    c.draft_model = NULL;
+    e = ef_engine(fx->stories, &c);
+    ef_run_batch(e, reqs, CHUNK, out);
+    int same = 0;
+    for (int s = 0; s < CHUNK; s++) {
+        same += out[s].n == 4 && memcmp(first[s], out[s].ids, sizeof first[s]) == 0;
+        ef_outcome_free(&out[s]);
+    }
+    engine_free(e);
+    assert_int_equal(same, CHUNK);
     double chi2 = 0, chi2_wrong = 0;
     for (int i = 0; i < TOPK; i++)
         for (int j = 0; j < TOPK; j++) {
@@ -382,6 +401,7 @@ static void test_draft_model(void **state) {
     assert_non_null(other);
     engine_config c = ef_config(64, 2, 1024, false);
     c.speculate = 4;
+    c.debug_speculate_unpriced = true; /* tiny models: verify drafts whatever rows cost */
     c.draft_model = other;
     assert_null(engine_create(fx->stories, &c, err));
     printf("# %s\n", err);

@@ -10,7 +10,9 @@
  * sampler and compares the counts by chi-square (threshold: p = 0.001 at
  * the case's degrees of freedom), and a law moved by 2% of mass must be
  * told apart by the same threshold (the test has the power to fail).
- * Greedy: the id and the logprobs are sampler_sample's bit for bit.
+ * Greedy: the id and the logprobs are sampler_sample's bit for bit; seeded
+ * sampling: the same tokens and logprobs as sampler_sample for the same
+ * seed, whatever the draft.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,6 +129,40 @@ static void test_law(void **state) {
 }
 
 /* Greedy: the argmax and its logprobs, exactly sampler_sample's. */
+/* Seeded sampling: the same seed gives the same tokens and logprobs with
+ * or without a draft to verify (whatever the draft), and the draft is
+ * accepted exactly when it is the token drawn. */
+static void test_seeded_same(void **state) {
+    (void)state;
+    sampler_params sp = sampler_params_default();
+    sp.do_sample = true;
+    sp.temperature = 0.9f;
+    sp.top_p = 0.95f;
+    sp.top_n = 2;
+    sp.seed = 777;
+    sampler *a = sampler_create(&sp, V, NULL, 0), *b = sampler_create(&sp, V, NULL, 0);
+    int hits = 0;
+    for (int i = 0; i < 2000; i++) {
+        float r1[V], r2[V];
+        memcpy(r1, LOGITS, sizeof r1);
+        memcpy(r2, LOGITS, sizeof r2);
+        sample_result x, y;
+        memset(&x, 0, sizeof x);
+        memset(&y, 0, sizeof y);
+        bool accepted;
+        int32_t d = (int32_t)((i * 7) % V);
+        int32_t i1 = sampler_sample(a, r1, &x);
+        int32_t i2 = sampler_sample_draft(b, r2, d, &y, &accepted);
+        assert_int_equal(i1, i2);
+        assert_true(accepted == (i1 == d));
+        assert_memory_equal(&x, &y, sizeof x);
+        hits += accepted;
+    }
+    assert_true(hits > 100); /* drafts were accepted as well as refused */
+    sampler_free(a);
+    sampler_free(b);
+}
+
 static void test_greedy(void **state) {
     (void)state;
     sampler_params sp = sampler_params_default();
@@ -155,6 +191,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_law),
         cmocka_unit_test(test_greedy),
+        cmocka_unit_test(test_seeded_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
