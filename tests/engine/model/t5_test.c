@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "model/dtype.h"
 #include "model/forward.h"
 #include "support/golden.h"
@@ -564,6 +565,34 @@ static void test_bad_hf(void **state) {
     expect_hf_refusal(NULL, NULL, "enc.blk.0.ffn_up.weight", "encoder.block.0.layer.1.DenseReluDense.wi_1.weight");
 }
 
+/* What an encoder-decoder model does not take: LoRA adapters (refused
+ * before the path is read) and a draft model (refused by engine_create,
+ * either way round). */
+static void test_no_lora_no_draft(void **state) {
+    (void)state;
+    char err[CT_ERRLEN];
+    char *path = tu_model_path("synth/arch/t5.gguf"), *llama = tu_model_path("stories260K.gguf");
+    model *m = model_load(path, err), *other = model_load(llama, err);
+    assert_true(m && other);
+    assert_int_equal(model_lora_load(m, "a", "/nonexistent", err), 0);
+    printf("# refused: %s\n", err);
+    assert_non_null(strstr(err, "encoder-decoder"));
+    engine_config c = engine_config_default();
+    c.n_threads = 1;
+    c.speculate = 2;
+    c.draft_model = other;
+    assert_null(engine_create(m, &c, err));
+    printf("# refused: %s\n", err);
+    assert_non_null(strstr(err, "encoder-decoder"));
+    c.draft_model = m;
+    assert_null(engine_create(other, &c, err));
+    assert_non_null(strstr(err, "encoder-decoder"));
+    model_free(other);
+    model_free(m);
+    free(path);
+    free(llama);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llamacpp_f32), cmocka_unit_test(test_llamacpp_f16),
@@ -571,7 +600,7 @@ int main(void) {
         cmocka_unit_test(test_tied),         cmocka_unit_test(test_umt5),
         cmocka_unit_test(test_fewer_decoder_layers), cmocka_unit_test(test_formats_same_bits),
         cmocka_unit_test(test_batch_shapes), cmocka_unit_test(test_bad_gguf),
-        cmocka_unit_test(test_bad_hf),
+        cmocka_unit_test(test_bad_hf),       cmocka_unit_test(test_no_lora_no_draft),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
