@@ -3,7 +3,6 @@
  */
 #include "spec.h"
 
-#include <math.h>
 #include <string.h>
 
 int spec_lookup(const int32_t *t, int n_t, int k, int32_t *out) {

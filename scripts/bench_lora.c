@@ -111,7 +111,6 @@ static void ensure_adapters(const bench_spec *s, const options *o, const char *d
 
 /* Rows of the table: which adapter each of n streams decodes through. */
 typedef struct {
-    const char *label; /* unused: main's labels name the rows */
     int n;
     int adapter[STREAMS];
 } row_cfg;
@@ -172,8 +171,7 @@ static void measure(const void *arg, void *out) {
 
     bench_rig r;
     bench_rig_open(&r, m, j->o->threads, STREAMS, STREAMS * (PROMPT + j->o->steps + 8));
-    row_cfg rows[N_ROWS] = {{"", 1, {0}}, {"", 1, {1}}, {"", STREAMS, {0}},
-                            {"", STREAMS, {0}}, {"", STREAMS, {0}}, {"", STREAMS, {0}}};
+    row_cfg rows[N_ROWS] = {{1, {0}}, {1, {1}}, {STREAMS, {0}}, {STREAMS, {0}}, {STREAMS, {0}}, {STREAMS, {0}}};
     for (int i = 0; i < STREAMS; i++) {
         rows[3].adapter[i] = 1;
         rows[4].adapter[i] = i % 4;           /* 0 = base, 1..3 = a0..a2 */

@@ -4,11 +4,11 @@
  * out += scale * B (A in) after a shared base product.
  *
  * A batch may mix rows of several adapters and of none.  Every base
- * product runs once over all rows (forward.c); fwd_lora_apply then adds
- * each adapted row's low-rank term in two passes over the pool: the rank
+ * product runs once over all rows (forward.c's mm_lora); each adapted
+ * row's low-rank term is then added in two passes over the pool: the rank
  * values scale * A x (inside the base products' own pass), then the
- * outputs, each split evenly by dots between the threads (a decode step with one adapted row still uses
- * every thread).  B is held transposed (model.h lora_pair.bt), so eight
+ * outputs, each split evenly by dots between the threads (a decode step
+ * with one adapted row still uses every thread).  B is held transposed (model.h lora_pair.bt), so eight
  * outputs run side by side, and each chunk of it serves up to
  * FWD_LORA_ROWS rows of the same adapter.  Every value is one fma chain in
  * a fixed order (AVX2, with a portable twin of the same bits) added after

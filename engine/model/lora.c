@@ -107,12 +107,15 @@ static float *to_f32(const lsrc *s, char *err) {
  * it is F16 or BF16 (every value then narrows back exactly), else F32. */
 static uint32_t held_type(uint32_t type) { return type == DT_F16 || type == DT_BF16 ? type : DT_F32; }
 
-/* n values of v, each exactly representable in the 16-bit `type`, in that
- * type (malloc'd; NULL: out of memory). */
-static uint16_t *narrow(const float *v, size_t n, uint32_t type) {
+/* The n values of v (malloc'd, taken over) held in `type` (held_type):
+ * v itself for F32, else a 16-bit copy, each value exactly representable
+ * in it, and v freed.  NULL: out of memory (v freed). */
+static void *hold(float *v, size_t n, uint32_t type) {
+    if (type == DT_F32) return v;
     uint16_t *out = malloc(n * sizeof *out);
     if (out)
         for (size_t i = 0; i < n; i++) out[i] = type == DT_F16 ? dt_f32_to_f16(v[i]) : dt_f32_to_bf16(v[i]);
+    free(v);
     return out;
 }
 
@@ -159,12 +162,7 @@ static bool add_pair(const model *m, lora_adapter *a, int l, int t, const lsrc *
     float *a32 = to_f32(A, err);
     if (!a32) return false;
     p->a_type = held_type(A->type);
-    p->a = a32;
-    if (p->a_type != DT_F32 && !(p->a = narrow(a32, (size_t)r * w->cols, p->a_type))) {
-        free(a32);
-        return ct_err(err, "out of memory loading '%s'", A->name);
-    }
-    if (p->a != a32) free(a32);
+    if (!(p->a = hold(a32, (size_t)r * w->cols, p->a_type))) return ct_err(err, "out of memory loading '%s'", A->name);
     float *b = to_f32(B, err);
     if (!b) return false;
     if (permuted_qk && (t == LORA_Q || t == LORA_K) &&
@@ -181,12 +179,7 @@ static bool add_pair(const model *m, lora_adapter *a, int l, int t, const lsrc *
         for (int k = 0; k < r; k++) bt[(size_t)k * w->rows + n] = b[(size_t)n * r + k];
     free(b);
     p->bt_type = held_type(B->type);
-    p->bt = bt;
-    if (p->bt_type != DT_F32 && !(p->bt = narrow(bt, (size_t)w->rows * r, p->bt_type))) {
-        free(bt);
-        return ct_err(err, "out of memory loading '%s'", B->name);
-    }
-    if (p->bt != bt) free(bt);
+    if (!(p->bt = hold(bt, (size_t)w->rows * r, p->bt_type))) return ct_err(err, "out of memory loading '%s'", B->name);
     p->r = r;
     p->scale = alpha == 0 && !rslora && rank_want == 0 ? 1.0f : rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
     a->targets |= 1u << t;
