@@ -170,7 +170,9 @@ static void measure(const void *arg, void *out) {
     res->adapter_mb = (double)extra / 1e6;
 
     bench_rig r;
-    bench_rig_open(&r, m, j->o->threads, STREAMS, STREAMS * (PROMPT + j->o->steps + 8));
+    /* each stream's positions in whole KV blocks */
+    int blocks = (PROMPT + j->o->steps + BENCH_KV_BLOCK - 1) / BENCH_KV_BLOCK + 1;
+    bench_rig_open(&r, m, j->o->threads, STREAMS, STREAMS * blocks * BENCH_KV_BLOCK);
     row_cfg rows[N_ROWS] = {{1, {0}}, {1, {1}}, {STREAMS, {0}}, {STREAMS, {0}}, {STREAMS, {0}}, {STREAMS, {0}}};
     for (int i = 0; i < STREAMS; i++) {
         rows[3].adapter[i] = 1;
