@@ -19,8 +19,8 @@
  * operand layout of VPDPBUSD with a broadcast activation dword, and of AMX
  * tiles).  wmat_pack makes this from the file's row-major blocks; it moves
  * bytes, never rounds: the same quants and scales, so the bytes are the
- * file's size except where 6-bit scales are stored one per byte (Q3_K,
- * Q4_K, Q5_K: +2.3-3.6 %) and where N is padded to a multiple of 16.
+ * file's size (the K-quants' 6-bit scales stay packed, wmat_layout.h)
+ * except where N is padded to a multiple of 16.
  * F16/BF16: group blocks of 16 rows x 1 column (32 bytes).
  *
  * Arithmetic (the contract every kernel meets, bit for bit).  For block

@@ -18,6 +18,7 @@
 #include "model/dtype.h"
 #include "wmat_internal.h"
 #include "wmat_layout.h"
+#include "wmat_scales_x86.h"
 
 #define W2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define W2_INLINE static inline __attribute__((always_inline)) W2_TARGET
@@ -34,6 +35,9 @@ W2_INLINE __m256i ld(const uint8_t *p) { return _mm256_loadu_si256((const __m256
 W2_INLINE __m256 ld_f16(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 W2_INLINE __m256i ld_u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 W2_INLINE __m256i ld_i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+/* Rows 8h..8h+7 of 16 bytes, one per row, widened. */
+W2_INLINE __m256i u8_half(__m128i v, int h) { return _mm256_cvtepu8_epi32(h ? _mm_srli_si128(v, 8) : v); }
+W2_INLINE __m256i i8_half(__m128i v, int h) { return _mm256_cvtepi8_epi32(h ? _mm_srli_si128(v, 8) : v); }
 W2_INLINE __m256i srl16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
 
 /* 0xFF in byte k where bit k of the 32-bit m is set. */
@@ -115,8 +119,8 @@ W2_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, int h, __m25
     case DT_Q3_K:
         quants2(g + WL_Q3_K_QS, b, h, U);
         high_bits(g + WL_Q3_K_HM, 8 * b, h, 4, U);
-        p->c0 = ld_i8x8(g + WL_Q3_K_SC + 16 * (2 * b) + 8 * h);
-        p->c1 = ld_i8x8(g + WL_Q3_K_SC + 16 * (2 * b + 1) + 8 * h);
+        p->c0 = i8_half(wx_q3k_scale(g + WL_Q3_K_SC, 2 * b), h);
+        p->c1 = i8_half(wx_q3k_scale(g + WL_Q3_K_SC, 2 * b + 1), h);
         break;
     case DT_Q4_K:
     case DT_Q5_K: {
@@ -125,8 +129,10 @@ W2_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, int h, __m25
         #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm256_and_si256(srl16(ld(qs + 64 * j), 4 * (b % 2)), lo);
         if (type == DT_Q5_K) high_bits(g + WL_Q5_K_QH, 8 * b, h, 16, U);
-        p->c0 = ld_u8x8(g + WL_Q4_K_SC + 16 * b + 8 * h);
-        p->m0 = ld_u8x8(g + WL_Q4_K_MN + 16 * b + 8 * h);
+        __m128i sc, mn;
+        wx_k4_scale_min(g + WL_Q4_K_SC, b, &sc, &mn);
+        p->c0 = u8_half(sc, h);
+        p->m0 = u8_half(mn, h);
         p->wm = _mm256_sub_ps(_mm256_setzero_ps(), ld_f16(g + WL_QK_DMIN + 16 * h));
         break;
     }

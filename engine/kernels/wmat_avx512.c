@@ -23,6 +23,7 @@
 #include "model/dtype.h"
 #include "wmat_internal.h"
 #include "wmat_layout.h"
+#include "wmat_scales_x86.h"
 
 #define WA_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
 #define WA_INLINE static inline __attribute__((always_inline)) WA_TARGET
@@ -47,9 +48,11 @@ WA_INLINE __m512i ld(const uint8_t *p) { return _mm512_loadu_si512((const void *
 
 WA_INLINE __m512 ld_f16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
-WA_INLINE __m512 ld_u8x16_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+WA_INLINE __m512 u8x16_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
 
-WA_INLINE __m512 ld_i8x16_ps(const uint8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+WA_INLINE __m512 i8x16_ps(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
+
+WA_INLINE __m512 ld_i8x16_ps(const uint8_t *p) { return i8x16_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 WA_INLINE __m512i srl16(__m512i v, int n) { return _mm512_srl_epi16(v, _mm_cvtsi32_si128(n)); }
 
@@ -125,8 +128,8 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
     case DT_Q3_K:
         quants2(g + WL_Q3_K_QS, b, U);
         high_bits(g + WL_Q3_K_HM, 8 * b, 4, U);
-        p->c0 = ld_i8x16_ps(g + WL_Q3_K_SC + 16 * (2 * b));
-        p->c1 = ld_i8x16_ps(g + WL_Q3_K_SC + 16 * (2 * b + 1));
+        p->c0 = i8x16_ps(wx_q3k_scale(g + WL_Q3_K_SC, 2 * b));
+        p->c1 = i8x16_ps(wx_q3k_scale(g + WL_Q3_K_SC, 2 * b + 1));
         break;
     case DT_Q4_K:
     case DT_Q5_K: {
@@ -135,8 +138,10 @@ WA_INLINE void unpack(const uint32_t type, const uint8_t *g, int b, __m512i U[8]
         #pragma GCC unroll 16
         for (int j = 0; j < 8; j++) U[j] = _mm512_and_si512(srl16(ld(qs + 64 * j), 4 * (b % 2)), lo);
         if (type == DT_Q5_K) high_bits(g + WL_Q5_K_QH, 8 * b, 16, U);
-        p->c0 = ld_u8x16_ps(g + WL_Q4_K_SC + 16 * b);
-        p->m0 = ld_u8x16_ps(g + WL_Q4_K_MN + 16 * b);
+        __m128i sc, mn;
+        wx_k4_scale_min(g + WL_Q4_K_SC, b, &sc, &mn);
+        p->c0 = u8x16_ps(sc);
+        p->m0 = u8x16_ps(mn);
         p->wm = _mm512_sub_ps(_mm512_setzero_ps(), ld_f16(g + WL_QK_DMIN));
         break;
     }

@@ -17,14 +17,20 @@
  *   Q5_0    32   352  0: d | 32: 8 masks (mask j: high bits of elements 4j..4j+3) | 96: qs
  *   Q5_1    32   384  0: d | 32: m | 64: 8 masks | 128: qs
  *   Q2_K   256  1344  0: d | 32: dmin | 64: scales[16][16] u8 (as stored) | 320: 16 vectors of qs
- *   Q3_K   256  1824  0: d | 32: S[16][16] i8 (6-bit scales - 32) | 288: 16 vectors of qs |
- *                     1312: 64 masks (mask 8g+j: hmask bit g of bytes 4j..4j+3)
- *   Q4_K   256  2368  0: d | 32: dmin | 64: sc[8][16] u8 | 192: m[8][16] u8 | 320: 32 vectors of qs
- *   Q5_K   256  2880  as Q4_K to 320 | 320: 64 masks (mask 8s+j: qh bit s of bytes 4j..4j+3) |
- *                     832: 32 vectors of qs
+ *   Q3_K   256  1760  0: d | 32: 12 scale planes | 224: 16 vectors of qs |
+ *                     1248: 64 masks (mask 8g+j: hmask bit g of bytes 4j..4j+3)
+ *   Q4_K   256  2304  0: d | 32: dmin | 64: 12 scale planes | 256: 32 vectors of qs
+ *   Q5_K   256  2816  as Q4_K to 256 | 256: 64 masks (mask 8s+j: qh bit s of bytes 4j..4j+3) |
+ *                     768: 32 vectors of qs
  *   Q6_K   256  3360  0: d | 32: scales[16][16] i8 | 288: 32 vectors of ql | 2336: 16 vectors of qh
  *   F16     1    32   the 16 rows' values of one column
  *   BF16    1    32   likewise
+ *
+ * A "scale plane" k holds byte k of the 16 rows' packed 6-bit scales (the
+ * file's 12 bytes per row, model/dtype.h has their format): byte r of plane
+ * k is row r's byte k.  They stay packed, so every group block has exactly
+ * the file's bytes for its 16 rows; the kernels decode a block's scales
+ * for all 16 rows at once with a few byte operations on planes.
  */
 #ifndef CTGI_WMAT_LAYOUT_H
 #define CTGI_WMAT_LAYOUT_H
@@ -49,13 +55,12 @@
 #define WL_Q2_K_SC 64
 #define WL_Q2_K_QS 320
 #define WL_Q3_K_SC 32
-#define WL_Q3_K_QS 288
-#define WL_Q3_K_HM 1312
+#define WL_Q3_K_QS 224
+#define WL_Q3_K_HM 1248
 #define WL_Q4_K_SC 64
-#define WL_Q4_K_MN 192
-#define WL_Q4_K_QS 320
-#define WL_Q5_K_QH 320
-#define WL_Q5_K_QS 832
+#define WL_Q4_K_QS 256
+#define WL_Q5_K_QH 256
+#define WL_Q5_K_QS 768
 #define WL_Q6_K_SC 32
 #define WL_Q6_K_QL 288
 #define WL_Q6_K_QH 2336
@@ -79,9 +84,9 @@ static inline wl_info wl_type(uint32_t type) {
     case DT_Q5_0: return (wl_info){32, 22, 352};
     case DT_Q5_1: return (wl_info){32, 24, 384};
     case DT_Q2_K: return (wl_info){256, 84, 1344};
-    case DT_Q3_K: return (wl_info){256, 110, 1824};
-    case DT_Q4_K: return (wl_info){256, 144, 2368};
-    case DT_Q5_K: return (wl_info){256, 176, 2880};
+    case DT_Q3_K: return (wl_info){256, 110, 1760};
+    case DT_Q4_K: return (wl_info){256, 144, 2304};
+    case DT_Q5_K: return (wl_info){256, 176, 2816};
     case DT_Q6_K: return (wl_info){256, 210, 3360};
     default: return (wl_info){0, 0, 0};
     }
@@ -105,6 +110,11 @@ static inline uint8_t wl_vbyte(const uint8_t *field, int v, int r, int i) { retu
 /* Bit for element i of row r's dword in mask t of a field. */
 static inline int wl_mbit(const uint8_t *field, int t, int r, int i) {
     return (int)((wl_u64(field + 8 * t) >> (4 * r + i)) & 1);
+}
+
+/* Row r's 12 packed scale bytes, gathered from the 12 planes at `planes`. */
+static inline void wl_scale_bytes(const uint8_t *planes, int r, uint8_t out[12]) {
+    for (int k = 0; k < 12; k++) out[k] = planes[16 * k + r];
 }
 
 #endif

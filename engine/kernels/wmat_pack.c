@@ -1,9 +1,9 @@
 /*
  * wmat_pack.c — the group layout of wmat.h (see wmat_layout.h for where
  * each field goes): from a file's row-major blocks to group blocks of 16
- * rows.  Bytes move; the only change of representation is that the 6-bit
- * scales of Q3_K/Q4_K/Q5_K are unpacked to one byte each and the high bits
- * of Q5/Q3 quants are regrouped into masks.  No value is rounded.
+ * rows.  Bytes move; the only change of representation is that the high
+ * bits of Q5/Q3 quants are regrouped into masks (of the same size).  No
+ * value is rounded, and a group block has the file's bytes for its rows.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +66,11 @@ static int hbit_q3_k(const uint8_t *blk, int g, int l) { return (blk[l] >> g) & 
 
 /* ---- one group block per type ------------------------------------------------- */
 
-static void pack_k4_scales(const uint8_t *const blk[WM_GROUP], uint8_t *sc, uint8_t *mn) {
-    for (int s = 0; s < 8; s++)
-        for (int r = 0; r < WM_GROUP; r++)
-            dt_q4k_scale_min(blk[r] + 4, s, &sc[s * 16 + r], &mn[s * 16 + r]);
+/* The 12 packed 6-bit scale bytes at `off` of each row's block -> 12
+ * planes (wmat_layout.h). */
+static void put_planes(const uint8_t *const blk[WM_GROUP], int off, uint8_t *dst) {
+    for (int k = 0; k < 12; k++)
+        for (int r = 0; r < WM_GROUP; r++) dst[16 * k + r] = blk[r][off + k];
 }
 
 static void pack_group_block(uint32_t type, const uint8_t *const blk[WM_GROUP], uint8_t *g) {
@@ -102,22 +103,20 @@ static void pack_group_block(uint32_t type, const uint8_t *const blk[WM_GROUP], 
         break;
     case DT_Q3_K:
         put_halves(blk, 108, g);
-        for (int s = 0; s < 16; s++)
-            for (int r = 0; r < WM_GROUP; r++)
-                g[WL_Q3_K_SC + s * 16 + r] = (uint8_t)(int8_t)dt_q3k_scale(blk[r] + 96, s);
+        put_planes(blk, 96, g + WL_Q3_K_SC);
         put_vectors(blk, 32, 16, g + WL_Q3_K_QS, 0);
         put_masks(blk, 8, hbit_q3_k, g + WL_Q3_K_HM);
         break;
     case DT_Q4_K:
         put_halves(blk, 0, g);
         put_halves(blk, 2, g + WL_QK_DMIN);
-        pack_k4_scales(blk, g + WL_Q4_K_SC, g + WL_Q4_K_MN);
+        put_planes(blk, 4, g + WL_Q4_K_SC);
         put_vectors(blk, 16, 32, g + WL_Q4_K_QS, 0);
         break;
     case DT_Q5_K:
         put_halves(blk, 0, g);
         put_halves(blk, 2, g + WL_QK_DMIN);
-        pack_k4_scales(blk, g + WL_Q4_K_SC, g + WL_Q4_K_MN);
+        put_planes(blk, 4, g + WL_Q4_K_SC);
         put_masks(blk, 8, hbit_q5_k, g + WL_Q5_K_QH);
         put_vectors(blk, 48, 32, g + WL_Q5_K_QS, 0);
         break;

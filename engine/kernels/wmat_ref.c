@@ -70,6 +70,9 @@ static void block_32(uint32_t type, const uint8_t *g, int r, wl_block *o) {
 
 /* 32-block b (0..7) of a K-quant super-block. */
 static void block_k(uint32_t type, const uint8_t *g, int r, int b, wl_block *o) {
+    uint8_t sb[12] = {0}; /* the row's packed 6-bit scales (Q3_K, Q4_K, Q5_K) */
+    if (type == DT_Q3_K) wl_scale_bytes(g + WL_Q3_K_SC, r, sb);
+    if (type == DT_Q4_K || type == DT_Q5_K) wl_scale_bytes(g + WL_Q4_K_SC, r, sb);
     o->ws = f16_at(g, r);
     o->wm = wl_has_min(type) ? -f16_at(g + WL_QK_DMIN, r) : 0.0f;
     for (int h = 0; h < 2; h++) {
@@ -81,11 +84,14 @@ static void block_k(uint32_t type, const uint8_t *g, int r, int b, wl_block *o) 
             o->m[h] = sc >> 4;
             break;
         }
-        case DT_Q3_K: o->c[h] = (int8_t)g[WL_Q3_K_SC + s16 * 16 + r]; o->m[h] = 0; break;
+        case DT_Q3_K: o->c[h] = dt_q3k_scale(sb, s16); o->m[h] = 0; break;
         case DT_Q6_K: o->c[h] = (int8_t)g[WL_Q6_K_SC + s16 * 16 + r]; o->m[h] = 0; break;
-        default: /* Q4_K, Q5_K: one scale and min per 32 */
-            o->c[h] = g[WL_Q4_K_SC + b * 16 + r];
-            o->m[h] = g[WL_Q4_K_MN + b * 16 + r];
+        default: { /* Q4_K, Q5_K: one scale and min per 32 */
+            uint8_t sc, mn;
+            dt_q4k_scale_min(sb, b, &sc, &mn);
+            o->c[h] = sc;
+            o->m[h] = mn;
+        }
         }
     }
     for (int l = 0; l < 32; l++) {
