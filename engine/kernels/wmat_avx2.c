@@ -25,6 +25,7 @@
 
 #define W2_MT 4 /* x rows per tile */
 #define W2_HG 4 /* F16/BF16: row halves side by side */
+#define W2_PREFETCH 3072 /* decode: bytes ahead prefetched into L2, as the AVX-512 set (wmat_avx512.c) */
 
 typedef struct {
     __m256i c0, c1, m0, m1;
@@ -220,13 +221,16 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     __m256 acc[W2_MT];
     #pragma GCC unroll 16
     for (int i = 0; i < W2_MT; i++) acc[i] = _mm256_setzero_ps();
-    for (int sb = 0; sb < nsb; sb++)
+    for (int sb = 0; sb < nsb; sb++) {
+        const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
+        if (m0 == 0 && h == 0) /* the group's first pass streams it from memory (see wmat_avx512.c) */
+            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + W2_PREFETCH + off), _MM_HINT_T1);
         /* unrolled: a constant b turns unpack's shifts into immediates */
         #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
             __m256i U[8];
             w2_scales p;
-            unpack(type, gbase + (size_t)sb * t.gbytes, b, h, U, &p);
+            unpack(type, gb, b, h, U, &p);
             int ab = sb * per + b;
             #pragma GCC unroll 16
             for (int i = 0; i < mt; i++) {
@@ -235,6 +239,7 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
                               a->s + (size_t)m * (K / 16) + 2 * ab, a->d[(size_t)m * nab + ab], acc[i]);
             }
         }
+    }
     int rows = wl_group_rows(w, g) - 8 * h; /* of this half: 8, fewer, or none */
     rows = rows > 8 ? 8 : rows;
     #pragma GCC unroll 16

@@ -31,11 +31,18 @@
 #define WA_MT 4 /* x rows per tile */
 #define WA_HG 4  /* F16/BF16 decode: groups side by side */
 #define WA_HMT 8 /* F16/BF16 prefill: x rows per tile (2 groups wide) */
-/* Bytes ahead of the group block being read that are prefetched (1 KiB was
- * best of 0.5-16 KiB on the 1.1B Q4_K_M/Q4_0/Q8_0 decode): one core
- * keeps only ~20 lines in flight on its own, too few to stream memory at
- * full speed (~100 ns away); a decode step is one pass over every weight. */
-#define WA_PREFETCH 1024
+/* Bytes ahead of the group block being read that are prefetched, into L2
+ * (T1).  A decode step is one pass over every weight, and one core keeps
+ * too few lines in flight on its own to stream memory at full speed
+ * (~100 ns away), so every line of a group block is asked for ahead.
+ * Measured on the 1.1B decode (2 threads, % of the bandwidth probe, medians
+ * of interleaved runs): 1 KiB into L1 (T0) gave Q4_K_M 85.5, Q8_0 98,
+ * Q4_0 82; 3 KiB into L2 gives 90.7, 101, 86.7 (2 and 4 KiB less).  The
+ * likely reason: a T0 prefetch waits for one of the core's few L1 fill
+ * buffers (perf put a third of the samples on the prefetch loop), while
+ * the L2 can track more lines in flight. */
+#define WA_PREFETCH 3072
+#define WA_PREFETCH_HINT _MM_HINT_T1
 
 /* The scales of one row block (16 rows), as the contract names them. */
 typedef struct {
@@ -232,7 +239,7 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
         if (m0 == 0) /* the first pass over the group streams it from memory: ask for every line ahead */
-            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + WA_PREFETCH + off), _MM_HINT_T0);
+            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + WA_PREFETCH + off), WA_PREFETCH_HINT);
         /* unrolled: a constant b turns unpack's shifts into immediates */
         #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
