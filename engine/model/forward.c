@@ -18,7 +18,8 @@
  * All n tokens of a call go through each weight product together: one
  * matrix product (T, K) x (N, K)^T per weight, split by output columns over
  * the pool's threads.  Weights in their file's type (wmat.h) split in
- * groups of 16 rows; their input is quantized once per product when the
+ * groups of 16 rows (fixed ranges, or pieces claimed as the threads go for
+ * decode-sized batches: FWD_GUIDED_MAX_ROWS); their input is quantized once per product when the
  * type calls for it (by every thread for itself when it has at most
  * FWD_QUANT_OWN rows).  F32 weights split in whole panels and run
  * mm_packed (matmul.h).  Either way every output has one fixed summation
@@ -44,6 +45,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +60,15 @@
 /* BLAS mode: weight rows unpacked per sgemm call, enough that sgemm's own
  * packing of x is amortized over them. */
 #define FWD_BLAS_ROWS 256
+
+/* Products of typed weights over at most this many rows share out their
+ * groups as they go (guided claims, matmul_claim) instead of in fixed
+ * halves.  Such a product streams its weights from memory, and how fast
+ * each core gets its share varies from run to run (and a core may be lent
+ * to the HTTP loop), so fixed halves leave one thread waiting at the end.
+ * Larger batches keep fixed ranges: their cost is compute, evenly split,
+ * and the AMX passes over row blocks want long runs of groups. */
+#define FWD_GUIDED_MAX_ROWS 32
 
 /* Inputs of at most this many rows are quantized by every thread for
  * itself (a few microseconds) instead of in a pool round trip of its own:
@@ -174,10 +185,45 @@ typedef struct {
     const matmul_batch *mb;
     fwd_ctx *f;
     bool quantize_own; /* each thread quantizes the (small) input itself */
+    int guided;        /* > 0: the jobs' groups, one after another, claimed in pieces */
+    _Alignas(64) atomic_int next; /* the first unclaimed of them (a line of its own) */
 } matmul_run;
 
+/* Claims [*u0, *u1) of the run's groups: a share of what is left (big
+ * pieces first, smaller ones near the end, so the threads finish
+ * together; a few claims per thread and product).  False when none is
+ * left. */
+static bool matmul_claim(matmul_run *r, int nth, int *u0, int *u1) {
+    int cur = atomic_load_explicit(&r->next, memory_order_relaxed);
+    for (;;) {
+        int left = r->guided - cur;
+        if (left <= 0) return false;
+        int c = left / (2 * nth);
+        c = c < 2 ? (left < 2 ? left : 2) : c;
+        if (atomic_compare_exchange_weak_explicit(&r->next, &cur, cur + c, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *u0 = cur;
+            *u1 = cur + c;
+            return true;
+        }
+    }
+}
+
+/* Claimed pieces until none is left; a piece may span two jobs.  Every
+ * group is one kernel call's, whoever claims it: the same bits. */
+static void matmul_guided(matmul_run *r, const wm_act *act, int nth) {
+    int u0, u1;
+    while (matmul_claim(r, nth, &u0, &u1))
+        for (int i = 0, base = 0; i < r->mb->n_jobs; i++) {
+            const matmul_job *j = &r->mb->jobs[i];
+            int G = wm_groups(j->w->rows), g0 = u0 - base > 0 ? u0 - base : 0, g1 = u1 - base < G ? u1 - base : G;
+            if (g0 < g1) wm_matmul(j->w, j->in, act, j->T, g0, g1, j->bias, j->out, j->w->rows);
+            base += G;
+        }
+}
+
 static void matmul_task(void *arg, int ith, int nth) {
-    const matmul_run *r = arg;
+    matmul_run *r = arg;
     const wm_act *act = &r->f->act;
     wm_act own;
     if (r->quantize_own) { /* the same arithmetic as quantize_task: the same bits */
@@ -186,7 +232,10 @@ static void matmul_task(void *arg, int ith, int nth) {
         wm_act_quantize(&own, j->in, 0, j->T);
         act = &own;
     }
-    for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, act, ith, nth);
+    if (r->guided > 0)
+        matmul_guided(r, act, nth);
+    else
+        for (int i = 0; i < r->mb->n_jobs; i++) matmul_slice(&r->mb->jobs[i], r->f, act, ith, nth);
     if (r->f->lora.n_units > 0) fwd_lora_a(&r->f->lora, ith, nth); /* mm_lora's rank values */
 }
 
@@ -203,9 +252,14 @@ static void quantize_task(void *arg, int ith, int nth) {
 /* Up to three products over the same input in one pool round trip (two
  * when an input of more than FWD_QUANT_OWN rows is quantized first). */
 void fwd_mm(fwd_ctx *f, matmul_batch *mb) {
-    matmul_run r = {mb, f, false};
-    bool quantize = false;
-    for (int i = 0; i < mb->n_jobs; i++) quantize |= wmat_quantized(mb->jobs[i].w->type);
+    matmul_run r = {.mb = mb, .f = f};
+    bool quantize = false, typed = true;
+    for (int i = 0; i < mb->n_jobs; i++) {
+        quantize |= wmat_quantized(mb->jobs[i].w->type);
+        typed &= mb->jobs[i].w->type != DT_F32;
+        r.guided += wm_groups(mb->jobs[i].w->rows);
+    }
+    if (!typed || mb->jobs[0].T > FWD_GUIDED_MAX_ROWS || pool_size(f->pool) == 1) r.guided = 0;
     r.quantize_own = quantize && mb->jobs[0].T <= FWD_QUANT_OWN;
     if (quantize && !r.quantize_own) {
         wm_act_init(&f->act, f->act_buf, mb->jobs[0].T, mb->jobs[0].w->cols);
