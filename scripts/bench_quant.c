@@ -14,7 +14,10 @@
  *   - load time and resident memory after the load (file-backed + anonymous);
  *   - decode, one stream: tokens one at a time after a 16-token prompt,
  *     against the bandwidth limit = bandwidth / bytes of weights per token
- *     (the file minus the embedding, of which one row is read);
+ *     (the file minus the embedding, of which one row is read).  Rounds of
+ *     decode, each between two bandwidth probes: the % is each round's
+ *     against the bandwidth of its own moment (on a shared host the
+ *     bandwidth moves by 10-20 % from minute to minute), the median round;
  *   - prefill: one forward pass over 512 tokens (logits for the last);
  *   - aggregate decode: 4, 16, 64 sequences advancing one token per step.
  * With --llama-bench (or CTGI_LLAMA_BENCH) it runs llama.cpp's llama-bench
@@ -61,7 +64,7 @@ typedef struct {
     char err[CT_ERRLEN];
     double file_gb, embd_gb; /* whole file; its token embedding (one row is read per token) */
     double load_s, rss_gb, rss_anon_gb, rss_file_gb;
-    double decode_tps, prefill_tps, agg_tps[N_AGG];
+    double decode_tps, decode_pct, decode_bw, prefill_tps, agg_tps[N_AGG]; /* medians of the decode rounds */
     double lc_decode, lc_prefill; /* llama.cpp, 0 = not run */
 } result;
 
@@ -85,6 +88,41 @@ typedef struct {
     const options *o;
 } job;
 
+static double file_gb(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size / 1e9 : 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+/* Decode rounds, each between two probes of the bandwidth: the medians of
+ * tok/s, of the bandwidth and of each round's % of its bandwidth limit
+ * (`bytes` of weights per token). */
+static void decode_rounds(bench_rig *r, const options *o, double bytes, result *res) {
+    enum { MAX_ROUNDS = 9 };
+    int rounds = o->quick ? 7 : MAX_ROUNDS, steps = o->quick ? 32 : 64;
+    double tps[MAX_ROUNDS], gbs[MAX_ROUNDS], pct[MAX_ROUNDS];
+    bw_buffer bw = bw_create(r->pool, (size_t)1 << 30);
+    for (int i = 0; i < rounds; i++) {
+        double b0 = bw_sample(r->pool, &bw, false);
+        tps[i] = bench_decode_one(r, PROMPT, steps);
+        gbs[i] = (b0 + bw_sample(r->pool, &bw, false)) / 2;
+        pct[i] = 100 * tps[i] * bytes / (gbs[i] * 1e9);
+    }
+    bw_free(&bw);
+    res->decode_tps = median(tps, rounds);
+    res->decode_bw = median(gbs, rounds);
+    res->decode_pct = median(pct, rounds);
+}
+
 static void measure(const void *arg, void *out) {
     const job *jb = arg;
     const char *path = jb->path;
@@ -102,11 +140,12 @@ static void measure(const void *arg, void *out) {
     res->rss_file_gb = status_kb("RssFile") / 1048576.0;
     res->rss_gb = status_kb("VmRSS") / 1048576.0;
     res->embd_gb = (double)m->tok_embd_row_bytes * m->cfg.vocab / 1e9;
+    res->file_gb = file_gb(path);
     int positions = (PROMPT + (o->quick ? 16 : 64)) * BENCH_MAX_SEQS + PREFILL + BENCH_KV_BLOCK * BENCH_MAX_SEQS;
     bench_rig r;
     bench_rig_open(&r, m, o->threads, PREFILL, positions);
     bench_decode_one(&r, PROMPT, 4); /* warm-up: pages, caches, frequency */
-    res->decode_tps = bench_decode_one(&r, PROMPT, o->quick ? 16 : 64);
+    decode_rounds(&r, o, (res->file_gb - res->embd_gb) * 1e9, res);
     res->prefill_tps = bench_prefill(&r, PREFILL, o->quick ? 1 : 2);
     for (int i = 0; i < N_AGG; i++) res->agg_tps[i] = bench_decode_many(&r, AGG[i], PROMPT, o->quick ? 8 : 32);
     bench_rig_close(&r);
@@ -147,11 +186,6 @@ static void run_llama(const char *path, const options *o, result *res) {
 
 /* ---- one (model, type) in a child ---------------------------------------------- */
 
-static double file_gb(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 ? st.st_size / 1e9 : 0;
-}
-
 static result bench_file(const char *path, const options *o) {
     result res = {0};
     job jb = {path, o};
@@ -168,10 +202,10 @@ static void print_table(const bench_spec *s, const options *o, const uint32_t *t
                         double bw) {
     printf("\n%s (dim %d, %d layers, ffn %d), %d threads, %s kernels; bandwidth %.1f GB/s\n", s->label, s->dim,
            s->n_layers, s->ffn_dim, o->threads, wm_kernel_name(wm_kernels()), bw);
-    printf("| type | file GB | load s | RSS GB (anon + file) | RSS / file | decode tok/s | %% of BW limit |"
+    printf("| type | file GB | load s | RSS GB (anon + file) | RSS / file | decode tok/s | BW GB/s | %% of BW limit |"
            " llama.cpp tg | ratio | prefill %d tok/s | llama.cpp pp | ratio |", PREFILL);
     for (int i = 0; i < N_AGG; i++) printf(" agg x%d tok/s |", AGG[i]);
-    printf("\n|---|---|---|---|---|---|---|---|---|---|---|---|");
+    printf("\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (int i = 0; i < N_AGG; i++) printf("---|");
     printf("\n");
     for (int k = 0; k < n; k++) {
@@ -181,10 +215,9 @@ static void print_table(const bench_spec *s, const options *o, const uint32_t *t
             printf("| %s | %.3f | failed: %s |\n", name, x->file_gb, x->err);
             continue;
         }
-        double per_token = x->file_gb - x->embd_gb;
-        printf("| %s | %.3f | %.2f | %.3f (%.3f + %.3f) | %.2f | %.1f | %.0f%% |", name, x->file_gb, x->load_s,
+        printf("| %s | %.3f | %.2f | %.3f (%.3f + %.3f) | %.2f | %.1f | %.1f | %.0f%% |", name, x->file_gb, x->load_s,
                x->rss_gb, x->rss_anon_gb, x->rss_file_gb, x->rss_gb * 1.073741824 / x->file_gb, x->decode_tps,
-               100 * x->decode_tps * per_token / bw);
+               x->decode_bw, x->decode_pct);
         if (x->lc_decode > 0)
             printf(" %.1f | %.2fx |", x->lc_decode, x->decode_tps / x->lc_decode);
         else
@@ -197,8 +230,9 @@ static void print_table(const bench_spec *s, const options *o, const uint32_t *t
         for (int i = 0; i < N_AGG; i++) printf(" %.1f |", x->agg_tps[i]);
         printf("\n");
     }
-    printf("(RSS after the load, before the KV pool and scratch; %% of BW limit = decode x bytes of matrices per "
-           "token / bandwidth)\n");
+    printf("(RSS after the load, before the KV pool and scratch; decode: the median of %d rounds, each between two "
+           "bandwidth probes (BW GB/s, median); %% of BW limit = a round's decode x bytes of matrices per token / its "
+           "bandwidth, the median round)\n", o->quick ? 7 : 9);
 }
 
 /* ---- options ------------------------------------------------------------------------ */
