@@ -93,16 +93,6 @@ static double file_gb(const char *path) {
     return stat(path, &st) == 0 ? st.st_size / 1e9 : 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
-
 /* Decode rounds, each between two probes of the bandwidth: the medians of
  * tok/s, of the bandwidth and of each round's % of its bandwidth limit
  * (`bytes` of weights per token). */
@@ -118,9 +108,9 @@ static void decode_rounds(bench_rig *r, const options *o, double bytes, result *
         pct[i] = 100 * tps[i] * bytes / (gbs[i] * 1e9);
     }
     bw_free(&bw);
-    res->decode_tps = median(tps, rounds);
-    res->decode_bw = median(gbs, rounds);
-    res->decode_pct = median(pct, rounds);
+    res->decode_tps = bench_percentile(tps, rounds, 0.5);
+    res->decode_bw = bench_percentile(gbs, rounds, 0.5);
+    res->decode_pct = bench_percentile(pct, rounds, 0.5);
 }
 
 static void measure(const void *arg, void *out) {

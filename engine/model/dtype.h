@@ -83,7 +83,8 @@ uint16_t dt_f32_to_f16(float f);  /* round to nearest even */
 uint16_t dt_f32_to_bf16(float f); /* round to nearest even */
 
 /* The packed sub-block scales of the K-quants, shared by the dequantizers
- * (dtype.c) and the kernels' packer (kernels/wmat_pack.c). */
+ * (dtype.c) and the portable kernel set (kernels/wmat_ref.c; the vector sets
+ * decode the same rules on 16 rows in kernels/wmat_scales_x86.h). */
 
 /* Q4_K's 8 pairs (scale, min) of 6 bits each are packed into 12 bytes:
  *   j < 4:  scale = s[j] & 63,         min = s[j+4] & 63
