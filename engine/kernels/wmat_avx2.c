@@ -25,7 +25,6 @@
 
 #define W2_MT 4 /* x rows per tile */
 #define W2_HG 4 /* F16/BF16: row halves side by side */
-#define W2_PREFETCH 3072 /* decode: bytes ahead prefetched into L2, as the AVX-512 set (wmat_avx512.c) */
 
 typedef struct {
     __m256i c0, c1, m0, m1;
@@ -213,8 +212,9 @@ W2_INLINE void store_rows(float *y, __m256 v, int rows) {
     }
 }
 
-W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, int h, float *y,
-                      int ldy) {
+/* pf: decode's prefetch distance, as the AVX-512 set's (wm_prefetch_bytes) */
+W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, int h, int pf,
+                      float *y, int ldy) {
     wl_info t = wl_type(type);
     int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
     const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
@@ -224,7 +224,7 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
         if (m0 == 0 && h == 0) /* the group's first pass streams it from memory (see wmat_avx512.c) */
-            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + W2_PREFETCH + off), _MM_HINT_T1);
+            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + pf + off), _MM_HINT_T1);
         /* unrolled: a constant b turns unpack's shifts into immediates */
         #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
@@ -247,11 +247,12 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
 }
 
 W2_INLINE void kern_q(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y, int ldy) {
+    int pf = wm_prefetch_bytes();
     for (int g = g0; g < g1; g++)
         for (int h = 0; h < 2; h++)
             for (int m0 = 0; m0 < M; m0 += W2_MT) {
                 int mt = M - m0 < W2_MT ? M - m0 : W2_MT;
-                tile_q(type, w, a, m0, mt, g, h, y, ldy);
+                tile_q(type, w, a, m0, mt, g, h, pf, y, ldy);
             }
 }
 

@@ -31,17 +31,14 @@
 #define WA_MT 4 /* x rows per tile */
 #define WA_HG 4  /* F16/BF16 decode: groups side by side */
 #define WA_HMT 8 /* F16/BF16 prefill: x rows per tile (2 groups wide) */
-/* Bytes ahead of the group block being read that are prefetched, into L2
- * (T1).  A decode step is one pass over every weight, and one core keeps
- * too few lines in flight on its own to stream memory at full speed
- * (~100 ns away), so every line of a group block is asked for ahead.
- * Measured on the 1.1B decode (2 threads, % of the bandwidth probe, medians
- * of interleaved runs): 1 KiB into L1 (T0) gave Q4_K_M 85.5, Q8_0 98,
- * Q4_0 82; 3 KiB into L2 gives 90.7, 101, 86.7 (2 and 4 KiB less).  The
- * likely reason: a T0 prefetch waits for one of the core's few L1 fill
- * buffers (perf put a third of the samples on the prefetch loop), while
- * the L2 can track more lines in flight. */
-#define WA_PREFETCH 3072
+/* Decode prefetches each group block wm_prefetch_bytes() ahead (3 KiB on
+ * Intel, 6 KiB on AMD; wmat.c has the measurements), into L2 (T1).  A
+ * decode step is one pass over every weight, and one core keeps too few
+ * lines in flight on its own to stream memory at full speed (~100 ns
+ * away), so every line of a group block is asked for ahead.  Into L2, not
+ * L1: a T0 prefetch waits for one of the core's few L1 fill buffers (perf
+ * put a third of the samples on the prefetch loop with 1 KiB into L1),
+ * while the L2 tracks more lines in flight. */
 #define WA_PREFETCH_HINT _MM_HINT_T1
 
 /* The scales of one row block (16 rows), as the contract names them. */
@@ -229,7 +226,8 @@ WA_INLINE void store_rows(float *y, __m512 v, int rows) {
 }
 
 /* Rows [m0, m0 + mt) of x (mt <= WA_MT) against group g. */
-WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, float *y, int ldy) {
+WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m0, int mt, int g, int pf, float *y,
+                      int ldy) {
     wl_info t = wl_type(type);
     int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
     const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
@@ -239,7 +237,7 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
         if (m0 == 0) /* the first pass over the group streams it from memory: ask for every line ahead */
-            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + WA_PREFETCH + off), WA_PREFETCH_HINT);
+            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + pf + off), WA_PREFETCH_HINT);
         /* unrolled: a constant b turns unpack's shifts into immediates */
         #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
@@ -263,13 +261,14 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
 /* Tiles of WA_MT rows, then the 1-3 left; each call has a constant row
  * count, so its accumulators stay in registers. */
 WA_INLINE void kern_q(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y, int ldy) {
+    int pf = wm_prefetch_bytes();
     for (int g = g0; g < g1; g++) {
         int m0 = 0;
-        for (; m0 + WA_MT <= M; m0 += WA_MT) tile_q(type, w, a, m0, WA_MT, g, y, ldy);
+        for (; m0 + WA_MT <= M; m0 += WA_MT) tile_q(type, w, a, m0, WA_MT, g, pf, y, ldy);
         switch (M - m0) {
-        case 1: tile_q(type, w, a, m0, 1, g, y, ldy); break;
-        case 2: tile_q(type, w, a, m0, 2, g, y, ldy); break;
-        case 3: tile_q(type, w, a, m0, 3, g, y, ldy); break;
+        case 1: tile_q(type, w, a, m0, 1, g, pf, y, ldy); break;
+        case 2: tile_q(type, w, a, m0, 2, g, pf, y, ldy); break;
+        case 3: tile_q(type, w, a, m0, 3, g, pf, y, ldy); break;
         default: break;
         }
     }
