@@ -325,11 +325,6 @@ typedef struct {
     int bw_samples;
 } engine_result;
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int32_t argmax(const float *v, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -410,12 +405,10 @@ static engine_result run_engine(const model *m, fwd_matmul mode, pool *p, bw_buf
         }
     }
     bws[r.bw_samples++] = bw_sample(p, bw, false);
-    qsort(bws, (size_t)r.bw_samples, sizeof(double), cmp_double);
+    r.bw_median = bench_percentile(bws, r.bw_samples, 0.5); /* sorts bws */
     r.bw_min = bws[0];
     r.bw_max = bws[r.bw_samples - 1];
-    r.bw_median = bws[r.bw_samples / 2];
-    qsort(steps, (size_t)r.decode_tokens, sizeof(double), cmp_double);
-    r.decode_step_median = steps[r.decode_tokens / 2];
+    r.decode_step_median = bench_percentile(steps, r.decode_tokens, 0.5);
 
     free(steps);
     free(bws);

@@ -122,11 +122,6 @@ static double run_row(bench_rig *r, const row_cfg *c, int steps) {
     return tps;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct {
     const bench_spec *s;
     const options *o;
@@ -190,10 +185,8 @@ static void measure(const void *arg, void *out) {
             t[q] = run_row(&r, &rows[k], j->o->steps);
             tb[q] = run_row(&r, b, j->o->steps);
         }
-        qsort(t, (size_t)j->o->rounds, sizeof *t, cmp_double);
-        qsort(tb, (size_t)j->o->rounds, sizeof *tb, cmp_double);
-        res->tps[k] = t[j->o->rounds / 2];
-        res->ratio[k] = t[j->o->rounds / 2] / tb[j->o->rounds / 2];
+        res->tps[k] = bench_percentile(t, j->o->rounds, 0.5);
+        res->ratio[k] = res->tps[k] / bench_percentile(tb, j->o->rounds, 0.5);
     }
     free(samples);
     bench_rig_close(&r);

@@ -104,11 +104,6 @@ static void make_modes(mode *m) {
     m[6] = (mode){"T 0.7, top_p 0.9, flat row", true, s, true};
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median seconds of one sampler_sample call (the row copy is not timed). */
 static double time_call(const mode *md, const float *rows, int nv, int reps) {
     sampler_params p = md->p;
@@ -124,8 +119,7 @@ static double time_call(const mode *md, const float *rows, int nv, int reps) {
         sampler_sample(s, work, md->with_out ? &res : NULL);
         t[i] = ct_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    double med = t[reps / 2];
+    double med = bench_percentile(t, reps, 0.5);
     sampler_free(s);
     free(work);
     free(t);
@@ -193,8 +187,7 @@ static double time_batch(pool *pl, const mode *md, const float *rows, int nv, in
             batch_task(&j, 0, 1);
         t[i] = ct_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    double med = t[reps / 2];
+    double med = bench_percentile(t, reps, 0.5);
     for (int r = 0; r < n; r++) sampler_free(j.s[r]);
     free(j.s);
     free(j.work);

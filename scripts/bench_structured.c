@@ -174,15 +174,7 @@ static uint64_t rnd(uint64_t *s) {
     return *s;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n ? v[n / 2] : 0;
-}
+static double median(double *v, int n) { return bench_percentile(v, n, 0.5); }
 
 /* A row of random logits like a model's (the mask's cost does not depend on them). */
 static void random_row(float *row, int V, uint64_t seed) {

@@ -1,9 +1,9 @@
 /*
- * bench_util.h — small pieces the engine benchmarks share
- * (scripts/bench_serving.c, scripts/bench_http.c; the forward-pass rig is bench_rig.h): a waker that the
- * engine's notify callback signals and the client thread sleeps on,
- * percentiles of a sample, and the fatal-error exit (bench_engine.c uses
- * only the latter).
+ * bench_util.h — small pieces the benchmarks of scripts/ share (the
+ * forward-pass rig is bench_rig.h): a waker that the engine's notify
+ * callback signals and the client thread sleeps on (bench_serving.c,
+ * bench_http.c), percentiles of a sample (every bench that takes a median),
+ * and the fatal-error exit.
  */
 #ifndef CTGI_BENCH_UTIL_H
 #define CTGI_BENCH_UTIL_H
