@@ -113,7 +113,8 @@ wm_kernel_set wm_kernels(void) {
  * consumes, and the cores keep different numbers of L2 misses in flight.
  * Measured on the 1.1B decode (2 threads, % of the bandwidth probe, medians
  * of interleaved runs):
- *   Intel (AVX-512 VNNI, no AMX): 1 KiB 85.5, 2 KiB less, 3 KiB 90.7, 4 KiB less
+ *   Intel (AVX-512 VNNI, no AMX), Q4_K_M: 3 KiB 90.7, 2 and 4 KiB less
+ *                 (1 KiB into L1, the hint before T1: 85.5)
  *   AMD Zen 4, Q4_K_M: 3 KiB 86.6, 6 KiB 93.2, 8 KiB 93.1, 12 KiB 82.6, 16 KiB 90.2
  *                 Q4_0: 3 KiB 83.4, 6 KiB 93.4, 8 KiB 90.7; Q8_0: 78.1, 92.4, 91.3
  * CTGI_PREFETCH_BYTES (0 to 65536, a multiple of 64) overrides it. */

@@ -52,11 +52,11 @@ static inline int wl_group_rows(const wmat *w, int g) {
     return left < WM_GROUP ? left : WM_GROUP;
 }
 
-/* Kernel sets (y without bias). */
 /* Bytes ahead of the group block being read that the vector sets' decode
  * prefetches into L2: chosen once per process for the CPU (wmat.c). */
 int wm_prefetch_bytes(void);
 
+/* Kernel sets (y without bias). */
 void wm_matmul_portable(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
 void wm_matmul_avx2(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
 void wm_matmul_avx512(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
