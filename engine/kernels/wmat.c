@@ -25,6 +25,7 @@
 #define ARCH_REQ_XCOMP_PERM 0x1023
 #define XFEATURE_XTILEDATA 18
 
+#include "model/dtype.h"
 #include "wmat.h"
 #include "wmat_internal.h"
 
@@ -111,32 +112,44 @@ wm_kernel_set wm_kernels(void) {
 /* How far ahead decode prefetches depends on the core more than on the
  * type: the distance has to cover the memory latency at the rate one core
  * consumes, and the cores keep different numbers of L2 misses in flight.
- * Measured on the 1.1B decode (2 threads, % of the bandwidth probe, medians
- * of interleaved runs):
- *   Intel (AVX-512 VNNI, no AMX), Q4_K_M: 3 KiB 90.7, 2 and 4 KiB less
- *                 (1 KiB into L1, the hint before T1: 85.5)
+ * Measured on the 1.1B decode and on M=1 products over 1.2 GB of one type
+ * (2 threads, % of the bandwidth probe, medians of interleaved runs):
+ *   Intel Xeon (AVX-512 VNNI, no AMX, 15 GB/s per core):
+ *     Q4_K, prefetches spread over the super-block's 8 blocks: 3 KiB 85,
+ *       4.5 KiB 94, 6 KiB 94 (all of them at the super-block's start: 3 KiB
+ *       87, 4.5 KiB 83, 6 KiB 81); Q6_K 88 at 3 to 6 KiB;
+ *     Q4_0: 3 KiB 90, 4.5 KiB 83, 6 KiB 82; Q8_0 ~100 at 3 to 6 KiB;
+ *     F16 (4 streams): none 84, 2 KiB 90, 4 KiB 92, 8 KiB 89;
+ *     (earlier, another Intel kind, Q4_K_M: 3 KiB 90.7, 1 KiB into L1 85.5)
  *   AMD Zen 4, Q4_K_M: 3 KiB 86.6, 6 KiB 93.2, 8 KiB 93.1, 12 KiB 82.6, 16 KiB 90.2
- *                 Q4_0: 3 KiB 83.4, 6 KiB 93.4, 8 KiB 90.7; Q8_0: 78.1, 92.4, 91.3
- * CTGI_PREFETCH_BYTES (0 to 65536, a multiple of 64) overrides it. */
-static int prefetch_bytes = 3072;
+ *     Q4_0: 3 KiB 83.4, 6 KiB 93.4, 8 KiB 90.7; Q8_0: 78.1, 92.4, 91.3;
+ *     F16 without prefetch already at ~100 %, so none.
+ * CTGI_PREFETCH_BYTES (0 to 65536, a multiple of 64) overrides every type. */
+typedef struct {
+    int blocks, superblocks, halves; /* 32-element block types, K-quants, F16/BF16 */
+} prefetch_table;
+
+static prefetch_table prefetch = {3072, 4608, 4096};
 static pthread_once_t prefetch_once = PTHREAD_ONCE_INIT;
 
 static void choose_prefetch(void) {
 #if defined(__x86_64__)
     unsigned a, b, c, d;
-    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u /* "Auth" enticAMD */) prefetch_bytes = 6144;
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u /* "Auth" enticAMD */)
+        prefetch = (prefetch_table){6144, 6144, 0};
 #endif
     const char *want = getenv("CTGI_PREFETCH_BYTES");
     if (want && *want) {
         char *end;
         long v = strtol(want, &end, 10);
-        if (!*end && v >= 0 && v <= 65536 && v % 64 == 0) prefetch_bytes = (int)v;
+        if (!*end && v >= 0 && v <= 65536 && v % 64 == 0) prefetch = (prefetch_table){(int)v, (int)v, (int)v};
     }
 }
 
-int wm_prefetch_bytes(void) {
+int wm_prefetch_bytes(uint32_t type) {
     pthread_once(&prefetch_once, choose_prefetch);
-    return prefetch_bytes;
+    if (type == DT_F16 || type == DT_BF16) return prefetch.halves;
+    return dt_block_elems(type) > WM_QB ? prefetch.superblocks : prefetch.blocks;
 }
 
 /* ---- activations ---------------------------------------------------------------- */

@@ -247,7 +247,7 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
 }
 
 W2_INLINE void kern_q(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y, int ldy) {
-    int pf = wm_prefetch_bytes();
+    int pf = wm_prefetch_bytes(type);
     for (int g = g0; g < g1; g++)
         for (int h = 0; h < 2; h++)
             for (int m0 = 0; m0 < M; m0 += W2_MT) {

@@ -31,14 +31,18 @@
 #define WA_MT 4 /* x rows per tile */
 #define WA_HG 4  /* F16/BF16 decode: groups side by side */
 #define WA_HMT 8 /* F16/BF16 prefill: x rows per tile (2 groups wide) */
-/* Decode prefetches each group block wm_prefetch_bytes() ahead (3 KiB on
- * Intel, 6 KiB on AMD; wmat.c has the measurements), into L2 (T1).  A
- * decode step is one pass over every weight, and one core keeps too few
- * lines in flight on its own to stream memory at full speed (~100 ns
- * away), so every line of a group block is asked for ahead.  Into L2, not
- * L1: a T0 prefetch waits for one of the core's few L1 fill buffers (perf
- * put a third of the samples on the prefetch loop with 1 KiB into L1),
- * while the L2 tracks more lines in flight. */
+/* Decode prefetches the weights wm_prefetch_bytes(type) ahead (3 to 6 KiB;
+ * wmat.c has the measurements), into L2 (T1).  A decode step is one pass
+ * over every weight, and one core keeps too few lines in flight on its own
+ * to stream memory at full speed (~100 ns away), so every line is asked
+ * for ahead, a few per 32-element block rather than a K-quant
+ * super-block's 36 to 53 lines at once (a burst of prefetches waits for
+ * fill buffers instead of overlapping the arithmetic: 87 -> 94 % on Q4_K).
+ * Into L2, not L1: a T0 prefetch waits for one of the core's few L1 fill
+ * buffers (perf put a third of the samples on the prefetch loop with 1 KiB
+ * into L1), while the L2 tracks more lines in flight.  F16/BF16 decode
+ * reads WA_HG groups side by side, each its own stream: each is prefetched
+ * its share of the distance ahead. */
 #define WA_PREFETCH_HINT _MM_HINT_T1
 
 /* The scales of one row block (16 rows), as the contract names them. */
@@ -231,16 +235,18 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     wl_info t = wl_type(type);
     int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
     const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
+    int lines = (t.gbytes + 63) / 64;
     __m512 acc[WA_MT];
     #pragma GCC unroll 16
     for (int i = 0; i < WA_MT; i++) acc[i] = _mm512_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
-        if (m0 == 0) /* the first pass over the group streams it from memory: ask for every line ahead */
-            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + pf + off), WA_PREFETCH_HINT);
         /* unrolled: a constant b turns unpack's shifts into immediates */
         #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
+            if (m0 == 0 && pf) /* the group's first pass streams it from memory: every line is asked for ahead */
+                for (int l = lines * b / per; l < lines * (b + 1) / per; l++)
+                    _mm_prefetch((const char *)(gb + pf + 64 * l), WA_PREFETCH_HINT);
             __m512i U[8];
             wa_scales p;
             unpack(type, gb, b, U, &p);
@@ -261,7 +267,7 @@ WA_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
 /* Tiles of WA_MT rows, then the 1-3 left; each call has a constant row
  * count, so its accumulators stay in registers. */
 WA_INLINE void kern_q(const uint32_t type, const wmat *w, const wm_act *a, int M, int g0, int g1, float *y, int ldy) {
-    int pf = wm_prefetch_bytes();
+    int pf = wm_prefetch_bytes(type);
     for (int g = g0; g < g1; g++) {
         int m0 = 0;
         for (; m0 + WA_MT <= M; m0 += WA_MT) tile_q(type, w, a, m0, WA_MT, g, pf, y, ldy);
@@ -293,7 +299,11 @@ WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int
         #pragma GCC unroll 16
         for (int j = 0; j < WA_HG; j++) acc[i][j] = _mm512_setzero_ps();
     const uint8_t *base = w->data + (size_t)g * K * 32;
+    int pf = mt == 1 ? wm_prefetch_bytes(type) / ng / 64 * 64 : 0; /* decode: per stream, whole lines */
     for (int k = 0; k < K; k++) {
+        if (pf && k % 2 == 0) /* 2 columns of 16 rows = one line per stream */
+            #pragma GCC unroll 16
+            for (int j = 0; j < ng; j++) _mm_prefetch((const char *)(base + ((size_t)j * K + k) * 32 + pf), WA_PREFETCH_HINT);
         __m512 W[WA_HG];
         #pragma GCC unroll 16
         for (int j = 0; j < ng; j++) W[j] = half16(type, base + ((size_t)j * K + k) * 32);

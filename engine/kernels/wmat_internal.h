@@ -52,9 +52,10 @@ static inline int wl_group_rows(const wmat *w, int g) {
     return left < WM_GROUP ? left : WM_GROUP;
 }
 
-/* Bytes ahead of the group block being read that the vector sets' decode
- * prefetches into L2: chosen once per process for the CPU (wmat.c). */
-int wm_prefetch_bytes(void);
+/* Bytes ahead of the weights being read that the vector sets' decode
+ * prefetches into L2, for weights of `type`: chosen once per process for
+ * the CPU (wmat.c).  0: none. */
+int wm_prefetch_bytes(uint32_t type);
 
 /* Kernel sets (y without bias). */
 void wm_matmul_portable(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y, int ldy);
