@@ -218,16 +218,18 @@ W2_INLINE void tile_q(const uint32_t type, const wmat *w, const wm_act *a, int m
     wl_info t = wl_type(type);
     int K = w->cols, nsb = K / t.qk, per = t.qk / WM_QB, nab = K / WM_QB;
     const uint8_t *gbase = w->data + (size_t)g * nsb * t.gbytes;
+    int lines = (t.gbytes + 63) / 64;
     __m256 acc[W2_MT];
     #pragma GCC unroll 16
     for (int i = 0; i < W2_MT; i++) acc[i] = _mm256_setzero_ps();
     for (int sb = 0; sb < nsb; sb++) {
         const uint8_t *gb = gbase + (size_t)sb * t.gbytes;
-        if (m0 == 0 && h == 0) /* the group's first pass streams it from memory (see wmat_avx512.c) */
-            for (int off = 0; off < t.gbytes; off += 64) _mm_prefetch((const char *)(gb + pf + off), _MM_HINT_T1);
         /* unrolled: a constant b turns unpack's shifts into immediates */
         #pragma GCC unroll 8
         for (int b = 0; b < per; b++) {
+            if (m0 == 0 && h == 0 && pf) /* the group's first pass streams it from memory (see wmat_avx512.c) */
+                for (int l = lines * b / per; l < lines * (b + 1) / per; l++)
+                    _mm_prefetch((const char *)(gb + pf + 64 * l), _MM_HINT_T1);
             __m256i U[8];
             w2_scales p;
             unpack(type, gb, b, h, U, &p);

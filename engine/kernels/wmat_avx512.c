@@ -289,9 +289,11 @@ WA_INLINE __m512 half16(const uint32_t type, const uint8_t *p) {
 }
 
 /* x rows [m0, m0 + mt) x groups [g, g + ng), mt <= WA_HMT, ng <= WA_HG,
- * mt x ng <= 24 (the accumulators stay in registers). */
-WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int m0, int mt, int g, int ng, float *y,
-                         int ldy) {
+ * mt x ng <= 24 (the accumulators stay in registers).  pf: decode's
+ * prefetch distance of the type (one x row only: rows after the first
+ * find the weights in cache). */
+WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int m0, int mt, int g, int ng, int pf,
+                         float *y, int ldy) {
     int K = w->cols;
     __m512 acc[WA_HMT][WA_HG];
     #pragma GCC unroll 16
@@ -299,11 +301,11 @@ WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int
         #pragma GCC unroll 16
         for (int j = 0; j < WA_HG; j++) acc[i][j] = _mm512_setzero_ps();
     const uint8_t *base = w->data + (size_t)g * K * 32;
-    int pf = mt == 1 ? wm_prefetch_bytes(type) / ng / 64 * 64 : 0; /* decode: per stream, whole lines */
+    int ahead = mt == 1 ? pf / ng / 64 * 64 : 0; /* per stream, whole lines */
     for (int k = 0; k < K; k++) {
-        if (pf && k % 2 == 0) /* 2 columns of 16 rows = one line per stream */
+        if (ahead && k % 2 == 0) /* 2 columns of 16 rows = one line per stream */
             #pragma GCC unroll 16
-            for (int j = 0; j < ng; j++) _mm_prefetch((const char *)(base + ((size_t)j * K + k) * 32 + pf), WA_PREFETCH_HINT);
+            for (int j = 0; j < ng; j++) _mm_prefetch((const char *)(base + ((size_t)j * K + k) * 32 + ahead), WA_PREFETCH_HINT);
         __m512 W[WA_HG];
         #pragma GCC unroll 16
         for (int j = 0; j < ng; j++) W[j] = half16(type, base + ((size_t)j * K + k) * 32);
@@ -327,19 +329,19 @@ WA_INLINE void tile_half(const uint32_t type, const wmat *w, const float *x, int
  * ports, so fewer conversions per FMA is the speed); the rows left over and
  * decode run one row against WA_HG groups (four independent FMA chains). */
 WA_INLINE void kern_half(const uint32_t type, const wmat *w, const float *x, int M, int g0, int g1, float *y, int ldy) {
-    int full = M / WA_HMT * WA_HMT;
+    int full = M / WA_HMT * WA_HMT, pf = wm_prefetch_bytes(type);
     for (int g = g0; g < g1 && full; g += 2)
         for (int m0 = 0; m0 < full; m0 += WA_HMT) {
             if (g + 2 <= g1)
-                tile_half(type, w, x, m0, WA_HMT, g, 2, y, ldy);
+                tile_half(type, w, x, m0, WA_HMT, g, 2, pf, y, ldy);
             else
-                tile_half(type, w, x, m0, WA_HMT, g, 1, y, ldy);
+                tile_half(type, w, x, m0, WA_HMT, g, 1, pf, y, ldy);
         }
     int g = g0;
     for (; g + WA_HG <= g1; g += WA_HG)
-        for (int m = full; m < M; m++) tile_half(type, w, x, m, 1, g, WA_HG, y, ldy);
+        for (int m = full; m < M; m++) tile_half(type, w, x, m, 1, g, WA_HG, pf, y, ldy);
     for (; g < g1; g++)
-        for (int m = full; m < M; m++) tile_half(type, w, x, m, 1, g, 1, y, ldy);
+        for (int m = full; m < M; m++) tile_half(type, w, x, m, 1, g, 1, pf, y, ldy);
 }
 
 WA_TARGET void wm_matmul_avx512(const wmat *w, const float *x, const wm_act *a, int M, int g0, int g1, float *y,
